@@ -7,6 +7,7 @@ Hugging Face ``datasets``, from the hub or from a local copy saved with ``Datase
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 
 import numpy as np
@@ -49,6 +50,7 @@ def _stratified_split(x: np.ndarray, y: np.ndarray, test_fraction: float, seed: 
     return x[~test], y[~test], x[test], y[test]
 
 
+@functools.cache
 def _digits() -> ImageData:
     from sklearn.datasets import load_digits
 
@@ -58,6 +60,7 @@ def _digits() -> ImageData:
     return ImageData("digits", *map(torch.as_tensor, (xtr, ytr, xte, yte)), num_classes=10, value_range=(0.0, 1.0))
 
 
+@functools.cache
 def _mnist1d() -> ImageData:
     from mnist1d.data import get_dataset_args, make_dataset
 
@@ -95,7 +98,10 @@ def _hub(name: str, source: str | None) -> ImageData:
 
 
 def load_dataset(name: str, source: str | None = None) -> ImageData:
-    """Load ``name`` (one of :data:`DATASETS`); ``source`` is an optional local folder for the hub datasets."""
+    """Load ``name`` (one of :data:`DATASETS`); ``source`` is an optional local folder for the hub datasets.
+
+    The offline datasets are built once per process and shared: treat the returned tensors as read-only.
+    """
     check_choice("dataset", name, DATASETS)
     if name == "digits":
         return _digits()

@@ -9,6 +9,8 @@ Every transform works on (N, C, H, W) images and has a 1-D analogue for (N, C, L
 """
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import torch
 from scipy import ndimage
@@ -17,8 +19,11 @@ from .config import check_choice, check_range
 
 SHIFTS = ("rotate", "noise", "blur", "saltpepper")
 
-# Default severities (level 1..5) for each shift; level 0 is the clean test set.
+# Default severities (level 1..5) for each shift; level 0 is the clean test set. "2d" is for 8x8 digits,
+# "2d-large" for 28x28 and larger images (MNIST, CIFAR-10), "1d" for mnist1d signals.
 SEVERITIES = {
+    "2d-large": {"rotate": (15, 30, 45, 60, 90), "noise": (0.04, 0.08, 0.12, 0.18, 0.26),
+                 "blur": (1, 2, 3, 4, 6), "saltpepper": (0.03, 0.06, 0.09, 0.17, 0.27)},
     "2d": {"rotate": (15, 30, 45, 60, 90), "noise": (0.1, 0.2, 0.35, 0.5, 0.8),
            "blur": (0.4, 0.6, 0.8, 1.1, 1.5), "saltpepper": (0.03, 0.06, 0.09, 0.17, 0.27)},
     "1d": {"rotate": (15, 30, 45, 60, 90), "noise": (0.1, 0.2, 0.35, 0.5, 0.8),
@@ -26,9 +31,11 @@ SEVERITIES = {
 }
 
 
-def severities(shift: str, is_1d: bool) -> tuple[float, ...]:
+def severities(shift: str, input_shape: tuple[int, ...]) -> tuple[float, ...]:
+    """The five default severities of ``shift`` for inputs of shape (C, H, W) or (C, L)."""
     check_choice("shift", shift, SHIFTS)
-    return SEVERITIES["1d" if is_1d else "2d"][shift]
+    kind = "1d" if len(input_shape) == 2 else ("2d" if input_shape[-1] < 28 else "2d-large")
+    return SEVERITIES[kind][shift]
 
 
 def _rotate_1d(x: np.ndarray, degrees: float) -> np.ndarray:
@@ -78,3 +85,24 @@ def apply_shift(x: torch.Tensor, shift: str, severity: float, value_range: tuple
 def single_class(x: torch.Tensor, y: torch.Tensor, label: int) -> torch.Tensor:
     """The inputs of one class (the dissertation's Fig 2.2 uses the digit 6)."""
     return x[y == label]
+
+
+@dataclasses.dataclass
+class EvalSet:
+    """One evaluation set: the test split under ``shift`` at ``level`` (0 = clean) of severity ``severity``."""
+
+    shift: str
+    level: int
+    severity: float
+    x: torch.Tensor
+    y: torch.Tensor
+
+
+def evaluation_sets(x: torch.Tensor, y: torch.Tensor, shifts: tuple[str, ...], value_range: tuple[float, float],
+                    seed: int = 0) -> list[EvalSet]:
+    """The clean set (shift "none", level 0) followed by every shift at its five default severities."""
+    sets = [EvalSet("none", 0, 0.0, x, y)]
+    for shift in shifts:
+        for level, sev in enumerate(severities(shift, tuple(x.shape[1:])), start=1):
+            sets.append(EvalSet(shift, level, sev, apply_shift(x, shift, sev, value_range, seed + level), y))
+    return sets

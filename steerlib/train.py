@@ -9,7 +9,9 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .cache import RunCache
+from .data import ImageData
 from .ensemble import Ensemble
+from .models import make_model
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,3 +74,12 @@ def train_ensemble(make: Callable[[], nn.Module], seeds: tuple[int, ...], loss: 
     if cache is not None and key is not None:
         cache.save("ensemble", full_key, ensemble.state_dict())
     return ensemble.eval()
+
+
+def fit(data: ImageData, loss, arch: str, seeds: tuple[int, ...], cfg: TrainConfig, device: torch.device,
+        cache: RunCache | None = None, width: int = 32, norm: str = "none") -> Ensemble:
+    """Train ``arch`` with ``loss`` on ``data``'s training split for every seed (cached by the full configuration)."""
+    key = {"data": data.name, "loss": repr(loss), "arch": arch, "width": width, "norm": norm}
+    return train_ensemble(lambda: make_model(arch, data.input_shape, loss.out_dim, width=width, norm=norm),
+                          seeds, loss, data.x_train, data.y_train, cfg, device, cache, key,
+                          desc=f"{data.name}/{loss.name}/{arch}")

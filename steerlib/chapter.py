@@ -1,0 +1,66 @@
+"""What every chapter notebook does around its experiment: set up a run, save figures, record claims.
+
+A chapter's ``parameters`` cell takes ``profile``, ``seed``, ``device`` and ``out_dir``;
+:func:`start` turns them into a :class:`Run` (threads set, seeds fixed, device picked, output folder made),
+and :func:`finish` writes ``<out_dir>/metrics.json`` and returns the claims as a table to display.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .cache import RunCache
+from .config import resolve_profile
+from .results import Claim, write_metrics
+from .runtime import pick_device, seed_everything, set_threads
+
+
+@dataclasses.dataclass
+class Run:
+    chapter: str
+    profile: str
+    seed: int
+    device: torch.device
+    out_dir: Path
+    cache: RunCache
+    started: float
+
+
+def start(chapter: str, profile: str | None = None, seed: int = 0, device: str = "auto",
+          out_dir: str | Path | None = None, cache: bool = True) -> Run:
+    """Resolve the profile (argument, else $STEERLIB_PROFILE, else cpu), set threads and seeds, pick the device."""
+    profile = resolve_profile(profile)
+    set_threads()
+    seed_everything(seed)
+    out = Path(out_dir or Path("results") / chapter)
+    out.mkdir(parents=True, exist_ok=True)
+    return Run(chapter, profile, seed, pick_device(device), out, RunCache(enabled=cache), time.time())
+
+
+def save_figure(fig, run: Run, name: str) -> Path:
+    """Save ``fig`` as ``<out_dir>/<name>.png`` (and .pdf) and return the PNG path; the notebook still shows it."""
+    path = run.out_dir / f"{name}.png"
+    fig.savefig(path, dpi=150, bbox_inches="tight")
+    fig.savefig(path.with_suffix(".pdf"), bbox_inches="tight")
+    return path
+
+
+def claims_table(claims: Iterable[Claim]):
+    """The claims as a pandas DataFrame (id, statement, statistic, value, threshold, holds)."""
+    import pandas as pd
+
+    rows = [{"id": c.id, "claim": c.statement, "statistic": c.statistic, "value": round(float(c.value), 3),
+             "threshold": f"{c.op} {c.threshold:g}", "holds": "yes" if c.holds else "no"} for c in claims]
+    return pd.DataFrame(rows).set_index("id")
+
+
+def finish(run: Run, config: Any, claims: list[Claim], extra: dict | None = None):
+    """Write ``metrics.json`` for this run and return :func:`claims_table` of the claims."""
+    write_metrics(run.out_dir, run.chapter, {"profile": run.profile, "seed": run.seed, "device": str(run.device),
+                                             "settings": config}, claims, run.started, extra)
+    return claims_table(claims)
