@@ -64,3 +64,20 @@ def finish(run: Run, config: Any, claims: list[Claim], extra: dict | None = None
     write_metrics(run.out_dir, run.chapter, {"profile": run.profile, "seed": run.seed, "device": str(run.device),
                                              "settings": config}, claims, run.started, extra)
     return claims_table(claims)
+
+
+def verdict(claims: Iterable[Claim]):
+    """A Markdown paragraph, generated from the claims, saying which reproduce and which do not."""
+    from IPython.display import Markdown
+
+    claims = list(claims)
+    held = [c for c in claims if c.holds]
+    failed = [c for c in claims if not c.holds]
+    lines = [f"**{len(held)} of {len(claims)} claims hold in this run.**"]
+    for c in failed:
+        lines.append(f"- **{c.id} does not reproduce here**: {c.statement.lower()} - we measured "
+                     f"{c.statistic} = {c.value:.3g}, which misses the threshold {c.op} {c.threshold:g}"
+                     + (f" (dissertation: {c.dissertation})." if c.dissertation else "."))
+    for c in held:
+        lines.append(f"- {c.id} reproduces: {c.statistic} = {c.value:.3g} ({c.op} {c.threshold:g}).")
+    return Markdown("\n".join(lines))

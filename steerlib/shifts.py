@@ -3,7 +3,8 @@
 Every transform works on (N, C, H, W) images and has a 1-D analogue for (N, C, L) signals:
 
 - ``rotate``: rotate by ``severity`` degrees (1-D: rotate the curve (t, x(t)) in the plane and resample it);
-- ``noise``: add Gaussian noise with standard deviation ``severity`` (in units of the value range);
+- ``noise``: add Gaussian noise with standard deviation ``severity`` (in units of the value range), then clip to
+  the value range, as image corruption benchmarks (CIFAR-10-C) do;
 - ``blur``: Gaussian blur with standard deviation ``severity`` pixels (samples);
 - ``saltpepper``: set a fraction ``severity`` of entries to the low or high end of the value range.
 """
@@ -69,7 +70,7 @@ def apply_shift(x: torch.Tensor, shift: str, severity: float, value_range: tuple
         else:
             out = ndimage.rotate(arr, severity, axes=spatial, reshape=False, order=1, mode="constant", cval=lo)
     elif shift == "noise":
-        out = arr + rng.normal(0.0, severity * (hi - lo), arr.shape).astype(np.float32)
+        out = np.clip(arr + rng.normal(0.0, severity * (hi - lo), arr.shape).astype(np.float32), lo, hi)
     elif shift == "blur":
         sigma = [0.0, 0.0] + [float(severity)] * len(spatial)
         out = ndimage.gaussian_filter(arr, sigma=sigma, mode="nearest")

@@ -1,0 +1,33 @@
+# The two commands of the README:
+#   make book   set up .venv if needed, execute every chapter at the cpu profile, build the HTML book in _build/html
+#   make test   set up .venv if needed and run the test suite (what .ci/run calls)
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.steerlib-installed
+
+.PHONY: book test test-all bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q torch==2.13.0  # the CPU wheel; an unpinned torch pulls a multi-GB CUDA build
+	$(BIN)/python -m pip install -q -e ".[test]"
+	touch $(STAMP)
+
+book: $(STAMP)
+	rm -rf _build/html _build/jupyter_execute
+	STEERLIB_PROFILE=cpu $(BIN)/jupyter-book build . --builder html -W -n --keep-going
+	@echo "Book: _build/html/index.html"
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow" -n 2 --dist loadfile
+
+test-all: $(STAMP)
+	$(BIN)/python -m pytest -n 2 --dist loadfile
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_ensemble.py
+
+clean:
+	rm -rf _build book/results

@@ -1,0 +1,81 @@
+"""Benchmark: train 5 seeds together (torch.func ensemble) vs one after another (a plain per-seed loop).
+
+Usage: python benchmarks/bench_ensemble.py [--dataset digits] [--seeds 5] [--epochs 5] [--chapter]
+Prints the wall time of both, the speed-up, and (with --chapter) the reversion chapter's wall time at `cpu`,
+executed through papermill with a fresh run cache.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from steerlib.data import load_dataset
+from steerlib.losses import make_loss
+from steerlib.models import make_model
+from steerlib.runtime import set_threads
+from steerlib.train import TrainConfig, epoch_order, train_ensemble
+
+
+def per_seed_loop(data, loss, seeds, cfg: TrainConfig) -> None:
+    """The baseline: an ordinary training loop, once per seed, with the same data order as the ensemble."""
+    n = len(data.y_train)
+    for seed in seeds:
+        torch.manual_seed(seed)
+        model = make_model("cnn", data.input_shape, loss.out_dim)
+        opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+        for epoch in range(cfg.epochs):
+            order = epoch_order(seed, epoch, n)
+            for b in range(n // cfg.batch_size):
+                idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
+                batch_loss = loss(model(data.x_train[idx]), data.y_train[idx]).mean()
+                opt.zero_grad(set_to_none=True)
+                batch_loss.backward()
+                opt.step()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--dataset", default="digits")
+    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--epochs", type=int, default=5)
+    ap.add_argument("--chapter", action="store_true", help="also time the reversion chapter at the cpu profile")
+    args = ap.parse_args()
+    print(f"torch threads: {set_threads()}")
+    data = load_dataset(args.dataset)
+    loss = make_loss("ce", data.num_classes)
+    seeds = tuple(range(args.seeds))
+    cfg = TrainConfig(epochs=args.epochs)
+
+    t = time.perf_counter()
+    per_seed_loop(data, loss, seeds, cfg)
+    loop = time.perf_counter() - t
+    t = time.perf_counter()
+    train_ensemble(lambda: make_model("cnn", data.input_shape, loss.out_dim), seeds, loss, data.x_train,
+                   data.y_train, cfg, torch.device("cpu"))
+    vec = time.perf_counter() - t
+    samples = args.seeds * args.epochs * len(data.y_train)
+    print(f"{args.dataset}, {args.seeds} seeds x {args.epochs} epochs ({samples} samples):")
+    print(f"  per-seed loop : {loop:7.2f} s  ({samples / loop:8.0f} samples/s)")
+    print(f"  ensemble      : {vec:7.2f} s  ({samples / vec:8.0f} samples/s)")
+    print(f"  speed-up      : {loop / vec:7.2f}x")
+
+    if args.chapter:
+        book = Path(__file__).resolve().parents[1] / "book"
+        with tempfile.TemporaryDirectory() as tmp:
+            env = {**os.environ, "STEERLIB_CACHE": str(Path(tmp) / "cache")}
+            for label in ("first run (trains)", "second run (cached)"):
+                t = time.perf_counter()
+                subprocess.run(["papermill", "extrapolation/reversion.ipynb", str(Path(tmp) / "out.ipynb"),
+                                "-p", "profile", "cpu", "-p", "out_dir", str(Path(tmp) / "results"), "--log-level",
+                                "WARNING"], cwd=book, env=env, check=True)
+                print(f"reversion chapter, cpu profile, {label}: {time.perf_counter() - t:.1f} s")
+
+
+if __name__ == "__main__":
+    main()

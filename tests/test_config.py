@@ -1,0 +1,40 @@
+import dataclasses
+
+import pytest
+
+from steerlib.config import check_choice, check_range, get_profile, resolve_profile
+
+
+@dataclasses.dataclass(frozen=True)
+class S:
+    epochs: int = 3
+    lr: float = 0.1
+
+
+PROFILES = {"smoke": S(1), "cpu": S(), "paper": S(100)}
+
+
+def test_resolve_profile_defaults_env_and_alias(monkeypatch):
+    monkeypatch.delenv("STEERLIB_PROFILE", raising=False)
+    assert resolve_profile(None) == "cpu"
+    monkeypatch.setenv("STEERLIB_PROFILE", "smoke")
+    assert resolve_profile(None) == "smoke"
+    assert resolve_profile("cpu") == "cpu"  # an explicit argument beats the environment
+    assert resolve_profile("gpu") == "paper"
+
+
+def test_bad_names_raise_with_parameter_and_choices():
+    with pytest.raises(ValueError, match=r"profile='laptop'.*'smoke', 'cpu', 'paper'"):
+        resolve_profile("laptop")
+    with pytest.raises(ValueError, match=r"loss='hinge'.*'ce'"):
+        check_choice("loss", "hinge", ["ce", "mse"])
+    with pytest.raises(ValueError, match=r"seeds=0 is out of range.*\[1, inf\]"):
+        check_range("seeds", 0, low=1)
+    assert check_range("p", 0.5, 0, 1) == 0.5
+
+
+def test_get_profile_overrides():
+    assert get_profile(PROFILES, "smoke") == S(1)
+    assert get_profile(PROFILES, "paper", lr=0.5, epochs=None) == S(100, 0.5)
+    with pytest.raises(ValueError, match="setting='epoch'.*'epochs', 'lr'"):
+        get_profile(PROFILES, "cpu", epoch=2)

@@ -1,0 +1,58 @@
+import numpy as np
+import pytest
+import torch
+
+from steerlib import data
+
+
+def test_digits_offline_split():
+    d = data.load_dataset("digits")
+    assert d.input_shape == (1, 8, 8) and d.num_classes == 10
+    assert len(d.y_train) + len(d.y_test) == 1797
+    assert d.x_train.min() >= 0 and d.x_train.max() <= 1
+    # stratified: every class is in both splits in about the same proportion
+    assert torch.bincount(d.y_test, minlength=10).min() >= 55
+
+
+def test_mnist1d_offline():
+    d = data.load_dataset("mnist1d")
+    assert d.input_shape == (1, 40) and d.is_1d
+    assert (len(d.y_train), len(d.y_test)) == (4000, 1000)
+    lo, hi = d.value_range
+    assert lo == pytest.approx(float(d.x_train.min())) and hi == pytest.approx(float(d.x_train.max()))
+
+
+def test_unknown_dataset_is_a_clear_error():
+    with pytest.raises(ValueError, match="dataset='svhn'.*'digits', 'mnist1d', 'mnist', 'cifar10'"):
+        data.load_dataset("svhn")
+
+
+def test_hub_dataset_from_a_local_copy(tmp_path):
+    """The paper profile's loader, exercised on a tiny dataset saved in Hugging Face format."""
+    datasets = pytest.importorskip("datasets")
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+
+    def split(n):
+        images = [Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)) for _ in range(n)]
+        return datasets.Dataset.from_dict({"img": images, "label": list(range(n))},
+                                          features=datasets.Features({"img": datasets.Image(),
+                                                                      "label": datasets.Value("int64")}))
+
+    datasets.DatasetDict({"train": split(4), "test": split(3)}).save_to_disk(tmp_path / "cifar10")
+    d = data.load_dataset("cifar10", source=str(tmp_path / "cifar10"))
+    assert d.x_train.shape == (4, 3, 32, 32) and d.x_test.shape == (3, 3, 32, 32)
+    assert 0 <= d.x_train.min() and d.x_train.max() <= 1
+    assert d.y_test.tolist() == [0, 1, 2]
+
+
+def test_hub_dataset_missing_offline_names_the_fix(tmp_path, monkeypatch):
+    datasets = pytest.importorskip("datasets")
+
+    def offline(*args, **kwargs):
+        raise ConnectionError("no network")
+
+    monkeypatch.setattr(datasets, "load_dataset", offline)
+    with pytest.raises(RuntimeError, match="dataset='mnist' needs Hugging Face dataset 'ylecun/mnist'.*save_to_disk"):
+        data.load_dataset("mnist", source=str(tmp_path / "nowhere"))

@@ -1,0 +1,85 @@
+import pytest
+import torch
+
+from steerlib.cache import RunCache
+from steerlib.ensemble import Ensemble
+from steerlib.losses import make_loss
+from steerlib.models import make_model
+from steerlib.train import TrainConfig, epoch_order, train_ensemble
+
+
+@pytest.fixture
+def toy():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(96, 1, 8, 8, generator=g)
+    y = (x.mean(dim=(1, 2, 3)) > 0).long() + 2 * (x[:, 0, 0, 0] > 0).long()
+    return x, y
+
+
+def make():
+    return make_model("mlp", (1, 8, 8), 4, hidden=16)
+
+
+def test_ensemble_training_equals_separate_training(toy):
+    """Summed member losses + elementwise Adam = E independent runs with the same init and data order."""
+    x, y = toy
+    loss, cfg, seeds = make_loss("ce", 4), TrainConfig(epochs=2, batch_size=16, lr=1e-2), (3, 7)
+    ens = train_ensemble(make, seeds, loss, x, y, cfg, torch.device("cpu"))
+    for i, seed in enumerate(seeds):
+        torch.manual_seed(seed)
+        model = make()
+        opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+        for epoch in range(cfg.epochs):
+            order = epoch_order(seed, epoch, len(y))
+            for b in range(len(y) // cfg.batch_size):
+                idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
+                opt.zero_grad()
+                loss(model(x[idx]), y[idx]).mean().backward()
+                opt.step()
+        for (name, p), q in zip(model.state_dict().items(), ens.member(i).state_dict().values()):
+            assert torch.allclose(p, q, atol=1e-5), name
+    assert not torch.allclose(ens.member(0)(x), ens.member(1)(x))  # different seeds, different models
+
+
+def test_predict_matches_members(toy):
+    x, _ = toy
+    ens = Ensemble(lambda: make_model("cnn", (1, 8, 8), 3, width=4, hidden=8, norm="layer"), (0, 1, 2))
+    out = ens.predict(x, batch_size=40)
+    assert out.shape == (3, 96, 3)
+    for i in range(3):
+        assert torch.allclose(out[i], ens.member(i)(x), atol=1e-5)
+
+
+def test_batchnorm_running_stats_are_updated_per_member(toy):
+    x, y = toy
+    ens = train_ensemble(lambda: make_model("mlp", (1, 8, 8), 4, hidden=16, norm="batch"), (0, 1),
+                         make_loss("ce", 4), x + 3.0, y, TrainConfig(epochs=3, batch_size=32), torch.device("cpu"))
+    means = [ens.member(i).norm_fc1.running_mean for i in range(2)]
+    assert all(m.abs().sum() > 0 for m in means)
+    assert not torch.allclose(means[0], means[1])
+
+
+def test_interrupted_run_resumes_to_the_same_result(toy, tmp_path, monkeypatch):
+    x, y = toy
+    loss, cfg, key = make_loss("ce", 4), TrainConfig(epochs=3, batch_size=16), {"toy": 1}
+    full = train_ensemble(make, (0,), loss, x, y, cfg, torch.device("cpu"))
+
+    cache = RunCache(tmp_path)
+    real_save = RunCache.save_checkpoint
+
+    def save_then_crash(self, kind, config, state):
+        real_save(self, kind, config, state)
+        if state["epoch"] == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(RunCache, "save_checkpoint", save_then_crash)
+    with pytest.raises(KeyboardInterrupt):
+        train_ensemble(make, (0,), loss, x, y, cfg, torch.device("cpu"), cache, key)
+    monkeypatch.setattr(RunCache, "save_checkpoint", real_save)
+    assert cache.load_checkpoint("ensemble", {"key": key, "seeds": (0,), "train": cfg})["epoch"] == 2
+    resumed = train_ensemble(make, (0,), loss, x, y, cfg, torch.device("cpu"), cache, key)
+    assert torch.allclose(resumed.predict(x), full.predict(x), atol=1e-5)
+    # finished: a third call loads the result without training
+    monkeypatch.setattr(torch.optim.Adam, "step", lambda *a, **k: pytest.fail("retrained a cached run"))
+    again = train_ensemble(make, (0,), loss, x, y, cfg, torch.device("cpu"), cache, key)
+    assert torch.allclose(again.predict(x), full.predict(x))
