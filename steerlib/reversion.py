@@ -33,6 +33,8 @@ class Settings:
     arch: str = "cnn"
     width: int = 32
     n_seeds: int = 5
+    # Adam at lr 1e-3 without decay. The dissertation's MNIST recipe (lr decayed by 0.7 per epoch, weight decay
+    # 0.01) underfits our small datasets (test accuracy 0.90 on digits and 0.58 on mnist1d), so only `paper` uses it.
     train: TrainConfig = TrainConfig(epochs=20, batch_size=64, lr=1e-3, warmup_epochs=3)
     ood_splits: int = 10
     focus_class: int = 6  # Fig 2.2's single-class evaluation set (the digit 6) ...
@@ -53,7 +55,8 @@ PROFILES = {
                       train=TrainConfig(epochs=6, batch_size=64, lr=2e-3, warmup_epochs=2)),
     "cpu": Settings(),
     "paper": Settings(datasets=("mnist", "cifar10"), width=64,
-                      train=TrainConfig(epochs=30, batch_size=128, lr=1e-3, warmup_epochs=5)),
+                      train=TrainConfig(epochs=14, batch_size=64, lr=1e-3, weight_decay=0.01, lr_decay=0.7,
+                                        warmup_epochs=3)),
 }
 
 
@@ -133,55 +136,68 @@ def curves(table: pd.DataFrame) -> pd.DataFrame:
     return full.groupby(["dataset", "loss", "shift", "level"])[value_cols].agg(["mean", "std"]).reset_index()
 
 
-def _mean_rank_corr(table: pd.DataFrame, loss: str, x: str, y: str) -> float:
-    """Mean over (dataset, shift) curves of Spearman's rho between the seed-averaged ``x`` and ``y`` over levels."""
-    c = curves(table[table["loss"] == loss])
-    rhos = [spearman(g[(x, "mean")] if x != "level" else g["level"], g[(y, "mean")])
-            for _, g in c.groupby(["dataset", "shift"])]
-    return float(np.nanmean(rhos))
+def rank_table(table: pd.DataFrame, x: str = "ood_score", y: str = "distance") -> pd.DataFrame:
+    """Spearman's rho between ``x`` and ``y`` along each (dataset, loss, shift) curve, clean set included."""
+    c = curves(table)
+
+    def col(g: pd.DataFrame, name: str) -> pd.Series:
+        return g[name] if name == "level" else g[(name, "mean")]
+
+    rows = {key: spearman(col(g, x), col(g, y)) for key, g in c.groupby(["dataset", "loss", "shift"])}
+    index = pd.MultiIndex.from_tuples(list(rows), names=["dataset", "loss", "shift"])
+    return pd.Series(list(rows.values()), index=index, name=f"rho({x}, {y})").unstack("shift")
+
+
+def mean_curve_rho(table: pd.DataFrame, loss: str, x: str = "ood_score", y: str = "distance") -> float:
+    """Spearman's rho between ``x`` and ``y`` along each (dataset, shift) curve of ``loss``, averaged over curves."""
+    return float(np.nanmean(rank_table(table[table["loss"] == loss], x, y).to_numpy()))
 
 
 def claims(results: Results) -> list[Claim]:
-    """Claims A1-A5 of the research note, each a statistic over the (dataset, shift) curves against a threshold."""
+    """Claims A1-A5 of the research note, judged per dataset. Each trend is Spearman's rho along every shift's curve
+    (clean set plus five severities, seed means), averaged over the shifts: each shift is its own experiment, as in
+    one panel of Fig 2.3."""
     t = results.table
-    ce = t["loss"] == t["loss"].iloc[0]  # the OOD score is the same for every loss; use one to avoid repeats
-    ood = t[ce]
-    clean = ood[ood["shift"] == "none"].groupby("dataset")["ood_score"].first()
-    out = [
-        Claim("A1", "The OOD score rises with shift severity", "mean Spearman rho(level, OOD score) over curves",
-              _mean_rank_corr(ood, ood["loss"].iloc[0], "level", "ood_score"), ">", 0.8,
-              "OOD score orders the shifted sets (Fig 2.3, x-axis)"),
-        Claim("A1b", "The held-out training distribution scores about 0.5", "max |OOD score - 0.5| on clean sets",
-              float((clean - 0.5).abs().max()), "<", 0.1, "held-out set plotted at 0.5"),
-    ]
-    losses = set(t["loss"])
-    if "ce" in losses:
-        out.append(Claim("A2", "CE: KL to the label marginal falls as the OOD score grows",
-                         "mean Spearman rho(OOD score, KL) over curves",
-                         _mean_rank_corr(t, "ce", "ood_score", "distance"), "<", -0.5,
-                         "strong negative trend on 8 datasets (Fig 2.3)"))
-        out.append(Claim("A3", "CE: predictive entropy rises with shift severity",
-                         "mean Spearman rho(level, entropy) over curves",
-                         _mean_rank_corr(t, "ce", "level", "entropy"), ">", 0.5,
-                         "average prediction flattens towards the marginal (Fig 2.2)"))
-    if "gaussian_nll" in losses:
+    stat = "mean over shifts of Spearman rho"
+    out = []
+    for name, d in t.groupby("dataset", sort=False):
+        first = d[d["loss"] == d["loss"].iloc[0]]  # the OOD score is the same for every loss
+        clean = float(first.loc[first["shift"] == "none", "ood_score"].iloc[0])
+        losses = set(d["loss"])
         out += [
-            Claim("A4a", "Gaussian NLL: the predicted sigma rises with shift severity",
-                  "mean Spearman rho(level, mean sigma) over curves",
-                  _mean_rank_corr(t, "gaussian_nll", "level", "sigma"), ">", 0.5, "sigma increases (Fig 2.2)"),
-            Claim("A4b", "Gaussian NLL: the predicted mean moves towards mean(y)",
-                  "mean Spearman rho(level, mean |mu - mu*|) over curves",
-                  _mean_rank_corr(t, "gaussian_nll", "level", "mu_gap"), "<", -0.5, "mu approaches the OCS mean"),
-            Claim("A4c", "Gaussian NLL: KL to N(mu*, sigma*^2) falls as the OOD score grows",
-                  "mean Spearman rho(OOD score, KL) over curves",
-                  _mean_rank_corr(t, "gaussian_nll", "ood_score", "distance"), "<", -0.5, "Fig 2.3"),
+            Claim(f"A1/{name}", f"{name}: the OOD score rises with shift severity", f"{stat}(level, OOD score)",
+                  mean_curve_rho(first, first["loss"].iloc[0], "level", "ood_score"), ">", 0.8,
+                  "OOD score orders the shifted sets (Fig 2.3, x-axis)"),
+            Claim(f"A1b/{name}", f"{name}: the held-out training distribution scores about 0.5",
+                  "|OOD score - 0.5| on the clean test split", abs(clean - 0.5), "<", 0.1,
+                  "held-out set plotted at 0.5"),
         ]
-    if "mse_reward" in losses:
-        out.append(Claim("A5", "MSE reward model: distance to [5p-4, ..., 0] falls as the OOD score grows",
-                         "mean Spearman rho(OOD score, squared distance) over curves",
-                         _mean_rank_corr(t, "mse_reward", "ood_score", "distance"), "<", -0.5, "Fig 2.3"))
+        if "ce" in losses:
+            out += [
+                Claim(f"A2/{name}", f"{name}, CE: KL to the label marginal falls as the OOD score grows",
+                      f"{stat}(OOD score, KL)", mean_curve_rho(d, "ce"), "<", -0.5,
+                      "clear negative trend on 8 datasets (Fig 2.3)"),
+                Claim(f"A3/{name}", f"{name}, CE: predictive entropy rises as the OOD score grows",
+                      f"{stat}(OOD score, entropy)", mean_curve_rho(d, "ce", y="entropy"), ">", 0.5,
+                      "average prediction flattens towards the marginal (Fig 2.2)"),
+            ]
+        if "gaussian_nll" in losses:
+            out += [
+                Claim(f"A4a/{name}", f"{name}, Gaussian NLL: the predicted sigma rises as the OOD score grows",
+                      f"{stat}(OOD score, mean sigma)", mean_curve_rho(d, "gaussian_nll", y="sigma"), ">", 0.5,
+                      "sigma increases with shift (Fig 2.2)"),
+                Claim(f"A4b/{name}", f"{name}, Gaussian NLL: the predicted mean moves towards mean(y)",
+                      f"{stat}(OOD score, mean |mu - mu*|)", mean_curve_rho(d, "gaussian_nll", y="mu_gap"), "<",
+                      -0.5, "mu approaches the OCS mean (Fig 2.2)"),
+                Claim(f"A4c/{name}", f"{name}, Gaussian NLL: KL to N(mu*, sigma*^2) falls as the OOD score grows",
+                      f"{stat}(OOD score, KL)", mean_curve_rho(d, "gaussian_nll"), "<", -0.5,
+                      "clear negative trend (Fig 2.3)"),
+            ]
+        if "mse_reward" in losses:
+            out.append(Claim(f"A5/{name}", f"{name}, MSE reward model: distance to the OCS falls as the OOD score grows",
+                             f"{stat}(OOD score, squared distance)", mean_curve_rho(d, "mse_reward"), "<", -0.5,
+                             "clear negative trend (Fig 2.3)"))
     return out
-
 
 LOSS_LABELS = {"ce": "cross-entropy: KL to label marginal", "mse_reward": "MSE reward: squared distance to OCS",
                "gaussian_nll": "Gaussian NLL: KL to OCS Gaussian"}

@@ -26,8 +26,12 @@ def pick_device(device: str = "auto") -> torch.device:
     return torch.device(device)
 
 
+THREADS_ENV = "STEERLIB_THREADS"  # e.g. 1 when several jobs share a machine
+
+
 def set_threads(n: int | None = None) -> int:
-    """Use ``n`` torch threads (default: the number of cores this process may run on)."""
+    """Use ``n`` torch threads (default: ``$STEERLIB_THREADS``, else the cores this process may run on)."""
+    n = n or int(os.environ.get(THREADS_ENV, 0)) or None
     if n is None:
         n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     torch.set_num_threads(n)

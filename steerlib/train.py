@@ -19,7 +19,8 @@ class TrainConfig:
     epochs: int = 20
     batch_size: int = 64
     lr: float = 1e-3
-    weight_decay: float = 0.0
+    weight_decay: float = 0.0  # Adam's L2 penalty
+    lr_decay: float = 1.0  # the learning rate of epoch e is lr * lr_decay**e (a per-epoch step schedule)
     warmup_epochs: int = 0  # epochs with the loss's warm-up form (the Gaussian NLL's MSE warm-up)
 
 
@@ -57,6 +58,8 @@ def train_ensemble(make: Callable[[], nn.Module], seeds: tuple[int, ...], loss: 
     ensemble.train()
     bar = tqdm(range(start, cfg.epochs), desc=desc, initial=start, total=cfg.epochs, leave=False)
     for epoch in bar:
+        for group in opt.param_groups:
+            group["lr"] = cfg.lr * cfg.lr_decay**epoch
         order = torch.stack([epoch_order(s, epoch, n) for s in seeds]).to(device)  # (E, N)
         total = 0.0
         for b in range(steps):

@@ -1,9 +1,18 @@
 import os
+import tempfile
 
 import pytest
 import torch
 
-torch.set_num_threads(1)  # tests run two at a time under xdist on 2 cores
+# Tests run two at a time under xdist on 2 cores: one thread each, here and in the notebook kernels they start
+# (more threads than cores makes small torch ops spin and wait on each other, many times slower).
+os.environ.setdefault("STEERLIB_THREADS", "1")
+torch.set_num_threads(1)
+
+
+def pytest_configure(config):
+    """Chapter tests share one run cache per session (or $STEERLIB_CACHE when set), so each model trains once."""
+    os.environ.setdefault("STEERLIB_CACHE", tempfile.mkdtemp(prefix="steerlib-cache-"))
 
 
 @pytest.fixture
@@ -11,11 +20,4 @@ def tmp_cache(tmp_path, monkeypatch):
     """A fresh, empty run cache for one test."""
     path = tmp_path / "cache"
     monkeypatch.setenv("STEERLIB_CACHE", str(path))
-    return path
-
-
-@pytest.fixture(scope="session")
-def shared_cache(tmp_path_factory):
-    """One run cache shared by the chapter tests of a session, so a chapter trains once per test session."""
-    path = os.environ.get("STEERLIB_CACHE") or str(tmp_path_factory.mktemp("cache"))
     return path
