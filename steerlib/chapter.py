@@ -7,6 +7,7 @@ and :func:`finish` writes ``<out_dir>/metrics.json`` and returns the claims as a
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -18,6 +19,21 @@ from .cache import RunCache
 from .config import resolve_profile
 from .results import Claim, write_metrics
 from .runtime import pick_device, seed_everything, set_threads
+
+
+RESULTS_ENV = "STEERLIB_RESULTS"
+
+
+def results_root() -> Path:
+    """Where chapters write ``<chapter>/metrics.json``: ``$STEERLIB_RESULTS``, else ``results/`` at the book's root
+    (the first folder, from here upwards, holding ``_toc.yml``), else ``./results``."""
+    if os.environ.get(RESULTS_ENV):
+        return Path(os.environ[RESULTS_ENV])
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        if (folder / "_toc.yml").exists():
+            return folder / "results"
+    return here / "results"
 
 
 @dataclasses.dataclass
@@ -33,11 +49,13 @@ class Run:
 
 def start(chapter: str, profile: str | None = None, seed: int = 0, device: str = "auto",
           out_dir: str | Path | None = None, cache: bool = True) -> Run:
-    """Resolve the profile (argument, else $STEERLIB_PROFILE, else cpu), set threads and seeds, pick the device."""
+    """Resolve the profile (argument, else $STEERLIB_PROFILE, else cpu), set threads and seeds, pick the device.
+
+    ``out_dir`` defaults to ``results_root() / chapter``, the folder the scorecard reads."""
     profile = resolve_profile(profile)
     set_threads()
     seed_everything(seed)
-    out = Path(out_dir or Path("results") / chapter)
+    out = Path(out_dir) if out_dir else results_root() / chapter
     out.mkdir(parents=True, exist_ok=True)
     return Run(chapter, profile, seed, pick_device(device), out, RunCache(enabled=cache), time.time())
 

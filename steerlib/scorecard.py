@@ -5,11 +5,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from .chapter import results_root
 from .results import read_metrics
 
 
-def collect(root: str | Path = "results") -> pd.DataFrame:
-    """One row per claim of every chapter run found under ``root``: claim, dissertation's result, ours, holds."""
+def collect(root: str | Path | None = None) -> pd.DataFrame:
+    """One row per claim of every chapter run found under ``root`` (default: :func:`results_root`)."""
+    root = root or results_root()
     rows = []
     for path in sorted(Path(root).glob("*/metrics.json")):
         record = read_metrics(path)
