@@ -20,11 +20,14 @@ book: $(STAMP)
 	STEERLIB_PROFILE=cpu $(BIN)/jupyter-book build . --builder html -W -n --keep-going
 	@echo "Book: _build/html/index.html"
 
+# nbval runs the notebooks as stored (it cannot inject parameters), at the smoke profile from the environment.
+NBVAL := --nbval-lax book/extrapolation/reversion.ipynb book/scorecard.ipynb
+
 test: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow" -n 2 --dist loadfile
+	STEERLIB_PROFILE=smoke STEERLIB_THREADS=1 $(BIN)/python -m pytest -m "not slow" -n 2 --dist loadfile tests $(NBVAL)
 
 test-all: $(STAMP)
-	$(BIN)/python -m pytest -n 2 --dist loadfile
+	STEERLIB_PROFILE=smoke STEERLIB_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadfile tests $(NBVAL)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_ensemble.py
