@@ -1,7 +1,10 @@
 """Decision problems defined by a reward table: answer with a class or abstain.
 
 With K classes the actions are 0..K-1 (predict that class) and K (abstain). A :class:`RewardTable` gives the reward
-of a correct answer, a wrong answer and abstaining; the default is the dissertation's (+1, -4, 0).
+of a correct answer, a wrong answer and abstaining; the default is the dissertation's (+1, -4, 0). From the table
+follows everything section 2.5 needs: the reward-regression targets, the expected reward of each action under class
+probabilities (at the label marginal: the OCS of the reward model), the action that OCS picks, and the Bayes-optimal
+rule for a calibrated classifier, answer iff max_c p_c >= threshold. Policies and metrics are pure functions.
 """
 from __future__ import annotations
 
@@ -19,6 +22,11 @@ class RewardTable:
     def __post_init__(self):
         if not self.wrong < self.abstain < self.correct:
             raise ValueError(f"reward table needs wrong < abstain < correct, got {self}")
+
+    @property
+    def label(self) -> str:
+        """Short name for plots and tables: correct/wrong/abstain, e.g. ``+1/-4/0``."""
+        return f"{self.correct:+g}/{self.wrong:g}/{self.abstain:g}"
 
     def targets(self, y: torch.Tensor, num_classes: int) -> torch.Tensor:
         """Reward of every action for true labels ``y``: shape (..., K+1); ``correct`` at y, ``wrong`` elsewhere."""
@@ -39,5 +47,49 @@ class RewardTable:
         """Answer with the top class only if its probability exceeds (abstain - wrong) / (correct - wrong)."""
         return (self.abstain - self.wrong) / (self.correct - self.wrong)
 
+    def bayes_policy(self, probs: torch.Tensor) -> torch.Tensor:
+        """The reward-maximising action under calibrated ``probs`` (..., K): :func:`threshold_policy` at ``threshold``.
+
+        Same as argmax_a of :meth:`expected_rewards`, since ``wrong + (correct - wrong) p >= abstain`` iff
+        ``p >= threshold``.
+        """
+        return threshold_policy(probs, self.threshold)
+
+    def ocs_action(self, label_marginal: torch.Tensor) -> int:
+        """The action the reward model's OCS picks: the Bayes action at the label marginal.
+
+        It abstains iff max_c p(c) < threshold; for K balanced classes, iff threshold > 1/K.
+        """
+        return int(self.bayes_policy(label_marginal))
+
+    def rewards(self, actions: torch.Tensor, y: torch.Tensor, num_classes: int) -> torch.Tensor:
+        """Reward of each taken action: ``abstain`` if it is K, ``correct`` if it equals the label y, else ``wrong``."""
+        answered = torch.where(actions == y, self.correct, self.wrong)
+        return torch.where(actions == num_classes, self.abstain, answered).to(torch.float32)
+
 
 DEFAULT_REWARDS = RewardTable()
+
+
+def greedy_policy(scores: torch.Tensor) -> torch.Tensor:
+    """pi(x) = argmax_a f(x)_a: for a reward model the action with the highest predicted reward.
+
+    A classifier with K outputs and no abstain output never abstains under this policy.
+    """
+    return scores.argmax(-1)
+
+
+def threshold_policy(probs: torch.Tensor, threshold: float) -> torch.Tensor:
+    """Answer argmax_c p_c if max_c p_c >= ``threshold``, else abstain (action K)."""
+    top, cls = probs.max(-1)
+    return torch.where(top >= threshold, cls, probs.shape[-1])
+
+
+def abstain_ratio(actions: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """Fraction of decisions that abstain: mean over the last dimension of [a == K]."""
+    return (actions == num_classes).to(torch.float32).mean(-1)
+
+
+def mean_reward(actions: torch.Tensor, y: torch.Tensor, table: RewardTable, num_classes: int) -> torch.Tensor:
+    """Average reward over the last dimension: (1/N) sum_i r(a_i, y_i)."""
+    return table.rewards(actions, y, num_classes).mean(-1)
