@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,9 @@ def config_key(config: Any) -> str:
 
 
 def _atomic_save(obj: Any, path: Path) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
+    """Write to a temporary file of this process, then rename: readers never see a partial file, and two processes
+    computing the same run at once (tests, notebooks) each write a whole file; the last rename wins."""
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     torch.save(obj, tmp)
     os.replace(tmp, path)
 

@@ -37,15 +37,13 @@ class Settings:
     # 0.01) underfits our small datasets (test accuracy 0.90 on digits and 0.58 on mnist1d), so only `paper` uses it.
     train: TrainConfig = TrainConfig(epochs=20, batch_size=64, lr=1e-3, warmup_epochs=3)
     ood_splits: int = 10
-    focus_class: int = 6  # Fig 2.2's single-class evaluation set (the digit 6) ...
-    focus_shift: str = "rotate"  # ... under increasing rotation
+    focus_class: int = 6  # Fig 2.2's single-class evaluation set: the digit 6 under every shift
 
     def __post_init__(self):
         check_choices("datasets", self.datasets, DATASETS)
         check_choices("losses", self.losses, LOSSES)
         check_choices("shifts", self.shifts, SHIFTS)
         check_choices("arch", (self.arch,), ARCHS)
-        check_choices("focus_shift", (self.focus_shift,), SHIFTS)
         check_range("n_seeds", self.n_seeds, low=1)
         check_range("focus_class", self.focus_class, 0, 9)
 
@@ -65,7 +63,7 @@ class Results:
     """``table``: one row per (dataset, loss, shift, level, seed); ``focus``: Fig 2.2's mean predictions."""
 
     table: pd.DataFrame
-    focus: dict  # (dataset, loss) -> {"levels": [...], "severities": [...], "predictions": (E, L, ...), "ocs": ...}
+    focus: dict  # (dataset, loss, shift) -> {"severities": [...], "predictions": (E, levels, N, ...), "ocs": ...}
     ocs: dict  # (dataset, loss) -> OCS
 
 
@@ -87,11 +85,11 @@ def _accuracy(loss, out: torch.Tensor, y: torch.Tensor) -> np.ndarray:
     return (out[..., : loss.out_dim - (loss.name == "mse_reward")].argmax(-1) == y).float().mean(-1).numpy()
 
 
-def focus_set(data: ImageData, settings: Settings) -> tuple[list[float], list[torch.Tensor]]:
-    """Fig 2.2's evaluation sets: the test inputs of ``focus_class`` under ``focus_shift`` at levels 0..5."""
+def focus_set(data: ImageData, settings: Settings, shift: str) -> tuple[list[float], list[torch.Tensor]]:
+    """Fig 2.2's evaluation sets: the test inputs of ``focus_class`` under ``shift`` at levels 0..5."""
     x = data.x_test[data.y_test == settings.focus_class]
-    sevs = [0.0, *severities(settings.focus_shift, data.input_shape)]
-    return sevs, [apply_shift(x, settings.focus_shift, s, data.value_range, seed=i) for i, s in enumerate(sevs)]
+    sevs = [0.0, *severities(shift, data.input_shape)]
+    return sevs, [apply_shift(x, shift, s, data.value_range, seed=i) for i, s in enumerate(sevs)]
 
 
 def run(settings: Settings, run: Run) -> Results:
@@ -105,7 +103,6 @@ def run(settings: Settings, run: Run) -> Results:
                                                 "splits": settings.ood_splits, "seed": run.seed},
                                    lambda s=s: ood_score(data.x_train, s.x, settings.ood_splits, seed=run.seed))
                   for s in sets]
-        focus_sevs, focus_xs = focus_set(data, settings)
         for loss_name in settings.losses:
             loss = make_loss(loss_name, data.num_classes)
             ensemble = fit(data, loss, settings.arch, seeds, settings.train, run.device, run.cache, settings.width)
@@ -119,9 +116,11 @@ def run(settings: Settings, run: Run) -> Results:
                     rows.append({"dataset": name, "loss": loss_name, "shift": s.shift, "level": s.level,
                                  "severity": s.severity, "seed": seed, "ood_score": score, "accuracy": acc[e],
                                  **{k: v[e] for k, v in stats.items()}})
-            focus[name, loss_name] = {
-                "severities": focus_sevs, "ocs": ocs,
-                "predictions": torch.stack([loss.predict(ensemble.predict(x)) for x in focus_xs], dim=1)}
+            for shift in settings.shifts:
+                sevs, xs = focus_set(data, settings, shift)
+                focus[name, loss_name, shift] = {
+                    "severities": sevs, "ocs": ocs,
+                    "predictions": torch.stack([loss.predict(ensemble.predict(x)) for x in xs], dim=1)}
     return Results(pd.DataFrame(rows), focus, ocs_all)
 
 
@@ -242,19 +241,18 @@ def gaussian_mixture_density(pred: torch.Tensor, grid: torch.Tensor) -> torch.Te
     return dens.mean(0)
 
 
-def _draw_focus_column(ax_ce, ax_g, results: Results, dataset: str, level: int | None):
+def _draw_focus_column(ax_ce, ax_g, results: Results, dataset: str, shift: str, level: int | None):
     """Draw level ``level``'s average prediction (or the OCS when level is None) on two axes."""
     grid = torch.linspace(-6, 15, 300)
-    classes = range(10)
-    if (dataset, "ce") in results.focus:
-        f = results.focus[dataset, "ce"]
+    if (dataset, "ce", shift) in results.focus:
+        f = results.focus[dataset, "ce", shift]
         probs = f["ocs"] if level is None else average_prediction(f["predictions"][:, level])
-        ax_ce.bar(classes, probs.numpy(), color="tab:orange" if level is None else "tab:blue")
+        ax_ce.bar(range(len(probs)), probs.numpy(), color="tab:orange" if level is None else "tab:blue")
         ax_ce.set_ylim(0, 1)
-        ax_ce.set_xticks(list(classes))
+        ax_ce.set_xticks(range(len(probs)))
         ax_ce.set_xlabel("class")
-    if (dataset, "gaussian_nll") in results.focus:
-        f = results.focus[dataset, "gaussian_nll"]
+    if (dataset, "gaussian_nll", shift) in results.focus:
+        f = results.focus[dataset, "gaussian_nll", shift]
         if level is None:
             mu, var = f["ocs"]
             dens = torch.exp(-((grid - mu) ** 2) / (2 * var)) / (2 * torch.pi * var) ** 0.5
@@ -264,40 +262,42 @@ def _draw_focus_column(ax_ce, ax_g, results: Results, dataset: str, level: int |
         ax_g.set_xlabel("predicted value t")
 
 
-def plot_focus(results: Results, dataset: str, settings: Settings):
-    """Fig 2.2 analogue: the average prediction on the single-class set at each shift level, then the OCS."""
+def _severities(results: Results, dataset: str, shift: str) -> list[float]:
+    return next(v["severities"] for k, v in results.focus.items() if k[0] == dataset and k[2] == shift)
+
+
+def plot_focus(results: Results, dataset: str, shift: str, settings: Settings):
+    """Fig 2.2 analogue: the average prediction on the single-class set at each level of ``shift``, then the OCS."""
     import matplotlib.pyplot as plt
 
-    sevs = results.focus[next(k for k in results.focus if k[0] == dataset)]["severities"]
+    sevs = _severities(results, dataset, shift)
     n = len(sevs) + 1
     fig, axes = plt.subplots(2, n, figsize=(2.1 * n, 4.6), sharey="row", constrained_layout=True)
     for j in range(n):
         level = j if j < len(sevs) else None
-        _draw_focus_column(axes[0, j], axes[1, j], results, dataset, level)
-        axes[0, j].set_title("OCS" if level is None else f"{settings.focus_shift} {sevs[j]:g}")
+        _draw_focus_column(axes[0, j], axes[1, j], results, dataset, shift, level)
+        axes[0, j].set_title("OCS" if level is None else f"{shift} {sevs[j]:g}")
     axes[0, 0].set_ylabel("avg. predicted prob.")
     axes[1, 0].set_ylabel("avg. predicted density")
-    fig.suptitle(f"{dataset}: class {settings.focus_class} under increasing {settings.focus_shift} "
-                 "(blue: model, orange: OCS)")
+    fig.suptitle(f"{dataset}: class {settings.focus_class} under increasing {shift} (blue: model, orange: OCS)")
     return fig
 
 
 def focus_widget(results: Results, dataset: str, settings: Settings):
-    """A slider over the shift level that redraws the average prediction next to the OCS."""
+    """A shift menu and a severity slider that redraw the average prediction next to the OCS."""
     import ipywidgets as widgets
     import matplotlib.pyplot as plt
 
-    sevs = results.focus[next(k for k in results.focus if k[0] == dataset)]["severities"]
-
-    def draw(level: int = 0):
+    def draw(shift: str, level: int = 0):
+        sevs = _severities(results, dataset, shift)
         fig, axes = plt.subplots(2, 2, figsize=(7, 4.6), sharey="row", constrained_layout=True)
-        _draw_focus_column(axes[0, 0], axes[1, 0], results, dataset, level)
-        _draw_focus_column(axes[0, 1], axes[1, 1], results, dataset, None)
-        axes[0, 0].set_title(f"model, {settings.focus_shift} {sevs[level]:g}")
+        _draw_focus_column(axes[0, 0], axes[1, 0], results, dataset, shift, level)
+        _draw_focus_column(axes[0, 1], axes[1, 1], results, dataset, shift, None)
+        axes[0, 0].set_title(f"model, {shift} {sevs[level]:g}")
         axes[0, 1].set_title("OCS")
         axes[0, 0].set_ylabel("avg. predicted prob.")
         axes[1, 0].set_ylabel("avg. predicted density")
         plt.show()
 
-    return widgets.interactive(draw, level=widgets.IntSlider(value=0, min=0, max=len(sevs) - 1,
-                                                             description="shift level"))
+    return widgets.interactive(draw, shift=widgets.Dropdown(options=list(settings.shifts), description="shift"),
+                               level=widgets.IntSlider(value=0, min=0, max=5, description="severity level"))

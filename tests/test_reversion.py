@@ -61,7 +61,7 @@ def test_smoke_run_produces_every_set_and_figure(smoke):
     n_sets = 1 + 5 * len(settings.shifts)
     assert len(t) == len(settings.datasets) * len(settings.losses) * n_sets * settings.n_seeds
     assert t["distance"].notna().all()
-    for fig in (reversion.plot_reversion(results), reversion.plot_focus(results, "digits", settings)):
+    for fig in (reversion.plot_reversion(results), reversion.plot_focus(results, "digits", "rotate", settings)):
         assert all(ax.get_xlabel() for ax in fig.axes if ax.has_data())
     path = chapter.finish(run, settings, list(claims.values()))
     assert (run.out_dir / "metrics.json").exists() and set(path.index) == set(claims)
