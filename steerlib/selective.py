@@ -55,6 +55,8 @@ class Settings:
     arch: str = "cnn"
     width: int = 32
     n_seeds: int = 5
+    # Not the reversion chapter's recipe: regressing -4/+1 rewards learns slower than CE, and with lr decay and weight
+    # decay the reward model stays at its OCS and abstains on most clean digits. 30 epochs at 3e-3 train both well.
     train: TrainConfig = TrainConfig(epochs=30, batch_size=64, lr=3e-3)
     # The first table is the dissertation's; the second has so mild a penalty that its OCS answers (threshold < 1/K).
     tables: tuple[RewardTable, ...] = (RewardTable(1.0, -4.0, 0.0), RewardTable(1.0, -0.05, 0.0))
@@ -234,7 +236,8 @@ def plot_methods(results: Results, metric: str, rewards: str):
     fig.suptitle(f"rewards {rewards}; error bars: std over seeds; (t) = held-out training distribution", fontsize=10)
     fig.tight_layout()
     handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=len(METHODS), fontsize=8)
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=4 if len(shifts) > 2 else 2,
+               fontsize=8)
     return fig
 
 
