@@ -21,7 +21,8 @@ book: $(STAMP)
 	@echo "Book: _build/html/index.html"
 
 # nbval runs the notebooks as stored (it cannot inject parameters), at the smoke profile from the environment.
-NBVAL := --nbval-lax book/extrapolation/reversion.ipynb book/scorecard.ipynb
+NBVAL := --nbval-lax book/extrapolation/reversion.ipynb book/extrapolation/cautious-decisions.ipynb \
+         book/scorecard.ipynb
 
 test: $(STAMP)
 	STEERLIB_PROFILE=smoke STEERLIB_THREADS=1 $(BIN)/python -m pytest -m "not slow" -n 2 --dist loadfile tests $(NBVAL)
