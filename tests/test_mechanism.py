@@ -1,0 +1,153 @@
+"""The mechanism chapter: its helpers on hand-made tables, and its claims at the smoke and cpu profiles."""
+import matplotlib
+import pandas as pd
+import pytest
+import torch
+
+from steerlib import chapter, mechanism
+from steerlib.config import get_profile
+from steerlib.data import load_dataset
+
+matplotlib.use("Agg")
+
+
+def test_settings_reject_unknown_names_and_a_wrong_main_model():
+    with pytest.raises(ValueError, match="shifts='fog'"):
+        mechanism.Settings(shifts=("fog",))
+    with pytest.raises(ValueError, match="first arch"):
+        mechanism.Settings(archs=("mlp", "cnn"))
+    with pytest.raises(ValueError, match="energy=1.5"):
+        mechanism.Settings(energy=1.5)
+
+
+def test_imbalanced_split_keeps_a_geometric_share_of_each_class():
+    data = load_dataset("digits")
+    imb = mechanism.imbalanced(data, rarest=0.1)
+    before = torch.bincount(data.y_train, minlength=10).double()
+    after = torch.bincount(imb.y_train, minlength=10).double()
+    share = after / before
+    assert share[0] == 1 and share[9] == pytest.approx(0.1, abs=0.01)
+    assert (share[1:] < share[:-1]).all()
+    assert imb.name != data.name and torch.equal(imb.x_test, data.x_test)
+
+
+def norms_table(ratios_by_shift: dict[str, list[list[float]]]) -> pd.DataFrame:
+    """ratios_by_shift[shift][level - 1] = ratios per layer; level 0 (clean) is all ones."""
+    rows = []
+    n_layers = len(next(iter(ratios_by_shift.values()))[0])
+    for d in range(n_layers):
+        rows.append({"model": "m", "seed": 0, "shift": "none", "level": 0, "layer": f"l{d}", "depth": d,
+                     "ratio": 1.0})
+    for shift, levels in ratios_by_shift.items():
+        for level, ratios in enumerate(levels, start=1):
+            rows += [{"model": "m", "seed": 0, "shift": shift, "level": level, "layer": f"l{d}", "depth": d,
+                      "ratio": r} for d, r in enumerate(ratios)]
+    return pd.DataFrame(rows)
+
+
+def toy_results(norms: pd.DataFrame) -> mechanism.Results:
+    return mechanism.Results(norms, pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), {}, pd.DataFrame(),
+                             pd.DataFrame(), (0.0, 1.0), torch.zeros(1, 2), {}, mechanism.Settings())
+
+
+def test_norm_statistics_read_level_and_depth_trends():
+    falling = toy_results(norms_table({"noise": [[1.0, 0.9, 0.8], [1.0, 0.7, 0.5]],
+                                       "rotate": [[1.0, 0.95, 0.9], [1.1, 0.8, 0.6]]}))
+    c = mechanism.norm_curves(falling, "m")
+    assert set(c["shift"]) == {"noise", "rotate"} and len(c) == 6  # the clean level joins every shift
+    assert mechanism._mean_rho(c) == pytest.approx(-1.0)
+    assert mechanism.depth_rho(falling, "m") == pytest.approx(-1.0)
+    rising = toy_results(norms_table({"noise": [[1.0, 1.1, 1.2], [1.0, 1.3, 1.5]]}))
+    assert mechanism._mean_rho(mechanism.norm_curves(rising, "m")) == pytest.approx(1.0)
+    assert mechanism.depth_rho(rising, "m") == pytest.approx(1.0)
+
+
+def test_constants_ratio_uses_the_last_layer():
+    consts = pd.DataFrame([{"model": "m", "seed": s, "layer": layer, "distance": d, "clean_distance": 2.0,
+                            "uniform_distance": 0.5}
+                           for s in (0, 1) for layer, d in (("fc1", 5.0), ("fc2", 0.1 * (s + 1)))])
+    r = mechanism.Results(pd.DataFrame(), pd.DataFrame(), consts, pd.DataFrame(), {}, pd.DataFrame(), pd.DataFrame(),
+                          (0.0, 1.0), torch.zeros(1, 2), {}, mechanism.Settings())
+    assert mechanism.constants_ratio(r, "m") == pytest.approx(0.15 / 2.0)
+    assert mechanism.constants_ratio(r, "m", "uniform_distance") == pytest.approx(0.15 / 0.5)
+
+
+def test_bias_agreement_counts_signs():
+    theory = {"bias": {"final": torch.tensor([1.0, -1.0, 2.0, -0.5]), "ocs": torch.tensor([0.8, 0.8, -0.8, -0.8]),
+                       "margin_label_sum": torch.tensor([2.0, -1.0, 1.0, 3.0]),
+                       "trace": torch.tensor([[0.0, 0.1, -1], [0.0, 0.1, -1], [0.0, -0.1, 1], [0.0, -0.1, 1]])}}
+    agree = mechanism.bias_agreement(theory)
+    assert agree == {"ocs": 0.5, "margin": 0.75, "ocs_early": 1.0}
+
+
+def _run(profile, tmp_path):
+    run = chapter.start("mechanism", profile, out_dir=tmp_path)
+    settings = get_profile(mechanism.PROFILES, run.profile)
+    results = mechanism.run(settings, run)
+    return run, settings, results, {c.id: c for c in mechanism.claims(results)}
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    return _run("smoke", tmp_path_factory.mktemp("smoke"))
+
+
+def test_smoke_run_measures_every_model_set_and_layer(smoke):
+    run, settings, results, claims = smoke
+    n_sets = 1 + 5 * len(settings.shifts)
+    specs = mechanism.model_specs(settings)
+    seeds = {s.name: settings.n_seeds if s.norm == "none" and not s.imbalanced else settings.extra_seeds
+             for s in specs}
+    cnn_layers = 5  # input, conv1, conv2, fc1, fc2
+    assert len(results.norms) == sum(seeds.values()) * n_sets * cnn_layers
+    last_layer_only = sum(seeds.values()) - settings.n_seeds  # every layer for the main model, else the last
+    assert len(results.projection) == (settings.n_seeds * (cnn_layers - 1) + last_layer_only) * n_sets * len(
+        settings.energies)
+    assert results.norms["ratio"].notna().all() and (results.projection["ratio"].between(0, 1 + 1e-9)).all()
+    assert set(results.fgsm["set"]) == {"clean", "random sign", "adversarial"}
+    assert len(results.nll) == settings.n_seeds * (1 + 5 * len(settings.nll_shifts))
+    assert all(pd.notna(c.value) for c in claims.values()), claims
+    assert len(results.sets) == sum(seeds.values()) * n_sets
+    assert mechanism.summary(results).notna().all().all()
+    for name in ("plot_mechanism", "plot_shrinkage_and_distance", "plot_norm_variants", "plot_constants_by_layer", "plot_k_sensitivity",
+                 "plot_fgsm", "plot_nll", "plot_stable_rank", "plot_feature_collapse", "plot_bias"):
+        fig = getattr(mechanism, name)(results)
+        plots = [ax for ax in fig.axes if ax.has_data() and not hasattr(ax, "_colorbar")]
+        assert plots and all(ax.get_xlabel() and ax.get_ylabel() for ax in plots), name
+    table = chapter.finish(run, settings, list(claims.values()), extra=mechanism.extra(results))
+    assert (run.out_dir / "metrics.json").exists() and set(table.index) == set(claims)
+
+
+def test_smoke_claims_that_hold_at_any_scale(smoke):
+    """A12a: iterated FGSM inputs are easy to tell from training inputs. A12e: impulse noise raises and blur lowers
+    the internal feature norms of the Gaussian-NLL model. A13c: inputs turned out of the training plane have small
+    features in the simulated homogeneous nets."""
+    *_, claims = smoke
+    for cid in ("A12a", "A12e", "A13c"):
+        assert claims[cid].holds, claims[cid]
+
+
+# The cpu verdict the chapter's text describes. A claim moving from one list to the other means the text is out of
+# date: rerun the chapter, read the new numbers and update both.
+REPRODUCE = {"A8d", "A10a", "A11c", "A12a", "A12b", "A12c", "A12e", "A13a", "A13c", "A13d"}
+DO_NOT_REPRODUCE = {"A8a", "A8b", "A8c", "A9", "A10b", "A10c", "A11a", "A11b", "A12d", "A13b", "A13e"}
+
+
+@pytest.fixture(scope="module")
+def cpu(tmp_path_factory):
+    return _run("cpu", tmp_path_factory.mktemp("cpu"))
+
+
+@pytest.mark.slow
+def test_cpu_run_reports_every_claim(cpu):
+    *_, claims = cpu
+    assert set(claims) == REPRODUCE | DO_NOT_REPRODUCE
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cid", sorted(REPRODUCE) + [
+    pytest.param(c, marks=pytest.mark.xfail(strict=True, reason="does not reproduce at cpu scale; the chapter says "
+                                                                   "why")) for c in sorted(DO_NOT_REPRODUCE)])
+def test_cpu_claim(cpu, cid):
+    *_, claims = cpu
+    assert claims[cid].holds, claims[cid]
