@@ -17,18 +17,19 @@ $(STAMP): pyproject.toml
 
 book: $(STAMP)
 	rm -rf _build/html _build/jupyter_execute
-	STEERLIB_PROFILE=cpu $(BIN)/jupyter-book build . --builder html -W -n --keep-going
+	STEERLIB_PROFILE=cpu OMP_WAIT_POLICY=PASSIVE $(BIN)/jupyter-book build . --builder html -W -n --keep-going
 	@echo "Book: _build/html/index.html"
 
 # nbval runs the notebooks as stored (it cannot inject parameters), at the smoke profile from the environment.
-NBVAL := --nbval-lax book/extrapolation/reversion.ipynb book/extrapolation/cautious-decisions.ipynb \
+NBVAL := --nbval-lax book/extrapolation/reversion.ipynb book/extrapolation/mechanism.ipynb \
+         book/extrapolation/cautious-decisions.ipynb \
          book/scorecard.ipynb
 
 test: $(STAMP)
-	STEERLIB_PROFILE=smoke STEERLIB_THREADS=1 $(BIN)/python -m pytest -m "not slow" -n 2 --dist loadfile tests $(NBVAL)
+	STEERLIB_PROFILE=smoke STEERLIB_THREADS=1 OMP_WAIT_POLICY=PASSIVE $(BIN)/python -m pytest -m "not slow" -n 2 --dist loadfile tests $(NBVAL)
 
 test-all: $(STAMP)
-	STEERLIB_PROFILE=smoke STEERLIB_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadfile tests $(NBVAL)
+	STEERLIB_PROFILE=smoke STEERLIB_THREADS=1 OMP_WAIT_POLICY=PASSIVE $(BIN)/python -m pytest -n 2 --dist loadfile tests $(NBVAL)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_ensemble.py

@@ -55,7 +55,7 @@ def _digits() -> ImageData:
     from sklearn.datasets import load_digits
 
     d = load_digits()
-    x = (d.images / 16.0).astype(np.float32)[:, None]  # (N, 1, 8, 8) in [0, 1]
+    x = np.ascontiguousarray((d.images / 16.0).astype(np.float32)[:, None])  # (N, 1, 8, 8) in [0, 1]
     xtr, ytr, xte, yte = _stratified_split(x, d.target, test_fraction=1 / 3, seed=0)
     return ImageData("digits", *map(torch.as_tensor, (xtr, ytr, xte, yte)), num_classes=10, value_range=(0.0, 1.0))
 
