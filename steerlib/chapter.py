@@ -93,7 +93,7 @@ def verdict(claims: Iterable[Claim]):
     failed = [c for c in claims if not c.holds]
     lines = [f"**{len(held)} of {len(claims)} claims hold in this run.**"]
     for c in failed:
-        lines.append(f"- **{c.id} does not reproduce here**: {c.statement.lower()} - we measured "
+        lines.append(f"- **{c.id} does not reproduce here**: {c.statement} - we measured "
                      f"{c.statistic} = {c.value:.3g}, which misses the threshold {c.op} {c.threshold:g}"
                      + (f" (dissertation: {c.dissertation})." if c.dissertation else "."))
     for c in held:
