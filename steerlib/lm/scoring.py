@@ -1,0 +1,86 @@
+"""Batched teacher-forced scoring: sequence log-probabilities, per-token NLL, perplexity and choice probabilities.
+
+For a prompt x and a response y = (y_1..y_T) (followed by the end token unless ``eos=False``):
+``log p(y | x) = Σ_t log p(y_t | x, y_<t)``, per-token NLL ``-log p(y_t | x, y_<t)``, and over a set of responses
+``perplexity = exp(Σ NLL / Σ T)``. Multiple-choice options are compared by their sequence log-probabilities,
+normalised over the options: ``log p(option k | x) = log p(y_k | x) - logsumexp_j log p(y_j | x)``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+
+import torch
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from .tokenizer import IGNORE, collate, encode_prompts, encode_responses, join, pad_id
+
+
+@dataclasses.dataclass
+class Scores:
+    logprob: torch.Tensor  # (N,) sequence log-probability of each response
+    n_tokens: torch.Tensor  # (N,) scored tokens per response
+    token_nll: list[torch.Tensor]  # per-token NLL of each response
+
+    @property
+    def mean_nll(self) -> torch.Tensor:
+        """Per-response NLL averaged over its tokens."""
+        return -self.logprob / self.n_tokens
+
+    @property
+    def perplexity(self) -> float:
+        return math.exp(float(-self.logprob.sum() / self.n_tokens.sum()))
+
+
+def label_logprobs(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """(B, T) log-probability of each label token given the tokens before it; 0 where the label is -100.
+
+    Position t's logits predict token t+1, so logits[:, :-1] are matched with labels[:, 1:] (position 0 gets 0).
+    """
+    target = labels[:, 1:]
+    logp = torch.log_softmax(logits[:, :-1].float(), dim=-1)
+    picked = logp.gather(-1, target.clamp_min(0).unsqueeze(-1)).squeeze(-1)
+    return torch.nn.functional.pad(picked.masked_fill(target == IGNORE, 0.0), (1, 0))
+
+
+def batch_logprobs(model: PreTrainedModel, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """(B, T) label log-probabilities of a :func:`~steerlib.lm.tokenizer.collate` batch (differentiable)."""
+    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    return label_logprobs(logits, batch["labels"])
+
+
+@torch.no_grad()
+def score_ids(model: PreTrainedModel, prompt_ids: Sequence[Sequence[int]], response_ids: Sequence[Sequence[int]],
+              pad_token_id: int, batch_size: int = 64) -> Scores:
+    """Teacher-forced :class:`Scores` of token-id responses after token-id prompts."""
+    device = next(model.parameters()).device
+    ids, labels = join(prompt_ids, response_ids)
+    logprob, n_tokens, token_nll = [], [], []
+    for i in range(0, len(ids), batch_size):
+        batch = {k: v.to(device) for k, v in collate(ids[i:i + batch_size], labels[i:i + batch_size],
+                                                      pad_token_id).items()}
+        lp = batch_logprobs(model, batch).cpu()
+        keep = batch["labels"].cpu() != IGNORE
+        logprob.append(lp.sum(1))
+        n_tokens.append(keep.sum(1))
+        token_nll += [-row[m] for row, m in zip(lp, keep)]
+    return Scores(torch.cat(logprob), torch.cat(n_tokens), token_nll)
+
+
+def score(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prompts: Sequence[str],
+          responses: Sequence[str], eos: bool = True, batch_size: int = 64) -> Scores:
+    """Teacher-forced :class:`Scores` of ``responses`` after ``prompts`` (response + end token if ``eos``)."""
+    return score_ids(model, encode_prompts(tokenizer, prompts), encode_responses(tokenizer, responses, eos=eos),
+                     pad_id(tokenizer), batch_size)
+
+
+def choice_logprobs(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prompts: Sequence[str],
+                    choices: Sequence[Sequence[str]], eos: bool = True, batch_size: int = 64) -> torch.Tensor:
+    """(N, K) log-probabilities of the K choices of each prompt, normalised over the choices."""
+    k = len(choices[0])
+    if any(len(c) != k for c in choices):
+        raise ValueError("choices must give every prompt the same number of options")
+    flat = score(model, tokenizer, [p for p in prompts for _ in range(k)], [c for cs in choices for c in cs],
+                 eos=eos, batch_size=batch_size)
+    return torch.log_softmax(flat.logprob.view(len(prompts), k), dim=-1)

@@ -1,0 +1,113 @@
+"""Supervised finetuning of a causal LM with Hugging Face ``accelerate``: CPU, one GPU, or several processes.
+
+The loss is the mean next-token cross-entropy over response tokens (labels of prompt and padding tokens are -100):
+``L = -(1/|R|) Σ_{t∈R} log p(x_t | x_<t)``. Pretraining is the same loop with empty prompts.
+
+Each step's global batch is a function of (seed, step) only (:func:`batch_indices`), and every process trains on its
+share ``batch[rank::world]`` while ``accelerate`` averages the gradients, so one process and several give the same
+data, and a run interrupted mid-way resumes exactly from its last checkpoint in the :class:`~steerlib.cache.RunCache`.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import torch
+from accelerate import Accelerator
+from datasets import Dataset
+from tqdm.auto import tqdm
+from transformers import PreTrainedModel, get_cosine_schedule_with_warmup
+
+from ..cache import RunCache
+from ..config import check_range
+from ..train import epoch_order
+from .tokenizer import collate
+
+
+@dataclasses.dataclass(frozen=True)
+class SFTConfig:
+    steps: int = 500
+    batch_size: int = 64  # global batch, summed over processes
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    warmup: float = 0.05  # fraction of steps with a linear warm-up; cosine decay to 0 afterwards
+    grad_clip: float = 1.0
+    seed: int = 0
+    checkpoint_every: int = 250  # steps between resumable checkpoints (with a cache)
+
+    def __post_init__(self):
+        check_range("steps", self.steps, 1)
+        check_range("batch_size", self.batch_size, 1)
+        check_range("warmup", self.warmup, 0, 1)
+
+
+def make_accelerator(device: torch.device | str = "auto") -> Accelerator:
+    """An Accelerator on ``device``: "cpu" forces the CPU; otherwise accelerate uses the launched device."""
+    return Accelerator(cpu=device != "auto" and torch.device(device).type == "cpu")
+
+
+def batch_indices(seed: int, step: int, n: int, batch_size: int) -> torch.Tensor:
+    """Example indices of global batch ``step``: consecutive slices of a fresh permutation of ``n`` per epoch."""
+    per_epoch = max(n // batch_size, 1)
+    epoch, j = divmod(step, per_epoch)
+    order = epoch_order(seed, epoch, n)
+    if n < batch_size:  # tiny datasets: draw with replacement from repeated permutations
+        order = order.repeat(batch_size // n + 1)
+    return order[j * batch_size:(j + 1) * batch_size]
+
+
+def load_finished(model: PreTrainedModel, cache: RunCache, kind: str, key: Any) -> dict | None:
+    """The cached record of a finished ``kind`` run, its weights loaded into ``model``; None if there is none."""
+    done = cache.load(kind, key)
+    if done is not None:
+        model.load_state_dict(done["model"])
+    return done
+
+
+def train_sft(model: PreTrainedModel, data: Dataset, cfg: SFTConfig, pad_token_id: int,
+              device: torch.device | str = "auto", cache: RunCache | None = None, key: Any = None,
+              desc: str = "sft") -> list[float]:
+    """Finetune ``model`` in place on ``data`` (columns ``input_ids``, ``labels``); return the loss of every step.
+
+    With a ``cache`` and a ``key`` describing the initial model and the data, a finished run is loaded instead of
+    retrained and an unfinished one resumes from its last checkpoint.
+    """
+    full_key = {"key": key, "sft": cfg}
+    use_cache = cache is not None and key is not None
+    if use_cache and (done := load_finished(model, cache, "sft", full_key)) is not None:
+        return done["losses"]
+    acc = make_accelerator(device)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = get_cosine_schedule_with_warmup(opt, int(cfg.warmup * cfg.steps), cfg.steps)
+    start, losses = 0, []
+    if use_cache and (ckpt := cache.load_checkpoint("sft", full_key)) is not None:
+        model.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["opt"])
+        sched.load_state_dict(ckpt["sched"])
+        start, losses = ckpt["step"], ckpt["losses"]
+    wrapped, opt = acc.prepare(model, opt)
+    ids, labels = list(data["input_ids"]), list(data["labels"])
+    wrapped.train()
+    bar = tqdm(range(start, cfg.steps), desc=desc, initial=start, total=cfg.steps, leave=False,
+               disable=not acc.is_main_process)
+    for step in bar:
+        idx = batch_indices(cfg.seed, step, len(ids), cfg.batch_size)[acc.process_index::acc.num_processes]
+        batch = collate([ids[i] for i in idx], [labels[i] for i in idx], pad_token_id)
+        loss = wrapped(**{k: v.to(acc.device) for k, v in batch.items()}).loss
+        acc.backward(loss)
+        acc.clip_grad_norm_(params, cfg.grad_clip)
+        opt.step()
+        sched.step()
+        opt.zero_grad(set_to_none=True)
+        losses.append(acc.reduce(loss.detach(), "mean").item())
+        bar.set_postfix(loss=f"{losses[-1]:.3f}", refresh=False)
+        if use_cache and acc.is_main_process and (step + 1) % cfg.checkpoint_every == 0 and step + 1 < cfg.steps:
+            cache.save_checkpoint("sft", full_key, {"model": model.state_dict(), "opt": opt.state_dict(),
+                                                    "sched": sched.state_dict(), "step": step + 1,
+                                                    "losses": losses})
+    wrapped.eval()
+    if use_cache and acc.is_main_process:
+        cache.save("sft", full_key, {"model": model.state_dict(), "losses": losses})
+    acc.wait_for_everyone()
+    return losses

@@ -1,0 +1,84 @@
+"""Tokenisers: a word-level vocabulary for synthetic worlds, and the encoding shared with Hugging Face tokenisers.
+
+Everything in :mod:`steerlib.lm` takes a Hugging Face tokenizer, so a synthetic world and a real pretrained model go
+through the same code. :func:`word_tokenizer` wraps a ``tokenizers`` WordLevel model: text is split on whitespace
+and punctuation, every word is one token, and ``<bos>`` is prepended to encoded text.
+
+A finetuning example is ``prompt ids + response ids + [eos]``; its labels are ``-100`` (ignored by the loss) on the
+prompt, so the SFT loss covers the response tokens and the end token only.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import torch
+from datasets import Dataset
+from tokenizers import Tokenizer, models, pre_tokenizers, processors
+from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast
+
+from ..config import check_choice
+
+SPECIAL_TOKENS = ("<pad>", "<bos>", "<eos>", "<unk>")
+IGNORE = -100  # label of tokens the loss skips (Hugging Face's convention)
+
+
+def word_tokenizer(texts: Iterable[str]) -> PreTrainedTokenizerFast:
+    """A word-level tokenizer whose vocabulary is every word and punctuation mark in ``texts`` (sorted)."""
+    split = pre_tokenizers.Whitespace()
+    words = sorted({w for text in texts for w, _ in split.pre_tokenize_str(text)})
+    vocab = {w: i for i, w in enumerate(list(SPECIAL_TOKENS) + words)}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tok.pre_tokenizer = split
+    tok.post_processor = processors.TemplateProcessing(single="<bos> $A", special_tokens=[("<bos>", vocab["<bos>"])])
+    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", bos_token="<bos>", eos_token="<eos>",
+                                   unk_token="<unk>")
+
+
+def pad_id(tokenizer: PreTrainedTokenizerBase) -> int:
+    """The padding id: the tokenizer's pad token, else its end token (padding is always masked out)."""
+    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+
+
+def encode_prompts(tokenizer: PreTrainedTokenizerBase, prompts: Sequence[str]) -> list[list[int]]:
+    """Token ids of each prompt, with the tokenizer's own special tokens (e.g. ``<bos>``)."""
+    return tokenizer(list(prompts))["input_ids"]
+
+
+def encode_responses(tokenizer: PreTrainedTokenizerBase, responses: Sequence[str], eos: bool = True
+                     ) -> list[list[int]]:
+    """Token ids of each response without special tokens, followed by the end token if ``eos``."""
+    ids = tokenizer(list(responses), add_special_tokens=False)["input_ids"]
+    return [r + [tokenizer.eos_token_id] for r in ids] if eos else ids
+
+
+def join(prompt_ids: Sequence[Sequence[int]], response_ids: Sequence[Sequence[int]]
+         ) -> tuple[list[list[int]], list[list[int]]]:
+    """``input_ids = prompt + response`` and ``labels = [-100] * len(prompt) + response`` for each pair."""
+    ids = [list(p) + list(r) for p, r in zip(prompt_ids, response_ids)]
+    labels = [[IGNORE] * len(p) + list(r) for p, r in zip(prompt_ids, response_ids)]
+    return ids, labels
+
+
+def tokenize_sft(data: Dataset, tokenizer: PreTrainedTokenizerBase, prompt: str = "prompt",
+                 response: str = "response") -> Dataset:
+    """Add ``input_ids`` and ``labels`` columns (see :func:`join`); responses end with the end token."""
+    def encode(batch):
+        ids, labels = join(encode_prompts(tokenizer, batch[prompt]), encode_responses(tokenizer, batch[response]))
+        return {"input_ids": ids, "labels": labels}
+
+    return data.map(encode, batched=True, desc="tokenize")
+
+
+def pad(seqs: Sequence[Sequence[int]], value: int, side: str = "right") -> torch.Tensor:
+    """Stack sequences into a (N, max length) long tensor, padding with ``value`` on ``side`` (left for sampling)."""
+    check_choice("side", side, ("left", "right"))
+    tensors = [torch.tensor(s, dtype=torch.long) for s in seqs]
+    return torch.nn.utils.rnn.pad_sequence(tensors, batch_first=True, padding_value=value, padding_side=side)
+
+
+def collate(input_ids: Sequence[Sequence[int]], labels: Sequence[Sequence[int]], pad_token_id: int
+            ) -> dict[str, torch.Tensor]:
+    """A right-padded batch: ``input_ids``, ``attention_mask`` (0 on padding) and ``labels`` (-100 on padding)."""
+    ids = pad(input_ids, pad_token_id)
+    mask = pad([[1] * len(s) for s in input_ids], 0)
+    return {"input_ids": ids, "attention_mask": mask, "labels": pad(labels, IGNORE)}

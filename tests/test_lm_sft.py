@@ -1,0 +1,81 @@
+import pytest
+import torch
+from datasets import Dataset
+
+import steerlib.lm.sft as sft
+from steerlib.cache import RunCache
+from steerlib.lm.models import build_model, tiny_config
+from steerlib.lm.sampling import sample
+from steerlib.lm.scoring import score
+from steerlib.lm.sft import SFTConfig, batch_indices, train_sft
+from steerlib.lm.tokenizer import collate, pad_id, tokenize_sft, word_tokenizer
+
+PAIRS = {"a b ?": " c d", "b a ?": " e", "c c ?": " f g h", "d ?": " a"}
+
+
+@pytest.fixture()
+def toy():
+    tok = word_tokenizer(["a b c d e f g h ?"])
+    data = tokenize_sft(Dataset.from_dict({"prompt": list(PAIRS), "response": list(PAIRS.values())}), tok)
+    return build_model(tiny_config(tok, d_model=32, n_layers=1, n_heads=2), seed=0), tok, data
+
+
+def test_loss_covers_response_tokens_only(toy):
+    model, tok, data = toy
+    batch = collate(data["input_ids"], data["labels"], pad_id(tok))
+    with torch.no_grad():
+        loss = model(**batch).loss
+    s = score(model, tok, list(PAIRS), list(PAIRS.values()))  # response + end token
+    assert loss.item() == pytest.approx((-s.logprob.sum() / s.n_tokens.sum()).item(), rel=1e-5)
+
+
+def test_batch_indices_are_epoch_permutations():
+    first_epoch = torch.cat([batch_indices(0, step, 10, 5) for step in range(2)])
+    assert sorted(first_epoch.tolist()) == list(range(10))
+    assert torch.equal(batch_indices(0, 3, 10, 5), batch_indices(0, 3, 10, 5))
+    assert not torch.equal(batch_indices(0, 0, 10, 5), batch_indices(0, 2, 10, 5))
+    assert len(batch_indices(0, 7, 3, 8)) == 8  # fewer examples than a batch: repeat
+
+
+def test_sft_learns_a_toy_mapping_and_caches(toy, tmp_path):
+    model, tok, data = toy
+    cfg = SFTConfig(steps=80, batch_size=4, lr=1e-2, warmup=0.0)
+    cache = RunCache(tmp_path)
+    losses = train_sft(model, data, cfg, pad_id(tok), "cpu", cache, key="toy")
+    assert losses[-1] < 0.05 < losses[0]
+    out = sample(model.eval(), tok, list(PAIRS), max_new_tokens=5, temperature=0.0)
+    assert out.texts == [r.strip() for r in PAIRS.values()]
+    assert all(ids[-1] == tok.eos_token_id for ids in out.ids)
+    again = build_model(model.config, seed=1)
+    assert train_sft(again, data, cfg, pad_id(tok), "cpu", cache, key="toy") == losses  # loaded, not retrained
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values()))
+
+
+def test_interrupted_run_resumes_to_the_same_weights(toy, tmp_path, monkeypatch):
+    model, tok, data = toy
+    cfg = SFTConfig(steps=10, batch_size=2, lr=1e-2, checkpoint_every=4)
+    reference = build_model(model.config, seed=0)
+    expected = train_sft(reference, data, cfg, pad_id(tok), "cpu")
+    calls = {"n": 0}
+
+    def crash_on_step_7(*args):
+        calls["n"] += 1
+        if calls["n"] == 7:
+            raise KeyboardInterrupt
+        return collate(*args)
+
+    cache = RunCache(tmp_path)
+    monkeypatch.setattr(sft, "collate", crash_on_step_7)
+    with pytest.raises(KeyboardInterrupt):
+        train_sft(model, data, cfg, pad_id(tok), "cpu", cache, key="resume")
+    monkeypatch.undo()
+    assert cache.load_checkpoint("sft", {"key": "resume", "sft": cfg})["step"] == 4
+    resumed = build_model(model.config, seed=0)
+    assert train_sft(resumed, data, cfg, pad_id(tok), "cpu", cache, key="resume") == pytest.approx(expected)
+    for a, b in zip(reference.state_dict().values(), resumed.state_dict().values()):
+        torch.testing.assert_close(a, b)
+
+
+def test_bad_config_names_the_parameter():
+    with pytest.raises(ValueError, match="batch_size"):
+        SFTConfig(batch_size=0)
