@@ -22,7 +22,7 @@ book: $(STAMP)
 
 # nbval runs the notebooks as stored (it cannot inject parameters), at the smoke profile from the environment.
 NBVAL := --nbval-lax book/extrapolation/reversion.ipynb book/extrapolation/mechanism.ipynb \
-         book/extrapolation/cautious-decisions.ipynb \
+         book/extrapolation/cautious-decisions.ipynb book/hallucination/unfamiliar-examples.ipynb \
          book/scorecard.ipynb
 
 test: $(STAMP)
