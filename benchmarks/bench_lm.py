@@ -16,7 +16,8 @@ import time
 import torch
 from datasets import Dataset
 
-from steerlib.knowledge_world import WorldConfig, make_world, vocabulary
+from steerlib.hallucination import PROFILES
+from steerlib.knowledge_world import make_world, vocabulary
 from steerlib.lm.models import build_model, tiny_config
 from steerlib.lm.sampling import sample
 from steerlib.lm.sft import SFTConfig, train_sft
@@ -59,7 +60,7 @@ def main() -> None:
     args = parser.parse_args()
     threads = set_threads(args.threads)
 
-    tok = word_tokenizer(vocabulary(make_world(WorldConfig(people_per_bin=10))))
+    tok = word_tokenizer(vocabulary(make_world(PROFILES["cpu"].world)))  # the chapter's vocabulary
     model = build_model(tiny_config(tok, args.arch, args.d_model, args.layers, max(args.d_model // 32, 1)), seed=0)
     n_params = sum(p.numel() for p in model.parameters())
     g = torch.Generator().manual_seed(0)
