@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 import torch
 from datasets import Dataset
@@ -79,3 +81,26 @@ def test_interrupted_run_resumes_to_the_same_weights(toy, tmp_path, monkeypatch)
 def test_bad_config_names_the_parameter():
     with pytest.raises(ValueError, match="batch_size"):
         SFTConfig(batch_size=0)
+
+
+def test_on_step_sees_each_step_and_leaves_training_unchanged(toy):
+    """A callback that evaluates and even back-propagates (as checkpoint logging does) does not change the run."""
+    model, tok, data = toy
+    cfg = SFTConfig(steps=6, batch_size=2, lr=1e-2, schedule="linear")
+    expected = train_sft(build_model(model.config, seed=0), data, cfg, pad_id(tok), "cpu")
+    seen = []
+
+    def probe(step, m):
+        seen.append((step, m.training))
+        m.eval()
+        m(**collate(data["input_ids"], data["labels"], pad_id(tok))).loss.backward()
+
+    assert train_sft(model, data, cfg, pad_id(tok), "cpu", on_step=probe) == pytest.approx(expected)
+    assert seen == [(s, True) for s in range(1, 7)]
+    assert train_sft(build_model(model.config, seed=0), data, cfg, pad_id(tok), "cpu") != train_sft(
+        build_model(model.config, seed=0), data, dataclasses.replace(cfg, schedule="cosine"), pad_id(tok), "cpu")
+
+
+def test_unknown_schedule_names_the_choices():
+    with pytest.raises(ValueError, match="schedule='step'.*'cosine', 'linear'"):
+        SFTConfig(schedule="step")

@@ -10,18 +10,21 @@ data, and a run interrupted mid-way resumes exactly from its last checkpoint in 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 import torch
 from accelerate import Accelerator
 from datasets import Dataset
 from tqdm.auto import tqdm
-from transformers import PreTrainedModel, get_cosine_schedule_with_warmup
+from transformers import PreTrainedModel, get_cosine_schedule_with_warmup, get_linear_schedule_with_warmup
 
 from ..cache import RunCache
-from ..config import check_range
+from ..config import check_choice, check_range
 from ..train import epoch_order
 from .tokenizer import collate
+
+SCHEDULES = {"cosine": get_cosine_schedule_with_warmup, "linear": get_linear_schedule_with_warmup}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,7 +33,8 @@ class SFTConfig:
     batch_size: int = 64  # global batch, summed over processes
     lr: float = 1e-3
     weight_decay: float = 0.0
-    warmup: float = 0.05  # fraction of steps with a linear warm-up; cosine decay to 0 afterwards
+    warmup: float = 0.05  # fraction of steps with a linear warm-up; then decay to 0 at the last step
+    schedule: str = "cosine"  # shape of that decay: cosine or linear
     grad_clip: float = 1.0
     seed: int = 0
     checkpoint_every: int = 250  # steps between resumable checkpoints (with a cache)
@@ -39,6 +43,7 @@ class SFTConfig:
         check_range("steps", self.steps, 1)
         check_range("batch_size", self.batch_size, 1)
         check_range("warmup", self.warmup, 0, 1)
+        check_choice("schedule", self.schedule, SCHEDULES)
 
 
 def make_accelerator(device: torch.device | str = "auto") -> Accelerator:
@@ -66,11 +71,13 @@ def load_finished(model: PreTrainedModel, cache: RunCache, kind: str, key: Any) 
 
 def train_sft(model: PreTrainedModel, data: Dataset, cfg: SFTConfig, pad_token_id: int,
               device: torch.device | str = "auto", cache: RunCache | None = None, key: Any = None,
-              desc: str = "sft") -> list[float]:
+              desc: str = "sft", on_step: Callable[[int, PreTrainedModel], None] | None = None) -> list[float]:
     """Finetune ``model`` in place on ``data`` (columns ``input_ids``, ``labels``); return the loss of every step.
 
     With a ``cache`` and a ``key`` describing the initial model and the data, a finished run is loaded instead of
-    retrained and an unfinished one resumes from its last checkpoint.
+    retrained and an unfinished one resumes from its last checkpoint. ``on_step(step, model)`` runs on every process
+    after optimizer step ``step`` (1-based) with the unwrapped model, e.g. to evaluate checkpoints; it may switch the
+    model to eval mode or compute gradients (the loop switches back and clears them).
     """
     full_key = {"key": key, "sft": cfg}
     use_cache = cache is not None and key is not None
@@ -79,7 +86,7 @@ def train_sft(model: PreTrainedModel, data: Dataset, cfg: SFTConfig, pad_token_i
     acc = make_accelerator(device)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = get_cosine_schedule_with_warmup(opt, int(cfg.warmup * cfg.steps), cfg.steps)
+    sched = SCHEDULES[cfg.schedule](opt, int(cfg.warmup * cfg.steps), cfg.steps)
     start, losses = 0, []
     if use_cache and (ckpt := cache.load_checkpoint("sft", full_key)) is not None:
         model.load_state_dict(ckpt["model"])
@@ -88,10 +95,10 @@ def train_sft(model: PreTrainedModel, data: Dataset, cfg: SFTConfig, pad_token_i
         start, losses = ckpt["step"], ckpt["losses"]
     wrapped, opt = acc.prepare(model, opt)
     ids, labels = list(data["input_ids"]), list(data["labels"])
-    wrapped.train()
     bar = tqdm(range(start, cfg.steps), desc=desc, initial=start, total=cfg.steps, leave=False,
                disable=not acc.is_main_process)
     for step in bar:
+        wrapped.train()
         idx = batch_indices(cfg.seed, step, len(ids), cfg.batch_size)[acc.process_index::acc.num_processes]
         batch = collate([ids[i] for i in idx], [labels[i] for i in idx], pad_token_id)
         loss = wrapped(**{k: v.to(acc.device) for k, v in batch.items()}).loss
@@ -102,6 +109,9 @@ def train_sft(model: PreTrainedModel, data: Dataset, cfg: SFTConfig, pad_token_i
         opt.zero_grad(set_to_none=True)
         losses.append(acc.reduce(loss.detach(), "mean").item())
         bar.set_postfix(loss=f"{losses[-1]:.3f}", refresh=False)
+        if on_step is not None:
+            on_step(step + 1, acc.unwrap_model(wrapped))
+            opt.zero_grad(set_to_none=True)
         if use_cache and acc.is_main_process and (step + 1) % cfg.checkpoint_every == 0 and step + 1 < cfg.steps:
             cache.save_checkpoint("sft", full_key, {"model": model.state_dict(), "opt": opt.state_dict(),
                                                     "sched": sched.state_dict(), "step": step + 1,
