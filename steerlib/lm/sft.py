@@ -71,13 +71,15 @@ def load_finished(model: PreTrainedModel, cache: RunCache, kind: str, key: Any) 
 
 def train_sft(model: PreTrainedModel, data: Dataset, cfg: SFTConfig, pad_token_id: int,
               device: torch.device | str = "auto", cache: RunCache | None = None, key: Any = None,
-              desc: str = "sft", on_step: Callable[[int, PreTrainedModel], None] | None = None) -> list[float]:
+              desc: str = "sft", on_step: Callable[[int, PreTrainedModel], None] | None = None,
+              progress: bool = True) -> list[float]:
     """Finetune ``model`` in place on ``data`` (columns ``input_ids``, ``labels``); return the loss of every step.
 
     With a ``cache`` and a ``key`` describing the initial model and the data, a finished run is loaded instead of
     retrained and an unfinished one resumes from its last checkpoint. ``on_step(step, model)`` runs on every process
     after optimizer step ``step`` (1-based) with the unwrapped model, e.g. to evaluate checkpoints; it may switch the
-    model to eval mode or compute gradients (the loop switches back and clears them).
+    model to eval mode or compute gradients (the loop switches back and clears them). ``progress`` shows a bar on
+    the main process.
     """
     full_key = {"key": key, "sft": cfg}
     use_cache = cache is not None and key is not None
@@ -96,7 +98,7 @@ def train_sft(model: PreTrainedModel, data: Dataset, cfg: SFTConfig, pad_token_i
     wrapped, opt = acc.prepare(model, opt)
     ids, labels = list(data["input_ids"]), list(data["labels"])
     bar = tqdm(range(start, cfg.steps), desc=desc, initial=start, total=cfg.steps, leave=False,
-               disable=not acc.is_main_process)
+               disable=not (progress and acc.is_main_process))
     for step in bar:
         wrapped.train()
         idx = batch_indices(cfg.seed, step, len(ids), cfg.batch_size)[acc.process_index::acc.num_processes]
