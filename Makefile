@@ -23,7 +23,7 @@ book: $(STAMP)
 # nbval runs the notebooks as stored (it cannot inject parameters), at the smoke profile from the environment.
 NBVAL := --nbval-lax book/extrapolation/reversion.ipynb book/extrapolation/mechanism.ipynb \
          book/extrapolation/cautious-decisions.ipynb book/hallucination/unfamiliar-examples.ipynb \
-         book/scorecard.ipynb
+         book/reasoning/pre-memorization.ipynb book/scorecard.ipynb
 
 test: $(STAMP)
 	STEERLIB_PROFILE=smoke STEERLIB_THREADS=1 OMP_WAIT_POLICY=PASSIVE $(BIN)/python -m pytest -m "not slow" -n 2 --dist loadfile tests $(NBVAL)
