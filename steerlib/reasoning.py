@@ -38,7 +38,7 @@ from .reasoning_task import TaskConfig, answers_match, same_trace, splits, vocab
 from .results import Claim
 from .runtime import pick_device
 
-P_GRID = np.round(np.arange(1.0, 1.3 + 1e-9, 0.005), 3)  # memorization thresholds swept (perplexity units)
+P_GRID = np.round(np.arange(1.005, 1.3 + 1e-9, 0.005), 3)  # memorization thresholds swept (perplexity > 1)
 STATES = ("incorrect", "correct, not memorized", "memorized")
 
 
