@@ -20,7 +20,6 @@ from __future__ import annotations
 import dataclasses
 
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
