@@ -1,6 +1,5 @@
 import dataclasses
 import shutil
-import time
 
 import numpy as np
 import pytest
@@ -52,14 +51,11 @@ def test_settings_validation():
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory):
     cache = RunCache(tmp_path_factory.mktemp("cache"))
-    start = time.time()
-    results = R.run(get_profile(R.PROFILES, "smoke"), seed=0, device="cpu", cache=cache, workers=1)
-    return results, cache, time.time() - start
+    return R.run(get_profile(R.PROFILES, "smoke"), seed=0, device="cpu", cache=cache, workers=1), cache
 
 
-def test_smoke_run_is_fast_and_logs_every_checkpoint(smoke):
-    results, _, seconds = smoke
-    assert seconds < 60
+def test_smoke_run_logs_every_checkpoint(smoke):
+    results, _ = smoke
     s = R.PROFILES["smoke"]
     assert len(results.logs) == len(R.grid(s))
     for spec, log in zip(results.specs, results.logs):
@@ -72,7 +68,7 @@ def test_smoke_run_is_fast_and_logs_every_checkpoint(smoke):
 
 
 def test_smoke_claims_are_finite(smoke):
-    results, _, _ = smoke
+    results, _ = smoke
     claims = R.claims(results)
     assert [c.id for c in claims] == IDS
     assert all(np.isfinite(c.value) for c in claims)
@@ -81,7 +77,7 @@ def test_smoke_claims_are_finite(smoke):
 
 
 def test_cached_runs_are_not_retrained(smoke, monkeypatch):
-    results, cache, _ = smoke
+    results, cache = smoke
     settings = get_profile(R.PROFILES, "smoke")
     assert R.run(settings, seed=0, device="cpu", cache=cache).seconds == results.seconds
     monkeypatch.setattr(R, "evaluate", lambda *a, **k: pytest.fail("a cached run was retrained"))
@@ -92,7 +88,7 @@ def test_cached_runs_are_not_retrained(smoke, monkeypatch):
 
 def test_worker_processes_give_the_same_runs(smoke, tmp_path):
     """The grid in two worker processes equals the grid back to back (the workers read the cached pretraining)."""
-    results, cache, _ = smoke
+    results, cache = smoke
     shutil.copytree(cache.root / "sft", tmp_path / "sft")
     parallel = R.run(get_profile(R.PROFILES, "smoke"), seed=0, device="cpu", cache=RunCache(tmp_path), workers=2)
     assert [s.name for s in parallel.specs] == [s.name for s in results.specs]
@@ -103,7 +99,7 @@ def test_worker_processes_give_the_same_runs(smoke, tmp_path):
 
 
 def test_figures_have_labels(smoke):
-    results, _, _ = smoke
+    results, _ = smoke
     p = R.best_p(results)
     figs = [R.plot_accuracy(results, p), R.plot_state_maps(results, p), R.plot_r2_vs_p(results),
             R.plot_transfer(results), R.plot_prior_metrics(results, p)]
