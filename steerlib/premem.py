@@ -29,18 +29,20 @@ def memorized(perplexity: np.ndarray, p: float) -> np.ndarray:
     return np.asarray(perplexity) <= p
 
 
+def best_masked_accuracy(acc: np.ndarray, perplexity: np.ndarray, p: float) -> np.ndarray:
+    """``max_{m' ≤ m} MaskedAcc_{m'}`` along axis 0, with ``MaskedAcc = Acc · 1[Perp > p]``."""
+    return np.maximum.accumulate(np.asarray(acc, dtype=float) * ~memorized(perplexity, p), axis=0)
+
+
 def premem_accuracy(acc: np.ndarray, perplexity: np.ndarray, p: float) -> np.ndarray:
     """Pre-memorization accuracy ``min(max_{m' ≤ m} Acc_{m'} · 1[Perp_{m'} > p], Acc_m)`` along axis 0."""
-    acc = np.asarray(acc, dtype=float)
-    masked = acc * ~memorized(perplexity, p)
-    return np.minimum(np.maximum.accumulate(masked, axis=0), acc)
+    return np.minimum(best_masked_accuracy(acc, perplexity, p), np.asarray(acc, dtype=float))
 
 
 def min_binds(acc: np.ndarray, perplexity: np.ndarray, p: float) -> np.ndarray:
     """Where the ``Acc_m`` term of :func:`premem_accuracy` is the smaller one:
     ``Acc_m < max_{m'≤m} MaskedAcc_{m'}``."""
-    acc = np.asarray(acc, dtype=float)
-    return acc < np.maximum.accumulate(acc * ~memorized(perplexity, p), axis=0)
+    return np.asarray(acc, dtype=float) < best_masked_accuracy(acc, perplexity, p)
 
 
 def r2_identity(x: np.ndarray, y: np.ndarray) -> float:
