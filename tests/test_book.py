@@ -54,7 +54,8 @@ def test_chapter_runs_under_papermill_and_records_its_claims(path, tmp_path):
 
 def test_scorecard_gathers_claims(tmp_path):
     pm = pytest.importorskip("papermill")
-    from steerlib.results import Claim, write_metrics
+    from steerlib.core.claims import Claim
+    from steerlib.core.record import write_metrics
 
     write_metrics(tmp_path / "toy", "toy", {"profile": "smoke"}, [Claim("T1", "toy holds", "x", 1.0, ">", 0.5)], 0)
     pm.execute_notebook(str(BOOK / "scorecard.ipynb"), str(tmp_path / "card.ipynb"), cwd=str(BOOK),

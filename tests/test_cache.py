@@ -2,7 +2,7 @@ import dataclasses
 
 import torch
 
-from steerlib.cache import RunCache, config_key
+from steerlib.core.cache import RunCache, config_key
 
 
 @dataclasses.dataclass(frozen=True)

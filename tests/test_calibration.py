@@ -3,7 +3,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from steerlib.calibration import fit_temperature, scale
+from steerlib.vision.calibration import fit_temperature, scale
 
 
 def _synthetic(n: int = 20000, k: int = 10, seed: int = 0):

@@ -2,7 +2,8 @@ import dataclasses
 
 import pytest
 
-from steerlib.config import check_choice, check_range, get_profile, resolve_profile
+from steerlib.core.checks import check_choice, check_range
+from steerlib.core.profiles import get_profile, resolve_profile
 
 
 @dataclasses.dataclass(frozen=True)

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from steerlib import data
+from steerlib.vision import data
 
 
 def test_digits_offline_split():

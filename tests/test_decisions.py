@@ -2,8 +2,8 @@
 import pytest
 import torch
 
-from steerlib.decisions import (RewardTable, abstain_ratio, greedy_policy, mean_reward, threshold_policy)
-from steerlib.losses import make_loss
+from steerlib.measures.decisions import RewardTable, abstain_ratio, greedy_policy, mean_reward, threshold_policy
+from steerlib.vision.losses import make_loss
 
 K = 10
 BALANCED = torch.full((K,), 1 / K)

@@ -1,11 +1,12 @@
 import pytest
 import torch
 
-from steerlib.cache import RunCache
-from steerlib.ensemble import Ensemble
-from steerlib.losses import make_loss
-from steerlib.models import make_model
-from steerlib.train import TrainConfig, epoch_order, train_ensemble
+from steerlib.core.cache import RunCache
+from steerlib.core.runtime import epoch_order
+from steerlib.vision.ensemble import Ensemble
+from steerlib.vision.losses import make_loss
+from steerlib.vision.models import make_model
+from steerlib.vision.train import TrainConfig, train_ensemble
 
 
 @pytest.fixture

@@ -3,9 +3,9 @@ import dataclasses
 import numpy as np
 import pytest
 
-from steerlib import hallucination as h
-from steerlib.cache import RunCache
-from steerlib.config import get_profile
+from steerlib.chapters.hallucination import unfamiliar_examples as h
+from steerlib.core.cache import RunCache
+from steerlib.core.profiles import get_profile
 
 
 def test_bin_stats_and_rates_by_hand():

@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from steerlib import homogeneous as H
+from steerlib.measures import homogeneous as H
 
 
 def test_stable_rank_of_known_matrices():

@@ -4,10 +4,21 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from steerlib.knowledge_world import (ATTRIBUTES, IDK, TEMPLATES, WorldConfig, cloze_prompts, grade, make_world,
-                                      mc_examples, normalize, qa_examples, vocabulary)
-from steerlib.lm.familiarity import mention_counts
 from steerlib.lm.tokenizer import word_tokenizer
+from steerlib.measures.familiarity import mention_counts
+from steerlib.worlds.knowledge import (
+    ATTRIBUTES,
+    IDK,
+    TEMPLATES,
+    WorldConfig,
+    cloze_prompts,
+    grade,
+    make_world,
+    mc_examples,
+    normalize,
+    qa_examples,
+    vocabulary,
+)
 
 CFG = WorldConfig(mention_bins=(0, 1, 5, 20), people_per_bin=(20, 10, 10, 10), test_per_bin=4, n_first=12, n_last=12)
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 from datasets import Dataset
 
-from steerlib.cache import RunCache
+from steerlib.core.cache import RunCache
 from steerlib.lm.models import SMOLLM2, add_lora, build_model, load_causal_lm, tiny_config
 from steerlib.lm.sampling import sample
 from steerlib.lm.scoring import choice_logprobs, score

@@ -4,7 +4,7 @@ import pytest
 import torch
 from datasets import Dataset
 
-from steerlib.cache import RunCache
+from steerlib.core.cache import RunCache
 from steerlib.lm.models import add_lora, build_model, tiny_config
 from steerlib.lm.rl import RLConfig, leave_one_out_advantage, train_reinforce
 from steerlib.lm.scoring import choice_logprobs

@@ -5,7 +5,7 @@ import torch
 from datasets import Dataset
 
 import steerlib.lm.sft as sft
-from steerlib.cache import RunCache
+from steerlib.core.cache import RunCache
 from steerlib.lm.models import build_model, tiny_config
 from steerlib.lm.sampling import sample
 from steerlib.lm.scoring import score

@@ -4,9 +4,10 @@ import pandas as pd
 import pytest
 import torch
 
-from steerlib import chapter, mechanism
-from steerlib.config import get_profile
-from steerlib.data import load_dataset
+from steerlib.chapters.extrapolation import mechanism
+from steerlib.core import chapter
+from steerlib.core.profiles import get_profile
+from steerlib.vision.data import load_dataset
 
 matplotlib.use("Agg")
 

@@ -3,7 +3,8 @@ import math
 import pytest
 import torch
 
-from steerlib.metrics import entropy, kl_categorical, kl_gaussian, spearman, squared_distance
+from steerlib.measures.divergences import entropy, kl_categorical, kl_gaussian, squared_distance
+from steerlib.measures.statistics import spearman
 
 
 def test_kl_categorical_hand_cases():

@@ -2,9 +2,9 @@
 import pytest
 import torch
 
-from steerlib.decisions import RewardTable
-from steerlib.losses import make_loss
-from steerlib.ocs import ocs_cross_entropy, ocs_gaussian, ocs_reward
+from steerlib.measures.decisions import RewardTable
+from steerlib.measures.ocs import ocs_cross_entropy, ocs_gaussian, ocs_reward
+from steerlib.vision.losses import make_loss
 
 
 def minimise_constant(loss, y, dim, steps=300):

@@ -1,6 +1,6 @@
 import torch
 
-from steerlib.ood import ood_score
+from steerlib.measures.ood import ood_score
 
 
 def test_same_distribution_scores_about_half_and_separable_sets_near_one():

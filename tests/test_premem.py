@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from steerlib import premem
+from steerlib.measures import premem
 
 
 def test_loglog_units():

@@ -4,9 +4,9 @@ import shutil
 import numpy as np
 import pytest
 
-from steerlib import reasoning as R
-from steerlib.cache import RunCache
-from steerlib.config import get_profile
+from steerlib.chapters.reasoning import pre_memorization as R
+from steerlib.core.cache import RunCache
+from steerlib.core.profiles import get_profile
 
 # The cpu verdict (see the chapter): these claims hold, and these do not; a claim that changes side fails the test.
 CPU_HOLDS = ("H1", "H1b", "H2", "H4c", "H5", "H8", "H8b")

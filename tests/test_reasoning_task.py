@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from steerlib import reasoning_task as rt
 from steerlib.lm.tokenizer import word_tokenizer
+from steerlib.worlds import running_totals as rt
 
 CFG = rt.TaskConfig()
 SMALL = rt.Problem("kim", 3, (2, -1), ("finds", "loses"))  # 3 + 2 - 1 = 4

@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from steerlib import representations as rep
+from steerlib.vision import representations as rep
 
 
 def two_layer() -> nn.Sequential:

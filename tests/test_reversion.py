@@ -3,8 +3,9 @@ import matplotlib
 import pandas as pd
 import pytest
 
-from steerlib import chapter, reversion
-from steerlib.config import get_profile
+from steerlib.chapters.extrapolation import reversion
+from steerlib.core import chapter
+from steerlib.core.profiles import get_profile
 
 matplotlib.use("Agg")
 

@@ -1,10 +1,11 @@
 """The cautious-decisions chapter: settings, the smoke run end to end, and its claims (cpu claims are slow)."""
 import pytest
 
-from steerlib import chapter, selective
-from steerlib.config import get_profile
-from steerlib.decisions import RewardTable
-from steerlib.results import read_metrics
+from steerlib.chapters.extrapolation import cautious_decisions as selective
+from steerlib.core import chapter
+from steerlib.core.profiles import get_profile
+from steerlib.core.record import read_metrics
+from steerlib.measures.decisions import RewardTable
 
 
 def _run(profile: str, tmp_path_factory):

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from steerlib.shifts import SHIFTS, apply_shift, evaluation_sets, severities
+from steerlib.vision.shifts import SHIFTS, apply_shift, evaluation_sets, severities
 
 
 @pytest.fixture

@@ -26,12 +26,12 @@ from peft import PeftModel
 from tqdm.auto import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from ..cache import RunCache
-from ..config import check_range
-from .sampling import sample
-from .scoring import batch_logprobs
-from .sft import load_finished, make_accelerator
-from .tokenizer import collate, encode_prompts, join, pad_id
+from steerlib.core.cache import RunCache
+from steerlib.core.checks import check_range
+from steerlib.lm.sampling import sample
+from steerlib.lm.scoring import batch_logprobs
+from steerlib.lm.sft import load_finished, make_accelerator
+from steerlib.lm.tokenizer import collate, encode_prompts, join, pad_id
 
 RewardFn = Callable[[torch.Tensor, list[str]], torch.Tensor]  # (prompt indices, response texts) -> rewards
 

@@ -13,8 +13,8 @@ import torch
 from tqdm.auto import tqdm
 from transformers import GenerationConfig, PreTrainedModel, PreTrainedTokenizerBase
 
-from ..config import check_range
-from .tokenizer import encode_prompts, pad, pad_id
+from steerlib.core.checks import check_range
+from steerlib.lm.tokenizer import encode_prompts, pad, pad_id
 
 
 @dataclasses.dataclass

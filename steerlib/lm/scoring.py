@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from .tokenizer import IGNORE, collate, encode_prompts, encode_responses, join, pad_id
+from steerlib.lm.tokenizer import IGNORE, collate, encode_prompts, encode_responses, join, pad_id
 
 
 @dataclasses.dataclass

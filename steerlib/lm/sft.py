@@ -19,10 +19,10 @@ from datasets import Dataset
 from tqdm.auto import tqdm
 from transformers import PreTrainedModel, get_cosine_schedule_with_warmup, get_linear_schedule_with_warmup
 
-from ..cache import RunCache
-from ..config import check_choice, check_range
-from ..train import epoch_order
-from .tokenizer import collate
+from steerlib.core.cache import RunCache
+from steerlib.core.checks import check_choice, check_range
+from steerlib.core.runtime import epoch_order
+from steerlib.lm.tokenizer import collate
 
 SCHEDULES = {"cosine": get_cosine_schedule_with_warmup, "linear": get_linear_schedule_with_warmup}
 

@@ -16,7 +16,7 @@ from datasets import Dataset
 from tokenizers import Tokenizer, models, pre_tokenizers, processors
 from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
-from ..config import check_choice
+from steerlib.core.checks import check_choice
 
 SPECIAL_TOKENS = ("<pad>", "<bos>", "<eos>", "<unk>")
 IGNORE = -100  # label of tokens the loss skips (Hugging Face's convention)

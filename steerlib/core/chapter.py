@@ -1,0 +1,101 @@
+"""What every chapter notebook does around its experiment: set up a run, save figures, record claims.
+
+A chapter's ``parameters`` cell takes ``profile``, ``seed``, ``device`` and ``out_dir``;
+:func:`start` turns them into a :class:`Run` (threads set, seeds fixed, device picked, output folder made),
+and :func:`finish` writes ``<out_dir>/metrics.json`` and returns the claims as a table to display.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from steerlib.core.cache import RunCache
+from steerlib.core.claims import Claim
+from steerlib.core.profiles import resolve_profile
+from steerlib.core.record import write_metrics
+from steerlib.core.runtime import pick_device, seed_everything, set_threads
+
+RESULTS_ENV = "STEERLIB_RESULTS"
+
+
+def results_root() -> Path:
+    """Where chapters write ``<chapter>/metrics.json``: ``$STEERLIB_RESULTS``, else ``results/`` at the book's root
+    (the first folder, from here upwards, holding ``_toc.yml``), else ``./results``."""
+    if os.environ.get(RESULTS_ENV):
+        return Path(os.environ[RESULTS_ENV])
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        if (folder / "_toc.yml").exists():
+            return folder / "results"
+    return here / "results"
+
+
+@dataclasses.dataclass
+class Run:
+    chapter: str
+    profile: str
+    seed: int
+    device: torch.device
+    out_dir: Path
+    cache: RunCache
+    started: float
+
+
+def start(chapter: str, profile: str | None = None, seed: int = 0, device: str = "auto",
+          out_dir: str | Path | None = None, cache: bool = True) -> Run:
+    """Resolve the profile (argument, else $STEERLIB_PROFILE, else cpu), set threads and seeds, pick the device.
+
+    ``out_dir`` defaults to ``results_root() / chapter``, the folder the scorecard reads."""
+    profile = resolve_profile(profile)
+    set_threads()
+    seed_everything(seed)
+    out = Path(out_dir) if out_dir else results_root() / chapter
+    out.mkdir(parents=True, exist_ok=True)
+    return Run(chapter, profile, seed, pick_device(device), out, RunCache(enabled=cache), time.time())
+
+
+def save_figure(fig, run: Run, name: str) -> Path:
+    """Save ``fig`` as ``<out_dir>/<name>.png`` (and .pdf) and return the PNG path; the notebook still shows it."""
+    path = run.out_dir / f"{name}.png"
+    fig.savefig(path, dpi=150, bbox_inches="tight")
+    fig.savefig(path.with_suffix(".pdf"), bbox_inches="tight")
+    return path
+
+
+def claims_table(claims: Iterable[Claim]):
+    """The claims as a pandas DataFrame (id, statement, statistic, value, threshold, holds)."""
+    import pandas as pd
+
+    rows = [{"id": c.id, "claim": c.statement, "statistic": c.statistic, "value": round(float(c.value), 3),
+             "threshold": f"{c.op} {c.threshold:g}", "holds": "yes" if c.holds else "no"} for c in claims]
+    return pd.DataFrame(rows).set_index("id")
+
+
+def finish(run: Run, config: Any, claims: list[Claim], extra: dict | None = None):
+    """Write ``metrics.json`` for this run and return :func:`claims_table` of the claims."""
+    write_metrics(run.out_dir, run.chapter, {"profile": run.profile, "seed": run.seed, "device": str(run.device),
+                                             "settings": config}, claims, run.started, extra)
+    return claims_table(claims)
+
+
+def verdict(claims: Iterable[Claim]):
+    """A Markdown paragraph, generated from the claims, saying which reproduce and which do not."""
+    from IPython.display import Markdown
+
+    claims = list(claims)
+    held = [c for c in claims if c.holds]
+    failed = [c for c in claims if not c.holds]
+    lines = [f"**{len(held)} of {len(claims)} claims hold in this run.**"]
+    for c in failed:
+        lines.append(f"- **{c.id} does not reproduce here**: {c.statement} - we measured "
+                     f"{c.statistic} = {c.value:.3g}, which misses the threshold {c.op} {c.threshold:g}"
+                     + (f" (dissertation: {c.dissertation})." if c.dissertation else "."))
+    for c in held:
+        lines.append(f"- {c.id} reproduces: {c.statistic} = {c.value:.3g} ({c.op} {c.threshold:g}).")
+    return Markdown("\n".join(lines))

@@ -1,0 +1,58 @@
+"""Device selection, seeding and thread settings."""
+from __future__ import annotations
+
+import os
+import random
+
+import numpy as np
+import torch
+
+from steerlib.core.checks import check_choice
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+def pick_device(device: str = "auto") -> torch.device:
+    """``auto`` picks CUDA, then Apple MPS, then CPU; an explicit name must be available."""
+    check_choice("device", device.split(":")[0], DEVICES)
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} was asked for but CUDA is not available; use 'auto' or 'cpu'")
+    return torch.device(device)
+
+
+THREADS_ENV = "STEERLIB_THREADS"  # e.g. 1 when several jobs share a machine
+
+
+def set_threads(n: int | None = None) -> int:
+    """Use ``n`` torch threads (default: ``$STEERLIB_THREADS``, else the cores this process may run on)."""
+    n = n or int(os.environ.get(THREADS_ENV, 0)) or None
+    if n is None:
+        n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    torch.set_num_threads(n)
+    return n
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (all devices)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def generator(seed: int, device: torch.device | str = "cpu") -> torch.Generator:
+    """A fresh torch generator with a fixed seed, so each run owns its random stream."""
+    g = torch.Generator(device=device)
+    g.manual_seed(seed)
+    return g
+
+
+def epoch_order(seed: int, epoch: int, n: int) -> torch.Tensor:
+    """The data order of one member in one epoch: a function of (seed, epoch) only, so resumed runs match."""
+    g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    return torch.randperm(n, generator=g)

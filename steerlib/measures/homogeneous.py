@@ -1,0 +1,243 @@
+"""The theory of section 2.4 (appendix A.4) as a simulation on bias-free deep ReLU networks.
+
+The dissertation studies homogeneous nets f(W; x) = W_L sigma(W_{L-1} ... sigma(W_1 x)) trained on binary data with
+||x|| <= 1 under the logistic/exponential loss, whose gradient flow converges in direction to a KKT point of the
+min-norm max-margin problem  min sum_i ||W_i||_F^2  s.t.  y_n f(W; x_n) >= 1. Its results:
+
+- Prop 2.4.1: training inputs keep large features at every layer (the margin forces it);
+- Lemma A.4.4: deep, wide min-norm solutions are nearly rank one in every layer;
+- Thm 2.4.1: an input whose layer-j features have a small rank-one projection ||A_j f_j(x)|| has a small |f(x)|;
+- Prop 2.4.2: with an output bias, b -> sum of y over the margin points: the OCS direction when they mirror the labels.
+
+Simulation. Data: 2-D points at radius in [0.5, 1] labelled by the quadrant, y = sign(x_1 x_2) (an XOR that a
+bias-free ReLU net can fit), with a 5 degree angular margin, embedded in R^dim with small isotropic noise in the other
+coordinates. OOD inputs turn each test point out of the data plane by an angle, keeping its norm.
+
+Gradient flow reaches its limit direction only as t -> infinity, and from a standard initialisation a deep net stays
+close to its random init for very long (lazy regime). We therefore run full-batch gradient descent on the logistic
+loss plus a small weight decay lambda/2 sum ||W_i||^2: its minimiser converges in direction to the same max-margin
+solutions as lambda -> 0 (Wei, Lee, Liu & Ma 2019), and gradient descent reaches it in about 1 / (lr lambda) steps.
+
+All depths and seeds train at once: a depth-L net is stored as a depth-L_max net whose last L_max - L hidden layers
+are frozen identities (ReLU(I h) = h for h >= 0, so the function and its gradients are exactly those of depth L).
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from steerlib.core.checks import check_choice, check_range
+
+LOSSES = ("logistic", "exponential")
+
+
+def binary_data(n: int, dim: int, p_pos: float = 0.5, noise: float = 0.05, seed: int = 0):
+    """n points in R^dim with ||x|| <= 1 and labels y = sign(x_1 x_2) in {-1, +1}, P(y = +1) = ``p_pos``.
+
+    The first two coordinates carry the signal (radius ~ U[0.5, 1], angle at least 5 degrees from the axes);
+    the others hold N(0, noise^2) noise; points are rescaled onto the unit ball where needed.
+    """
+    check_range("dim", dim, low=2)
+    check_range("p_pos", p_pos, 0.0, 1.0)
+    g = torch.Generator().manual_seed(seed)
+    y = torch.where(torch.rand(n, generator=g) < p_pos, 1.0, -1.0)
+    quadrant = torch.randint(0, 2, (n,), generator=g) * 2 + (y < 0).long()  # 0, 2: x1 x2 > 0; 1, 3: x1 x2 < 0
+    angle = (5 + 80 * torch.rand(n, generator=g) + 90 * quadrant) * math.pi / 180
+    radius = 0.5 + 0.5 * torch.rand(n, generator=g)
+    x = noise * torch.randn(n, dim, generator=g)
+    x[:, 0], x[:, 1] = radius * angle.cos(), radius * angle.sin()
+    return x / x.norm(dim=1, keepdim=True).clamp_min(1.0), y
+
+
+def off_plane(x: torch.Tensor, degrees: float, seed: int = 0) -> torch.Tensor:
+    """Turn each x out of the data plane (coordinates 1-2) by ``degrees``, towards a random unit direction u in the
+    other coordinates: cos(a) x + sin(a) ||x|| u. Norms are kept; 0 degrees returns x."""
+    g = torch.Generator().manual_seed(seed)
+    u = torch.zeros_like(x)
+    u[:, 2:] = torch.randn(len(x), x.shape[1] - 2, generator=g)
+    u = u / u.norm(dim=1, keepdim=True)
+    a = math.radians(degrees)
+    return math.cos(a) * x + math.sin(a) * x.norm(dim=1, keepdim=True) * u
+
+
+def ocs_logit(p_pos: torch.Tensor, loss: str = "logistic") -> torch.Tensor:
+    """The OCS of a binary margin loss with P(y = +1) = p: log(p / (1 - p)), halved for the exponential loss."""
+    check_choice("loss", loss, LOSSES)
+    return torch.log(p_pos / (1 - p_pos)) * (0.5 if loss == "exponential" else 1.0)
+
+
+def margin_points(margins: torch.Tensor, tol: float = 0.05) -> torch.Tensor:
+    """Mask of the points whose margin y f(x) is within a relative ``tol`` of the smallest (last dimension)."""
+    low = margins.min(-1, keepdim=True).values
+    return margins <= low + tol * low.abs()
+
+
+def stable_rank(w: torch.Tensor) -> torch.Tensor:
+    """||W||_F^2 / ||W||_2^2 over the last two dimensions: 1 for a rank-one matrix, at most rank(W)."""
+    s = torch.linalg.svdvals(w)
+    return s.pow(2).sum(-1) / s[..., 0].pow(2)
+
+
+class DeepReLUStack:
+    """B bias-free ReLU MLPs of width m, member b of depth ``depths[b]`` (>= 2), optionally with an output bias.
+
+    Parameters: ``w_in`` (B, m, dim), ``w_hidden`` (L_max - 2, B, m, m), ``w_out`` (B, 1, m), ``bias`` (B,).
+    Hidden slot l of member b is trained when l < depths[b] - 2, else it is a frozen identity.
+    """
+
+    def __init__(self, depths: list[int], width: int, dim: int, seed: int = 0, output_bias: bool = False):
+        check_range("depth", min(depths), low=2)
+        g = torch.Generator().manual_seed(seed)
+        b, m, lmax = len(depths), width, max(depths)
+        self.depths = torch.tensor(depths)
+        self.active = torch.stack([self.depths - 2 > l for l in range(lmax - 2)]).float()  # (L_max - 2, B)
+        he = torch.randn(lmax - 2, b, m, m, generator=g) * math.sqrt(2 / m)
+        self.w_in = torch.randn(b, m, dim, generator=g) * math.sqrt(2 / dim)
+        self.w_hidden = torch.where(self.active[..., None, None].bool(), he, torch.eye(m).expand_as(he))
+        self.w_out = torch.randn(b, 1, m, generator=g) * math.sqrt(1 / m)
+        self.bias = torch.zeros(b) if output_bias else None
+
+    def parameters(self) -> list[torch.Tensor]:
+        return [self.w_in, self.w_hidden, self.w_out] + ([self.bias] if self.bias is not None else [])
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Outputs (B, N) and the post-ReLU features f_1..f_{L_max - 1}, each (B, N, m); x is (N, dim) or (B, N, dim).
+
+        For a member of depth L, feature j < L is its layer-j representation (later ones repeat f_{L-1})."""
+        h = torch.relu(x @ self.w_in.transpose(1, 2))
+        feats = [h]
+        for w in self.w_hidden:
+            h = torch.relu(h @ w.transpose(1, 2))
+            feats.append(h)
+        out = (h @ self.w_out.transpose(1, 2)).squeeze(-1)
+        return (out if self.bias is None else out + self.bias[:, None]), feats
+
+    def weights(self, member: int) -> list[torch.Tensor]:
+        """The L weight matrices W_1..W_L of one member."""
+        depth = int(self.depths[member])
+        return [self.w_in[member], *[w[member] for w in self.w_hidden[:depth - 2]], self.w_out[member]]
+
+
+def margin_loss(out: torch.Tensor, y: torch.Tensor, loss: str = "logistic") -> torch.Tensor:
+    """Mean over the last dimension of log(1 + exp(-y f)) (logistic) or exp(-y f) (exponential)."""
+    check_choice("loss", loss, LOSSES)
+    margin = y * out
+    return (F.softplus(-margin) if loss == "logistic" else torch.exp(-margin)).mean(-1)
+
+
+def train(net: DeepReLUStack, x: torch.Tensor, y: torch.Tensor, steps: int, lr: float, weight_decay: float,
+          loss: str = "logistic") -> list[torch.Tensor]:
+    """Full-batch gradient descent on mean loss + weight_decay/2 sum ||W_i||_F^2 (the bias is not decayed).
+
+    Frozen identity layers get no update. Returns the output bias after every step (empty without a bias).
+    """
+    params = net.parameters()
+    for p in params:
+        p.requires_grad_(True)
+    mask = [None, net.active[..., None, None], None, None]
+    trace = []
+    for _ in tqdm(range(steps), desc="gradient descent", leave=False):
+        out, _ = net.forward(x)
+        sq = (net.w_in.pow(2).sum((1, 2)) + (net.w_hidden.pow(2).sum((2, 3)) * net.active).sum(0)
+              + net.w_out.pow(2).sum((1, 2)))
+        total = (margin_loss(out, y, loss) + 0.5 * weight_decay * sq).sum()
+        grads = torch.autograd.grad(total, params)
+        with torch.no_grad():
+            for p, g, m in zip(params, grads, mask):
+                p -= lr * (g if m is None else g * m)
+        if net.bias is not None:
+            trace.append(net.bias.detach().clone())
+    for p in params:
+        p.requires_grad_(False)
+    return trace
+
+
+@dataclasses.dataclass(frozen=True)
+class SimConfig:
+    depths: tuple[int, ...] = (3, 4, 6, 8, 10)
+    width: int = 32
+    dim: int = 8
+    n_train: int = 200
+    n_test: int = 200
+    noise: float = 0.05
+    n_seeds: int = 2
+    steps: int = 2000
+    lr: float = 0.2
+    weight_decay: float = 1e-2
+    loss: str = "logistic"
+    angles: tuple[float, ...] = (0, 15, 30, 45, 60, 75, 90)  # OOD: degrees out of the data plane
+    bias_depth: int = 4  # Prop 2.4.2: a net with an output bias on imbalanced labels ...
+    bias_p_pos: tuple[float, ...] = (0.7, 0.3)  # ... with these fractions of positive labels,
+    bias_seeds: int = 4  # ... this many datasets each, trained without weight decay (Prop 2.4.2 is about
+    # gradient flow on the unregularised loss, and the bias is free in its min-norm problem)
+
+    def __post_init__(self):
+        check_choice("loss", self.loss, LOSSES)
+        check_range("depths", min(self.depths), low=2)
+        check_range("n_seeds", self.n_seeds, low=1)
+        check_range("angles", max(self.angles), 0, 90)
+
+
+def _per_member(values: torch.Tensor, n_depths: int, n_seeds: int) -> torch.Tensor:
+    """(B, ...) with members ordered depth-major -> (depths, seeds, ...)."""
+    return values.reshape(n_depths, n_seeds, *values.shape[1:])
+
+
+@torch.no_grad()
+def _measure(net: DeepReLUStack, cfg: SimConfig, x_train: torch.Tensor, x_test: torch.Tensor) -> dict:
+    """Stable ranks, feature norms by layer and angle, and (|f|, ||A_1 f_1||) pairs for the deepest nets."""
+    nd, ns = len(cfg.depths), cfg.n_seeds
+    lmax = max(cfg.depths)
+    srank = torch.full((lmax, len(net.depths)), float("nan"))  # layer W_1..W_L (padded) x member
+    for b in range(len(net.depths)):
+        for i, w in enumerate(net.weights(b)):
+            srank[i, b] = stable_rank(w)
+    init_srank = stable_rank(DeepReLUStack([lmax], cfg.width, cfg.dim, seed=1).w_hidden[0, 0])
+    _, f_train = net.forward(x_train)
+    train_norm = torch.stack([f.norm(dim=-1).mean(-1) for f in f_train])  # (L_max - 1, B)
+    ratios, outs, proj = [], [], []
+    # A_1 = v v^T with v the top right singular vector of W_2 (the first hidden layer's next weight)
+    v = torch.linalg.svd(net.w_hidden[0])[2][:, 0]  # (B, m); W_2 is w_hidden[0] for every depth >= 3
+    for a in cfg.angles:
+        out, feats = net.forward(off_plane(x_test, a, seed=1))
+        ratios.append(torch.stack([f.norm(dim=-1).mean(-1) for f in feats]) / train_norm)
+        outs.append(out.abs())
+        proj.append((feats[0] @ v[:, :, None]).squeeze(-1).abs())  # ||A_1 f_1(x)|| = |v^T f_1(x)|
+    return {
+        "stable_rank": _per_member(srank.T, nd, ns),  # (depths, seeds, layer)
+        "init_stable_rank": float(init_srank),
+        "norm_ratio": _per_member(torch.stack(ratios).permute(2, 0, 1), nd, ns),  # (depths, seeds, angle, layer)
+        "abs_out": _per_member(torch.stack(outs).permute(1, 0, 2), nd, ns),  # (depths, seeds, angle, N)
+        "rank_one_proj": _per_member(torch.stack(proj).permute(1, 0, 2), nd, ns),
+    }
+
+
+def simulate(cfg: SimConfig, seed: int = 0) -> dict:
+    """Train every depth x seed on one dataset and measure it; then the output-bias runs of Prop 2.4.2."""
+    x, y = binary_data(cfg.n_train, cfg.dim, 0.5, cfg.noise, seed)
+    x_test, _ = binary_data(cfg.n_test, cfg.dim, 0.5, cfg.noise, seed + 1)
+    members = [d for d in cfg.depths for _ in range(cfg.n_seeds)]
+    net = DeepReLUStack(members, cfg.width, cfg.dim, seed=seed)
+    train(net, x, y, cfg.steps, cfg.lr, cfg.weight_decay, cfg.loss)
+    out, _ = net.forward(x)
+    result = _measure(net, cfg, x, x_test)
+    result["train_margin"] = _per_member((y * out).min(-1).values, len(cfg.depths), cfg.n_seeds)
+
+    # Prop 2.4.2: one net per (label fraction, seed), each on its own imbalanced dataset
+    data = [binary_data(cfg.n_train, cfg.dim, p, cfg.noise, seed + 100 * (i + 1) + s)
+            for i, p in enumerate(cfg.bias_p_pos) for s in range(cfg.bias_seeds)]
+    xb, yb = torch.stack([d[0] for d in data]), torch.stack([d[1] for d in data])
+    bnet = DeepReLUStack([cfg.bias_depth] * len(data), cfg.width, cfg.dim, seed=seed + 1, output_bias=True)
+    trace = train(bnet, xb, yb, cfg.steps, cfg.lr, 0.0, cfg.loss)
+    with torch.no_grad():
+        margins = yb * (bnet.forward(xb)[0] - bnet.bias[:, None])  # y f(W; x) without the bias, as in Prop 2.4.2
+    p_hat = (yb > 0).float().mean(-1)
+    result["bias"] = {
+        "p_pos": p_hat, "ocs": ocs_logit(p_hat, cfg.loss), "final": bnet.bias.clone(),
+        "trace": torch.stack(trace, dim=1), "margin_label_sum": (yb * margin_points(margins)).sum(-1),
+        "steps": torch.arange(1, cfg.steps + 1)}
+    return result

@@ -1,0 +1,43 @@
+"""Iterated FGSM (Goodfellow et al. 2014): the dissertation's counterexample to reversion (appendix A.1).
+
+Each round takes one signed-gradient step that increases the training loss, starting from the previous round's
+output: x_{t+1} = clip(x_t + eps * sign(grad_x L(f(x_t), y))). Every ensemble member attacks itself (white box).
+"""
+from __future__ import annotations
+
+import torch
+from tqdm.auto import tqdm
+
+from steerlib.core.checks import check_range
+from steerlib.vision.ensemble import Ensemble
+
+
+def iterated_fgsm(ensemble: Ensemble, loss, x: torch.Tensor, y: torch.Tensor, eps: float, steps: int,
+                  value_range: tuple[float, float] | None = None) -> torch.Tensor:
+    """Adversarial inputs (E, N, ...) after ``steps`` FGSM rounds of size ``eps`` per member, clipped to
+    ``value_range`` if given. The ensemble is evaluated in eval mode."""
+    check_range("eps", eps, low=0)
+    check_range("steps", steps, low=1)
+    was_training = ensemble.training
+    ensemble.eval()
+    device = next(ensemble.parameters()).device
+    e = len(ensemble)
+    x_adv = x.to(device).expand(e, *x.shape).clone()
+    y = y.to(device).expand(e, *y.shape)
+    for _ in tqdm(range(steps), desc="fgsm", leave=False):
+        x_adv.requires_grad_(True)
+        grad, = torch.autograd.grad(loss(ensemble(x_adv, per_member=True), y).sum(), x_adv)
+        x_adv = (x_adv + eps * grad.sign()).detach()
+        if value_range is not None:
+            x_adv = x_adv.clamp(*value_range)
+    ensemble.train(was_training)
+    return x_adv.cpu()
+
+
+def random_sign_like(x: torch.Tensor, x_adv: torch.Tensor, value_range: tuple[float, float] | None = None,
+                     seed: int = 0) -> torch.Tensor:
+    """A control for ``x_adv``: the same perturbation size per entry, |x_adv - x|, with random signs."""
+    g = torch.Generator().manual_seed(seed)
+    signs = torch.randint(0, 2, x_adv.shape, generator=g).to(x_adv.dtype) * 2 - 1
+    out = x + signs * (x_adv - x).abs()
+    return out.clamp(*value_range) if value_range is not None else out

@@ -1,0 +1,110 @@
+"""Image-like classification datasets, as float tensors in a fixed value range.
+
+``digits`` (scikit-learn's 1,797 real 8x8 handwritten digits) and ``mnist1d`` (Greydanus' procedural 1-D digits)
+ship with their packages and need no network. ``mnist`` and ``cifar10`` (the ``paper`` profile) come through
+Hugging Face ``datasets``, from the hub or from a local copy saved with ``Dataset.save_to_disk``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+
+import numpy as np
+import torch
+
+from steerlib.core.checks import check_choice
+
+DATASETS = ("digits", "mnist1d", "mnist", "cifar10")
+HUB_IDS = {"mnist": "ylecun/mnist", "cifar10": "uoft-cs/cifar10"}
+LOCAL_DATA_ENV = "STEERLIB_DATA"  # folder holding <name>/ saved with datasets' save_to_disk
+
+
+@dataclasses.dataclass
+class ImageData:
+    """Train and test splits. ``x`` has shape (N, C, H, W) for images and (N, C, L) for 1-D signals."""
+
+    name: str
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    num_classes: int
+    value_range: tuple[float, float]  # the input's natural range: what salt-and-pepper noise writes
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.x_train.shape[1:])
+
+    @property
+    def is_1d(self) -> bool:
+        return self.x_train.dim() == 3
+
+
+def _stratified_split(x: np.ndarray, y: np.ndarray, test_fraction: float, seed: int):
+    rng = np.random.default_rng(seed)
+    test = np.zeros(len(y), bool)
+    for c in np.unique(y):
+        idx = rng.permutation(np.flatnonzero(y == c))
+        test[idx[: int(round(len(idx) * test_fraction))]] = True
+    return x[~test], y[~test], x[test], y[test]
+
+
+@functools.cache
+def _digits() -> ImageData:
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    x = np.ascontiguousarray((d.images / 16.0).astype(np.float32)[:, None])  # (N, 1, 8, 8) in [0, 1]
+    xtr, ytr, xte, yte = _stratified_split(x, d.target, test_fraction=1 / 3, seed=0)
+    return ImageData("digits", *map(torch.as_tensor, (xtr, ytr, xte, yte)), num_classes=10, value_range=(0.0, 1.0))
+
+
+@functools.cache
+def _mnist1d() -> ImageData:
+    from mnist1d.data import get_dataset_args, make_dataset
+
+    d = make_dataset(get_dataset_args())  # procedural and offline; 4,000 train / 1,000 test, seed 42
+    # mnist1d's generator seeds NumPy's global state; leave it as callers expect by reseeding from fresh entropy.
+    np.random.seed(None)
+    tr, te = d["x"].astype(np.float32)[:, None], d["x_test"].astype(np.float32)[:, None]
+    lo, hi = tr.min(), tr.max()
+    return ImageData("mnist1d", torch.as_tensor(tr), torch.as_tensor(d["y"]), torch.as_tensor(te),
+                     torch.as_tensor(d["y_test"]), num_classes=10, value_range=(float(lo), float(hi)))
+
+
+def _hf_split(split) -> tuple[np.ndarray, np.ndarray]:
+    image_key = "image" if "image" in split.column_names else "img"
+    x = np.stack([np.asarray(im, dtype=np.float32) / 255.0 for im in split[image_key]])
+    x = x[:, None] if x.ndim == 3 else x.transpose(0, 3, 1, 2)  # to (N, C, H, W)
+    return x, np.asarray(split["label"])
+
+
+def _hub(name: str, source: str | None) -> ImageData:
+    import datasets
+
+    source = source or os.path.join(os.environ.get(LOCAL_DATA_ENV, ""), name)
+    try:
+        ds = datasets.load_from_disk(source) if os.path.isdir(source) else datasets.load_dataset(HUB_IDS[name])
+    except Exception as err:  # no network and no local copy
+        raise RuntimeError(
+            f"dataset={name!r} needs Hugging Face dataset {HUB_IDS[name]!r}: no local copy at {source!r} and the hub "
+            f"could not be reached ({err.__class__.__name__}). Save one with "
+            f"datasets.load_dataset({HUB_IDS[name]!r}).save_to_disk(...) and pass its folder, or set ${LOCAL_DATA_ENV}."
+        ) from err
+    xtr, ytr = _hf_split(ds["train"])
+    xte, yte = _hf_split(ds["test"])
+    return ImageData(name, *map(torch.as_tensor, (xtr, ytr, xte, yte)), num_classes=10, value_range=(0.0, 1.0))
+
+
+def load_dataset(name: str, source: str | None = None) -> ImageData:
+    """Load ``name`` (one of :data:`DATASETS`); ``source`` is an optional local folder for the hub datasets.
+
+    The offline datasets are built once per process and shared: treat the returned tensors as read-only.
+    """
+    check_choice("dataset", name, DATASETS)
+    if name == "digits":
+        return _digits()
+    if name == "mnist1d":
+        return _mnist1d()
+    return _hub(name, source)

@@ -1,0 +1,103 @@
+"""The three training losses of chapter 2, each with its OCS and its distance to the OCS.
+
+- ``ce``: cross-entropy over K classes. OCS: the label marginal. Distance: KL(softmax(f(x)) || p(y)).
+- ``mse_reward``: regress the reward of all K+1 actions (answer each class, abstain) with MSE.
+  OCS: the mean reward vector. Distance: squared error ||f(x) - f*||^2.
+- ``gaussian_nll``: heads (mu, s = log sigma^2) for a continuous target t, loss exp(-s)(t - mu)^2 + s, after an
+  MSE warm-up on mu. Here t is the digit's value 0..9 read as a number. OCS: N(mean t, var t).
+  Distance: KL(N(mu, sigma^2) || N(mu*, sigma*^2)).
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+import torch.nn.functional as F
+
+from steerlib.core.checks import check_choice
+from steerlib.measures.decisions import DEFAULT_REWARDS, RewardTable
+from steerlib.measures.divergences import kl_categorical, kl_gaussian, squared_distance
+from steerlib.measures.ocs import ocs_cross_entropy, ocs_gaussian, ocs_reward
+
+LOSSES = ("ce", "mse_reward", "gaussian_nll")
+
+
+@dataclasses.dataclass(frozen=True)
+class CrossEntropy:
+    num_classes: int
+    name: str = "ce"
+
+    @property
+    def out_dim(self) -> int:
+        return self.num_classes
+
+    def __call__(self, out: torch.Tensor, y: torch.Tensor, warmup: bool = False) -> torch.Tensor:
+        return F.cross_entropy(out.flatten(0, -2), y.flatten().long(), reduction="none").view(y.shape)
+
+    def ocs(self, y: torch.Tensor) -> torch.Tensor:
+        return ocs_cross_entropy(y, self.num_classes)
+
+    def predict(self, out: torch.Tensor) -> torch.Tensor:
+        """Class probabilities."""
+        return out.softmax(-1)
+
+    def distance(self, out: torch.Tensor, ocs: torch.Tensor) -> torch.Tensor:
+        return kl_categorical(self.predict(out), ocs)
+
+
+@dataclasses.dataclass(frozen=True)
+class RewardMSE:
+    num_classes: int
+    table: RewardTable = DEFAULT_REWARDS
+    name: str = "mse_reward"
+
+    @property
+    def out_dim(self) -> int:
+        return self.num_classes + 1
+
+    def __call__(self, out: torch.Tensor, y: torch.Tensor, warmup: bool = False) -> torch.Tensor:
+        return ((out - self.table.targets(y, self.num_classes)) ** 2).mean(-1)
+
+    def ocs(self, y: torch.Tensor) -> torch.Tensor:
+        return ocs_reward(y, self.num_classes, self.table)
+
+    def predict(self, out: torch.Tensor) -> torch.Tensor:
+        """Predicted reward of each action."""
+        return out
+
+    def distance(self, out: torch.Tensor, ocs: torch.Tensor) -> torch.Tensor:
+        return squared_distance(out, ocs)
+
+
+@dataclasses.dataclass(frozen=True)
+class GaussianNLL:
+    name: str = "gaussian_nll"
+    out_dim: int = 2
+
+    def __call__(self, out: torch.Tensor, y: torch.Tensor, warmup: bool = False) -> torch.Tensor:
+        mu, s = out[..., 0], out[..., 1]
+        t = y.to(out.dtype)
+        if warmup:
+            return (t - mu) ** 2
+        return torch.exp(-s) * (t - mu) ** 2 + s
+
+    def ocs(self, y: torch.Tensor) -> tuple[float, float]:
+        return ocs_gaussian(y)
+
+    def predict(self, out: torch.Tensor) -> torch.Tensor:
+        """(mu, sigma^2) in the last dimension."""
+        return torch.stack([out[..., 0], out[..., 1].exp()], dim=-1)
+
+    def distance(self, out: torch.Tensor, ocs: tuple[float, float]) -> torch.Tensor:
+        pred = self.predict(out)
+        return kl_gaussian(pred[..., 0], pred[..., 1], *ocs)
+
+
+def make_loss(name: str, num_classes: int, table: RewardTable = DEFAULT_REWARDS):
+    """The loss called ``name`` (one of :data:`LOSSES`) for a K-class problem."""
+    check_choice("loss", name, LOSSES)
+    if name == "ce":
+        return CrossEntropy(num_classes)
+    if name == "mse_reward":
+        return RewardMSE(num_classes, table)
+    return GaussianNLL()

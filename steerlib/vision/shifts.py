@@ -1,0 +1,110 @@
+"""Covariate shifts as parameterised transforms of a batch of inputs.
+
+Every transform works on (N, C, H, W) images and has a 1-D analogue for (N, C, L) signals:
+
+- ``rotate``: rotate by ``severity`` degrees (1-D: rotate the curve (t, x(t)) in the plane, with t spanning the
+  value range so both axes share units, and resample it on the original grid);
+- ``noise``: add Gaussian noise with standard deviation ``severity`` (in units of the value range), then clip to
+  the value range, as image corruption benchmarks (CIFAR-10-C) do;
+- ``blur``: Gaussian blur with standard deviation ``severity`` pixels (samples);
+- ``saltpepper``: set a fraction ``severity`` of entries to the low or high end of the value range.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import torch
+from scipy import ndimage
+
+from steerlib.core.checks import check_choice, check_range
+
+SHIFTS = ("rotate", "noise", "blur", "saltpepper")
+
+# Default severities (level 1..5) for each shift; level 0 is the clean test set. "2d" is for 8x8 digits,
+# "2d-large" for 28x28 and larger images (MNIST, CIFAR-10), "1d" for mnist1d signals. Noise follows CIFAR-10-C's
+# Gaussian-noise severities and salt-and-pepper the dissertation's UTKFace levels; blur is scaled to the input size.
+_COMMON = {"rotate": (15, 30, 45, 60, 90), "noise": (0.04, 0.06, 0.08, 0.09, 0.10),
+           "saltpepper": (0.03, 0.06, 0.09, 0.17, 0.27)}
+SEVERITIES = {
+    "2d-large": {**_COMMON, "blur": (1, 2, 3, 4, 6)},
+    "2d": {**_COMMON, "blur": (0.4, 0.6, 0.8, 1.1, 1.5)},
+    "1d": {**_COMMON, "blur": (1, 2, 3, 4, 6)},
+}
+
+
+def severities(shift: str, input_shape: tuple[int, ...]) -> tuple[float, ...]:
+    """The five default severities of ``shift`` for inputs of shape (C, H, W) or (C, L)."""
+    check_choice("shift", shift, SHIFTS)
+    kind = "1d" if len(input_shape) == 2 else ("2d" if input_shape[-1] < 28 else "2d-large")
+    return SEVERITIES[kind][shift]
+
+
+def _rotate_1d(x: np.ndarray, degrees: float, half_width: float) -> np.ndarray:
+    """Rotate each curve (t_j, x_j), t in [-half_width, half_width], about the origin; resample on the grid t."""
+    n, c, length = x.shape
+    t = np.linspace(-half_width, half_width, length)
+    a = np.deg2rad(degrees)
+    flat = x.reshape(-1, length)
+    out = np.empty_like(flat)
+    for i, row in enumerate(flat):
+        tr, xr = t * np.cos(a) - row * np.sin(a), t * np.sin(a) + row * np.cos(a)
+        order = np.argsort(tr, kind="stable")
+        out[i] = np.interp(t, tr[order], xr[order])  # constant extension outside the rotated curve's span
+    return out.reshape(n, c, length)
+
+
+def apply_shift(x: torch.Tensor, shift: str, severity: float, value_range: tuple[float, float] = (0.0, 1.0),
+                seed: int = 0) -> torch.Tensor:
+    """Return a shifted copy of ``x``; severity 0 returns ``x`` unchanged. Random shifts use ``seed``."""
+    check_choice("shift", shift, SHIFTS)
+    check_range("severity", severity, low=0)
+    if severity == 0:
+        return x.clone()
+    lo, hi = value_range
+    arr = x.detach().cpu().numpy().astype(np.float32)
+    spatial = tuple(range(2, arr.ndim))
+    rng = np.random.default_rng(seed)
+    if shift == "rotate":
+        if arr.ndim == 3:
+            out = _rotate_1d(arr, severity, (hi - lo) / 2)
+        else:
+            out = ndimage.rotate(arr, severity, axes=spatial, reshape=False, order=1, mode="constant", cval=lo)
+    elif shift == "noise":
+        out = np.clip(arr + rng.normal(0.0, severity * (hi - lo), arr.shape).astype(np.float32), lo, hi)
+    elif shift == "blur":
+        sigma = [0.0, 0.0] + [float(severity)] * len(spatial)
+        out = ndimage.gaussian_filter(arr, sigma=sigma, mode="nearest")
+    else:  # saltpepper
+        check_range("severity", severity, 0, 1)
+        u = rng.random(arr.shape)
+        out = arr.copy()
+        out[u < severity / 2] = lo
+        out[(u >= severity / 2) & (u < severity)] = hi
+    return torch.as_tensor(out, dtype=x.dtype)
+
+
+def single_class(x: torch.Tensor, y: torch.Tensor, label: int) -> torch.Tensor:
+    """The inputs of one class (the dissertation's Fig 2.2 uses the digit 6)."""
+    return x[y == label]
+
+
+@dataclasses.dataclass
+class EvalSet:
+    """One evaluation set: the test split under ``shift`` at ``level`` (0 = clean) of severity ``severity``."""
+
+    shift: str
+    level: int
+    severity: float
+    x: torch.Tensor
+    y: torch.Tensor
+
+
+def evaluation_sets(x: torch.Tensor, y: torch.Tensor, shifts: tuple[str, ...], value_range: tuple[float, float],
+                    seed: int = 0) -> list[EvalSet]:
+    """The clean set (shift "none", level 0) followed by every shift at its five default severities."""
+    sets = [EvalSet("none", 0, 0.0, x, y)]
+    for shift in shifts:
+        for level, sev in enumerate(severities(shift, tuple(x.shape[1:])), start=1):
+            sets.append(EvalSet(shift, level, sev, apply_shift(x, shift, sev, value_range, seed + level), y))
+    return sets

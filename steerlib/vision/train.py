@@ -1,0 +1,83 @@
+"""Train an :class:`~steerlib.ensemble.Ensemble` of seeds together, with caching, resuming and a progress bar."""
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from steerlib.core.cache import RunCache
+from steerlib.core.runtime import epoch_order
+from steerlib.vision.data import ImageData
+from steerlib.vision.ensemble import Ensemble
+from steerlib.vision.models import make_model
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 20
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 0.0  # Adam's L2 penalty
+    lr_decay: float = 1.0  # the learning rate of epoch e is lr * lr_decay**e (a per-epoch step schedule)
+    warmup_epochs: int = 0  # epochs with the loss's warm-up form (the Gaussian NLL's MSE warm-up)
+
+
+def train_ensemble(make: Callable[[], nn.Module], seeds: tuple[int, ...], loss: Callable, x: torch.Tensor,
+                   y: torch.Tensor, cfg: TrainConfig, device: torch.device, cache: RunCache | None = None,
+                   key: dict | None = None, desc: str = "train") -> Ensemble:
+    """Train one model per seed on (x, y), all at once. Each member sees its own data order.
+
+    With a ``cache`` and a ``key`` (the run's full description; seeds and ``cfg`` are added), a finished run is
+    loaded instead of retrained and an interrupted one resumes from its last epoch.
+    """
+    ensemble = Ensemble(make, seeds).to(device)
+    opt = torch.optim.Adam(ensemble.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    full_key = {"key": key, "seeds": seeds, "train": cfg}
+    start = 0
+    if cache is not None and key is not None:
+        done = cache.load("ensemble", full_key)
+        if done is not None:
+            ensemble.load_state_dict(done)
+            return ensemble.eval()
+        ckpt = cache.load_checkpoint("ensemble", full_key)
+        if ckpt is not None:
+            ensemble.load_state_dict(ckpt["model"])
+            opt.load_state_dict(ckpt["opt"])
+            start = ckpt["epoch"]
+    n = len(y)
+    steps = n // cfg.batch_size  # drop the last partial batch so every member's batch has the same size
+    x, y = x.to(device), y.to(device)
+    ensemble.train()
+    bar = tqdm(range(start, cfg.epochs), desc=desc, initial=start, total=cfg.epochs, leave=False)
+    for epoch in bar:
+        for group in opt.param_groups:
+            group["lr"] = cfg.lr * cfg.lr_decay**epoch
+        order = torch.stack([epoch_order(s, epoch, n) for s in seeds]).to(device)  # (E, N)
+        total = 0.0
+        for b in range(steps):
+            idx = order[:, b * cfg.batch_size:(b + 1) * cfg.batch_size]
+            out = ensemble(x[idx], per_member=True)  # (E, B, out)
+            per_member = loss(out, y[idx], warmup=epoch < cfg.warmup_epochs).mean(-1)  # (E,)
+            opt.zero_grad(set_to_none=True)
+            per_member.sum().backward()
+            opt.step()
+            total += per_member.detach().mean().item()
+        bar.set_postfix(loss=f"{total / max(steps, 1):.3f}")
+        if cache is not None and key is not None:
+            cache.save_checkpoint("ensemble", full_key,
+                                  {"model": ensemble.state_dict(), "opt": opt.state_dict(), "epoch": epoch + 1})
+    if cache is not None and key is not None:
+        cache.save("ensemble", full_key, ensemble.state_dict())
+    return ensemble.eval()
+
+
+def fit(data: ImageData, loss, arch: str, seeds: tuple[int, ...], cfg: TrainConfig, device: torch.device,
+        cache: RunCache | None = None, width: int = 32, norm: str = "none") -> Ensemble:
+    """Train ``arch`` with ``loss`` on ``data``'s training split for every seed (cached by the full configuration)."""
+    key = {"data": data.name, "loss": repr(loss), "arch": arch, "width": width, "norm": norm}
+    return train_ensemble(lambda: make_model(arch, data.input_shape, loss.out_dim, width=width, norm=norm),
+                          seeds, loss, data.x_train, data.y_train, cfg, device, cache, key,
+                          desc=f"{data.name}/{loss.name}/{arch}")

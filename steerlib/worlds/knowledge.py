@@ -1,0 +1,171 @@
+"""A synthetic knowledge world whose familiarity is known exactly.
+
+Fictional people (two-word made-up names) have a city, a job and a hobby, each one of four values, drawn uniformly
+and independently of their names. The pretraining corpus mentions each person in exactly ``mentions`` documents; a document is a three-sentence
+biography with one sentence per attribute, each from one of five templates, attributes in random order and the full
+name in every sentence — varied, name-anchored statements are what lets finetuning later *extract* the stored facts
+(Allen-Zhu & Li 2023, "Physics of Language Models 3.1"). Mention counts are long-tailed: the same number of people
+are drawn from a geometric ladder such as 0, 1, 3, 10, 30, 100 with most people in the rarely mentioned bins
+(never-mentioned people included). Every bin holds out the same number of test people; the rest are finetuning
+people. Never-mentioned people cost no corpus, so the default world has many: unfamiliar finetuning questions are then
+plentiful and each is seen only a few times, too few to memorise its answer during finetuning.
+
+Finetuning formats: open question answering answered in a sentence (``qa_examples``), and multiple choice
+(``mc_examples``) whose options A–D are the attribute's four values in a fixed order, optionally with E = "I don't
+know". A multiple-choice question is the declarative stem (``"<name> lives in"``) and the answer is the option's
+text; with the options fixed, each option is a token of its own, as the letters A–D are for an LLM on MMLU, and a
+tiny model need not learn to find or copy options in the prompt. Everything is a ``datasets.Dataset``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Sequence
+
+import numpy as np
+from datasets import Dataset
+
+from steerlib.core.checks import check_range
+
+ATTRIBUTES: dict[str, tuple[str, ...]] = {  # the values in option order A-D
+    "city": ("Oslo", "Lima", "Cairo", "Dublin"),
+    "job": ("doctor", "baker", "pilot", "farmer"),
+    "hobby": ("chess", "fishing", "rowing", "poetry"),
+}
+TEMPLATES: dict[str, tuple[str, ...]] = {
+    "city": ("{name} lives in {value}.", "{name} has a home in {value}.", "{name} resides in the city of {value}.",
+             "The home of {name} is in {value}.", "{name} settled down in {value}."),
+    "job": ("{name} works as a {value}.", "{name} earns a living as a {value}.", "By trade, {name} is a {value}.",
+            "The job of {name} is {value}.", "{name} is employed as a {value}."),
+    "hobby": ("{name} enjoys {value}.", "In free time, {name} likes {value}.", "{name} spends weekends on {value}.",
+              "The favourite hobby of {name} is {value}.", "{name} is fond of {value}."),
+}
+QUESTIONS = {"city": "Q: Where does {name} live?", "job": "Q: What is the job of {name}?",
+             "hobby": "Q: What hobby does {name} enjoy?"}
+CLOZES = {"city": "{name} lives in", "job": "{name} works as a", "hobby": "{name} enjoys"}  # familiarity metric (b)
+IDK = "I don't know"  # the abstaining answer (E3 writes it as a sentence, "I don't know.")
+LETTERS = "ABCDE"
+SYLLABLES = tuple(c + v for c in "bdfgklmnprstvz" for v in "aeiou")
+
+
+@dataclasses.dataclass(frozen=True)
+class WorldConfig:
+    mention_bins: tuple[int, ...] = (0, 1, 3, 10, 30, 100)  # documents per person in each bin
+    people_per_bin: tuple[int, ...] = (1200, 150, 100, 100, 100, 100)
+    test_per_bin: int = 50  # held-out test people in every bin
+    n_first: int = 45  # first names; full names are distinct (first, last) pairs
+    n_last: int = 45
+
+    def __post_init__(self):
+        if len(self.people_per_bin) != len(self.mention_bins):
+            raise ValueError(f"people_per_bin={self.people_per_bin} needs one count per mention bin "
+                             f"{self.mention_bins}")
+        check_range("test_per_bin", self.test_per_bin, 1, min(self.people_per_bin) - 1)
+        if self.n_first * self.n_last < sum(self.people_per_bin):
+            raise ValueError(f"n_first*n_last={self.n_first * self.n_last} names are too few for "
+                             f"{sum(self.people_per_bin)} people")
+
+
+@dataclasses.dataclass
+class KnowledgeWorld:
+    config: WorldConfig
+    seed: int
+    people: Dataset  # id, name, city, job, hobby, mentions, split ("finetune" | "test")
+    corpus: Dataset  # text, person (the id of the person the biography mentions)
+
+    def split(self, name: str) -> Dataset:
+        return self.people.filter(lambda s: s == name, input_columns="split")
+
+
+def made_up_words(n: int, rng: np.random.Generator, syllables: int = 2) -> list[str]:
+    """``n`` distinct capitalised pseudo-words of ``syllables`` consonant-vowel syllables (plus a final consonant)."""
+    words: list[str] = []
+    while len(words) < n:
+        word = ("".join(rng.choice(SYLLABLES, syllables)) + rng.choice(list("nrsl"))).capitalize()
+        if word not in words:
+            words.append(word)
+    return words
+
+
+def biography(name: str, facts: dict[str, str], rng: np.random.Generator) -> str:
+    """One document: a sentence per attribute, each from a random template, attributes in random order."""
+    order = rng.permutation(list(facts))
+    return " ".join(TEMPLATES[a][rng.integers(len(TEMPLATES[a]))].format(name=name, value=facts[a]) for a in order)
+
+
+def make_world(cfg: WorldConfig = WorldConfig(), seed: int = 0) -> KnowledgeWorld:
+    """People with independent attributes, exact mention counts, and the biography corpus that realises them."""
+    rng = np.random.default_rng(seed)
+    n = sum(cfg.people_per_bin)
+    words = made_up_words(cfg.n_first + cfg.n_last, rng)
+    first, last = words[:cfg.n_first], words[cfg.n_first:]
+    pairs = rng.choice(cfg.n_first * cfg.n_last, n, replace=False)
+    names = [f"{first[p // cfg.n_last]} {last[p % cfg.n_last]}" for p in pairs]
+    facts = {a: [values[i] for i in rng.integers(len(values), size=n)] for a, values in ATTRIBUTES.items()}
+    mentions = np.repeat(cfg.mention_bins, cfg.people_per_bin)[rng.permutation(n)]
+    split = np.full(n, "finetune", dtype=object)
+    for m in cfg.mention_bins:
+        split[np.flatnonzero(mentions == m)[:cfg.test_per_bin]] = "test"
+    people = Dataset.from_dict({"id": list(range(n)), "name": names, **facts, "mentions": mentions.tolist(),
+                                "split": split.tolist()})
+    texts, who = [], []
+    for i in range(n):
+        person_facts = {a: facts[a][i] for a in ATTRIBUTES}
+        for _ in range(mentions[i]):
+            texts.append(biography(names[i], person_facts, rng))
+            who.append(i)
+    return KnowledgeWorld(cfg, seed, people, Dataset.from_dict({"text": texts, "person": who}))
+
+
+def vocabulary(world: KnowledgeWorld) -> list[str]:
+    """Texts that together contain every word the world's corpus, questions and answers use."""
+    frames = [t.format(name="", value="") for ts in TEMPLATES.values() for t in ts]
+    frames += [q.format(name="") for q in QUESTIONS.values()] + ["A:", IDK + "."]
+    return frames + list(world.people["name"]) + [v for vs in ATTRIBUTES.values() for v in vs]
+
+
+def _rows(people: Dataset) -> list[dict]:
+    """One row per (person, attribute), person-major."""
+    return [{"person": p["id"], "name": p["name"], "mentions": p["mentions"], "attribute": a, "answer": p[a]}
+            for p in people for a in ATTRIBUTES]
+
+
+def qa_examples(people: Dataset) -> Dataset:
+    """Open QA: prompt ``"Q: Where does <name> live? A:"``, response ``" <name> lives in <city>."`` (likewise job,
+    hobby). Answering in a sentence, like "The answer is ..." in the dissertation's TriviaQA targets, puts the name
+    right before the attribute as in pretraining."""
+    rows = _rows(people)
+    for r in rows:
+        r["prompt"] = QUESTIONS[r["attribute"]].format(name=r["name"]) + " A:"
+        r["response"] = f" {CLOZES[r['attribute']].format(name=r['name'])} {r['answer']}."
+    return Dataset.from_list(rows)
+
+
+def mc_examples(people: Dataset, abstain: bool = False) -> Dataset:
+    """Multiple choice: prompt ``"<name> lives in"``, response ``" <city>"``, options the attribute's values (A–D).
+
+    ``abstain`` adds E = "I don't know". Columns add ``options`` and ``label`` (the answer's index).
+    """
+    rows = _rows(people)
+    for r in rows:
+        options = list(ATTRIBUTES[r["attribute"]]) + [IDK] * abstain
+        r.update(options=options, label=options.index(r["answer"]), response=" " + r["answer"],
+                 prompt=CLOZES[r["attribute"]].format(name=r["name"]))
+    return Dataset.from_list(rows)
+
+
+def cloze_prompts(data: Dataset) -> list[str]:
+    """Declarative prefixes (``"<name> lives in"``) that the pretrained model completes: familiarity metric (b)."""
+    return [CLOZES[a].format(name=n) for a, n in zip(list(data["attribute"]), list(data["name"]))]
+
+
+def normalize(text: str) -> str:
+    """Lower-case, punctuation to spaces, single spaces: ``"I don ' t know."`` → ``"i don t know"``."""
+    return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
+
+
+def grade(predictions: Sequence[str], answers: Sequence[str]) -> np.ndarray:
+    """Each prediction as 0 = false, 1 = correct, 2 = "I don't know" (exact match after :func:`normalize`)."""
+    idk = normalize(IDK)
+    return np.array([1 if normalize(p) == normalize(a) else 2 if normalize(p) == idk else 0
+                     for p, a in zip(predictions, answers)])

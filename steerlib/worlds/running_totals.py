@@ -1,0 +1,207 @@
+"""A synthetic multi-step reasoning task: running-total word problems with many valid chain-of-thought traces.
+
+A problem is a start amount and a list of gains and losses, told as a story::
+
+    kim has 11 . finds 6 . loses 6 . finds 2 . how many does kim have ?
+    Answer:
+
+As signed quantities the answer is ``11 + 6 - 6 + 2``. A *trace* evaluates that sum as a sequence of lines, each
+combining two of the current quantities into one: quantities of the same sign are added (``a + b = c``, in either
+operand order), quantities of opposite signs are subtracted (``a - b = c`` with ``a ≥ |b|``; the result keeps the
+sign of the larger one, 0 counts as a gain). Any order or tree of combinations is valid as long as every partial
+result stays within ``0..max_value`` in magnitude, so the variety between traces lies *in the numbers*::
+
+     11 + 6 = 17 . 17 - 6 = 11 . 11 + 2 = 13 . answer is 13
+     6 - 6 = 0 . 2 + 0 = 2 . 11 + 2 = 13 . answer is 13
+
+The final-answer marker is ``answer is``. A *pretraining pool* pairs fresh problems with random traces; the
+finetuning and test sets fix one random trace per problem as the target. With ``new_verbs`` the finetuning and test
+problems tell gains and losses with verbs the pool never uses, so finetuning has something to teach that transfers
+to the test set (which verbs add and which subtract), as finetuning teaches a pretrained LLM a task's format.
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Sequence
+
+import numpy as np
+from datasets import Dataset
+
+from steerlib.core.checks import check_range
+
+NAMES = ("kim", "tom", "ann", "bob", "eva", "sam", "lea", "max", "ida", "joe", "amy", "ben")
+GAINS = ("finds", "gets", "wins", "buys")
+LOSSES = ("loses", "gives", "eats", "sells")
+NEW_GAINS = ("earns", "picks")  # verbs of finetuning and test problems only (with TaskConfig.new_verbs)
+NEW_LOSSES = ("drops", "spends")
+MARKER = "answer is"
+_ANSWER = re.compile(rf"{MARKER} (-?\d+)")
+_LINE = re.compile(r"^(\d+) ([+-]) (\d+) = (\d+)$")
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskConfig:
+    max_value: int = 20  # every quantity and partial result lies in 0..max_value (in magnitude)
+    max_delta: int = 9  # gains and losses are 1..max_delta
+    pretrain_events: tuple[int, ...] = (1, 2, 3, 4)  # number of gains/losses of pretraining problems
+    events: tuple[int, ...] = (2, 3, 4)  # ... of finetuning and test problems
+    new_verbs: bool = True  # finetuning and test problems use gain/loss verbs the pretraining pool never shows
+
+    def __post_init__(self):
+        check_range("max_delta", self.max_delta, 1, self.max_value)
+        check_range("min events", min(self.events + self.pretrain_events), 1)
+
+
+@dataclasses.dataclass(frozen=True)
+class Problem:
+    name: str
+    start: int
+    deltas: tuple[int, ...]  # signed gains (+) and losses (-)
+    verbs: tuple[str, ...]
+
+    @property
+    def answer(self) -> int:
+        return self.start + sum(self.deltas)
+
+    @property
+    def question(self) -> str:
+        events = " ".join(f"{v} {abs(d)} ." for v, d in zip(self.verbs, self.deltas))
+        return f"{self.name} has {self.start} . {events} how many does {self.name} have ?"
+
+    @property
+    def prompt(self) -> str:
+        return f"{self.question}\nAnswer:"
+
+
+def random_problem(n_events: int, cfg: TaskConfig, rng: np.random.Generator,
+                   verbs: tuple[tuple[str, ...], tuple[str, ...]] = (GAINS, LOSSES)) -> Problem:
+    """A problem whose running total, told in story order, stays within 0..max_value; ``verbs`` = (gain verbs,
+    loss verbs)."""
+    total = int(rng.integers(1, cfg.max_value + 1))
+    start, deltas, said = total, [], []
+    for _ in range(n_events):
+        options = [d for d in range(-cfg.max_delta, cfg.max_delta + 1) if d and 0 <= total + d <= cfg.max_value]
+        d = int(rng.choice(options))
+        total += d
+        deltas.append(d)
+        said.append(str(rng.choice(verbs[0] if d > 0 else verbs[1])))
+    return Problem(str(rng.choice(NAMES)), start, tuple(deltas), tuple(said))
+
+
+def _sign(x: int) -> int:
+    return -1 if x < 0 else 1  # 0 counts as a gain
+
+
+def render_step(x: int, y: int, swap: bool = False) -> str:
+    """The line combining signed quantities x and y: ``a + b = c`` (same sign; ``swap`` commutes the operands) or
+    ``a - b = c`` (opposite signs, a the larger magnitude); c = |x + y|."""
+    if _sign(x) == _sign(y):
+        a, b = (y, x) if swap else (x, y)
+        return f"{abs(a)} + {abs(b)} = {abs(x + y)}"
+    big, small = (x, y) if abs(x) >= abs(y) else (y, x)
+    return f"{abs(big)} - {abs(small)} = {abs(x + y)}"
+
+
+def _valid_pairs(items: Sequence[int], max_value: int) -> list[tuple[int, int]]:
+    n = len(items)
+    return [(i, j) for i in range(n) for j in range(i + 1, n) if abs(items[i] + items[j]) <= max_value]
+
+
+def random_trace(problem: Problem, max_value: int, rng: np.random.Generator) -> str:
+    """A random valid trace: at each line a uniformly chosen pair of quantities whose sum stays in range (one always
+    exists), operands of ``+`` in random order; then the final-answer marker."""
+    items, lines = [problem.start, *problem.deltas], []
+    while len(items) > 1:
+        pairs = _valid_pairs(items, max_value)
+        i, j = pairs[int(rng.integers(len(pairs)))]
+        lines.append(render_step(items[i], items[j], bool(rng.integers(2))))
+        items = [v for k, v in enumerate(items) if k not in (i, j)] + [items[i] + items[j]]
+    return " . ".join(lines + [f"{MARKER} {items[0]}"])
+
+
+def all_traces(problem: Problem, max_value: int) -> set[str]:
+    """Every distinct valid trace of ``problem`` (exhaustive; small for up to 4 events)."""
+    def expand(items: tuple[int, ...]) -> set[tuple[str, ...]]:
+        if len(items) == 1:
+            return {()}
+        out = set()
+        for i, j in _valid_pairs(items, max_value):
+            rest = tuple(v for k, v in enumerate(items) if k not in (i, j)) + (items[i] + items[j],)
+            for line in {render_step(items[i], items[j], s) for s in (False, True)}:
+                out |= {(line, *tail) for tail in expand(rest)}
+        return out
+
+    return {" . ".join(lines + (f"{MARKER} {problem.answer}",)) for lines in expand((problem.start, *problem.deltas))}
+
+
+def extract_answer(text: str) -> int | None:
+    """The integer after the last ``answer is`` marker, or None when there is none."""
+    found = _ANSWER.findall(text)
+    return int(found[-1]) if found else None
+
+
+def answers_match(text: str, answer: int) -> bool:
+    """Whether the final answer extracted from ``text`` equals ``answer``."""
+    return extract_answer(text) == answer
+
+
+def steps_of(text: str) -> list[str]:
+    """The computation lines of a trace (whitespace normalised), without the final-answer part."""
+    parts = [" ".join(p.split()) for p in text.split(" . ")]
+    return [p for p in parts if p and not p.startswith(MARKER)]
+
+
+def is_valid_trace(text: str, problem: Problem, max_value: int) -> bool:
+    """Whether every line of ``text`` combines two current quantities correctly (as :func:`render_step` writes it),
+    the lines reduce the problem to one quantity, and the final answer is right."""
+    def follow(items: tuple[int, ...], lines: list[str]) -> bool:
+        if not lines:
+            return len(items) == 1
+        for i, j in _valid_pairs(items, max_value):
+            if lines[0] in {render_step(items[i], items[j], s) for s in (False, True)}:
+                rest = tuple(v for k, v in enumerate(items) if k not in (i, j)) + (items[i] + items[j],)
+                if follow(rest, lines[1:]):
+                    return True
+        return False
+
+    lines = steps_of(text)
+    return (answers_match(text, problem.answer) and all(_LINE.match(line) for line in lines)
+            and follow((problem.start, *problem.deltas), lines))
+
+
+def same_trace(text: str, target: str) -> bool:
+    """Whether two traces have the same computation lines (ignoring whitespace)."""
+    return steps_of(text) == steps_of(target)
+
+
+def vocabulary(cfg: TaskConfig) -> list[str]:
+    """Every word the task uses (to build a word-level tokenizer)."""
+    numbers = " ".join(str(v) for v in range(cfg.max_value + 1))
+    return [" ".join(NAMES + GAINS + LOSSES + NEW_GAINS + NEW_LOSSES), "has . how many does have ? Answer : + - =",
+            f"{MARKER} {numbers}"]
+
+
+def problems(n: int, events: Sequence[int], cfg: TaskConfig, rng: np.random.Generator,
+             verbs: tuple[tuple[str, ...], tuple[str, ...]] = (GAINS, LOSSES)) -> list[Problem]:
+    """``n`` random problems, the number of events drawn uniformly from ``events``."""
+    return [random_problem(int(rng.choice(events)), cfg, rng, verbs) for _ in range(n)]
+
+
+def as_dataset(items: Sequence[Problem], cfg: TaskConfig, rng: np.random.Generator) -> Dataset:
+    """Columns ``prompt``, ``response`` (one random valid trace, starting with a space), ``answer``, ``events``."""
+    return Dataset.from_dict({"prompt": [p.prompt for p in items],
+                              "response": [" " + random_trace(p, cfg.max_value, rng) for p in items],
+                              "answer": [p.answer for p in items], "events": [len(p.deltas) for p in items]})
+
+
+def splits(cfg: TaskConfig, n_pretrain: int, n_train: int, n_test: int, seed: int
+           ) -> tuple[Dataset, Dataset, Dataset, list[Problem], list[Problem]]:
+    """Pretraining pool (random traces), finetuning set and test set (one fixed target trace per problem); train and
+    test come from the same distribution, the pool also has shorter problems and (with ``new_verbs``) other verbs.
+    Also returns the train and test problems."""
+    rng = np.random.default_rng(seed)
+    pool = as_dataset(problems(n_pretrain, cfg.pretrain_events, cfg, rng), cfg, rng)
+    verbs = (NEW_GAINS, NEW_LOSSES) if cfg.new_verbs else (GAINS, LOSSES)
+    train, test = (problems(n, cfg.events, cfg, rng, verbs) for n in (n_train, n_test))
+    return pool, as_dataset(train, cfg, rng), as_dataset(test, cfg, rng), train, test
