@@ -4,6 +4,10 @@ A run's key is the SHA-256 of its configuration as canonical JSON, so re-executi
 result, a changed configuration never reads a stale one, and a run interrupted mid-training resumes from its last
 checkpoint. Entries live in ``$STEERLIB_CACHE`` (default ``~/.cache/steerlib``) as
 ``<kind>/<key>/{config.json, result.pt, checkpoint.pt}``.
+
+Entries hold plain data only (tensors, NumPy arrays, DataFrames, dicts, lists, numbers, strings), never pickled
+steerlib classes, and are read with ``torch.load(weights_only=True)``: renaming or moving a class costs a cache miss,
+never a crash. A dataclass is stored as the dict of its fields and rebuilt by the reader (``as_type``).
 """
 from __future__ import annotations
 
@@ -11,15 +15,21 @@ import dataclasses
 import hashlib
 import json
 import os
+import types
+import typing
 import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import numpy as np
+import pandas as pd
 import torch
 
 CACHE_ENV = "STEERLIB_CACHE"
-CACHE_VERSION = 1  # bump when a change in steerlib makes old cached results wrong
+CACHE_VERSION = 2  # bump when a change in steerlib makes old cached results wrong (2: plain data only)
+
+T = TypeVar("T")
 
 
 def jsonable(obj: Any) -> Any:
@@ -30,6 +40,8 @@ def jsonable(obj: Any) -> Any:
         return {str(k): jsonable(v) for k, v in sorted(obj.items(), key=lambda kv: str(kv[0]))}
     if isinstance(obj, (list, tuple)):
         return [jsonable(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return obj.item()
     if isinstance(obj, (str, int, float, bool)) or obj is None:
         return obj
     return repr(obj)
@@ -41,12 +53,75 @@ def config_key(config: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+# ------------------------------------------------------------------------------------------- plain data
+
+
+def to_plain(obj: Any) -> Any:
+    """``obj`` as data that ``torch.load(weights_only=True)`` reads: dataclasses become dicts of their fields,
+    arrays and DataFrames tagged dicts; tensors, numbers, strings, lists, tuples and dicts stay as they are."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, pd.DataFrame):
+        if not isinstance(obj.index, pd.RangeIndex):
+            obj = obj.reset_index()
+        return {"__dataframe__": [[to_plain(c), to_plain(obj[c].to_numpy())] for c in obj.columns]}
+    if isinstance(obj, np.ndarray):
+        if obj.dtype.kind in "biuf":
+            return {"__ndarray__": torch.from_numpy(np.array(obj, copy=True))}
+        return {"__ndarray_list__": obj.tolist(), "shape": list(obj.shape)}
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, Mapping):
+        return {k: to_plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(to_plain(v) for v in obj) if type(obj) in (list, tuple) else tuple(map(to_plain, obj))
+    return obj
+
+
+def _untag(data: Any) -> Any:
+    if isinstance(data, dict):
+        if "__ndarray__" in data:
+            return data["__ndarray__"].numpy()
+        if "__ndarray_list__" in data:
+            return np.array(data["__ndarray_list__"], dtype=object).reshape(data["shape"])
+        if "__dataframe__" in data:
+            return pd.DataFrame({_untag(c): _untag(v) for c, v in data["__dataframe__"]})
+        return {k: _untag(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return type(data)(_untag(v) for v in data)
+    return data
+
+
+def from_plain(data: Any, as_type: Any = None) -> Any:
+    """Undo :func:`to_plain`; with ``as_type`` (a dataclass, or e.g. ``list[SomeDataclass]``) rebuild that type."""
+    if as_type is None or data is None:
+        return _untag(data)
+    origin, args = typing.get_origin(as_type), typing.get_args(as_type)
+    if dataclasses.is_dataclass(as_type):
+        hints = typing.get_type_hints(as_type)
+        return as_type(**{f.name: from_plain(data[f.name], hints[f.name])
+                          for f in dataclasses.fields(as_type) if f.name in data})
+    if origin in (list, tuple) and args:
+        item = args[0]
+        values = [from_plain(v, item) for v in data]
+        return tuple(values) if origin is tuple else values
+    if origin in (dict, Mapping) and len(args) == 2:
+        return {k: from_plain(v, args[1]) for k, v in data.items()}
+    if origin in (typing.Union, types.UnionType):
+        return from_plain(data, next((a for a in args if a is not type(None)), None))
+    return _untag(data)
+
+
 def _atomic_save(obj: Any, path: Path) -> None:
     """Write to a temporary file of this process, then rename: readers never see a partial file, and two processes
     computing the same run at once (tests, notebooks) each write a whole file; the last rename wins."""
     tmp = path.with_name(f"{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    torch.save(obj, tmp)
+    torch.save(to_plain(obj), tmp)
     os.replace(tmp, path)
+
+
+def _read(path: Path, as_type: Any = None) -> Any:
+    return from_plain(torch.load(path, map_location="cpu", weights_only=True), as_type)
 
 
 class RunCache:
@@ -56,20 +131,22 @@ class RunCache:
         self.root = Path(root or os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "steerlib")
         self.enabled = enabled
 
+    def path(self, kind: str, config: Any) -> Path:
+        """The folder of one run (reading never creates it)."""
+        return self.root / kind / config_key(config)
+
     def entry(self, kind: str, config: Any) -> Path:
-        """The folder of one run; created with its ``config.json`` on first use."""
-        path = self.root / kind / config_key(config)
+        """The folder of one run, created with its ``config.json`` for writing."""
+        path = self.path(kind, config)
         if self.enabled and not path.exists():
             path.mkdir(parents=True, exist_ok=True)
             (path / "config.json").write_text(json.dumps(jsonable(config), indent=1, sort_keys=True))
         return path
 
-    def load(self, kind: str, config: Any) -> Any | None:
-        """The cached result of this run, or None."""
-        path = self.entry(kind, config) / "result.pt"
-        if not (self.enabled and path.exists()):
-            return None
-        return torch.load(path, map_location="cpu", weights_only=False)
+    def load(self, kind: str, config: Any, as_type: Any = None) -> Any | None:
+        """The cached result of this run (rebuilt as ``as_type`` if given), or None."""
+        path = self.path(kind, config) / "result.pt"
+        return _read(path, as_type) if self.enabled and path.exists() else None
 
     def save(self, kind: str, config: Any, result: Any) -> None:
         if self.enabled:
@@ -77,9 +154,9 @@ class RunCache:
             _atomic_save(result, entry / "result.pt")
             (entry / "checkpoint.pt").unlink(missing_ok=True)
 
-    def cached(self, kind: str, config: Any, compute: Callable[[], Any]) -> Any:
+    def cached(self, kind: str, config: Any, compute: Callable[[], T], as_type: Any = None) -> T:
         """Return the cached result of ``compute`` for ``config``, computing and storing it if absent."""
-        result = self.load(kind, config)
+        result = self.load(kind, config, as_type)
         if result is None:
             result = compute()
             self.save(kind, config, result)
@@ -87,10 +164,8 @@ class RunCache:
 
     def load_checkpoint(self, kind: str, config: Any) -> Any | None:
         """The last checkpoint of an unfinished run, or None."""
-        path = self.entry(kind, config) / "checkpoint.pt"
-        if not (self.enabled and path.exists()):
-            return None
-        return torch.load(path, map_location="cpu", weights_only=False)
+        path = self.path(kind, config) / "checkpoint.pt"
+        return _read(path) if self.enabled and path.exists() else None
 
     def save_checkpoint(self, kind: str, config: Any, state: Any) -> None:
         if self.enabled:

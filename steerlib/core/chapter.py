@@ -60,14 +60,6 @@ def start(chapter: str, profile: str | None = None, seed: int = 0, device: str =
     return Run(chapter, profile, seed, pick_device(device), out, RunCache(enabled=cache), time.time())
 
 
-def save_figure(fig, run: Run, name: str) -> Path:
-    """Save ``fig`` as ``<out_dir>/<name>.png`` (and .pdf) and return the PNG path; the notebook still shows it."""
-    path = run.out_dir / f"{name}.png"
-    fig.savefig(path, dpi=150, bbox_inches="tight")
-    fig.savefig(path.with_suffix(".pdf"), bbox_inches="tight")
-    return path
-
-
 def claims_table(claims: Iterable[Claim]):
     """The claims as a pandas DataFrame (id, statement, statistic, value, threshold, holds)."""
     import pandas as pd

@@ -15,6 +15,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from steerlib.core.cache import RunCache
 from steerlib.core.checks import check_range
 
 
@@ -48,3 +49,11 @@ def ood_score(x_ref: torch.Tensor, x_eval: torch.Tensor, n_splits: int = 10, C: 
         clf.fit(xs, ys)
         log_p.append(np.log(np.clip(clf.predict_proba(f_eval[test])[:, 1], 1e-12, 1.0)))
     return float(np.exp(np.concatenate(log_p).mean()))
+
+
+def cached_ood_score(cache: RunCache, dataset: str, x_ref: torch.Tensor, shift: str, severity: float,
+                     x_eval: torch.Tensor, n_splits: int, seed: int) -> float:
+    """:func:`ood_score` of one evaluation set (``dataset``'s test split under ``shift`` at ``severity``), cached
+    under one key so every chapter that scores the same set shares the score."""
+    key = {"data": dataset, "shift": shift, "severity": severity, "splits": n_splits, "seed": seed}
+    return cache.cached("ood_score", key, lambda: ood_score(x_ref, x_eval, n_splits, seed=seed))

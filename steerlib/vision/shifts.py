@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import pandas as pd
 import torch
 from scipy import ndimage
 
@@ -84,11 +85,6 @@ def apply_shift(x: torch.Tensor, shift: str, severity: float, value_range: tuple
     return torch.as_tensor(out, dtype=x.dtype)
 
 
-def single_class(x: torch.Tensor, y: torch.Tensor, label: int) -> torch.Tensor:
-    """The inputs of one class (the dissertation's Fig 2.2 uses the digit 6)."""
-    return x[y == label]
-
-
 @dataclasses.dataclass
 class EvalSet:
     """One evaluation set: the test split under ``shift`` at ``level`` (0 = clean) of severity ``severity``."""
@@ -108,3 +104,18 @@ def evaluation_sets(x: torch.Tensor, y: torch.Tensor, shifts: tuple[str, ...], v
         for level, sev in enumerate(severities(shift, tuple(x.shape[1:])), start=1):
             sets.append(EvalSet(shift, level, sev, apply_shift(x, shift, sev, value_range, seed + level), y))
     return sets
+
+
+def focus_sets(x: torch.Tensor, shift: str, value_range: tuple[float, float], seed: int = 0
+               ) -> tuple[list[float], list[torch.Tensor]]:
+    """Fig 2.2's sets: ``x`` (one class's test inputs) clean and at the five default severities of ``shift``,
+    level ``l`` drawn with seed ``seed + l`` (the rule of :func:`evaluation_sets`); returns (severities, inputs)."""
+    sevs = [0.0, *severities(shift, tuple(x.shape[1:]))]
+    return sevs, [apply_shift(x, shift, s, value_range, seed + level) for level, s in enumerate(sevs)]
+
+
+def with_clean(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of every shift, with the clean set's rows (shift "none", level 0) copied into each shift's curve."""
+    clean = table[table["shift"] == "none"]
+    shifted = table[table["shift"] != "none"]
+    return pd.concat([shifted] + [clean.assign(shift=s) for s in shifted["shift"].unique()], ignore_index=True)
