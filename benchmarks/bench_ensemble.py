@@ -15,28 +15,11 @@ from pathlib import Path
 
 import torch
 
-from steerlib.core.runtime import epoch_order, set_threads
+from steerlib.core.runtime import set_threads
 from steerlib.vision.data import load_dataset
 from steerlib.vision.losses import make_loss
 from steerlib.vision.models import make_model
-from steerlib.vision.train import TrainConfig, train_ensemble
-
-
-def per_seed_loop(data, loss, seeds, cfg: TrainConfig) -> None:
-    """The baseline: an ordinary training loop, once per seed, with the same data order as the ensemble."""
-    n = len(data.y_train)
-    for seed in seeds:
-        torch.manual_seed(seed)
-        model = make_model("cnn", data.input_shape, loss.out_dim)
-        opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-        for epoch in range(cfg.epochs):
-            order = epoch_order(seed, epoch, n)
-            for b in range(n // cfg.batch_size):
-                idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
-                batch_loss = loss(model(data.x_train[idx]), data.y_train[idx]).mean()
-                opt.zero_grad(set_to_none=True)
-                batch_loss.backward()
-                opt.step()
+from steerlib.vision.train import TrainConfig, train_ensemble, train_separately
 
 
 def main() -> None:
@@ -52,12 +35,14 @@ def main() -> None:
     seeds = tuple(range(args.seeds))
     cfg = TrainConfig(epochs=args.epochs)
 
+    def make() -> torch.nn.Module:
+        return make_model("cnn", data.input_shape, loss.out_dim)
+
     t = time.perf_counter()
-    per_seed_loop(data, loss, seeds, cfg)
+    train_separately(make, seeds, loss, data.x_train, data.y_train, cfg)
     loop = time.perf_counter() - t
     t = time.perf_counter()
-    train_ensemble(lambda: make_model("cnn", data.input_shape, loss.out_dim), seeds, loss, data.x_train,
-                   data.y_train, cfg, torch.device("cpu"))
+    train_ensemble(make, seeds, loss, data.x_train, data.y_train, cfg, torch.device("cpu"))
     vec = time.perf_counter() - t
     samples = args.seeds * args.epochs * len(data.y_train)
     print(f"{args.dataset}, {args.seeds} seeds x {args.epochs} epochs ({samples} samples):")

@@ -1,4 +1,4 @@
-"""Throughput of the language-model stack on the tiny Llama of the hallucination chapter.
+"""Throughput of the language-model stack on the tiny Llama of the unfamiliar-examples chapter (its cpu profile).
 
 Training: tokens/s of :func:`steerlib.lm.sft.train_sft` and the achieved GFLOP/s, counting
 ``6 N + 6 L T d`` FLOPs per token (N = parameters that multiply activations, the tied output head included;
@@ -47,11 +47,12 @@ def flops_per_token(model, seq_len: int) -> float:
 
 
 def main() -> None:
+    cpu = PROFILES["cpu"]  # the chapter's base model and world
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
-    parser.add_argument("--arch", default="llama", choices=("gpt2", "llama"))
-    parser.add_argument("--d-model", type=int, default=128)
-    parser.add_argument("--layers", type=int, default=2)
+    parser.add_argument("--arch", default=cpu.base.arch, choices=("gpt2", "llama"))
+    parser.add_argument("--d-model", type=int, default=cpu.base.d_model)
+    parser.add_argument("--layers", type=int, default=cpu.base.n_layers)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--seq", type=int, default=32, help="tokens per training sequence")
     parser.add_argument("--steps", type=int, default=30)
@@ -60,8 +61,9 @@ def main() -> None:
     args = parser.parse_args()
     threads = set_threads(args.threads)
 
-    tok = word_tokenizer(vocabulary(make_world(PROFILES["cpu"].world)))  # the chapter's vocabulary
-    model = build_model(tiny_config(tok, args.arch, args.d_model, args.layers, max(args.d_model // 32, 1)), seed=0)
+    tok = word_tokenizer(vocabulary(make_world(cpu.world)))  # the chapter's vocabulary
+    model = build_model(tiny_config(tok, args.arch, args.d_model, args.layers, max(args.d_model // 32, 1),
+                                    cpu.base.max_len), seed=0)
     n_params = sum(p.numel() for p in model.parameters())
     g = torch.Generator().manual_seed(0)
     ids = torch.randint(4, len(tok), (args.steps * args.batch, args.seq), generator=g).tolist()

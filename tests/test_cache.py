@@ -1,8 +1,10 @@
 import dataclasses
 
+import numpy as np
+import pandas as pd
 import torch
 
-from steerlib.core.cache import RunCache, config_key
+from steerlib.core.cache import RunCache, config_key, from_plain, to_plain
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,4 +47,52 @@ def test_checkpoint_roundtrip_and_removed_when_done(tmp_path):
 def test_disabled_cache_writes_nothing(tmp_path):
     cache = RunCache(tmp_path / "c", enabled=False)
     assert cache.cached("x", {"a": 1}, lambda: 5) == 5
+    assert not (tmp_path / "c").exists()
+
+
+@dataclasses.dataclass(frozen=True)
+class Spec:
+    lr: float
+    epochs: int
+
+
+@dataclasses.dataclass
+class Result:
+    specs: list[Spec]
+    table: pd.DataFrame
+    curve: np.ndarray
+    names: np.ndarray
+    weights: torch.Tensor
+    by_name: dict[str, Spec]
+
+
+def _result() -> Result:
+    return Result([Spec(1e-3, 2), Spec(1e-2, 4)], pd.DataFrame({"level": [0, 1], "shift": ["none", "rotate"]}),
+                  np.linspace(0, 1, 5), np.array(["a", "b"]), torch.arange(3.0), {"x": Spec(0.5, 1)})
+
+
+def test_a_dataclass_result_roundtrips_as_plain_data(tmp_path):
+    cache = RunCache(tmp_path)
+    cache.save("r", {"a": 1}, _result())
+    back = cache.load("r", {"a": 1}, as_type=Result)
+    want = _result()
+    assert back.specs == want.specs and back.by_name == want.by_name
+    pd.testing.assert_frame_equal(back.table, want.table, check_dtype=False)
+    np.testing.assert_array_equal(back.curve, want.curve)
+    assert back.names.tolist() == ["a", "b"] and torch.equal(back.weights, want.weights)
+
+
+def test_entries_hold_no_pickled_classes(tmp_path):
+    """An entry loads with weights_only=True: renaming a class later costs a miss, never a crash."""
+    cache = RunCache(tmp_path)
+    cache.save("r", {"a": 1}, _result())
+    plain = torch.load(cache.path("r", {"a": 1}) / "result.pt", weights_only=True)
+    assert set(plain) == {f.name for f in dataclasses.fields(Result)}
+    assert from_plain(plain)["specs"] == [{"lr": 1e-3, "epochs": 2}, {"lr": 1e-2, "epochs": 4}]
+    assert to_plain(Spec(1.0, 2)) == {"lr": 1.0, "epochs": 2}
+
+
+def test_reading_creates_nothing(tmp_path):
+    cache = RunCache(tmp_path / "c")
+    assert cache.load("x", {"a": 1}) is None and cache.load_checkpoint("x", {"a": 1}) is None
     assert not (tmp_path / "c").exists()

@@ -2,11 +2,10 @@ import pytest
 import torch
 
 from steerlib.core.cache import RunCache
-from steerlib.core.runtime import epoch_order
 from steerlib.vision.ensemble import Ensemble
 from steerlib.vision.losses import make_loss
 from steerlib.vision.models import make_model
-from steerlib.vision.train import TrainConfig, train_ensemble
+from steerlib.vision.train import TrainConfig, train_ensemble, train_separately
 
 
 @pytest.fixture
@@ -26,17 +25,7 @@ def test_ensemble_training_equals_separate_training(toy):
     x, y = toy
     loss, cfg, seeds = make_loss("ce", 4), TrainConfig(epochs=2, batch_size=16, lr=1e-2), (3, 7)
     ens = train_ensemble(make, seeds, loss, x, y, cfg, torch.device("cpu"))
-    for i, seed in enumerate(seeds):
-        torch.manual_seed(seed)
-        model = make()
-        opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-        for epoch in range(cfg.epochs):
-            order = epoch_order(seed, epoch, len(y))
-            for b in range(len(y) // cfg.batch_size):
-                idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
-                opt.zero_grad()
-                loss(model(x[idx]), y[idx]).mean().backward()
-                opt.step()
+    for i, model in enumerate(train_separately(make, seeds, loss, x, y, cfg)):
         for (name, p), q in zip(model.state_dict().items(), ens.member(i).state_dict().values()):
             assert torch.allclose(p, q, atol=1e-5), name
     assert not torch.allclose(ens.member(0)(x), ens.member(1)(x))  # different seeds, different models

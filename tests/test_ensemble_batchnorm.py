@@ -2,11 +2,10 @@
 import pytest
 import torch
 
-from steerlib.core.runtime import epoch_order
 from steerlib.vision.ensemble import Ensemble
 from steerlib.vision.losses import make_loss
 from steerlib.vision.models import make_model
-from steerlib.vision.train import TrainConfig, train_ensemble
+from steerlib.vision.train import TrainConfig, train_ensemble, train_separately
 
 SEEDS = (3, 7)
 
@@ -55,16 +54,7 @@ def test_batchnorm_ensemble_training_equals_separate_training(arch):
     loss, cfg = make_loss("ce", 4), TrainConfig(epochs=2, batch_size=16, lr=1e-2)
     ens = train_ensemble(make(arch), SEEDS, loss, x, y, cfg, torch.device("cpu"))
     pre_bn = {"conv1.bias", "conv2.bias", "fc1.bias"} if arch == "cnn" else {"fc1.bias", "fc2.bias"}
-    for i, seed in enumerate(SEEDS):
-        model = separate(arch, seed)
-        opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-        for epoch in range(cfg.epochs):
-            order = epoch_order(seed, epoch, len(y))
-            for b in range(len(y) // cfg.batch_size):
-                idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
-                opt.zero_grad()
-                loss(model(x[idx]), y[idx]).mean().backward()
-                opt.step()
+    for i, model in enumerate(train_separately(make(arch), SEEDS, loss, x, y, cfg)):
         member = ens.member(i).state_dict()
         for name, ref in model.state_dict().items():
             if name in pre_bn or name.endswith("running_mean"):

@@ -99,11 +99,11 @@ def test_simulation_shapes_on_a_tiny_config():
     cfg = H.SimConfig(depths=(3, 4), width=8, dim=4, n_train=40, n_test=30, n_seeds=2, steps=30,
                       angles=(0, 90), bias_seeds=2)
     r = H.simulate(cfg)
-    assert r["stable_rank"].shape == (2, 2, 4)
-    assert torch.isnan(r["stable_rank"][0, :, 3]).all()  # a depth-3 net has 3 layers
-    assert r["norm_ratio"].shape == (2, 2, 2, 3)
-    assert torch.allclose(r["norm_ratio"][:, :, 0], torch.ones(2, 2, 3), atol=0.3)  # 0 degrees: a P_train sample
-    assert r["abs_out"].shape == r["rank_one_proj"].shape == (2, 2, 2, 30)
-    assert r["bias"]["final"].shape == (4,) and r["bias"]["trace"].shape[0] == 4
+    assert r.stable_rank.shape == (2, 2, 4)
+    assert torch.isnan(r.stable_rank[0, :, 3]).all()  # a depth-3 net has 3 layers
+    assert r.norm_ratio.shape == (2, 2, 2, 3)
+    assert torch.allclose(r.norm_ratio[:, :, 0], torch.ones(2, 2, 3), atol=0.3)  # 0 degrees: a P_train sample
+    assert r.abs_out.shape == r.rank_one_proj.shape == (2, 2, 2, 30)
+    assert r.bias.final.shape == (4,) and r.bias.trace.shape[0] == 4
     with pytest.raises(ValueError, match="loss"):
         H.SimConfig(loss="hinge")

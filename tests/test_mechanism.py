@@ -5,8 +5,11 @@ import pytest
 import torch
 
 from steerlib.chapters.extrapolation import mechanism
+from steerlib.chapters.extrapolation.mechanism import analysis, experiment, figures
 from steerlib.core import chapter
+from steerlib.core.cache import RunCache
 from steerlib.core.profiles import get_profile
+from steerlib.measures.homogeneous import BiasRuns, SimConfig, Simulation, simulate
 from steerlib.vision.data import load_dataset
 
 matplotlib.use("Agg")
@@ -23,7 +26,7 @@ def test_settings_reject_unknown_names_and_a_wrong_main_model():
 
 def test_imbalanced_split_keeps_a_geometric_share_of_each_class():
     data = load_dataset("digits")
-    imb = mechanism.imbalanced(data, rarest=0.1)
+    imb = experiment.imbalanced(data, rarest=0.1)
     before = torch.bincount(data.y_train, minlength=10).double()
     after = torch.bincount(imb.y_train, minlength=10).double()
     share = after / before
@@ -46,39 +49,56 @@ def norms_table(ratios_by_shift: dict[str, list[list[float]]]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def toy_results(norms: pd.DataFrame) -> mechanism.Results:
-    return mechanism.Results(norms, pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), {}, pd.DataFrame(),
-                             pd.DataFrame(), (0.0, 1.0), torch.zeros(1, 2), {}, mechanism.Settings())
+def toy_results(norms: pd.DataFrame = pd.DataFrame(), constants: pd.DataFrame = pd.DataFrame()) -> mechanism.Results:
+    """Results holding only the given tables, with the default settings' fields."""
+    s, empty = mechanism.Settings(), pd.DataFrame()
+    return mechanism.Results(norms=norms, projection=empty, constants=constants, sets=empty, vectors={}, fgsm=empty,
+                             nll=empty, nll_ocs=(0.0, 1.0), nll_constants=torch.zeros(1, 2), theory=None,
+                             theory_depths=s.theory.depths, theory_angles=s.theory.angles, archs=s.archs,
+                             normalisations=s.norms, shifts=s.shifts, nll_shifts=s.nll_shifts, energy=s.energy,
+                             energies=s.energies)
 
 
 def test_norm_statistics_read_level_and_depth_trends():
     falling = toy_results(norms_table({"noise": [[1.0, 0.9, 0.8], [1.0, 0.7, 0.5]],
                                        "rotate": [[1.0, 0.95, 0.9], [1.1, 0.8, 0.6]]}))
-    c = mechanism.norm_curves(falling, "m")
+    c = analysis.norm_curves(falling, "m")
     assert set(c["shift"]) == {"noise", "rotate"} and len(c) == 6  # the clean level joins every shift
-    assert mechanism._mean_rho(c) == pytest.approx(-1.0)
-    assert mechanism.depth_rho(falling, "m") == pytest.approx(-1.0)
+    assert analysis.mean_rho(c) == pytest.approx(-1.0)
+    assert analysis.depth_rho(falling, "m") == pytest.approx(-1.0)
     rising = toy_results(norms_table({"noise": [[1.0, 1.1, 1.2], [1.0, 1.3, 1.5]]}))
-    assert mechanism._mean_rho(mechanism.norm_curves(rising, "m")) == pytest.approx(1.0)
-    assert mechanism.depth_rho(rising, "m") == pytest.approx(1.0)
+    assert analysis.mean_rho(analysis.norm_curves(rising, "m")) == pytest.approx(1.0)
+    assert analysis.depth_rho(rising, "m") == pytest.approx(1.0)
 
 
 def test_constants_ratio_uses_the_last_layer():
     consts = pd.DataFrame([{"model": "m", "seed": s, "layer": layer, "distance": d, "clean_distance": 2.0,
                             "uniform_distance": 0.5}
                            for s in (0, 1) for layer, d in (("fc1", 5.0), ("fc2", 0.1 * (s + 1)))])
-    r = mechanism.Results(pd.DataFrame(), pd.DataFrame(), consts, pd.DataFrame(), {}, pd.DataFrame(), pd.DataFrame(),
-                          (0.0, 1.0), torch.zeros(1, 2), {}, mechanism.Settings())
-    assert mechanism.constants_ratio(r, "m") == pytest.approx(0.15 / 2.0)
-    assert mechanism.constants_ratio(r, "m", "uniform_distance") == pytest.approx(0.15 / 0.5)
+    r = toy_results(constants=consts)
+    assert analysis.constants_ratio(r, "m") == pytest.approx(0.15 / 2.0)
+    assert analysis.constants_ratio(r, "m", "uniform_distance") == pytest.approx(0.15 / 0.5)
 
 
 def test_bias_agreement_counts_signs():
-    theory = {"bias": {"final": torch.tensor([1.0, -1.0, 2.0, -0.5]), "ocs": torch.tensor([0.8, 0.8, -0.8, -0.8]),
-                       "margin_label_sum": torch.tensor([2.0, -1.0, 1.0, 3.0]),
-                       "trace": torch.tensor([[0.0, 0.1, -1], [0.0, 0.1, -1], [0.0, -0.1, 1], [0.0, -0.1, 1]])}}
-    agree = mechanism.bias_agreement(theory)
+    bias = BiasRuns(p_pos=torch.tensor([0.7, 0.7, 0.3, 0.3]), ocs=torch.tensor([0.8, 0.8, -0.8, -0.8]),
+                    final=torch.tensor([1.0, -1.0, 2.0, -0.5]), margin_label_sum=torch.tensor([2.0, -1.0, 1.0, 3.0]),
+                    trace=torch.tensor([[0.0, 0.1, -1], [0.0, 0.1, -1], [0.0, -0.1, 1], [0.0, -0.1, 1]]),
+                    steps=torch.arange(1, 4))
+    agree = mechanism.bias_agreement(bias)
     assert agree == {"ocs": 0.5, "margin": 0.75, "ocs_early": 1.0}
+
+
+def test_the_cached_simulation_comes_back_as_a_simulation(tmp_path):
+    """The run cache stores plain data; the chapter reads the theory back as the dataclass its analysis expects."""
+    cfg = SimConfig(depths=(3, 4), width=8, dim=4, n_train=40, n_test=30, n_seeds=1, steps=5, angles=(0, 90),
+                    bias_seeds=1)
+    cache = RunCache(tmp_path)
+    fresh = cache.cached("homogeneous", {"sim": cfg}, lambda: simulate(cfg), as_type=Simulation)
+    loaded = cache.load("homogeneous", {"sim": cfg}, as_type=Simulation)
+    assert isinstance(loaded, Simulation) and isinstance(loaded.bias, BiasRuns)
+    assert loaded.init_stable_rank == fresh.init_stable_rank
+    assert torch.equal(loaded.norm_ratio, fresh.norm_ratio) and torch.equal(loaded.bias.trace, fresh.bias.trace)
 
 
 def _run(profile, tmp_path):
@@ -96,7 +116,7 @@ def smoke(tmp_path_factory):
 def test_smoke_run_measures_every_model_set_and_layer(smoke):
     run, settings, results, claims = smoke
     n_sets = 1 + 5 * len(settings.shifts)
-    specs = mechanism.model_specs(settings)
+    specs = experiment.model_specs(settings)
     seeds = {s.name: settings.n_seeds if s.norm == "none" and not s.imbalanced else settings.extra_seeds
              for s in specs}
     cnn_layers = 5  # input, conv1, conv2, fc1, fc2
@@ -110,9 +130,10 @@ def test_smoke_run_measures_every_model_set_and_layer(smoke):
     assert all(pd.notna(c.value) for c in claims.values()), claims
     assert len(results.sets) == sum(seeds.values()) * n_sets
     assert mechanism.summary(results).notna().all().all()
-    for name in ("plot_mechanism", "plot_shrinkage_and_distance", "plot_norm_variants", "plot_constants_by_layer", "plot_k_sensitivity",
-                 "plot_fgsm", "plot_nll", "plot_stable_rank", "plot_feature_collapse", "plot_bias"):
-        fig = getattr(mechanism, name)(results)
+    for name in ("plot_mechanism", "plot_shrinkage_and_distance", "plot_norm_variants", "plot_constants_by_layer",
+                 "plot_k_sensitivity", "plot_fgsm", "plot_nll", "plot_stable_rank", "plot_feature_collapse",
+                 "plot_bias"):
+        fig = getattr(figures, name)(results)
         plots = [ax for ax in fig.axes if ax.has_data() and not hasattr(ax, "_colorbar")]
         assert plots and all(ax.get_xlabel() and ax.get_ylabel() for ax in plots), name
     table = chapter.finish(run, settings, list(claims.values()), extra=mechanism.extra(results))

@@ -4,6 +4,7 @@ import pandas as pd
 import pytest
 
 from steerlib.chapters.extrapolation import reversion
+from steerlib.chapters.extrapolation.reversion import figures
 from steerlib.core import chapter
 from steerlib.core.profiles import get_profile
 
@@ -31,9 +32,9 @@ def test_curves_put_the_clean_set_at_level_zero_of_every_shift():
 def test_claims_read_the_direction_of_the_trend():
     falling = _table(2.0, rotate=[1.5, 1.0], noise=[1.9, 1.8])
     rising = _table(1.0, rotate=[1.5, 2.0], noise=[1.1, 1.2])
-    a2 = {c.id: c for c in reversion.claims(reversion.Results(falling, {}, {}))}["A2/toy"]
+    a2 = {c.id: c for c in reversion.claims(reversion.Results(falling, {}))}["A2/toy"]
     assert a2.value == pytest.approx(-1.0) and a2.holds
-    a2 = {c.id: c for c in reversion.claims(reversion.Results(rising, {}, {}))}["A2/toy"]
+    a2 = {c.id: c for c in reversion.claims(reversion.Results(rising, {}))}["A2/toy"]
     assert a2.value == pytest.approx(1.0) and not a2.holds
 
 
@@ -62,9 +63,9 @@ def test_smoke_run_produces_every_set_and_figure(smoke):
     n_sets = 1 + 5 * len(settings.shifts)
     assert len(t) == len(settings.datasets) * len(settings.losses) * n_sets * settings.n_seeds
     assert t["distance"].notna().all()
-    for fig in (reversion.plot_reversion(results), reversion.plot_focus(results, "digits", "rotate", settings)):
+    for fig in (figures.plot_reversion(results), figures.plot_focus(results, "digits", "rotate", settings)):
         assert all(ax.get_xlabel() for ax in fig.axes if ax.has_data())
-    path = chapter.finish(run, settings, list(claims.values()))
+    path = chapter.finish(run, settings, list(claims.values()), extra=reversion.extra(results))
     assert (run.out_dir / "metrics.json").exists() and set(path.index) == set(claims)
 
 

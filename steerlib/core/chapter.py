@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from steerlib.core.cache import RunCache
-from steerlib.core.claims import Claim
+from steerlib.core.claims import VERDICTS, Claim, judge
 from steerlib.core.profiles import resolve_profile
 from steerlib.core.record import write_metrics
 from steerlib.core.runtime import pick_device, seed_everything, set_threads
@@ -61,33 +61,48 @@ def start(chapter: str, profile: str | None = None, seed: int = 0, device: str =
 
 
 def claims_table(claims: Iterable[Claim]):
-    """The claims as a pandas DataFrame (id, statement, statistic, value, threshold, holds)."""
+    """The claims as a pandas DataFrame: id, kind, claim, statistic, value with its interval, threshold, verdict."""
     import pandas as pd
 
-    rows = [{"id": c.id, "claim": c.statement, "statistic": c.statistic, "value": round(float(c.value), 3),
-             "threshold": f"{c.op} {c.threshold:g}", "holds": "yes" if c.holds else "no"} for c in claims]
+    def ours(c: Claim) -> str:
+        interval = f" [{c.interval[0]:.3g}, {c.interval[1]:.3g}]" if c.interval else ""
+        return f"{float(c.value):.3g}{interval}"
+
+    rows = [{"id": c.id, "kind": c.kind, "claim": c.statement, "statistic": c.statistic, "value [interval]": ours(c),
+             "threshold": f"{c.op} {c.threshold:g}", "verdict": c.verdict} for c in claims]
     return pd.DataFrame(rows).set_index("id")
 
 
 def finish(run: Run, config: Any, claims: list[Claim], extra: dict | None = None):
-    """Write ``metrics.json`` for this run and return :func:`claims_table` of the claims."""
+    """Judge the claims (:func:`~steerlib.core.claims.judge`), write ``metrics.json`` for this run and return
+    :func:`claims_table` of the judged claims."""
+    claims = judge(claims)
     write_metrics(run.out_dir, run.chapter, {"profile": run.profile, "seed": run.seed, "device": str(run.device),
                                              "settings": config}, claims, run.started, extra)
     return claims_table(claims)
 
 
 def verdict(claims: Iterable[Claim]):
-    """A Markdown paragraph, generated from the claims, saying which reproduce and which do not."""
+    """A Markdown paragraph, generated from the claims, saying which reproduce, how firmly, and which do not."""
     from IPython.display import Markdown
 
-    claims = list(claims)
-    held = [c for c in claims if c.holds]
-    failed = [c for c in claims if not c.holds]
-    lines = [f"**{len(held)} of {len(claims)} claims hold in this run.**"]
-    for c in failed:
-        lines.append(f"- **{c.id} does not reproduce here**: {c.statement} - we measured "
-                     f"{c.statistic} = {c.value:.3g}, which misses the threshold {c.op} {c.threshold:g}"
-                     + (f" (dissertation: {c.dissertation})." if c.dissertation else "."))
-    for c in held:
-        lines.append(f"- {c.id} reproduces: {c.statistic} = {c.value:.3g} ({c.op} {c.threshold:g}).")
+    claims = judge(claims)
+    evidence = [c for c in claims if c.kind == "evidence"]
+    count = {v: sum(c.verdict == v for c in evidence) for v in VERDICTS}
+    lines = [f"**{count['holds']} of {len(evidence)} evidence claims hold in this run, {count['holds (fragile)']} "
+             f"more hold but are fragile, {count['does not hold']} do not hold"
+             + (f", {count['not judged']} are not judged" if count["not judged"] else "") + ".**"]
+
+    def measured(c: Claim) -> str:
+        interval = f" (interval [{c.interval[0]:.3g}, {c.interval[1]:.3g}])" if c.interval else ""
+        return f"{c.statistic} = {c.value:.3g}{interval}, threshold {c.op} {c.threshold:g}"
+
+    for c in claims:
+        kind = "prerequisite " if c.kind == "prerequisite" else ""
+        paper = f" Dissertation: {c.dissertation}." if c.dissertation else ""
+        note = f" {c.note[:1].upper()}{c.note[1:]}." if c.note else ""
+        if c.verdict == "does not hold":
+            lines.append(f"- **{kind}{c.id} does not reproduce here**: {c.statement}; {measured(c)}.{paper}{note}")
+        else:
+            lines.append(f"- {kind}{c.id} {c.verdict}: {measured(c)}.{note}")
     return Markdown("\n".join(lines))

@@ -1,15 +1,32 @@
-"""Claims: a statement of the dissertation checked against a threshold on a statistic measured in a chapter."""
+"""Claims: a statement of the dissertation checked against a threshold on a statistic measured in a chapter.
+
+Every claim has a *kind*: ``evidence`` (something the dissertation says about trained models) or ``prerequisite``
+(a check that the set-up is valid: a gate, a sanity check, a by-construction fact). Its *threshold* comes with a
+one-line justification (``why``: the dissertation's number, the rival hypothesis it must beat, or a measured noise
+floor), and its value with an *interval* (a bootstrap over evaluation examples or the spread over seeds) saying how
+far the value could move. The *verdict* is one of :data:`VERDICTS`:
+
+- ``holds``: value <op> threshold, and the whole interval is on the same side;
+- ``holds (fragile)``: value <op> threshold, but the interval reaches across the threshold;
+- ``does not hold``: the value misses the threshold;
+- ``not judged``: the statistic is degenerate (``judged=False``, reason in ``note``), or a prerequisite of the
+  chapter failed (:func:`judge`), so its evidence says nothing.
+"""
 from __future__ import annotations
 
 import dataclasses
+import math
+from collections.abc import Iterable
 from typing import Any
 
 OPS = {">": lambda a, b: a > b, ">=": lambda a, b: a >= b, "<": lambda a, b: a < b, "<=": lambda a, b: a <= b}
+KINDS = ("evidence", "prerequisite")
+VERDICTS = ("holds", "holds (fragile)", "does not hold", "not judged")
 
 
 @dataclasses.dataclass(frozen=True)
 class Claim:
-    """One testable claim: ``holds`` is ``value <op> threshold``."""
+    """One testable claim: it holds when ``value <op> threshold``; see the module docstring for the rest."""
 
     id: str
     statement: str
@@ -17,15 +34,57 @@ class Claim:
     value: float
     op: str
     threshold: float
-    dissertation: str = ""
+    dissertation: str = ""  # what the dissertation reports (value, figure)
+    kind: str = "evidence"
+    why: str = ""  # one-line justification of the threshold
+    interval: tuple[float, float] | None = None  # plausible range of ``value``
+    uncertainty: str = ""  # how ``interval`` was measured (or why it has zero width)
+    judged: bool = True  # False: the statistic says nothing here (reason in ``note``)
+    note: str = ""
 
     def __post_init__(self):
         if self.op not in OPS:
             raise ValueError(f"op={self.op!r} is not allowed; choose one of {', '.join(map(repr, OPS))}")
+        if self.kind not in KINDS:
+            raise ValueError(f"kind={self.kind!r} is not allowed; choose one of {', '.join(map(repr, KINDS))}")
+        if self.interval is not None:
+            low, high = (float(v) for v in self.interval)
+            if low > high:
+                raise ValueError(f"interval={self.interval!r} must be (low, high) with low <= high")
+            object.__setattr__(self, "interval", (low, high))
 
     @property
     def holds(self) -> bool:
-        return bool(OPS[self.op](self.value, self.threshold))
+        """Judged, and ``value <op> threshold`` (a NaN value never holds)."""
+        return self.judged and not math.isnan(float(self.value)) and bool(OPS[self.op](self.value, self.threshold))
+
+    @property
+    def fragile(self) -> bool:
+        """The interval reaches the threshold's other side."""
+        if self.interval is None:
+            return False
+        return not all(OPS[self.op](v, self.threshold) for v in self.interval) if self.holds else False
+
+    @property
+    def verdict(self) -> str:
+        if not self.judged:
+            return "not judged"
+        if not self.holds:
+            return "does not hold"
+        return "holds (fragile)" if self.fragile else "holds"
 
     def as_dict(self) -> dict[str, Any]:
-        return {**dataclasses.asdict(self), "value": float(self.value), "holds": self.holds}
+        return {**dataclasses.asdict(self), "value": float(self.value),
+                "interval": list(self.interval) if self.interval is not None else None,
+                "holds": self.holds, "verdict": self.verdict}
+
+
+def judge(claims: Iterable[Claim]) -> list[Claim]:
+    """The claims with every evidence claim marked not judged if any prerequisite of the chapter does not hold."""
+    claims = list(claims)
+    failed = [c.id for c in claims if c.kind == "prerequisite" and not c.holds]
+    if not failed:
+        return claims
+    note = f"prerequisite {', '.join(failed)} failed, so this evidence is not judged"
+    return [dataclasses.replace(c, judged=False, note=f"{c.note}; {note}" if c.note else note)
+            if c.kind == "evidence" else c for c in claims]

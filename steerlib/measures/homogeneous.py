@@ -187,6 +187,31 @@ def _per_member(values: torch.Tensor, n_depths: int, n_seeds: int) -> torch.Tens
     return values.reshape(n_depths, n_seeds, *values.shape[1:])
 
 
+@dataclasses.dataclass
+class BiasRuns:
+    """Prop 2.4.2's output-bias runs, one per (label fraction, seed)."""
+
+    p_pos: torch.Tensor  # (R,) fraction of positive training labels
+    ocs: torch.Tensor  # (R,) the OCS, log(p / (1 - p)) (halved for the exponential loss)
+    final: torch.Tensor  # (R,) output bias at the end of training
+    trace: torch.Tensor  # (R, steps) output bias after every step
+    margin_label_sum: torch.Tensor  # (R,) sum of the labels of the margin points
+    steps: torch.Tensor  # (steps,) 1, 2, ..., steps
+
+
+@dataclasses.dataclass
+class Simulation:
+    """What :func:`simulate` measures; nets are indexed (depth, seed) and OOD sets by angle, in the config's order."""
+
+    stable_rank: torch.Tensor  # (depths, seeds, layer): W_1..W_L, NaN past a net's depth
+    init_stable_rank: float  # of a hidden layer at random initialisation
+    norm_ratio: torch.Tensor  # (depths, seeds, angle, layer): E_OOD / E_train ||f_j(x)||, j = 1..L_max - 1
+    abs_out: torch.Tensor  # (depths, seeds, angle, N): |f(x)| on the turned test points
+    rank_one_proj: torch.Tensor  # (depths, seeds, angle, N): ||A_1 f_1(x)||
+    train_margin: torch.Tensor  # (depths, seeds): min_n y_n f(x_n)
+    bias: BiasRuns
+
+
 @torch.no_grad()
 def _measure(net: DeepReLUStack, cfg: SimConfig, x_train: torch.Tensor, x_test: torch.Tensor) -> dict:
     """Stable ranks, feature norms by layer and angle, and (|f|, ||A_1 f_1||) pairs for the deepest nets."""
@@ -216,7 +241,7 @@ def _measure(net: DeepReLUStack, cfg: SimConfig, x_train: torch.Tensor, x_test: 
     }
 
 
-def simulate(cfg: SimConfig, seed: int = 0) -> dict:
+def simulate(cfg: SimConfig, seed: int = 0) -> Simulation:
     """Train every depth x seed on one dataset and measure it; then the output-bias runs of Prop 2.4.2."""
     x, y = binary_data(cfg.n_train, cfg.dim, 0.5, cfg.noise, seed)
     x_test, _ = binary_data(cfg.n_test, cfg.dim, 0.5, cfg.noise, seed + 1)
@@ -224,8 +249,8 @@ def simulate(cfg: SimConfig, seed: int = 0) -> dict:
     net = DeepReLUStack(members, cfg.width, cfg.dim, seed=seed)
     train(net, x, y, cfg.steps, cfg.lr, cfg.weight_decay, cfg.loss)
     out, _ = net.forward(x)
-    result = _measure(net, cfg, x, x_test)
-    result["train_margin"] = _per_member((y * out).min(-1).values, len(cfg.depths), cfg.n_seeds)
+    measured = _measure(net, cfg, x, x_test)
+    train_margin = _per_member((y * out).min(-1).values, len(cfg.depths), cfg.n_seeds)
 
     # Prop 2.4.2: one net per (label fraction, seed), each on its own imbalanced dataset
     data = [binary_data(cfg.n_train, cfg.dim, p, cfg.noise, seed + 100 * (i + 1) + s)
@@ -236,8 +261,7 @@ def simulate(cfg: SimConfig, seed: int = 0) -> dict:
     with torch.no_grad():
         margins = yb * (bnet.forward(xb)[0] - bnet.bias[:, None])  # y f(W; x) without the bias, as in Prop 2.4.2
     p_hat = (yb > 0).float().mean(-1)
-    result["bias"] = {
-        "p_pos": p_hat, "ocs": ocs_logit(p_hat, cfg.loss), "final": bnet.bias.clone(),
-        "trace": torch.stack(trace, dim=1), "margin_label_sum": (yb * margin_points(margins)).sum(-1),
-        "steps": torch.arange(1, cfg.steps + 1)}
-    return result
+    bias = BiasRuns(p_pos=p_hat, ocs=ocs_logit(p_hat, cfg.loss), final=bnet.bias.clone(),
+                    trace=torch.stack(trace, dim=1), margin_label_sum=(yb * margin_points(margins)).sum(-1),
+                    steps=torch.arange(1, cfg.steps + 1))
+    return Simulation(**measured, train_margin=train_margin, bias=bias)

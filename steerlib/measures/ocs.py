@@ -11,11 +11,6 @@ def ocs_cross_entropy(y: torch.Tensor, num_classes: int) -> torch.Tensor:
     return torch.bincount(y.long(), minlength=num_classes).to(torch.float32) / len(y)
 
 
-def ocs_mse(targets: torch.Tensor) -> torch.Tensor:
-    """Mean squared error: f* = mean of the target vectors."""
-    return targets.to(torch.float32).mean(dim=0)
-
-
 def ocs_reward(y: torch.Tensor, num_classes: int, table: RewardTable = DEFAULT_REWARDS) -> torch.Tensor:
     """MSE reward prediction over K+1 actions: f*_c = wrong + (correct - wrong) p(c), f*_abstain = abstain.
 

@@ -1,4 +1,5 @@
-"""Train an :class:`~steerlib.ensemble.Ensemble` of seeds together, with caching, resuming and a progress bar."""
+"""Train an :class:`~steerlib.vision.ensemble.Ensemble` of seeds together, with caching, resuming and a progress bar;
+and :func:`train_separately`, the one-model-per-seed loop that the ensemble's training must equal."""
 from __future__ import annotations
 
 import dataclasses
@@ -72,6 +73,34 @@ def train_ensemble(make: Callable[[], nn.Module], seeds: tuple[int, ...], loss: 
     if cache is not None and key is not None:
         cache.save("ensemble", full_key, ensemble.state_dict())
     return ensemble.eval()
+
+
+def train_separately(make: Callable[[], nn.Module], seeds: tuple[int, ...], loss: Callable, x: torch.Tensor,
+                     y: torch.Tensor, cfg: TrainConfig) -> list[nn.Module]:
+    """An ordinary training loop once per seed with the ensemble's data order: the reference that
+    :func:`train_ensemble` must equal (and the baseline it is timed against).
+
+    Model ``i`` starts from ``torch.manual_seed(seeds[i]); make()`` and sees ``epoch_order(seeds[i], epoch, N)``,
+    as member ``i`` of the ensemble does; same optimiser, schedule, warm-up and dropped last batch. On the CPU.
+    """
+    models = []
+    steps = len(y) // cfg.batch_size
+    for seed in seeds:
+        torch.manual_seed(seed)
+        model = make().train()
+        opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        for epoch in range(cfg.epochs):
+            for group in opt.param_groups:
+                group["lr"] = cfg.lr * cfg.lr_decay**epoch
+            order = epoch_order(seed, epoch, len(y))
+            for b in range(steps):
+                idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
+                batch_loss = loss(model(x[idx]), y[idx], warmup=epoch < cfg.warmup_epochs).mean()
+                opt.zero_grad(set_to_none=True)
+                batch_loss.backward()
+                opt.step()
+        models.append(model.eval())
+    return models
 
 
 def fit(data: ImageData, loss, arch: str, seeds: tuple[int, ...], cfg: TrainConfig, device: torch.device,

@@ -1,18 +1,23 @@
 """The cautious-decisions chapter: settings, the smoke run end to end, and its claims (cpu claims are slow)."""
+import matplotlib
 import pytest
 
-from steerlib.chapters.extrapolation import cautious_decisions as selective
+from steerlib.chapters.extrapolation import cautious_decisions
+from steerlib.chapters.extrapolation.cautious_decisions import figures
 from steerlib.core import chapter
 from steerlib.core.profiles import get_profile
 from steerlib.core.record import read_metrics
 from steerlib.measures.decisions import RewardTable
 
+matplotlib.use("Agg")
+
 
 def _run(profile: str, tmp_path_factory):
     """Run the chapter at ``profile`` in the session's temporary run cache (tests/conftest.py sets $STEERLIB_CACHE)."""
-    run = chapter.start("cautious-decisions", profile, out_dir=tmp_path_factory.mktemp(f"selective-{profile}"))
-    settings = get_profile(selective.PROFILES, run.profile)
-    return run, settings, selective.run(settings, run)
+    out_dir = tmp_path_factory.mktemp(f"cautious-decisions-{profile}")
+    run = chapter.start("cautious-decisions", profile, out_dir=out_dir)
+    settings = get_profile(cautious_decisions.PROFILES, run.profile)
+    return run, settings, cautious_decisions.run(settings, run)
 
 
 @pytest.fixture(scope="module")
@@ -21,21 +26,21 @@ def smoke(tmp_path_factory):
 
 
 def test_profiles_and_validation():
-    assert set(selective.PROFILES) == {"smoke", "cpu", "paper"}
-    assert selective.PROFILES["cpu"].tables[0] == RewardTable()  # the dissertation's +1/-4/0 comes first
+    assert set(cautious_decisions.PROFILES) == {"smoke", "cpu", "paper"}
+    assert cautious_decisions.PROFILES["cpu"].tables[0] == RewardTable()  # the dissertation's +1/-4/0 comes first
     with pytest.raises(ValueError, match="datasets"):
-        selective.Settings(datasets=("imagenet",))
+        cautious_decisions.Settings(datasets=("imagenet",))
     with pytest.raises(ValueError, match="tables"):
-        selective.Settings(tables=())
+        cautious_decisions.Settings(tables=())
     with pytest.raises(ValueError, match="setting"):
-        get_profile(selective.PROFILES, "smoke", epochs=3)
+        get_profile(cautious_decisions.PROFILES, "smoke", epochs=3)
 
 
 def test_decision_problems_follow_from_the_tables():
     import torch
 
     y = torch.arange(10).repeat(5)
-    table = selective.decision_problems(selective.PROFILES["cpu"].tables, y, 10)
+    table = cautious_decisions.decision_problems(cautious_decisions.PROFILES["cpu"].tables, y, 10)
     assert table.loc["+1/-4/0", "threshold"] == pytest.approx(0.8)
     assert table.loc["+1/-4/0", "OCS, best class"] == pytest.approx(-3.5)
     assert table.loc["+1/-4/0", "OCS policy"] == "abstain"
@@ -46,7 +51,8 @@ def test_smoke_run_covers_every_method_set_and_seed(smoke):
     _, settings, results = smoke
     t = results.table
     n_sets = 1 + 5 * len(settings.shifts)
-    assert len(t) == len(settings.datasets) * len(settings.tables) * len(selective.METHODS) * n_sets * settings.n_seeds
+    n_methods = len(cautious_decisions.METHODS)
+    assert len(t) == len(settings.datasets) * len(settings.tables) * n_methods * n_sets * settings.n_seeds
     assert t["abstain"].between(0, 1).all()
     for table in settings.tables:
         r = t[t["rewards"] == table.label]["reward"]
@@ -68,9 +74,9 @@ def test_policies_behave_as_their_definitions_say(smoke):
 def test_smoke_focus_ends_at_the_ocs(smoke):
     _, settings, results = smoke
     f = results.focus[settings.datasets[0], settings.tables[0].label]
-    assert f["ocs_action"] == 10  # the default table's OCS abstains
-    assert f["predictions"].shape[:2] == (settings.n_seeds, 6)
-    dist = ((f["predictions"].mean(2) - f["ocs"]) ** 2).sum(-1).mean(0)  # (levels,)
+    assert f.ocs_action == 10  # the default table's OCS abstains
+    assert f.predictions.shape[:2] == (settings.n_seeds, 6)
+    dist = ((f.predictions.mean(2) - f.ocs) ** 2).sum(-1).mean(0)  # (levels,)
     assert dist[1:].min() < 0.6 * dist[0]  # under shift the mean prediction comes much closer to the OCS
 
 
@@ -78,23 +84,21 @@ def test_smoke_claims(smoke):
     """At smoke (one dataset, two seeds, shorter training) the qualitative claims must hold; the rank trends
     A6a/A7b and the in-distribution tie A7a need the cpu profile's training and are checked there."""
     run, settings, results = smoke
-    claims = {c.id: c for c in selective.claims(results)}
+    claims = {c.id: c for c in cautious_decisions.claims(results)}
     assert set(claims) == {"A6a", "A6b", "A6c", "A7a", "A7b", "A7c", "A7d", "A7e"}
     for cid in ("A6b", "A6c", "A7c", "A7d", "A7e"):
         assert claims[cid].holds, claims[cid]
-    chapter.finish(run, settings, list(claims.values()))
+    chapter.finish(run, settings, list(claims.values()), extra=cautious_decisions.extra(results))
     record = read_metrics(run.out_dir / "metrics.json")
     assert {c["id"] for c in record["claims"]} == set(claims)
+    assert set(record["extra"]) == {"decision_problems", "summary", "rho_per_curve"}
 
 
 def test_figures_have_labelled_axes(smoke):
-    import matplotlib
-
-    matplotlib.use("Agg")
     _, settings, results = smoke
     main = settings.tables[0].label
-    figs = [selective.plot_actions(results, settings.datasets[0], main), selective.plot_steering(results),
-            selective.plot_methods(results, "reward", main), selective.plot_methods(results, "abstain", main)]
+    figs = [figures.plot_actions(results, settings.datasets[0], main), figures.plot_steering(results),
+            figures.plot_methods(results, "reward", main), figures.plot_methods(results, "abstain", main)]
     for fig in figs:
         assert fig.axes[0].get_ylabel() and fig.axes[-1].get_xlabel()
 
@@ -107,7 +111,7 @@ def cpu(tmp_path_factory):
 @pytest.mark.slow
 def test_cpu_claims(cpu):
     _, _, results = cpu
-    claims = {c.id: c for c in selective.claims(results)}
+    claims = {c.id: c for c in cautious_decisions.claims(results)}
     for cid in ("A6b", "A6c", "A7a", "A7c", "A7d", "A7e"):
         assert claims[cid].holds, claims[cid]
 
@@ -117,5 +121,5 @@ def test_cpu_claims(cpu):
                           "dips at the most extreme ones, so the rank trends miss 0.7 (see the chapter)", strict=False)
 def test_cpu_rank_trend_claims(cpu):
     _, _, results = cpu
-    claims = {c.id: c for c in selective.claims(results)}
+    claims = {c.id: c for c in cautious_decisions.claims(results)}
     assert claims["A6a"].holds and claims["A7b"].holds, (claims["A6a"], claims["A7b"])

@@ -1,0 +1,223 @@
+"""Settings, training and measurements: every model's feature norms, projection ratios and accumulated constants,
+the two counterexamples of appendix A.1 (:mod:`.counterexamples`) and the theory's simulation."""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import torch
+
+from steerlib.chapters.extrapolation.mechanism.counterexamples import fgsm_experiment, nll_experiment
+from steerlib.core.chapter import Run
+from steerlib.core.checks import check_choices, check_range
+from steerlib.measures.divergences import kl_categorical
+from steerlib.measures.homogeneous import SimConfig, Simulation, simulate
+from steerlib.vision import representations as rep
+from steerlib.vision.data import DATASETS, ImageData, load_dataset
+from steerlib.vision.ensemble import Ensemble
+from steerlib.vision.losses import make_loss
+from steerlib.vision.models import ARCHS, NORMS
+from steerlib.vision.recipes import ENSEMBLE_RECIPES
+from steerlib.vision.shifts import SHIFTS, EvalSet, evaluation_sets
+from steerlib.vision.train import TrainConfig, fit
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    dataset: str = "digits"
+    shifts: tuple[str, ...] = ("rotate", "noise")  # Fig 2.4: rotated MNIST, noisy CIFAR-10
+    archs: tuple[str, ...] = ("cnn", "mlp")  # Fig 2.4 for the CNN and a second architecture
+    norms: tuple[str, ...] = NORMS  # appendix A.4/A.5 variants of the CNN (cross-entropy)
+    width: int = 32
+    n_seeds: int = 5  # the CNNs shared with the reversion chapter
+    extra_seeds: int = 3  # the MLPs, the normalisation variants and the imbalanced-label control
+    train: TrainConfig = ENSEMBLE_RECIPES["cpu"]  # Part I's recipe, so the reversion chapter's CNNs are reused
+    energy: float = 0.95  # projection ratio: k = smallest k keeping this fraction of ||W||_F (the code's rule)
+    energies: tuple[float, ...] = (0.5, 0.7, 0.8, 0.9, 0.95, 0.99)  # sensitivity of the projection ratio to k
+    rarest: float = 0.1  # control for A10: class c keeps rarest^(c/9) of its training images
+    fgsm_eps: float = 0.03  # per round, in input units: the code's 0.1 in MNIST-normalised units is 0.031
+    fgsm_steps: int = 20
+    nll_shifts: tuple[str, ...] = ("saltpepper", "blur")  # appendix A.1: impulse noise vs Gaussian blur
+    ood_splits: int = 10
+    theory: SimConfig = SimConfig()
+
+    def __post_init__(self):
+        check_choices("dataset", (self.dataset,), DATASETS)
+        check_choices("shifts", self.shifts + self.nll_shifts, SHIFTS)
+        check_choices("archs", self.archs, ARCHS)
+        check_choices("norms", self.norms, NORMS)
+        check_range("n_seeds", self.n_seeds, low=1)
+        check_range("extra_seeds", self.extra_seeds, low=1)
+        check_range("energy", self.energy, 0.0, 1.0)
+        check_range("rarest", self.rarest, 0.0, 1.0)
+        if self.archs[0] != "cnn" or self.norms[0] != "none":
+            raise ValueError("the first arch must be 'cnn' and the first norm 'none' (the chapter's main model)")
+
+
+PROFILES = {
+    "smoke": Settings(archs=("cnn",), norms=("none", "batch"), n_seeds=2, extra_seeds=1,
+                      train=ENSEMBLE_RECIPES["smoke"], energies=(0.9, 0.95), fgsm_steps=5, ood_splits=2,
+                      theory=SimConfig(depths=(3, 6), width=16, n_train=100, n_test=100, n_seeds=1, steps=400,
+                                       angles=(0, 45, 90))),
+    "cpu": Settings(),
+    "paper": Settings(dataset="mnist", width=64, train=ENSEMBLE_RECIPES["paper"],
+                      theory=SimConfig(width=64, n_seeds=5, steps=50000, lr=0.1, weight_decay=1e-3)),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    arch: str
+    loss: str
+    norm: str = "none"
+    imbalanced: bool = False
+
+    @property
+    def name(self) -> str:
+        arch = self.arch if self.norm == "none" else f"{self.arch}+{self.norm}norm"
+        return f"{arch}/{self.loss}" + (" (imbalanced)" if self.imbalanced else "")
+
+
+MAIN = ModelSpec("cnn", "ce")  # the chapter's main model: every layer is measured, and FGSM attacks it
+NLL = ModelSpec("cnn", "gaussian_nll")  # the regressor of appendix A.1's second counterexample
+
+
+def model_specs(settings: Settings) -> list[ModelSpec]:
+    """CE and MSE-reward models per architecture, the CE normalisation variants, and the imbalanced-label control."""
+    specs = [ModelSpec(arch, loss) for arch in settings.archs for loss in ("ce", "mse_reward")]
+    specs += [ModelSpec("cnn", "ce", norm) for norm in settings.norms if norm != "none"]
+    return specs + [ModelSpec("cnn", "ce", imbalanced=True)]
+
+
+def imbalanced(data: ImageData, rarest: float, seed: int = 0) -> ImageData:
+    """The training split with class c keeping a fraction rarest^(c/(K-1)) of its images (test split unchanged)."""
+    g = np.random.default_rng(seed)
+    y = data.y_train.numpy()
+    keep = np.concatenate([g.permutation(np.flatnonzero(y == c))[:round(rarest ** (c / (data.num_classes - 1))
+                                                                        * (y == c).sum())]
+                           for c in range(data.num_classes)])
+    keep.sort()
+    return dataclasses.replace(data, name=f"{data.name}-imbalanced{rarest:g}", x_train=data.x_train[keep],
+                               y_train=data.y_train[keep])
+
+
+@dataclasses.dataclass
+class Vectors:
+    """One model in its predicted space (probabilities for CE, rewards for MSE), members indexed by e."""
+
+    ocs: torch.Tensor  # (out,)
+    constants: torch.Tensor  # (E, out): each member's accumulated constants at the last layer
+    clean: torch.Tensor  # (out,): mean prediction on the clean test split, averaged over members
+
+
+@dataclasses.dataclass
+class Results:
+    """Long tables (one row per model x seed x set x layer [x energy]) plus the experiments' vectors, and the
+    settings that the statistics and figures read."""
+
+    norms: pd.DataFrame  # feature-norm ratio per layer: model, seed, shift, level, layer, depth, ratio
+    projection: pd.DataFrame  # projection ratio: model, seed, shift, level, layer, energy, k, ratio (mean, std)
+    constants: pd.DataFrame  # accumulated constants per layer k: model, loss, seed, layer, distance, clean_distance
+    sets: pd.DataFrame  # per model x seed x set: mean distance of the predictions to_ocs and to_constants
+    vectors: dict[str, Vectors]  # model name -> its OCS, constants and clean prediction
+    fgsm: pd.DataFrame  # per seed x {clean, random sign, adversarial}: ood_score, distance, accuracy, layer ratios
+    nll: pd.DataFrame  # Gaussian NLL per shift x level x seed: ood_score, distance, mu, sigma, layer ratios
+    nll_ocs: tuple[float, float]  # (mu*, sigma*^2) of the Gaussian-NLL model
+    nll_constants: torch.Tensor  # (E, 2): its accumulated constants at the last layer as (mu, sigma^2)
+    theory: Simulation
+    theory_depths: tuple[int, ...]  # settings.theory.depths: the simulation's first axis
+    theory_angles: tuple[float, ...]  # settings.theory.angles: its OOD sets, degrees out of the data plane
+    archs: tuple[str, ...]  # settings.archs
+    normalisations: tuple[str, ...]  # settings.norms: the CE CNN's variants, "none" first
+    shifts: tuple[str, ...]  # settings.shifts
+    nll_shifts: tuple[str, ...]  # settings.nll_shifts: (impulse noise, blur)
+    energy: float  # settings.energy: the projection ratio's energy in the main statistics
+    energies: tuple[float, ...]  # settings.energies
+
+    def layers(self, table: str = "fgsm") -> list[str]:
+        """The layer columns (input, then affine layers to the output) of the ``fgsm`` or ``nll`` table."""
+        df = getattr(self, table)
+        return list(df.columns[df.columns.get_loc("input"):])
+
+
+def _train(spec: ModelSpec, data: ImageData, settings: Settings, run: Run) -> tuple[Ensemble, ImageData]:
+    """Fit (or load from the cache) one model's ensemble; returns it with the training data it saw."""
+    shared = spec.arch == "cnn" and spec.norm == "none" and not spec.imbalanced
+    seeds = tuple(range(run.seed, run.seed + (settings.n_seeds if shared else settings.extra_seeds)))
+    if spec.imbalanced:
+        data = imbalanced(data, settings.rarest, seed=run.seed)
+    loss = make_loss(spec.loss, data.num_classes)
+    return fit(data, loss, spec.arch, seeds, settings.train, run.device, run.cache, settings.width, spec.norm), data
+
+
+@torch.no_grad()
+def measure(spec: ModelSpec, ensemble: Ensemble, data: ImageData, sets: list[EvalSet], energies: tuple[float, ...],
+            all_layers: bool) -> tuple[dict[str, list[dict]], Vectors]:
+    """Per member: accumulated constants at every layer; then per evaluation set (the clean set first) the
+    feature-norm ratios, projection ratios (every energy; every layer if ``all_layers``, else the last) and the
+    distances of the predictions to the OCS and to the last layer's constants. E_train is over the model's own
+    training inputs. Returns the rows of the tables norms, projection, constants and sets, and the model's vectors."""
+    loss = make_loss(spec.loss, data.num_classes)
+    ocs = loss.ocs(data.y_train)
+    rows: dict[str, list[dict]] = {"norms": [], "projection": [], "constants": [], "sets": []}
+    constants, clean = [], []
+    for e, seed in enumerate(ensemble.seeds):
+        model = ensemble.member(e)
+        layers = rep.affine_layers(model)
+        consts = {layer.name: rep.accumulated_constants(model, layer.name, data.input_shape) for layer in layers}
+        constants.append(loss.predict(consts[layers[-1].name]))
+        train_norms = rep.feature_norms(model, data.x_train)
+        for s in sets:
+            tags = {"model": spec.name, "seed": seed, "shift": s.shift, "level": s.level}
+            out, phis = rep.capture(model, s.x)
+            if s.shift == "none":
+                clean.append(loss.predict(out).mean(0))
+            rows["sets"].append({**tags, "to_ocs": float(loss.distance(out, ocs).mean()),
+                                 "to_constants": float(loss.distance(out, constants[-1]).mean())})
+            ratios = rep.feature_norm_ratio(rep.feature_norms(model, s.x, phis), train_norms)
+            rows["norms"] += [{**tags, "layer": name, "depth": i, "ratio": r}
+                              for i, (name, r) in enumerate(ratios.items())]
+            for layer in layers if all_layers else layers[-1:]:
+                sv, profile = rep.projection_profile(layer, phis[layer.name])
+                for energy in energies:
+                    k = rep.spectral_rank(sv, energy)
+                    rows["projection"].append({**tags, "layer": layer.name, "energy": energy, "k": k,
+                                               "ratio": float(profile[:, k - 1].mean()),
+                                               "std": float(profile[:, k - 1].std())})
+        clean_distance = rows["sets"][-len(sets)]["to_ocs"]  # the clean set comes first
+        uniform = float(kl_categorical(torch.full_like(ocs, 1 / len(ocs)), ocs)) if spec.loss == "ce" else np.nan
+        rows["constants"] += [{"model": spec.name, "loss": spec.loss, "seed": seed, "layer": name,
+                               "distance": float(loss.distance(c[None], ocs)), "clean_distance": clean_distance,
+                               "uniform_distance": uniform} for name, c in consts.items()]
+    return rows, Vectors(ocs, torch.stack(constants), torch.stack(clean).mean(0))
+
+
+def run(settings: Settings, run: Run) -> Results:
+    """Train (or load) every model, measure its representations, run the simulation and both counterexamples."""
+    data = load_dataset(settings.dataset)
+    sets = evaluation_sets(data.x_test, data.y_test, settings.shifts, data.value_range, seed=run.seed)
+    # Plain strides: the clean digits have a size-1 channel dim with stride 1, which vmapped GroupNorm rejects.
+    sets = [dataclasses.replace(s, x=s.x.clone(memory_format=torch.contiguous_format)) for s in sets]
+    tables: dict[str, list[dict]] = {"norms": [], "projection": [], "constants": [], "sets": []}
+    vectors, main = {}, None
+    for spec in model_specs(settings):
+        ensemble, train_data = _train(spec, data, settings, run)
+        if spec == MAIN:
+            main = ensemble
+        rows, vectors[spec.name] = measure(spec, ensemble, train_data, sets, settings.energies,
+                                           all_layers=spec == MAIN)
+        for name in tables:
+            tables[name] += rows[name]
+    theory = run.cache.cached("homogeneous", {"sim": settings.theory, "seed": run.seed},
+                              lambda: simulate(settings.theory, seed=run.seed), as_type=Simulation)
+    nll_ensemble, _ = _train(NLL, data, settings, run)
+    nll, nll_constants = nll_experiment(nll_ensemble, data, settings.nll_shifts, settings.ood_splits, run)
+    fgsm = fgsm_experiment(main, data, settings.fgsm_eps, settings.fgsm_steps, settings.ood_splits, run)
+    return Results(norms=pd.DataFrame(tables["norms"]), projection=pd.DataFrame(tables["projection"]),
+                   constants=pd.DataFrame(tables["constants"]), sets=pd.DataFrame(tables["sets"]), vectors=vectors,
+                   fgsm=fgsm, nll=nll, nll_ocs=make_loss(NLL.loss, data.num_classes).ocs(data.y_train),
+                   nll_constants=nll_constants, theory=theory, theory_depths=settings.theory.depths,
+                   theory_angles=settings.theory.angles, archs=settings.archs, normalisations=settings.norms,
+                   shifts=settings.shifts, nll_shifts=settings.nll_shifts, energy=settings.energy,
+                   energies=settings.energies)

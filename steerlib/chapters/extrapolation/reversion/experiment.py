@@ -1,0 +1,119 @@
+"""The reversion experiment: train every dataset x loss ensemble, evaluate it on every shifted set."""
+from __future__ import annotations
+
+import dataclasses
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+import torch
+
+from steerlib.core.chapter import Run
+from steerlib.core.checks import check_choices, check_range
+from steerlib.measures.divergences import entropy
+from steerlib.measures.ood import cached_ood_score
+from steerlib.vision.data import DATASETS, load_dataset
+from steerlib.vision.losses import LOSSES, GaussianNLL, make_loss
+from steerlib.vision.models import ARCHS
+from steerlib.vision.recipes import ENSEMBLE_RECIPES
+from steerlib.vision.shifts import SHIFTS, evaluation_sets, focus_sets
+from steerlib.vision.train import TrainConfig, fit
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    datasets: tuple[str, ...] = ("digits", "mnist1d")
+    losses: tuple[str, ...] = LOSSES
+    shifts: tuple[str, ...] = SHIFTS
+    arch: str = "cnn"
+    width: int = 32
+    n_seeds: int = 5
+    train: TrainConfig = ENSEMBLE_RECIPES["cpu"]
+    ood_splits: int = 10
+    focus_class: int = 6  # Fig 2.2's single-class evaluation set: the digit 6 under every shift
+
+    def __post_init__(self):
+        check_choices("datasets", self.datasets, DATASETS)
+        check_choices("losses", self.losses, LOSSES)
+        check_choices("shifts", self.shifts, SHIFTS)
+        check_choices("arch", (self.arch,), ARCHS)
+        check_range("n_seeds", self.n_seeds, low=1)
+        check_range("focus_class", self.focus_class, 0, 9)
+
+
+PROFILES = {
+    "smoke": Settings(datasets=("digits",), shifts=("rotate", "noise"), n_seeds=2, ood_splits=2,
+                      train=ENSEMBLE_RECIPES["smoke"]),
+    "cpu": Settings(),
+    "paper": Settings(datasets=("mnist", "cifar10"), width=64, train=ENSEMBLE_RECIPES["paper"]),
+}
+
+
+class FocusKey(NamedTuple):
+    dataset: str
+    loss: str
+    shift: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Focus:
+    """Fig 2.2's data for one (dataset, loss, shift): the focus class's test inputs clean and at levels 1-5."""
+
+    severities: tuple[float, ...]  # level 0 (clean) first
+    predictions: torch.Tensor  # loss.predict of every member on every input: (E, levels, N, ...)
+    ocs: torch.Tensor | tuple[float, float]  # the loss's OCS: the label marginal, mean rewards, or (mu*, sigma*^2)
+
+
+@dataclasses.dataclass
+class Results:
+    """``table``: one row per (dataset, loss, shift, level, seed); ``focus``: Fig 2.2's predictions per curve."""
+
+    table: pd.DataFrame
+    focus: dict[FocusKey, Focus]
+
+
+def _summaries(loss, out: torch.Tensor, ocs) -> dict[str, np.ndarray]:
+    """Per-seed averages over an evaluation set of the quantities the claims use; ``out`` is (E, N, out_dim)."""
+    stats = {"distance": loss.distance(out, ocs).mean(-1)}
+    if loss.name == "ce":
+        stats["entropy"] = entropy(loss.predict(out)).mean(-1)
+    if isinstance(loss, GaussianNLL):
+        pred = loss.predict(out)
+        stats["sigma"] = pred[..., 1].sqrt().mean(-1)
+        stats["mu_gap"] = (pred[..., 0] - ocs[0]).abs().mean(-1)
+    return {k: v.numpy() for k, v in stats.items()}
+
+
+def _accuracy(loss, out: torch.Tensor, y: torch.Tensor) -> np.ndarray:
+    if isinstance(loss, GaussianNLL):
+        return -(out[..., 0] - y).abs().mean(-1).numpy()  # negative mean absolute error: higher is better
+    return (out[..., : loss.out_dim - (loss.name == "mse_reward")].argmax(-1) == y).float().mean(-1).numpy()
+
+
+def run(settings: Settings, run: Run) -> Results:
+    """Train every dataset x loss ensemble and evaluate it on every evaluation set (cached in ``run.cache``)."""
+    seeds = tuple(range(run.seed, run.seed + settings.n_seeds))
+    rows, focus = [], {}
+    for name in settings.datasets:
+        data = load_dataset(name)
+        sets = evaluation_sets(data.x_test, data.y_test, settings.shifts, data.value_range, seed=run.seed)
+        scores = [cached_ood_score(run.cache, name, data.x_train, s.shift, s.severity, s.x, settings.ood_splits,
+                                   run.seed) for s in sets]
+        focus_x = data.x_test[data.y_test == settings.focus_class]
+        focus_inputs = {shift: focus_sets(focus_x, shift, data.value_range, run.seed) for shift in settings.shifts}
+        for loss_name in settings.losses:
+            loss = make_loss(loss_name, data.num_classes)
+            ensemble = fit(data, loss, settings.arch, seeds, settings.train, run.device, run.cache, settings.width)
+            ocs = loss.ocs(data.y_train)
+            for s, score in zip(sets, scores):
+                out = ensemble.predict(s.x)
+                stats = _summaries(loss, out, ocs)
+                acc = _accuracy(loss, out, s.y)
+                for e, seed in enumerate(seeds):
+                    rows.append({"dataset": name, "loss": loss_name, "shift": s.shift, "level": s.level,
+                                 "severity": s.severity, "seed": seed, "ood_score": score, "accuracy": acc[e],
+                                 **{k: v[e] for k, v in stats.items()}})
+            for shift, (sevs, xs) in focus_inputs.items():
+                predictions = torch.stack([loss.predict(ensemble.predict(x)) for x in xs], dim=1)
+                focus[FocusKey(name, loss_name, shift)] = Focus(tuple(sevs), predictions, ocs)
+    return Results(pd.DataFrame(rows), focus)

@@ -1,0 +1,257 @@
+"""The unfamiliar-examples experiment: settings and profiles, and :func:`run` (pretraining, the gate check, the
+familiarity metrics and E1–E3), which returns the typed :class:`~.results.Results`."""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import time
+
+import numpy as np
+import torch
+from datasets import Dataset, concatenate_datasets
+
+from steerlib.chapters.hallucination.unfamiliar_examples.results import E1, E2, E3, Familiarity, Gate, Results, RLRun
+from steerlib.core.chapter import Run
+from steerlib.core.checks import check_range
+from steerlib.lm.base import BaseModelConfig, corpus_digest, pretrained_base
+from steerlib.lm.models import SMOLLM2, add_lora
+from steerlib.lm.rl import RLConfig, train_reinforce
+from steerlib.lm.sampling import sample
+from steerlib.lm.scoring import choice_logprobs
+from steerlib.lm.sft import SFTConfig, train_sft
+from steerlib.lm.tokenizer import pad_id, tokenize_sft
+from steerlib.measures.familiarity import option_nll, top_answer_nll
+from steerlib.worlds.knowledge import (
+    IDK,
+    KnowledgeWorld,
+    WorldConfig,
+    cloze_prompts,
+    grade,
+    make_world,
+    mc_examples,
+    qa_examples,
+    vocabulary,
+)
+
+REWARDS = {"R1": (2.0, -3.0, -3.0), "R2": (2.0, -3.0, 0.0)}  # rewards of (correct, wrong, abstain)
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    world: WorldConfig = WorldConfig()
+    base: BaseModelConfig = BaseModelConfig()  # the tiny model (or a pretrained causal LM) pretrained on the corpus
+    lora_rank: int = 0  # > 0: finetuning trains LoRA adapters of this rank (pretraining always trains all weights)
+    finetune_only: str = ""  # finetuning and RL train parameters whose names contain this ("": all)
+    pretrain: SFTConfig = SFTConfig(steps=900, batch_size=64, lr=2e-3)
+    finetune: SFTConfig = SFTConfig(steps=400, batch_size=64, lr=5e-4)
+    replay: float = 1.0  # pretraining documents mixed into finetuning per finetuning example
+    rl: RLConfig = RLConfig(steps=100, prompts_per_step=32, samples_per_prompt=4, lr=1.5e-4)
+    abstain_rate: float = 0.5  # E2: fraction of the initial SFT model's targets that are "I don't know"
+    familiar_mentions: int = 10  # finetuning questions about people with at least this many mentions are familiar,
+    unfamiliar_mentions: int = 1  # with at most this many unfamiliar; the rest are not finetuned on
+    unfamiliar_option_nll: float = 0.7  # metric (b) above this counts as unfamiliar (reported; appendix B.2)
+    unfamiliar_answer_nll: float = 0.05  # metric (c) above this: unfamiliar, relabelled in E3 (thesis: 0.045)
+    max_new_tokens: int = 10  # enough for the longest answer sentence and the end token
+
+    def __post_init__(self):
+        check_range("replay", self.replay, 0)
+        check_range("abstain_rate", self.abstain_rate, 0, 1)
+        check_range("lora_rank", self.lora_rank, 0)
+
+
+PROFILES = {
+    "smoke": Settings(world=WorldConfig(mention_bins=(0, 3, 30), people_per_bin=(300, 30, 30), test_per_bin=15,
+                                        n_first=20, n_last=20),
+                      base=BaseModelConfig(d_model=64), pretrain=SFTConfig(steps=200, batch_size=64, lr=3e-3),
+                      finetune=SFTConfig(steps=120, batch_size=64, lr=2e-3),
+                      rl=RLConfig(steps=25, prompts_per_step=32, samples_per_prompt=4, lr=3e-4)),
+    "cpu": Settings(),
+    "paper": Settings(world=WorldConfig(mention_bins=(0, 1, 3, 10, 30, 100, 300),
+                                        people_per_bin=(2000, 800, 400, 400, 400, 400, 400), test_per_bin=100,
+                                        n_first=80, n_last=80),
+                      base=BaseModelConfig(model=SMOLLM2), pretrain=SFTConfig(steps=3000, batch_size=64, lr=1e-4),
+                      finetune=SFTConfig(steps=1000, batch_size=64, lr=3e-5),
+                      rl=RLConfig(steps=300, prompts_per_step=64, samples_per_prompt=4, lr=5e-6)),
+}
+
+
+# ----------------------------------------------------------------------------------------------- the experiment
+
+
+def _sft_rows(prompts: list[str], responses: list[str]) -> Dataset:
+    return Dataset.from_dict({"prompt": prompts, "response": responses})
+
+
+def _replay(world: KnowledgeWorld, n: int, seed: int) -> Dataset:
+    """``n`` pretraining documents (empty prompt: the loss covers the whole document)."""
+    idx = np.random.default_rng(seed).integers(len(world.corpus), size=n)
+    return _sft_rows([""] * n, [" " + t for t in world.corpus.select(idx)["text"]])
+
+
+def _spaced(options) -> list[list[str]]:
+    """Options as responses are written (after a space), which matters for subword tokenizers."""
+    return [[" " + o for o in row] for row in options]
+
+
+def _finetuning_sets(familiar: np.ndarray, unfamiliar: np.ndarray, labels: np.ndarray, rng: np.random.Generator
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """E1's finetuning sets (question indices), half familiar and half unfamiliar (appendix B.2).
+
+    Both hold the same n familiar questions (repeated or subsampled to n) plus n unfamiliar ones, where n is the
+    number of unfamiliar questions whose answer is B or C: (ii) takes exactly those, (i) n unfamiliar questions of
+    any answer.
+    """
+    unfamiliar_bc = np.flatnonzero(unfamiliar & np.isin(labels, (1, 2)))
+    n = len(unfamiliar_bc)
+    familiar = np.resize(rng.permutation(np.flatnonzero(familiar)), n)
+    unfamiliar_any = rng.choice(np.flatnonzero(unfamiliar), n, replace=False)
+    return np.sort(np.concatenate([familiar, unfamiliar_any])), np.sort(np.concatenate([familiar, unfamiliar_bc]))
+
+
+def _rl_prompts(set_i: np.ndarray, familiar: np.ndarray, unfamiliar: np.ndarray, rng: np.random.Generator
+                ) -> np.ndarray:
+    """E2's RL questions, half familiar, half unfamiliar: the familiar questions of set (i), repeated, and every
+    unfamiliar question that the SFT model did not finetune on, so RL cannot reward answers memorised in SFT."""
+    fresh = np.setdiff1d(np.flatnonzero(unfamiliar), set_i)
+    known = np.unique(set_i[familiar[set_i]])
+    return np.sort(np.concatenate([np.resize(rng.permutation(known), len(fresh)), fresh]))
+
+
+class _Experiment:
+    """The pretrained model plus what every finetuning stage shares: tokenizer, replay data, cache keys, device."""
+
+    def __init__(self, settings: Settings, run: Run):
+        self.s, self.seed, self.device, self.cache = settings, run.seed, run.device, run.cache
+        self.world = make_world(settings.world, run.seed)
+        texts = list(self.world.corpus["text"])
+        corpus = _sft_rows([""] * len(texts), [" " + t for t in texts])
+        base = pretrained_base(settings.base, vocabulary(self.world), corpus, settings.pretrain, run.seed,
+                               run.device, run.cache, key={"world": settings.world, "corpus": corpus_digest(texts)})
+        self.base, self.tok, self.pretrain_loss, self.key = base.model, base.tokenizer, base.losses, base.key
+
+    def finetune(self, stage: str, examples: Dataset, init: tuple[torch.nn.Module, dict] | None = None
+                 ) -> tuple[torch.nn.Module, dict]:
+        """A copy of ``init`` = (model, its cache key), by default the pretrained model, finetuned on ``examples``
+        plus replayed documents; returns the model and its cache key."""
+        model = self._trainable(copy.deepcopy(init[0] if init else self.base))
+        replay = _replay(self.world, int(self.s.replay * len(examples)), self.seed)
+        data = concatenate_datasets([examples.select_columns(["prompt", "response"]), replay])
+        key = {**self.key, "pretrain": self.s.pretrain, "replay": self.s.replay, "lora": self.s.lora_rank,
+               "only": self.s.finetune_only, "init": init[1] if init else None,
+               "stage": stage, "data": list(examples["prompt"]) + list(examples["response"])}
+        cfg = dataclasses.replace(self.s.finetune, seed=self.seed)
+        train_sft(model, tokenize_sft(data, self.tok), cfg, pad_id(self.tok), self.device, self.cache, key,
+                  desc=stage)
+        return self._merged(model).eval(), {**key, "finetune": cfg}
+
+    def reinforce(self, stage: str, init, prompts: list[str], answers: list[str], rewards: tuple[float, ...],
+                  init_key: dict) -> tuple[torch.nn.Module, list[dict[str, float]]]:
+        """A copy of ``init`` (cache key ``init_key``) trained with :func:`~steerlib.lm.rl.train_reinforce` to
+        maximise ``rewards`` = (correct, wrong, abstain) of the graded responses."""
+        model = self._trainable(copy.deepcopy(init))
+
+        def reward_fn(idx: torch.Tensor, texts: list[str]) -> torch.Tensor:
+            g = grade(texts, [answers[i] for i in idx])
+            return torch.tensor(np.select([g == 1, g == 2], [rewards[0], rewards[2]], rewards[1]))
+
+        key = {"init": init_key, "stage": stage, "rewards": rewards, "prompts": prompts,
+               "answers": answers}
+        cfg = dataclasses.replace(self.s.rl, seed=self.seed, max_new_tokens=self.s.max_new_tokens)
+        history = train_reinforce(model, self.tok, prompts, reward_fn, cfg, device=self.device, cache=self.cache,
+                                  key=key, desc=stage)
+        return self._merged(model).eval(), history
+
+    def _trainable(self, model):
+        """Freeze all but the parameters named like ``finetune_only``; then add LoRA adapters if asked."""
+        for name, p in model.named_parameters():
+            p.requires_grad_(self.s.finetune_only in name)
+        return add_lora(model, self.s.lora_rank) if self.s.lora_rank else model
+
+    @staticmethod
+    def _merged(model):
+        return model.merge_and_unload() if hasattr(model, "merge_and_unload") else model
+
+    def choice_probs(self, model, data: Dataset) -> np.ndarray:
+        return choice_logprobs(model, self.tok, list(data["prompt"]), _spaced(data["options"])).exp().numpy()
+
+    def answers(self, model, data: Dataset) -> np.ndarray:
+        texts = sample(model, self.tok, list(data["prompt"]), self.s.max_new_tokens, temperature=0.0).texts
+        return grade(texts, list(data["response"]))
+
+
+def run(settings: Settings, run: Run) -> Results:
+    """Pretrain, run the gate check and E1–E3, and return every per-example result (cached as a whole under the
+    chapter's name)."""
+    return run.cache.cached("unfamiliar-examples", {"settings": settings, "seed": run.seed},
+                            lambda: _experiment(settings, run), as_type=Results)
+
+
+def _experiment(settings: Settings, run: Run) -> Results:
+    seconds, t0 = {}, time.time()
+    ex = _Experiment(settings, run)
+    seconds["pretrain"] = time.time() - t0
+    rng = np.random.default_rng(run.seed)
+    finetune_people, test_people = ex.world.split("finetune"), ex.world.split("test")
+
+    # Exact mention counts split the finetuning questions into familiar and unfamiliar ones (metric (a)); E2 and E3
+    # finetune on the questions of E1's set (i), so every finetuning set is half familiar, half unfamiliar.
+    # Metric (b), the pretrained model's NLL of the correct option, is computed and reported alongside.
+    t = time.time()
+    ft_mc, test_mc = mc_examples(finetune_people), mc_examples(test_people)
+    labels, mentions = np.array(ft_mc["label"]), np.array(ft_mc["mentions"])
+    option_nll_ft = option_nll(ex.base, ex.tok, cloze_prompts(ft_mc), _spaced(ft_mc["options"]), labels,
+                               eos=False).numpy()
+    familiar, unfamiliar = mentions >= settings.familiar_mentions, mentions <= settings.unfamiliar_mentions
+    set_i, set_ii = _finetuning_sets(familiar, unfamiliar, labels, rng)
+    seconds["familiarity"] = time.time() - t
+
+    # E1: the same familiar questions; unfamiliar questions of any answer (i) or only those answered B or C (ii).
+    t = time.time()
+    model_i, model_ii = ex.finetune("e1-any", ft_mc.select(set_i)), ex.finetune("e1-BC", ft_mc.select(set_ii))
+    test_labels = np.array(test_mc["label"])
+    e1 = E1(mentions=np.array(test_mc["mentions"]), label=test_labels,
+            probs_i=ex.choice_probs(model_i[0], test_mc), probs_ii=ex.choice_probs(model_ii[0], test_mc),
+            marginal_i=np.bincount(labels[set_i], minlength=4) / len(set_i),
+            marginal_ii=np.bincount(labels[set_ii], minlength=4) / len(set_ii),
+            option_nll=option_nll(ex.base, ex.tok, cloze_prompts(test_mc), _spaced(test_mc["options"]), test_labels,
+                                  eos=False).numpy())
+    seconds["e1"] = time.time() - t
+
+    # E2: model (i) finetuned further to answer E on a random half of its questions, then RL with R1 or R2.
+    t = time.time()
+    ft_e = mc_examples(finetune_people, abstain=True)
+    abstain = rng.random(len(set_i)) < settings.abstain_rate
+    ft_e_sft = ft_e.select(set_i).map(lambda r, i: {"response": " " + IDK} if abstain[i] else {}, with_indices=True)
+    model_sft, sft_key = ex.finetune("e2-sft", ft_e_sft, init=model_i)
+    rl = ft_e.select(_rl_prompts(set_i, familiar, unfamiliar, rng))
+    test_e = mc_examples(test_people, abstain=True)
+    probs_sft = ex.choice_probs(model_sft, test_e)
+    rl_runs = {}
+    for name, rewards in REWARDS.items():
+        model_rl, history = ex.reinforce(f"e2-{name}", model_sft, list(rl["prompt"]), list(rl["answer"]), rewards,
+                                         init_key=sft_key)
+        rl_runs[name] = RLRun(ex.choice_probs(model_rl, test_e), history)
+    e2 = E2(mentions=np.array(test_e["mentions"]), label=np.array(test_e["label"]),
+            probs_sft=probs_sft, rl=rl_runs)
+    del model_i, model_ii, model_sft
+    seconds["e2"] = time.time() - t
+
+    # E3: standard QA finetuning vs relabelling the questions it finds unfamiliar (metric (c)) "I don't know".
+    t = time.time()
+    ft_qa, test_qa = qa_examples(finetune_people).select(set_i), qa_examples(test_people)
+    model_std, _ = ex.finetune("e3-standard", ft_qa)
+    _, answer_nll = top_answer_nll(model_std, ex.tok, list(ft_qa["prompt"]), settings.max_new_tokens)
+    relabel = answer_nll.numpy() > settings.unfamiliar_answer_nll
+    ft_idk = ft_qa.map(lambda r, i: {"response": f" {IDK}."} if relabel[i] else {}, with_indices=True)
+    model_idk, _ = ex.finetune("e3-relabelled", ft_idk)
+    grade_std = ex.answers(model_std, test_qa)
+    e3 = E3(mentions=np.array(test_qa["mentions"]), grade_standard=grade_std,
+            grade_relabelled=ex.answers(model_idk, test_qa))
+    gate = Gate(mentions=e3.mentions, attribute=np.array(test_qa["attribute"]), grade=grade_std)
+    familiarity = Familiarity(mentions=mentions, option_nll=option_nll_ft,
+                              unfamiliar=option_nll_ft > settings.unfamiliar_option_nll,
+                              qa_mentions=np.array(ft_qa["mentions"]), answer_nll=answer_nll.numpy(),
+                              relabelled=relabel)
+    seconds["e3"] = time.time() - t
+    seconds["total"] = time.time() - t0
+    return Results(tuple(settings.world.mention_bins), ex.pretrain_loss, familiarity, gate, e1, e2, e3, seconds)

@@ -1,0 +1,251 @@
+"""The experiment: settings, the grid of finetuning runs, one cached job per run (:func:`train_run`), :func:`run`."""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import functools
+import math
+import time
+from typing import Any
+
+import numpy as np
+import torch
+
+from steerlib.core.chapter import Run
+from steerlib.core.checks import check_range
+from steerlib.core.jobs import run_jobs
+from steerlib.lm.base import BaseModelConfig, pretrained_base
+from steerlib.lm.models import SMOLLM2
+from steerlib.lm.sampling import sample
+from steerlib.lm.scoring import score_ids
+from steerlib.lm.sft import SFTConfig, batch_indices, train_sft
+from steerlib.lm.tokenizer import collate, encode_prompts, encode_responses, pad_id, tokenize_sft
+from steerlib.measures import premem
+from steerlib.worlds.running_totals import TaskConfig, answers_match, same_trace, splits, vocabulary
+
+TINY = BaseModelConfig(d_model=64, max_len=128)  # a 2-layer Llama on the task's words
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSpec:
+    """One finetuning run: peak learning rate, passes over its data, and the fraction of the finetuning set used."""
+
+    lr: float
+    epochs: float
+    fraction: float = 1.0
+
+    @property
+    def name(self) -> str:
+        return f"lr={self.lr:g} ep={self.epochs:g} frac={self.fraction:g}"
+
+    def size(self, n_train: int, batch_size: int) -> int:
+        """Finetuning problems used: the first ``fraction · n_train`` (at least one batch)."""
+        return max(int(round(self.fraction * n_train)), batch_size)
+
+    def steps(self, n_train: int, batch_size: int) -> int:
+        """Optimizer steps: ``ceil(epochs · size / batch_size)``."""
+        return math.ceil(self.epochs * self.size(n_train, batch_size) / batch_size)
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    task: TaskConfig = TaskConfig(events=(3, 4))  # finetuning and test problems: many traces, perplexity well above 1
+    base: BaseModelConfig = TINY  # the model pretrained on the task (paper: a pretrained causal LM)
+    n_pretrain: int = 30000  # pretraining pool: problems with random traces
+    pretrain: SFTConfig = SFTConfig(steps=4000, batch_size=64, lr=3e-3)
+    n_train: int = 256  # finetuning problems (one fixed target trace each)
+    n_test: int = 512
+    lrs: tuple[float, ...] = (1e-5, 1e-4, 3e-4, 1e-3)
+    epochs: tuple[float, ...] = (4, 12, 24)  # passes over the full finetuning set (the dissertation's 1, 3, 6 × 4)
+    fractions: tuple[float, ...] = (0.5, 0.25)  # smaller sets, steps matched to matched_epochs full passes
+    matched_epochs: float = 12
+    batch_size: int = 8
+    warmup: float = 0.1  # fraction of steps of linear warm-up, then linear decay to 0 (AdamW, as in C.2)
+    grad_clip: float = 2.0
+    checkpoints: tuple[float, ...] = (0.07, 0.15, 0.3, 0.5, 0.75, 1.0)  # fractions of each run's steps
+    k: int = 4  # samples per problem and checkpoint
+    temperature: float = 0.8
+    max_new_tokens: int = 30
+    grad_var_batches: int = 5
+    sample_batch: int = 1024  # sequences sampled at once (1024 is fastest on 2 CPU cores for the tiny model)
+
+    def __post_init__(self):
+        check_range("k", self.k, 1)
+        check_range("n_train", self.n_train, self.batch_size)
+        for f in self.fractions:
+            check_range("fraction", f, 0, 1)
+
+
+PROFILES = {
+    "smoke": Settings(n_pretrain=6000, pretrain=SFTConfig(steps=250, batch_size=64, lr=3e-3), n_train=48,
+                      n_test=64, lrs=(1e-4, 1e-3), epochs=(2, 8), fractions=(0.5,), matched_epochs=4,
+                      checkpoints=(0.25, 0.5, 1.0), k=2),
+    "cpu": Settings(),
+    "paper": Settings(base=dataclasses.replace(TINY, model=SMOLLM2), n_pretrain=50000,
+                      pretrain=SFTConfig(steps=2000, batch_size=64, lr=1e-4), n_train=1024, n_test=1024,
+                      lrs=(1e-6, 3e-6, 1e-5, 3e-5, 1e-4, 3e-4), epochs=(1, 3, 6), matched_epochs=3, batch_size=32,
+                      k=8),
+}
+
+
+@dataclasses.dataclass
+class RunLog:
+    """One finetuning run's log at its C checkpoints; N is the run's number of train problems."""
+
+    step: np.ndarray  # (C,) optimizer step
+    loss: np.ndarray  # (C,) mean training loss since the previous checkpoint
+    grad_var: np.ndarray  # (C,) premem.gradient_variance over grad_var_batches fixed minibatches
+    dist_init: np.ndarray  # (C,) squared distance of the weights from the pretrained ones
+    train_acc: np.ndarray  # (C, N) accuracy of k samples at temperature T
+    train_other: np.ndarray  # (C, N) share of samples that are correct with a trace other than the target
+    train_perp: np.ndarray  # (C, N) perplexity of the target trace
+    train_conf: np.ndarray  # (C, N) mean token log-likelihood of the greedy response (ATC's confidence)
+    test_acc: np.ndarray  # (C, n_test) accuracy of k samples of each test problem
+
+
+@dataclasses.dataclass(eq=False)  # compared by identity, so that analysis.analyse keeps one Analysis per Results
+class Results:
+    specs: list[RunSpec]
+    logs: list[RunLog]  # one per spec
+    pretrain_loss: list[float]
+    seconds: dict[str, float]  # wall-clock seconds of "pretrain" and of each run (by RunSpec.name)
+
+    def triples(self, idx=None) -> list[premem.Run]:
+        """(train Acc, train Perp, test accuracy) of each run (or of runs ``idx``), as :mod:`steerlib.measures.premem`
+        takes them."""
+        idx = range(len(self.logs)) if idx is None else idx
+        return [(self.logs[i].train_acc, self.logs[i].train_perp, self.logs[i].test_acc.mean(1)) for i in idx]
+
+
+def grid(settings: Settings) -> list[RunSpec]:
+    """Full-data runs for every (lr, epochs), then smaller-data runs at matched steps (epochs = matched / fraction)."""
+    return ([RunSpec(lr, e) for lr in settings.lrs for e in settings.epochs]
+            + [RunSpec(lr, settings.matched_epochs / f, f) for lr in settings.lrs for f in settings.fractions])
+
+
+class Experiment:
+    """The data, tokenizer and pretrained model every run of the grid starts from (pretraining is cached)."""
+
+    def __init__(self, settings: Settings, run: Run):
+        s = self.s = settings
+        self.seed, self.device, self.cache = run.seed, run.device, run.cache
+        pool, self.train, self.test, _, _ = splits(s.task, s.n_pretrain, s.n_train, s.n_test, run.seed)
+        self.base = pretrained_base(s.base, vocabulary(s.task), pool, s.pretrain, run.seed, run.device, run.cache,
+                                    key={"task": s.task, "n_pretrain": s.n_pretrain})
+        self.tok = self.base.tokenizer
+        self.prompt_ids = {n: encode_prompts(self.tok, d["prompt"]) for n, d in (("train", self.train),
+                                                                                 ("test", self.test))}
+        self.target_ids = encode_responses(self.tok, self.train["response"])
+
+    def run_key(self, spec: RunSpec) -> dict[str, Any]:
+        """What a run's result depends on: pretraining, finetuning/evaluation settings and the spec, not the rest of
+        the grid (``sample_batch`` stays in: it changes which random numbers each sample draws)."""
+        finetune = dataclasses.replace(self.s, lrs=(), epochs=(), fractions=())
+        return {"pretrain": self.base.key, "settings": finetune, "spec": spec}
+
+
+def _flat_grad(model: torch.nn.Module) -> torch.Tensor:
+    return torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None])
+
+
+def _flat_params(model: torch.nn.Module) -> torch.Tensor:
+    return torch.cat([p.detach().flatten() for p in model.parameters()])
+
+
+def _gradient_variance(model, ids: list, labels: list, ex: Experiment) -> float:
+    """premem.gradient_variance over ``grad_var_batches`` fixed minibatches of the run's data."""
+    grads = []
+    for j in range(ex.s.grad_var_batches):
+        idx = batch_indices(ex.seed + 1, j, len(ids), ex.s.batch_size)
+        batch = collate([ids[i] for i in idx], [labels[i] for i in idx], pad_id(ex.tok))
+        model.zero_grad(set_to_none=True)
+        model(**{k: v.to(ex.device) for k, v in batch.items()}).loss.backward()
+        grads.append(_flat_grad(model).cpu().numpy())
+    model.zero_grad(set_to_none=True)
+    return premem.gradient_variance(np.stack(grads))
+
+
+@torch.no_grad()
+def evaluate(model, ex: Experiment, n_train: int, seed: int) -> dict[str, np.ndarray]:
+    """One checkpoint's per-example fields of :class:`RunLog`: sampled accuracy (k samples at T) of the first
+    ``n_train`` train problems and of all test problems, the share of samples correct with a trace other than the
+    target, target-trace perplexity, and the mean token log-likelihood of the greedy response (ATC's confidence)."""
+    s, train = ex.s, ex.train.select(range(n_train))
+    prompts = list(train["prompt"]) + list(ex.test["prompt"])
+    answers = list(train["answer"]) + list(ex.test["answer"])
+    out = sample(model, ex.tok, [p for p in prompts for _ in range(s.k)], s.max_new_tokens, s.temperature, seed,
+                 s.sample_batch)
+    correct = np.array([answers_match(t, answers[i // s.k]) for i, t in enumerate(out.texts)]).reshape(-1, s.k)
+    targets = list(train["response"])
+    other = np.array([c and not same_trace(t, targets[i // s.k])
+                      for i, (t, c) in enumerate(zip(out.texts[:n_train * s.k], correct[:n_train].flat))])
+    pad = pad_id(ex.tok)
+    prompt_ids = ex.prompt_ids["train"][:n_train]
+    perp = score_ids(model, prompt_ids, ex.target_ids[:n_train], pad, batch_size=512).mean_nll.exp()
+    greedy = sample(model, ex.tok, list(train["prompt"]), s.max_new_tokens, 0.0, seed, s.sample_batch)
+    confidence = -score_ids(model, prompt_ids, greedy.ids, pad, batch_size=512).mean_nll
+    return {"train_acc": correct[:n_train].mean(1), "test_acc": correct[n_train:].mean(1),
+            "train_other": other.reshape(-1, s.k).mean(1), "train_perp": perp.numpy(),
+            "train_conf": confidence.numpy()}
+
+
+def _finetune(ex: Experiment, spec: RunSpec, progress: bool) -> RunLog:
+    s = ex.s
+    n, steps = spec.size(s.n_train, s.batch_size), spec.steps(s.n_train, s.batch_size)
+    data = tokenize_sft(ex.train.select(range(n)).select_columns(["prompt", "response"]), ex.tok)
+    ids, labels = list(data["input_ids"]), list(data["labels"])
+    checkpoints = sorted({max(1, round(f * steps)) for f in s.checkpoints})
+    model = copy.deepcopy(ex.base.model).to(ex.device)
+    theta0 = _flat_params(model)
+    rows: dict[str, list] = {}  # RunLog's fields, one entry per checkpoint
+
+    def log_checkpoint(step: int, model) -> None:
+        if step not in checkpoints:
+            return
+        model.eval()
+        row = evaluate(model, ex, n, seed=ex.seed * 1000 + step)
+        row.update(grad_var=_gradient_variance(model, ids, labels, ex),
+                   dist_init=premem.distance_from_init(_flat_params(model).cpu(), theta0.cpu()), step=step)
+        for name, value in row.items():
+            rows.setdefault(name, []).append(value)
+
+    cfg = SFTConfig(steps=steps, batch_size=s.batch_size, lr=spec.lr, warmup=s.warmup, schedule="linear",
+                    grad_clip=s.grad_clip, seed=ex.seed)
+    losses = train_sft(model, data, cfg, pad_id(ex.tok), ex.device, desc=spec.name, on_step=log_checkpoint,
+                       progress=progress)
+    rows["loss"] = [float(np.mean(losses[a:b])) for a, b in zip([0, *checkpoints[:-1]], checkpoints)]
+    return RunLog(**{name: np.array(values) for name, values in rows.items()})
+
+
+def train_run(ex: Experiment, spec: RunSpec, progress: bool = True) -> RunLog:
+    """One finetuning run from the pretrained model, cached under :meth:`Experiment.run_key`.
+
+    :func:`~steerlib.lm.sft.train_sft` (on ``accelerate``) with AdamW at peak ``spec.lr``, linear warm-up and linear
+    decay, and gradient-norm clipping, as in appendix C.2, evaluated at the checkpoints of ``settings.checkpoints``.
+    """
+    return ex.cache.cached("pre-memorization-run", ex.run_key(spec), lambda: _finetune(ex, spec, progress),
+                           as_type=RunLog)
+
+
+def _run_grid(settings: Settings, run: Run) -> Results:
+    t0 = time.time()
+    ex = Experiment(settings, run)
+    seconds = {"pretrain": time.time() - t0}
+    specs = grid(settings)
+    workers = torch.get_num_threads() if run.device.type == "cpu" and run.cache.enabled else 1
+    done = run_jobs(train_run, specs, ex, functools.partial(Experiment, settings, run), workers, desc="runs")
+    seconds.update({spec.name: t for spec, (_, t) in zip(specs, done)})
+    return Results(specs, [log for log, _ in done], ex.base.losses, seconds)
+
+
+def run(settings: Settings, run: Run) -> Results:
+    """Pretrain (cached), then every run of :func:`grid`, each cached on its own (so an interrupted grid resumes);
+    the assembled results are cached too.
+
+    On a CPU the runs go to as many worker processes of one thread each as torch has threads (a tiny model keeps
+    only one core busy; ``$STEERLIB_THREADS=1`` runs them back to back), which read the pretrained model from the
+    run's cache; on a GPU, or without a cache, they go back to back. Every run depends on its spec and seeds alone,
+    so both ways give the same results.
+    """
+    return run.cache.cached("pre-memorization", {"settings": settings, "seed": run.seed},
+                            lambda: _run_grid(settings, run), as_type=Results)

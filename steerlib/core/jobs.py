@@ -1,0 +1,101 @@
+"""A grid of independent jobs: run back to back or in worker processes, or one at a time from a shell.
+
+A chapter whose experiment is a grid of independent, cached jobs (e.g. finetuning runs) hands its functions to
+:func:`run_jobs` (the grid in this process or in a pool of worker processes) and to :func:`main` (a command line
+that lists the jobs, prepares their shared state, or runs one job, e.g. as the array task of a cluster scheduler
+sharing one ``$STEERLIB_CACHE``). Every job depends on its item and seeds alone, so all ways give the same results.
+"""
+from __future__ import annotations
+
+import argparse
+import functools
+import multiprocessing
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any, TypeVar
+
+import torch
+from tqdm.auto import tqdm
+
+from steerlib.core.chapter import Run, start
+from steerlib.core.profiles import get_profile
+
+S = TypeVar("S")  # the state every job starts from, e.g. a pretrained model and its data
+T = TypeVar("T")  # a job's item
+R = TypeVar("R")  # a job's result
+
+Job = Callable[[S, T, bool], R]  # job(state, item, progress): progress says whether it may show its own bar
+
+_WORKER: dict[str, Any] = {}  # the state of this worker process
+
+
+def _timed(job: Job, state: S, item: T, progress: bool) -> tuple[R, float]:
+    t = time.time()
+    return job(state, item, progress), time.time() - t
+
+
+def _start_worker(make_state: Callable[[], S]) -> None:
+    torch.set_num_threads(1)
+    _WORKER["state"] = make_state()
+
+
+def _work(job: Job, item: T) -> tuple[R, float]:
+    return _timed(job, _WORKER["state"], item, False)  # one bar, in the parent, counts the jobs
+
+
+def run_jobs(job: Job, items: Sequence[T], state: S, make_state: Callable[[], S], workers: int = 1,
+             desc: str = "jobs") -> list[tuple[R, float]]:
+    """``job(state, item, progress)`` of every item, in order, each with its wall-clock seconds.
+
+    With ``workers`` <= 1 the jobs run back to back on ``state``; otherwise in ``min(workers, len(items))`` spawned
+    processes of one torch thread each (a small model keeps only one core busy), each building its own state once
+    with ``make_state()``. ``job`` and ``make_state`` travel to the workers by pickling (module-level functions or
+    :func:`functools.partial` of them), and a script that calls this needs the usual ``if __name__ == "__main__":``
+    guard.
+    """
+    if workers <= 1:
+        return [_timed(job, state, item, True) for item in tqdm(items, desc=desc, leave=False)]
+    context = multiprocessing.get_context("spawn")  # fork would copy the parent's OpenMP threads
+    with ProcessPoolExecutor(min(workers, len(items)), context, _start_worker, (make_state,)) as pool:
+        return list(tqdm(pool.map(functools.partial(_work, job), items), total=len(items), desc=desc, leave=False))
+
+
+def main(argv: list[str] | None, *, prog: str, chapter: str, profiles: Mapping[str, Any],
+         describe: Callable[[Any], list[str]], prepare: Callable[[Any, Run], S], run_job: Callable[[S, int], str],
+         run_all: Callable[[Any, Run], str]) -> None:
+    """The command line of a chapter's jobs. The chapter passes its functions in: ``describe(settings)`` gives one
+    line per job, ``prepare(settings, run)`` builds the state every job starts from (e.g. the cached pretraining),
+    ``run_job(state, i)`` runs job i and ``run_all(settings, run)`` the chapter's whole experiment; both return a
+    line to print. The run is the notebook's (:func:`steerlib.core.chapter.start`), so both share the cache."""
+    parser = argparse.ArgumentParser(
+        prog=prog, formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Run the chapter's jobs from a shell, e.g. as the array tasks of a cluster scheduler\n"
+                    "sharing one $STEERLIB_CACHE; the chapter then finds every job in the cache.",
+        epilog=f"{prog} --profile cpu --list      # the jobs, one line each\n"
+               f"{prog} --profile cpu --pretrain  # once, before the jobs: their shared state\n"
+               f"{prog} --profile cpu --job 3     # one job (e.g. --job $SLURM_ARRAY_TASK_ID)\n"
+               f"{prog} --profile cpu             # the chapter's whole run")
+    parser.add_argument("--profile", default=None, help="smoke | cpu | paper (gpu); default $STEERLIB_PROFILE or cpu")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
+    what = parser.add_mutually_exclusive_group()
+    what.add_argument("--list", action="store_true", help="print the jobs and exit")
+    what.add_argument("--pretrain", action="store_true", help="only prepare the jobs' shared state (cached)")
+    what.add_argument("--job", type=int, default=None, help="index of the one job to run (see --list)")
+    args = parser.parse_args(argv)
+    settings = get_profile(profiles, args.profile)
+    lines = describe(settings)
+    if args.list:
+        for i, line in enumerate(lines):
+            print(f"{i}\t{line}")
+        return
+    if args.job is not None and not 0 <= args.job < len(lines):
+        parser.error(f"--job={args.job} is out of range; allowed values lie in [0, {len(lines) - 1}] (see --list)")
+    run = start(chapter, args.profile, args.seed, args.device)
+    if args.pretrain or args.job is not None:
+        state = prepare(settings, run)
+        if args.job is not None:
+            print(run_job(state, args.job))
+        return
+    print(run_all(settings, run))

@@ -1,0 +1,75 @@
+"""The base model every LM chapter starts from: a tiny model on a synthetic world's vocabulary, or a pretrained causal
+LM, then pretrained (cached) on the world's corpus.
+
+At the cpu profile a chapter builds a tiny model whose vocabulary is its world's words; at ``paper`` it names any
+Hugging Face causal LM (``"smollm2-135m-instruct"``, a folder or a hub id) and keeps that model's tokenizer. Either
+way the model is then pretrained on the world's corpus with :func:`~steerlib.lm.sft.train_sft`, cached under a key
+of the base model, the corpus and the seed, so every chapter and worker process that asks for the same base model
+reads it from the run cache.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from datasets import Dataset
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from steerlib.core.cache import RunCache
+from steerlib.core.checks import check_range
+from steerlib.lm.models import build_model, load_causal_lm, tiny_config
+from steerlib.lm.sft import SFTConfig, train_sft
+from steerlib.lm.tokenizer import pad_id, tokenize_sft, word_tokenizer
+
+
+@dataclasses.dataclass(frozen=True)
+class BaseModelConfig:
+    """``model="tiny"`` builds a ``arch`` model of ``n_layers`` x ``d_model`` with ``n_heads`` heads and positions up
+    to ``max_len``; any other ``model`` is a pretrained causal LM's name, folder or hub id (the rest is ignored)."""
+
+    model: str = "tiny"
+    arch: str = "llama"
+    d_model: int = 128
+    n_layers: int = 2
+    n_heads: int = 4
+    max_len: int = 256
+
+    def __post_init__(self):
+        for name in ("d_model", "n_layers", "n_heads", "max_len"):
+            check_range(name, getattr(self, name), 1)
+
+
+@dataclasses.dataclass
+class BaseModel:
+    """The pretrained base model (eval mode, on the run's device), its tokenizer, pretraining losses and cache key."""
+
+    model: PreTrainedModel
+    tokenizer: PreTrainedTokenizerBase
+    losses: list[float]
+    key: dict[str, Any]
+
+
+def corpus_digest(texts: Sequence[str]) -> str:
+    """First 16 hex digits of the SHA-256 of the texts, one per line."""
+    return hashlib.sha256("\n".join(texts).encode()).hexdigest()[:16]
+
+
+def pretrained_base(cfg: BaseModelConfig, vocabulary: Sequence[str], corpus: Dataset, pretrain: SFTConfig,
+                    seed: int, device: torch.device, cache: RunCache, key: dict[str, Any]) -> BaseModel:
+    """Build or load the base model of ``cfg`` and pretrain it on ``corpus`` (columns ``prompt``, ``response``).
+
+    ``vocabulary`` is the world's words (for a tiny model's tokenizer); ``key`` describes the world. The returned
+    ``BaseModel.key`` (``key`` plus ``cfg``, ``pretrain`` and ``seed``) identifies the pretrained weights, so later
+    stages build their own cache keys on it."""
+    if cfg.model == "tiny":
+        tok = word_tokenizer(vocabulary)
+        model = build_model(tiny_config(tok, cfg.arch, cfg.d_model, cfg.n_layers, cfg.n_heads, cfg.max_len), seed)
+    else:
+        model, tok = load_causal_lm(cfg.model, cache)
+    full_key = {**key, "base": cfg, "pretrain": pretrain, "seed": seed, "stage": "pretrain"}
+    losses = train_sft(model, tokenize_sft(corpus, tok), dataclasses.replace(pretrain, seed=seed), pad_id(tok),
+                       device, cache, full_key, desc="pretrain")
+    return BaseModel(model.to(device).eval(), tok, losses, full_key)

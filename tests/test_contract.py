@@ -1,0 +1,83 @@
+"""Every chapter follows the chapter protocol of :mod:`steerlib.chapters` (one name, three profiles, one signature)."""
+from __future__ import annotations
+
+import ast
+import dataclasses
+import importlib
+import inspect
+import typing
+from pathlib import Path
+
+import pytest
+
+from steerlib.chapters import CHAPTERS
+from steerlib.core.chapter import Run
+from steerlib.core.claims import Claim
+from steerlib.core.profiles import PROFILE_NAMES
+
+ROOT = Path(__file__).resolve().parents[1]
+TOC = (ROOT / "_toc.yml").read_text()
+MAKEFILE = (ROOT / "Makefile").read_text()
+NOTEBOOKS = {p.stem: p for p in (ROOT / "book").rglob("*.ipynb")
+             if ".ipynb_checkpoints" not in p.parts and p.stem != "scorecard"}
+
+
+def test_the_registry_lists_every_chapter_notebook():
+    assert sorted(CHAPTERS) == sorted(NOTEBOOKS)
+
+
+@pytest.mark.parametrize("name", CHAPTERS)
+def test_one_name_from_notebook_to_package(name):
+    """book/<part>/<name>.ipynb <-> steerlib.chapters.<part>.<name with underscores>, in the toc and nbval's list."""
+    module = CHAPTERS[name]
+    part, package = module.split(".")[-2:]
+    notebook = f"book/{part}/{name}.ipynb"
+    assert package == name.replace("-", "_")
+    assert (ROOT / notebook).exists(), notebook
+    assert f"file: book/{part}/{name}\n" in TOC, f"{notebook} is not in _toc.yml"
+    assert notebook in MAKEFILE.split("NBVAL :=")[1].split("\n\n")[0], f"{notebook} is not in the Makefile's NBVAL"
+    assert f'chapter.start("{name}"' in (ROOT / notebook).read_text().replace('\\"', '"')
+
+
+@pytest.mark.parametrize("name", CHAPTERS)
+def test_the_protocol(name):
+    chapter = importlib.import_module(CHAPTERS[name])
+    assert set(chapter.PROFILES) == set(PROFILE_NAMES)
+    settings_cls, results_cls = chapter.Settings, chapter.Results
+    assert dataclasses.is_dataclass(settings_cls) and settings_cls.__dataclass_params__.frozen
+    assert dataclasses.is_dataclass(results_cls)
+    assert all(isinstance(s, settings_cls) for s in chapter.PROFILES.values())
+    expected = {"run": ({"settings": settings_cls, "run": Run}, results_cls),
+                "claims": ({"results": results_cls}, list[Claim]),
+                "extra": ({"results": results_cls}, dict)}
+    for fn_name, (params, returns) in expected.items():
+        fn = getattr(chapter, fn_name)
+        hints = typing.get_type_hints(fn)
+        assert list(inspect.signature(fn).parameters) == list(params), f"{fn_name}{inspect.signature(fn)}"
+        assert {k: hints[k] for k in params} == params, fn_name
+        assert hints["return"] == returns, fn_name
+    assert (Path(chapter.__file__).parent / "figures.py").exists()
+
+
+def _claim_ids(path: Path) -> list[str]:
+    """The literal ids (or the literal head of f-string ids) of every ``Claim(...)`` built in a source file."""
+    ids = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "Claim" and node.args:
+            first = node.args[0]
+            if isinstance(first, ast.Constant):
+                ids.append(first.value)
+            elif isinstance(first, ast.JoinedStr) and isinstance(first.values[0], ast.Constant):
+                ids.append(first.values[0].value)
+    return ids
+
+
+def test_claim_ids_are_unique_across_the_book():
+    owners: dict[str, list[str]] = {}
+    for name, module in CHAPTERS.items():
+        folder = Path(importlib.import_module(module).__file__).parent
+        ids = [i for p in sorted(folder.rglob("*.py")) for i in _claim_ids(p)]
+        assert ids, f"{name}: no Claim(...) found"
+        for claim_id in ids:
+            owners.setdefault(claim_id, []).append(name)
+    assert {i: names for i, names in owners.items() if len(names) > 1} == {}

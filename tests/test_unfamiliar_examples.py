@@ -1,0 +1,130 @@
+import dataclasses
+
+import matplotlib
+import numpy as np
+import pytest
+
+from steerlib.chapters.hallucination import unfamiliar_examples as h
+from steerlib.chapters.hallucination.unfamiliar_examples import analysis, figures
+from steerlib.core import chapter
+from steerlib.core.cache import RunCache, from_plain, to_plain
+from steerlib.core.profiles import get_profile
+
+matplotlib.use("Agg")
+
+
+def test_bin_stats_and_rates_by_hand():
+    mentions = np.array([0, 0, 5, 5, 5])
+    mean, std = analysis.bin_stats(np.array([1.0, 3.0, 2.0, 2.0, 5.0]), mentions, (0, 5, 7))
+    assert mean[:2].tolist() == [2.0, 3.0] and std[:2].tolist() == pytest.approx([1.0, np.sqrt(2.0)])
+    assert np.isnan(mean[2]) and np.isnan(std[2])  # an empty bin
+    rates = analysis.grade_rates(np.array([0, 2, 1, 1, 0]), mentions, (0, 5))
+    np.testing.assert_allclose(rates, [[0.5, 0.0, 0.5], [1 / 3, 2 / 3, 0.0]])
+    assert analysis.selective_accuracy(np.array([1, 0, 2, 2, 1])) == pytest.approx(2 / 3)
+    assert analysis.tv_distance([0.5, 0.5, 0, 0], [0, 0.5, 0.5, 0]) == pytest.approx(0.5)
+    probs = np.array([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5], [0.5, 0.5]])
+    assert analysis.spread(probs, np.array([9, 9, 0, 0]), (0, 9)).tolist() == pytest.approx([0.0, 0.5])
+    probs4 = np.eye(4)[[0, 1, 2, 3, 0, 0, 0, 0]]
+    means = analysis.label_means(probs4, np.array([0, 1, 2, 3, 0, 1, 2, 3]), np.array([9, 9, 9, 9, 0, 0, 0, 0]),
+                                 (0, 9))
+    assert means.shape == (2, 4, 4)
+    assert np.allclose(means[1], np.eye(4)) and np.allclose(means[0], np.eye(4)[[0, 0, 0, 0]])
+
+
+def test_settings_validation():
+    with pytest.raises(ValueError, match="abstain_rate"):
+        h.Settings(abstain_rate=1.5)
+    with pytest.raises(ValueError, match="setting"):
+        get_profile(h.PROFILES, "smoke", epochs=3)
+    assert get_profile(h.PROFILES, "gpu").base.model == "smollm2-135m-instruct"
+
+
+def _start(profile: str, tmp_path, cache: RunCache | None = None) -> chapter.Run:
+    """A run of the chapter on the cpu; by default with the session's cache (shared with the notebook tests)."""
+    run = chapter.start("unfamiliar-examples", profile, device="cpu", out_dir=tmp_path)
+    return dataclasses.replace(run, cache=cache) if cache is not None else run
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    run = _start("smoke", tmp_path_factory.mktemp("unfamiliar-examples"))  # the smoke models train once
+    return h.run(get_profile(h.PROFILES, "smoke"), run), run
+
+
+def _assert_same(a, b):
+    """Equal field by field, recursing into dataclasses, dicts and lists; arrays compared by value."""
+    if dataclasses.is_dataclass(a):
+        assert type(a) is type(b)
+        for f in dataclasses.fields(a):
+            _assert_same(getattr(a, f.name), getattr(b, f.name))
+    elif isinstance(a, dict):
+        assert a.keys() == b.keys()
+        for k in a:
+            _assert_same(a[k], b[k])
+    elif isinstance(a, np.ndarray):
+        assert a.shape == b.shape and (a == b).all()
+    elif isinstance(a, (list, tuple)):
+        assert type(a) is type(b) and len(a) == len(b)
+        for x, y in zip(a, b):
+            _assert_same(x, y)
+    else:
+        assert a == b or (a != a and b != b)  # NaN equals NaN here
+
+
+def test_smoke_run_claims(smoke):
+    results, run = smoke
+    claims = {c.id: c for c in h.claims(results)}
+    assert list(claims) == ["gate", "gate-0", "C1", "C2", "C2b", "C3", "C4", "C4b", "C5", "C5b", "C5c"]
+    assert all(np.isfinite(c.value) for c in claims.values())
+    for cid in ("gate", "gate-0", "C4b", "C5"):  # the smoke world is big enough for these
+        assert claims[cid].holds, claims[cid]
+    assert results.e1.probs_i.shape == (len(results.e1.label), 4)
+    assert set(results.e2.rl) == {"R1", "R2"}
+    assert np.allclose(results.e2.rl["R1"].probs.sum(1), 1.0, atol=1e-5)
+    again = h.run(get_profile(h.PROFILES, "smoke"), run)  # read back from the run cache
+    assert again.seconds == results.seconds
+    assert [c.value for c in h.claims(again)] == [c.value for c in claims.values()]
+
+
+def test_results_round_trip_through_plain_data(smoke):
+    results, _ = smoke
+    back = from_plain(to_plain(results), h.Results)
+    _assert_same(back, results)
+    assert isinstance(back.e2.rl["R2"], type(results.e2.rl["R2"])) and isinstance(back.bins, tuple)
+
+
+def test_smoke_figures_and_extra(smoke):
+    results, _ = smoke
+    extra = h.extra(results)
+    assert extra["bins"] == list(results.bins) and len(extra["gate_accuracy"]) == len(results.bins)
+    figs = [figures.plot_familiarity(results), figures.plot_idk(results),
+            figures.plot_option_distributions({"(i)": results.e1.probs_i}, results.e1.label, results.e1.mentions,
+                                              results.bins, "E1")]
+    for fig in figs:
+        assert all(ax.get_xlabel() or ax.get_ylabel() or ax.get_title() for ax in fig.axes)
+
+
+@pytest.mark.slow
+def test_cpu_profile_claims_hold(tmp_path):
+    settings = get_profile(h.PROFILES, "cpu")
+    results = h.run(settings, _start("cpu", tmp_path, RunCache(tmp_path / "cache")))
+    claims = {c.id: c for c in h.claims(results)}
+    # C3 (the spread across inputs at least halves) is not reproduced by the 2-layer model; the chapter says so.
+    failed = [c for cid, c in claims.items() if cid != "C3" and not c.holds]
+    assert not failed, failed
+    assert claims["C3"].value < 1.0  # the spread does narrow, only by less than the claim's factor of two
+    assert dataclasses.asdict(settings) == dataclasses.asdict(h.PROFILES["cpu"])
+
+
+@pytest.mark.slow
+def test_pretrained_model_path_with_a_subword_tokenizer(tiny_bpe_folder, tmp_path):
+    """The paper profile's code path (a pretrained model from a folder, a BPE tokenizer) on a tiny random model."""
+    smoke = get_profile(h.PROFILES, "smoke")
+    settings = dataclasses.replace(smoke, base=dataclasses.replace(smoke.base, model=str(tiny_bpe_folder)),
+                                   pretrain=dataclasses.replace(smoke.pretrain, steps=20),
+                                   finetune=dataclasses.replace(smoke.finetune, steps=10),
+                                   rl=dataclasses.replace(smoke.rl, steps=3))
+    results = h.run(settings, _start("smoke", tmp_path, RunCache(tmp_path / "cache")))
+    assert np.allclose(results.e1.probs_i.sum(1), 1.0, atol=1e-5)
+    assert set(np.unique(results.e3.grade_standard)) <= {0, 1, 2}
+    assert all(np.isfinite(c.value) for c in h.claims(results) if c.id != "C5c")
