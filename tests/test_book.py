@@ -47,21 +47,35 @@ def test_chapter_runs_under_papermill_and_records_its_claims(path, tmp_path):
                         parameters={"profile": "smoke", "out_dir": str(out_dir)}, progress_bar=False)
     record = json.loads((out_dir / "metrics.json").read_text())
     assert record["config"]["profile"] == "smoke"
-    assert record["claims"] and all({"id", "statement", "value", "threshold", "holds"} <= set(c)
-                                    for c in record["claims"])
+    fields = {"id", "statement", "value", "threshold", "holds", "kind", "why", "interval", "uncertainty", "verdict"}
+    assert record["claims"] and all(fields <= set(c) for c in record["claims"])
+    assert all(c["why"] and c["uncertainty"] for c in record["claims"]), "every threshold and interval is explained"
     assert list(out_dir.glob("*.png")), "figures are saved as files"
 
 
-def test_scorecard_gathers_claims(tmp_path):
+def test_scorecard_lists_every_claim_with_its_verdict(tmp_path):
     pm = pytest.importorskip("papermill")
     from steerlib.core.claims import Claim
     from steerlib.core.record import write_metrics
 
-    write_metrics(tmp_path / "toy", "toy", {"profile": "smoke"}, [Claim("T1", "toy holds", "x", 1.0, ">", 0.5)], 0)
+    claims = [Claim(f"T{i}", f"toy claim {i}", "x", float(i), ">", 5.0, why="toy", interval=(i - 1.0, i + 1.0),
+                    uncertainty="toy") for i in range(80)]  # more rows than pandas shows by default
+    claims.append(Claim("P1", "toy prerequisite", "x", 1.0, ">", 0.5, kind="prerequisite", why="toy"))
+    write_metrics(tmp_path / "toy", "toy", {"profile": "smoke"}, claims, 0)
     pm.execute_notebook(str(BOOK / "scorecard.ipynb"), str(tmp_path / "card.ipynb"), cwd=str(BOOK),
                         kernel_name="python3", parameters={"results_dir": str(tmp_path)}, progress_bar=False)
     text = (tmp_path / "card.ipynb").read_text()
-    assert "toy holds" in text and "T1" in text
+    assert all(f"toy claim {i}<" in text for i in range(80)), "every claim is listed, none cut by a row limit"
+    assert "holds (fragile)" in text and "does not hold" in text and "toy prerequisite" in text
+    # evidence: T6-T79 hold (T6 fragile: its interval reaches 5), T0-T5 do not; the prerequisite is apart
+    assert "73 of 80 evidence claims hold, and 1 more hold but are fragile" in text
+
+
+def test_scorecard_refuses_a_missing_results_folder(tmp_path):
+    from steerlib.core import scorecard
+
+    with pytest.raises(FileNotFoundError, match="results_dir"):
+        scorecard.collect(tmp_path / "nowhere")
 
 
 def test_bad_profile_fails_the_chapter_with_a_clear_error(tmp_path):

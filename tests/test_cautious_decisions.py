@@ -1,10 +1,13 @@
 """The cautious-decisions chapter: settings, the smoke run end to end, and its claims (cpu claims are slow)."""
 import matplotlib
+import numpy as np
+import pandas as pd
 import pytest
 
 from steerlib.chapters.extrapolation import cautious_decisions
-from steerlib.chapters.extrapolation.cautious_decisions import figures
+from steerlib.chapters.extrapolation.cautious_decisions import analysis, figures
 from steerlib.core import chapter
+from steerlib.core.claims import KINDS
 from steerlib.core.profiles import get_profile
 from steerlib.core.record import read_metrics
 from steerlib.measures.decisions import RewardTable
@@ -45,6 +48,48 @@ def test_decision_problems_follow_from_the_tables():
     assert table.loc["+1/-4/0", "OCS, best class"] == pytest.approx(-3.5)
     assert table.loc["+1/-4/0", "OCS policy"] == "abstain"
     assert table.loc["+1/-0.05/0", "OCS policy"].startswith("answer")
+
+
+def toy_results(spread: float, n_seeds: int = 4) -> cautious_decisions.Results:
+    """Two tables, four methods, two shifts at five levels, ``n_seeds`` seeds that differ by N(0, spread^2) noise.
+    Reward prediction abstains more and keeps its reward as shift grows, CE loses reward, the oracle leads a little;
+    under the mild table reward prediction answers."""
+    rng = np.random.default_rng(0)
+    tables = (RewardTable(), RewardTable(1.0, -0.05, 0.0))
+    sets = [("none", 0)] + [(shift, level) for shift in ("rotate", "blur") for level in range(1, 6)]
+    curves = {"reward": (lambda lv: 0.1 + 0.15 * lv, lambda lv: 0.5 - 0.05 * lv),
+              "ce": (lambda lv: 0.0, lambda lv: 0.55 - 0.5 * lv), "calibrated": (lambda lv: 0.1, lambda lv: 0.5),
+              "oracle": (lambda lv: 0.12 + 0.15 * lv, lambda lv: 0.6 - 0.04 * lv)}
+    rows = []
+    for table in tables:
+        for method, (abstain, reward) in curves.items():
+            for shift, level in sets:
+                for seed in range(n_seeds):
+                    ab = abstain(level) if table == tables[0] or method != "reward" else 0.02 * level
+                    rows.append({"dataset": "toy", "rewards": table.label, "method": method, "shift": shift,
+                                 "level": level, "severity": float(level), "seed": seed,
+                                 "abstain": float(np.clip(ab + rng.normal(0, spread), 0, 1)),
+                                 "reward": reward(level) + rng.normal(0, spread)})
+    return cautious_decisions.Results(pd.DataFrame(rows), {}, {t.label: t for t in tables}, pd.DataFrame())
+
+
+def test_claims_carry_the_schema_and_an_interval_over_seeds():
+    """Every claim has a kind (A6b and A7d check the set-up), a why and a bootstrap interval over the seeds, which
+    is zero when the seeds agree and wide when they do not; the bootstrap recomputes the claims' statistics."""
+    widths = {}
+    for spread in (0.0, 0.05):
+        results = toy_results(spread)
+        claims = {c.id: c for c in cautious_decisions.claims(results)}
+        assert set(claims) == {"A6a", "A6b", "A6c", "A7a", "A7b", "A7c", "A7d", "A7e"}
+        assert {c.id for c in claims.values() if c.kind == "prerequisite"} == {"A6b", "A7d"}
+        for c in claims.values():
+            assert c.kind in KINDS and c.why and "4 seeds" in c.uncertainty, c
+            assert c.interval[0] - 1e-9 <= c.value <= c.interval[1] + 1e-9, c
+        widths[spread] = {cid: c.interval[1] - c.interval[0] for cid, c in claims.items()}
+        statistic, n = analysis.seed_statistic(results)
+        assert statistic(np.arange(n)) == pytest.approx({cid: c.value for cid, c in claims.items()}, abs=1e-12)
+    assert all(w == pytest.approx(0.0, abs=1e-12) for w in widths[0.0].values()), widths[0.0]
+    assert widths[0.05]["A7c"] > 0.02 and widths[0.05]["A6c"] > 0.02, widths[0.05]
 
 
 def test_smoke_run_covers_every_method_set_and_seed(smoke):
@@ -88,6 +133,11 @@ def test_smoke_claims(smoke):
     assert set(claims) == {"A6a", "A6b", "A6c", "A7a", "A7b", "A7c", "A7d", "A7e"}
     for cid in ("A6b", "A6c", "A7c", "A7d", "A7e"):
         assert claims[cid].holds, claims[cid]
+    for c in claims.values():
+        assert c.kind in KINDS and c.why and f"{settings.n_seeds} seeds" in c.uncertainty, c
+        assert c.interval[0] - 1e-9 <= c.value <= c.interval[1] + 1e-9, c
+    statistic, n = analysis.seed_statistic(results)
+    assert statistic(np.arange(n)) == pytest.approx({cid: c.value for cid, c in claims.items()}, abs=1e-12)
     chapter.finish(run, settings, list(claims.values()), extra=cautious_decisions.extra(results))
     record = read_metrics(run.out_dir / "metrics.json")
     assert {c["id"] for c in record["claims"]} == set(claims)

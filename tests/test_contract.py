@@ -5,6 +5,7 @@ import ast
 import dataclasses
 import importlib
 import inspect
+import re
 import typing
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 
 from steerlib.chapters import CHAPTERS
 from steerlib.core.chapter import Run
-from steerlib.core.claims import Claim
+from steerlib.core.claims import KINDS, Claim
 from steerlib.core.profiles import PROFILE_NAMES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,16 +60,24 @@ def test_the_protocol(name):
     assert (Path(chapter.__file__).parent / "figures.py").exists()
 
 
+CLAIM_ID = re.compile(r"^(?:[A-Z]\d+[a-z]?|gate(?:-\d+)?)(?:/.*)?$")  # A1, H4b, C5c, gate-0; a /suffix allowed
+
+
 def _claim_ids(path: Path) -> list[str]:
-    """The literal ids (or the literal head of f-string ids) of every ``Claim(...)`` built in a source file."""
+    """The literal ids of the claims built in a source file: the first argument of ``Claim(...)`` (a string, or the
+    literal head of an f-string) and the first element of claim-spec tuples ``(id, kind, ...)``."""
     ids = []
     for node in ast.walk(ast.parse(path.read_text())):
+        first = None
         if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "Claim" and node.args:
             first = node.args[0]
-            if isinstance(first, ast.Constant):
-                ids.append(first.value)
-            elif isinstance(first, ast.JoinedStr) and isinstance(first.values[0], ast.Constant):
-                ids.append(first.values[0].value)
+        elif (isinstance(node, ast.Tuple) and len(node.elts) > 2 and isinstance(node.elts[1], ast.Constant)
+              and node.elts[1].value in KINDS):
+            first = node.elts[0]
+        if isinstance(first, ast.JoinedStr) and first.values and isinstance(first.values[0], ast.Constant):
+            first = first.values[0]
+        if isinstance(first, ast.Constant) and isinstance(first.value, str) and CLAIM_ID.match(first.value):
+            ids.append(first.value)
     return ids
 
 

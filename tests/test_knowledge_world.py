@@ -20,7 +20,7 @@ from steerlib.worlds.knowledge import (
     vocabulary,
 )
 
-CFG = WorldConfig(mention_bins=(0, 1, 5, 20), people_per_bin=(20, 10, 10, 10), test_per_bin=4, n_first=12, n_last=12)
+CFG = WorldConfig(mention_bins=(0, 1, 5, 20), people_per_bin=(20, 10, 10, 10), test_per_bin=4)
 
 
 @pytest.fixture(scope="module")
@@ -59,14 +59,16 @@ def test_biographies_name_the_person_in_every_sentence(world):
 
 
 def test_attributes_do_not_depend_on_names():
-    big = make_world(WorldConfig(mention_bins=(0, 1), people_per_bin=(300, 300), n_first=30, n_last=30), seed=0)
-    first = np.array([n.split()[0] for n in big.people["name"]])
+    big = make_world(WorldConfig(mention_bins=(0, 1), people_per_bin=(300, 300)), seed=0)
+    words = [w for n in big.people["name"] for w in n.split()]
+    assert max(words.count(w) for w in set(words)) <= 20  # each name word names only a few people (600 / 150 = 4)
+    initial = np.array([n[0] for n in big.people["name"]])
     city = np.array(big.people["city"])
-    # people who share a first name live in as many different cities as random groups of the same size
-    by_name = np.mean([len(set(city[first == f])) for f in set(first)])
+    # people whose names share an initial live in as many different cities as random groups of the same size
+    by_name = np.mean([len(set(city[initial == f])) for f in set(initial)])
     rng = np.random.default_rng(0)
-    shuffled = np.mean([len(set(rng.permutation(city)[first == f])) for f in set(first)])
-    assert abs(by_name - shuffled) < 1.0
+    shuffled = np.mean([len(set(rng.permutation(city)[initial == f])) for f in set(initial)])
+    assert abs(by_name - shuffled) < 0.5
     assert make_world(CFG, seed=3).people["city"] == make_world(CFG, seed=3).people["city"]
 
 
@@ -96,11 +98,15 @@ def test_word_vocabulary_covers_the_world(world):
 def test_grading():
     assert normalize("I don ' t know .") == normalize(IDK) == "i don t know"
     assert grade(["Oslo", " oslo.", "Lima", "I don't know", ""], ["Oslo"] * 5).tolist() == [1, 1, 0, 2, 0]
+    answer = " Kesan Dobul lives in Oslo."  # a sentence: the value decides, the copied name does not
+    assert grade([answer, " Kesan lives in Oslo.", " Kesan Dobul lives in Lima."], [answer] * 3).tolist() == [1, 1, 0]
 
 
 def test_bad_world_config():
     with pytest.raises(ValueError, match="names"):
         WorldConfig(n_first=5, n_last=5)
+    with pytest.raises(ValueError, match="name words"):
+        WorldConfig(n_first=9000, n_last=9000)
     with pytest.raises(ValueError, match="people_per_bin"):
         WorldConfig(mention_bins=(0, 1), people_per_bin=(10, 10, 10))
     with pytest.raises(ValueError, match="test_per_bin"):

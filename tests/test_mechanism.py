@@ -1,5 +1,6 @@
 """The mechanism chapter: its helpers on hand-made tables, and its claims at the smoke and cpu profiles."""
 import matplotlib
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -8,8 +9,10 @@ from steerlib.chapters.extrapolation import mechanism
 from steerlib.chapters.extrapolation.mechanism import analysis, experiment, figures
 from steerlib.core import chapter
 from steerlib.core.cache import RunCache
+from steerlib.core.claims import KINDS
 from steerlib.core.profiles import get_profile
 from steerlib.measures.homogeneous import BiasRuns, SimConfig, Simulation, simulate
+from steerlib.measures.statistics import percentile_interval, seed_bootstrap
 from steerlib.vision.data import load_dataset
 
 matplotlib.use("Agg")
@@ -49,10 +52,11 @@ def norms_table(ratios_by_shift: dict[str, list[list[float]]]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def toy_results(norms: pd.DataFrame = pd.DataFrame(), constants: pd.DataFrame = pd.DataFrame()) -> mechanism.Results:
+def toy_results(norms: pd.DataFrame = pd.DataFrame(), constants: pd.DataFrame = pd.DataFrame(),
+                projection: pd.DataFrame = pd.DataFrame(), sets: pd.DataFrame = pd.DataFrame()) -> mechanism.Results:
     """Results holding only the given tables, with the default settings' fields."""
     s, empty = mechanism.Settings(), pd.DataFrame()
-    return mechanism.Results(norms=norms, projection=empty, constants=constants, sets=empty, vectors={}, fgsm=empty,
+    return mechanism.Results(norms=norms, projection=projection, constants=constants, sets=sets, vectors={}, fgsm=empty,
                              nll=empty, nll_ocs=(0.0, 1.0), nll_constants=torch.zeros(1, 2), theory=None,
                              theory_depths=s.theory.depths, theory_angles=s.theory.angles, archs=s.archs,
                              normalisations=s.norms, shifts=s.shifts, nll_shifts=s.nll_shifts, energy=s.energy,
@@ -69,6 +73,51 @@ def test_norm_statistics_read_level_and_depth_trends():
     rising = toy_results(norms_table({"noise": [[1.0, 1.1, 1.2], [1.0, 1.3, 1.5]]}))
     assert analysis.mean_rho(analysis.norm_curves(rising, "m")) == pytest.approx(1.0)
     assert analysis.depth_rho(rising, "m") == pytest.approx(1.0)
+
+
+def seeded_model(spread: float, n_seeds: int = 4) -> mechanism.Results:
+    """One model "m" (three layers, two shifts at five levels) measured on ``n_seeds`` seeds whose norm ratios,
+    projection ratios, distances and constants differ by N(0, spread^2) noise (relative for the distances)."""
+    rng = np.random.default_rng(0)
+    sets = [("none", 0)] + [(shift, level) for shift in ("noise", "rotate") for level in range(1, 6)]
+    norms, projection, sets_rows, constants = [], [], [], []
+    for seed in range(n_seeds):
+        for shift, level in sets:
+            tags = {"model": "m", "seed": seed, "shift": shift, "level": level}
+            ratios = [1.0 - 0.1 * level * depth + rng.normal(0, spread) for depth in range(3)]
+            norms += [{**tags, "layer": f"l{d}", "depth": d, "ratio": r} for d, r in enumerate(ratios)]
+            projection.append({**tags, "layer": "l2", "energy": mechanism.Settings().energy, "k": 3, "std": 0.1,
+                               "ratio": 0.9 - 0.1 * level + rng.normal(0, spread)})
+            sets_rows.append({**tags, "to_ocs": 1.0, "to_constants": ratios[-1] * (1 + rng.normal(0, spread))})
+        constants += [{"model": "m", "loss": "ce", "seed": seed, "layer": f"l{d}",
+                       "distance": 0.1 * (1 + abs(rng.normal(0, spread))), "clean_distance": 2.0,
+                       "uniform_distance": 0.5} for d in range(3)]
+    return toy_results(pd.DataFrame(norms), pd.DataFrame(constants), pd.DataFrame(projection), pd.DataFrame(sets_rows))
+
+
+def test_the_bootstrap_recomputes_each_models_statistics():
+    """With every seed drawn once, :func:`analysis.model_statistic` gives what the claims compute from the tables."""
+    r = seeded_model(0.2)
+    statistic, n = analysis.model_statistic(r, "m")
+    assert n == 4
+    expected = {"top": analysis.top_level(r, "m"), "norm_rho": analysis.mean_rho(analysis.norm_curves(r, "m")),
+                "depth_rho": analysis.depth_rho(r, "m"), "link_rho": analysis.link_rho(r, "m"),
+                "proj_rho": analysis.mean_rho(analysis.projection_curves(r, "m")),
+                "constants": analysis.constants_ratio(r, "m"),
+                "constants_uniform": analysis.constants_ratio(r, "m", "uniform_distance")}
+    assert statistic(np.arange(n)) == pytest.approx(expected, abs=1e-12)
+
+
+def test_intervals_are_over_seeds():
+    """Seeds that agree give a zero-width interval, seeds that disagree a wider one, and it holds the value."""
+    widths = {}
+    for spread in (0.0, 0.1):
+        r = seeded_model(spread)
+        reps = seed_bootstrap(*analysis.model_statistic(r, "m"))
+        low, high = percentile_interval(reps["top"])
+        assert low - 1e-9 <= analysis.top_level(r, "m") <= high + 1e-9
+        widths[spread] = high - low
+    assert widths[0.0] == pytest.approx(0.0, abs=1e-12) and widths[0.1] > 0.02, widths
 
 
 def test_constants_ratio_uses_the_last_layer():
@@ -138,6 +187,27 @@ def test_smoke_run_measures_every_model_set_and_layer(smoke):
         assert plots and all(ax.get_xlabel() and ax.get_ylabel() for ax in plots), name
     table = chapter.finish(run, settings, list(claims.values()), extra=mechanism.extra(results))
     assert (run.out_dir / "metrics.json").exists() and set(table.index) == set(claims)
+
+
+def test_smoke_claims_carry_the_schema(smoke):
+    """Every claim is evidence with a justified threshold and an interval that holds its value: over the models'
+    seeds, the simulation's seeds (one at smoke: zero width, said so) or the output-bias runs; A12a's OOD scores
+    take no seed."""
+    _, settings, results, claims = smoke
+    for c in claims.values():
+        assert c.kind in KINDS and c.why and c.uncertainty and c.interval is not None, c
+        assert c.interval[0] - 1e-9 <= c.value <= c.interval[1] + 1e-9, c
+    assert {c.kind for c in claims.values()} == {"evidence"}
+    assert settings.theory.n_seeds == 1
+    for cid in ("A13a", "A13b", "A13c", "A13d"):
+        low, high = claims[cid].interval
+        assert "single simulation seed" in claims[cid].uncertainty and low == high, claims[cid]
+    assert "zero width" in claims["A12a"].uncertainty
+    assert f"{len(results.theory.bias.final)} output-bias runs" in claims["A13e"].uncertainty
+    assert f"{settings.n_seeds} seeds" in claims["A8b"].uncertainty
+    for fn in (analysis.counterexample_statistic, analysis.theory_statistic):
+        statistic, n = fn(results)
+        assert statistic(np.arange(n)) == pytest.approx({k: claims[k].value for k in statistic(np.arange(n))})
 
 
 def test_smoke_claims_that_hold_at_any_scale(smoke):

@@ -12,11 +12,12 @@ from steerlib.chapters.reasoning.pre_memorization import analysis, experiment, f
 from steerlib.core.cache import RunCache
 from steerlib.core.chapter import Run
 from steerlib.core.profiles import get_profile
+from steerlib.measures import premem
 
 # The cpu verdict (see the chapter): these claims hold, and these do not; a claim that changes side fails the test.
 CPU_HOLDS = ("H1", "H1b", "H2", "H4c", "H5", "H8", "H8b")
 CPU_FAILS = ("H3", "H4a", "H4b")
-IDS = ["H1", "H1b", "H2", "H3", "H4a", "H4b", "H4c", "H5", "H8", "H8b"]
+IDS = ["H1", "H1b", "H2", "H3", "H4a", "H4b", "H4c", "H5", "H5b", "H8", "H8b"]
 
 
 def cpu_run(cache: RunCache, seed: int = 0) -> Run:
@@ -94,7 +95,13 @@ def test_smoke_claims_are_finite(smoke):
     results, _ = smoke
     claims = R.claims(results)
     assert [c.id for c in claims] == IDS
-    assert all(np.isfinite(c.value) for c in claims)
+    for c in claims:  # the schema: a kind, a justified threshold, an uncertainty, and a reason when not judged
+        assert c.kind in ("evidence", "prerequisite") and c.why and c.uncertainty
+        assert np.isfinite(c.value) or not c.judged
+        assert c.judged or c.note
+    # nothing is memorized at smoke: p is not identified, and the claims that need it say so
+    assert not R.analyse(results).identified
+    assert {c.id for c in claims if not c.judged} >= set(analysis.P_DEPENDENT)
     extra = R.extra(results)
     assert len(extra["runs"]) == len(results.logs) and analysis.P_GRID[0] <= extra["p"] <= analysis.P_GRID[-1]
     assert R.analyse(results) is R.analyse(results)  # computed once, shared by claims, extra and the figures
@@ -160,3 +167,25 @@ def test_pretrained_model_path_with_a_subword_tokenizer(tiny_bpe_folder, tmp_pat
         assert log.train_acc.shape == log.train_perp.shape == (len(settings.checkpoints), 16)
         assert (log.train_perp >= 1).all() and np.isfinite(log.train_conf).all()
     assert len(R.claims(results)) == len(IDS) and len(R.extra(results)["runs"]) == 2
+
+
+def test_plateau_width_is_not_decided_by_one_noisy_point():
+    curve = np.full(len(analysis.P_GRID), 0.5)
+    curve[20:40] = 0.9
+    plateau = analysis.plateau_width(curve)
+    curve[30] = 0.95  # one noisy spike on the plateau leaves its width as it was
+    assert analysis.plateau_width(curve) == pytest.approx(plateau)
+    spike = np.full(len(analysis.P_GRID), 0.5)
+    spike[30] = 0.95
+    assert analysis.plateau_width(spike) == 0.0
+    assert plateau == pytest.approx(premem.loglog(analysis.P_GRID[39]) - premem.loglog(analysis.P_GRID[20]))
+
+
+def test_calibration_runs_memorise_and_spread_in_test_accuracy():
+    final_test = np.array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7])
+    memorizing = np.array([True, False, True, True, False, True, True])
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        cal = analysis.calibration_runs(final_test, memorizing, 3, rng)
+        assert memorizing[cal].all() and len(set(cal)) == 3
+        assert np.all(np.diff(final_test[cal]) > 0)  # one from each stratum of test accuracy, low to high

@@ -1,11 +1,13 @@
 """The reversion chapter: its helpers on hand-made tables, and its claims on the smoke and cpu profiles."""
 import matplotlib
+import numpy as np
 import pandas as pd
 import pytest
 
 from steerlib.chapters.extrapolation import reversion
-from steerlib.chapters.extrapolation.reversion import figures
+from steerlib.chapters.extrapolation.reversion import analysis, figures
 from steerlib.core import chapter
+from steerlib.core.claims import KINDS
 from steerlib.core.profiles import get_profile
 
 matplotlib.use("Agg")
@@ -36,6 +38,60 @@ def test_claims_read_the_direction_of_the_trend():
     assert a2.value == pytest.approx(-1.0) and a2.holds
     a2 = {c.id: c for c in reversion.claims(reversion.Results(rising, {}))}["A2/toy"]
     assert a2.value == pytest.approx(1.0) and not a2.holds
+
+
+def _seeded_table(spread: float, n_seeds: int = 5) -> pd.DataFrame:
+    """Falling distance curves (two shifts, five levels) for ``n_seeds`` seeds that differ by N(0, spread^2) noise."""
+    rng = np.random.default_rng(0)
+    tables = []
+    for seed in range(n_seeds):
+        d = rng.normal(0, spread, 11)
+        t = _table(2.0 + d[0], rotate=list(np.linspace(1.8, 1.0, 5) + d[1:6]),
+                   noise=list(np.linspace(1.9, 1.5, 5) + d[6:]))
+        tables.append(t.assign(seed=seed))
+    return pd.concat(tables, ignore_index=True)
+
+
+def _check_schema(claims):
+    """Every claim has a kind, a justified threshold, and an interval with a stated method (or zero-width reason)."""
+    for c in claims:
+        assert c.kind in KINDS and c.why and c.uncertainty, c
+        assert c.interval is not None and c.interval[0] <= c.interval[1], c
+        if c.interval[0] == c.interval[1]:
+            assert c.interval[0] == pytest.approx(c.value, abs=1e-9), f"{c.id}: a zero-width interval off its value"
+
+
+def test_claims_carry_the_schema_and_an_interval_over_seeds():
+    """The interval is a bootstrap over seeds: seeds that agree give (almost) none, seeds that disagree a wide one;
+    the OOD score's claims are prerequisites with a zero-width interval, since no seed enters the score."""
+    agree = {c.id: c for c in reversion.claims(reversion.Results(_seeded_table(0.0), {}))}
+    disagree = {c.id: c for c in reversion.claims(reversion.Results(_seeded_table(0.4), {}))}
+    for claims in (agree, disagree):
+        _check_schema(claims.values())
+        assert {c.id for c in claims.values() if c.kind == "prerequisite"} == {"A1/toy", "A1b/toy"}
+        for cid in ("A1/toy", "A1b/toy"):
+            assert claims[cid].interval == (claims[cid].value, claims[cid].value)
+            assert "zero width" in claims[cid].uncertainty
+        a2 = claims["A2/toy"]
+        assert a2.interval[0] - 1e-9 <= a2.value <= a2.interval[1] + 1e-9, a2
+        assert "5 seeds" in a2.uncertainty
+    assert agree["A2/toy"].value == pytest.approx(-1.0) and agree["A2/toy"].interval == pytest.approx((-1.0, -1.0))
+    width = {k: c["A2/toy"].interval[1] - c["A2/toy"].interval[0] for k, c in (("agree", agree),
+                                                                                ("disagree", disagree))}
+    assert width["disagree"] > 0.2 > width["agree"], width
+
+
+def test_the_bootstrap_recomputes_the_claims_statistic():
+    """With every seed drawn once, the bootstrap's statistic gives the claims' values; one seed gives no spread."""
+    t = _seeded_table(0.4)
+    statistic, n = analysis.trend_statistic(t)
+    values = analysis._statistics(t)
+    assert n == 5
+    for cid, v in statistic(np.arange(n)).items():
+        assert v == pytest.approx(values[cid], abs=1e-12), cid
+    one = {c.id: c for c in reversion.claims(reversion.Results(t[t["seed"] == 3], {}))}
+    assert one["A2/toy"].interval == pytest.approx((one["A2/toy"].value,) * 2)
+    assert "single seed" in one["A2/toy"].uncertainty
 
 
 def test_settings_reject_unknown_names():
@@ -74,6 +130,18 @@ def test_smoke_claims_on_the_ood_score(smoke):
     *_, claims = smoke
     assert claims["A1/digits"].holds, claims["A1/digits"]
     assert claims["A1b/digits"].holds, claims["A1b/digits"]
+
+
+def test_smoke_claims_carry_the_schema(smoke):
+    """Every claim has a kind, a why and an interval that holds its value (the smoke profile's two seeds)."""
+    _, settings, results, claims = smoke
+    _check_schema(claims.values())
+    for c in claims.values():
+        assert c.interval[0] - 1e-9 <= c.value <= c.interval[1] + 1e-9, c
+    statistic, n = analysis.trend_statistic(results.table)
+    assert n == settings.n_seeds
+    assert statistic(np.arange(n)) == pytest.approx({k: v for k, v in analysis._statistics(results.table).items()
+                                                     if not k.startswith("A1")})
 
 
 @pytest.mark.slow

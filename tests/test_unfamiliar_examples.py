@@ -31,6 +31,58 @@ def test_bin_stats_and_rates_by_hand():
     assert np.allclose(means[1], np.eye(4)) and np.allclose(means[0], np.eye(4)[[0, 0, 0, 0]])
 
 
+def _toy(probs_i: np.ndarray, probs_ii: np.ndarray, mentions: np.ndarray, std=None, rel=None) -> h.Results:
+    """A hand-made Results over N test questions: E1's probabilities given, everything else filled in plainly."""
+    n, rng = len(mentions), np.random.default_rng(0)
+    label = rng.integers(0, 4, n)
+    probs5 = np.full((n, 5), 0.2)
+    grades = rng.integers(0, 2, n) if std is None else std
+    res = h.results
+    return h.Results(
+        seed=0, bins=tuple(sorted(set(mentions))), pretrain_loss=[1.0], seconds={},
+        familiarity=res.Familiarity(*(np.zeros(n),) * 6),
+        gate=res.Gate(mentions, np.array(["city"] * n), grades),
+        e1=res.E1(mentions, label, probs_i, probs_ii, np.full(4, 0.25), np.array([0.1, 0.4, 0.4, 0.1]),
+                  np.linspace(0, 3, n)[::-1] * (mentions == 0) + 0.1),
+        e2=res.E2(mentions, label, probs5, {"R1": res.RLRun(probs5, []), "R2": res.RLRun(probs5, [])}),
+        e3=res.E3(mentions, grades, grades if rel is None else rel))
+
+
+def test_c1_compares_each_prediction_with_the_hedge():
+    """Confident guesses spread like the hedge average to the hedge, but each is far from it: C1 must not pass."""
+    mentions = np.repeat([0, 30], 40)
+    label = np.tile(np.arange(4), 20)
+    known = np.eye(4)[label]  # familiar: confident on the right answer
+    guesses = np.eye(4)[np.tile(np.arange(4), 20)]  # unfamiliar: confident guesses, uniform on average
+    unfamiliar = (mentions == 0)[:, None]
+    hedging = {m: np.where(unfamiliar, np.broadcast_to(hedge, (80, 4)), known) for m, hedge in analysis.HEDGES.items()}
+    guessing = np.where(unfamiliar, guesses, known)
+    for probs_i, probs_ii, passes in ((hedging["i"], hedging["ii"], True), (guessing, guessing, False)):
+        r = _toy(probs_i, probs_ii, mentions)
+        r.e1.label[:] = label
+        level = analysis.binnings(r)["mentions"].level
+        assert (analysis.statistics(r, level)["C1"] < 0.5) == passes
+
+
+def test_selective_floor_is_the_spread_under_swapped_labels():
+    mentions = np.repeat([0, 30], 200)
+    rng = np.random.default_rng(1)
+    a, b = rng.integers(0, 3, 400), rng.integers(0, 3, 400)  # two equally good models
+    r = _toy(np.full((400, 4), 0.25), np.full((400, 4), 0.25), mentions, std=a, rel=b)
+    floor = analysis.selective_floor(r.e3)
+    assert 0 < floor < 0.15  # what chance alone makes of the difference
+    r.e3.grade_relabelled[:] = np.where(a == 0, 2, a)  # abstains instead of every false answer of the standard one
+    assert analysis.statistics(r, (mentions > 0).astype(int))["C5c"] > floor
+
+
+def test_nll_bins_put_the_highest_nll_first():
+    mentions = np.repeat([0, 30], 40)
+    r = _toy(np.full((80, 4), 0.25), np.full((80, 4), 0.25), mentions)
+    b = analysis.binnings(r)["nll"]
+    nll = r.e1.option_nll
+    assert nll[b.level == 0].min() >= nll[b.level == 1].max() and len(b.labels) == 2
+
+
 def test_settings_validation():
     with pytest.raises(ValueError, match="abstain_rate"):
         h.Settings(abstain_rate=1.5)
@@ -74,9 +126,14 @@ def _assert_same(a, b):
 def test_smoke_run_claims(smoke):
     results, run = smoke
     claims = {c.id: c for c in h.claims(results)}
-    assert list(claims) == ["gate", "gate-0", "C1", "C2", "C2b", "C3", "C4", "C4b", "C5", "C5b", "C5c"]
+    main = ["C1", "C2", "C2b", "C3", "C4", "C4b", "C5", "C5b"]
+    assert list(claims) == ["gate", "gate-0", *main, "C5c", *(f"{c}/nll" for c in main)]
     assert all(np.isfinite(c.value) for c in claims.values())
-    for cid in ("gate", "gate-0", "C4b", "C5"):  # the smoke world is big enough for these
+    for c in claims.values():  # the schema: a kind, a justified threshold, an interval around the value
+        assert c.kind in ("evidence", "prerequisite") and c.why and c.uncertainty
+        assert c.interval[0] <= c.value <= c.interval[1], c
+    assert [c.kind for c in claims.values()].count("prerequisite") == 2
+    for cid in ("gate", "gate-0", "C5"):  # the smoke world is big enough for these
         assert claims[cid].holds, claims[cid]
     assert results.e1.probs_i.shape == (len(results.e1.label), 4)
     assert set(results.e2.rl) == {"R1", "R2"}

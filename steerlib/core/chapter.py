@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from steerlib.core.cache import RunCache
-from steerlib.core.claims import VERDICTS, Claim, judge
+from steerlib.core.claims import VERDICTS, Claim, judge, unexplained
 from steerlib.core.profiles import resolve_profile
 from steerlib.core.record import write_metrics
 from steerlib.core.runtime import pick_device, seed_everything, set_threads
@@ -74,8 +74,11 @@ def claims_table(claims: Iterable[Claim]):
 
 
 def finish(run: Run, config: Any, claims: list[Claim], extra: dict | None = None):
-    """Judge the claims (:func:`~steerlib.core.claims.judge`), write ``metrics.json`` for this run and return
-    :func:`claims_table` of the judged claims."""
+    """Check that every claim explains its threshold and uncertainty, judge the claims
+    (:func:`~steerlib.core.claims.judge`), write ``metrics.json`` for this run and return :func:`claims_table`."""
+    if missing := unexplained(claims):
+        raise ValueError(f"claims {missing} need a one-line justification of their threshold (why) and an account of "
+                         "their uncertainty (interval and how it was measured, or why it has zero width)")
     claims = judge(claims)
     write_metrics(run.out_dir, run.chapter, {"profile": run.profile, "seed": run.seed, "device": str(run.device),
                                              "settings": config}, claims, run.started, extra)

@@ -47,6 +47,8 @@ class Claim:
             raise ValueError(f"op={self.op!r} is not allowed; choose one of {', '.join(map(repr, OPS))}")
         if self.kind not in KINDS:
             raise ValueError(f"kind={self.kind!r} is not allowed; choose one of {', '.join(map(repr, KINDS))}")
+        if self.interval is not None and any(math.isnan(float(v)) for v in self.interval):
+            object.__setattr__(self, "interval", None)  # nothing to say: treated as no interval
         if self.interval is not None:
             low, high = (float(v) for v in self.interval)
             if low > high:
@@ -79,6 +81,11 @@ class Claim:
                 "holds": self.holds, "verdict": self.verdict}
 
 
+def unexplained(claims: Iterable[Claim]) -> list[str]:
+    """Ids of claims that lack a justified threshold (``why``) or an account of their uncertainty."""
+    return [c.id for c in claims if not (c.why and c.uncertainty)]
+
+
 def judge(claims: Iterable[Claim]) -> list[Claim]:
     """The claims with every evidence claim marked not judged if any prerequisite of the chapter does not hold."""
     claims = list(claims)
@@ -88,3 +95,16 @@ def judge(claims: Iterable[Claim]) -> list[Claim]:
     note = f"prerequisite {', '.join(failed)} failed, so this evidence is not judged"
     return [dataclasses.replace(c, judged=False, note=f"{c.note}; {note}" if c.note else note)
             if c.kind == "evidence" else c for c in claims]
+
+
+def with_seeds(claim: Claim, values: dict[int, float]) -> Claim:
+    """``claim`` with its interval widened to contain the claim's value at the other seeds in ``values`` (seed ->
+    value), and those seeds named in ``uncertainty``: a verdict that another seed would flip becomes fragile."""
+    if not values:
+        return claim
+    finite = [v for v in values.values() if math.isfinite(v)]
+    low, high = claim.interval if claim.interval is not None else (claim.value, claim.value)
+    interval = (min([low, *finite]), max([high, *finite]))
+    seeds = ", ".join(f"{v:.3g} at seed {s}" for s, v in values.items())
+    uncertainty = f"{claim.uncertainty}; widened to the values at other seeds ({seeds})".lstrip("; ")
+    return dataclasses.replace(claim, interval=interval, uncertainty=uncertainty)

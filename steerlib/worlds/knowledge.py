@@ -1,6 +1,7 @@
 """A synthetic knowledge world whose familiarity is known exactly.
 
-Fictional people (two-word made-up names) have a city, a job and a hobby, each one of four values, drawn uniformly
+Fictional people (two-word made-up names: distinct (first, last) pairs from pools of ``n_first`` and ``n_last``
+words, large enough that each word names only a few people and carries little cue from them) have a city, a job and a hobby, each one of four values, drawn uniformly
 and independently of their names. The pretraining corpus mentions each person in exactly ``mentions`` documents; a document is a three-sentence
 biography with one sentence per attribute, each from one of five templates, attributes in random order and the full
 name in every sentence — varied, name-anchored statements are what lets finetuning later *extract* the stored facts
@@ -46,6 +47,8 @@ CLOZES = {"city": "{name} lives in", "job": "{name} works as a", "hobby": "{name
 IDK = "I don't know"  # the abstaining answer (E3 writes it as a sentence, "I don't know.")
 LETTERS = "ABCDE"
 SYLLABLES = tuple(c + v for c in "bdfgklmnprstvz" for v in "aeiou")
+ENDINGS = "nrsl"
+MAX_NAME_WORDS = len(SYLLABLES) ** 2 * len(ENDINGS)  # distinct two-syllable words made_up_words can draw
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,8 +56,8 @@ class WorldConfig:
     mention_bins: tuple[int, ...] = (0, 1, 3, 10, 30, 100)  # documents per person in each bin
     people_per_bin: tuple[int, ...] = (1200, 150, 100, 100, 100, 100)
     test_per_bin: int = 50  # held-out test people in every bin
-    n_first: int = 45  # first names; full names are distinct (first, last) pairs
-    n_last: int = 45
+    n_first: int = 150  # first names; full names are distinct (first, last) pairs, each word shared by
+    n_last: int = 150  # about (people / pool) people (every word is a token of a word-level model's vocabulary)
 
     def __post_init__(self):
         if len(self.people_per_bin) != len(self.mention_bins):
@@ -64,6 +67,9 @@ class WorldConfig:
         if self.n_first * self.n_last < sum(self.people_per_bin):
             raise ValueError(f"n_first*n_last={self.n_first * self.n_last} names are too few for "
                              f"{sum(self.people_per_bin)} people")
+        if self.n_first + self.n_last > MAX_NAME_WORDS // 2:
+            raise ValueError(f"n_first+n_last={self.n_first + self.n_last} name words; the name generator makes "
+                             f"at most {MAX_NAME_WORDS // 2}")
 
 
 @dataclasses.dataclass
@@ -80,9 +86,11 @@ class KnowledgeWorld:
 def made_up_words(n: int, rng: np.random.Generator, syllables: int = 2) -> list[str]:
     """``n`` distinct capitalised pseudo-words of ``syllables`` consonant-vowel syllables (plus a final consonant)."""
     words: list[str] = []
+    seen: set[str] = set()
     while len(words) < n:
-        word = ("".join(rng.choice(SYLLABLES, syllables)) + rng.choice(list("nrsl"))).capitalize()
-        if word not in words:
+        word = ("".join(rng.choice(SYLLABLES, syllables)) + rng.choice(list(ENDINGS))).capitalize()
+        if word not in seen:
+            seen.add(word)
             words.append(word)
     return words
 
@@ -165,7 +173,16 @@ def normalize(text: str) -> str:
 
 
 def grade(predictions: Sequence[str], answers: Sequence[str]) -> np.ndarray:
-    """Each prediction as 0 = false, 1 = correct, 2 = "I don't know" (exact match after :func:`normalize`)."""
+    """Each prediction as 0 = false, 1 = correct, 2 = "I don't know", after :func:`normalize`.
+
+    A prediction is correct when its last word is the answer's last word: the attribute value, which ends every
+    answer sentence (``" <name> lives in Oslo."``) or is the whole answer (``" Oslo"``). The name need not be
+    copied: a never-mentioned person's name words were never trained, and a word-level model cannot copy them."""
     idk = normalize(IDK)
-    return np.array([1 if normalize(p) == normalize(a) else 2 if normalize(p) == idk else 0
+
+    def last(text: str) -> str:
+        words = normalize(text).split()
+        return words[-1] if words else ""
+
+    return np.array([2 if normalize(p) == idk else 1 if last(p) and last(p) == last(a) else 0
                      for p, a in zip(predictions, answers)])

@@ -9,7 +9,7 @@ import numpy as np
 
 from steerlib.chapters.hallucination.unfamiliar_examples.experiment import REWARDS
 from steerlib.chapters.hallucination.unfamiliar_examples.results import E1, E2, E3, Results
-from steerlib.core.claims import Claim
+from steerlib.core.claims import Claim, with_seeds
 from steerlib.worlds.knowledge import ATTRIBUTES
 
 GRADES = ("false", "correct", "I don't know")  # the codes 0, 1, 2 of steerlib.worlds.knowledge.grade
@@ -91,53 +91,157 @@ def binned(r: Results) -> Binned:
     )
 
 
-def claims(results: Results) -> list[Claim]:
-    """C1–C5 (and the gate check) from the per-example results; the least familiar bin is the first one."""
-    r, b = results, binned(results)
-    bins, e1, e2 = r.bins, r.e1, r.e2
-    chance = float(np.mean([1 / len(v) for v in ATTRIBUTES.values()]))
-    accuracy = b.gate_accuracy
-    dist = {m: tv_distance(label_means(p, e1.label, e1.mentions, bins), HEDGES[m]).mean(1)
-            for m, p in e1_probs(e1).items()}
-    bc_0 = bin_stats(e1.probs_ii[:, 1:3].sum(1), e1.mentions, bins)[0][0]
-    agree = bin_stats(tv_distance(e1.probs_i, e1.probs_ii), e1.mentions, bins)[0][-1]
-    narrow = {m: spread(p, e1.mentions, bins) for m, p in e1_probs(e1).items()}
-    abstain = b.e2_abstain
-    right = {n: bin_stats(e2.rl[n].probs[np.arange(len(e2.label)), e2.label], e2.mentions, bins)[0]
-             for n in REWARDS}
-    std, idk = b.e3_rates["standard"], b.e3_rates["relabelled"]
-    lo, hi = f"{bins[0]} mentions", f"{bins[-1]} mentions"
+@dataclasses.dataclass
+class Binning:
+    """Test questions grouped by familiarity: ``level[n]`` is question n's bin, 0 the least familiar."""
+
+    name: str  # "mentions" (exact counts) or "nll" (the pretrained model's NLL of the correct option, metric (b))
+    level: np.ndarray
+    labels: list[str]  # one per bin, least familiar first
+
+
+def binnings(r: Results) -> dict[str, Binning]:
+    """The two familiarity measures of the test questions: exact mention counts, and metric (b) cut at quantiles
+    into as many equal-count bins (the highest NLL first: least familiar). Every test array (gate, E1, E2, E3) lists
+    the same (person, attribute) questions in the same order, so one ``level`` serves them all."""
+    mentions = Binning("mentions", np.searchsorted(r.bins, r.e1.mentions), [f"{b} mentions" for b in r.bins])
+    nll = r.e1.option_nll
+    edges = np.quantile(nll, np.linspace(0, 1, len(r.bins) + 1))
+    level = len(r.bins) - 1 - np.clip(np.searchsorted(edges, nll, side="right") - 1, 0, len(r.bins) - 1)
+    labels = [f"NLL {edges[len(r.bins) - k - 1]:.2g}-{edges[len(r.bins) - k]:.2g}" for k in range(len(r.bins))]
+    return {"mentions": mentions, "nll": Binning("nll", level, labels)}
+
+
+def statistics(r: Results, level: np.ndarray, idx: np.ndarray | None = None) -> dict[str, float]:
+    """Every claim's statistic on the test questions ``idx`` (default: all), binned by ``level`` (0 = least
+    familiar, top = most familiar). ``lo``/``hi`` below are the least and most familiar bins."""
+    idx = np.arange(len(level)) if idx is None else idx
+    lv, top = level[idx], int(level.max())
+    e1, e2, e3, gate = r.e1, r.e2, r.e3, r.gate
+
+    def at(values: np.ndarray, b: int) -> float:
+        """Mean of ``values`` (per question in idx) over the questions of bin b."""
+        sel = lv == b
+        return float(np.mean(values[sel], axis=0)) if sel.any() else float("nan")
+
+    def ratio(values: np.ndarray, inverse: bool = False) -> float:
+        """at(values, lo) / at(values, hi), or hi / lo; NaN when the denominator is 0."""
+        num, den = (at(values, top), at(values, 0)) if inverse else (at(values, 0), at(values, top))
+        return num / den if den else float("nan")
+
+    probs = {m: p[idx] for m, p in e1_probs(e1).items()}
+    to_hedge = {m: tv_distance(p, HEDGES[m]) for m, p in probs.items()}  # per-question distance to P_hedged
+    spread_ = {m: [np.std(p[lv == b], axis=0).mean() if (lv == b).any() else np.nan for b in (0, top)]
+               for m, p in probs.items()}
+    rows = np.arange(len(idx))
+    right = {n: e2.rl[n].probs[idx][rows, e2.label[idx]] for n in REWARDS}
+    false_std, idk_rel = e3.grade_standard[idx] == 0, e3.grade_relabelled[idx] == 2
+    return {
+        "gate": at(gate.grade[idx] == 1, top),
+        "gate-0": at(gate.grade[idx] == 1, 0) - CHANCE,
+        "C1": max(ratio(d) for d in to_hedge.values()),
+        "C2": at(probs["ii"][:, 1:3].sum(1), 0),
+        "C2b": ratio(tv_distance(probs["i"], probs["ii"]), inverse=True),
+        "C3": max(s[0] / s[1] if s[1] else float("nan") for s in spread_.values()),
+        "C4": at(e2.rl["R2"].probs[idx][:, 4], 0) - at(e2.rl["R1"].probs[idx][:, 4], 0),
+        "C4b": min(at(v, top) for v in right.values()),
+        "C5": at(false_std, 0) - at(false_std, top),
+        "C5b": at(idk_rel, 0) - at(idk_rel, top),
+        "C5c": selective_accuracy(e3.grade_relabelled[idx]) - selective_accuracy(e3.grade_standard[idx]),
+    }
+
+
+CHANCE = float(np.mean([1 / len(v) for v in ATTRIBUTES.values()]))  # QA accuracy of a uniform guess
+N_BOOT = 300  # bootstrap resamples of the test questions
+
+
+def selective_floor(e3: E3, n: int = 500, seed: int = 0) -> float:
+    """Noise floor of C5c: the 97.5% point of (selective accuracy relabelled - standard) when the two models'
+    grades are swapped at random per question, so that neither model is better."""
+    rng = np.random.default_rng(seed)
+    a, b = e3.grade_relabelled, e3.grade_standard
+    diffs = []
+    for _ in range(n):
+        swap = rng.random(len(a)) < 0.5
+        diffs.append(selective_accuracy(np.where(swap, b, a)) - selective_accuracy(np.where(swap, a, b)))
+    return float(np.quantile(diffs, 0.975))
+
+
+def _intervals(r: Results, level: np.ndarray) -> dict[str, tuple[float, float]]:
+    """95% percentile bootstrap of every statistic over test questions (resampled together)."""
+    rng = np.random.default_rng(0)
+    boot = [statistics(r, level, rng.integers(0, len(level), len(level))) for _ in range(N_BOOT)]
+    return {k: (float(np.nanquantile(v, 0.025)), float(np.nanquantile(v, 0.975)))
+            for k in boot[0] for v in [np.array([b[k] for b in boot])]}
+
+
+def _specs(r: Results, binning: Binning) -> list[tuple]:
+    """(id, kind, statement, statistic, op, threshold, why, dissertation) of each claim under one binning; the
+    thresholds are fixed by the argument given with each, before any value is seen."""
+    lo, hi = binning.labels[0], binning.labels[-1]
+    bc = float(r.e1.marginal_ii[1:3].sum())
+    midpoint = (1 + bc) / 2
     return [
-        Claim("gate", f"standard SFT answers held-out questions about people with {hi} far above chance",
-              f"QA accuracy at {hi} (chance {chance:.2f})", accuracy[-1], ">", 0.6, "Fig 3.1 setting"),
-        Claim("gate-0", f"... and near chance for people with {lo}", f"QA accuracy at {lo} minus chance",
-              accuracy[0] - chance, "<", 0.1, "Fig 3.1 setting"),
-        Claim("C1", "E1: predictions approach the hedge P_hedged as inputs grow unfamiliar",
-              f"max over models (i),(ii) of TV(mean prediction per true answer, P_hedged) at {lo} / at {hi}",
-              max(d[0] / d[-1] for d in dist.values()), "<", 0.5, "Fig 3.3"),
-        Claim("C2", "E1: model (ii)'s unfamiliar limit is the B/C mix of its unfamiliar examples, "
-              "not its overall finetuning marginal",
-              f"P(B or C) of model (ii) at {lo} minus its finetuning marginal P(B or C) "
-              f"({e1.marginal_ii[1:3].sum():.2f})", bc_0 - e1.marginal_ii[1:3].sum(), ">", 0.05, "Fig 3.3"),
-        Claim("C2b", "E1: models (i) and (ii) agree on familiar inputs",
-              f"mean TV(model (i), model (ii)) at {hi}", agree, "<", 0.2, "Fig 3.3"),
-        Claim("C3", "E1: the spread of predictions across inputs narrows in unfamiliar bins",
-              f"max over models of spread at {lo} / at {hi}", max(s[0] / s[-1] for s in narrow.values()), "<", 0.5,
-              "Fig 3.3"),
-        Claim("C4", "E2: at the least familiar bin R2 (abstain 0) abstains and R1 (abstain -3) does not",
-              f"P(E) under R2 minus P(E) under R1 at {lo}", abstain["R2"][0] - abstain["R1"][0], ">", 0.4,
-              "Fig 3.4"),
-        Claim("C4b", "E2: both RL models answer familiar inputs correctly",
-              f"min over R1, R2 of P(correct option) at {hi} (chance 0.2)", min(v[-1] for v in right.values()),
-              ">", 0.5, "Fig 3.4"),
-        Claim("C5", "E3: standard SFT gives more false answers as inputs grow unfamiliar",
-              f"false-answer rate at {lo} minus at {hi}", std[0, 0] - std[-1, 0], ">", 0.3, "Fig 3.1"),
-        Claim("C5b", "E3: relabelled SFT says \"I don't know\" more as inputs grow unfamiliar",
-              f"\"I don't know\" rate at {lo} minus at {hi}", idk[0, 2] - idk[-1, 2], ">", 0.3, "Fig 3.1"),
-        Claim("C5c", "E3: relabelling raises the accuracy among answers that are not \"I don't know\"",
-              "selective accuracy, relabelled minus standard (all test questions)",
-              b.e3_selective["relabelled"] - b.e3_selective["standard"], ">", 0.0, "Fig 3.1"),
+        ("gate", "prerequisite", f"standard SFT answers held-out questions at {hi} far above chance",
+         f"QA accuracy at {hi} (chance {CHANCE:.2f})", ">", 0.6,
+         "well above twice chance: familiar facts must be retrievable for familiarity to mean anything",
+         "Fig 3.1 setting"),
+        ("gate-0", "prerequisite", f"... and near chance at {lo}", f"QA accuracy at {lo} minus chance", "<", 0.1,
+         "unfamiliar questions must carry (almost) no knowledge; an untrained model also passes", "Fig 3.1 setting"),
+        ("C1", "evidence", "E1: each prediction approaches the hedge P_hedged as inputs grow unfamiliar",
+         f"max over models (i), (ii) of mean per-question TV(prediction, P_hedged) at {lo} / at {hi}", "<", 0.5,
+         "half: per-question distances, so confident guesses spread like the hedge (ratio about 1) cannot pass",
+         "Fig 3.3"),
+        ("C2", "evidence", "E1: model (ii)'s unfamiliar limit is the B/C mix of its unfamiliar examples, "
+         "not its overall finetuning marginal", f"P(B or C) of model (ii) at {lo}", ">", round(midpoint, 3),
+         f"midway between the two accounts: unfamiliar examples predict 1, the finetuning marginal {bc:.2f}",
+         "Fig 3.3"),
+        ("C2b", "evidence", "E1: models (i) and (ii) agree on familiar inputs, unlike on unfamiliar ones",
+         f"mean TV(model (i), model (ii)) at {hi} / at {lo}", "<", 0.5,
+         "the models' disagreement on familiar inputs at most half of their disagreement where they hedge",
+         "Fig 3.3"),
+        ("C3", "evidence", "E1: the spread of predictions across inputs narrows in unfamiliar bins",
+         f"max over models of the spread across questions at {lo} / at {hi}", "<", 0.5,
+         "at least twice as uniform across inputs as where the model knows the answer", "Fig 3.3"),
+        ("C4", "evidence", f"E2: at {lo} R2 (abstain 0) abstains and R1 (abstain -3) does not",
+         f"P(E) under R2 minus P(E) under R1 at {lo}", ">", 0.5,
+         "midway between no effect (0) and the ideal hedges (R2 always E, R1 never: 1)", "Fig 3.4"),
+        ("C4b", "evidence", "E2: both RL models answer familiar inputs correctly",
+         f"min over R1, R2 of P(correct option) at {hi} (chance 0.2)", ">", 0.5,
+         "a majority on the right option, 2.5x chance: RL keeps what the model knows", "Fig 3.4"),
+        ("C5", "evidence", "E3: standard SFT gives more false answers as inputs grow unfamiliar",
+         f"false-answer rate at {lo} minus at {hi}", ">", 0.3,
+         "the dissertation's false-answer rate rises by about 0.5 from familiar to unfamiliar", "Fig 3.1"),
+        ("C5b", "evidence", "E3: relabelled SFT says \"I don't know\" more as inputs grow unfamiliar",
+         f"\"I don't know\" rate at {lo} minus at {hi}", ">", 0.3,
+         "the dissertation's abstention rate rises by about as much as false answers do", "Fig 3.1"),
     ]
+
+
+def claims(results: Results) -> list[Claim]:
+    """The gate check and C1–C5, binned by exact mention counts and again (ids ``/nll``) by the pretrained model's
+    NLL of the correct option. Intervals: a 95% bootstrap over test questions, widened to the values at the other
+    seeds of ``results.others``."""
+    r, out = results, []
+    for name, binning in binnings(r).items():
+        values, intervals = statistics(r, binning.level), _intervals(r, binning.level)
+        others = {o.seed: statistics(o, binnings(o)[name].level) for o in r.others}
+        how = f"95% bootstrap over the {len(binning.level)} test questions ({N_BOOT} resamples)"
+        specs = _specs(r, binning)
+        if name == "mentions":  # C5c pools every test question: one claim, whatever the binning
+            specs.append(("C5c", "evidence", "E3: relabelling raises the accuracy among answers that are not "
+                          "\"I don't know\"", "selective accuracy, relabelled minus standard (all test questions)",
+                          ">", round(selective_floor(r.e3), 3), "the 97.5% point of the difference when the two "
+                          "models' answers are swapped at random per question (a noise floor measured here)",
+                          "Fig 3.1"))
+        else:  # by metric (b): the evidence claims again, ids with /nll
+            specs = [(f"{cid}/nll", *rest) for cid, *rest in specs if rest[0] == "evidence"]
+        for cid, kind, statement, statistic, op, threshold, why, paper in specs:
+            key = cid.removesuffix("/nll")
+            claim = Claim(cid, statement, statistic, values[key], op, threshold, paper, kind, why, intervals[key],
+                          how)
+            out.append(with_seeds(claim, {seed: v[key] for seed, v in others.items()}))
+    return out
 
 
 def extra(results: Results) -> dict:
@@ -155,4 +259,7 @@ def extra(results: Results) -> dict:
         **{f"e2_abstain_{n}": p.round(3).tolist() for n, p in b.e2_abstain.items()},
         **{f"e3_rates_{m}": rates.round(3).tolist() for m, rates in b.e3_rates.items()},
         "seconds": {k: round(v, 1) for k, v in r.seconds.items()},
+        "nll_bins": binnings(r)["nll"].labels,
+        "seed_values": {o.seed: {k: round(v, 3) for k, v in statistics(o, binnings(o)["mentions"].level).items()}
+                        for o in [r, *r.others]},
     }

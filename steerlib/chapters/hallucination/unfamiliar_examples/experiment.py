@@ -52,23 +52,25 @@ class Settings:
     unfamiliar_option_nll: float = 0.7  # metric (b) above this counts as unfamiliar (reported; appendix B.2)
     unfamiliar_answer_nll: float = 0.05  # metric (c) above this: unfamiliar, relabelled in E3 (thesis: 0.045)
     max_new_tokens: int = 10  # enough for the longest answer sentence and the end token
+    seeds: int = 3  # the whole experiment runs at seeds seed, seed+1, ...: the claims' intervals include the spread
 
     def __post_init__(self):
         check_range("replay", self.replay, 0)
         check_range("abstain_rate", self.abstain_rate, 0, 1)
         check_range("lora_rank", self.lora_rank, 0)
+        check_range("seeds", self.seeds, 1)
 
 
 PROFILES = {
     "smoke": Settings(world=WorldConfig(mention_bins=(0, 3, 30), people_per_bin=(300, 30, 30), test_per_bin=15,
-                                        n_first=20, n_last=20),
+                                        n_first=60, n_last=60),
                       base=BaseModelConfig(d_model=64), pretrain=SFTConfig(steps=200, batch_size=64, lr=3e-3),
                       finetune=SFTConfig(steps=120, batch_size=64, lr=2e-3),
-                      rl=RLConfig(steps=25, prompts_per_step=32, samples_per_prompt=4, lr=3e-4)),
+                      rl=RLConfig(steps=25, prompts_per_step=32, samples_per_prompt=4, lr=3e-4), seeds=1),
     "cpu": Settings(),
     "paper": Settings(world=WorldConfig(mention_bins=(0, 1, 3, 10, 30, 100, 300),
                                         people_per_bin=(2000, 800, 400, 400, 400, 400, 400), test_per_bin=100,
-                                        n_first=80, n_last=80),
+                                        n_first=300, n_last=300),
                       base=BaseModelConfig(model=SMOLLM2), pretrain=SFTConfig(steps=3000, batch_size=64, lr=1e-4),
                       finetune=SFTConfig(steps=1000, batch_size=64, lr=3e-5),
                       rl=RLConfig(steps=300, prompts_per_step=64, samples_per_prompt=4, lr=5e-6)),
@@ -180,10 +182,17 @@ class _Experiment:
 
 
 def run(settings: Settings, run: Run) -> Results:
-    """Pretrain, run the gate check and E1–E3, and return every per-example result (cached as a whole under the
-    chapter's name)."""
-    return run.cache.cached("unfamiliar-examples", {"settings": settings, "seed": run.seed},
-                            lambda: _experiment(settings, run), as_type=Results)
+    """Pretrain, run the gate check and E1–E3 at ``run.seed`` and at the ``settings.seeds - 1`` next seeds, and
+    return every per-example result; each seed's results are cached as a whole under the chapter's name."""
+    one = dataclasses.replace(settings, seeds=1)
+
+    def at(seed: int) -> Results:
+        return run.cache.cached("unfamiliar-examples", {"settings": one, "seed": seed},
+                                lambda: _experiment(settings, dataclasses.replace(run, seed=seed)), as_type=Results)
+
+    main = at(run.seed)
+    main.others = [at(run.seed + k) for k in range(1, settings.seeds)]
+    return main
 
 
 def _experiment(settings: Settings, run: Run) -> Results:
@@ -254,4 +263,5 @@ def _experiment(settings: Settings, run: Run) -> Results:
                               relabelled=relabel)
     seconds["e3"] = time.time() - t
     seconds["total"] = time.time() - t0
-    return Results(tuple(settings.world.mention_bins), ex.pretrain_loss, familiarity, gate, e1, e2, e3, seconds)
+    return Results(run.seed, tuple(settings.world.mention_bins), ex.pretrain_loss, familiarity, gate, e1, e2, e3,
+                   seconds)

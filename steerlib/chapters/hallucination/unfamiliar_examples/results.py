@@ -74,6 +74,10 @@ class E3:
 
 @dataclasses.dataclass
 class Results:
+    """One seed's results; ``others`` holds the same experiment at the next seeds (their own ``others`` empty),
+    whose values widen the claims' intervals to the seed-to-seed spread."""
+
+    seed: int
     bins: tuple[int, ...]
     pretrain_loss: list[float]
     familiarity: Familiarity
@@ -82,3 +86,4 @@ class Results:
     e2: E2
     e3: E3
     seconds: dict[str, float]
+    others: list[Results] = dataclasses.field(default_factory=list)

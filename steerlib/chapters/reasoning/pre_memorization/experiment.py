@@ -68,9 +68,11 @@ class Settings:
     max_new_tokens: int = 30
     grad_var_batches: int = 5
     sample_batch: int = 1024  # sequences sampled at once (1024 is fastest on 2 CPU cores for the tiny model)
+    seeds: int = 3  # the whole grid runs at seeds seed, seed+1, ...: the claims' intervals include the spread
 
     def __post_init__(self):
-        check_range("k", self.k, 1)
+        check_range("k", self.k, 2)  # two halves of the samples give H2's noise floor
+        check_range("seeds", self.seeds, 1)
         check_range("n_train", self.n_train, self.batch_size)
         for f in self.fractions:
             check_range("fraction", f, 0, 1)
@@ -79,7 +81,7 @@ class Settings:
 PROFILES = {
     "smoke": Settings(n_pretrain=6000, pretrain=SFTConfig(steps=250, batch_size=64, lr=3e-3), n_train=48,
                       n_test=64, lrs=(1e-4, 1e-3), epochs=(2, 8), fractions=(0.5,), matched_epochs=4,
-                      checkpoints=(0.25, 0.5, 1.0), k=2),
+                      checkpoints=(0.25, 0.5, 1.0), k=2, seeds=1),
     "cpu": Settings(),
     "paper": Settings(base=dataclasses.replace(TINY, model=SMOLLM2), n_pretrain=50000,
                       pretrain=SFTConfig(steps=2000, batch_size=64, lr=1e-4), n_train=1024, n_test=1024,
@@ -97,6 +99,7 @@ class RunLog:
     grad_var: np.ndarray  # (C,) premem.gradient_variance over grad_var_batches fixed minibatches
     dist_init: np.ndarray  # (C,) squared distance of the weights from the pretrained ones
     train_acc: np.ndarray  # (C, N) accuracy of k samples at temperature T
+    train_half: np.ndarray  # (C, N) accuracy of the first k // 2 of them (the rest: 2·train_acc - train_half)
     train_other: np.ndarray  # (C, N) share of samples that are correct with a trace other than the target
     train_perp: np.ndarray  # (C, N) perplexity of the target trace
     train_conf: np.ndarray  # (C, N) mean token log-likelihood of the greedy response (ATC's confidence)
@@ -105,10 +108,15 @@ class RunLog:
 
 @dataclasses.dataclass(eq=False)  # compared by identity, so that analysis.analyse keeps one Analysis per Results
 class Results:
+    """One seed's grid; ``others`` holds the same grid at the next seeds (their own ``others`` empty), whose values
+    widen the claims' intervals to the seed-to-seed spread."""
+
+    seed: int
     specs: list[RunSpec]
     logs: list[RunLog]  # one per spec
     pretrain_loss: list[float]
     seconds: dict[str, float]  # wall-clock seconds of "pretrain" and of each run (by RunSpec.name)
+    others: list[Results] = dataclasses.field(default_factory=list)
 
     def triples(self, idx=None) -> list[premem.Run]:
         """(train Acc, train Perp, test accuracy) of each run (or of runs ``idx``), as :mod:`steerlib.measures.premem`
@@ -140,7 +148,7 @@ class Experiment:
     def run_key(self, spec: RunSpec) -> dict[str, Any]:
         """What a run's result depends on: pretraining, finetuning/evaluation settings and the spec, not the rest of
         the grid (``sample_batch`` stays in: it changes which random numbers each sample draws)."""
-        finetune = dataclasses.replace(self.s, lrs=(), epochs=(), fractions=())
+        finetune = dataclasses.replace(self.s, lrs=(), epochs=(), fractions=(), seeds=1)
         return {"pretrain": self.base.key, "settings": finetune, "spec": spec}
 
 
@@ -184,7 +192,8 @@ def evaluate(model, ex: Experiment, n_train: int, seed: int) -> dict[str, np.nda
     perp = score_ids(model, prompt_ids, ex.target_ids[:n_train], pad, batch_size=512).mean_nll.exp()
     greedy = sample(model, ex.tok, list(train["prompt"]), s.max_new_tokens, 0.0, seed, s.sample_batch)
     confidence = -score_ids(model, prompt_ids, greedy.ids, pad, batch_size=512).mean_nll
-    return {"train_acc": correct[:n_train].mean(1), "test_acc": correct[n_train:].mean(1),
+    return {"train_acc": correct[:n_train].mean(1), "train_half": correct[:n_train, :s.k // 2].mean(1),
+            "test_acc": correct[n_train:].mean(1),
             "train_other": other.reshape(-1, s.k).mean(1), "train_perp": perp.numpy(),
             "train_conf": confidence.numpy()}
 
@@ -235,17 +244,24 @@ def _run_grid(settings: Settings, run: Run) -> Results:
     workers = torch.get_num_threads() if run.device.type == "cpu" and run.cache.enabled else 1
     done = run_jobs(train_run, specs, ex, functools.partial(Experiment, settings, run), workers, desc="runs")
     seconds.update({spec.name: t for spec, (_, t) in zip(specs, done)})
-    return Results(specs, [log for log, _ in done], ex.base.losses, seconds)
+    return Results(run.seed, specs, [log for log, _ in done], ex.base.losses, seconds)
 
 
 def run(settings: Settings, run: Run) -> Results:
-    """Pretrain (cached), then every run of :func:`grid`, each cached on its own (so an interrupted grid resumes);
-    the assembled results are cached too.
+    """Pretrain (cached), then every run of :func:`grid`, each cached on its own (so an interrupted grid resumes),
+    at ``run.seed`` and at the ``settings.seeds - 1`` next seeds; each seed's assembled results are cached too.
 
     On a CPU the runs go to as many worker processes of one thread each as torch has threads (a tiny model keeps
     only one core busy; ``$STEERLIB_THREADS=1`` runs them back to back), which read the pretrained model from the
     run's cache; on a GPU, or without a cache, they go back to back. Every run depends on its spec and seeds alone,
     so both ways give the same results.
     """
-    return run.cache.cached("pre-memorization", {"settings": settings, "seed": run.seed},
-                            lambda: _run_grid(settings, run), as_type=Results)
+    one = dataclasses.replace(settings, seeds=1)
+
+    def at(seed: int) -> Results:
+        return run.cache.cached("pre-memorization", {"settings": one, "seed": seed},
+                                lambda: _run_grid(one, dataclasses.replace(run, seed=seed)), as_type=Results)
+
+    main = at(run.seed)
+    main.others = [at(run.seed + k) for k in range(1, settings.seeds)]
+    return main
