@@ -14,6 +14,7 @@ from steerlib.measures import premem
 
 P_GRID = np.round(np.arange(1.005, 1.3 + 1e-9, 0.005), 3)  # memorization thresholds swept (perplexity > 1)
 STATES = ("incorrect", "correct, not memorized", "memorized")
+USES_P = ("H2", "H3", "H4a", "H4b", "H4c", "H5", "H8", "H8b")  # the claims whose statistic depends on p
 PRIORS = {"premem": "pre-memorization train acc.", "train_acc": "train accuracy", "grad_var": "gradient variance",
           "dist_init": "distance from init.", "atc": "ATC"}
 
@@ -69,30 +70,43 @@ def correct_first_share(acc: np.ndarray, perp: np.ndarray, p: float) -> tuple[fl
     return float(before[done].mean()), int(done.sum())
 
 
+def _calibrated(runs: list[premem.Run]) -> float:
+    """:func:`premem.calibrate_p` on ``runs``, NaN where p is not identified on them."""
+    try:
+        return premem.calibrate_p(runs, P_GRID)
+    except premem.PNotIdentified:
+        return float("nan")
+
+
+def _r2_at(curve: np.ndarray, p: float) -> float:
+    """The R² of ``curve`` (over P_GRID) at p; NaN for a p that is NaN."""
+    return float("nan") if np.isnan(p) else curve[np.searchsorted(P_GRID, p)]
+
+
 def transfer_runs(r: Results, n_cal: int, repeats: int = 20, seed: int = 0) -> np.ndarray:
-    """(repeats, 2): R² on the held-out runs at p calibrated on ``n_cal`` random runs, and at their own best p."""
+    """(repeats, 2): R² on the held-out runs at p calibrated on ``n_cal`` random runs (NaN where p is not
+    identified on them), and at their own best p."""
     rng, n = np.random.default_rng(seed), len(r.logs)
     out = []
     for _ in range(repeats):
         cal = rng.choice(n, n_cal, replace=False)
         curve = premem.r2_curve(r.triples(np.setdiff1d(np.arange(n), cal)), P_GRID)
-        p_hat = premem.calibrate_p(r.triples(cal), P_GRID)
-        out.append((curve[np.searchsorted(P_GRID, p_hat)], curve.max()))
+        out.append((_r2_at(curve, _calibrated(r.triples(cal))), curve.max()))
     return np.array(out)
 
 
 def transfer_halves(r: Results, repeats: int = 20, seed: int = 0) -> np.ndarray:
-    """(repeats, 3): p calibrated on a random half A of the test problems, R² on half B at that p, and at half B's
-    own best p."""
+    """(repeats, 3): p calibrated on a random half A of the test problems (NaN where not identified), R² on half B
+    at that p, and at half B's own best p."""
     rng, out = np.random.default_rng(seed), []
     n_test = r.logs[0].test_acc.shape[1]
     for _ in range(repeats):
         half = rng.permutation(n_test) < n_test // 2
         runs = {h: [(log.train_acc, log.train_perp, log.test_acc[:, m].mean(1)) for log in r.logs]
                 for h, m in (("A", half), ("B", ~half))}
-        p_a = premem.calibrate_p(runs["A"], P_GRID)
+        p_a = _calibrated(runs["A"])
         curve_b = premem.r2_curve(runs["B"], P_GRID)
-        out.append((p_a, curve_b[np.searchsorted(P_GRID, p_a)], curve_b.max()))
+        out.append((p_a, _r2_at(curve_b, p_a), curve_b.max()))
     return np.array(out)
 
 
@@ -101,6 +115,7 @@ class Analysis:
     """What the claims, metrics.json and the figures share; p is calibrated on all runs."""
 
     p: float  # the p of P_GRID with the best R² on y = x of pre-memorization vs test accuracy (premem.calibrate_p)
+    p_note: str  # why p is not identified ("" when it is; p is then P_GRID[0], a stand-in for the figures)
     curve: np.ndarray  # (len(P_GRID),) that R² at each p; its maximum is the R² at p
     r2_train: float  # R² on y = x of train accuracy vs test accuracy
     points: pd.DataFrame  # points(results, p)
@@ -116,11 +131,14 @@ class Analysis:
 def analyse(r: Results) -> Analysis:
     """The :class:`Analysis` of ``r``, computed once per Results (the last one analysed is kept)."""
     curve = premem.r2_curve(r.triples(), P_GRID)
-    p = float(P_GRID[int(np.argmax(curve))])
+    try:
+        p, p_note = premem.calibrate_p(r.triples(), P_GRID), ""
+    except premem.PNotIdentified as err:
+        p, p_note = float(P_GRID[0]), f"{err}, so the claims that use p are not judged"
     pts = points(r, p)
     maps = map_runs(r)
     return Analysis(
-        p=p, curve=curve, r2_train=premem.r2_identity(pts["train_acc"], pts["test_acc"]), points=pts,
+        p=p, p_note=p_note, curve=curve, r2_train=premem.r2_identity(pts["train_acc"], pts["test_acc"]), points=pts,
         final=pts.groupby("run").tail(1), correlations={k: premem.pearson(pts[k], pts["test_acc"]) for k in PRIORS},
         map_runs=maps,
         correct_first={r.specs[i].name: correct_first_share(r.logs[i].train_acc, r.logs[i].train_perp, p)
@@ -140,7 +158,7 @@ def claims(results: Results) -> list[Claim]:
     near = np.abs(P_GRID - p) <= 0.05 + 1e-9
     runs3, halves = a.transfer_runs[3], a.transfer_halves
     prior_best = max(abs(a.correlations[k]) for k in ("grad_var", "dist_init", "atc"))
-    return [
+    out = [
         Claim("H1", "train accuracy does not predict test accuracy", "R² of (train acc., test acc.) on y = x",
               a.r2_train, "<", 0.5, "Fig 4.1: train acc. ≈ 1, R² low"),
         Claim("H1b", "runs that fit the train set (final train acc. ≥ 0.9) differ widely in test accuracy",
@@ -170,6 +188,9 @@ def claims(results: Results) -> list[Claim]:
               "fraction of (example, checkpoint) pairs where it binds", float(pts["min_binds"].to_numpy().mean()),
               ">", 0.0, "definition in section 4.3"),
     ]
+    if a.p_note:  # p is not identified: the claims that use it say nothing
+        out = [dataclasses.replace(c, judged=False, note=a.p_note) if c.id in USES_P else c for c in out]
+    return out
 
 
 def extra(results: Results) -> dict:
@@ -178,7 +199,7 @@ def extra(results: Results) -> dict:
     a, r = analyse(results), results
     pts, final = a.points, a.final
     return {
-        "p": a.p, "p_loglog": round(float(premem.loglog(a.p)), 3),
+        "p": a.p, "p_loglog": round(float(premem.loglog(a.p)), 3), "p_note": a.p_note,
         "r2_identity_premem": round(float(a.curve.max()), 3),
         "r2_fit_premem": round(premem.r2_fit(pts["premem"], pts["test_acc"]), 3),
         "r2_identity_train": round(a.r2_train, 3),
