@@ -58,15 +58,29 @@ def test_scorecard_gathers_claims(tmp_path):
     from steerlib.core.record import write_metrics
 
     write_metrics(tmp_path / "toy", "toy", {"profile": "smoke"}, [Claim("T1", "toy holds", "x", 1.0, ">", 0.5)], 0)
+    write_metrics(tmp_path / "toy-cpu", "toy", {"profile": "cpu"}, [Claim("T2", "cpu toy", "x", 1.0, ">", 0.5)], 0)
     pm.execute_notebook(str(BOOK / "scorecard.ipynb"), str(tmp_path / "card.ipynb"), cwd=str(BOOK),
-                        kernel_name="python3", parameters={"results_dir": str(tmp_path)}, progress_bar=False)
+                        kernel_name="python3", parameters={"results_dir": str(tmp_path), "profile": "smoke"},
+                        progress_bar=False)
     text = (tmp_path / "card.ipynb").read_text()
     assert "toy holds" in text and "T1" in text
+    assert "cpu toy" not in text and "toy-cpu (toy, cpu profile)" in text  # one profile, and it says what it left
 
 
-def test_bad_profile_fails_the_chapter_with_a_clear_error(tmp_path):
+@pytest.mark.parametrize("params, message", [
+    ({"profile": "laptop"}, "profile='laptop'.*'smoke', 'cpu', 'paper', 'gpu'"),
+    ({"profile": ""}, "profile=''.*'smoke', 'cpu', 'paper', 'gpu'"),
+    ({"seed": "abc"}, "seed='abc' is a str; seed must be an integer"),
+    ({"seed": 1.5}, "seed=1.5 is a float; seed must be an integer"),
+    ({"seed": -1}, "seed=-1 is out of range; allowed values lie in \\[0, 4294967295\\]"),
+], ids=["profile-laptop", "profile-empty", "seed-abc", "seed-1.5", "seed--1"])
+def test_bad_parameters_fail_the_chapter_early_with_a_clear_error(params, message, tmp_path):
+    """The checks live in chapter.start and get_profile, which every chapter notebook calls first; nothing is
+    written."""
     pm = pytest.importorskip("papermill")
     path = BOOK / "extrapolation" / "reversion.ipynb"
-    with pytest.raises(pm.PapermillExecutionError, match="profile='laptop'.*'smoke', 'cpu', 'paper'"):
+    out_dir = tmp_path / "results"
+    with pytest.raises(pm.PapermillExecutionError, match=message):
         pm.execute_notebook(str(path), str(tmp_path / "bad.ipynb"), cwd=str(path.parent), kernel_name="python3",
-                            parameters={"profile": "laptop", "out_dir": str(tmp_path)}, progress_bar=False)
+                            parameters={"profile": "smoke", "out_dir": str(out_dir), **params}, progress_bar=False)
+    assert not out_dir.exists()

@@ -21,8 +21,8 @@ RUN_SEED_MAX = 2**32 - 1  # a run's seed (chapters, training configs), from whic
 
 
 def _show(value: Any) -> str:
-    """A short repr of ``value`` for an error message."""
-    text = repr(value)
+    """A short repr of ``value`` for an error message (NumPy scalars as Python numbers)."""
+    text = " ".join(repr(value.item() if isinstance(value, np.generic) else value).split())
     return text if len(text) <= 60 else f"{text[:57]}..."
 
 
@@ -63,13 +63,19 @@ def check_choices(name: str, values: Sequence[Any], allowed: Iterable[Any]) -> t
     return tuple(check_choice(f"{name}[{i}]", v, allowed) for i, v in enumerate(check_nonempty(name, values)))
 
 
-def check_strings(name: str, values: Iterable[str]) -> list[str]:
-    """A non-empty sequence of strings (a list, a tuple, a dataset's column; not one string, whose characters would
-    pass for one), as a list."""
-    what = "a list of strings"
-    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+def check_sequence(name: str, values: Any, what: str) -> Any:
+    """``values`` if it is a non-empty sequence (a list, a tuple, a dataset's column; not a string, whose characters
+    would pass for one); else raise saying it must be ``what``."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable) or not hasattr(values, "__len__"):
         raise TypeError(f"{name}={_show(values)} is a {type(values).__name__}; {name} must be {what}")
-    return [check_type(name, v, str, what) for v in check_nonempty(name, list(values))]
+    return check_nonempty(name, values)
+
+
+def check_strings(name: str, values: Iterable[str]) -> list[str]:
+    """A non-empty sequence of strings (see :func:`check_sequence`), as a list."""
+    what = "a list of strings"
+    values = list(values) if isinstance(values, Iterable) and not isinstance(values, (str, bytes)) else values
+    return [check_type(name, v, str, what) for v in check_sequence(name, values, what)]
 
 
 def check_same_length(names: str, *values: Sized) -> int:
@@ -99,11 +105,11 @@ def check_range(name: str, value: Any, low: float | None = None, high: float | N
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, wanted):
         raise TypeError(f"{name}={_show(value)} is a {type(value).__name__}; {name} must be {kind} in {allowed}")
     if not math.isfinite(value):
-        raise ValueError(f"{name}={value!r} is not a finite number; allowed values lie in {allowed}")
+        raise ValueError(f"{name}={_show(value)} is not a finite number; allowed values lie in {allowed}")
     below = low is not None and (value <= low if open_low else value < low)
     above = high is not None and (value >= high if open_high else value > high)
     if below or above:
-        raise ValueError(f"{name}={value!r} is out of range; allowed values lie in {allowed}")
+        raise ValueError(f"{name}={_show(value)} is out of range; allowed values lie in {allowed}")
     return value
 
 
@@ -141,13 +147,13 @@ def check_array(name: str, values: Any, low: float | None = None, high: float | 
         arr = np.asarray(values)
     except ValueError as err:  # ragged nesting
         raise ValueError(f"{name} is not a rectangular array of numbers ({err})") from None
+    if arr.size == 0:
+        raise ValueError(f"{name} is empty (shape {arr.shape}); give at least one value")
     if arr.dtype.kind not in ("iu" if integer else "biuf") or (integer and arr.dtype.kind == "b"):
         raise TypeError(f"{name} holds {arr.dtype} values ({_show(values)}); {name} must hold "
                         f"{'integers' if integer else 'numbers'}")
     if ndim is not None and arr.ndim != ndim:
         raise ValueError(f"{name} has shape {arr.shape}; it must have {ndim} dimension{'s' * (ndim != 1)}")
-    if arr.size == 0:
-        raise ValueError(f"{name} is empty (shape {arr.shape}); give at least one value")
     nan = np.isnan(arr)
     bad = (np.zeros_like(nan) if allow_nan else nan) | (np.isinf(arr) & (not allow_inf))
     if low is not None:
@@ -156,7 +162,7 @@ def check_array(name: str, values: Any, low: float | None = None, high: float | 
         bad |= arr > high
     if bad.any():
         where = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise ValueError(f"{name} holds {arr[where]!r} at index {where}; allowed values lie in "
+        raise ValueError(f"{name} holds {_show(arr[where])} at index {where}; allowed values lie in "
                          f"{_interval(low, high, open_low)}{'' if allow_inf else ', finite'}"
                          f"{' (NaN allowed)' if allow_nan else ''}")
     return arr

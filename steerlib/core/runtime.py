@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import os
 import random
-import socket
 import threading
-from urllib.parse import urlparse
+import urllib.error
+import urllib.request
 
 import numpy as np
 import torch
@@ -78,27 +78,27 @@ OFFLINE_ENVS = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE")
 
 
 def hub_offline(timeout: float = 2.0) -> str:
-    """Why the Hugging Face hub cannot be reached ("" if it can): an ``OFFLINE_ENVS`` variable set, or no TCP
-    connection within ``timeout`` seconds to the hub (``$HF_ENDPOINT``) or to the ``$HTTPS_PROXY`` in between.
+    """Why the Hugging Face hub cannot be reached ("" if it can): an ``OFFLINE_ENVS`` variable set, or no HTTP answer
+    from the hub (``$HF_ENDPOINT``, through ``$HTTPS_PROXY`` if set) within ``timeout`` seconds.
 
     A few seconds instead of the hub clients' retries (tens of seconds) before they give up without a network."""
     check_range("timeout", timeout, 0, open_low=True)
     for name in OFFLINE_ENVS:
         if os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on"):
             return f"${name} is set"
-    proxy = os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy")
-    url = urlparse(proxy or os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
-    address = (url.hostname or "", url.port or (443 if url.scheme == "https" else 80))
+    endpoint = os.environ.get("HF_ENDPOINT") or "https://huggingface.co"
     failure: list[str] = ["no answer"]
 
-    def connect() -> None:  # in a thread: name resolution ignores socket timeouts
+    def ask() -> None:  # in a thread: name resolution ignores socket timeouts
         try:
-            socket.create_connection(address, timeout=timeout).close()
+            urllib.request.urlopen(urllib.request.Request(endpoint, method="HEAD"), timeout=timeout).close()
             failure.clear()
-        except OSError as err:
+        except urllib.error.HTTPError:  # the hub answered, if only with an error status
+            failure.clear()
+        except (OSError, ValueError) as err:
             failure[0] = f"{err.__class__.__name__}: {err}"
 
-    probe = threading.Thread(target=connect, daemon=True)
+    probe = threading.Thread(target=ask, daemon=True)
     probe.start()
     probe.join(timeout)
-    return f"{address[0]}:{address[1]} cannot be reached within {timeout:g} s ({failure[0]})" if failure else ""
+    return f"no answer from {endpoint} within {timeout:g} s ({failure[0]})" if failure else ""

@@ -29,11 +29,11 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from steerlib.core.cache import RunCache
 from steerlib.core.checks import (
     RUN_SEED_MAX,
-    check_nonempty,
     check_range,
     check_seed,
     check_shape,
     check_strings,
+    check_tensor,
     check_type,
 )
 from steerlib.lm.sampling import sample
@@ -69,10 +69,8 @@ class RLConfig:
 
 def leave_one_out_advantage(rewards: torch.Tensor) -> torch.Tensor:
     """(P, K) advantages ``A_ik = r_ik - (Σ_j r_ij - r_ik) / (K - 1)`` from (P, K) rewards."""
-    check_type("rewards", rewards, torch.Tensor, "a (P, K) tensor")
-    check_shape("rewards", rewards, (None, None), "(prompts, samples per prompt)")
+    check_shape("rewards", check_tensor("rewards", rewards), (None, None), "(prompts, samples per prompt)")
     check_range("samples per prompt (rewards.shape[1])", rewards.shape[1], 2)
-    check_nonempty("rewards", rewards)
     k = rewards.shape[1]
     return rewards - (rewards.sum(1, keepdim=True) - rewards) / (k - 1)
 

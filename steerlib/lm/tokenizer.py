@@ -22,6 +22,7 @@ from steerlib.core.checks import (
     check_nonempty,
     check_range,
     check_same_length,
+    check_sequence,
     check_strings,
     check_type,
 )
@@ -75,7 +76,8 @@ def encode_responses(tokenizer: PreTrainedTokenizerBase, responses: Sequence[str
 def join(prompt_ids: Sequence[Sequence[int]], response_ids: Sequence[Sequence[int]]
          ) -> tuple[list[list[int]], list[list[int]]]:
     """``input_ids = prompt + response`` and ``labels = [-100] * len(prompt) + response`` for each pair."""
-    check_nonempty("prompt_ids", prompt_ids)
+    for name, ids in (("prompt_ids", prompt_ids), ("response_ids", response_ids)):
+        check_sequence(name, ids, "a list of token-id lists")
     check_same_length("prompt_ids, response_ids", prompt_ids, response_ids)
     ids = [list(p) + list(r) for p, r in zip(prompt_ids, response_ids)]
     labels = [[IGNORE] * len(p) + list(r) for p, r in zip(prompt_ids, response_ids)]
@@ -108,6 +110,8 @@ def pad(seqs: Sequence[Sequence[int]], value: int, side: str = "right") -> torch
 def collate(input_ids: Sequence[Sequence[int]], labels: Sequence[Sequence[int]], pad_token_id: int
             ) -> dict[str, torch.Tensor]:
     """A right-padded batch: ``input_ids``, ``attention_mask`` (0 on padding) and ``labels`` (-100 on padding)."""
+    for name, ids in (("input_ids", input_ids), ("labels", labels)):
+        check_sequence(name, ids, "a list of token-id lists")
     check_same_length("input_ids, labels", input_ids, labels)
     if any(len(i) != len(t) for i, t in zip(input_ids, labels)):
         raise ValueError("input_ids and labels must have the same length in every row (labels -100 where ignored)")

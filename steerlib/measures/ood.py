@@ -44,6 +44,7 @@ def ood_score(x_ref: torch.Tensor, x_eval: torch.Tensor, n_splits: int = 10, C: 
     check_shape("x_eval", x_eval, (None, *x_ref.shape[1:]), "inputs shaped as x_ref's")
     check_range("n_splits", n_splits, 1, integer=True)
     check_range("C", C, 0, open_low=True)
+    check_seed("seed", seed)
     rng = np.random.default_rng(seed)
     f_ref = random_relu_features(x_ref, feature_dim, seed)
     f_eval = random_relu_features(x_eval, feature_dim, seed)

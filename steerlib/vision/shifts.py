@@ -151,6 +151,7 @@ def focus_sets(x: torch.Tensor, shift: str, value_range: tuple[float, float], se
     """Fig 2.2's sets: ``x`` (one class's test inputs) clean and at the five default severities of ``shift``,
     level ``l`` drawn with seed ``seed + l`` (the rule of :func:`evaluation_sets`); returns (severities, inputs)."""
     _check_batch("x", x)
+    check_seed("seed", seed)
     sevs = [0.0, *severities(shift, tuple(x.shape[1:]))]
     return sevs, [apply_shift(x, shift, s, value_range, seed + level) for level, s in enumerate(sevs)]
 
