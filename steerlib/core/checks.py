@@ -41,7 +41,7 @@ def check_type(name: str, value: Any, types: type | tuple[type, ...], what: str)
 def check_choice(name: str, value: Any, allowed: Iterable[Any]) -> Any:
     """Return ``value`` if it is one of ``allowed``; else raise a ValueError naming the parameter and the choices."""
     allowed = tuple(allowed)
-    if isinstance(value, (list, dict, set, np.ndarray, torch.Tensor)) or value not in allowed:
+    if isinstance(value, (np.ndarray, torch.Tensor)) or value not in allowed:  # arrays compare elementwise
         raise ValueError(f"{name}={_show(value)} is not allowed; choose one of {', '.join(map(repr, allowed))}")
     return value
 
@@ -74,7 +74,6 @@ def check_sequence(name: str, values: Any, what: str) -> Any:
 def check_strings(name: str, values: Iterable[str]) -> list[str]:
     """A non-empty sequence of strings (see :func:`check_sequence`), as a list."""
     what = "a list of strings"
-    values = list(values) if isinstance(values, Iterable) and not isinstance(values, (str, bytes)) else values
     return [check_type(name, v, str, what) for v in check_sequence(name, values, what)]
 
 
@@ -142,7 +141,8 @@ def check_array(name: str, values: Any, low: float | None = None, high: float | 
     (integers if ``integer``), ``ndim`` dimensions if given, no infinity unless ``allow_inf``, no NaN unless
     ``allow_nan``, and every other element within the bounds of :func:`check_range`."""
     if isinstance(values, torch.Tensor):
-        values = values.detach().cpu().numpy()
+        values = values.detach().cpu()
+        values = (values.float() if values.dtype == torch.bfloat16 else values).numpy()  # NumPy has no bfloat16
     try:
         arr = np.asarray(values)
     except ValueError as err:  # ragged nesting

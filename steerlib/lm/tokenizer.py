@@ -9,7 +9,7 @@ prompt, so the SFT loss covers the response tokens and the end token only.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 import torch
 from datasets import Dataset
@@ -31,7 +31,7 @@ SPECIAL_TOKENS = ("<pad>", "<bos>", "<eos>", "<unk>")
 IGNORE = -100  # label of tokens the loss skips (Hugging Face's convention)
 
 
-def word_tokenizer(texts: Iterable[str]) -> PreTrainedTokenizerFast:
+def word_tokenizer(texts: Sequence[str]) -> PreTrainedTokenizerFast:
     """A word-level tokenizer whose vocabulary is every word and punctuation mark in ``texts`` (sorted)."""
     texts = check_strings("texts", texts)
     split = pre_tokenizers.Whitespace()
@@ -91,6 +91,7 @@ def tokenize_sft(data: Dataset, tokenizer: PreTrainedTokenizerBase, prompt: str 
     check_nonempty("data", data)
     check_columns("data", data.column_names, (prompt, response), "name its columns with prompt= and response=")
     check_tokenizer(tokenizer)
+
     def encode(batch):
         ids, labels = join(encode_prompts(tokenizer, batch[prompt]), encode_responses(tokenizer, batch[response]))
         return {"input_ids": ids, "labels": labels}

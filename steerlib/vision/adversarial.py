@@ -5,6 +5,8 @@ output: x_{t+1} = clip(x_t + eps * sign(grad_x L(f(x_t), y))). Every ensemble me
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from tqdm.auto import tqdm
 
@@ -17,8 +19,7 @@ def iterated_fgsm(ensemble: Ensemble, loss, x: torch.Tensor, y: torch.Tensor, ep
     """Adversarial inputs (E, N, ...) after ``steps`` FGSM rounds of size ``eps`` per member, clipped to
     ``value_range`` if given. The ensemble is evaluated in eval mode."""
     check_type("ensemble", ensemble, Ensemble, "an Ensemble")
-    if not callable(loss):
-        raise TypeError(f"loss={loss!r} is a {type(loss).__name__}; loss must be a loss from make_loss")
+    check_type("loss", loss, Callable, "a loss from make_loss")
     check_tensor("x", x)
     check_tensor("y", y)
     check_shape("y", y, (len(x), *y.shape[1:]), "one target per input of x")

@@ -108,11 +108,12 @@ def _hub(name: str, source: str | None) -> ImageData:
 
     source = source or os.path.join(os.environ.get(LOCAL_DATA_ENV, ""), name)
     offline = "" if os.path.isdir(source) else hub_offline()
+    cache_only = bool(offline) or datasets.config.HF_HUB_OFFLINE  # offline: no retries against an unreachable hub
     try:
         if os.path.isdir(source):
             ds = datasets.load_from_disk(source)
-        else:  # offline, only the Hugging Face cache is looked at: no retries against an unreachable hub
-            with mock.patch.object(datasets.config, "HF_HUB_OFFLINE", bool(offline) or datasets.config.HF_HUB_OFFLINE):
+        else:
+            with mock.patch.object(datasets.config, "HF_HUB_OFFLINE", cache_only):
                 ds = datasets.load_dataset(HUB_IDS[name])
     except Exception as err:  # no network and no local copy
         reached = f"the hub cannot be reached ({offline})" if offline else "the hub could not be reached"
