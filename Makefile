@@ -34,5 +34,9 @@ test-all: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_ensemble.py
 
+# Every generated folder: the built book, chapter results (results/ at the root, where runs and nbval write, and old
+# book/**/results), caches of tools and tests. Not .venv, and not the run cache ($STEERLIB_CACHE, outside the tree).
 clean:
-	rm -rf _build book/results
+	rm -rf _build results .cache .pytest_cache .ruff_cache
+	find book -type d -name results -prune -exec rm -rf {} +
+	find . -path ./$(VENV) -prune -o -type d \( -name __pycache__ -o -name .ipynb_checkpoints \) -prune -exec rm -rf {} +

@@ -62,13 +62,16 @@ def test_scorecard_lists_every_claim_with_its_verdict(tmp_path):
                     uncertainty="toy") for i in range(80)]  # more rows than pandas shows by default
     claims.append(Claim("P1", "toy prerequisite", "x", 1.0, ">", 0.5, kind="prerequisite", why="toy"))
     write_metrics(tmp_path / "toy", "toy", {"profile": "smoke"}, claims, 0)
+    write_metrics(tmp_path / "toy-cpu", "toy", {"profile": "cpu"}, [Claim("T2", "cpu toy", "x", 1.0, ">", 0.5)], 0)
     pm.execute_notebook(str(BOOK / "scorecard.ipynb"), str(tmp_path / "card.ipynb"), cwd=str(BOOK),
-                        kernel_name="python3", parameters={"results_dir": str(tmp_path)}, progress_bar=False)
+                        kernel_name="python3", parameters={"results_dir": str(tmp_path), "profile": "smoke"},
+                        progress_bar=False)
     text = (tmp_path / "card.ipynb").read_text()
     assert all(f"toy claim {i}<" in text for i in range(80)), "every claim is listed, none cut by a row limit"
     assert "holds (fragile)" in text and "does not hold" in text and "toy prerequisite" in text
     # evidence: T6-T79 hold (T6 fragile: its interval reaches 5), T0-T5 do not; the prerequisite is apart
     assert "73 of 80 evidence claims hold, and 1 more hold but are fragile" in text
+    assert "cpu toy" not in text and "toy-cpu (toy, cpu profile)" in text  # one profile, and it says what it left
 
 
 def test_scorecard_refuses_a_missing_results_folder(tmp_path):
@@ -78,9 +81,20 @@ def test_scorecard_refuses_a_missing_results_folder(tmp_path):
         scorecard.collect(tmp_path / "nowhere")
 
 
-def test_bad_profile_fails_the_chapter_with_a_clear_error(tmp_path):
+@pytest.mark.parametrize("params, message", [
+    ({"profile": "laptop"}, "profile='laptop'.*'smoke', 'cpu', 'paper', 'gpu'"),
+    ({"profile": ""}, "profile=''.*'smoke', 'cpu', 'paper', 'gpu'"),
+    ({"seed": "abc"}, "seed='abc' is a str; seed must be an integer"),
+    ({"seed": 1.5}, "seed=1.5 is a float; seed must be an integer"),
+    ({"seed": -1}, "seed=-1 is out of range; allowed values lie in \\[0, 4294967295\\]"),
+], ids=["profile-laptop", "profile-empty", "seed-abc", "seed-1.5", "seed--1"])
+def test_bad_parameters_fail_the_chapter_early_with_a_clear_error(params, message, tmp_path):
+    """The checks live in chapter.start and get_profile, which every chapter notebook calls first; nothing is
+    written."""
     pm = pytest.importorskip("papermill")
     path = BOOK / "extrapolation" / "reversion.ipynb"
-    with pytest.raises(pm.PapermillExecutionError, match="profile='laptop'.*'smoke', 'cpu', 'paper'"):
+    out_dir = tmp_path / "results"
+    with pytest.raises(pm.PapermillExecutionError, match=message):
         pm.execute_notebook(str(path), str(tmp_path / "bad.ipynb"), cwd=str(path.parent), kernel_name="python3",
-                            parameters={"profile": "laptop", "out_dir": str(tmp_path)}, progress_bar=False)
+                            parameters={"profile": "smoke", "out_dir": str(out_dir), **params}, progress_bar=False)
+    assert not out_dir.exists()

@@ -29,7 +29,7 @@ def test_bad_names_raise_with_parameter_and_choices():
         resolve_profile("laptop")
     with pytest.raises(ValueError, match=r"loss='hinge'.*'ce'"):
         check_choice("loss", "hinge", ["ce", "mse"])
-    with pytest.raises(ValueError, match=r"seeds=0 is out of range.*\[1, inf\]"):
+    with pytest.raises(ValueError, match=r"seeds=0 is out of range.*\[1, inf\)"):
         check_range("seeds", 0, low=1)
     assert check_range("p", 0.5, 0, 1) == 0.5
 

@@ -54,5 +54,8 @@ def test_hub_dataset_missing_offline_names_the_fix(tmp_path, monkeypatch):
         raise ConnectionError("no network")
 
     monkeypatch.setattr(datasets, "load_dataset", offline)
+    monkeypatch.setenv("STEERLIB_DATA", str(tmp_path))  # no mnist/ there
     with pytest.raises(RuntimeError, match="dataset='mnist' needs Hugging Face dataset 'ylecun/mnist'.*save_to_disk"):
+        data.load_dataset("mnist")
+    with pytest.raises(ValueError, match="source=.*nowhere' is not a folder"):
         data.load_dataset("mnist", source=str(tmp_path / "nowhere"))

@@ -104,3 +104,34 @@ def test_on_step_sees_each_step_and_leaves_training_unchanged(toy):
 def test_unknown_schedule_names_the_choices():
     with pytest.raises(ValueError, match="schedule='step'.*'cosine', 'linear'"):
         SFTConfig(schedule="step")
+
+
+@pytest.mark.parametrize("chapter", ["pre-memorization", "unfamiliar-examples"])
+def test_smoke_pretraining_resumes_after_a_kill(chapter, toy, tmp_path):
+    """The smoke profile's pretraining checkpoints before its last step, so a run killed mid-way resumes from the
+    checkpoint to the weights of an uninterrupted run (here on the toy model, with the profile's SFTConfig)."""
+    import importlib
+
+    from steerlib.chapters import CHAPTERS
+
+    cfg = importlib.import_module(CHAPTERS[chapter]).PROFILES["smoke"].pretrain
+    assert cfg.checkpoint_every < cfg.steps
+    model, tok, data = toy
+    cfg = dataclasses.replace(cfg, batch_size=4)  # the toy data is 4 examples; the step and checkpoint counts stay
+    reference = build_model(model.config, seed=0)
+    expected = train_sft(reference, data, cfg, pad_id(tok), "cpu", progress=False)
+    kill_at = cfg.checkpoint_every + 3
+
+    def kill(step, _):
+        if step == kill_at:
+            raise KeyboardInterrupt
+
+    cache = RunCache(tmp_path)
+    with pytest.raises(KeyboardInterrupt):
+        train_sft(model, data, cfg, pad_id(tok), "cpu", cache, key="kill", on_step=kill, progress=False)
+    assert cache.load_checkpoint("sft", {"key": "kill", "sft": cfg})["step"] == cfg.checkpoint_every
+    resumed = build_model(model.config, seed=0)
+    assert train_sft(resumed, data, cfg, pad_id(tok), "cpu", cache, key="kill", progress=False) == pytest.approx(
+        expected)
+    for a, b in zip(reference.state_dict().values(), resumed.state_dict().values()):
+        torch.testing.assert_close(a, b)

@@ -19,7 +19,7 @@ matplotlib.use("Agg")
 
 
 def test_settings_reject_unknown_names_and_a_wrong_main_model():
-    with pytest.raises(ValueError, match="shifts='fog'"):
+    with pytest.raises(ValueError, match=r"shifts\[\d\]='fog'"):
         mechanism.Settings(shifts=("fog",))
     with pytest.raises(ValueError, match="first arch"):
         mechanism.Settings(archs=("mlp", "cnn"))

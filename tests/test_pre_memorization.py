@@ -45,7 +45,7 @@ def test_states_and_correct_first_share_by_hand():
     assert analysis.states(acc, perp, 1.1).tolist() == [[0, 1, 2], [0, 0, 2], [1, 0, 0]]
     # two examples end memorized; one of them was correct (not memorized) first
     assert analysis.correct_first_share(acc, perp, 1.1) == (0.5, 2)
-    assert analysis.correct_first_share(acc, perp, 0.9) == (0.0, 0)
+    assert analysis.correct_first_share(acc, perp + 1, 1.1) == (0.0, 0)
 
 
 def test_settings_validation():
@@ -89,6 +89,29 @@ def test_smoke_run_logs_every_checkpoint(smoke):
         assert log.test_acc.shape == (c, s.n_test)
         assert (log.train_perp >= 1).all() and (log.train_other <= log.train_acc + 1e-9).all()
         assert (np.diff(log.dist_init) > 0).all() and (log.grad_var > 0).all()
+
+
+def _flat_results(seed: int = 0) -> R.Results:
+    """Four runs whose target perplexities never come near the grid of p: every p gives the same R²."""
+    rng = np.random.default_rng(seed)
+    specs = [R.RunSpec(lr, ep) for lr in (1e-4, 1e-3) for ep in (2, 4)]
+    logs = [R.RunLog(step=np.arange(1, 4), loss=rng.random(3), grad_var=rng.random(3) + 0.1,
+                     dist_init=np.arange(1.0, 4.0), train_acc=rng.random((3, 8)), train_half=rng.random((3, 8)),
+                     train_other=np.zeros((3, 8)),
+                     train_perp=2 + rng.random((3, 8)), train_conf=-rng.random((3, 8)), test_acc=rng.random((3, 16)))
+            for _ in specs]
+    return R.Results(seed, specs, logs, [1.0], {})
+
+
+def test_a_flat_r2_curve_leaves_the_claims_that_use_p_not_judged():
+    results = _flat_results()
+    a = R.analyse(results)
+    assert "p is not identified" in a.p_note and a.p == analysis.P_GRID[0]
+    claims = {c.id: c for c in R.claims(results)}
+    assert {i for i, c in claims.items() if not c.judged} == set(analysis.P_DEPENDENT)
+    assert all(claims[i].verdict == "not judged" and "p is not identified" in claims[i].note
+               for i in analysis.P_DEPENDENT)
+    assert claims["H1"].judged and R.extra(results)["p_note"] == a.p_note
 
 
 def test_smoke_claims_are_finite(smoke):

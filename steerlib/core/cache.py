@@ -26,6 +26,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from steerlib.core.checks import check_type
+
 CACHE_ENV = "STEERLIB_CACHE"
 CACHE_VERSION = 2  # bump when a change in steerlib makes old cached results wrong (2: plain data only)
 
@@ -128,11 +130,17 @@ class RunCache:
     """A directory of cached runs. ``enabled=False`` turns it into a no-op (always recompute, never write)."""
 
     def __init__(self, root: str | os.PathLike | None = None, enabled: bool = True):
+        check_type("root", root, (str, os.PathLike, type(None)), "a folder path or None")
+        if root is not None and not str(root):
+            raise ValueError("root='' is not a folder; give a path, or None for $STEERLIB_CACHE")
         self.root = Path(root or os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "steerlib")
-        self.enabled = enabled
+        self.enabled = check_type("enabled", enabled, bool, "True or False")
 
     def path(self, kind: str, config: Any) -> Path:
-        """The folder of one run (reading never creates it)."""
+        """The folder of one run (reading never creates it); ``kind`` names a folder of the cache, e.g. ``sft``."""
+        check_type("kind", kind, str, "a folder name such as 'sft'")
+        if not kind or kind in (".", "..") or "/" in kind or os.sep in kind:
+            raise ValueError(f"kind={kind!r} is not a folder name; give e.g. 'sft' (no slashes)")
         return self.root / kind / config_key(config)
 
     def entry(self, kind: str, config: Any) -> Path:
@@ -156,6 +164,7 @@ class RunCache:
 
     def cached(self, kind: str, config: Any, compute: Callable[[], T], as_type: Any = None) -> T:
         """Return the cached result of ``compute`` for ``config``, computing and storing it if absent."""
+        check_type("compute", compute, Callable, "a function of no arguments")
         result = self.load(kind, config, as_type)
         if result is None:
             result = compute()

@@ -1,7 +1,8 @@
 """What every chapter notebook does around its experiment: set up a run, save figures, record claims.
 
 A chapter's ``parameters`` cell takes ``profile``, ``seed``, ``device`` and ``out_dir``;
-:func:`start` turns them into a :class:`Run` (threads set, seeds fixed, device picked, output folder made),
+:func:`start` checks them and turns them into a :class:`Run` (threads set, seeds fixed, device picked; the output
+folder is made by the first figure or record written into it, so a run that fails early leaves nothing behind),
 and :func:`finish` writes ``<out_dir>/metrics.json`` and returns the claims as a table to display.
 """
 from __future__ import annotations
@@ -15,8 +16,10 @@ from typing import Any
 
 import torch
 
+from steerlib.chapters import CHAPTERS
 from steerlib.core.cache import RunCache
-from steerlib.core.claims import VERDICTS, Claim, judge, unexplained
+from steerlib.core.checks import RUN_SEED_MAX, check_choice, check_seed, check_type
+from steerlib.core.claims import VERDICTS, Claim, check_claims, judge, unexplained
 from steerlib.core.profiles import resolve_profile
 from steerlib.core.record import write_metrics
 from steerlib.core.runtime import pick_device, seed_everything, set_threads
@@ -47,17 +50,32 @@ class Run:
     started: float
 
 
+def check_run(settings: Any, settings_type: type, run: Run) -> None:
+    """The arguments of a chapter's ``run(settings, run)``: its ``Settings`` and the :class:`Run` from :func:`start`."""
+    check_type("settings", settings, settings_type, f"the chapter's {settings_type.__name__} (from get_profile)")
+    check_type("run", run, Run, "the Run from chapter.start")
+
+
 def start(chapter: str, profile: str | None = None, seed: int = 0, device: str = "auto",
           out_dir: str | Path | None = None, cache: bool = True) -> Run:
-    """Resolve the profile (argument, else $STEERLIB_PROFILE, else cpu), set threads and seeds, pick the device.
+    """Check the parameters, resolve the profile (argument, else $STEERLIB_PROFILE, else cpu), set threads and seeds,
+    pick the device. Nothing is written: the output folder is made when something is saved into it.
 
-    ``out_dir`` defaults to ``results_root() / chapter``, the folder the scorecard reads."""
+    ``seed`` is an integer in [0, 2**32 - 1]; ``out_dir`` defaults to ``results_root() / chapter``, the folder the
+    scorecard reads."""
+    check_choice("chapter", chapter, CHAPTERS)
     profile = resolve_profile(profile)
+    check_seed("seed", seed, RUN_SEED_MAX)
+    check_type("cache", cache, bool, "True or False")
+    if out_dir is not None:
+        check_type("out_dir", out_dir, (str, os.PathLike), "a folder path (a string)")
+        if not str(out_dir) or Path(out_dir).is_file():
+            raise ValueError(f"out_dir={str(out_dir)!r} is not a folder; give the folder for metrics.json and figures")
+    torch_device = pick_device(device)
     set_threads()
     seed_everything(seed)
-    out = Path(out_dir) if out_dir else results_root() / chapter
-    out.mkdir(parents=True, exist_ok=True)
-    return Run(chapter, profile, seed, pick_device(device), out, RunCache(enabled=cache), time.time())
+    out = Path(out_dir) if out_dir is not None else results_root() / chapter
+    return Run(chapter, profile, seed, torch_device, out, RunCache(enabled=cache), time.time())
 
 
 def claims_table(claims: Iterable[Claim]):
@@ -69,14 +87,16 @@ def claims_table(claims: Iterable[Claim]):
         return f"{float(c.value):.3g}{interval}"
 
     rows = [{"id": c.id, "kind": c.kind, "claim": c.statement, "statistic": c.statistic, "value [interval]": ours(c),
-             "threshold": f"{c.op} {c.threshold:g}", "verdict": c.verdict} for c in claims]
+             "threshold": f"{c.op} {c.threshold:g}", "verdict": c.verdict} for c in check_claims(claims)]
     return pd.DataFrame(rows).set_index("id")
 
 
 def finish(run: Run, config: Any, claims: list[Claim], extra: dict | None = None):
     """Check that every claim explains its threshold and uncertainty, judge the claims
     (:func:`~steerlib.core.claims.judge`), write ``metrics.json`` for this run and return :func:`claims_table`."""
-    if missing := unexplained(claims):
+    check_type("run", run, Run, "the Run from chapter.start")
+    check_type("extra", extra, (dict, type(None)), "a dict of numbers or None")
+    if missing := unexplained(check_claims(claims)):
         raise ValueError(f"claims {missing} need a one-line justification of their threshold (why) and an account of "
                          "their uncertainty (interval and how it was measured, or why it has zero width)")
     claims = judge(claims)

@@ -16,8 +16,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from collections.abc import Iterable
 from typing import Any
+
+from steerlib.core.checks import check_choice, check_nonempty, check_range, check_shape, check_type
 
 OPS = {">": lambda a, b: a > b, ">=": lambda a, b: a >= b, "<": lambda a, b: a < b, "<=": lambda a, b: a <= b}
 KINDS = ("evidence", "prerequisite")
@@ -49,8 +52,19 @@ class Claim:
             raise ValueError(f"kind={self.kind!r} is not allowed; choose one of {', '.join(map(repr, KINDS))}")
         if self.interval is not None and any(math.isnan(float(v)) for v in self.interval):
             object.__setattr__(self, "interval", None)  # nothing to say: treated as no interval
+        for name in ("id", "statement", "statistic"):
+            check_nonempty(name, check_type(name, getattr(self, name), str, "a non-empty string"))
+        for name in ("dissertation", "why", "uncertainty", "note"):
+            check_type(name, getattr(self, name), str, "a string")
+        check_type("value", self.value, numbers.Real, "a number (NaN when the statistic is undefined)")
+        check_range("threshold", self.threshold)
+        check_choice("op", self.op, OPS)
+        check_choice("kind", self.kind, KINDS)
+        check_type("judged", self.judged, bool, "True or False")
         if self.interval is not None:
-            low, high = (float(v) for v in self.interval)
+            check_type("interval", self.interval, (tuple, list), "a (low, high) pair or None")
+            check_shape("interval", self.interval, (2,), "(low, high)")
+            low, high = (float(check_type("interval", v, numbers.Real, "a pair of numbers")) for v in self.interval)
             if low > high:
                 raise ValueError(f"interval={self.interval!r} must be (low, high) with low <= high")
             object.__setattr__(self, "interval", (low, high))
@@ -84,11 +98,17 @@ class Claim:
 def unexplained(claims: Iterable[Claim]) -> list[str]:
     """Ids of claims that lack a justified threshold (``why``) or an account of their uncertainty."""
     return [c.id for c in claims if not (c.why and c.uncertainty)]
+def check_claims(claims: Iterable[Claim]) -> list[Claim]:
+    """``claims`` as a list, checked: at least one, and every element a :class:`Claim`."""
+    claims = list(check_nonempty("claims", list(check_type("claims", claims, Iterable, "a list of Claims"))))
+    for c in claims:
+        check_type("claims", c, Claim, "a list of Claims")
+    return claims
 
 
 def judge(claims: Iterable[Claim]) -> list[Claim]:
     """The claims with every evidence claim marked not judged if any prerequisite of the chapter does not hold."""
-    claims = list(claims)
+    claims = check_claims(claims)
     failed = [c.id for c in claims if c.kind == "prerequisite" and not c.holds]
     if not failed:
         return claims

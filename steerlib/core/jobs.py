@@ -19,6 +19,7 @@ import torch
 from tqdm.auto import tqdm
 
 from steerlib.core.chapter import Run, start
+from steerlib.core.checks import check_nonempty, check_range, check_type
 from steerlib.core.profiles import get_profile
 
 S = TypeVar("S")  # the state every job starts from, e.g. a pretrained model and its data
@@ -48,13 +49,16 @@ def run_jobs(job: Job, items: Sequence[T], state: S, make_state: Callable[[], S]
              desc: str = "jobs") -> list[tuple[R, float]]:
     """``job(state, item, progress)`` of every item, in order, each with its wall-clock seconds.
 
-    With ``workers`` <= 1 the jobs run back to back on ``state``; otherwise in ``min(workers, len(items))`` spawned
+    With ``workers`` = 1 the jobs run back to back on ``state``; otherwise in ``min(workers, len(items))`` spawned
     processes of one torch thread each (a small model keeps only one core busy), each building its own state once
     with ``make_state()``. ``job`` and ``make_state`` travel to the workers by pickling (module-level functions or
     :func:`functools.partial` of them), and a script that calls this needs the usual ``if __name__ == "__main__":``
     guard.
     """
-    if workers <= 1:
+    check_type("job", job, Callable, "a function job(state, item, progress)")
+    check_nonempty("items", items)
+    check_range("workers", workers, 1, integer=True)
+    if workers == 1:
         return [_timed(job, state, item, True) for item in tqdm(items, desc=desc, leave=False)]
     context = multiprocessing.get_context("spawn")  # fork would copy the parent's OpenMP threads
     with ProcessPoolExecutor(min(workers, len(items)), context, _start_worker, (make_state,)) as pool:
@@ -84,7 +88,11 @@ def main(argv: list[str] | None, *, prog: str, chapter: str, profiles: Mapping[s
     what.add_argument("--pretrain", action="store_true", help="only prepare the jobs' shared state (cached)")
     what.add_argument("--job", type=int, default=None, help="index of the one job to run (see --list)")
     args = parser.parse_args(argv)
-    settings = get_profile(profiles, args.profile)
+    try:  # every argument is checked before anything runs (start writes nothing)
+        settings = get_profile(profiles, args.profile)
+        run = start(chapter, args.profile, args.seed, args.device)
+    except (TypeError, ValueError) as err:
+        parser.error(str(err))
     lines = describe(settings)
     if args.list:
         for i, line in enumerate(lines):
@@ -92,7 +100,6 @@ def main(argv: list[str] | None, *, prog: str, chapter: str, profiles: Mapping[s
         return
     if args.job is not None and not 0 <= args.job < len(lines):
         parser.error(f"--job={args.job} is out of range; allowed values lie in [0, {len(lines) - 1}] (see --list)")
-    run = start(chapter, args.profile, args.seed, args.device)
     if args.pretrain or args.job is not None:
         state = prepare(settings, run)
         if args.job is not None:

@@ -22,16 +22,18 @@ T = TypeVar("T")
 
 
 def resolve_profile(profile: str | None = None) -> str:
-    """The profile to use: the argument, else ``$STEERLIB_PROFILE``, else ``cpu``; aliases resolved, name checked."""
-    name = profile or os.environ.get(PROFILE_ENV) or "cpu"
-    name = PROFILE_ALIASES.get(name, name)
-    return check_choice("profile", name, PROFILE_NAMES)
+    """The profile to use: the argument unless it is None, else ``$STEERLIB_PROFILE`` unless unset or empty, else
+    ``cpu``; the name checked (an empty string is an error, not "not given"), aliases resolved."""
+    name = profile if profile is not None else os.environ.get(PROFILE_ENV) or "cpu"
+    check_choice("profile" if profile is not None else f"${PROFILE_ENV}", name, (*PROFILE_NAMES, *PROFILE_ALIASES))
+    return PROFILE_ALIASES.get(name, name)
 
 
 def get_profile(profiles: Mapping[str, T], profile: str | None = None, **overrides: Any) -> T:
     """Look up a chapter's settings for ``profile`` and apply keyword ``overrides`` (None values are ignored).
 
-    Unknown override names raise a ValueError listing the fields the settings have.
+    Unknown override names raise a ValueError listing the fields the settings have; the settings' own
+    ``__post_init__`` checks the values.
     """
     settings = profiles[resolve_profile(profile)]
     fields = {f.name for f in dataclasses.fields(settings)}  # type: ignore[arg-type]

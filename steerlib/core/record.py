@@ -1,7 +1,9 @@
 """A chapter run's record, ``<out_dir>/metrics.json``: configuration, package versions, wall time, claims, extra numbers."""
 from __future__ import annotations
 
+import datetime
 import json
+import os
 import platform
 import time
 from collections.abc import Iterable, Sequence
@@ -10,11 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from steerlib.core.cache import jsonable
-from steerlib.core.claims import Claim
+from steerlib.core.checks import check_nonempty, check_range, check_type
+from steerlib.core.claims import Claim, check_claims
 
 
 def versions(packages: Sequence[str] = ("steerlib", "torch", "numpy", "scikit-learn", "transformers")) -> dict:
     """Installed versions of the packages that shape a chapter's numbers, plus Python's."""
+    check_type("packages", packages, (list, tuple), "a list of package names")
     out = {"python": platform.python_version()}
     for name in packages:
         try:
@@ -26,13 +30,20 @@ def versions(packages: Sequence[str] = ("steerlib", "torch", "numpy", "scikit-le
 
 def write_metrics(out_dir: str | Path, chapter: str, config: Any, claims: Iterable[Claim],
                   started: float, extra: dict | None = None) -> Path:
-    """Write ``metrics.json`` (chapter, config, versions, wall time, claims, extra numbers); return its path."""
+    """Write ``metrics.json`` (chapter, config, versions, when it finished, wall time, claims, extra numbers); return
+    its path. Everything is checked before the folder is made."""
+    check_type("out_dir", out_dir, (str, os.PathLike), "a folder path")
+    check_nonempty("chapter", check_type("chapter", chapter, str, "the chapter's name"))
+    claims = check_claims(claims)
+    check_range("started", started, 0)
+    check_type("extra", extra, (dict, type(None)), "a dict of numbers or None")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     record = {
         "chapter": chapter,
         "config": jsonable(config),
         "versions": versions(),
+        "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(),
         "wall_time_s": round(time.time() - started, 2),
         "claims": [c.as_dict() for c in claims],
         "extra": jsonable(extra or {}),
@@ -43,4 +54,6 @@ def write_metrics(out_dir: str | Path, chapter: str, config: Any, claims: Iterab
 
 
 def read_metrics(path: str | Path) -> dict:
+    """The record written by :func:`write_metrics` at ``path``."""
+    check_type("path", path, (str, os.PathLike), "the path of a metrics.json")
     return json.loads(Path(path).read_text())

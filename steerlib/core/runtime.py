@@ -1,20 +1,27 @@
-"""Device selection, seeding and thread settings."""
+"""Device selection, seeding, thread settings, data order, and whether the Hugging Face hub can be reached."""
 from __future__ import annotations
 
 import os
 import random
+import threading
+import urllib.error
+import urllib.request
 
 import numpy as np
 import torch
 
-from steerlib.core.checks import check_choice
+from steerlib.core.checks import check_choice, check_range, check_seed, check_type
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
 def pick_device(device: str = "auto") -> torch.device:
-    """``auto`` picks CUDA, then Apple MPS, then CPU; an explicit name must be available."""
-    check_choice("device", device.split(":")[0], DEVICES)
+    """``auto`` picks CUDA, then Apple MPS, then CPU; an explicit name (``cuda:1`` names a GPU) must be available."""
+    check_type("device", device, str, f"a string, one of {', '.join(map(repr, DEVICES))}")
+    kind, _, index = device.partition(":")
+    check_choice("device", kind, DEVICES)
+    if index and (kind != "cuda" or not index.isdigit()):
+        raise ValueError(f"device={device!r} is not allowed; only cuda takes an index (e.g. 'cuda:0')")
     if device == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
@@ -31,7 +38,11 @@ THREADS_ENV = "STEERLIB_THREADS"  # e.g. 1 when several jobs share a machine
 
 def set_threads(n: int | None = None) -> int:
     """Use ``n`` torch threads (default: ``$STEERLIB_THREADS``, else the cores this process may run on)."""
-    n = n or int(os.environ.get(THREADS_ENV, 0)) or None
+    if n is None and os.environ.get(THREADS_ENV):
+        value = os.environ[THREADS_ENV]
+        n = check_range(f"${THREADS_ENV}", int(value) if value.strip().isdigit() else value, 1, integer=True)
+    elif n is not None:
+        check_range("n", n, 1, integer=True)
     if n is None:
         n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     torch.set_num_threads(n)
@@ -40,6 +51,7 @@ def set_threads(n: int | None = None) -> int:
 
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and torch (all devices)."""
+    check_seed("seed", seed)
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
@@ -47,6 +59,7 @@ def seed_everything(seed: int) -> None:
 
 def generator(seed: int, device: torch.device | str = "cpu") -> torch.Generator:
     """A fresh torch generator with a fixed seed, so each run owns its random stream."""
+    check_seed("seed", seed)
     g = torch.Generator(device=device)
     g.manual_seed(seed)
     return g
@@ -54,5 +67,38 @@ def generator(seed: int, device: torch.device | str = "cpu") -> torch.Generator:
 
 def epoch_order(seed: int, epoch: int, n: int) -> torch.Tensor:
     """The data order of one member in one epoch: a function of (seed, epoch) only, so resumed runs match."""
-    g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    check_seed("seed", seed)
+    check_range("epoch", epoch, 0, integer=True)
+    check_range("n", n, 1, integer=True)
+    g = torch.Generator().manual_seed((seed * 1_000_003 + epoch) % 2**63)
     return torch.randperm(n, generator=g)
+
+
+OFFLINE_ENVS = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE")
+
+
+def hub_offline(timeout: float = 2.0) -> str:
+    """Why the Hugging Face hub cannot be reached ("" if it can): an ``OFFLINE_ENVS`` variable set, or no HTTP answer
+    from the hub (``$HF_ENDPOINT``, through ``$HTTPS_PROXY`` if set) within ``timeout`` seconds.
+
+    A few seconds instead of the hub clients' retries (tens of seconds) before they give up without a network."""
+    check_range("timeout", timeout, 0, open_low=True)
+    for name in OFFLINE_ENVS:
+        if os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on"):
+            return f"${name} is set"
+    endpoint = os.environ.get("HF_ENDPOINT") or "https://huggingface.co"
+    failure: list[str] = ["no answer"]
+
+    def ask() -> None:  # in a thread: name resolution ignores socket timeouts
+        try:
+            urllib.request.urlopen(urllib.request.Request(endpoint, method="HEAD"), timeout=timeout).close()
+            failure.clear()
+        except urllib.error.HTTPError:  # the hub answered, if only with an error status
+            failure.clear()
+        except (OSError, ValueError) as err:
+            failure[0] = f"{err.__class__.__name__}: {err}"
+
+    probe = threading.Thread(target=ask, daemon=True)
+    probe.start()
+    probe.join(timeout)
+    return f"no answer from {endpoint} within {timeout:g} s ({failure[0]})" if failure else ""

@@ -1,18 +1,25 @@
 """The reproduction scorecard: every chapter's claims, gathered from ``<results>/<chapter>/metrics.json``.
 
-The headline counts evidence claims that hold; fragile holds (the interval reaches across the threshold) are shown
-beside it, prerequisites apart. Every claim is listed, grouped by chapter, and links to its chapter's claims section.
+The card shows one run per chapter, at one profile (the book's: ``$STEERLIB_PROFILE``, else ``cpu``): runs at other
+profiles (e.g. smoke runs left by tests) are left out, and of several runs of one chapter the newest is shown;
+:func:`sources` says which runs were used and which were left out. The headline counts evidence claims that hold;
+fragile holds (the interval reaches across the threshold) are shown beside it, prerequisites apart. Every claim is
+listed, grouped by chapter, and links to its chapter's claims section.
 """
 from __future__ import annotations
 
+import datetime
 import html
+import os
 from pathlib import Path
 
 import pandas as pd
 
 from steerlib.chapters import CHAPTERS
 from steerlib.core.chapter import results_root
+from steerlib.core.checks import check_columns, check_type
 from steerlib.core.claims import VERDICTS
+from steerlib.core.profiles import resolve_profile
 from steerlib.core.record import read_metrics
 
 COLUMNS = ["chapter", "profile", "seed", "kind", "id", "claim", "dissertation", "statistic", "value", "interval",
@@ -24,15 +31,42 @@ def _verdict(c: dict) -> str:
     return c.get("verdict") or ("holds" if c["holds"] else "does not hold")
 
 
-def collect(root: str | Path | None = None) -> pd.DataFrame:
-    """One row per claim of every chapter run found under ``root`` (default: :func:`results_root`)."""
-    root = Path(root or results_root())
+def _finished(path: Path, record: dict) -> str:
+    """When the run finished (records written before they said so: the file's modification time), ISO 8601."""
+    when = datetime.datetime.fromtimestamp(path.stat().st_mtime, datetime.timezone.utc).isoformat()
+    return record.get("finished") or when
+
+
+def collect(root: str | Path | None = None, profile: str | None = None) -> pd.DataFrame:
+    """One row per claim of the newest run of every chapter at ``profile`` found under ``root``.
+
+    ``root`` defaults to :func:`results_root` and must exist; ``profile`` to the book's (:func:`resolve_profile`:
+    ``$STEERLIB_PROFILE``, else cpu). The runs shown and those left out (another profile, or an older run of the
+    same chapter) are kept in ``card.attrs`` for :func:`sources`."""
+    check_type("results_dir", root, (str, os.PathLike, type(None)), "a folder path or None")
+    if root is not None and not str(root):
+        raise ValueError("results_dir='' is not a folder; name the folder that holds <chapter>/metrics.json, or None")
+    root = Path(root) if root is not None else results_root()
     if not root.is_dir():
         raise FileNotFoundError(f"results_dir={str(root)!r} does not exist; run the chapters first (make book) "
                                 "or name the folder that holds <chapter>/metrics.json")
-    rows = []
+    profile = resolve_profile(profile)
+    newest: dict[str, tuple[str, Path, dict]] = {}
+    left_out = []
     for path in sorted(root.glob("*/metrics.json")):
         record = read_metrics(path)
+        folder, run_profile = path.parent.name, record["config"].get("profile", "?")
+        if run_profile != profile:
+            left_out.append(f"{folder} ({record['chapter']}, {run_profile} profile)")
+            continue
+        run, older = (_finished(path, record), path, record), newest.get(record["chapter"])
+        if older is not None:
+            if older[0] > run[0]:
+                run, older = older, run
+            left_out.append(f"{older[1].parent.name} ({record['chapter']}, older than {run[1].parent.name})")
+        newest[record["chapter"]] = run
+    rows = []
+    for _, path, record in sorted(newest.values(), key=lambda r: str(r[1])):
         for c in record["claims"]:
             interval = c.get("interval")
             rows.append({
@@ -43,11 +77,36 @@ def collect(root: str | Path | None = None) -> pd.DataFrame:
                 "threshold": f"{c['op']} {c['threshold']:g}", "why": c.get("why", ""), "verdict": _verdict(c),
                 "note": c.get("note", ""),
             })
-    return pd.DataFrame(rows, columns=COLUMNS)
+    card = pd.DataFrame(rows, columns=COLUMNS)
+    card.attrs.update(root=str(root), profile=profile, left_out=left_out,
+                      runs={chapter: f"{path.parent.name} (finished {when[:19].replace('T', ' ')} UTC)"
+                            for chapter, (when, path, _) in newest.items()})
+    return card
+
+
+def sources(card: pd.DataFrame) -> str:
+    """One paragraph: the profile and folder the card was gathered from, the run shown per chapter, and the runs
+    left out."""
+    attrs = check_card(card).attrs
+    if "runs" not in attrs:
+        return ""
+    runs = "; ".join(f"{chapter}: {run}" for chapter, run in attrs["runs"].items()) or "none"
+    text = f"Runs at the {attrs['profile']} profile from `{attrs['root']}`, one per chapter: {runs}."
+    if attrs["left_out"]:
+        text += f" Left out: {'; '.join(attrs['left_out'])}."
+    return text
+
+
+def check_card(card: pd.DataFrame) -> pd.DataFrame:
+    """``card`` if it is a table from :func:`collect` (a DataFrame with its columns); else raise."""
+    check_type("card", card, pd.DataFrame, "the table from scorecard.collect")
+    check_columns("card", card.columns, COLUMNS, "give the table from scorecard.collect")
+    return card
 
 
 def summary(card: pd.DataFrame) -> pd.DataFrame:
     """Per chapter: evidence claims by verdict, and prerequisites that hold out of all prerequisites."""
+    check_card(card)
     evidence = card[card["kind"] == "evidence"]
     table = pd.crosstab(evidence["chapter"], evidence["verdict"]).reindex(columns=list(VERDICTS), fill_value=0)
     prereq = card[card["kind"] == "prerequisite"].groupby("chapter")["verdict"]
@@ -59,6 +118,7 @@ def summary(card: pd.DataFrame) -> pd.DataFrame:
 
 def headline(card: pd.DataFrame) -> str:
     """One sentence: evidence claims that hold, fragile holds beside them, and what was not judged."""
+    check_card(card)
     v = card.loc[card["kind"] == "evidence", "verdict"]
     p = card.loc[card["kind"] == "prerequisite", "verdict"]
     return (f"{(v == 'holds').sum()} of {len(v)} evidence claims hold, and {(v == 'holds (fragile)').sum()} more hold "
@@ -67,7 +127,9 @@ def headline(card: pd.DataFrame) -> str:
 
 
 def chapter_link(chapter: str) -> str:
-    """The chapter page's claims section, relative to the scorecard page (``book/scorecard``)."""
+    """The chapter page's claims section, relative to the scorecard page (``book/scorecard``); "" for a name that
+    is not a chapter."""
+    check_type("chapter", chapter, str, "a chapter's name")
     if chapter not in CHAPTERS:
         return ""
     part = CHAPTERS[chapter].split(".")[-2]
@@ -80,6 +142,7 @@ def _fmt(x: float) -> str:
 
 def to_html(card: pd.DataFrame) -> str:
     """Every claim in one HTML table, grouped by chapter (a heading row each, linked to the chapter's claims)."""
+    check_card(card)
     head = ["id", "kind", "claim", "dissertation", "ours", "threshold (why)", "verdict"]
     out = ['<table class="scorecard">', "<thead><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr></thead>",
            "<tbody>"]

@@ -19,8 +19,16 @@ from datasets import Dataset
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from steerlib.core.cache import RunCache
-from steerlib.core.checks import check_range
-from steerlib.lm.models import build_model, load_causal_lm, tiny_config
+from steerlib.core.checks import (
+    RUN_SEED_MAX,
+    check_choice,
+    check_nonempty,
+    check_range,
+    check_seed,
+    check_strings,
+    check_type,
+)
+from steerlib.lm.models import ARCHS, build_model, load_causal_lm, tiny_config
 from steerlib.lm.sft import SFTConfig, train_sft
 from steerlib.lm.tokenizer import pad_id, tokenize_sft, word_tokenizer
 
@@ -38,8 +46,12 @@ class BaseModelConfig:
     max_len: int = 256
 
     def __post_init__(self):
+        check_nonempty("model", check_type("model", self.model, str, "'tiny', a model folder or a hub id"))
+        check_choice("arch", self.arch, ARCHS)
         for name in ("d_model", "n_layers", "n_heads", "max_len"):
-            check_range(name, getattr(self, name), 1)
+            check_range(name, getattr(self, name), 1, integer=True)
+        if self.d_model % self.n_heads:
+            raise ValueError(f"d_model={self.d_model} must be a multiple of n_heads={self.n_heads}")
 
 
 @dataclasses.dataclass
@@ -54,6 +66,7 @@ class BaseModel:
 
 def corpus_digest(texts: Sequence[str]) -> str:
     """First 16 hex digits of the SHA-256 of the texts, one per line."""
+    texts = check_strings("texts", texts)
     return hashlib.sha256("\n".join(texts).encode()).hexdigest()[:16]
 
 
@@ -64,6 +77,13 @@ def pretrained_base(cfg: BaseModelConfig, vocabulary: Sequence[str], corpus: Dat
     ``vocabulary`` is the world's words (for a tiny model's tokenizer); ``key`` describes the world. The returned
     ``BaseModel.key`` (``key`` plus ``cfg``, ``pretrain`` and ``seed``) identifies the pretrained weights, so later
     stages build their own cache keys on it."""
+    check_type("cfg", cfg, BaseModelConfig, "a BaseModelConfig")
+    check_type("pretrain", pretrain, SFTConfig, "an SFTConfig")
+    check_type("corpus", corpus, Dataset, "a datasets.Dataset with columns prompt and response")
+    check_nonempty("corpus", corpus)
+    check_seed("seed", seed, RUN_SEED_MAX)
+    check_type("cache", cache, RunCache, "a RunCache")
+    check_type("key", key, dict, "a dict describing the world")
     if cfg.model == "tiny":
         tok = word_tokenizer(vocabulary)
         model = build_model(tiny_config(tok, cfg.arch, cfg.d_model, cfg.n_layers, cfg.n_heads, cfg.max_len), seed)

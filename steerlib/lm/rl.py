@@ -27,7 +27,15 @@ from tqdm.auto import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from steerlib.core.cache import RunCache
-from steerlib.core.checks import check_range
+from steerlib.core.checks import (
+    RUN_SEED_MAX,
+    check_range,
+    check_seed,
+    check_shape,
+    check_strings,
+    check_tensor,
+    check_type,
+)
 from steerlib.lm.sampling import sample
 from steerlib.lm.scoring import batch_logprobs
 from steerlib.lm.sft import load_finished, make_accelerator
@@ -49,13 +57,20 @@ class RLConfig:
     seed: int = 0
 
     def __post_init__(self):
-        check_range("samples_per_prompt", self.samples_per_prompt, 2)
+        for name in ("steps", "prompts_per_step", "max_new_tokens"):
+            check_range(name, getattr(self, name), 1, integer=True)
+        check_range("samples_per_prompt", self.samples_per_prompt, 2, integer=True)
+        check_range("lr", self.lr, 0, open_low=True)
         check_range("kl_coef", self.kl_coef, 0)
         check_range("temperature", self.temperature, 0)
+        check_range("grad_clip", self.grad_clip, 0, open_low=True)
+        check_seed("seed", self.seed, RUN_SEED_MAX)
 
 
 def leave_one_out_advantage(rewards: torch.Tensor) -> torch.Tensor:
     """(P, K) advantages ``A_ik = r_ik - (Σ_j r_ij - r_ik) / (K - 1)`` from (P, K) rewards."""
+    check_shape("rewards", check_tensor("rewards", rewards), (None, None), "(prompts, samples per prompt)")
+    check_range("samples per prompt (rewards.shape[1])", rewards.shape[1], 2)
     k = rewards.shape[1]
     return rewards - (rewards.sum(1, keepdim=True) - rewards) / (k - 1)
 
@@ -75,6 +90,12 @@ def train_reinforce(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, 
     frozen copy of the initial model (for a ``peft`` model: the same model with its adapters switched off). With a
     ``cache`` and a ``key`` describing the initial model, prompts and reward, a finished run is loaded.
     """
+    check_type("model", model, torch.nn.Module, "a causal LM (a transformers or peft model)")
+    prompts = check_strings("prompts", prompts)
+    check_type("reward_fn", reward_fn, Callable, "a function reward_fn(indices, texts) -> rewards")
+    check_type("cfg", cfg, RLConfig, "an RLConfig")
+    check_type("reference", reference, (torch.nn.Module, type(None)), "a causal LM or None")
+    check_type("cache", cache, (RunCache, type(None)), "a RunCache or None")
     full_key = {"key": key, "rl": cfg}
     use_cache = cache is not None and key is not None
     if use_cache and (done := load_finished(model, cache, "rl", full_key)) is not None:

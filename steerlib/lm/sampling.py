@@ -13,7 +13,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import GenerationConfig, PreTrainedModel, PreTrainedTokenizerBase
 
-from steerlib.core.checks import check_range
+from steerlib.core.checks import check_range, check_seed, check_type
 from steerlib.lm.tokenizer import encode_prompts, pad, pad_id
 
 
@@ -28,8 +28,11 @@ def sample(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prompts: 
            max_new_tokens: int = 16, temperature: float = 1.0, seed: int = 0, batch_size: int = 256,
            use_cache: bool = True, progress: bool = False) -> Samples:
     """Sample one response per prompt; the same seed gives the same responses."""
+    check_type("model", model, torch.nn.Module, "a causal LM (a transformers or peft model)")
     check_range("temperature", temperature, 0)
-    check_range("max_new_tokens", max_new_tokens, 1)
+    check_range("max_new_tokens", max_new_tokens, 1, integer=True)
+    check_seed("seed", seed)
+    check_range("batch_size", batch_size, 1, integer=True)
     device = next(model.parameters()).device
     eos, pad_token = tokenizer.eos_token_id, pad_id(tokenizer)
     gen = GenerationConfig(max_new_tokens=max_new_tokens, do_sample=temperature > 0,

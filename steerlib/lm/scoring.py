@@ -14,6 +14,15 @@ from collections.abc import Sequence
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from steerlib.core.checks import (
+    check_columns,
+    check_nonempty,
+    check_range,
+    check_same_length,
+    check_shape,
+    check_strings,
+    check_type,
+)
 from steerlib.lm.tokenizer import IGNORE, collate, encode_prompts, encode_responses, join, pad_id
 
 
@@ -38,6 +47,9 @@ def label_logprobs(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 
     Position t's logits predict token t+1, so logits[:, :-1] are matched with labels[:, 1:] (position 0 gets 0).
     """
+    check_type("logits", logits, torch.Tensor, "a (B, T, vocabulary) tensor")
+    check_type("labels", labels, torch.Tensor, "a (B, T) tensor of token ids")
+    check_shape("logits", logits, (*labels.shape, None), "labels' (B, T) and the vocabulary")
     target = labels[:, 1:]
     logp = torch.log_softmax(logits[:, :-1].float(), dim=-1)
     picked = logp.gather(-1, target.clamp_min(0).unsqueeze(-1)).squeeze(-1)
@@ -46,6 +58,8 @@ def label_logprobs(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 
 def batch_logprobs(model: PreTrainedModel, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     """(B, T) label log-probabilities of a :func:`~steerlib.lm.tokenizer.collate` batch (differentiable)."""
+    check_type("batch", batch, dict, "a dict from tokenizer.collate")
+    check_columns("batch", batch, ("input_ids", "attention_mask", "labels"), "build it with tokenizer.collate")
     logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
     return label_logprobs(logits, batch["labels"])
 
@@ -54,6 +68,9 @@ def batch_logprobs(model: PreTrainedModel, batch: dict[str, torch.Tensor]) -> to
 def score_ids(model: PreTrainedModel, prompt_ids: Sequence[Sequence[int]], response_ids: Sequence[Sequence[int]],
               pad_token_id: int, batch_size: int = 64) -> Scores:
     """Teacher-forced :class:`Scores` of token-id responses after token-id prompts."""
+    check_type("model", model, torch.nn.Module, "a causal LM")
+    check_range("pad_token_id", pad_token_id, 0, integer=True)
+    check_range("batch_size", batch_size, 1, integer=True)
     device = next(model.parameters()).device
     ids, labels = join(prompt_ids, response_ids)
     logprob, n_tokens, token_nll = [], [], []
@@ -71,6 +88,7 @@ def score_ids(model: PreTrainedModel, prompt_ids: Sequence[Sequence[int]], respo
 def score(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prompts: Sequence[str],
           responses: Sequence[str], eos: bool = True, batch_size: int = 64) -> Scores:
     """Teacher-forced :class:`Scores` of ``responses`` after ``prompts`` (response + end token if ``eos``)."""
+    check_same_length("prompts, responses", check_strings("prompts", prompts), check_strings("responses", responses))
     return score_ids(model, encode_prompts(tokenizer, prompts), encode_responses(tokenizer, responses, eos=eos),
                      pad_id(tokenizer), batch_size)
 
@@ -78,8 +96,9 @@ def score(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prompts: S
 def choice_logprobs(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prompts: Sequence[str],
                     choices: Sequence[Sequence[str]], eos: bool = True, batch_size: int = 64) -> torch.Tensor:
     """(N, K) log-probabilities of the K choices of each prompt, normalised over the choices."""
-    k = len(choices[0])
-    if any(len(c) != k for c in choices):
+    check_same_length("prompts, choices", check_strings("prompts", prompts), check_nonempty("choices", choices))
+    k = len(check_strings("choices", choices[0]))
+    if any(len(check_strings("choices", c)) != k for c in choices):
         raise ValueError("choices must give every prompt the same number of options")
     flat = score(model, tokenizer, [p for p in prompts for _ in range(k)], [c for cs in choices for c in cs],
                  eos=eos, batch_size=batch_size)

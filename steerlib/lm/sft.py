@@ -20,8 +20,16 @@ from tqdm.auto import tqdm
 from transformers import PreTrainedModel, get_cosine_schedule_with_warmup, get_linear_schedule_with_warmup
 
 from steerlib.core.cache import RunCache
-from steerlib.core.checks import check_choice, check_range
-from steerlib.core.runtime import epoch_order
+from steerlib.core.checks import (
+    RUN_SEED_MAX,
+    check_choice,
+    check_columns,
+    check_nonempty,
+    check_range,
+    check_seed,
+    check_type,
+)
+from steerlib.core.runtime import epoch_order, pick_device
 from steerlib.lm.tokenizer import collate
 
 SCHEDULES = {"cosine": get_cosine_schedule_with_warmup, "linear": get_linear_schedule_with_warmup}
@@ -40,19 +48,28 @@ class SFTConfig:
     checkpoint_every: int = 250  # steps between resumable checkpoints (with a cache)
 
     def __post_init__(self):
-        check_range("steps", self.steps, 1)
-        check_range("batch_size", self.batch_size, 1)
+        for name in ("steps", "batch_size", "checkpoint_every"):
+            check_range(name, getattr(self, name), 1, integer=True)
+        check_range("lr", self.lr, 0, open_low=True)
+        check_range("weight_decay", self.weight_decay, 0)
         check_range("warmup", self.warmup, 0, 1)
         check_choice("schedule", self.schedule, SCHEDULES)
+        check_range("grad_clip", self.grad_clip, 0, open_low=True)
+        check_seed("seed", self.seed, RUN_SEED_MAX)
 
 
 def make_accelerator(device: torch.device | str = "auto") -> Accelerator:
     """An Accelerator on ``device``: "cpu" forces the CPU; otherwise accelerate uses the launched device."""
+    check_type("device", device, (str, torch.device), "'auto', 'cpu', 'cuda' or a torch.device")
+    if device != "auto":
+        device = pick_device(str(device))
     return Accelerator(cpu=device != "auto" and torch.device(device).type == "cpu")
 
 
 def batch_indices(seed: int, step: int, n: int, batch_size: int) -> torch.Tensor:
     """Example indices of global batch ``step``: consecutive slices of a fresh permutation of ``n`` per epoch."""
+    check_range("step", step, 0, integer=True)
+    check_range("batch_size", batch_size, 1, integer=True)
     per_epoch = max(n // batch_size, 1)
     epoch, j = divmod(step, per_epoch)
     order = epoch_order(seed, epoch, n)
@@ -63,6 +80,7 @@ def batch_indices(seed: int, step: int, n: int, batch_size: int) -> torch.Tensor
 
 def load_finished(model: PreTrainedModel, cache: RunCache, kind: str, key: Any) -> dict | None:
     """The cached record of a finished ``kind`` run, its weights loaded into ``model``; None if there is none."""
+    check_type("cache", cache, RunCache, "a RunCache")
     done = cache.load(kind, key)
     if done is not None:
         model.load_state_dict(done["model"])
@@ -81,6 +99,14 @@ def train_sft(model: PreTrainedModel, data: Dataset, cfg: SFTConfig, pad_token_i
     model to eval mode or compute gradients (the loop switches back and clears them). ``progress`` shows a bar on
     the main process.
     """
+    check_type("model", model, torch.nn.Module, "a causal LM (a torch module)")
+    check_type("cfg", cfg, SFTConfig, "an SFTConfig")
+    check_type("data", data, Dataset, "a datasets.Dataset with input_ids and labels (tokenize_sft)")
+    check_nonempty("data", data)
+    check_columns("data", data.column_names, ("input_ids", "labels"), "tokenize it with tokenize_sft")
+    check_range("pad_token_id", pad_token_id, 0, integer=True)
+    check_type("cache", cache, (RunCache, type(None)), "a RunCache or None")
+    check_type("on_step", on_step, (Callable, type(None)), "a function on_step(step, model) or None")
     full_key = {"key": key, "sft": cfg}
     use_cache = cache is not None and key is not None
     if use_cache and (done := load_finished(model, cache, "sft", full_key)) is not None:

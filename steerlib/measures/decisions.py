@@ -12,6 +12,8 @@ import dataclasses
 
 import torch
 
+from steerlib.core.checks import check_range, check_shape, check_tensor, check_type
+
 
 @dataclasses.dataclass(frozen=True)
 class RewardTable:
@@ -20,6 +22,8 @@ class RewardTable:
     abstain: float = 0.0
 
     def __post_init__(self):
+        for name in ("correct", "wrong", "abstain"):
+            check_range(name, getattr(self, name))
         if not self.wrong < self.abstain < self.correct:
             raise ValueError(f"reward table needs wrong < abstain < correct, got {self}")
 
@@ -30,6 +34,8 @@ class RewardTable:
 
     def targets(self, y: torch.Tensor, num_classes: int) -> torch.Tensor:
         """Reward of every action for true labels ``y``: shape (..., K+1); ``correct`` at y, ``wrong`` elsewhere."""
+        check_range("num_classes", num_classes, 1, integer=True)
+        check_tensor("y", y, 0, num_classes - 1, integer=True)
         onehot = torch.nn.functional.one_hot(y.long(), num_classes).to(torch.float32)
         rewards = self.wrong + (self.correct - self.wrong) * onehot
         return torch.cat([rewards, torch.full_like(rewards[..., :1], self.abstain)], dim=-1)
@@ -39,6 +45,7 @@ class RewardTable:
 
         At the label marginal this is the OCS of reward regression (5 p_c - 4 for the default table).
         """
+        check_tensor("probs", probs, 0, 1)
         answer = self.wrong + (self.correct - self.wrong) * probs
         return torch.cat([answer, torch.full_like(answer[..., :1], self.abstain)], dim=-1)
 
@@ -60,10 +67,17 @@ class RewardTable:
 
         It abstains iff max_c p(c) < threshold; for K balanced classes, iff threshold > 1/K.
         """
+        check_shape("label_marginal", label_marginal, (None,), "one probability per class")
         return int(self.bayes_policy(label_marginal))
 
     def rewards(self, actions: torch.Tensor, y: torch.Tensor, num_classes: int) -> torch.Tensor:
         """Reward of each taken action: ``abstain`` if it is K, ``correct`` if it equals the label y, else ``wrong``."""
+        check_range("num_classes", num_classes, 1, integer=True)
+        check_tensor("actions", actions, 0, num_classes, integer=True)
+        check_tensor("y", y, 0, num_classes - 1, integer=True)
+        if actions.shape[-y.dim():] != y.shape:
+            raise ValueError(f"actions has shape {tuple(actions.shape)} and y {tuple(y.shape)}; the last dimensions of "
+                             "actions must be y's (one action per label)")
         answered = torch.where(actions == y, self.correct, self.wrong)
         return torch.where(actions == num_classes, self.abstain, answered).to(torch.float32)
 
@@ -76,20 +90,28 @@ def greedy_policy(scores: torch.Tensor) -> torch.Tensor:
 
     A classifier with K outputs and no abstain output never abstains under this policy.
     """
+    if check_tensor("scores", scores, allow_inf=True).dim() == 0:
+        raise ValueError("scores is a scalar; it needs a last dimension of actions")
     return scores.argmax(-1)
 
 
 def threshold_policy(probs: torch.Tensor, threshold: float) -> torch.Tensor:
     """Answer argmax_c p_c if max_c p_c >= ``threshold``, else abstain (action K)."""
+    if check_tensor("probs", probs, 0, 1).dim() == 0:
+        raise ValueError("probs is a scalar; it needs a last dimension of classes")
+    check_range("threshold", threshold, 0, 1)
     top, cls = probs.max(-1)
     return torch.where(top >= threshold, cls, probs.shape[-1])
 
 
 def abstain_ratio(actions: torch.Tensor, num_classes: int) -> torch.Tensor:
     """Fraction of decisions that abstain: mean over the last dimension of [a == K]."""
+    check_range("num_classes", num_classes, 1, integer=True)
+    check_tensor("actions", actions, 0, num_classes, integer=True)
     return (actions == num_classes).to(torch.float32).mean(-1)
 
 
 def mean_reward(actions: torch.Tensor, y: torch.Tensor, table: RewardTable, num_classes: int) -> torch.Tensor:
     """Average reward over the last dimension: (1/N) sum_i r(a_i, y_i)."""
+    check_type("table", table, RewardTable, "a RewardTable")
     return table.rewards(actions, y, num_classes).mean(-1)

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from steerlib.core.checks import check_array, check_nonempty, check_range, check_same_length, check_strings
 from steerlib.lm.sampling import Samples, sample
 from steerlib.lm.scoring import choice_logprobs, score_ids
 from steerlib.lm.tokenizer import encode_prompts, pad_id
@@ -23,12 +24,17 @@ from steerlib.lm.tokenizer import encode_prompts, pad_id
 
 def mention_counts(mentioned: Sequence[int], n_entities: int) -> np.ndarray:
     """(n_entities,) number of documents mentioning each entity, from the entity id of every document."""
-    return np.bincount(np.asarray(mentioned, dtype=np.int64), minlength=n_entities)
+    check_range("n_entities", n_entities, 1, integer=True)
+    return np.bincount(check_array("mentioned", mentioned, 0, n_entities - 1, integer=True, ndim=1),
+                       minlength=n_entities)
 
 
 def option_nll(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prompts: Sequence[str],
                options: Sequence[Sequence[str]], labels: Sequence[int], eos: bool = True) -> torch.Tensor:
     """(N,) metric (b): ``-log p(options[label] | prompt)`` with p normalised over the options."""
+    check_same_length("prompts, options, labels", check_strings("prompts", prompts), check_nonempty("options", options),
+                      labels)
+    check_array("labels", labels, 0, len(options[0]) - 1, integer=True, ndim=1)
     logp = choice_logprobs(model, tokenizer, prompts, options, eos=eos)
     return -logp[torch.arange(len(prompts)), torch.as_tensor(labels)]
 

@@ -30,7 +30,15 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from steerlib.core.checks import check_choice, check_range
+from steerlib.core.checks import (
+    RUN_SEED_MAX,
+    check_choice,
+    check_range,
+    check_ranges,
+    check_seed,
+    check_tensor,
+    check_type,
+)
 
 LOSSES = ("logistic", "exponential")
 
@@ -41,8 +49,11 @@ def binary_data(n: int, dim: int, p_pos: float = 0.5, noise: float = 0.05, seed:
     The first two coordinates carry the signal (radius ~ U[0.5, 1], angle at least 5 degrees from the axes);
     the others hold N(0, noise^2) noise; points are rescaled onto the unit ball where needed.
     """
-    check_range("dim", dim, low=2)
+    check_range("n", n, 1, integer=True)
+    check_range("dim", dim, 2, integer=True)
     check_range("p_pos", p_pos, 0.0, 1.0)
+    check_range("noise", noise, 0)
+    check_seed("seed", seed)
     g = torch.Generator().manual_seed(seed)
     y = torch.where(torch.rand(n, generator=g) < p_pos, 1.0, -1.0)
     quadrant = torch.randint(0, 2, (n,), generator=g) * 2 + (y < 0).long()  # 0, 2: x1 x2 > 0; 1, 3: x1 x2 < 0
@@ -55,7 +66,12 @@ def binary_data(n: int, dim: int, p_pos: float = 0.5, noise: float = 0.05, seed:
 
 def off_plane(x: torch.Tensor, degrees: float, seed: int = 0) -> torch.Tensor:
     """Turn each x out of the data plane (coordinates 1-2) by ``degrees``, towards a random unit direction u in the
-    other coordinates: cos(a) x + sin(a) ||x|| u. Norms are kept; 0 degrees returns x."""
+    other coordinates: cos(a) x + sin(a) ||x|| u. Norms are kept; 0 degrees returns x. ``x`` is (N, dim >= 3)
+    and ``degrees`` lies in [0, 180]."""
+    check_tensor("x", x, ndim=2)
+    check_range("x.shape[1] (dim)", x.shape[1], 3, integer=True)
+    check_range("degrees", degrees, 0, 180)
+    check_seed("seed", seed)
     g = torch.Generator().manual_seed(seed)
     u = torch.zeros_like(x)
     u[:, 2:] = torch.randn(len(x), x.shape[1] - 2, generator=g)
@@ -65,19 +81,29 @@ def off_plane(x: torch.Tensor, degrees: float, seed: int = 0) -> torch.Tensor:
 
 
 def ocs_logit(p_pos: torch.Tensor, loss: str = "logistic") -> torch.Tensor:
-    """The OCS of a binary margin loss with P(y = +1) = p: log(p / (1 - p)), halved for the exponential loss."""
+    """The OCS of a binary margin loss with P(y = +1) = p: log(p / (1 - p)), halved for the exponential loss
+    (``p_pos`` in (0, 1): at 0 or 1 the OCS is infinite)."""
+    check_tensor("p_pos", p_pos, 0, 1, open_low=True)
+    if (p_pos >= 1).any():
+        raise ValueError("p_pos holds 1.0; allowed values lie in (0, 1) (the OCS of a single-class set is infinite)")
     check_choice("loss", loss, LOSSES)
     return torch.log(p_pos / (1 - p_pos)) * (0.5 if loss == "exponential" else 1.0)
 
 
 def margin_points(margins: torch.Tensor, tol: float = 0.05) -> torch.Tensor:
     """Mask of the points whose margin y f(x) is within a relative ``tol`` of the smallest (last dimension)."""
+    if check_tensor("margins", margins).dim() == 0:
+        raise ValueError("margins is a scalar; it needs a last dimension of points")
+    check_range("tol", tol, 0)
     low = margins.min(-1, keepdim=True).values
     return margins <= low + tol * low.abs()
 
 
 def stable_rank(w: torch.Tensor) -> torch.Tensor:
-    """||W||_F^2 / ||W||_2^2 over the last two dimensions: 1 for a rank-one matrix, at most rank(W)."""
+    """||W||_F^2 / ||W||_2^2 over the last two dimensions: 1 for a rank-one matrix, at most rank(W); W is not
+    zero."""
+    if check_tensor("w", w).dim() < 2:
+        raise ValueError(f"w has shape {tuple(w.shape)}; it must be a matrix (or a stack of them)")
     s = torch.linalg.svdvals(w)
     return s.pow(2).sum(-1) / s[..., 0].pow(2)
 
@@ -90,7 +116,11 @@ class DeepReLUStack:
     """
 
     def __init__(self, depths: list[int], width: int, dim: int, seed: int = 0, output_bias: bool = False):
-        check_range("depth", min(depths), low=2)
+        depths = list(check_ranges("depths", depths, 2, integer=True))
+        check_range("width", width, 1, integer=True)
+        check_range("dim", dim, 1, integer=True)
+        check_seed("seed", seed)
+        check_type("output_bias", output_bias, bool, "True or False")
         g = torch.Generator().manual_seed(seed)
         b, m, lmax = len(depths), width, max(depths)
         self.depths = torch.tensor(depths)
@@ -118,13 +148,26 @@ class DeepReLUStack:
 
     def weights(self, member: int) -> list[torch.Tensor]:
         """The L weight matrices W_1..W_L of one member."""
+        check_range("member", member, 0, len(self.depths) - 1, integer=True)
         depth = int(self.depths[member])
         return [self.w_in[member], *[w[member] for w in self.w_hidden[:depth - 2]], self.w_out[member]]
 
 
 def margin_loss(out: torch.Tensor, y: torch.Tensor, loss: str = "logistic") -> torch.Tensor:
-    """Mean over the last dimension of log(1 + exp(-y f)) (logistic) or exp(-y f) (exponential)."""
+    """Mean over the last dimension of log(1 + exp(-y f)) (logistic) or exp(-y f) (exponential); labels y are
+    -1 or +1."""
+    check_tensor("out", out)
+    _check_labels(y)
     check_choice("loss", loss, LOSSES)
+    return _margin_loss(out, y, loss)
+
+
+def _check_labels(y: torch.Tensor) -> None:
+    if not torch.isin(check_tensor("y", y), torch.tensor([-1.0, 1.0], dtype=y.dtype)).all():
+        raise ValueError("y holds values other than -1 and +1; labels of a binary margin loss are -1 or +1")
+
+
+def _margin_loss(out: torch.Tensor, y: torch.Tensor, loss: str) -> torch.Tensor:
     margin = y * out
     return (F.softplus(-margin) if loss == "logistic" else torch.exp(-margin)).mean(-1)
 
@@ -135,6 +178,17 @@ def train(net: DeepReLUStack, x: torch.Tensor, y: torch.Tensor, steps: int, lr: 
 
     Frozen identity layers get no update. Returns the output bias after every step (empty without a bias).
     """
+    check_type("net", net, DeepReLUStack, "a DeepReLUStack")
+    check_tensor("x", x)
+    _check_labels(y)
+    if x.dim() not in (2, 3) or y.dim() not in (1, 2) or y.shape[-1] != x.shape[-2]:
+        raise ValueError(f"x has shape {tuple(x.shape)} and y {tuple(y.shape)}; give x (N, dim) or (B, N, dim) and "
+                         "y (N,) or (B, N), one label per input")
+    check_range("x.shape[-1] (dim)", x.shape[-1], net.w_in.shape[-1], net.w_in.shape[-1], integer=True)
+    check_range("steps", steps, 1, integer=True)
+    check_range("lr", lr, 0, open_low=True)
+    check_range("weight_decay", weight_decay, 0)
+    check_choice("loss", loss, LOSSES)
     params = net.parameters()
     for p in params:
         p.requires_grad_(True)
@@ -144,7 +198,7 @@ def train(net: DeepReLUStack, x: torch.Tensor, y: torch.Tensor, steps: int, lr: 
         out, _ = net.forward(x)
         sq = (net.w_in.pow(2).sum((1, 2)) + (net.w_hidden.pow(2).sum((2, 3)) * net.active).sum(0)
               + net.w_out.pow(2).sum((1, 2)))
-        total = (margin_loss(out, y, loss) + 0.5 * weight_decay * sq).sum()
+        total = (_margin_loss(out, y, loss) + 0.5 * weight_decay * sq).sum()
         grads = torch.autograd.grad(total, params)
         with torch.no_grad():
             for p, g, m in zip(params, grads, mask):
@@ -177,9 +231,16 @@ class SimConfig:
 
     def __post_init__(self):
         check_choice("loss", self.loss, LOSSES)
-        check_range("depths", min(self.depths), low=2)
-        check_range("n_seeds", self.n_seeds, low=1)
-        check_range("angles", max(self.angles), 0, 90)
+        check_ranges("depths", self.depths, 3, integer=True)  # the measures read W_2, so every net has one
+        for name in ("width", "n_train", "n_test", "n_seeds", "steps", "bias_seeds"):
+            check_range(name, getattr(self, name), 1, integer=True)
+        check_range("dim", self.dim, 3, integer=True)  # OOD inputs turn out of the data plane into the others
+        check_range("noise", self.noise, 0)
+        check_range("lr", self.lr, 0, open_low=True)
+        check_range("weight_decay", self.weight_decay, 0)
+        check_ranges("angles", self.angles, 0, 90)
+        check_range("bias_depth", self.bias_depth, 2, integer=True)
+        check_ranges("bias_p_pos", self.bias_p_pos, 0, 1, open_low=True, open_high=True)
 
 
 def _per_member(values: torch.Tensor, n_depths: int, n_seeds: int) -> torch.Tensor:
@@ -243,6 +304,8 @@ def _measure(net: DeepReLUStack, cfg: SimConfig, x_train: torch.Tensor, x_test: 
 
 def simulate(cfg: SimConfig, seed: int = 0) -> Simulation:
     """Train every depth x seed on one dataset and measure it; then the output-bias runs of Prop 2.4.2."""
+    check_type("cfg", cfg, SimConfig, "a SimConfig")
+    check_seed("seed", seed, RUN_SEED_MAX)
     x, y = binary_data(cfg.n_train, cfg.dim, 0.5, cfg.noise, seed)
     x_test, _ = binary_data(cfg.n_test, cfg.dim, 0.5, cfg.noise, seed + 1)
     members = [d for d in cfg.depths for _ in range(cfg.n_seeds)]

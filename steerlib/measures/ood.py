@@ -16,11 +16,16 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from steerlib.core.cache import RunCache
-from steerlib.core.checks import check_range
+from steerlib.core.checks import check_nonempty, check_range, check_seed, check_shape, check_tensor, check_type
 
 
 def random_relu_features(x: torch.Tensor, dim: int = 256, seed: int = 0) -> np.ndarray:
     """[vec(x), ReLU(W vec(x) + b)] with a fixed Gaussian W (dim x d) and b, both scaled by 1/sqrt(d)."""
+    check_tensor("x", x)
+    if x.dim() < 2:
+        raise ValueError(f"x has shape {tuple(x.shape)}; it must be (N, ...) with one input per row")
+    check_range("dim", dim, 1, integer=True)
+    check_seed("seed", seed)
     flat = x.reshape(len(x), -1).to(torch.float32)
     d = flat.shape[1]
     g = torch.Generator().manual_seed(seed)
@@ -31,8 +36,15 @@ def random_relu_features(x: torch.Tensor, dim: int = 256, seed: int = 0) -> np.n
 
 def ood_score(x_ref: torch.Tensor, x_eval: torch.Tensor, n_splits: int = 10, C: float = 0.001,
               feature_dim: int = 256, seed: int = 0) -> float:
-    """OOD score of ``x_eval`` relative to the training-distribution inputs ``x_ref`` (see the module docstring)."""
-    check_range("n_splits", n_splits, low=1)
+    """OOD score of ``x_eval`` relative to the training-distribution inputs ``x_ref`` (see the module docstring);
+    each set holds at least two inputs of the same shape."""
+    for name, x in (("x_ref", x_ref), ("x_eval", x_eval)):
+        if len(check_tensor(name, x)) < 2:
+            raise ValueError(f"{name} holds {len(x)} input(s); the score needs at least 2")
+    check_shape("x_eval", x_eval, (None, *x_ref.shape[1:]), "inputs shaped as x_ref's")
+    check_range("n_splits", n_splits, 1, integer=True)
+    check_range("C", C, 0, open_low=True)
+    check_seed("seed", seed)
     rng = np.random.default_rng(seed)
     f_ref = random_relu_features(x_ref, feature_dim, seed)
     f_eval = random_relu_features(x_eval, feature_dim, seed)
@@ -55,5 +67,9 @@ def cached_ood_score(cache: RunCache, dataset: str, x_ref: torch.Tensor, shift: 
                      x_eval: torch.Tensor, n_splits: int, seed: int) -> float:
     """:func:`ood_score` of one evaluation set (``dataset``'s test split under ``shift`` at ``severity``), cached
     under one key so every chapter that scores the same set shares the score."""
+    check_type("cache", cache, RunCache, "a RunCache")
+    check_nonempty("dataset", check_type("dataset", dataset, str, "the dataset's name"))
+    check_nonempty("shift", check_type("shift", shift, str, "the shift's name ('none' for the clean set)"))
+    check_range("severity", severity, 0)
     key = {"data": dataset, "shift": shift, "severity": severity, "splits": n_splits, "seed": seed}
     return cache.cached("ood_score", key, lambda: ood_score(x_ref, x_eval, n_splits, seed=seed))

@@ -5,10 +5,12 @@ output: x_{t+1} = clip(x_t + eps * sign(grad_x L(f(x_t), y))). Every ensemble me
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from tqdm.auto import tqdm
 
-from steerlib.core.checks import check_range
+from steerlib.core.checks import check_range, check_seed, check_shape, check_tensor, check_type, check_value_range
 from steerlib.vision.ensemble import Ensemble
 
 
@@ -16,8 +18,15 @@ def iterated_fgsm(ensemble: Ensemble, loss, x: torch.Tensor, y: torch.Tensor, ep
                   value_range: tuple[float, float] | None = None) -> torch.Tensor:
     """Adversarial inputs (E, N, ...) after ``steps`` FGSM rounds of size ``eps`` per member, clipped to
     ``value_range`` if given. The ensemble is evaluated in eval mode."""
-    check_range("eps", eps, low=0)
-    check_range("steps", steps, low=1)
+    check_type("ensemble", ensemble, Ensemble, "an Ensemble")
+    check_type("loss", loss, Callable, "a loss from make_loss")
+    check_tensor("x", x)
+    check_tensor("y", y)
+    check_shape("y", y, (len(x), *y.shape[1:]), "one target per input of x")
+    check_range("eps", eps, 0)
+    check_range("steps", steps, 1, integer=True)
+    if value_range is not None:
+        check_value_range(value_range)
     was_training = ensemble.training
     ensemble.eval()
     device = next(ensemble.parameters()).device
@@ -36,7 +45,15 @@ def iterated_fgsm(ensemble: Ensemble, loss, x: torch.Tensor, y: torch.Tensor, ep
 
 def random_sign_like(x: torch.Tensor, x_adv: torch.Tensor, value_range: tuple[float, float] | None = None,
                      seed: int = 0) -> torch.Tensor:
-    """A control for ``x_adv``: the same perturbation size per entry, |x_adv - x|, with random signs."""
+    """A control for ``x_adv``: the same perturbation size per entry, |x_adv - x|, with random signs; ``x_adv`` has
+    ``x``'s shape, or (E, *x.shape) with one perturbed copy per ensemble member."""
+    check_tensor("x", x)
+    check_tensor("x_adv", x_adv)
+    if x_adv.shape[-x.dim():] != x.shape:
+        raise ValueError(f"x_adv has shape {tuple(x_adv.shape)} and x {tuple(x.shape)}; x_adv must end with x's shape")
+    if value_range is not None:
+        check_value_range(value_range)
+    check_seed("seed", seed)
     g = torch.Generator().manual_seed(seed)
     signs = torch.randint(0, 2, x_adv.shape, generator=g).to(x_adv.dtype) * 2 - 1
     out = x + signs * (x_adv - x).abs()

@@ -9,13 +9,24 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
+from unittest import mock
 
 import numpy as np
 import torch
 
-from steerlib.core.checks import check_choice
+from steerlib.core.checks import (
+    check_choice,
+    check_nonempty,
+    check_range,
+    check_shape,
+    check_tensor,
+    check_type,
+    check_value_range,
+)
+from steerlib.core.runtime import hub_offline
 
-DATASETS = ("digits", "mnist1d", "mnist", "cifar10")
+OFFLINE_DATASETS = ("digits", "mnist1d")
+DATASETS = (*OFFLINE_DATASETS, "mnist", "cifar10")
 HUB_IDS = {"mnist": "ylecun/mnist", "cifar10": "uoft-cs/cifar10"}
 LOCAL_DATA_ENV = "STEERLIB_DATA"  # folder holding <name>/ saved with datasets' save_to_disk
 
@@ -31,6 +42,18 @@ class ImageData:
     y_test: torch.Tensor
     num_classes: int
     value_range: tuple[float, float]  # the input's natural range: what salt-and-pepper noise writes
+
+    def __post_init__(self):
+        check_nonempty("name", check_type("name", self.name, str, "the dataset's name"))
+        check_range("num_classes", self.num_classes, 2, integer=True)
+        for split in ("train", "test"):
+            x, y = getattr(self, f"x_{split}"), getattr(self, f"y_{split}")
+            if check_tensor(f"x_{split}", x).dim() not in (3, 4):
+                raise ValueError(f"x_{split} has shape {tuple(x.shape)}; it must be (N, C, H, W) or (N, C, L)")
+            check_tensor(f"y_{split}", y, 0, self.num_classes - 1, integer=True, ndim=1)
+            check_shape(f"y_{split}", y, (len(x),), f"one label per input of x_{split}")
+        check_shape("x_test", self.x_test, (None, *self.x_train.shape[1:]), "inputs shaped as x_train's")
+        check_value_range(self.value_range)
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -84,13 +107,22 @@ def _hub(name: str, source: str | None) -> ImageData:
     import datasets
 
     source = source or os.path.join(os.environ.get(LOCAL_DATA_ENV, ""), name)
+    offline = "" if os.path.isdir(source) else hub_offline()
+    cache_only = bool(offline) or datasets.config.HF_HUB_OFFLINE  # offline: no retries against an unreachable hub
     try:
-        ds = datasets.load_from_disk(source) if os.path.isdir(source) else datasets.load_dataset(HUB_IDS[name])
+        if os.path.isdir(source):
+            ds = datasets.load_from_disk(source)
+        else:
+            with mock.patch.object(datasets.config, "HF_HUB_OFFLINE", cache_only):
+                ds = datasets.load_dataset(HUB_IDS[name])
     except Exception as err:  # no network and no local copy
+        reached = f"the hub cannot be reached ({offline})" if offline else "the hub could not be reached"
         raise RuntimeError(
-            f"dataset={name!r} needs Hugging Face dataset {HUB_IDS[name]!r}: no local copy at {source!r} and the hub "
-            f"could not be reached ({err.__class__.__name__}). Save one with "
-            f"datasets.load_dataset({HUB_IDS[name]!r}).save_to_disk(...) and pass its folder, or set ${LOCAL_DATA_ENV}."
+            f"dataset={name!r} needs Hugging Face dataset {HUB_IDS[name]!r}: no local copy at {source!r}, none in the "
+            f"Hugging Face cache, and {reached}; {err.__class__.__name__}. Where there is a network, save one with "
+            f"datasets.load_dataset({HUB_IDS[name]!r}).save_to_disk('<folder>/{name}') and pass "
+            f"source='<folder>/{name}', or set ${LOCAL_DATA_ENV}=<folder>. The offline datasets need no network: "
+            f"{', '.join(OFFLINE_DATASETS)}."
         ) from err
     xtr, ytr = _hf_split(ds["train"])
     xte, yte = _hf_split(ds["test"])
@@ -100,9 +132,14 @@ def _hub(name: str, source: str | None) -> ImageData:
 def load_dataset(name: str, source: str | None = None) -> ImageData:
     """Load ``name`` (one of :data:`DATASETS`); ``source`` is an optional local folder for the hub datasets.
 
-    The offline datasets are built once per process and shared: treat the returned tensors as read-only.
+    The offline datasets are built once per process and shared: treat the returned tensors as read-only. Without a
+    network a hub dataset that is neither at ``source`` nor in the Hugging Face cache fails within seconds.
     """
     check_choice("dataset", name, DATASETS)
+    check_type("source", source, (str, os.PathLike, type(None)), "a folder path or None")
+    if source is not None and not os.path.isdir(source):
+        raise ValueError(f"source={str(source)!r} is not a folder; give the folder saved with "
+                         "datasets.Dataset.save_to_disk, or None")
     if name == "digits":
         return _digits()
     if name == "mnist1d":

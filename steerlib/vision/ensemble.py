@@ -13,11 +13,17 @@ import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
+from steerlib.core.checks import check_nonempty, check_range, check_seed, check_tensor, check_type
+
 
 class Ensemble(nn.Module):
     """E copies of ``template``'s architecture; member ``i`` was initialised with ``torch.manual_seed(seeds[i])``."""
 
     def __init__(self, make: Callable[[], nn.Module], seeds: Sequence[int]):
+        check_type("make", make, Callable, "a function of no arguments building the model")
+        check_type("seeds", seeds, (tuple, list, range), "a sequence of seeds")
+        for seed in check_nonempty("seeds", seeds):
+            check_seed("seeds", seed)
         super().__init__()
         members = []
         for seed in seeds:
@@ -53,6 +59,8 @@ class Ensemble(nn.Module):
     @torch.no_grad()
     def predict(self, x: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
         """Evaluation-mode outputs (E, N, out) in chunks, on the ensemble's device; returned on the CPU."""
+        check_tensor("x", x)
+        check_range("batch_size", batch_size, 1, integer=True)
         was_training = self.training
         self.eval()
         device = next(iter(self.params.values())).device
@@ -62,6 +70,7 @@ class Ensemble(nn.Module):
 
     def member(self, i: int) -> nn.Module:
         """Member ``i`` as an ordinary module (CPU, eval mode), e.g. for forward hooks."""
+        check_range("i", i, 0, len(self) - 1, integer=True)
         params, buffers = self._state()
         model = copy.deepcopy(self.template).to_empty(device="cpu")
         state = {k: v[i].detach().cpu() for k, v in {**params, **buffers}.items()}

@@ -14,7 +14,7 @@ import dataclasses
 import torch
 import torch.nn.functional as F
 
-from steerlib.core.checks import check_choice
+from steerlib.core.checks import check_choice, check_range, check_type
 from steerlib.measures.decisions import DEFAULT_REWARDS, RewardTable
 from steerlib.measures.divergences import kl_categorical, kl_gaussian, squared_distance
 from steerlib.measures.ocs import ocs_cross_entropy, ocs_gaussian, ocs_reward
@@ -26,6 +26,10 @@ LOSSES = ("ce", "mse_reward", "gaussian_nll")
 class CrossEntropy:
     num_classes: int
     name: str = "ce"
+
+    def __post_init__(self):
+        check_range("num_classes", self.num_classes, 2, integer=True)
+        check_choice("name", self.name, ("ce",))
 
     @property
     def out_dim(self) -> int:
@@ -51,6 +55,11 @@ class RewardMSE:
     table: RewardTable = DEFAULT_REWARDS
     name: str = "mse_reward"
 
+    def __post_init__(self):
+        check_range("num_classes", self.num_classes, 2, integer=True)
+        check_type("table", self.table, RewardTable, "a RewardTable")
+        check_choice("name", self.name, ("mse_reward",))
+
     @property
     def out_dim(self) -> int:
         return self.num_classes + 1
@@ -74,6 +83,10 @@ class GaussianNLL:
     name: str = "gaussian_nll"
     out_dim: int = 2
 
+    def __post_init__(self):
+        check_choice("name", self.name, ("gaussian_nll",))
+        check_choice("out_dim", self.out_dim, (2,))
+
     def __call__(self, out: torch.Tensor, y: torch.Tensor, warmup: bool = False) -> torch.Tensor:
         mu, s = out[..., 0], out[..., 1]
         t = y.to(out.dtype)
@@ -94,8 +107,11 @@ class GaussianNLL:
 
 
 def make_loss(name: str, num_classes: int, table: RewardTable = DEFAULT_REWARDS):
-    """The loss called ``name`` (one of :data:`LOSSES`) for a K-class problem."""
+    """The loss called ``name`` (one of :data:`LOSSES`) for a K-class problem (K >= 2; the Gaussian NLL reads the
+    class index as a number)."""
     check_choice("loss", name, LOSSES)
+    check_range("num_classes", num_classes, 2, integer=True)
+    check_type("table", table, RewardTable, "a RewardTable")
     if name == "ce":
         return CrossEntropy(num_classes)
     if name == "mse_reward":

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from steerlib.core.checks import check_choice
+from steerlib.core.checks import check_choice, check_range, check_ranges, check_type
 
 ARCHS = ("cnn", "mlp")
 NORMS = ("none", "batch", "layer")
@@ -34,6 +34,14 @@ def make_model(arch: str, input_shape: Sequence[int], out_dim: int, width: int =
     """
     check_choice("arch", arch, ARCHS)
     check_choice("norm", norm, NORMS)
+    check_type("input_shape", input_shape, (tuple, list, torch.Size), "(C, H, W) or (C, L)")
+    if len(input_shape) not in (2, 3):
+        raise ValueError(f"input_shape={tuple(input_shape)} is neither (C, H, W) nor (C, L)")
+    check_range("input_shape[0] (channels)", input_shape[0], 1, integer=True)
+    check_ranges("input_shape[1:] (spatial size; the cnn pools twice by 2)", tuple(input_shape[1:]),
+                 4 if arch == "cnn" else 1, integer=True)
+    for name, value in (("out_dim", out_dim), ("width", width), ("hidden", hidden)):
+        check_range(name, value, 1, integer=True)
     channels, *spatial = input_shape
     conv_dims = len(spatial)
     layers: list[tuple[str, nn.Module]] = []

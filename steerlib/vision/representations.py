@@ -23,11 +23,24 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from steerlib.core.checks import check_range
+from steerlib.core.checks import (
+    check_choice,
+    check_columns,
+    check_nonempty,
+    check_range,
+    check_ranges,
+    check_shape,
+    check_tensor,
+    check_type,
+)
 
 AFFINE = (nn.Linear, nn.Conv1d, nn.Conv2d)
 BATCHNORM = (nn.BatchNorm1d, nn.BatchNorm2d)
 Activations = dict[str, torch.Tensor]  # layer name -> phi_i(x), the layer's input, (N, ...)
+
+
+def _check_model(model: nn.Sequential) -> None:
+    check_type("model", model, nn.Sequential, "an nn.Sequential with named layers (e.g. from make_model)")
 
 
 @dataclasses.dataclass
@@ -37,6 +50,13 @@ class AffineLayer:
     name: str
     module: nn.Module
     scale: torch.Tensor | None = None  # per-output-channel gamma / s of a folded BatchNorm
+
+    def __post_init__(self):
+        check_type("name", self.name, str, "the layer's name in its model")
+        check_type("module", self.module, AFFINE, "a Linear or Conv layer")
+        if self.scale is not None:
+            check_shape("scale", check_tensor("scale", self.scale), (self.module.weight.shape[0],),
+                        "one per output channel")
 
     def weight_matrix(self) -> torch.Tensor:
         """The effective weight as a matrix (out, in) or, for conv, (out, in * kh * kw)."""
@@ -70,6 +90,7 @@ class AffineLayer:
 
 def affine_layers(model: nn.Sequential) -> list[AffineLayer]:
     """The model's Linear/Conv layers in order; an eval-mode BatchNorm right after one is folded into it."""
+    _check_model(model)
     children = list(model.named_children())
     layers = []
     for i, (name, module) in enumerate(children):
@@ -90,6 +111,9 @@ def affine_layers(model: nn.Sequential) -> list[AffineLayer]:
 def capture(model: nn.Sequential, x: torch.Tensor, batch_size: int = 2048) -> tuple[torch.Tensor, Activations]:
     """The model's output and phi_i(x) for every affine layer i, recorded with forward hooks in one pass
     (the model runs as it is: call ``model.eval()`` first for the eval-mode quantities of this module)."""
+    _check_model(model)
+    check_tensor("x", x)
+    check_range("batch_size", batch_size, 1, integer=True)
     store: dict[str, list[torch.Tensor]] = {}
     hooks = [module.register_forward_hook(lambda m, inp, out, name=name: store.setdefault(name, [])
                                           .append(inp[0].detach()))
@@ -107,6 +131,13 @@ def feature_norms(model: nn.Sequential, x: torch.Tensor, phis: Activations | Non
     """Per-input squared norms: ``input`` -> ||x||^2, then layer i -> ||W_i phi_i(x)||^2, input to output.
 
     ``phis`` (from :func:`capture` on the same x) saves a forward pass."""
+    check_tensor("x", x)
+    if phis is not None:
+        check_type("phis", phis, dict, "the activations from capture(model, x)")
+        layers = [layer.name for layer in affine_layers(model)]
+        check_columns("phis", phis, layers, "give capture(model, x)[1]")
+        for name in layers:
+            check_shape("phis", phis[name], (len(x), *phis[name].shape[1:]), "one row per input of x")
     phis = capture(model, x)[1] if phis is None else phis
     out = {"input": x.flatten(1).pow(2).sum(1)}
     for layer in affine_layers(model):
@@ -117,6 +148,11 @@ def feature_norms(model: nn.Sequential, x: torch.Tensor, phis: Activations | Non
 def feature_norm_ratio(norms_ood: dict[str, torch.Tensor],
                        norms_train: dict[str, torch.Tensor]) -> dict[str, float]:
     """E_OOD ||W_i phi_i(x)||^2 / E_train ||W_i phi_i(x)||^2 per layer, from two :func:`feature_norms` results."""
+    for name, norms in (("norms_ood", norms_ood), ("norms_train", norms_train)):
+        check_nonempty(name, check_type(name, norms, dict, "a result of feature_norms"))
+        for value in norms.values():
+            check_tensor(name, value, 0)
+    check_columns("norms_ood", norms_ood, list(norms_train), "give feature_norms of the same model")
     return {k: float(norms_ood[k].mean() / norms_train[k].mean()) for k in norms_train}
 
 
@@ -126,7 +162,10 @@ def spectral_rank(s: torch.Tensor, energy: float = 0.95) -> int:
     This is the rule of the dissertation's code: the top-k part of W keeps a fraction ``energy`` of its Frobenius
     norm (so ``energy``^2 of the squared spectrum: 0.95 keeps 90.25% of sum s^2).
     """
-    check_range("energy", energy, 0.0, 1.0)
+    check_range("energy", energy, 0.0, 1.0, open_low=True)
+    check_tensor("s", s, 0, ndim=1)
+    if not s.any():
+        raise ValueError("s holds only zeros; a zero weight has no spectral rank")
     s = s.to(torch.float64)
     frac = (s.pow(2).cumsum(0) / s.pow(2).sum()).sqrt()
     return int(torch.searchsorted(frac, torch.tensor(energy, dtype=frac.dtype) - 1e-12).item()) + 1
@@ -136,6 +175,8 @@ def spectral_rank(s: torch.Tensor, energy: float = 0.95) -> int:
 def projection_profile(layer: AffineLayer, phi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Singular values s of the layer's weight and, per input, the projection ratio for every k at once:
     ``ratios[n, k - 1]`` = ||phi_n^T V_k V_k^T||^2 / ||phi_n||^2 (see :func:`projection_ratio`)."""
+    check_type("layer", layer, AffineLayer, "an AffineLayer from affine_layers")
+    check_tensor("phi", phi)
     _, s, vh = torch.linalg.svd(layer.weight_matrix().to(torch.float64), full_matrices=False)
     p = layer.patches(phi).to(torch.float64)  # (N, P, in)
     captured = (p @ vh.T).pow(2).sum(1).cumsum(-1)  # (N, rank): sum_p sum_{i<=k} (v_i^T p)^2
@@ -147,8 +188,9 @@ def projection_ratio(layer: AffineLayer, phi: torch.Tensor, energy: float = 0.95
     """Per input: ||phi^T V V^T||^2 / ||phi||^2, V the top-k right singular vectors of the layer's weight, with k
     given or :func:`spectral_rank` (s, energy). For conv layers phi is the stack of its patches p, so the ratio is
     sum_p ||V^T p||^2 / sum_p ||p||^2."""
+    check_range("energy", energy, 0.0, 1.0, open_low=True)
     s, ratios = projection_profile(layer, phi)
-    k = spectral_rank(s, energy) if k is None else int(check_range("k", k, 1, len(s)))
+    k = spectral_rank(s, energy) if k is None else check_range("k", k, 1, len(s), integer=True)
     return ratios[:, k - 1]
 
 
@@ -159,9 +201,10 @@ def accumulated_constants(model: nn.Sequential, layer: str, input_shape: tuple[i
     The bias is broadcast over positions for conv layers; the rest of the network (normalisation, pooling, later
     layers) runs unchanged, so the result does not depend on the input. Returns a vector of shape (out_dim,).
     """
+    check_choice("layer", layer, [a.name for a in affine_layers(model)])
+    check_type("input_shape", input_shape, (tuple, list, torch.Size), "the model's input shape (C, H, W) or (C, L)")
+    check_ranges("input_shape", tuple(input_shape), 1, integer=True)
     module = dict(model.named_children())[layer]
-    if not isinstance(module, AFFINE):
-        raise ValueError(f"layer={layer!r} is not a Linear or Conv layer")
 
     def zero_linear(m, inp, out):
         bias = m.bias.detach() if m.bias is not None else torch.zeros(out.shape[1])

@@ -8,6 +8,10 @@ Every transform works on (N, C, H, W) images and has a 1-D analogue for (N, C, L
   the value range, as image corruption benchmarks (CIFAR-10-C) do;
 - ``blur``: Gaussian blur with standard deviation ``severity`` pixels (samples);
 - ``saltpepper``: set a fraction ``severity`` of entries to the low or high end of the value range.
+
+Allowed severities (:data:`SEVERITY_RANGES`): rotation 0-360 degrees, noise 0-1 (a standard deviation of the whole
+value range already drowns any image), blur 0-64 pixels (beyond the size of any image here; the filter's cost grows
+with it), salt-and-pepper 0-1 (a fraction).
 """
 from __future__ import annotations
 
@@ -18,9 +22,21 @@ import pandas as pd
 import torch
 from scipy import ndimage
 
-from steerlib.core.checks import check_choice, check_range
+from steerlib.core.checks import (
+    check_choice,
+    check_choices,
+    check_columns,
+    check_range,
+    check_ranges,
+    check_seed,
+    check_shape,
+    check_tensor,
+    check_type,
+    check_value_range,
+)
 
 SHIFTS = ("rotate", "noise", "blur", "saltpepper")
+SEVERITY_RANGES = {"rotate": (0, 360), "noise": (0, 1), "blur": (0, 64), "saltpepper": (0, 1)}
 
 # Default severities (level 1..5) for each shift; level 0 is the clean test set. "2d" is for 8x8 digits,
 # "2d-large" for 28x28 and larger images (MNIST, CIFAR-10), "1d" for mnist1d signals. Noise follows CIFAR-10-C's
@@ -34,9 +50,24 @@ SEVERITIES = {
 }
 
 
+def _check_input_shape(input_shape: tuple[int, ...]) -> None:
+    check_type("input_shape", input_shape, (tuple, list, torch.Size), "(C, H, W) or (C, L)")
+    if len(input_shape) not in (2, 3):
+        raise ValueError(f"input_shape={tuple(input_shape)} is neither (C, H, W) nor (C, L)")
+    check_ranges("input_shape", tuple(input_shape), 1, integer=True)
+
+
+def _check_batch(name: str, x: torch.Tensor) -> None:
+    """A non-empty batch (N, C, H, W) or (N, C, L) of finite inputs."""
+    check_tensor(name, x)
+    if x.dim() not in (3, 4):
+        raise ValueError(f"{name} has shape {tuple(x.shape)}; it must be a batch (N, C, H, W) or (N, C, L)")
+
+
 def severities(shift: str, input_shape: tuple[int, ...]) -> tuple[float, ...]:
     """The five default severities of ``shift`` for inputs of shape (C, H, W) or (C, L)."""
     check_choice("shift", shift, SHIFTS)
+    _check_input_shape(input_shape)
     kind = "1d" if len(input_shape) == 2 else ("2d" if input_shape[-1] < 28 else "2d-large")
     return SEVERITIES[kind][shift]
 
@@ -57,9 +88,13 @@ def _rotate_1d(x: np.ndarray, degrees: float, half_width: float) -> np.ndarray:
 
 def apply_shift(x: torch.Tensor, shift: str, severity: float, value_range: tuple[float, float] = (0.0, 1.0),
                 seed: int = 0) -> torch.Tensor:
-    """Return a shifted copy of ``x``; severity 0 returns ``x`` unchanged. Random shifts use ``seed``."""
+    """Return a shifted copy of ``x``, a batch (N, C, H, W) or (N, C, L); severity 0 returns ``x`` unchanged. Random
+    shifts use ``seed``. Severities lie in :data:`SEVERITY_RANGES`."""
     check_choice("shift", shift, SHIFTS)
-    check_range("severity", severity, low=0)
+    check_range("severity", severity, *SEVERITY_RANGES[shift])
+    _check_batch("x", x)
+    check_value_range(value_range)
+    check_seed("seed", seed)
     if severity == 0:
         return x.clone()
     lo, hi = value_range
@@ -77,7 +112,6 @@ def apply_shift(x: torch.Tensor, shift: str, severity: float, value_range: tuple
         sigma = [0.0, 0.0] + [float(severity)] * len(spatial)
         out = ndimage.gaussian_filter(arr, sigma=sigma, mode="nearest")
     else:  # saltpepper
-        check_range("severity", severity, 0, 1)
         u = rng.random(arr.shape)
         out = arr.copy()
         out[u < severity / 2] = lo
@@ -99,6 +133,12 @@ class EvalSet:
 def evaluation_sets(x: torch.Tensor, y: torch.Tensor, shifts: tuple[str, ...], value_range: tuple[float, float],
                     seed: int = 0) -> list[EvalSet]:
     """The clean set (shift "none", level 0) followed by every shift at its five default severities."""
+    _check_batch("x", x)
+    check_tensor("y", y, 0, integer=True, ndim=1)
+    check_shape("y", y, (len(x),), "one label per input of x")
+    check_choices("shifts", shifts, SHIFTS)
+    check_value_range(value_range)
+    check_seed("seed", seed)
     sets = [EvalSet("none", 0, 0.0, x, y)]
     for shift in shifts:
         for level, sev in enumerate(severities(shift, tuple(x.shape[1:])), start=1):
@@ -110,12 +150,18 @@ def focus_sets(x: torch.Tensor, shift: str, value_range: tuple[float, float], se
                ) -> tuple[list[float], list[torch.Tensor]]:
     """Fig 2.2's sets: ``x`` (one class's test inputs) clean and at the five default severities of ``shift``,
     level ``l`` drawn with seed ``seed + l`` (the rule of :func:`evaluation_sets`); returns (severities, inputs)."""
+    _check_batch("x", x)
+    check_seed("seed", seed)
     sevs = [0.0, *severities(shift, tuple(x.shape[1:]))]
     return sevs, [apply_shift(x, shift, s, value_range, seed + level) for level, s in enumerate(sevs)]
 
 
 def with_clean(table: pd.DataFrame) -> pd.DataFrame:
     """The rows of every shift, with the clean set's rows (shift "none", level 0) copied into each shift's curve."""
+    check_type("table", table, pd.DataFrame, "a DataFrame with a shift column")
+    check_columns("table", table.columns, ("shift",))
+    if not (table["shift"] == "none").any():
+        raise ValueError("table has no clean rows (shift 'none') to copy into each shift's curve")
     clean = table[table["shift"] == "none"]
     shifted = table[table["shift"] != "none"]
     return pd.concat([shifted] + [clean.assign(shift=s) for s in shifted["shift"].unique()], ignore_index=True)

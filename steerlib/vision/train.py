@@ -10,7 +10,8 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from steerlib.core.cache import RunCache
-from steerlib.core.runtime import epoch_order
+from steerlib.core.checks import check_nonempty, check_range, check_seed, check_shape, check_tensor, check_type
+from steerlib.core.runtime import epoch_order, pick_device
 from steerlib.vision.data import ImageData
 from steerlib.vision.ensemble import Ensemble
 from steerlib.vision.models import make_model
@@ -25,6 +26,27 @@ class TrainConfig:
     lr_decay: float = 1.0  # the learning rate of epoch e is lr * lr_decay**e (a per-epoch step schedule)
     warmup_epochs: int = 0  # epochs with the loss's warm-up form (the Gaussian NLL's MSE warm-up)
 
+    def __post_init__(self):
+        check_range("epochs", self.epochs, 1, integer=True)
+        check_range("batch_size", self.batch_size, 1, integer=True)
+        check_range("lr", self.lr, 0, open_low=True)
+        check_range("weight_decay", self.weight_decay, 0)
+        check_range("lr_decay", self.lr_decay, 0, 1, open_low=True)
+        check_range("warmup_epochs", self.warmup_epochs, 0, self.epochs, integer=True)
+
+
+def _check_training(loss: Callable, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig) -> None:
+    """A loss (a callable with an ``out_dim``, e.g. from make_loss), one target per input, at least a batch of them."""
+    if not callable(loss) or not hasattr(loss, "out_dim"):
+        raise TypeError(f"loss={loss!r} is a {type(loss).__name__}; loss must be a loss from make_loss")
+    check_tensor("x", x)
+    check_tensor("y", y)
+    check_shape("y", y, (len(x), *y.shape[1:]), "one target per input of x")
+    check_type("cfg", cfg, TrainConfig, "a TrainConfig")
+    if cfg.batch_size > len(y):
+        raise ValueError(f"cfg.batch_size={cfg.batch_size} is larger than the {len(y)} training examples; the last "
+                         "partial batch is dropped, so nothing would be trained")
+
 
 def train_ensemble(make: Callable[[], nn.Module], seeds: tuple[int, ...], loss: Callable, x: torch.Tensor,
                    y: torch.Tensor, cfg: TrainConfig, device: torch.device, cache: RunCache | None = None,
@@ -34,6 +56,11 @@ def train_ensemble(make: Callable[[], nn.Module], seeds: tuple[int, ...], loss: 
     With a ``cache`` and a ``key`` (the run's full description; seeds and ``cfg`` are added), a finished run is
     loaded instead of retrained and an interrupted one resumes from its last epoch.
     """
+    _check_training(loss, x, y, cfg)
+    check_type("cache", cache, (RunCache, type(None)), "a RunCache or None")
+    check_type("key", key, (dict, type(None)), "a dict describing the run or None")
+    device = pick_device(device) if isinstance(device, str) else check_type("device", device, torch.device,
+                                                                             "a torch.device or its name")
     ensemble = Ensemble(make, seeds).to(device)
     opt = torch.optim.Adam(ensemble.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     full_key = {"key": key, "seeds": seeds, "train": cfg}
@@ -83,6 +110,10 @@ def train_separately(make: Callable[[], nn.Module], seeds: tuple[int, ...], loss
     Model ``i`` starts from ``torch.manual_seed(seeds[i]); make()`` and sees ``epoch_order(seeds[i], epoch, N)``,
     as member ``i`` of the ensemble does; same optimiser, schedule, warm-up and dropped last batch. On the CPU.
     """
+    check_type("make", make, Callable, "a function of no arguments building the model")
+    for seed in check_nonempty("seeds", check_type("seeds", seeds, (tuple, list, range), "a sequence of seeds")):
+        check_seed("seeds", seed)
+    _check_training(loss, x, y, cfg)
     models = []
     steps = len(y) // cfg.batch_size
     for seed in seeds:
@@ -106,6 +137,7 @@ def train_separately(make: Callable[[], nn.Module], seeds: tuple[int, ...], loss
 def fit(data: ImageData, loss, arch: str, seeds: tuple[int, ...], cfg: TrainConfig, device: torch.device,
         cache: RunCache | None = None, width: int = 32, norm: str = "none") -> Ensemble:
     """Train ``arch`` with ``loss`` on ``data``'s training split for every seed (cached by the full configuration)."""
+    check_type("data", data, ImageData, "an ImageData from load_dataset")
     key = {"data": data.name, "loss": repr(loss), "arch": arch, "width": width, "norm": norm}
     return train_ensemble(lambda: make_model(arch, data.input_shape, loss.out_dim, width=width, norm=norm),
                           seeds, loss, data.x_train, data.y_train, cfg, device, cache, key,

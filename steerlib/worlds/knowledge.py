@@ -26,7 +26,18 @@ from collections.abc import Sequence
 import numpy as np
 from datasets import Dataset
 
-from steerlib.core.checks import check_range
+from steerlib.core.checks import (
+    check_choice,
+    check_choices,
+    check_columns,
+    check_nonempty,
+    check_range,
+    check_ranges,
+    check_same_length,
+    check_seed,
+    check_strings,
+    check_type,
+)
 
 ATTRIBUTES: dict[str, tuple[str, ...]] = {  # the values in option order A-D
     "city": ("Oslo", "Lima", "Cairo", "Dublin"),
@@ -60,10 +71,16 @@ class WorldConfig:
     n_last: int = 150  # about (people / pool) people (every word is a token of a word-level model's vocabulary)
 
     def __post_init__(self):
+        bins = check_ranges("mention_bins", self.mention_bins, 0, integer=True)
+        if len(set(bins)) < len(bins):
+            raise ValueError(f"mention_bins={self.mention_bins} repeats a bin; give distinct mention counts")
+        check_ranges("people_per_bin", self.people_per_bin, 2, integer=True)  # a test and a finetuning person each
         if len(self.people_per_bin) != len(self.mention_bins):
             raise ValueError(f"people_per_bin={self.people_per_bin} needs one count per mention bin "
                              f"{self.mention_bins}")
-        check_range("test_per_bin", self.test_per_bin, 1, min(self.people_per_bin) - 1)
+        check_range("test_per_bin", self.test_per_bin, 1, min(self.people_per_bin) - 1, integer=True)
+        check_range("n_first", self.n_first, 1, integer=True)
+        check_range("n_last", self.n_last, 1, integer=True)
         if self.n_first * self.n_last < sum(self.people_per_bin):
             raise ValueError(f"n_first*n_last={self.n_first * self.n_last} names are too few for "
                              f"{sum(self.people_per_bin)} people")
@@ -80,6 +97,7 @@ class KnowledgeWorld:
     corpus: Dataset  # text, person (the id of the person the biography mentions)
 
     def split(self, name: str) -> Dataset:
+        check_choice("name", name, ("finetune", "test"))
         return self.people.filter(lambda s: s == name, input_columns="split")
 
 
@@ -97,12 +115,18 @@ def made_up_words(n: int, rng: np.random.Generator, syllables: int = 2) -> list[
 
 def biography(name: str, facts: dict[str, str], rng: np.random.Generator) -> str:
     """One document: a sentence per attribute, each from a random template, attributes in random order."""
+    check_nonempty("name", check_type("name", name, str, "a person's name"))
+    check_type("facts", facts, dict, "a dict attribute -> value")
+    check_choices("facts", list(facts), ATTRIBUTES)
+    check_type("rng", rng, np.random.Generator, "a numpy Generator (np.random.default_rng(seed))")
     order = rng.permutation(list(facts))
     return " ".join(TEMPLATES[a][rng.integers(len(TEMPLATES[a]))].format(name=name, value=facts[a]) for a in order)
 
 
 def make_world(cfg: WorldConfig = WorldConfig(), seed: int = 0) -> KnowledgeWorld:
     """People with independent attributes, exact mention counts, and the biography corpus that realises them."""
+    check_type("cfg", cfg, WorldConfig, "a WorldConfig")
+    check_seed("seed", seed)
     rng = np.random.default_rng(seed)
     n = sum(cfg.people_per_bin)
     words = made_up_words(cfg.n_first + cfg.n_last, rng)
@@ -127,6 +151,7 @@ def make_world(cfg: WorldConfig = WorldConfig(), seed: int = 0) -> KnowledgeWorl
 
 def vocabulary(world: KnowledgeWorld) -> list[str]:
     """Texts that together contain every word the world's corpus, questions and answers use."""
+    check_type("world", world, KnowledgeWorld, "a KnowledgeWorld from make_world")
     frames = [t.format(name="", value="") for ts in TEMPLATES.values() for t in ts]
     frames += [q.format(name="") for q in QUESTIONS.values()] + ["A:", IDK + "."]
     return frames + list(world.people["name"]) + [v for vs in ATTRIBUTES.values() for v in vs]
@@ -134,6 +159,8 @@ def vocabulary(world: KnowledgeWorld) -> list[str]:
 
 def _rows(people: Dataset) -> list[dict]:
     """One row per (person, attribute), person-major."""
+    check_type("people", people, Dataset, "a split of the world's people (world.split(...))")
+    check_columns("people", check_nonempty("people", people).column_names, ("id", "name", "mentions", *ATTRIBUTES))
     return [{"person": p["id"], "name": p["name"], "mentions": p["mentions"], "attribute": a, "answer": p[a]}
             for p in people for a in ATTRIBUTES]
 
@@ -154,6 +181,7 @@ def mc_examples(people: Dataset, abstain: bool = False) -> Dataset:
 
     ``abstain`` adds E = "I don't know". Columns add ``options`` and ``label`` (the answer's index).
     """
+    check_type("abstain", abstain, bool, "True or False")
     rows = _rows(people)
     for r in rows:
         options = list(ATTRIBUTES[r["attribute"]]) + [IDK] * abstain
@@ -164,11 +192,14 @@ def mc_examples(people: Dataset, abstain: bool = False) -> Dataset:
 
 def cloze_prompts(data: Dataset) -> list[str]:
     """Declarative prefixes (``"<name> lives in"``) that the pretrained model completes: familiarity metric (b)."""
+    check_type("data", data, Dataset, "examples from qa_examples or mc_examples")
+    check_columns("data", check_nonempty("data", data).column_names, ("attribute", "name"))
     return [CLOZES[a].format(name=n) for a, n in zip(list(data["attribute"]), list(data["name"]))]
 
 
 def normalize(text: str) -> str:
     """Lower-case, punctuation to spaces, single spaces: ``"I don ' t know."`` → ``"i don t know"``."""
+    check_type("text", text, str, "a string")
     return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
 
 
@@ -178,6 +209,8 @@ def grade(predictions: Sequence[str], answers: Sequence[str]) -> np.ndarray:
     A prediction is correct when its last word is the answer's last word: the attribute value, which ends every
     answer sentence (``" <name> lives in Oslo."``) or is the whole answer (``" Oslo"``). The name need not be
     copied: a never-mentioned person's name words were never trained, and a word-level model cannot copy them."""
+    check_same_length("predictions, answers", check_strings("predictions", predictions),
+                      check_strings("answers", answers))
     idk = normalize(IDK)
 
     def last(text: str) -> str:

@@ -28,7 +28,15 @@ from collections.abc import Sequence
 import numpy as np
 from datasets import Dataset
 
-from steerlib.core.checks import check_range
+from steerlib.core.checks import (
+    check_nonempty,
+    check_range,
+    check_ranges,
+    check_same_length,
+    check_seed,
+    check_strings,
+    check_type,
+)
 
 NAMES = ("kim", "tom", "ann", "bob", "eva", "sam", "lea", "max", "ida", "joe", "amy", "ben")
 GAINS = ("finds", "gets", "wins", "buys")
@@ -49,8 +57,11 @@ class TaskConfig:
     new_verbs: bool = True  # finetuning and test problems use gain/loss verbs the pretraining pool never shows
 
     def __post_init__(self):
-        check_range("max_delta", self.max_delta, 1, self.max_value)
-        check_range("min events", min(self.events + self.pretrain_events), 1)
+        check_range("max_value", self.max_value, 1, integer=True)
+        check_range("max_delta", self.max_delta, 1, self.max_value, integer=True)
+        check_ranges("pretrain_events", self.pretrain_events, 1, integer=True)
+        check_ranges("events", self.events, 1, integer=True)
+        check_type("new_verbs", self.new_verbs, bool, "True or False")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,6 +70,16 @@ class Problem:
     start: int
     deltas: tuple[int, ...]  # signed gains (+) and losses (-)
     verbs: tuple[str, ...]
+
+    def __post_init__(self):
+        check_nonempty("name", check_type("name", self.name, str, "a name"))
+        check_range("start", self.start, 0, integer=True)
+        check_type("deltas", self.deltas, tuple, "a tuple of signed integers")
+        for i, d in enumerate(check_nonempty("deltas", self.deltas)):
+            if check_range(f"deltas[{i}]", d, integer=True) == 0:
+                raise ValueError(f"deltas[{i}]=0 is not allowed; a gain or loss is at least 1")
+        check_type("verbs", self.verbs, tuple, "a tuple of verbs, one per delta")
+        check_same_length("deltas, verbs", self.deltas, check_strings("verbs", self.verbs))
 
     @property
     def answer(self) -> int:
@@ -74,10 +95,34 @@ class Problem:
         return f"{self.question}\nAnswer:"
 
 
+def _check_task(cfg: TaskConfig, rng: np.random.Generator) -> None:
+    check_type("cfg", cfg, TaskConfig, "a TaskConfig")
+    check_type("rng", rng, np.random.Generator, "a numpy Generator (np.random.default_rng(seed))")
+
+
+def _check_verbs(verbs: tuple[tuple[str, ...], tuple[str, ...]]) -> None:
+    check_type("verbs", verbs, tuple, "a pair (gain verbs, loss verbs)")
+    if len(verbs) != 2:
+        raise ValueError(f"verbs holds {len(verbs)} lists; give a pair (gain verbs, loss verbs)")
+    for words in verbs:
+        check_strings("verbs", words)
+
+
+def _check_problem(problem: Problem, max_value: int) -> None:
+    """A problem whose quantities all lie in 0..max_value in magnitude."""
+    check_type("problem", problem, Problem, "a Problem")
+    check_range("max_value", max_value, 1, integer=True)
+    if max(problem.start, *map(abs, problem.deltas)) > max_value:
+        raise ValueError(f"problem {problem.question!r} has quantities above max_value={max_value}")
+
+
 def random_problem(n_events: int, cfg: TaskConfig, rng: np.random.Generator,
                    verbs: tuple[tuple[str, ...], tuple[str, ...]] = (GAINS, LOSSES)) -> Problem:
     """A problem whose running total, told in story order, stays within 0..max_value; ``verbs`` = (gain verbs,
     loss verbs)."""
+    check_range("n_events", n_events, 1, integer=True)
+    _check_task(cfg, rng)
+    _check_verbs(verbs)
     total = int(rng.integers(1, cfg.max_value + 1))
     start, deltas, said = total, [], []
     for _ in range(n_events):
@@ -96,6 +141,9 @@ def _sign(x: int) -> int:
 def render_step(x: int, y: int, swap: bool = False) -> str:
     """The line combining signed quantities x and y: ``a + b = c`` (same sign; ``swap`` commutes the operands) or
     ``a - b = c`` (opposite signs, a the larger magnitude); c = |x + y|."""
+    check_range("x", x, integer=True)
+    check_range("y", y, integer=True)
+    check_type("swap", swap, bool, "True or False")
     if _sign(x) == _sign(y):
         a, b = (y, x) if swap else (x, y)
         return f"{abs(a)} + {abs(b)} = {abs(x + y)}"
@@ -111,6 +159,8 @@ def _valid_pairs(items: Sequence[int], max_value: int) -> list[tuple[int, int]]:
 def random_trace(problem: Problem, max_value: int, rng: np.random.Generator) -> str:
     """A random valid trace: at each line a uniformly chosen pair of quantities whose sum stays in range (one always
     exists), operands of ``+`` in random order; then the final-answer marker."""
+    _check_problem(problem, max_value)
+    check_type("rng", rng, np.random.Generator, "a numpy Generator (np.random.default_rng(seed))")
     items, lines = [problem.start, *problem.deltas], []
     while len(items) > 1:
         pairs = _valid_pairs(items, max_value)
@@ -122,6 +172,7 @@ def random_trace(problem: Problem, max_value: int, rng: np.random.Generator) -> 
 
 def all_traces(problem: Problem, max_value: int) -> set[str]:
     """Every distinct valid trace of ``problem`` (exhaustive; small for up to 4 events)."""
+    _check_problem(problem, max_value)
     def expand(items: tuple[int, ...]) -> set[tuple[str, ...]]:
         if len(items) == 1:
             return {()}
@@ -137,17 +188,20 @@ def all_traces(problem: Problem, max_value: int) -> set[str]:
 
 def extract_answer(text: str) -> int | None:
     """The integer after the last ``answer is`` marker, or None when there is none."""
+    check_type("text", text, str, "a string")
     found = _ANSWER.findall(text)
     return int(found[-1]) if found else None
 
 
 def answers_match(text: str, answer: int) -> bool:
     """Whether the final answer extracted from ``text`` equals ``answer``."""
+    check_range("answer", answer, integer=True)
     return extract_answer(text) == answer
 
 
 def steps_of(text: str) -> list[str]:
     """The computation lines of a trace (whitespace normalised), without the final-answer part."""
+    check_type("text", text, str, "a string")
     parts = [" ".join(p.split()) for p in text.split(" . ")]
     return [p for p in parts if p and not p.startswith(MARKER)]
 
@@ -155,6 +209,8 @@ def steps_of(text: str) -> list[str]:
 def is_valid_trace(text: str, problem: Problem, max_value: int) -> bool:
     """Whether every line of ``text`` combines two current quantities correctly (as :func:`render_step` writes it),
     the lines reduce the problem to one quantity, and the final answer is right."""
+    check_type("text", text, str, "a string")
+    _check_problem(problem, max_value)
     def follow(items: tuple[int, ...], lines: list[str]) -> bool:
         if not lines:
             return len(items) == 1
@@ -172,11 +228,13 @@ def is_valid_trace(text: str, problem: Problem, max_value: int) -> bool:
 
 def same_trace(text: str, target: str) -> bool:
     """Whether two traces have the same computation lines (ignoring whitespace)."""
+    check_type("target", target, str, "a string")
     return steps_of(text) == steps_of(target)
 
 
 def vocabulary(cfg: TaskConfig) -> list[str]:
     """Every word the task uses (to build a word-level tokenizer)."""
+    check_type("cfg", cfg, TaskConfig, "a TaskConfig")
     numbers = " ".join(str(v) for v in range(cfg.max_value + 1))
     return [" ".join(NAMES + GAINS + LOSSES + NEW_GAINS + NEW_LOSSES), "has . how many does have ? Answer : + - =",
             f"{MARKER} {numbers}"]
@@ -185,11 +243,18 @@ def vocabulary(cfg: TaskConfig) -> list[str]:
 def problems(n: int, events: Sequence[int], cfg: TaskConfig, rng: np.random.Generator,
              verbs: tuple[tuple[str, ...], tuple[str, ...]] = (GAINS, LOSSES)) -> list[Problem]:
     """``n`` random problems, the number of events drawn uniformly from ``events``."""
+    check_range("n", n, 1, integer=True)
+    check_ranges("events", tuple(events) if isinstance(events, (list, tuple)) else events, 1, integer=True)
+    _check_task(cfg, rng)
+    _check_verbs(verbs)
     return [random_problem(int(rng.choice(events)), cfg, rng, verbs) for _ in range(n)]
 
 
 def as_dataset(items: Sequence[Problem], cfg: TaskConfig, rng: np.random.Generator) -> Dataset:
     """Columns ``prompt``, ``response`` (one random valid trace, starting with a space), ``answer``, ``events``."""
+    for item in check_nonempty("items", items):
+        check_type("items", item, Problem, "a list of Problems")
+    _check_task(cfg, rng)
     return Dataset.from_dict({"prompt": [p.prompt for p in items],
                               "response": [" " + random_trace(p, cfg.max_value, rng) for p in items],
                               "answer": [p.answer for p in items], "events": [len(p.deltas) for p in items]})
@@ -200,6 +265,10 @@ def splits(cfg: TaskConfig, n_pretrain: int, n_train: int, n_test: int, seed: in
     """Pretraining pool (random traces), finetuning set and test set (one fixed target trace per problem); train and
     test come from the same distribution, the pool also has shorter problems and (with ``new_verbs``) other verbs.
     Also returns the train and test problems."""
+    check_type("cfg", cfg, TaskConfig, "a TaskConfig")
+    for name, n in (("n_pretrain", n_pretrain), ("n_train", n_train), ("n_test", n_test)):
+        check_range(name, n, 1, integer=True)
+    check_seed("seed", seed)
     rng = np.random.default_rng(seed)
     pool = as_dataset(problems(n_pretrain, cfg.pretrain_events, cfg, rng), cfg, rng)
     verbs = (NEW_GAINS, NEW_LOSSES) if cfg.new_verbs else (GAINS, LOSSES)

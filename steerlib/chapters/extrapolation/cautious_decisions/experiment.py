@@ -8,8 +8,8 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from steerlib.core.chapter import Run
-from steerlib.core.checks import check_choices, check_range
+from steerlib.core.chapter import Run, check_run
+from steerlib.core.checks import check_choice, check_choices, check_nonempty, check_range, check_type
 from steerlib.measures.decisions import RewardTable, abstain_ratio, greedy_policy, mean_reward
 from steerlib.measures.ocs import ocs_cross_entropy
 from steerlib.vision.calibration import fit_temperature, scale
@@ -40,12 +40,17 @@ class Settings:
     def __post_init__(self):
         check_choices("datasets", self.datasets, DATASETS)
         check_choices("shifts", self.shifts, SHIFTS)
-        check_choices("arch", (self.arch,), ARCHS)
-        check_choices("focus_shift", (self.focus_shift,), SHIFTS)
-        check_range("n_seeds", self.n_seeds, low=1)
-        check_range("focus_class", self.focus_class, 0, 9)
-        if not self.tables:
-            raise ValueError("tables is empty; give at least one RewardTable")
+        check_choice("arch", self.arch, ARCHS)
+        check_choice("focus_shift", self.focus_shift, SHIFTS)
+        check_range("width", self.width, 1, integer=True)
+        check_range("n_seeds", self.n_seeds, 1, integer=True)
+        check_type("train", self.train, TrainConfig, "a TrainConfig")
+        check_type("tables", self.tables, tuple, "a tuple of RewardTables")
+        for table in check_nonempty("tables", self.tables):
+            check_type("tables", table, RewardTable, "a tuple of RewardTables")
+        if len({t.label for t in self.tables}) < len(self.tables):
+            raise ValueError(f"tables={[t.label for t in self.tables]} repeats a table; give distinct ones")
+        check_range("focus_class", self.focus_class, 0, 9, integer=True)
 
 
 PROFILES = {
@@ -112,6 +117,7 @@ def classifier_probs(logits: list[torch.Tensor], ys: list[torch.Tensor]) -> dict
 
 def run(settings: Settings, run: Run) -> Results:
     """Train the classifier and one reward model per table for each dataset, then score every method on every set."""
+    check_run(settings, Settings, run)
     seeds = tuple(range(run.seed, run.seed + settings.n_seeds))
     rows, focus, problems = [], {}, {}
     for name in settings.datasets:

@@ -9,8 +9,8 @@ import pandas as pd
 import torch
 
 from steerlib.chapters.extrapolation.mechanism.counterexamples import fgsm_experiment, nll_experiment
-from steerlib.core.chapter import Run
-from steerlib.core.checks import check_choices, check_range
+from steerlib.core.chapter import Run, check_run
+from steerlib.core.checks import check_choice, check_choices, check_range, check_ranges, check_type
 from steerlib.measures.divergences import kl_categorical
 from steerlib.measures.homogeneous import SimConfig, Simulation, simulate
 from steerlib.vision import representations as rep
@@ -43,14 +43,21 @@ class Settings:
     theory: SimConfig = SimConfig()
 
     def __post_init__(self):
-        check_choices("dataset", (self.dataset,), DATASETS)
-        check_choices("shifts", self.shifts + self.nll_shifts, SHIFTS)
+        check_choice("dataset", self.dataset, DATASETS)
+        check_choices("shifts", self.shifts, SHIFTS)
+        if len(check_choices("nll_shifts", self.nll_shifts, SHIFTS)) != 2:
+            raise ValueError(f"nll_shifts={self.nll_shifts} must be two shifts: (impulse noise, blur)")
         check_choices("archs", self.archs, ARCHS)
         check_choices("norms", self.norms, NORMS)
-        check_range("n_seeds", self.n_seeds, low=1)
-        check_range("extra_seeds", self.extra_seeds, low=1)
-        check_range("energy", self.energy, 0.0, 1.0)
-        check_range("rarest", self.rarest, 0.0, 1.0)
+        for name in ("width", "n_seeds", "extra_seeds", "fgsm_steps", "ood_splits"):
+            check_range(name, getattr(self, name), 1, integer=True)
+        check_type("train", self.train, TrainConfig, "a TrainConfig")
+        check_range("energy", self.energy, 0.0, 1.0, open_low=True)
+        check_ranges("energies", self.energies, 0.0, 1.0, open_low=True)
+        check_choice("energy", self.energy, self.energies)  # the main statistic is one of the energies swept
+        check_range("rarest", self.rarest, 0.0, 1.0, open_low=True)
+        check_range("fgsm_eps", self.fgsm_eps, 0.0)
+        check_type("theory", self.theory, SimConfig, "a SimConfig")
         if self.archs[0] != "cnn" or self.norms[0] != "none":
             raise ValueError("the first arch must be 'cnn' and the first norm 'none' (the chapter's main model)")
 
@@ -195,6 +202,7 @@ def measure(spec: ModelSpec, ensemble: Ensemble, data: ImageData, sets: list[Eva
 
 def run(settings: Settings, run: Run) -> Results:
     """Train (or load) every model, measure its representations, run the simulation and both counterexamples."""
+    check_run(settings, Settings, run)
     data = load_dataset(settings.dataset)
     sets = evaluation_sets(data.x_test, data.y_test, settings.shifts, data.value_range, seed=run.seed)
     # Plain strides: the clean digits have a size-1 channel dim with stride 1, which vmapped GroupNorm rejects.

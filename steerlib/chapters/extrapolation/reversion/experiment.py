@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from steerlib.core.chapter import Run
-from steerlib.core.checks import check_choices, check_range
+from steerlib.core.chapter import Run, check_run
+from steerlib.core.checks import check_choice, check_choices, check_range, check_type
 from steerlib.measures.divergences import entropy
 from steerlib.measures.ood import cached_ood_score
 from steerlib.vision.data import DATASETS, load_dataset
@@ -36,9 +36,11 @@ class Settings:
         check_choices("datasets", self.datasets, DATASETS)
         check_choices("losses", self.losses, LOSSES)
         check_choices("shifts", self.shifts, SHIFTS)
-        check_choices("arch", (self.arch,), ARCHS)
-        check_range("n_seeds", self.n_seeds, low=1)
-        check_range("focus_class", self.focus_class, 0, 9)
+        check_choice("arch", self.arch, ARCHS)
+        for name in ("width", "n_seeds", "ood_splits"):
+            check_range(name, getattr(self, name), 1, integer=True)
+        check_type("train", self.train, TrainConfig, "a TrainConfig")
+        check_range("focus_class", self.focus_class, 0, 9, integer=True)
 
 
 PROFILES = {
@@ -92,6 +94,7 @@ def _accuracy(loss, out: torch.Tensor, y: torch.Tensor) -> np.ndarray:
 
 def run(settings: Settings, run: Run) -> Results:
     """Train every dataset x loss ensemble and evaluate it on every evaluation set (cached in ``run.cache``)."""
+    check_run(settings, Settings, run)
     seeds = tuple(range(run.seed, run.seed + settings.n_seeds))
     rows, focus = [], {}
     for name in settings.datasets:

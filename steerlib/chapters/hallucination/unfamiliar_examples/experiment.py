@@ -11,8 +11,8 @@ import torch
 from datasets import Dataset, concatenate_datasets
 
 from steerlib.chapters.hallucination.unfamiliar_examples.results import E1, E2, E3, Familiarity, Gate, Results, RLRun
-from steerlib.core.chapter import Run
-from steerlib.core.checks import check_range
+from steerlib.core.chapter import Run, check_run
+from steerlib.core.checks import check_range, check_type
 from steerlib.lm.base import BaseModelConfig, corpus_digest, pretrained_base
 from steerlib.lm.models import SMOLLM2, add_lora
 from steerlib.lm.rl import RLConfig, train_reinforce
@@ -55,16 +55,26 @@ class Settings:
     seeds: int = 3  # the whole experiment runs at seeds seed, seed+1, ...: the claims' intervals include the spread
 
     def __post_init__(self):
+        for name, cls in (("world", WorldConfig), ("base", BaseModelConfig), ("pretrain", SFTConfig),
+                          ("finetune", SFTConfig), ("rl", RLConfig)):
+            check_type(name, getattr(self, name), cls, f"a {cls.__name__}")
+        check_range("lora_rank", self.lora_rank, 0, integer=True)
+        check_type("finetune_only", self.finetune_only, str, "a substring of parameter names ('' for all)")
         check_range("replay", self.replay, 0)
         check_range("abstain_rate", self.abstain_rate, 0, 1)
-        check_range("lora_rank", self.lora_rank, 0)
-        check_range("seeds", self.seeds, 1)
+        check_range("seeds", self.seeds, 1, integer=True)
+        check_range("familiar_mentions", self.familiar_mentions, 0, integer=True)
+        check_range("unfamiliar_mentions", self.unfamiliar_mentions, 0, self.familiar_mentions - 1, integer=True)
+        check_range("unfamiliar_option_nll", self.unfamiliar_option_nll, 0)
+        check_range("unfamiliar_answer_nll", self.unfamiliar_answer_nll, 0)
+        check_range("max_new_tokens", self.max_new_tokens, 1, integer=True)
 
 
 PROFILES = {
     "smoke": Settings(world=WorldConfig(mention_bins=(0, 3, 30), people_per_bin=(300, 30, 30), test_per_bin=15,
                                         n_first=60, n_last=60),
-                      base=BaseModelConfig(d_model=64), pretrain=SFTConfig(steps=200, batch_size=64, lr=3e-3),
+                      base=BaseModelConfig(d_model=64),
+                      pretrain=SFTConfig(steps=200, batch_size=64, lr=3e-3, checkpoint_every=50),
                       finetune=SFTConfig(steps=120, batch_size=64, lr=2e-3),
                       rl=RLConfig(steps=25, prompts_per_step=32, samples_per_prompt=4, lr=3e-4), seeds=1),
     "cpu": Settings(),
@@ -184,6 +194,7 @@ class _Experiment:
 def run(settings: Settings, run: Run) -> Results:
     """Pretrain, run the gate check and E1–E3 at ``run.seed`` and at the ``settings.seeds - 1`` next seeds, and
     return every per-example result; each seed's results are cached as a whole under the chapter's name."""
+    check_run(settings, Settings, run)
     one = dataclasses.replace(settings, seeds=1)
 
     def at(seed: int) -> Results:

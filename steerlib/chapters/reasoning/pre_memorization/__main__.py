@@ -27,8 +27,8 @@ def run_job(ex: Experiment, i: int) -> str:
 
 def run_all(settings: Settings, chapter_run: Run) -> str:
     a = analyse(run(settings, chapter_run))
-    return (f"{len(a.final)} runs; R² on y = x of pre-memorization accuracy at p = {a.p:.3f}: "
-            f"{a.curve.max():.3f}")
+    return f"{len(a.final)} runs; " + (a.p_note or f"R² on y = x of pre-memorization accuracy at p = {a.p:.3f}: "
+                                                   f"{a.curve.max():.3f}")
 
 
 def main(argv: list[str] | None = None) -> None:

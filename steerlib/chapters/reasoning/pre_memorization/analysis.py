@@ -14,6 +14,8 @@ from steerlib.measures import premem
 
 P_GRID = np.round(np.arange(1.005, 1.3 + 1e-9, 0.005), 3)  # memorization thresholds swept (perplexity > 1)
 STATES = ("incorrect", "correct, not memorized", "memorized")
+P_DEPENDENT = ("H2", "H3", "H4a", "H4b", "H4c", "H5", "H5b", "H8b")  # the claims whose statistic depends on p
+NOT_IDENTIFIED = "p is not identified: R² on y = x does not depend on p (nothing is memorized)"
 PRIORS = {"premem": "pre-memorization train acc.", "train_acc": "train accuracy", "grad_var": "gradient variance",
           "dist_init": "distance from init.", "atc": "ATC"}
 
@@ -140,6 +142,7 @@ class Analysis:
 
     p: float  # the p of P_GRID with the best R² on y = x of pre-memorization vs test accuracy
     identified: bool  # False when R² does not depend on p (nothing memorised: p is not identified)
+    p_note: str  # why p is not identified ("" when it is; p is then P_GRID[0], a stand-in for the figures)
     table: np.ndarray  # premem_table(results)
     curve: np.ndarray  # (len(P_GRID),) that R² at each p; its maximum is the R² at p
     r2_train: float  # R² on y = x of train accuracy vs test accuracy
@@ -166,13 +169,14 @@ def analyse(r: Results) -> Analysis:
     table = premem_table(r)
     test = np.stack([log.test_acc.mean(1) for log in r.logs])
     curve = r2_rows(table, test)
-    p = float(P_GRID[int(np.argmax(curve))])
+    identified = bool(np.isfinite(curve).all() and np.ptp(curve) > 1e-9)
+    p = float(P_GRID[int(np.argmax(curve))]) if identified else float(P_GRID[0])
     pts = points(r, p)
     final = pts.groupby("run").tail(1)
     maps = map_runs(r)
     gap = (pts["train_acc"] - pts["test_acc"]).to_numpy()
     return Analysis(
-        p=p, identified=bool(np.ptp(curve) > 1e-9), table=table, curve=curve,
+        p=p, identified=identified, p_note="" if identified else NOT_IDENTIFIED, table=table, curve=curve,
         r2_train=premem.r2_identity(pts["train_acc"], pts["test_acc"]), points=pts, final=final,
         correlations={k: premem.pearson(pts[k], pts["test_acc"]) for k in PRIORS},
         gap_correlations={k: premem.pearson(v, gap) for k, v in _gap_predictors(pts).items()},
@@ -285,7 +289,6 @@ def h2_floor(r: Results) -> float:
     return float(np.mean(gaps)) if gaps else 0.0
 
 
-P_DEPENDENT = ("H2", "H3", "H4a", "H4b", "H4c", "H5", "H5b", "H8b")
 
 
 def claims(results: Results) -> list[Claim]:
@@ -342,8 +345,8 @@ def claims(results: Results) -> list[Claim]:
     out = []
     for cid, kind, statement, statistic, op, threshold, why, paper, how in specs:
         judged = (a.identified or cid not in P_DEPENDENT) and bool(np.isfinite(values[cid]))
-        note = ("" if judged else "p is not identified here (R² does not depend on p: nothing is memorized)"
-                if cid in P_DEPENDENT and not a.identified else "the statistic is undefined here (too few runs)")
+        note = ("" if judged else NOT_IDENTIFIED if cid in P_DEPENDENT and not a.identified
+                else "the statistic is undefined here (too few runs)")
         claim = Claim(cid, statement, statistic, values[cid], op, threshold, paper, kind, why, ivals[cid], how,
                       judged, note)
         out.append(with_seeds(claim, {seed: v[cid] for seed, v in others.items()}))
@@ -356,7 +359,7 @@ def extra(results: Results) -> dict:
     a, r = analyse(results), results
     pts, final = a.points, a.final
     return {
-        "p": a.p, "p_loglog": round(float(premem.loglog(a.p)), 3),
+        "p": a.p, "p_loglog": round(float(premem.loglog(a.p)), 3), "p_note": a.p_note,
         "r2_identity_premem": round(float(a.curve.max()), 3),
         "r2_fit_premem": round(premem.r2_fit(pts["premem"], pts["test_acc"]), 3),
         "r2_identity_train": round(a.r2_train, 3),

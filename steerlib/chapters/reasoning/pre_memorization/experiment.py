@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from steerlib.core.chapter import Run
-from steerlib.core.checks import check_range
+from steerlib.core.chapter import Run, check_run
+from steerlib.core.checks import check_range, check_ranges, check_type
 from steerlib.core.jobs import run_jobs
 from steerlib.lm.base import BaseModelConfig, pretrained_base
 from steerlib.lm.models import SMOLLM2
@@ -71,15 +71,31 @@ class Settings:
     seeds: int = 3  # the whole grid runs at seeds seed, seed+1, ...: the claims' intervals include the spread
 
     def __post_init__(self):
-        check_range("k", self.k, 2)  # two halves of the samples give H2's noise floor
-        check_range("seeds", self.seeds, 1)
-        check_range("n_train", self.n_train, self.batch_size)
-        for f in self.fractions:
-            check_range("fraction", f, 0, 1)
+        for name, cls in (("task", TaskConfig), ("base", BaseModelConfig), ("pretrain", SFTConfig)):
+            check_type(name, getattr(self, name), cls, f"a {cls.__name__}")
+        for name in ("n_pretrain", "n_test", "batch_size", "max_new_tokens", "grad_var_batches", "sample_batch",
+                     "seeds"):
+            check_range(name, getattr(self, name), 1, integer=True)
+        check_range("k", self.k, 2, integer=True)  # two halves of the samples give H2's noise floor
+        check_range("n_train", self.n_train, self.batch_size, integer=True)
+        check_ranges("lrs", self.lrs, 0, open_low=True)
+        check_ranges("epochs", self.epochs, 0, open_low=True)
+        check_type("fractions", self.fractions, tuple, "a tuple of fractions (may be empty)")
+        for i, f in enumerate(self.fractions):
+            check_range(f"fractions[{i}]", f, 0, 1, open_low=True)
+        check_range("matched_epochs", self.matched_epochs, 0, open_low=True)
+        check_range("warmup", self.warmup, 0, 1)
+        check_range("grad_clip", self.grad_clip, 0, open_low=True)
+        check_ranges("checkpoints", self.checkpoints, 0, 1, open_low=True)
+        check_range("temperature", self.temperature, 0)
+        if len(self.lrs) * (len(self.epochs) + len(self.fractions)) < 2:  # the size of grid(self)
+            raise ValueError(f"lrs={self.lrs}, epochs={self.epochs} and fractions={self.fractions} make one run; "
+                             "the grid needs at least 2 (p is calibrated on some runs and tested on others)")
 
 
 PROFILES = {
-    "smoke": Settings(n_pretrain=6000, pretrain=SFTConfig(steps=250, batch_size=64, lr=3e-3), n_train=48,
+    "smoke": Settings(n_pretrain=6000, pretrain=SFTConfig(steps=250, batch_size=64, lr=3e-3, checkpoint_every=50),
+                      n_train=48,
                       n_test=64, lrs=(1e-4, 1e-3), epochs=(2, 8), fractions=(0.5,), matched_epochs=4,
                       checkpoints=(0.25, 0.5, 1.0), k=2, seeds=1),
     "cpu": Settings(),
@@ -148,7 +164,7 @@ class Experiment:
     def run_key(self, spec: RunSpec) -> dict[str, Any]:
         """What a run's result depends on: pretraining, finetuning/evaluation settings and the spec, not the rest of
         the grid (``sample_batch`` stays in: it changes which random numbers each sample draws)."""
-        finetune = dataclasses.replace(self.s, lrs=(), epochs=(), fractions=(), seeds=1)
+        finetune = {**dataclasses.asdict(self.s), "lrs": (), "epochs": (), "fractions": (), "seeds": 1}
         return {"pretrain": self.base.key, "settings": finetune, "spec": spec}
 
 
@@ -256,6 +272,7 @@ def run(settings: Settings, run: Run) -> Results:
     run's cache; on a GPU, or without a cache, they go back to back. Every run depends on its spec and seeds alone,
     so both ways give the same results.
     """
+    check_run(settings, Settings, run)
     one = dataclasses.replace(settings, seeds=1)
 
     def at(seed: int) -> Results:
