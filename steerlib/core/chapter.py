@@ -19,7 +19,7 @@ from steerlib.core.cache import RunCache
 from steerlib.core.claims import VERDICTS, Claim, judge
 from steerlib.core.profiles import resolve_profile
 from steerlib.core.record import write_metrics
-from steerlib.core.runtime import pick_device, seed_everything, set_threads
+from steerlib.core.runtime import pick_device, quiet_libraries, seed_everything, set_threads
 
 RESULTS_ENV = "STEERLIB_RESULTS"
 
@@ -49,11 +49,13 @@ class Run:
 
 def start(chapter: str, profile: str | None = None, seed: int = 0, device: str = "auto",
           out_dir: str | Path | None = None, cache: bool = True) -> Run:
-    """Resolve the profile (argument, else $STEERLIB_PROFILE, else cpu), set threads and seeds, pick the device.
+    """Resolve the profile (argument, else $STEERLIB_PROFILE, else cpu), set threads and seeds, pick the device;
+    in a batch run (``STEERLIB_INTERACTIVE=0``, as in the book build) silence the libraries' progress bars.
 
     ``out_dir`` defaults to ``results_root() / chapter``, the folder the scorecard reads."""
     profile = resolve_profile(profile)
     set_threads()
+    quiet_libraries()
     seed_everything(seed)
     out = Path(out_dir) if out_dir else results_root() / chapter
     out.mkdir(parents=True, exist_ok=True)

@@ -16,12 +16,11 @@ from typing import Any
 import torch
 from accelerate import Accelerator
 from datasets import Dataset
-from tqdm.auto import tqdm
 from transformers import PreTrainedModel, get_cosine_schedule_with_warmup, get_linear_schedule_with_warmup
 
 from steerlib.core.cache import RunCache
 from steerlib.core.checks import check_choice, check_range
-from steerlib.core.runtime import epoch_order
+from steerlib.core.runtime import epoch_order, progress_bar
 from steerlib.lm.tokenizer import collate
 
 SCHEDULES = {"cosine": get_cosine_schedule_with_warmup, "linear": get_linear_schedule_with_warmup}
@@ -97,7 +96,7 @@ def train_sft(model: PreTrainedModel, data: Dataset, cfg: SFTConfig, pad_token_i
         start, losses = ckpt["step"], ckpt["losses"]
     wrapped, opt = acc.prepare(model, opt)
     ids, labels = list(data["input_ids"]), list(data["labels"])
-    bar = tqdm(range(start, cfg.steps), desc=desc, initial=start, total=cfg.steps, leave=False,
+    bar = progress_bar(range(start, cfg.steps), desc=desc, initial=start, total=cfg.steps, leave=False,
                disable=not (progress and acc.is_main_process))
     for step in bar:
         wrapped.train()

@@ -7,10 +7,9 @@ from collections.abc import Callable
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from steerlib.core.cache import RunCache
-from steerlib.core.runtime import epoch_order
+from steerlib.core.runtime import epoch_order, progress_bar
 from steerlib.vision.data import ImageData
 from steerlib.vision.ensemble import Ensemble
 from steerlib.vision.models import make_model
@@ -52,7 +51,7 @@ def train_ensemble(make: Callable[[], nn.Module], seeds: tuple[int, ...], loss: 
     steps = n // cfg.batch_size  # drop the last partial batch so every member's batch has the same size
     x, y = x.to(device), y.to(device)
     ensemble.train()
-    bar = tqdm(range(start, cfg.epochs), desc=desc, initial=start, total=cfg.epochs, leave=False)
+    bar = progress_bar(range(start, cfg.epochs), desc=desc, initial=start, total=cfg.epochs, leave=False)
     for epoch in bar:
         for group in opt.param_groups:
             group["lr"] = cfg.lr * cfg.lr_decay**epoch
