@@ -23,6 +23,7 @@ from urllib.parse import unquote, urlsplit
 # Debian's chromium, driven by Playwright (no browser download); a fresh profile every launch.
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+VIEWPORT = {"width": 1280, "height": 900}  # a laptop's window
 
 PROGRESS = re.compile(r"\d+%\|[^|\n]*\||\|\s*\d+/\d+ \[\d+:\d+")  # tqdm: "  3%|▎    | 1000/30000 [00:01<00:30"
 RAW_TEX = re.compile(r"\$\$|\\[(\[]|\\[A-Za-z]{2,}")  # $$, \( \[, \frac: TeX that MathJax did not typeset
@@ -193,6 +194,15 @@ def redirect_problems(html: Path) -> list[str]:
     return problems
 
 
+def photograph(page, path: Path) -> None:
+    """A screenshot of the whole page, laid out in a window as tall as the page (Chromium's own full-page capture
+    drew the lower part of long pages shifted sideways)."""
+    height = page.evaluate("document.documentElement.scrollHeight")
+    page.set_viewport_size({**VIEWPORT, "height": height})
+    page.screenshot(path=path)
+    page.set_viewport_size(VIEWPORT)
+
+
 def check_book(html: Path, results: Path, screenshots: Path, chromium: str = "/usr/bin/chromium",
                pages: list[str] | None = None) -> list[PageReport]:
     """Open every page of the built book at ``html`` (or just ``pages``) offline in headless ``chromium``, check it
@@ -207,7 +217,7 @@ def check_book(html: Path, results: Path, screenshots: Path, chromium: str = "/u
     reports = []
     with sync_playwright() as pw, tempfile.TemporaryDirectory() as profile:
         context = pw.chromium.launch_persistent_context(profile, executable_path=chromium, headless=True,
-                                                        args=CHROMIUM_ARGS, viewport={"width": 1280, "height": 900})
+                                                        args=CHROMIUM_ARGS, viewport=VIEWPORT)
         for name in pages or book_pages(html):
             report = PageReport(name)
             page = context.new_page()
@@ -217,7 +227,7 @@ def check_book(html: Path, results: Path, screenshots: Path, chromium: str = "/u
             report.problems += page_problems(facts, chapter_claims, Path(name).stem)
             report.problems += broken_links(html, name, facts["links"])
             report.screenshot = screenshots / (name.replace("/", "__").removesuffix(".html") + ".png")
-            page.screenshot(path=report.screenshot, full_page=True)
+            photograph(page, report.screenshot)
             report.sliders_moved, problems = move_sliders(page, report.screenshot)
             report.problems += problems
             page.close()
