@@ -26,8 +26,9 @@ NBVAL := --nbval-lax book/extrapolation/reversion.ipynb book/extrapolation/mecha
          book/reasoning/pre-memorization.ipynb book/scorecard.ipynb
 
 # The smoke book: every chapter at smoke, built into its own folders (results, run cache, HTML under _build/smoke;
-# the cpu book's stay untouched). tests/test_browser.py opens every page of it in headless Chromium. The tests share
-# its run cache (unless $$STEERLIB_CACHE is set, as .ci/run does), so they find the chapters' models trained.
+# the cpu book's stay untouched). tests/test_browser.py opens every page of it in headless Chromium. The tests run
+# with the same settings: they share its run cache (unless $$STEERLIB_CACHE is set, as .ci/run does), so they find
+# the chapters' models trained, and nbval's chapter runs write their metrics.json there, not into the cpu book's.
 SMOKE := $(CURDIR)/_build/smoke
 SMOKE_ENV := STEERLIB_PROFILE=smoke STEERLIB_THREADS=1 OMP_WAIT_POLICY=PASSIVE STEERLIB_RESULTS=$(SMOKE)/results \
              STEERLIB_CACHE=$${STEERLIB_CACHE:-$(SMOKE)/cache}
