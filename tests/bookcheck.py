@@ -4,7 +4,8 @@ A page passes when it makes no network request (only its own ``file://`` files l
 traceback or JavaScript error, loads every image (natural width > 0), leaves no raw TeX after MathJax, shows no
 progress bar and no live widget (which cannot move in a static page), and every internal link resolves (file and
 ``#anchor``). A chapter page has its claims table, listing every claim of its ``metrics.json``; the scorecard's
-table lists every claim of every chapter. Every static slider moves: a key press on it changes the frame shown.
+table lists every claim of every chapter. Every static slider moves: a key press on it, then a choice in its menu,
+changes the frame shown.
 
 Used by ``tests/test_browser.py`` on the smoke book (``make smoke-book``). By hand::
 
@@ -53,7 +54,7 @@ COLLECT = """async () => {
     errors: [...document.querySelectorAll(".output.stderr, .output.traceback")].map(text),
     outputs: [...document.querySelectorAll(".cell_output")].map(text),
     widgets: document.querySelectorAll('script[type="application/vnd.jupyter.widget-view+json"]').length,
-    images: images.map(i => ({src: i.getAttribute("src").slice(0, 120), ok: i.complete && i.naturalWidth > 0})),
+    images: images.map(i => ({src: (i.getAttribute("src") || "").slice(0, 120), ok: i.complete && i.naturalWidth > 0})),
     prose: prose.join(" "),
     math_errors: document.querySelectorAll("mjx-merror").length,
     links: [...document.querySelectorAll("a[href]")].map(a => a.href),
@@ -61,7 +62,6 @@ COLLECT = """async () => {
       [...t.querySelectorAll("tbody tr > th")].map(th => th.innerText.trim())),
     has_scorecard: !!document.querySelector("table.scorecard"),
     scorecard: scorecard,
-    sliders: document.querySelectorAll(".steerlib-slider").length,
   };
 }"""
 
@@ -96,8 +96,8 @@ def ids_of(path: Path) -> set[str]:
     return set(re.findall(r'\s(?:id|name)="([^"]+)"', path.read_text(errors="replace")))
 
 
-def broken_links(html: Path, page: str, links: list[str]) -> list[str]:
-    """The internal links of ``page`` whose file is missing or whose ``#anchor`` is not in it."""
+def broken_links(html: Path, links: list[str]) -> list[str]:
+    """The internal links (of a page) whose file is missing or whose ``#anchor`` is not in it."""
     broken, anchors = [], {}
     for link in links:
         url = urlsplit(link)
@@ -225,7 +225,7 @@ def check_book(html: Path, results: Path, screenshots: Path, chromium: str = "/u
             page.goto((html / name).as_uri(), wait_until="load")
             facts = page.evaluate(COLLECT)
             report.problems += page_problems(facts, chapter_claims, Path(name).stem)
-            report.problems += broken_links(html, name, facts["links"])
+            report.problems += broken_links(html, facts["links"])
             report.screenshot = screenshots / (name.replace("/", "__").removesuffix(".html") + ".png")
             photograph(page, report.screenshot)
             report.sliders_moved, problems = move_sliders(page, report.screenshot)

@@ -102,6 +102,8 @@ def test_the_check_fails_on_doctored_pages(book, tmp_path):
     for report, (name, (_, expected)) in zip(reports, DOCTORED.items()):
         kinds = {p.split(":")[0] for p in report.problems}
         assert kinds == expected, f"{name}: {report.problems}"
+    (html / "index.html").write_text('<meta http-equiv="Refresh" content="0; url=book/nowhere.html" />')
+    assert redirect_problems(html) == ["index.html redirects to a missing page: book/nowhere.html"]
 
 
 def test_a_missing_chromium_fails_naming_it(book, tmp_path):
