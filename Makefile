@@ -1,12 +1,12 @@
 # The two commands of the README:
 #   make book   set up .venv if needed, execute every chapter at the cpu profile, build the HTML book in _build/html
-#   make test   set up .venv if needed and run the test suite (what .ci/run calls)
+#   make test   set up .venv and Chromium if needed, build the smoke book, run the test suite (what .ci/run calls)
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.steerlib-installed
 
-.PHONY: book test test-all bench clean
+.PHONY: book smoke-book test test-all bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,15 +21,35 @@ book: $(STAMP)
 	@echo "Book: _build/html/index.html"
 
 # nbval runs the notebooks as stored (it cannot inject parameters), at the smoke profile from the environment.
+# make test leaves it out: the smoke book executes the same notebooks the same way (a failing cell fails the build);
+# make test-all keeps it.
 NBVAL := --nbval-lax book/extrapolation/reversion.ipynb book/extrapolation/mechanism.ipynb \
          book/extrapolation/cautious-decisions.ipynb book/hallucination/unfamiliar-examples.ipynb \
          book/reasoning/pre-memorization.ipynb book/scorecard.ipynb
 
-test: $(STAMP)
-	STEERLIB_PROFILE=smoke STEERLIB_THREADS=1 OMP_WAIT_POLICY=PASSIVE $(BIN)/python -m pytest -m "not slow" -n 2 --dist loadfile tests $(NBVAL)
+# The smoke book: every chapter at smoke, built into its own folders (results, run cache, HTML under _build/smoke;
+# the cpu book's stay untouched). tests/test_browser.py opens every page of it in headless Chromium. The tests run
+# with the same settings: they share its run cache (unless $$STEERLIB_CACHE is set, as .ci/run does), so they find
+# the chapters' models trained, and nbval's chapter runs write their metrics.json there, not into the cpu book's.
+SMOKE := $(CURDIR)/_build/smoke
+SMOKE_ENV := STEERLIB_PROFILE=smoke STEERLIB_THREADS=1 OMP_WAIT_POLICY=PASSIVE STEERLIB_RESULTS=$(SMOKE)/results \
+             STEERLIB_CACHE=$${STEERLIB_CACHE:-$(SMOKE)/cache}
+export CHROMIUM ?= /usr/bin/chromium
 
-test-all: $(STAMP)
-	STEERLIB_PROFILE=smoke STEERLIB_THREADS=1 OMP_WAIT_POLICY=PASSIVE $(BIN)/python -m pytest -n 2 --dist loadfile tests $(NBVAL)
+$(CHROMIUM):
+	-apt-get update -qq && apt-get install -y -qq chromium >/dev/null
+	@test -x $(CHROMIUM) || { echo "The browser check needs headless Chromium at $(CHROMIUM): install Debian's \
+	chromium package (apt-get install chromium, as root) or set CHROMIUM=/path/to/chromium"; exit 1; }
+
+smoke-book: $(STAMP)
+	rm -rf $(SMOKE)
+	$(SMOKE_ENV) $(BIN)/jupyter-book build . --builder html --path-output $(SMOKE) -W -n --keep-going
+
+test: $(STAMP) $(CHROMIUM) smoke-book
+	$(SMOKE_ENV) $(BIN)/python -m pytest -m "not slow" -n 2 --dist loadfile tests
+
+test-all: $(STAMP) $(CHROMIUM) smoke-book
+	$(SMOKE_ENV) $(BIN)/python -m pytest -n 2 --dist loadfile tests $(NBVAL)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_ensemble.py

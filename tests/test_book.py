@@ -1,10 +1,12 @@
 """The book: every notebook is well formed and listed, and every chapter runs under papermill at `smoke`."""
 import json
 import re
+import shutil
 from pathlib import Path
 
 import nbformat
 import pytest
+from book_build import home, install_cell, stale_install_cells, write_install_cells
 
 ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "book"
@@ -37,6 +39,22 @@ def test_notebook_is_well_formed(path):
     assert sum("parameters" in c.metadata.get("tags", []) for c in code) == 1
     assert not any(c.get("outputs") for c in code), "notebooks are stored without outputs"
     assert 'if "google.colab" in sys.modules' in code[0].source, "first code cell installs steerlib on Colab"
+
+
+def test_every_install_cell_installs_from_the_books_home(tmp_path):
+    """_config.yml's repository (url, branch) is the one place the book's home is written: the launch and repository
+    buttons read it, and every notebook's Colab install cell is written from it (python book/_ext/book_build.py)."""
+    url, branch = home()
+    assert url.startswith("https://github.com/") and branch
+    assert stale_install_cells() == [], "run python book/_ext/book_build.py to rewrite the install cells"
+    assert f'"steerlib[book] @ git+{url}@{branch}"' in install_cell()
+
+    copy = tmp_path / "book-copy"  # a moved home makes every install cell stale, until they are rewritten
+    shutil.copytree(BOOK, copy / "book", ignore=shutil.ignore_patterns("_ext", "results"))
+    (copy / "_config.yml").write_text((ROOT / "_config.yml").read_text().replace(f"branch: {branch}", "branch: next"))
+    assert len(stale_install_cells(copy)) == len(NOTEBOOKS)
+    assert len(write_install_cells(copy)) == len(NOTEBOOKS) and stale_install_cells(copy) == []
+    assert "git+https://github.com/steerlib/steerlib@next" in (copy / "book" / "scorecard.ipynb").read_text()
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)

@@ -125,6 +125,13 @@ def test_smoke_run_produces_every_set_and_figure(smoke):
     assert (run.out_dir / "metrics.json").exists() and set(path.index) == set(claims)
 
 
+def test_the_static_slider_holds_a_frame_per_shift_and_level(smoke):
+    _, settings, results, _ = smoke
+    page = figures.focus_slider(results, "digits", settings).data
+    assert page.count("data:image/png;base64,") == 1 + len(settings.shifts) * 6  # the first frame shown, then all
+    assert all(f'<option value="{shift}">' in page for shift in settings.shifts)
+
+
 def test_smoke_claims_on_the_ood_score(smoke):
     """A1: the OOD score orders the shift levels; the clean held-out split is indistinguishable from training data."""
     *_, claims = smoke

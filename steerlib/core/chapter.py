@@ -22,7 +22,7 @@ from steerlib.core.checks import RUN_SEED_MAX, check_choice, check_seed, check_t
 from steerlib.core.claims import VERDICTS, Claim, check_claims, judge, unexplained
 from steerlib.core.profiles import resolve_profile
 from steerlib.core.record import write_metrics
-from steerlib.core.runtime import pick_device, seed_everything, set_threads
+from steerlib.core.runtime import pick_device, quiet_libraries, seed_everything, set_threads
 
 RESULTS_ENV = "STEERLIB_RESULTS"
 
@@ -59,7 +59,8 @@ def check_run(settings: Any, settings_type: type, run: Run) -> None:
 def start(chapter: str, profile: str | None = None, seed: int = 0, device: str = "auto",
           out_dir: str | Path | None = None, cache: bool = True) -> Run:
     """Check the parameters, resolve the profile (argument, else $STEERLIB_PROFILE, else cpu), set threads and seeds,
-    pick the device. Nothing is written: the output folder is made when something is saved into it.
+    pick the device; in a batch run (``STEERLIB_INTERACTIVE=0``, as in the book build) silence the libraries' progress
+    bars. Nothing is written: the output folder is made when something is saved into it.
 
     ``seed`` is an integer in [0, 2**32 - 1]; ``out_dir`` defaults to ``results_root() / chapter``, the folder the
     scorecard reads."""
@@ -73,6 +74,7 @@ def start(chapter: str, profile: str | None = None, seed: int = 0, device: str =
             raise ValueError(f"out_dir={str(out_dir)!r} is not a folder; give the folder for metrics.json and figures")
     torch_device = pick_device(device)
     set_threads()
+    quiet_libraries()
     seed_everything(seed)
     out = Path(out_dir) if out_dir is not None else results_root() / chapter
     return Run(chapter, profile, seed, torch_device, out, RunCache(enabled=cache), time.time())

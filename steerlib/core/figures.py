@@ -1,5 +1,13 @@
-"""The one figure helper a chapter notebook needs: save a figure with the run's results, then show it."""
+"""Figure helpers for chapter notebooks: save a figure with the run's results and show it; a slider of pre-drawn
+frames that moves without a kernel (static HTML, Jupyter and Colab alike)."""
 from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import uuid
+from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 
@@ -17,3 +25,50 @@ def show(fig: plt.Figure, run: Run, name: str) -> None:
     fig.savefig(path, dpi=150, bbox_inches="tight")
     fig.savefig(path.with_suffix(".pdf"), bbox_inches="tight")
     plt.show()
+
+
+def png_data_uri(fig: plt.Figure, dpi: int = 80) -> str:
+    """``fig`` as a ``data:image/png;base64,...`` URI; the figure is closed."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def frame_slider(frames: Mapping[str, Sequence[tuple[str, plt.Figure]]], menu: str, slider: str,
+                 dpi: int = 80):
+    """A figure that moves without a kernel: ``frames[choice]`` is a list of ``(label, figure)``; a ``menu`` picks the
+    choice and a ``slider`` steps through its frames, pre-drawn as PNG and swapped by a few lines of JavaScript.
+
+    Returns an ``IPython.display.HTML`` holding every frame (the figures are closed): it moves in a static page,
+    offline, as in a notebook."""
+    from IPython.display import HTML  # the book's extra (ipykernel), as in a notebook
+
+    data = {choice: [(label, png_data_uri(fig, dpi)) for label, fig in steps] for choice, steps in frames.items()}
+    first, steps = next(iter(data.items()))
+    script_data = json.dumps(data).replace("</", "<\\/")  # nothing in it can close the script
+    uid = f"steerlib-slider-{uuid.uuid4().hex[:12]}"
+    options = "".join(f'<option value="{html.escape(c)}">{html.escape(c)}</option>' for c in data)
+    return HTML(f"""<div class="steerlib-slider" id="{uid}">
+<label>{html.escape(menu)} <select>{options}</select></label>
+<label style="margin-left: 1em">{html.escape(slider)} <input type="range" min="0" max="{len(steps) - 1}" step="1"
+value="0"></label> <output>{html.escape(steps[0][0])}</output><br>
+<img alt="{html.escape(f'{first}, {steps[0][0]}')}" src="{steps[0][1]}" style="max-width: 100%">
+</div>
+<script>
+(function () {{
+  const root = document.getElementById("{uid}"), frames = {script_data};
+  const menu = root.querySelector("select"), range = root.querySelector("input"),
+        out = root.querySelector("output"), img = root.querySelector("img");
+  function draw() {{
+    const steps = frames[menu.value];
+    range.max = steps.length - 1;
+    const [label, src] = steps[Math.min(range.value, steps.length - 1)];
+    out.textContent = label;
+    img.src = src;
+    img.alt = menu.value + ", " + label;
+  }}
+  menu.addEventListener("change", draw);
+  range.addEventListener("input", draw);
+}})();
+</script>""")

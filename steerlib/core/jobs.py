@@ -16,11 +16,11 @@ from concurrent.futures import ProcessPoolExecutor
 from typing import Any, TypeVar
 
 import torch
-from tqdm.auto import tqdm
 
 from steerlib.core.chapter import Run, start
 from steerlib.core.checks import check_nonempty, check_range, check_type
 from steerlib.core.profiles import get_profile
+from steerlib.core.runtime import progress_bar
 
 S = TypeVar("S")  # the state every job starts from, e.g. a pretrained model and its data
 T = TypeVar("T")  # a job's item
@@ -59,10 +59,11 @@ def run_jobs(job: Job, items: Sequence[T], state: S, make_state: Callable[[], S]
     check_nonempty("items", items)
     check_range("workers", workers, 1, integer=True)
     if workers == 1:
-        return [_timed(job, state, item, True) for item in tqdm(items, desc=desc, leave=False)]
+        return [_timed(job, state, item, True) for item in progress_bar(items, desc=desc, leave=False)]
     context = multiprocessing.get_context("spawn")  # fork would copy the parent's OpenMP threads
     with ProcessPoolExecutor(min(workers, len(items)), context, _start_worker, (make_state,)) as pool:
-        return list(tqdm(pool.map(functools.partial(_work, job), items), total=len(items), desc=desc, leave=False))
+        results = pool.map(functools.partial(_work, job), items)
+        return list(progress_bar(results, total=len(items), desc=desc, leave=False))
 
 
 def main(argv: list[str] | None, *, prog: str, chapter: str, profiles: Mapping[str, Any],

@@ -49,7 +49,9 @@ def write_metrics(out_dir: str | Path, chapter: str, config: Any, claims: Iterab
         "extra": jsonable(extra or {}),
     }
     path = out_dir / "metrics.json"
-    path.write_text(json.dumps(record, indent=1))
+    tmp = path.with_name(f"metrics.json.{os.getpid()}.tmp")  # readers (the scorecard, tests) never see half a file
+    tmp.write_text(json.dumps(record, indent=1))
+    os.replace(tmp, path)
     return path
 
 

@@ -1,4 +1,5 @@
-"""Device selection, seeding, thread settings, data order, and whether the Hugging Face hub can be reached."""
+"""Device selection, seeding, thread settings, data order, whether the Hugging Face hub can be reached, and whether a
+person watches the run (progress bars)."""
 from __future__ import annotations
 
 import os
@@ -9,6 +10,7 @@ import urllib.request
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from steerlib.core.checks import check_choice, check_range, check_seed, check_type
 
@@ -47,6 +49,35 @@ def set_threads(n: int | None = None) -> int:
         n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     torch.set_num_threads(n)
     return n
+
+
+INTERACTIVE_ENV = "STEERLIB_INTERACTIVE"  # 0 in batch execution: the book build sets it for its notebook kernels
+
+
+def interactive() -> bool:
+    """Whether a person watches this run: False when ``$STEERLIB_INTERACTIVE`` is ``0`` (the book build sets it, and
+    worker processes inherit it), so that executed pages carry results, not progress bars or live widgets."""
+    return os.environ.get(INTERACTIVE_ENV, "1").strip() != "0"
+
+
+def progress_bar(iterable=None, **kwargs) -> tqdm:
+    """``tqdm.auto.tqdm(iterable, **kwargs)``, shown only in an :func:`interactive` run."""
+    kwargs["disable"] = kwargs.get("disable", False) or not interactive()
+    return tqdm(iterable, **kwargs)
+
+
+def quiet_libraries() -> None:
+    """In a batch run (not :func:`interactive`), turn off the progress bars of the Hugging Face libraries steerlib
+    drives (``datasets``' map and filter, the hub's downloads), here and in the worker processes started later."""
+    if interactive():
+        return
+    os.environ["HF_DATASETS_DISABLE_PROGRESS_BARS"] = "1"  # read when a worker process imports them
+    os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+    import datasets
+    import huggingface_hub
+
+    datasets.disable_progress_bars()
+    huggingface_hub.utils.disable_progress_bars()
 
 
 def seed_everything(seed: int) -> None:

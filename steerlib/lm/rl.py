@@ -23,7 +23,6 @@ from typing import Any
 
 import torch
 from peft import PeftModel
-from tqdm.auto import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from steerlib.core.cache import RunCache
@@ -36,6 +35,7 @@ from steerlib.core.checks import (
     check_tensor,
     check_type,
 )
+from steerlib.core.runtime import progress_bar
 from steerlib.lm.sampling import sample
 from steerlib.lm.scoring import batch_logprobs
 from steerlib.lm.sft import load_finished, make_accelerator
@@ -111,7 +111,7 @@ def train_reinforce(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, 
     all_prompt_ids = encode_prompts(tokenizer, prompts)
     pad_token = pad_id(tokenizer)
     history = []
-    for step in tqdm(range(cfg.steps), desc=desc, leave=False, disable=not acc.is_main_process):
+    for step in progress_bar(range(cfg.steps), desc=desc, leave=False, disable=not acc.is_main_process):
         g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
         chosen = torch.randint(len(prompts), (cfg.prompts_per_step,), generator=g)
         chosen = chosen[acc.process_index::acc.num_processes]

@@ -10,10 +10,10 @@ import dataclasses
 from collections.abc import Sequence
 
 import torch
-from tqdm.auto import tqdm
 from transformers import GenerationConfig, PreTrainedModel, PreTrainedTokenizerBase
 
 from steerlib.core.checks import check_range, check_seed, check_type
+from steerlib.core.runtime import progress_bar
 from steerlib.lm.tokenizer import encode_prompts, pad, pad_id
 
 
@@ -42,7 +42,7 @@ def sample(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prompts: 
     texts, ids = [], []
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(seed)
-        for i in tqdm(range(0, len(prompt_ids), batch_size), desc="sample", leave=False, disable=not progress):
+        for i in progress_bar(range(0, len(prompt_ids), batch_size), desc="sample", leave=False, disable=not progress):
             chunk = prompt_ids[i:i + batch_size]
             input_ids = pad(chunk, pad_token, side="left").to(device)
             mask = pad([[1] * len(p) for p in chunk], 0, side="left").to(device)

@@ -16,7 +16,6 @@ from typing import Any
 import torch
 from accelerate import Accelerator
 from datasets import Dataset
-from tqdm.auto import tqdm
 from transformers import PreTrainedModel, get_cosine_schedule_with_warmup, get_linear_schedule_with_warmup
 
 from steerlib.core.cache import RunCache
@@ -29,7 +28,7 @@ from steerlib.core.checks import (
     check_seed,
     check_type,
 )
-from steerlib.core.runtime import epoch_order, pick_device
+from steerlib.core.runtime import epoch_order, pick_device, progress_bar
 from steerlib.lm.tokenizer import collate
 
 SCHEDULES = {"cosine": get_cosine_schedule_with_warmup, "linear": get_linear_schedule_with_warmup}
@@ -123,7 +122,7 @@ def train_sft(model: PreTrainedModel, data: Dataset, cfg: SFTConfig, pad_token_i
         start, losses = ckpt["step"], ckpt["losses"]
     wrapped, opt = acc.prepare(model, opt)
     ids, labels = list(data["input_ids"]), list(data["labels"])
-    bar = tqdm(range(start, cfg.steps), desc=desc, initial=start, total=cfg.steps, leave=False,
+    bar = progress_bar(range(start, cfg.steps), desc=desc, initial=start, total=cfg.steps, leave=False,
                disable=not (progress and acc.is_main_process))
     for step in bar:
         wrapped.train()

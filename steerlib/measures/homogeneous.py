@@ -28,7 +28,6 @@ import math
 
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from steerlib.core.checks import (
     RUN_SEED_MAX,
@@ -39,6 +38,7 @@ from steerlib.core.checks import (
     check_tensor,
     check_type,
 )
+from steerlib.core.runtime import progress_bar
 
 LOSSES = ("logistic", "exponential")
 
@@ -194,7 +194,7 @@ def train(net: DeepReLUStack, x: torch.Tensor, y: torch.Tensor, steps: int, lr: 
         p.requires_grad_(True)
     mask = [None, net.active[..., None, None], None, None]
     trace = []
-    for _ in tqdm(range(steps), desc="gradient descent", leave=False):
+    for _ in progress_bar(range(steps), desc="gradient descent", leave=False):
         out, _ = net.forward(x)
         sq = (net.w_in.pow(2).sum((1, 2)) + (net.w_hidden.pow(2).sum((2, 3)) * net.active).sum(0)
               + net.w_out.pow(2).sum((1, 2)))

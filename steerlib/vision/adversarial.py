@@ -8,9 +8,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
-from tqdm.auto import tqdm
 
 from steerlib.core.checks import check_range, check_seed, check_shape, check_tensor, check_type, check_value_range
+from steerlib.core.runtime import progress_bar
 from steerlib.vision.ensemble import Ensemble
 
 
@@ -33,7 +33,7 @@ def iterated_fgsm(ensemble: Ensemble, loss, x: torch.Tensor, y: torch.Tensor, ep
     e = len(ensemble)
     x_adv = x.to(device).expand(e, *x.shape).clone()
     y = y.to(device).expand(e, *y.shape)
-    for _ in tqdm(range(steps), desc="fgsm", leave=False):
+    for _ in progress_bar(range(steps), desc="fgsm", leave=False):
         x_adv.requires_grad_(True)
         grad, = torch.autograd.grad(loss(ensemble(x_adv, per_member=True), y).sum(), x_adv)
         x_adv = (x_adv + eps * grad.sign()).detach()

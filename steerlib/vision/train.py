@@ -7,11 +7,10 @@ from collections.abc import Callable
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from steerlib.core.cache import RunCache
 from steerlib.core.checks import check_nonempty, check_range, check_seed, check_shape, check_tensor, check_type
-from steerlib.core.runtime import epoch_order, pick_device
+from steerlib.core.runtime import epoch_order, pick_device, progress_bar
 from steerlib.vision.data import ImageData
 from steerlib.vision.ensemble import Ensemble
 from steerlib.vision.models import make_model
@@ -79,7 +78,7 @@ def train_ensemble(make: Callable[[], nn.Module], seeds: tuple[int, ...], loss: 
     steps = n // cfg.batch_size  # drop the last partial batch so every member's batch has the same size
     x, y = x.to(device), y.to(device)
     ensemble.train()
-    bar = tqdm(range(start, cfg.epochs), desc=desc, initial=start, total=cfg.epochs, leave=False)
+    bar = progress_bar(range(start, cfg.epochs), desc=desc, initial=start, total=cfg.epochs, leave=False)
     for epoch in bar:
         for group in opt.param_groups:
             group["lr"] = cfg.lr * cfg.lr_decay**epoch

@@ -6,10 +6,10 @@ from typing import NamedTuple
 
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
 from steerlib.core.chapter import Run, check_run
 from steerlib.core.checks import check_choice, check_choices, check_nonempty, check_range, check_type
+from steerlib.core.runtime import progress_bar
 from steerlib.measures.decisions import RewardTable, abstain_ratio, greedy_policy, mean_reward
 from steerlib.measures.ocs import ocs_cross_entropy
 from steerlib.vision.calibration import fit_temperature, scale
@@ -135,7 +135,7 @@ def run(settings: Settings, run: Run) -> Results:
         for table in settings.tables:
             loss = make_loss("mse_reward", k, table)
             model = fit(data, loss, settings.arch, seeds, settings.train, run.device, run.cache, settings.width)
-            for i, s in enumerate(tqdm(sets, desc=f"{name} {table.label}", leave=False)):
+            for i, s in enumerate(progress_bar(sets, desc=f"{name} {table.label}", leave=False)):
                 actions = {"reward": greedy_policy(model.predict(s.x)), "ce": greedy_policy(logits[i]),
                            "calibrated": table.bayes_policy(probs["calibrated"][i]),
                            "oracle": table.bayes_policy(probs["oracle"][i])}

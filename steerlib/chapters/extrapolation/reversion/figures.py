@@ -1,4 +1,5 @@
-"""The reversion chapter's figures: Fig 2.2 (average predictions under shift, and its widget) and Fig 2.3."""
+"""The reversion chapter's figures: Fig 2.2 (average predictions under shift, as a static slider and a live widget)
+and Fig 2.3."""
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
@@ -6,6 +7,7 @@ import torch
 
 from steerlib.chapters.extrapolation.reversion.analysis import average_prediction, curves, gaussian_mixture_density
 from steerlib.chapters.extrapolation.reversion.experiment import FocusKey, Results, Settings
+from steerlib.core.figures import frame_slider
 
 LOSS_LABELS = {"ce": "cross-entropy: KL to label marginal", "mse_reward": "MSE reward: squared distance to OCS",
                "gaussian_nll": "Gaussian NLL: KL to OCS Gaussian"}
@@ -76,20 +78,37 @@ def plot_focus(results: Results, dataset: str, shift: str, settings: Settings) -
     return fig
 
 
+def plot_focus_level(results: Results, dataset: str, shift: str, level: int) -> plt.Figure:
+    """One level of ``shift``: the average prediction on the single-class set (left) next to the OCS (right)."""
+    sevs = _severities(results, dataset, shift)
+    fig, axes = plt.subplots(2, 2, figsize=(7, 4.6), sharey="row", constrained_layout=True)
+    _draw_focus_column(axes[0, 0], axes[1, 0], results, dataset, shift, level)
+    _draw_focus_column(axes[0, 1], axes[1, 1], results, dataset, shift, None)
+    axes[0, 0].set_title(f"model, {shift} {sevs[level]:g}")
+    axes[0, 1].set_title("OCS")
+    axes[0, 0].set_ylabel("avg. predicted prob.")
+    axes[1, 0].set_ylabel("avg. predicted density")
+    return fig
+
+
+def focus_slider(results: Results, dataset: str, settings: Settings):
+    """Fig 2.2 for every shift, as a static slider: a shift menu and a severity slider over pre-drawn frames of
+    :func:`plot_focus_level`, which move in the static book without a kernel (an ``IPython.display.HTML``)."""
+    frames = {shift: [(f"level {level}: {shift} {sev:g}", plot_focus_level(results, dataset, shift, level))
+                      for level, sev in enumerate(_severities(results, dataset, shift))]
+              for shift in settings.shifts}
+    return frame_slider(frames, menu="shift", slider="severity level")
+
+
 def focus_widget(results: Results, dataset: str, settings: Settings):
-    """A shift menu and a severity slider that redraw the average prediction next to the OCS."""
+    """The same figure as an ipywidgets widget that redraws live (Jupyter and Colab; the static book shows
+    :func:`focus_slider`)."""
     import ipywidgets as widgets  # the book's extra, needed only by this interactive figure
 
     def draw(shift: str, level: int = 0):
-        sevs = _severities(results, dataset, shift)
-        _, axes = plt.subplots(2, 2, figsize=(7, 4.6), sharey="row", constrained_layout=True)
-        _draw_focus_column(axes[0, 0], axes[1, 0], results, dataset, shift, level)
-        _draw_focus_column(axes[0, 1], axes[1, 1], results, dataset, shift, None)
-        axes[0, 0].set_title(f"model, {shift} {sevs[level]:g}")
-        axes[0, 1].set_title("OCS")
-        axes[0, 0].set_ylabel("avg. predicted prob.")
-        axes[1, 0].set_ylabel("avg. predicted density")
+        plot_focus_level(results, dataset, shift, level)
         plt.show()
 
+    levels = len(_severities(results, dataset, settings.shifts[0]))
     return widgets.interactive(draw, shift=widgets.Dropdown(options=list(settings.shifts), description="shift"),
-                               level=widgets.IntSlider(value=0, min=0, max=5, description="severity level"))
+                               level=widgets.IntSlider(value=0, min=0, max=levels - 1, description="severity level"))

@@ -1,0 +1,118 @@
+"""The book build's own Sphinx extension (``_config.yml``: ``sphinx: local_extensions``): the book as readers meet it.
+
+- Formulas offline: MathJax 3 comes from the ``django-static-mathjax`` package (MathJax's own files, no Django
+  needed) and is copied into the built book's ``_static/mathjax``, where ``mathjax_path`` in ``_config.yml`` points.
+- Results, not logs: notebook kernels run with ``STEERLIB_INTERACTIVE=0``, so steerlib shows no progress bars and
+  no live widgets in the executed pages (:func:`steerlib.core.runtime.interactive`).
+- One home: ``repository`` (url, branch) in ``_config.yml`` feeds the launch and repository buttons and every
+  notebook's Colab install cell; an install cell that disagrees is a build warning (an error under ``-W``).
+  ``python book/_ext/book_build.py`` rewrites the install cells from ``_config.yml``.
+- No JavaScript errors: each page loads each script once.
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+from pathlib import Path
+
+import nbformat
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]  # the book's root, where _config.yml and _toc.yml live
+INSTALL_CELL = """# Installs steerlib when this notebook runs on Colab; does nothing elsewhere.
+import sys
+if "google.colab" in sys.modules:
+    %pip install -q "steerlib[book] @ git+{url}@{branch}\""""
+
+
+def home(root: Path = ROOT) -> tuple[str, str]:
+    """The book's public home: ``repository.url`` and ``repository.branch`` of ``_config.yml``."""
+    repository = yaml.safe_load((root / "_config.yml").read_text())["repository"]
+    return repository["url"], repository["branch"]
+
+
+def install_cell(root: Path = ROOT) -> str:
+    """The source of every notebook's first code cell: install steerlib from the book's home, on Colab only."""
+    url, branch = home(root)
+    return INSTALL_CELL.format(url=url, branch=branch)
+
+
+def notebooks(root: Path = ROOT) -> list[Path]:
+    """The book's notebooks (run outputs and build folders left out)."""
+    skip = {"results", "_build", ".ipynb_checkpoints"}
+    return sorted(p for p in (root / "book").rglob("*.ipynb") if not skip & set(p.relative_to(root).parts))
+
+
+def first_code_cell(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    return next(c for c in nb.cells if c.cell_type == "code")
+
+
+def stale_install_cells(root: Path = ROOT) -> list[Path]:
+    """The notebooks whose first code cell is not :func:`install_cell`."""
+    expected = install_cell(root)
+    return [p for p in notebooks(root) if first_code_cell(nbformat.read(p, as_version=4)).source != expected]
+
+
+def write_install_cells(root: Path = ROOT) -> list[Path]:
+    """Rewrite the stale install cells from ``_config.yml``; return the notebooks changed."""
+    stale = stale_install_cells(root)
+    for path in stale:
+        nb = nbformat.read(path, as_version=4)
+        first_code_cell(nb).source = install_cell(root)
+        nbformat.write(nb, path)
+    return stale
+
+
+def mathjax_folder() -> Path:
+    """MathJax 3's browser files (``es5``), as installed by the ``django-static-mathjax`` package."""
+    spec = importlib.util.find_spec("mathjax")
+    folder = Path(spec.origin).parent / "static" / "mathjax" / "es5" if spec and spec.origin else None
+    if folder is None or not (folder / "tex-chtml.js").is_file():
+        raise RuntimeError("the book serves MathJax from its own files, taken from the django-static-mathjax "
+                           "package, which is not installed: pip install 'steerlib[book]'")
+    return folder
+
+
+def _check(app) -> None:
+    from sphinx.util import logging
+
+    log = logging.getLogger(__name__)
+    if "://" in app.config.mathjax_path:
+        log.warning(f"mathjax_path={app.config.mathjax_path!r} loads MathJax from the network; the book serves its "
+                    "own copy: set it to 'mathjax/tex-chtml.js' in _config.yml")
+    mathjax_folder()  # fail early, not after executing every chapter
+    for path in stale_install_cells(Path(app.srcdir)):
+        log.warning(f"{path}: the Colab install cell does not match _config.yml's repository (url, branch); "
+                    "run python book/_ext/book_build.py")
+
+
+def _copy_mathjax(app, exception) -> None:
+    if app.builder.format == "html":
+        shutil.copytree(mathjax_folder(), Path(app.outdir) / "_static" / "mathjax", dirs_exist_ok=True)
+
+
+def _one_of_each_script(app, pagename, templatename, context, doctree) -> None:
+    """Extensions that add an inline script when the sources are read (sphinx-thebe: ``const THEBE_JS_URL = ...``)
+    add it again as a second copy (file name None, not ""), and a constant declared twice is a JavaScript error on
+    every page: keep the first of each script."""
+    seen, scripts = set(), []
+    for js in context.get("script_files", []):
+        key = (js.filename or "", js.priority, tuple(sorted(js.attributes.items())))
+        if key not in seen:
+            seen.add(key)
+            scripts.append(js)
+    context["script_files"] = scripts
+
+
+def setup(app) -> dict:
+    os.environ["STEERLIB_INTERACTIVE"] = "0"  # inherited by the notebook kernels this build starts
+    app.connect("builder-inited", _check)
+    app.connect("html-page-context", _one_of_each_script, priority=900)  # after those that add scripts
+    app.connect("build-finished", _copy_mathjax)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
+
+
+if __name__ == "__main__":
+    for changed in write_install_cells():
+        print(f"rewrote the install cell of {changed.relative_to(ROOT)}")

@@ -1,0 +1,111 @@
+"""The smoke book in a real browser (``tests/bookcheck.py``): every page opened offline in headless Chromium and
+photographed (``_build/smoke/screenshots``), the static slider moved; and the check shown to fail on doctored
+copies of a chapter page.
+
+``make test`` builds the smoke book first (``make smoke-book``) and installs Chromium; without either these tests
+fail, saying what is missing. They never skip.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from book_build import home
+from bookcheck import book_pages, check_book, redirect_problems
+
+from steerlib.chapters import CHAPTERS
+
+ROOT = Path(__file__).resolve().parents[1]
+SMOKE = ROOT / "_build" / "smoke"
+HTML = SMOKE / "_build" / "html"
+RESULTS = SMOKE / "results"
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+TOC = (ROOT / "_toc.yml").read_text()
+PAGES = sorted([f"{doc}.html" for doc in re.findall(r"(?:file|root):\s*(\S+)", TOC)] + ["genindex.html", "search.html"])
+REVERSION = "book/extrapolation/reversion.html"
+
+
+@pytest.fixture(scope="module")
+def book() -> Path:
+    if not (HTML / "index.html").is_file():
+        pytest.fail(f"the smoke book is not built at {HTML}: run `make smoke-book` (make test does)")
+    return HTML
+
+
+@pytest.fixture(scope="module")
+def reports(book):
+    return {r.page: r for r in check_book(book, RESULTS, SMOKE / "screenshots", CHROMIUM)}
+
+
+def test_the_check_covers_every_page_and_every_chapter(book):
+    assert book_pages(book) == PAGES
+    assert redirect_problems(book) == [], "index.html leads to the intro"
+    for name, package in CHAPTERS.items():
+        assert (RESULTS / name / "metrics.json").is_file(), f"the smoke book did not run {name}"
+        assert f"book/{package.split('.')[-2]}/{name}.html" in PAGES
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_reads_well_offline(reports, page):
+    assert reports[page].problems == []
+    assert reports[page].screenshot.stat().st_size > 10_000
+
+
+def test_launch_and_repository_buttons_lead_to_the_books_home(book):
+    """The same home as every install cell (tests/test_book.py): _config.yml's repository url and branch."""
+    url, branch = home()
+    links = set(re.findall(r'href="(https://[^"]+)"', (book / REVERSION).read_text()))
+    colab = f"https://colab.research.google.com/github/{url.removeprefix('https://github.com/')}/blob/{branch}/"
+    assert links == {url, f"{colab}{REVERSION.removesuffix('.html')}.ipynb"}
+
+
+def test_the_static_slider_moves_without_a_kernel(reports):
+    assert reports[REVERSION].sliders_moved == 1
+
+
+DOCTORED = {  # page name -> (how the reversion page is changed, the problems the check must report)
+    "control": (lambda html: html, set()),
+    "error": (lambda html: html.replace('<div class="cell_output docutils container">', (
+        '<div class="cell_output docutils container"><div class="output traceback highlight-ipythontb notranslate">'
+        '<div class="highlight"><pre>Traceback (most recent call last):\nValueError: doctored</pre></div></div>'),
+        1), {"error output", "error text in an output"}),
+    "missing-figure": (lambda html: html.replace('src="../../_images/', 'src="../../_images/missing-', 1),
+                       {"image did not load", "failed to load"}),
+    "network": (lambda html: html.replace("</head>", '<script src="https://cdn.jsdelivr.net/npm/mathjax@3/es5/'
+                                          'tex-chtml.js"></script></head>'), {"network request"}),
+    "raw-tex": (lambda html: re.sub(r'<script[^>]*src="[^"]*mathjax/tex-chtml\.js"[^>]*></script>', "", html),
+                {"raw TeX left after typesetting"}),
+    "progress-bar": (lambda html: html.replace('<div class="cell_output docutils container">', (
+        '<div class="cell_output docutils container"><div class="output stream highlight-myst-ansi notranslate">'
+        '<div class="highlight"><pre>tokenize:   3%|▎         | 1000/30000 [00:01&lt;00:30]</pre></div></div>'),
+        1), {"progress-bar output"}),
+    "broken-link": (lambda html: html.replace("</article>", '<a href="nowhere.html#claims">x</a></article>'),
+                    {"broken internal link to book/extrapolation/nowhere.html"}),
+}
+
+
+def test_the_check_fails_on_doctored_pages(book, tmp_path):
+    """Copies of the reversion page, each with one fault a reader would see; the check names each fault."""
+    html = tmp_path / "html"
+    shutil.copytree(book, html)
+    original = (html / REVERSION).read_text()
+    pages = []
+    for name, (doctor, _) in DOCTORED.items():
+        doctored = doctor(original)
+        assert name == "control" or doctored != original, f"the {name} doctoring found nothing to change"
+        (html / REVERSION).with_name(f"{name}.html").write_text(doctored)
+        pages.append(str(Path(REVERSION).with_name(f"{name}.html")))
+    reports = check_book(html, RESULTS, tmp_path / "screenshots", CHROMIUM, pages=pages)
+    for report, (name, (_, expected)) in zip(reports, DOCTORED.items()):
+        kinds = {p.split(":")[0] for p in report.problems}
+        assert kinds == expected, f"{name}: {report.problems}"
+    (html / "index.html").write_text('<meta http-equiv="Refresh" content="0; url=book/nowhere.html" />')
+    assert redirect_problems(html) == ["index.html redirects to a missing page: book/nowhere.html"]
+
+
+def test_a_missing_chromium_fails_naming_it(book, tmp_path):
+    with pytest.raises(FileNotFoundError, match="apt-get install chromium"):
+        check_book(book, RESULTS, tmp_path, chromium=str(tmp_path / "no-chromium"))
