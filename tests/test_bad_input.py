@@ -75,7 +75,7 @@ def image_data(**change):
 PROBLEM = running_totals.Problem("kim", 3, (2, -1), ("finds", "loses"))
 RUNS = [(np.array([[0.5, 1.0], [1.0, 1.0]]), np.array([[1.5, 1.2], [1.05, 1.0]]), np.array([0.5, 0.8]))]
 RNG = np.random.default_rng(0)
-CLAIM = claims.Claim("T1", "toy holds", "x", 1.0, ">", 0.5)
+CLAIM = claims.Claim("T1", "a toy claim", "x", 1.0, ">", 0.5, why="toy", uncertainty="toy: none")
 SUMMARY = {"seed": 0}
 
 
@@ -181,6 +181,11 @@ TABLE: list[tuple[str, str, Callable, type, str]] = [
     ("core.claims.check_claims", E, lambda: claims.check_claims([]), V, "claims=.*empty"),
     ("core.claims.judge", T, lambda: claims.judge(5), TE, "claims=5"),
     ("core.claims.judge", E, lambda: claims.judge([]), V, "claims=.*empty"),
+    ("core.claims.unexplained", T, lambda: claims.unexplained(5), TE, "claims=5"),
+    ("core.claims.unexplained", E, lambda: claims.unexplained([]), V, "claims=.*empty"),
+    ("core.claims.with_seeds", T, lambda: claims.with_seeds(5, {}), TE, "claim=5"),
+    ("core.claims.with_seeds", T, lambda: claims.with_seeds(claims.Claim("T1", "s", "x", 1.0, ">", 0.5), [1.0]), TE,
+     "values="),
     # core.record
     ("core.record.versions", T, lambda: record.versions("torch"), TE, "packages='torch'"),
     ("core.record.write_metrics", T, lambda: record.write_metrics("/tmp/x", 5, {}, [CLAIM], 0), TE, "chapter=5"),
@@ -605,6 +610,25 @@ TABLE: list[tuple[str, str, Callable, type, str]] = [
     ("measures.divergences.entropy", E, lambda: divergences.entropy(P[:0]), V, "p is empty"),
     ("measures.divergences.entropy", T, lambda: divergences.entropy([0.5, 0.5]), TE, "p="),
     # measures.statistics
+    ("measures.statistics.seed_draws", R, lambda: statistics.seed_draws(0), V, "n_seeds=0"),
+    ("measures.statistics.seed_draws", T, lambda: statistics.seed_draws("5"), TE, "n_seeds='5'"),
+    ("measures.statistics.seed_bootstrap", T, lambda: statistics.seed_bootstrap(5, 3), TE, "statistic=5"),
+    ("measures.statistics.seed_bootstrap", R, lambda: statistics.seed_bootstrap(np.mean, 3, n_boot=0), V,
+     "n_boot=0"),
+    ("measures.statistics.percentile_interval", E, lambda: statistics.percentile_interval([]), V, "replicates"),
+    ("measures.statistics.percentile_interval", T, lambda: statistics.percentile_interval([1.0], level="x"), TE,
+     "level='x'"),
+    ("measures.statistics.percentile_interval", R, lambda: statistics.percentile_interval([1.0], level=1.0), V,
+     "level=1.0"),
+    ("measures.statistics.seed_matrix", T, lambda: statistics.seed_matrix(5, ["a"], "v"), TE, "table=5"),
+    ("measures.statistics.seed_matrix", S, lambda: statistics.seed_matrix(pd.DataFrame({"a": [1]}), ["a"], "v"), V,
+     "table"),
+    ("measures.statistics.spearman_rows", S, lambda: statistics.spearman_rows(np.ones((2, 3)), np.ones((4, 5))), V,
+     "x, y"),
+    ("measures.statistics.spearman_rows", E, lambda: statistics.spearman_rows([], [1.0]), V, "x"),
+    ("measures.statistics.spearman_rows", T, lambda: statistics.spearman_rows(["a"], [1.0]), TE, "x"),
+    ("measures.statistics.bootstrap_note", R, lambda: statistics.bootstrap_note(0, 100), V, "n=0"),
+    ("measures.statistics.bootstrap_note", T, lambda: statistics.bootstrap_note("5", 100), TE, "n='5'"),
     ("measures.statistics.spearman", S, lambda: statistics.spearman([1, 2], [1, 2, 3]), V, "x, y"),
     ("measures.statistics.spearman", E, lambda: statistics.spearman([], []), V, "x is empty"),
     ("measures.statistics.spearman", T, lambda: statistics.spearman(["a", "b"], [1, 2]), TE, "x holds"),
@@ -866,6 +890,7 @@ LEFT_OUT = {  # public names with no bad input to refuse, and why
 }
 
 ONE_KIND = {  # covered names whose inputs allow fewer than two kinds of bad input, or no wrong type, and why
+    "core.claims.with_seeds": "a Claim and a dict: only their types can be wrong (any seed values widen)",
     "core.checks.check_type": "checks a type", "core.checks.check_columns": "checks columns",
     "core.checks.check_same_length": "checks lengths", "core.checks.check_shape": "checks a shape",
     "core.checks.check_nonempty": "checks emptiness (and that there is a length)",

@@ -97,7 +97,7 @@ class Claim:
 
 def unexplained(claims: Iterable[Claim]) -> list[str]:
     """Ids of claims that lack a justified threshold (``why``) or an account of their uncertainty."""
-    return [c.id for c in claims if not (c.why and c.uncertainty)]
+    return [c.id for c in check_claims(claims) if not (c.why and c.uncertainty)]
 def check_claims(claims: Iterable[Claim]) -> list[Claim]:
     """``claims`` as a list, checked: at least one, and every element a :class:`Claim`."""
     claims = list(check_nonempty("claims", list(check_type("claims", claims, Iterable, "a list of Claims"))))
@@ -120,6 +120,8 @@ def judge(claims: Iterable[Claim]) -> list[Claim]:
 def with_seeds(claim: Claim, values: dict[int, float]) -> Claim:
     """``claim`` with its interval widened to contain the claim's value at the other seeds in ``values`` (seed ->
     value), and those seeds named in ``uncertainty``: a verdict that another seed would flip becomes fragile."""
+    check_type("claim", claim, Claim, "a Claim")
+    check_type("values", values, dict, "a dict of seed -> value")
     if not values:
         return claim
     finite = [v for v in values.values() if math.isfinite(v)]

@@ -4,10 +4,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+import pandas as pd
 from scipy import stats
 
 from steerlib.core.checks import (
     check_array,
+    check_columns,
     check_nonempty,
     check_range,
     check_same_length,
@@ -52,6 +54,9 @@ def seed_draws(n_seeds: int, n_boot: int = 1000, seed: int = 0) -> np.ndarray:
 
     The same (n_seeds, n_boot, seed) give the same draws, so statistics of ensembles trained on the same seeds are
     resampled jointly (a seed is one replicate of the whole experiment)."""
+    check_range("n_seeds", n_seeds, 1, integer=True)
+    check_range("n_boot", n_boot, 1, integer=True)
+    check_seed("seed", seed)
     draws = np.random.default_rng(seed).integers(0, n_seeds, size=(n_boot, n_seeds))
     draws.sort(axis=1)
     return draws
@@ -66,6 +71,7 @@ def seed_bootstrap(statistic: Callable[[np.ndarray], float | dict[str, float]], 
     an array of ``n_boot`` values each. Each distinct resample is evaluated once (with n seeds there are at most
     C(2n-1, n) of them: 126 for five seeds), so an expensive statistic stays cheap. Turn the replicates into an
     interval with :func:`percentile_interval`."""
+    check_type("statistic", statistic, Callable, "a function of a draw of seed positions")
     draws = seed_draws(n_seeds, n_boot, seed)
     unique, inverse = np.unique(draws, axis=0, return_inverse=True)
     values = [statistic(u) for u in unique]
@@ -78,7 +84,8 @@ def seed_bootstrap(statistic: Callable[[np.ndarray], float | dict[str, float]], 
 def percentile_interval(replicates, level: float = 0.95) -> tuple[float, float]:
     """The (1-level)/2 and (1+level)/2 quantiles of bootstrap ``replicates``, NaNs dropped (NaN, NaN if none is
     left)."""
-    values = np.asarray(replicates, dtype=float)
+    check_range("level", level, 0, 1, open_low=True, open_high=True)
+    values = check_array("replicates", replicates, allow_nan=True, allow_inf=True).astype(float).ravel()
     values = values[~np.isnan(values)]
     if not len(values):
         return float("nan"), float("nan")
@@ -90,13 +97,19 @@ def seed_matrix(table, keys: list[str], value: str, column: str = "seed"):
     """One column of a long table (a pandas DataFrame with one row per key and seed) as a DataFrame with a row per
     key (sorted) and a column per seed (sorted): ``m.to_numpy()[:, draw].mean(1)`` are the seed means of a
     :func:`seed_draws` row."""
+    check_type("table", table, pd.DataFrame, "a pandas DataFrame")
+    check_columns("table", table.columns, [*keys, value, column])
     return table.set_index([*keys, column])[value].unstack(column)
 
 
 def spearman_rows(x, y) -> np.ndarray:
     """Spearman's rho along the last axis of ``x`` and ``y`` (broadcast against each other): Pearson's correlation of
     average ranks, as :func:`spearman` computes it; NaN where a row is constant or holds a NaN."""
-    x, y = np.broadcast_arrays(np.asarray(x, dtype=float), np.asarray(y, dtype=float))
+    x, y = (check_array(n, v, allow_nan=True, allow_inf=True).astype(float) for n, v in (("x", x), ("y", y)))
+    try:
+        x, y = np.broadcast_arrays(x, y)
+    except ValueError:
+        raise ValueError(f"x, y have shapes {x.shape} and {y.shape}, which do not broadcast against each other") from None
     rx, ry = (stats.rankdata(v, axis=-1) for v in (x, y))
     rx, ry = rx - rx.mean(-1, keepdims=True), ry - ry.mean(-1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -106,6 +119,8 @@ def spearman_rows(x, y) -> np.ndarray:
 def bootstrap_note(n: int, n_boot: int, unit: str = "seed", of: str = "") -> str:
     """How a :func:`seed_bootstrap` interval over ``n`` units was measured, for a claim's ``uncertainty``: e.g.
     '95% bootstrap over the 5 seeds of the CE CNN (1000 resamples)', or why it has zero width when ``n`` is 1."""
+    check_range("n", n, 1, integer=True)
+    check_range("n_boot", n_boot, 1, integer=True)
     if n == 1:
         return f"zero width: a single {unit}{of} at this profile, so there is nothing to resample"
     return f"95% bootstrap over the {n} {unit}s{of} ({n_boot} resamples)"
