@@ -10,9 +10,9 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 
@@ -37,6 +37,9 @@ def results_root() -> Path:
         if (folder / "_toc.yml").exists():
             return folder / "results"
     return here / "results"
+
+S = TypeVar("S")  # a chapter's Settings (with a ``seeds`` field)
+R = TypeVar("R")  # its Results (with an ``others`` field)
 
 
 @dataclasses.dataclass
@@ -78,6 +81,24 @@ def start(chapter: str, profile: str | None = None, seed: int = 0, device: str =
     seed_everything(seed)
     out = Path(out_dir) if out_dir is not None else results_root() / chapter
     return Run(chapter, profile, seed, torch_device, out, RunCache(enabled=cache), time.time())
+
+
+def replicated(run: Run, settings: S, kind: str, experiment: Callable[[S, Run], R], as_type: type[R]) -> R:
+    """``experiment(settings, run)`` at ``run.seed`` and at the ``settings.seeds - 1`` next seeds, each seed's result
+    cached as a whole under ``kind`` (keyed with ``seeds=1``, so one entry serves any number of seeds); the next
+    seeds' results go into the first one's ``others``, whose values widen the claims' intervals."""
+    check_type("run", run, Run, "the Run from chapter.start")
+    check_choice("kind", kind, CHAPTERS)
+    check_type("experiment", experiment, Callable, "a function experiment(settings, run)")
+    one = dataclasses.replace(settings, seeds=1)
+
+    def at(seed: int) -> R:
+        return run.cache.cached(kind, {"settings": one, "seed": seed},
+                                lambda: experiment(one, dataclasses.replace(run, seed=seed)), as_type=as_type)
+
+    main = at(run.seed)
+    main.others = [at(run.seed + k) for k in range(1, settings.seeds)]
+    return main
 
 
 def claims_table(claims: Iterable[Claim]):

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 import matplotlib.pyplot as plt
 
 from steerlib.core.chapter import Run
-from steerlib.core.checks import check_type
+from steerlib.core.checks import check_nonempty, check_range, check_type
 
 
 def show(fig: plt.Figure, run: Run, name: str) -> None:
@@ -29,6 +29,8 @@ def show(fig: plt.Figure, run: Run, name: str) -> None:
 
 def png_data_uri(fig: plt.Figure, dpi: int = 80) -> str:
     """``fig`` as a ``data:image/png;base64,...`` URI; the figure is closed."""
+    check_type("fig", fig, plt.Figure, "a matplotlib Figure")
+    check_range("dpi", dpi, 1, integer=True)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
     plt.close(fig)
@@ -44,6 +46,11 @@ def frame_slider(frames: Mapping[str, Sequence[tuple[str, plt.Figure]]], menu: s
     offline, as in a notebook."""
     from IPython.display import HTML  # the book's extra (ipykernel), as in a notebook
 
+    check_type("frames", frames, Mapping, "a dict: menu choice -> list of (label, figure)")
+    check_nonempty("frames", frames)
+    for choice, steps in frames.items():
+        check_nonempty(f"frames[{choice!r}]", check_type(f"frames[{choice!r}]", steps, Sequence,
+                                                         "a list of (label, figure)"))
     data = {choice: [(label, png_data_uri(fig, dpi)) for label, fig in steps] for choice, steps in frames.items()}
     first, steps = next(iter(data.items()))
     script_data = json.dumps(data).replace("</", "<\\/")  # nothing in it can close the script

@@ -11,7 +11,7 @@ import torch
 from datasets import Dataset, concatenate_datasets
 
 from steerlib.chapters.hallucination.unfamiliar_examples.results import E1, E2, E3, Familiarity, Gate, Results, RLRun
-from steerlib.core.chapter import Run, check_run
+from steerlib.core.chapter import Run, check_run, replicated
 from steerlib.core.checks import check_range, check_type
 from steerlib.lm.base import BaseModelConfig, corpus_digest, pretrained_base
 from steerlib.lm.models import SMOLLM2, add_lora
@@ -195,15 +195,7 @@ def run(settings: Settings, run: Run) -> Results:
     """Pretrain, run the gate check and E1–E3 at ``run.seed`` and at the ``settings.seeds - 1`` next seeds, and
     return every per-example result; each seed's results are cached as a whole under the chapter's name."""
     check_run(settings, Settings, run)
-    one = dataclasses.replace(settings, seeds=1)
-
-    def at(seed: int) -> Results:
-        return run.cache.cached("unfamiliar-examples", {"settings": one, "seed": seed},
-                                lambda: _experiment(settings, dataclasses.replace(run, seed=seed)), as_type=Results)
-
-    main = at(run.seed)
-    main.others = [at(run.seed + k) for k in range(1, settings.seeds)]
-    return main
+    return replicated(run, settings, "unfamiliar-examples", _experiment, Results)
 
 
 def _experiment(settings: Settings, run: Run) -> Results:

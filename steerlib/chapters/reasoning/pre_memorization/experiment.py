@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from steerlib.core.chapter import Run, check_run
+from steerlib.core.chapter import Run, check_run, replicated
 from steerlib.core.checks import check_range, check_ranges, check_type
 from steerlib.core.jobs import run_jobs
 from steerlib.lm.base import BaseModelConfig, pretrained_base
@@ -273,12 +273,4 @@ def run(settings: Settings, run: Run) -> Results:
     so both ways give the same results.
     """
     check_run(settings, Settings, run)
-    one = dataclasses.replace(settings, seeds=1)
-
-    def at(seed: int) -> Results:
-        return run.cache.cached("pre-memorization", {"settings": one, "seed": seed},
-                                lambda: _run_grid(one, dataclasses.replace(run, seed=seed)), as_type=Results)
-
-    main = at(run.seed)
-    main.others = [at(run.seed + k) for k in range(1, settings.seeds)]
-    return main
+    return replicated(run, settings, "pre-memorization", _run_grid, Results)
