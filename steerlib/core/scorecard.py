@@ -66,7 +66,8 @@ def collect(root: str | Path | None = None, profile: str | None = None) -> pd.Da
             left_out.append(f"{older[1].parent.name} ({record['chapter']}, older than {run[1].parent.name})")
         newest[record["chapter"]] = run
     rows = []
-    for _, path, record in sorted(newest.values(), key=lambda r: str(r[1])):
+    order = {name: i for i, name in enumerate(CHAPTERS)}  # the book's order; other chapters after, by folder
+    for _, path, record in sorted(newest.values(), key=lambda r: (order.get(r[2]["chapter"], len(order)), str(r[1]))):
         for c in record["claims"]:
             interval = c.get("interval")
             rows.append({
