@@ -32,7 +32,7 @@ NBVAL := --nbval-lax book/extrapolation/reversion.ipynb book/extrapolation/mecha
 # with the same settings: they share its run cache (unless $$STEERLIB_CACHE is set, as .ci/run does), so they find
 # the chapters' models trained, and nbval's chapter runs write their metrics.json there, not into the cpu book's.
 SMOKE := $(CURDIR)/_build/smoke
-SMOKE_ENV := STEERLIB_PROFILE=smoke STEERLIB_THREADS=1 OMP_WAIT_POLICY=PASSIVE STEERLIB_RESULTS=$(SMOKE)/results \
+SMOKE_ENV := STEERLIB_PROFILE=smoke STEERLIB_THREADS=1 STEERLIB_INTERACTIVE=0 OMP_WAIT_POLICY=PASSIVE STEERLIB_RESULTS=$(SMOKE)/results \
              STEERLIB_CACHE=$${STEERLIB_CACHE:-$(SMOKE)/cache}
 export CHROMIUM ?= /usr/bin/chromium
 

@@ -8,6 +8,9 @@ import torch
 # Tests run two at a time under xdist on 2 cores: one thread each, here and in the notebook kernels they start
 # (more threads than cores makes small torch ops spin and wait on each other, many times slower).
 os.environ.setdefault("STEERLIB_THREADS", "1")
+# Notebooks run in batch mode, as in the book build: no progress-bar widgets. Their updates flood a kernel's IOPub
+# channel, which drops messages past its high-water mark; a dropped "idle" leaves papermill waiting forever.
+os.environ.setdefault("STEERLIB_INTERACTIVE", "0")
 torch.set_num_threads(1)
 
 

@@ -62,7 +62,7 @@ def test_chapter_runs_under_papermill_and_records_its_claims(path, tmp_path):
     pm = pytest.importorskip("papermill")
     out_dir = tmp_path / "results"
     pm.execute_notebook(str(path), str(tmp_path / path.name), cwd=str(path.parent), kernel_name="python3",
-                        parameters={"profile": "smoke", "out_dir": str(out_dir)}, progress_bar=False)
+                        parameters={"profile": "smoke", "out_dir": str(out_dir)}, progress_bar=False, execution_timeout=900)
     record = json.loads((out_dir / "metrics.json").read_text())
     assert record["config"]["profile"] == "smoke"
     fields = {"id", "statement", "value", "threshold", "holds", "kind", "why", "interval", "uncertainty", "verdict"}
@@ -83,7 +83,7 @@ def test_scorecard_lists_every_claim_with_its_verdict(tmp_path):
     write_metrics(tmp_path / "toy-cpu", "toy", {"profile": "cpu"}, [Claim("T2", "cpu toy", "x", 1.0, ">", 0.5)], 0)
     pm.execute_notebook(str(BOOK / "scorecard.ipynb"), str(tmp_path / "card.ipynb"), cwd=str(BOOK),
                         kernel_name="python3", parameters={"results_dir": str(tmp_path), "profile": "smoke"},
-                        progress_bar=False)
+                        progress_bar=False, execution_timeout=900)
     text = (tmp_path / "card.ipynb").read_text()
     assert all(f"toy claim {i}<" in text for i in range(80)), "every claim is listed, none cut by a row limit"
     assert "holds (fragile)" in text and "does not hold" in text and "toy prerequisite" in text
@@ -114,5 +114,5 @@ def test_bad_parameters_fail_the_chapter_early_with_a_clear_error(params, messag
     out_dir = tmp_path / "results"
     with pytest.raises(pm.PapermillExecutionError, match=message):
         pm.execute_notebook(str(path), str(tmp_path / "bad.ipynb"), cwd=str(path.parent), kernel_name="python3",
-                            parameters={"profile": "smoke", "out_dir": str(out_dir), **params}, progress_bar=False)
+                            parameters={"profile": "smoke", "out_dir": str(out_dir), **params}, progress_bar=False, execution_timeout=900)
     assert not out_dir.exists()
