@@ -108,7 +108,9 @@ def test_a_flat_r2_curve_leaves_the_claims_that_use_p_not_judged():
     a = R.analyse(results)
     assert "p is not identified" in a.p_note and a.p == analysis.P_GRID[0]
     claims = {c.id: c for c in R.claims(results)}
-    assert {i for i, c in claims.items() if not c.judged} == set(analysis.P_DEPENDENT)
+    # H1b too: no run fits its train set (>= 0.9), so the range of their test accuracies is undefined
+    assert {i for i, c in claims.items() if not c.judged} == {*analysis.P_DEPENDENT, "H1b"}
+    assert "undefined" in claims["H1b"].note
     assert all(claims[i].verdict == "not judged" and "p is not identified" in claims[i].note
                for i in analysis.P_DEPENDENT)
     assert claims["H1"].judged and R.extra(results)["p_note"] == a.p_note
