@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from steerlib.core.cache import RunCache, config_key, from_plain, to_plain
+from steerlib.core.cache import RunCache, config_key, from_plain, schema, to_plain
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,3 +96,21 @@ def test_reading_creates_nothing(tmp_path):
     cache = RunCache(tmp_path / "c")
     assert cache.load("x", {"a": 1}) is None and cache.load_checkpoint("x", {"a": 1}) is None
     assert not (tmp_path / "c").exists()
+
+
+@dataclasses.dataclass
+class Inner:
+    x: np.ndarray
+
+
+@dataclasses.dataclass
+class Outer:
+    inner: Inner
+    items: list[int]
+    others: list["Outer"] = dataclasses.field(default_factory=list)
+
+
+def test_schema_names_every_field_and_changes_with_them():
+    shape = schema(Outer)
+    assert shape["inner"] == {"x": "ndarray"} and shape["others"][1] == "Outer"  # recursion stops at itself
+    assert config_key(shape) != config_key(schema(Inner))

@@ -15,6 +15,7 @@ from steerlib.worlds.knowledge import (
     grade,
     make_world,
     mc_examples,
+    namesake_votes,
     normalize,
     qa_examples,
     vocabulary,
@@ -93,6 +94,17 @@ def test_word_vocabulary_covers_the_world(world):
     tok = word_tokenizer(vocabulary(world))
     texts = list(world.corpus["text"]) + list(mc_examples(world.people, abstain=True)["prompt"]) + [IDK]
     assert all(tok.unk_token_id not in ids for ids in tok(texts)["input_ids"])
+
+
+def test_namesake_votes_by_hand():
+    """Votes over the other well-mentioned people sharing a name word; the person themself and rare namesakes not."""
+    from datasets import Dataset
+    people = Dataset.from_dict({"name": ["Ba Ko", "Ba Lu", "Di Ko", "Fe Ne", "Ba Mo"],
+                                "city": ["Oslo", "Lima", "Cairo", "Oslo", "Dublin"], "job": ["doctor"] * 5,
+                                "hobby": ["chess"] * 5, "mentions": [10, 10, 30, 30, 1]})
+    questions = Dataset.from_dict({"name": ["Ba Ko", "Fe Ne", "Zo Ko"], "attribute": ["city", "city", "job"]})
+    votes = namesake_votes(people, questions, min_mentions=10)
+    np.testing.assert_allclose(votes, [[0, 0.5, 0.5, 0], [0, 0, 0, 0], [1, 0, 0, 0]])
 
 
 def test_grading():

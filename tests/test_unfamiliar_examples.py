@@ -31,7 +31,8 @@ def test_bin_stats_and_rates_by_hand():
     assert np.allclose(means[1], np.eye(4)) and np.allclose(means[0], np.eye(4)[[0, 0, 0, 0]])
 
 
-def _toy(probs_i: np.ndarray, probs_ii: np.ndarray, mentions: np.ndarray, std=None, rel=None) -> h.Results:
+def _toy(probs_i: np.ndarray, probs_ii: np.ndarray, mentions: np.ndarray, std=None, rel=None, namesakes=None
+         ) -> h.Results:
     """A hand-made Results over N test questions: E1's probabilities given, everything else filled in plainly."""
     n, rng = len(mentions), np.random.default_rng(0)
     label = rng.integers(0, 4, n)
@@ -42,8 +43,10 @@ def _toy(probs_i: np.ndarray, probs_ii: np.ndarray, mentions: np.ndarray, std=No
         seed=0, bins=tuple(sorted(set(mentions))), pretrain_loss=[1.0], seconds={},
         familiarity=res.Familiarity(*(np.zeros(n),) * 6),
         gate=res.Gate(mentions, np.array(["city"] * n), grades),
-        e1=res.E1(mentions, label, probs_i, probs_ii, np.full(4, 0.25), np.array([0.1, 0.4, 0.4, 0.1]),
-                  np.linspace(0, 3, n)[::-1] * (mentions == 0) + 0.1),
+        e1=res.E1(mentions, np.array(["city", "job"] * (n // 2) + ["city"] * (n % 2)), label, probs_i, probs_ii,
+                  np.full(4, 0.25), np.array([0.1, 0.4, 0.4, 0.1]),
+                  np.linspace(0, 3, n)[::-1] * (mentions == 0) + 0.1,
+                  np.zeros((n, 4)) if namesakes is None else namesakes),
         e2=res.E2(mentions, label, probs5, {"R1": res.RLRun(probs5, []), "R2": res.RLRun(probs5, [])}),
         e3=res.E3(mentions, grades, grades if rel is None else rel))
 
@@ -62,6 +65,20 @@ def test_c1_compares_each_prediction_with_the_hedge():
         r.e1.label[:] = label
         level = analysis.binnings(r)["mentions"].level
         assert (analysis.statistics(r, level)["C1"] < 0.5) == passes
+
+
+def test_namesake_cue_by_hand():
+    """0 for a model blind to names, 0.75 for one that copies its single namesake's value; the baseline shuffles the
+    votes among questions about the same attribute, so a model that favours one value everywhere scores 0 too."""
+    votes = np.eye(4)[[0, 1, 2, 3, 0, 1, 2, 3]]
+    attribute = np.array(["city"] * 4 + ["job"] * 4)
+    assert analysis.namesake_cue(votes, votes, attribute) == pytest.approx(0.75)
+    assert analysis.namesake_cue(np.full((8, 4), 0.25), votes, attribute) == pytest.approx(0.0)
+    assert analysis.namesake_cue(np.eye(4)[[1] * 8], votes, attribute) == pytest.approx(0.0)
+    assert np.isnan(analysis.namesake_cue(votes, np.zeros((8, 4)), attribute))  # nobody has a namesake
+    mentions = np.repeat([0, 30], 8)
+    copying = _toy(np.vstack([votes, votes]), np.full((16, 4), 0.25), mentions, namesakes=np.vstack([votes, votes]))
+    assert analysis.statistics(copying, (mentions > 0).astype(int))["C3c"] > 0.05  # the prerequisite fails
 
 
 def test_selective_floor_is_the_spread_under_swapped_labels():
@@ -127,12 +144,12 @@ def test_smoke_run_claims(smoke):
     results, run = smoke
     claims = {c.id: c for c in h.claims(results)}
     main = ["C1", "C2", "C2b", "C3", "C4", "C4b", "C5", "C5b"]
-    assert list(claims) == ["gate", "gate-0", *main, "C5c", *(f"{c}/nll" for c in main)]
+    assert list(claims) == ["gate", "gate-0", *main, "C3c", "C5c", *(f"{c}/nll" for c in main)]
     assert all(np.isfinite(c.value) for c in claims.values())
     for c in claims.values():  # the schema: a kind, a justified threshold, an interval around the value
         assert c.kind in ("evidence", "prerequisite") and c.why and c.uncertainty
         assert c.interval[0] <= c.value <= c.interval[1], c
-    assert [c.kind for c in claims.values()].count("prerequisite") == 2
+    assert [c.kind for c in claims.values()].count("prerequisite") == 3
     for cid in ("gate", "gate-0", "C5"):  # the smoke world is big enough for these
         assert claims[cid].holds, claims[cid]
     assert results.e1.probs_i.shape == (len(results.e1.label), 4)

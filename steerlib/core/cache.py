@@ -114,6 +114,20 @@ def from_plain(data: Any, as_type: Any = None) -> Any:
     return _untag(data)
 
 
+def schema(as_type: Any, _seen: frozenset = frozenset()) -> Any:
+    """The shape of a type as plain data: a dataclass becomes ``{field: schema of its type}`` (a dataclass met again
+    inside itself, its name), a generic its origin and arguments, anything else its name. Put in a cache key, it
+    makes results cached before a field was added or removed miss instead of failing to load."""
+    if dataclasses.is_dataclass(as_type):
+        if as_type in _seen:
+            return as_type.__name__
+        hints = typing.get_type_hints(as_type)
+        return {f.name: schema(hints[f.name], _seen | {as_type}) for f in dataclasses.fields(as_type)}
+    if args := typing.get_args(as_type):
+        return [str(typing.get_origin(as_type)), *(schema(a, _seen) for a in args)]
+    return getattr(as_type, "__name__", repr(as_type))
+
+
 def _atomic_save(obj: Any, path: Path) -> None:
     """Write to a temporary file of this process, then rename: readers never see a partial file, and two processes
     computing the same run at once (tests, notebooks) each write a whole file; the last rename wins."""

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import torch
 
 from steerlib.chapters import CHAPTERS
-from steerlib.core.cache import RunCache
+from steerlib.core.cache import RunCache, schema
 from steerlib.core.checks import RUN_SEED_MAX, check_choice, check_seed, check_type
 from steerlib.core.claims import VERDICTS, Claim, check_claims, judge, unexplained
 from steerlib.core.profiles import resolve_profile
@@ -86,14 +86,15 @@ def start(chapter: str, profile: str | None = None, seed: int = 0, device: str =
 def replicated(run: Run, settings: S, kind: str, experiment: Callable[[S, Run], R], as_type: type[R]) -> R:
     """``experiment(settings, run)`` at ``run.seed`` and at the ``settings.seeds - 1`` next seeds, each seed's result
     cached as a whole under ``kind`` (keyed with ``seeds=1``, so one entry serves any number of seeds); the next
-    seeds' results go into the first one's ``others``, whose values widen the claims' intervals."""
+    seeds' results go into the first one's ``others``, whose values widen the claims' intervals. The key holds the
+    :func:`~steerlib.core.cache.schema` of ``as_type``: adding a field to the results recomputes them."""
     check_type("run", run, Run, "the Run from chapter.start")
     check_choice("kind", kind, CHAPTERS)
     check_type("experiment", experiment, Callable, "a function experiment(settings, run)")
     one = dataclasses.replace(settings, seeds=1)
 
     def at(seed: int) -> R:
-        return run.cache.cached(kind, {"settings": one, "seed": seed},
+        return run.cache.cached(kind, {"settings": one, "seed": seed, "schema": schema(as_type)},
                                 lambda: experiment(one, dataclasses.replace(run, seed=seed)), as_type=as_type)
 
     main = at(run.seed)

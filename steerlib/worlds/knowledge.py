@@ -219,3 +219,26 @@ def grade(predictions: Sequence[str], answers: Sequence[str]) -> np.ndarray:
 
     return np.array([2 if normalize(p) == idk else 1 if last(p) and last(p) == last(a) else 0
                      for p, a in zip(predictions, answers)])
+
+
+def namesake_votes(people: Dataset, questions: Dataset, min_mentions: int) -> np.ndarray:
+    """(N, K) for N questions (``name``, ``attribute``; K the options A-D): the share of each option among the values
+    of the question's attribute over *namesakes*, the other people with at least ``min_mentions`` mentions who share a
+    word of the question's name. A row is all zeros when no one does. A model that guesses unfamiliar people's
+    attributes from name fragments would follow these votes."""
+    check_type("people", people, Dataset, "the world's people (world.people)")
+    check_columns("questions", check_nonempty("questions", questions).column_names, ("name", "attribute"))
+    check_range("min_mentions", min_mentions, 0, integer=True)
+    known = people.filter(lambda m: m >= min_mentions, input_columns="mentions")
+    by_word: dict[str, list[int]] = {}
+    for i, name in enumerate(known["name"]):
+        for word in set(name.split()):
+            by_word.setdefault(word, []).append(i)
+    values = {a: [ATTRIBUTES[a].index(v) for v in known[a]] for a in ATTRIBUTES}
+    names = known["name"]
+    votes = np.zeros((len(questions), len(LETTERS) - 1))
+    for q, (name, attribute) in enumerate(zip(questions["name"], questions["attribute"])):
+        mates = {i for w in set(name.split()) for i in by_word.get(w, []) if names[i] != name}
+        for i in mates:
+            votes[q, values[attribute][i]] += 1 / len(mates)
+    return votes

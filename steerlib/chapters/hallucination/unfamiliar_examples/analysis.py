@@ -53,6 +53,21 @@ def spread(probs: np.ndarray, mentions: np.ndarray, bins) -> np.ndarray:
     return bin_stats(probs, mentions, bins)[1].mean(-1)
 
 
+def namesake_cue(probs: np.ndarray, votes: np.ndarray, attribute: np.ndarray) -> float:
+    """How much a model follows name fragments, over the questions that have namesakes (rows of ``votes`` > 0):
+
+    ``mean_i p_i·v_i - Σ_a (n_a / n) mean_{i in a} p_i · mean_{i in a} v_i``, the probability the model puts on its
+    namesakes' values minus the same with the votes shuffled among the questions about the same attribute ``a`` (the
+    shuffled-attribute baseline, in expectation). 0 for a model blind to names; 0.75 for one that copies the value
+    of a single namesake. NaN without namesakes."""
+    has = votes.sum(-1) > 0
+    p, v, a = probs[has], votes[has], np.asarray(attribute)[has]
+    if not has.any():
+        return float("nan")
+    baseline = sum((a == g).mean() * p[a == g].mean(0) @ v[a == g].mean(0) for g in np.unique(a))
+    return float(np.mean(np.sum(p * v, -1)) - baseline)
+
+
 def e1_probs(e1: E1) -> dict[str, np.ndarray]:
     """E1's (N, 4) option probabilities by model: "i" and "ii" (the keys of :data:`HEDGES`)."""
     return {"i": e1.probs_i, "ii": e1.probs_ii}
@@ -143,6 +158,8 @@ def statistics(r: Results, level: np.ndarray, idx: np.ndarray | None = None) -> 
         "C2": at(probs["ii"][:, 1:3].sum(1), 0),
         "C2b": ratio(tv_distance(probs["i"], probs["ii"]), inverse=True),
         "C3": max(s[0] / s[1] if s[1] else float("nan") for s in spread_.values()),
+        "C3c": max(namesake_cue(p[lv == 0], e1.namesakes[idx][lv == 0], e1.attribute[idx][lv == 0])
+                   for p in probs.values()),
         "C4": at(e2.rl["R2"].probs[idx][:, 4], 0) - at(e2.rl["R1"].probs[idx][:, 4], 0),
         "C4b": min(at(v, top) for v in right.values()),
         "C5": at(false_std, 0) - at(false_std, top),
@@ -228,7 +245,12 @@ def claims(results: Results) -> list[Claim]:
         others = {o.seed: statistics(o, binnings(o)[name].level) for o in r.others}
         how = f"95% bootstrap over the {len(binning.level)} test questions ({N_BOOT} resamples)"
         specs = _specs(r, binning)
-        if name == "mentions":  # C5c pools every test question: one claim, whatever the binning
+        if name == "mentions":  # C3c and C5c: one claim each, whatever the binning
+            specs.append(("C3c", "prerequisite", f"E1: at {binning.labels[0]} the models do not guess from name "
+                          "fragments", f"max over models (i), (ii) of the probability on familiar namesakes' values "
+                          f"minus a shuffled-attribute baseline, at {binning.labels[0]}", "<", 0.05,
+                          "a fifteenth of what copying a namesake's value gives (0.75): names must not be a cue, or "
+                          "C3's spread would measure name fragments, not familiarity", "Fig 3.3 setting"))
             specs.append(("C5c", "evidence", "E3: relabelling raises the accuracy among answers that are not "
                           "\"I don't know\"", "selective accuracy, relabelled minus standard (all test questions)",
                           ">", round(selective_floor(r.e3), 3), "the 97.5% point of the difference when the two "
@@ -252,6 +274,7 @@ def extra(results: Results) -> dict:
         "bins": list(bins),
         "pretrain_final_loss": round(float(np.mean(r.pretrain_loss[-20:])), 4),
         "gate_accuracy": b.gate_accuracy.round(3).tolist(),
+        "namesake_share": bin_stats(r.e1.namesakes.sum(-1) > 0, r.e1.mentions, bins)[0].round(3).tolist(),
         "unfamiliar_fraction_b": bin_stats(f.unfamiliar, f.mentions, bins)[0].round(3).tolist(),
         "relabelled_fraction_c": bin_stats(f.relabelled, f.qa_mentions, bins)[0].round(3).tolist(),
         "e1_marginal_ii": r.e1.marginal_ii.round(3).tolist(),

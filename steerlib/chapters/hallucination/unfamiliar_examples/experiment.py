@@ -29,6 +29,7 @@ from steerlib.worlds.knowledge import (
     grade,
     make_world,
     mc_examples,
+    namesake_votes,
     qa_examples,
     vocabulary,
 )
@@ -221,12 +222,13 @@ def _experiment(settings: Settings, run: Run) -> Results:
     t = time.time()
     model_i, model_ii = ex.finetune("e1-any", ft_mc.select(set_i)), ex.finetune("e1-BC", ft_mc.select(set_ii))
     test_labels = np.array(test_mc["label"])
-    e1 = E1(mentions=np.array(test_mc["mentions"]), label=test_labels,
+    e1 = E1(mentions=np.array(test_mc["mentions"]), attribute=np.array(test_mc["attribute"]), label=test_labels,
             probs_i=ex.choice_probs(model_i[0], test_mc), probs_ii=ex.choice_probs(model_ii[0], test_mc),
             marginal_i=np.bincount(labels[set_i], minlength=4) / len(set_i),
             marginal_ii=np.bincount(labels[set_ii], minlength=4) / len(set_ii),
             option_nll=option_nll(ex.base, ex.tok, cloze_prompts(test_mc), _spaced(test_mc["options"]), test_labels,
-                                  eos=False).numpy())
+                                  eos=False).numpy(),
+            namesakes=namesake_votes(ex.world.people, test_mc, settings.familiar_mentions))
     seconds["e1"] = time.time() - t
 
     # E2: model (i) finetuned further to answer E on a random half of its questions, then RL with R1 or R2.

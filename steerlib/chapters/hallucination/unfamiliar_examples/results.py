@@ -32,16 +32,19 @@ class Gate:
 
 @dataclasses.dataclass
 class E1:
-    """Held-out MC questions (mentions, true label) with (N, 4) option probabilities of models (i) and (ii), the
-    label marginals of their finetuning sets, and metric (b) of the pretrained model."""
+    """Held-out MC questions (mentions, attribute, true label) with (N, 4) option probabilities of models (i) and
+    (ii), the label marginals of their finetuning sets, metric (b) of the pretrained model and the (N, 4) votes of
+    each question's familiar namesakes (:func:`~steerlib.worlds.knowledge.namesake_votes`)."""
 
     mentions: np.ndarray
+    attribute: np.ndarray
     label: np.ndarray
     probs_i: np.ndarray
     probs_ii: np.ndarray
     marginal_i: np.ndarray
     marginal_ii: np.ndarray
     option_nll: np.ndarray
+    namesakes: np.ndarray
 
 
 @dataclasses.dataclass
