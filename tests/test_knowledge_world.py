@@ -96,6 +96,21 @@ def test_word_vocabulary_covers_the_world(world):
     assert all(tok.unk_token_id not in ids for ids in tok(texts)["input_ids"])
 
 
+def test_distinct_names_change_only_the_names_of_mentioned_people():
+    import dataclasses
+    pooled, distinct = make_world(CFG, seed=3), make_world(dataclasses.replace(CFG, distinct_names=True), seed=3)
+    a, b = pooled.people.to_pandas(), distinct.people.to_pandas()
+    assert a.drop(columns="name").equals(b.drop(columns="name"))  # same people, facts, mentions and splits
+    never = a["mentions"] == 0
+    assert (a["name"][never] == b["name"][never]).all() and not (a["name"][~never] == b["name"][~never]).any()
+    words = b["name"].str.split()
+    counts = Counter(w for ws in words for w in ws)
+    assert all(counts[w] == 1 for ws in words[~never] for w in ws)  # no namesakes for anyone mentioned
+    assert not set(w for ws in words[~never] for w in ws) & set(w for ws in words[never] for w in ws)
+    with pytest.raises(TypeError, match="distinct_names"):
+        WorldConfig(distinct_names="yes")
+
+
 def test_namesake_votes_by_hand():
     """Votes over the other well-mentioned people sharing a name word; the person themself and rare namesakes not."""
     from datasets import Dataset

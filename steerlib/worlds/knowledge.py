@@ -1,8 +1,9 @@
 """A synthetic knowledge world whose familiarity is known exactly.
 
 Fictional people (two-word made-up names: distinct (first, last) pairs from pools of ``n_first`` and ``n_last``
-words, large enough that each word names only a few people and carries little cue from them) have a city, a job and a hobby, each one of four values, drawn uniformly
-and independently of their names. The pretraining corpus mentions each person in exactly ``mentions`` documents; a document is a three-sentence
+words; with ``distinct_names``, everyone the corpus mentions has two words of their own, so a name never shares a word
+with a person the model can know) have a city, a job and a hobby, each one of four values, drawn uniformly and
+independently of their names. The pretraining corpus mentions each person in exactly ``mentions`` documents; a document is a three-sentence
 biography with one sentence per attribute, each from one of five templates, attributes in random order and the full
 name in every sentence — varied, name-anchored statements are what lets finetuning later *extract* the stored facts
 (Allen-Zhu & Li 2023, "Physics of Language Models 3.1"). Mention counts are long-tailed: the same number of people
@@ -69,6 +70,8 @@ class WorldConfig:
     test_per_bin: int = 50  # held-out test people in every bin
     n_first: int = 150  # first names; full names are distinct (first, last) pairs, each word shared by
     n_last: int = 150  # about (people / pool) people (every word is a token of a word-level model's vocabulary)
+    distinct_names: bool = False  # True: everyone mentioned at least once gets name words of their own, so no one
+    # shares a name word with a person the corpus describes; the pools then name the never-mentioned people only
 
     def __post_init__(self):
         bins = check_ranges("mention_bins", self.mention_bins, 0, integer=True)
@@ -81,12 +84,19 @@ class WorldConfig:
         check_range("test_per_bin", self.test_per_bin, 1, min(self.people_per_bin) - 1, integer=True)
         check_range("n_first", self.n_first, 1, integer=True)
         check_range("n_last", self.n_last, 1, integer=True)
-        if self.n_first * self.n_last < sum(self.people_per_bin):
-            raise ValueError(f"n_first*n_last={self.n_first * self.n_last} names are too few for "
-                             f"{sum(self.people_per_bin)} people")
-        if self.n_first + self.n_last > MAX_NAME_WORDS // 2:
-            raise ValueError(f"n_first+n_last={self.n_first + self.n_last} name words; the name generator makes "
-                             f"at most {MAX_NAME_WORDS // 2}")
+        check_type("distinct_names", self.distinct_names, bool, "True or False")
+        pooled = sum(n for m, n in zip(bins, self.people_per_bin) if m == 0 or not self.distinct_names)
+        if self.n_first * self.n_last < pooled:
+            raise ValueError(f"n_first*n_last={self.n_first * self.n_last} names are too few for {pooled} people")
+        if self.name_words > MAX_NAME_WORDS // 2:
+            raise ValueError(f"{self.name_words} name words (n_first+n_last, plus two per mentioned person with "
+                             f"distinct_names); the name generator makes at most {MAX_NAME_WORDS // 2}")
+
+    @property
+    def name_words(self) -> int:
+        """How many distinct name words the world draws."""
+        own = sum(n for m, n in zip(self.mention_bins, self.people_per_bin) if m > 0) if self.distinct_names else 0
+        return self.n_first + self.n_last + 2 * own
 
 
 @dataclasses.dataclass
@@ -101,10 +111,11 @@ class KnowledgeWorld:
         return self.people.filter(lambda s: s == name, input_columns="split")
 
 
-def made_up_words(n: int, rng: np.random.Generator, syllables: int = 2) -> list[str]:
-    """``n`` distinct capitalised pseudo-words of ``syllables`` consonant-vowel syllables (plus a final consonant)."""
+def made_up_words(n: int, rng: np.random.Generator, syllables: int = 2, taken: Sequence[str] = ()) -> list[str]:
+    """``n`` distinct capitalised pseudo-words of ``syllables`` consonant-vowel syllables (plus a final consonant),
+    none of them in ``taken``."""
     words: list[str] = []
-    seen: set[str] = set()
+    seen: set[str] = set(taken)
     while len(words) < n:
         word = ("".join(rng.choice(SYLLABLES, syllables)) + rng.choice(list(ENDINGS))).capitalize()
         if word not in seen:
@@ -135,6 +146,9 @@ def make_world(cfg: WorldConfig = WorldConfig(), seed: int = 0) -> KnowledgeWorl
     names = [f"{first[p // cfg.n_last]} {last[p % cfg.n_last]}" for p in pairs]
     facts = {a: [values[i] for i in rng.integers(len(values), size=n)] for a, values in ATTRIBUTES.items()}
     mentions = np.repeat(cfg.mention_bins, cfg.people_per_bin)[rng.permutation(n)]
+    if cfg.distinct_names:  # the same people, facts and mentions; the mentioned ones get two new words each
+        own = iter(made_up_words(cfg.name_words - len(words), rng, taken=words))
+        names = [name if m == 0 else f"{next(own)} {next(own)}" for name, m in zip(names, mentions)]
     split = np.full(n, "finetune", dtype=object)
     for m in cfg.mention_bins:
         split[np.flatnonzero(mentions == m)[:cfg.test_per_bin]] = "test"

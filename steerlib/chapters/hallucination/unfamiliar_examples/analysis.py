@@ -247,7 +247,7 @@ def claims(results: Results) -> list[Claim]:
         specs = _specs(r, binning)
         if name == "mentions":  # C3c and C5c: one claim each, whatever the binning
             specs.append(("C3c", "prerequisite", f"E1: at {binning.labels[0]} the models do not guess from name "
-                          "fragments", f"max over models (i), (ii) of the probability on familiar namesakes' values "
+                          "fragments", f"max over models (i), (ii) of the probability on namesakes' values "
                           f"minus a shuffled-attribute baseline, at {binning.labels[0]}", "<", 0.05,
                           "a fifteenth of what copying a namesake's value gives (0.75): names must not be a cue, or "
                           "C3's spread would measure name fragments, not familiarity", "Fig 3.3 setting"))

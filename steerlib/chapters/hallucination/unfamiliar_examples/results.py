@@ -34,7 +34,7 @@ class Gate:
 class E1:
     """Held-out MC questions (mentions, attribute, true label) with (N, 4) option probabilities of models (i) and
     (ii), the label marginals of their finetuning sets, metric (b) of the pretrained model and the (N, 4) votes of
-    each question's familiar namesakes (:func:`~steerlib.worlds.knowledge.namesake_votes`)."""
+    each question's namesakes (:func:`~steerlib.worlds.knowledge.namesake_votes`)."""
 
     mentions: np.ndarray
     attribute: np.ndarray
