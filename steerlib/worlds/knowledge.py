@@ -42,7 +42,6 @@ from steerlib.core.checks import (
     check_ranges,
     check_same_length,
     check_seed,
-    check_sequence,
     check_strings,
     check_type,
 )
@@ -342,7 +341,7 @@ def decompose(text: str) -> list[Fact]:
 def verify(facts: Sequence[Fact], person: dict) -> np.ndarray:
     """The verifier: each fact as :data:`TRUE` (it states the person's value), :data:`FALSE` (another value) or
     :data:`INVALID` (unparsed, an attribute the person lacks, or an attribute an earlier clause already stated)."""
-    check_sequence("facts", facts, "a list of Facts from decompose")
+    check_type("facts", facts, (list, tuple), "a list of Facts from decompose (empty for an empty response)")
     check_type("person", person, dict, "a row of world.people (a dict)")
     seen, out = set(), []
     for f in facts:

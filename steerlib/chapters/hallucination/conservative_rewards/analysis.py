@@ -1,0 +1,2 @@
+def claims(r): return []
+def extra(r): return {}
