@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import time
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -22,7 +23,14 @@ from steerlib.chapters.hallucination.conservative_rewards.results import (
     RewardModelEval,
 )
 from steerlib.core.chapter import Run, check_run, replicated
-from steerlib.core.checks import check_choices, check_nonempty, check_range, check_type
+from steerlib.core.checks import (
+    check_choice,
+    check_choices,
+    check_nonempty,
+    check_range,
+    check_same_length,
+    check_type,
+)
 from steerlib.lm.base import BaseModelConfig, corpus_digest, pretrained_base
 from steerlib.lm.models import SMOLLM2
 from steerlib.lm.reward import FactHead, encode_facts, fact_probs
@@ -162,6 +170,36 @@ def label_facts(texts: list[str], people: list[dict]) -> tuple[list[list[str]], 
     return clauses, labels, np.array(invalid)
 
 
+@dataclasses.dataclass
+class RewardModelData:
+    """A reward model's training set: one response per prompt, its parsed clauses and their checked labels."""
+
+    prompts: list[str]
+    responses: list[str]
+    clauses: list[list[str]]
+    labels: list[list[int]]
+
+
+def reward_model_data(people: list[dict], generate: Callable[[list[str]], list[str]]) -> RewardModelData:
+    """The prompts about ``people`` (one per entry), one response each from ``generate(prompts)``, labelled by the
+    exact checker. The standard and the conservative reward model's data come from this one function and differ
+    only in ``generate``."""
+    prompts = [PROFILE_PROMPT.format(name=p["name"]) for p in people]
+    responses = generate(prompts)
+    check_same_length("people, generated responses", people, responses)
+    clauses, labels, _ = label_facts(responses, people)
+    return RewardModelData(prompts, responses, clauses, labels)
+
+
+def checker_reward(name: str, texts: list[str], people: list[dict]) -> torch.Tensor:
+    """The exact checker's reward of each response about the matching person: ``"oracle"`` = :func:`true_reward`
+    (+2 / -3 per fact), ``"count"`` = :func:`count_reward` (+1 per true fact)."""
+    check_choice("name", name, ("oracle", "count"))
+    check_same_length("texts, people", texts, people)
+    score = true_reward if name == "oracle" else count_reward
+    return torch.tensor([score(verify(decompose(t), p)) for t, p in zip(texts, people)])
+
+
 def split_people(mentions: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """A random half of each mention bin's people (rounded down) for SFT: True = SFT, False = reward models and RL,
     so the reward models and RL see people the SFT model never trained on."""
@@ -232,9 +270,7 @@ class _Experiment:
         def reward_fn(idx: torch.Tensor, texts: list[str]) -> torch.Tensor:
             who = [people[i] for i in idx.tolist()]
             if rm is None:
-                verdicts = [verify(decompose(t), p) for t, p in zip(texts, who)]
-                score = true_reward if name == "oracle" else count_reward
-                return torch.tensor([score(v) for v in verdicts])
+                return checker_reward(name, texts, who)
             clauses, _, invalid = label_facts(texts, who)
             probs = fact_probs(rm[0], self.tok, [prompts[i] for i in idx.tolist()], clauses)
             return torch.tensor([model_reward(p, int(n)) for p, n in zip(probs, invalid)])
@@ -297,16 +333,17 @@ def _experiment(settings: Settings, run: Run) -> Results:
     t = time.time()
     rl_rows = list(rl_people)
     rm_people = [p for p in rl_rows for _ in range(s.rm_samples)]
-    rm_prompts = [PROFILE_PROMPT.format(name=p["name"]) for p in rm_people]
-    responses = {"standard": standard_responses(rm_people, ex.attributes, s.max_facts, s.generator_accuracy, rng),
-                 "conservative": ex.sample(sft[0], rm_prompts, run.seed)}
+    generators = {"standard": lambda prompts: standard_responses(rm_people, ex.attributes, s.max_facts,
+                                                                 s.generator_accuracy, rng),
+                  "conservative": lambda prompts: ex.sample(sft[0], prompts, run.seed)}
     rms, rm_data = {}, {}
     for name in REWARD_MODELS:
-        clauses, labels, _ = label_facts(responses[name], rm_people)
-        rm_data[name] = FactLabels(mentions=np.array([p["mentions"] for p, ls in zip(rm_people, labels)
-                                                      for _ in ls]), label=np.array([y for ls in labels for y in ls]))
+        data = reward_model_data(rm_people, generators[name])
+        rm_data[name] = FactLabels(mentions=np.array([p["mentions"] for p, ls in zip(rm_people, data.labels)
+                                                      for _ in ls]),
+                                   label=np.array([y for ls in data.labels for y in ls]))
         if name in s.rewards:
-            rms[name] = ex.reward_model(name, rm_prompts, clauses, labels)
+            rms[name] = ex.reward_model(name, data.prompts, data.clauses, data.labels)
     seconds["reward_models"] = time.time() - t
 
     # RL from the SFT model with each reward, on the reward-model people's prompts.
