@@ -28,21 +28,23 @@ def plot_method(r: Results) -> plt.Figure:
     fig, axes = plt.subplots(1, 2, figsize=(12, 3.8), gridspec_kw={"width_ratios": [1.5, 1]})
     ax = axes[0]
     ax.set_axis_off()
-    boxes = {"pre": (0.1, 0.5, "pretrained LM"), "sft": (0.35, 0.5, "SFT model"),
-             "gen": (0.35, 0.88, "independent generator\n(right about everyone)"),
-             "own": (0.35, 0.12, "SFT model's own samples"),
-             "std": (0.68, 0.88, "standard RM"), "con": (0.68, 0.12, "conservative RM"),
-             "rl": (0.9, 0.5, "RL from SFT")}
+    boxes = {"pre": (0.08, 0.5, "pretrained LM"), "sft": (0.3, 0.5, "SFT model"),
+             "gen": (0.3, 0.9, "independent generator\n(right about everyone)"),
+             "own": (0.3, 0.1, "SFT model's own\nsamples"),
+             "std": (0.72, 0.9, "standard RM"), "con": (0.72, 0.1, "conservative RM"),
+             "rl": (0.92, 0.5, "RL from SFT")}
     for x, y, text in boxes.values():
         ax.text(x, y, text, ha="center", va="center", fontsize=9,
                 bbox={"boxstyle": "round", "fc": "#eef", "ec": "#557"})
-    for a, b, label in (("pre", "sft", ""), ("gen", "std", "exact checker labels"), ("own", "con",
-                        "exact checker labels"), ("std", "rl", ""), ("con", "rl", ""), ("sft", "rl", "")):
+    arrows = (("pre", "sft", ""), ("sft", "own", ""), ("gen", "std", "labels: exact checker"),
+              ("own", "con", "labels: exact checker"), ("std", "rl", "reward"), ("con", "rl", "reward"),
+              ("sft", "rl", "init"))
+    for a, b, label in arrows:
         (x0, y0, _), (x1, y1, _) = boxes[a], boxes[b]
-        ax.annotate("", (x1 - 0.07 * np.sign(x1 - x0), y1), (x0 + 0.07 * np.sign(x1 - x0), y0),
-                    arrowprops={"arrowstyle": "->", "color": "#557"})
+        ax.annotate("", (x1, y1), (x0, y0), arrowprops={"arrowstyle": "->", "color": "#557", "shrinkA": 28,
+                                                        "shrinkB": 28})
         if label:
-            ax.text((x0 + x1) / 2, (y0 + y1) / 2 + 0.05, label, ha="center", fontsize=7, color="#557")
+            ax.text((x0 + x1) / 2, (y0 + y1) / 2 + 0.04, label, ha="center", fontsize=7, color="#557")
     ax.set_title("reward = Σ over facts of +2·p(true) − 3·(1 − p(true))", fontsize=10)
     x = np.arange(len(r.bins))
     for name, color in (("standard", "C0"), ("conservative", "C1")):
