@@ -1,8 +1,12 @@
 """A per-fact reward model: a causal LM's backbone with a true/false head read at the last token of each fact.
 
 The input is a prompt followed by a response written clause by clause (``prompt ids + clause_1 ids + ... +
-clause_n ids``); the head maps the backbone's last hidden state at the final token of clause j to a logit ``z_j``,
-and ``p_j = σ(z_j)`` is the probability that the clause is true. Training minimises the binary cross-entropy
+clause_n ids``). At the final token t_j of clause j (its full stop) the head computes the logit
+``z_j = w·h_{t_j} + b + a·log p_LM(x_{t_j - 1} | x_{<t_j - 1})``: a linear read-out of the backbone's last hidden
+state plus a learnt multiple of the backbone's own log-probability of the token before the full stop, the value the
+clause states. ``p_j = σ(z_j)`` is the probability that the clause is true. The log-probability term lets a tiny
+backbone use what its language-model head knows from pretraining (as an LLM judge answers "True/False" with its
+own predictions); without it a 2-layer model's head learnt only how familiar a name is, not which value is right. Training minimises the binary cross-entropy
 ``-(1/|F|) Σ_{j∈F} [y_j log p_j + (1 - y_j) log(1 - p_j)]`` over the labelled clause ends F (labels 0/1 at those
 positions, -100 elsewhere), so :func:`~steerlib.lm.sft.train_sft` trains it like any model: its forward returns a
 ``loss``. Encoding clause by clause keeps every clause's last token at a known position whatever the tokenizer.
@@ -26,14 +30,17 @@ class FactHead(torch.nn.Module):
     def __init__(self, backbone: PreTrainedModel):
         super().__init__()
         check_type("backbone", backbone, PreTrainedModel, "a Hugging Face causal LM")
-        self.body = backbone.base_model
+        self.lm = backbone
         self.head = torch.nn.Linear(backbone.config.hidden_size, 1)
+        self.lm_weight = torch.nn.Parameter(torch.ones(()))  # a
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor | None = None
                 ) -> ModelOutput:
         """``logits`` (B, T): the true/false logit at every position; ``loss``: the BCE over labelled positions."""
-        hidden = self.body(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        logits = self.head(hidden).squeeze(-1).float()
+        out = self.lm(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True)
+        token_logp = torch.log_softmax(out.logits[:, :-1].float(), -1).gather(-1, input_ids[:, 1:, None])[..., 0]
+        before = torch.nn.functional.pad(token_logp, (2, 0))[:, :input_ids.shape[1]]  # log p of token t - 1 at t
+        logits = self.head(out.hidden_states[-1]).squeeze(-1).float() + self.lm_weight * before
         if labels is None:
             return ModelOutput(logits=logits)
         keep = labels != IGNORE

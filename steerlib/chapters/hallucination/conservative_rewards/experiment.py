@@ -74,7 +74,7 @@ class Settings:
     rm: SFTConfig = SFTConfig(steps=200, batch_size=64, lr=5e-4)  # each reward model's training
     rm_samples: int = 3  # labelled responses per reward-model prompt, from each generator
     generator_accuracy: float = 0.8  # the standard generator states each fact truly with this probability
-    rl: RLConfig = RLConfig(steps=120, prompts_per_step=16, samples_per_prompt=4, lr=2e-4, kl_coef=0.2)
+    rl: RLConfig = RLConfig(steps=120, prompts_per_step=16, samples_per_prompt=4, lr=1e-4, kl_coef=0.5)
     rewards: tuple[str, ...] = REWARDS  # the RL runs (names of REWARDS)
     max_new_tokens: int = 48  # enough for max_facts clauses and the end token
     eval_samples: int = 4  # sampled responses per held-out person and policy
