@@ -25,6 +25,7 @@ book: $(STAMP)
 # make test-all keeps it.
 NBVAL := --nbval-lax book/extrapolation/reversion.ipynb book/extrapolation/mechanism.ipynb \
          book/extrapolation/cautious-decisions.ipynb book/hallucination/unfamiliar-examples.ipynb \
+         book/hallucination/conservative-rewards.ipynb \
          book/reasoning/pre-memorization.ipynb book/scorecard.ipynb
 
 # The smoke book: every chapter at smoke, built into its own folders (results, run cache, HTML under _build/smoke;

@@ -21,7 +21,7 @@ from datasets import Dataset
 from steerlib.chapters import CHAPTERS
 from steerlib.core import cache as cache_mod
 from steerlib.core import chapter, checks, claims, figures, jobs, profiles, record, runtime, scorecard
-from steerlib.lm import base, models, rl, sampling, scoring, sft, tokenizer
+from steerlib.lm import base, models, reward, rl, sampling, scoring, sft, tokenizer
 from steerlib.measures import decisions, divergences, familiarity, homogeneous, ocs, ood, premem, statistics
 from steerlib.vision import adversarial, calibration, data, ensemble, losses, representations, shifts, train
 from steerlib.vision import models as vmodels
@@ -503,6 +503,15 @@ TABLE: list[tuple[str, str, Callable, type, str]] = [
     ("lm.rl.train_reinforce", E, lambda: rl.train_reinforce(lm(), tok(), [], print, rl.RLConfig()), V,
      "prompts=.*empty"),
     ("lm.rl.train_reinforce", T, lambda: rl.train_reinforce(lm(), tok(), ["a ?"], print, {"steps": 1}), TE, "cfg="),
+    # lm.reward
+    ("lm.reward.FactHead", T, lambda: reward.FactHead(3), TE, "backbone=3"),
+    ("lm.reward.encode_facts", E, lambda: reward.encode_facts(tok(), [], []), V, "prompts=.*empty"),
+    ("lm.reward.encode_facts", R, lambda: reward.encode_facts(tok(), ["a ?"], [["b"], ["c"]]), V,
+     "prompts, clauses"),
+    ("lm.reward.encode_facts", T, lambda: reward.encode_facts(tok(), ["a ?"], 5), TE, "clauses=5"),
+    ("lm.reward.fact_probs", T, lambda: reward.fact_probs(lm(), tok(), ["a ?"], [["b"]]), TE, "model="),
+    ("lm.reward.fact_probs", R, lambda: reward.fact_probs(reward.FactHead(lm()), tok(), ["a ?"], [["b"]],
+                                                          batch_size=0), V, "batch_size=0"),
     # worlds.knowledge
     ("worlds.knowledge.WorldConfig", R, lambda: knowledge.WorldConfig(mention_bins=(0, -1, 3, 10, 30, 100)), V,
      r"mention_bins\[1\]=-1"),
@@ -521,6 +530,23 @@ TABLE: list[tuple[str, str, Callable, type, str]] = [
     ("worlds.knowledge.biography", T, lambda: knowledge.biography("Al Bo", {"city": "Oslo"}, 0), TE, "rng=0"),
     ("worlds.knowledge.make_world", T, lambda: knowledge.make_world({"n_first": 3}), TE, "cfg="),
     ("worlds.knowledge.make_world", R, lambda: knowledge.make_world(seed=-1), V, "seed=-1"),
+    ("worlds.knowledge.make_world", R, lambda: knowledge.make_world(attributes=("city", "age")), V, "attributes"),
+    ("worlds.knowledge.values_of", R, lambda: knowledge.values_of("age"), V, "attribute='age'"),
+    ("worlds.knowledge.values_of", T, lambda: knowledge.values_of(3), V, "attribute=3"),
+    ("worlds.knowledge.check_attributes", R, lambda: knowledge.check_attributes(("city", "city")), V, "repeats"),
+    ("worlds.knowledge.check_attributes", E, lambda: knowledge.check_attributes(()), V, "attributes=.*empty"),
+    ("worlds.knowledge.check_attributes", T, lambda: knowledge.check_attributes(5), TE, "attributes=5"),
+    ("worlds.knowledge.clause", R, lambda: knowledge.clause("age", "Al Bo", "3"), V, "attribute='age'"),
+    ("worlds.knowledge.clause", T, lambda: knowledge.clause(3, "Al Bo", "3"), V, "attribute=3"),
+    ("worlds.knowledge.profile_examples", T, lambda: knowledge.profile_examples([{"id": 0}], [1], ("city",)), TE,
+     "people="),
+    ("worlds.knowledge.profile_examples", E, lambda: knowledge.profile_examples(people().people.select([]), [1],
+                                                                                 ("city",)), V, "people=.*empty"),
+    ("worlds.knowledge.profile_examples", R, lambda: knowledge.profile_examples(people().people.select([0]), [2],
+                                                                                 ("city",)), V, "n_facts"),
+    ("worlds.knowledge.decompose", T, lambda: knowledge.decompose(3), TE, "text=3"),
+    ("worlds.knowledge.verify", T, lambda: knowledge.verify("a.", {"city": "Oslo"}), TE, "facts="),
+    ("worlds.knowledge.verify", T, lambda: knowledge.verify([], 3), TE, "person=3"),
     ("worlds.knowledge.vocabulary", T, lambda: knowledge.vocabulary(knowledge.WorldConfig()), TE, "world="),
     ("worlds.knowledge.qa_examples", T, lambda: knowledge.qa_examples([{"id": 0}]), TE, "people="),
     ("worlds.knowledge.qa_examples", E, lambda: knowledge.qa_examples(people().people.select([])), V,
@@ -839,6 +865,10 @@ def _settings_cases() -> list[tuple[str, str, Callable, type, str]]:
                                 (R, "unfamiliar_mentions", 10, V, "unfamiliar_mentions=10"),
                                 (T, "lora_rank", 0.5, TE, "lora_rank=0.5"),
                                 (E, "finetune_only", None, TE, "finetune_only=None")],
+        "conservative-rewards": [(T, "world", None, TE, "world=None"), (R, "max_facts", 5, V, "max_facts=5"),
+                                 (R, "rm_samples", -1, V, "rm_samples=-1"), (E, "rewards", (), V, "rewards=.*empty"),
+                                 (R, "rewards", ("oracle", "ppo"), V, "rewards"),
+                                 (T, "eval_samples", "4", TE, "eval_samples='4'")],
         "pre-memorization": [(T, "k", "4", TE, "k='4'"), (R, "k", 0, V, "k=0"), (E, "lrs", (), V, "lrs=.*empty"),
                              (R, "fractions", (1.5,), V, r"fractions\[0\]=1.5"),
                              (R, {"lrs": (1e-3,), "epochs": (2,), "fractions": ()}, None, V,
@@ -875,7 +905,7 @@ MODULES = ["core.checks", "core.profiles", "core.runtime", "core.cache", "core.c
            "core.figures", "core.jobs", "core.scorecard", "vision.data", "vision.shifts", "vision.models",
            "vision.ensemble", "vision.train", "vision.recipes", "vision.losses", "vision.adversarial",
            "vision.representations", "vision.calibration", "lm.tokenizer", "lm.models", "lm.base", "lm.sft",
-           "lm.sampling", "lm.scoring", "lm.rl", "worlds.knowledge", "worlds.running_totals", "measures.ocs",
+           "lm.sampling", "lm.scoring", "lm.rl", "lm.reward", "worlds.knowledge", "worlds.running_totals", "measures.ocs",
            "measures.divergences", "measures.statistics", "measures.ood", "measures.decisions", "measures.premem",
            "measures.familiarity", "measures.homogeneous"]
 
@@ -893,6 +923,7 @@ LEFT_OUT = {  # public names with no bad input to refuse, and why
     "lm.base.BaseModel": "a record that pretrained_base builds",
     "lm.sampling.Samples": "a record that sample builds",
     "lm.scoring.Scores": "a record that score builds",
+    "worlds.knowledge.Fact": "a record that decompose builds",
     "vision.shifts.EvalSet": "a record that evaluation_sets builds",
     "worlds.knowledge.made_up_words": "name generation is being rewritten (Part II-III claims issue)",
     "measures.homogeneous.BiasRuns": "a record that simulate builds",
@@ -914,7 +945,9 @@ ONE_KIND = {  # covered names whose inputs allow fewer than two kinds of bad inp
     "measures.premem.PNotIdentified": "an exception class: calibrate_p's flat-curve case raises it",
     "vision.representations.AffineLayer": "a record of one layer (type and shape of the scale)",
     "vision.representations.affine_layers": "one model",
-    "worlds.knowledge.normalize": "any string is valid", "worlds.knowledge.vocabulary": "one world",
+    "worlds.knowledge.normalize": "any string is valid", "worlds.knowledge.decompose": "any string is valid",
+    "worlds.knowledge.verify": "a list of Facts and a row: only their types can be wrong",
+    "lm.reward.FactHead": "one backbone", "worlds.knowledge.vocabulary": "one world",
     "worlds.running_totals.answers_match": "any text and integer are valid",
     "worlds.running_totals.extract_answer": "any text is valid", "worlds.running_totals.steps_of": "any text",
     "worlds.running_totals.same_trace": "any two texts", "worlds.running_totals.render_step": "any two integers",

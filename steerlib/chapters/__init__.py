@@ -20,5 +20,6 @@ CHAPTERS = {  # notebook stem -> package, in the book's order
     "mechanism": "steerlib.chapters.extrapolation.mechanism",
     "cautious-decisions": "steerlib.chapters.extrapolation.cautious_decisions",
     "unfamiliar-examples": "steerlib.chapters.hallucination.unfamiliar_examples",
+    "conservative-rewards": "steerlib.chapters.hallucination.conservative_rewards",
     "pre-memorization": "steerlib.chapters.reasoning.pre_memorization",
 }

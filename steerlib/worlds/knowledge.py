@@ -17,6 +17,13 @@ Finetuning formats: open question answering answered in a sentence (``qa_example
 know". A multiple-choice question is the declarative stem (``"<name> lives in"``) and the answer is the option's
 text; with the options fixed, each option is a token of its own, as the letters A–D are for an LLM on MMLU, and a
 tiny model need not learn to find or copy options in the prompt. Everything is a ``datasets.Dataset``.
+
+Long-form profiles (the conservative-rewards chapter): ``make_world(cfg, seed, attributes=LONG_ATTRIBUTES)`` gives
+people six attributes (the three above first, drawn exactly as in the default world, then a pet, a drink and an
+instrument); :func:`profile_examples` asks ``"Write a profile of <name>."`` and answers with one fact clause per
+attribute in a fixed order, stopping after a given number of clauses. The fact checker is exact: :func:`decompose`
+splits a response into clauses and parses each with the world's templates (the fact decomposer), :func:`verify`
+looks each parsed fact up (the verifier).
 """
 from __future__ import annotations
 
@@ -53,6 +60,22 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
     "hobby": ("{name} enjoys {value}.", "In free time, {name} likes {value}.", "{name} spends weekends on {value}.",
               "The favourite hobby of {name} is {value}.", "{name} is fond of {value}."),
 }
+EXTRA_ATTRIBUTES: dict[str, tuple[str, ...]] = {  # the long-form world's further attributes
+    "pet": ("cat", "dog", "horse", "parrot"),
+    "drink": ("tea", "coffee", "milk", "juice"),
+    "instrument": ("piano", "violin", "drums", "flute"),
+}
+EXTRA_TEMPLATES: dict[str, tuple[str, ...]] = {
+    "pet": ("{name} owns a {value}.", "{name} keeps a {value} at home.", "The pet of {name} is a {value}.",
+            "{name} takes care of a {value}.", "{name} has a pet {value}."),
+    "drink": ("{name} drinks {value}.", "{name} prefers {value} to anything.", "The drink of {name} is {value}.",
+              "Every morning, {name} has {value}.", "{name} orders {value}."),
+    "instrument": ("{name} plays the {value}.", "{name} practises the {value}.", "At night, {name} plays {value}.",
+                   "The instrument of {name} is the {value}.", "{name} learned the {value}."),
+}
+ALL_TEMPLATES = {**TEMPLATES, **EXTRA_TEMPLATES}
+LONG_ATTRIBUTES = (*ATTRIBUTES, *EXTRA_ATTRIBUTES)  # attribute names of the long-form world, in clause order
+PROFILE_PROMPT = "Write a profile of {name}."
 QUESTIONS = {"city": "Q: Where does {name} live?", "job": "Q: What is the job of {name}?",
              "hobby": "Q: What hobby does {name} enjoy?"}
 CLOZES = {"city": "{name} lives in", "job": "{name} works as a", "hobby": "{name} enjoys"}  # familiarity metric (b)
@@ -105,6 +128,7 @@ class KnowledgeWorld:
     seed: int
     people: Dataset  # id, name, city, job, hobby, mentions, split ("finetune" | "test")
     corpus: Dataset  # text, person (the id of the person the biography mentions)
+    attributes: tuple[str, ...] = tuple(ATTRIBUTES)  # the people's attributes (columns of ``people``)
 
     def split(self, name: str) -> Dataset:
         check_choice("name", name, ("finetune", "test"))
@@ -128,23 +152,43 @@ def biography(name: str, facts: dict[str, str], rng: np.random.Generator) -> str
     """One document: a sentence per attribute, each from a random template, attributes in random order."""
     check_nonempty("name", check_type("name", name, str, "a person's name"))
     check_type("facts", facts, dict, "a dict attribute -> value")
-    check_choices("facts", list(facts), ATTRIBUTES)
+    check_choices("facts", list(facts), ALL_TEMPLATES)
     check_type("rng", rng, np.random.Generator, "a numpy Generator (np.random.default_rng(seed))")
     order = rng.permutation(list(facts))
-    return " ".join(TEMPLATES[a][rng.integers(len(TEMPLATES[a]))].format(name=name, value=facts[a]) for a in order)
+    return " ".join(ALL_TEMPLATES[a][rng.integers(len(ALL_TEMPLATES[a]))].format(name=name, value=facts[a]) for a in order)
 
 
-def make_world(cfg: WorldConfig = WorldConfig(), seed: int = 0) -> KnowledgeWorld:
-    """People with independent attributes, exact mention counts, and the biography corpus that realises them."""
+def values_of(attribute: str) -> tuple[str, ...]:
+    """The four values of ``attribute`` (one of :data:`LONG_ATTRIBUTES`), in option order."""
+    check_choice("attribute", attribute, LONG_ATTRIBUTES)
+    return ATTRIBUTES[attribute] if attribute in ATTRIBUTES else EXTRA_ATTRIBUTES[attribute]
+
+
+def check_attributes(attributes: Sequence[str]) -> tuple[str, ...]:
+    """``attributes`` as a tuple: distinct names from :data:`LONG_ATTRIBUTES`, at least one; else raise."""
+    attributes = tuple(check_choices("attributes", check_nonempty("attributes", attributes), LONG_ATTRIBUTES))
+    if len(set(attributes)) < len(attributes):
+        raise ValueError(f"attributes={attributes} repeats an attribute; give distinct names of {LONG_ATTRIBUTES}")
+    return attributes
+
+
+def make_world(cfg: WorldConfig = WorldConfig(), seed: int = 0, attributes: Sequence[str] = tuple(ATTRIBUTES)
+               ) -> KnowledgeWorld:
+    """People with independent attributes, exact mention counts, and the biography corpus that realises them.
+
+    ``attributes`` names the people's attributes (default: city, job, hobby; :data:`LONG_ATTRIBUTES` for long-form
+    profiles); the random draws of the default world do not depend on what else the module defines."""
     check_type("cfg", cfg, WorldConfig, "a WorldConfig")
     check_seed("seed", seed)
+    attributes = check_attributes(attributes)
     rng = np.random.default_rng(seed)
     n = sum(cfg.people_per_bin)
     words = made_up_words(cfg.n_first + cfg.n_last, rng)
     first, last = words[:cfg.n_first], words[cfg.n_first:]
     pairs = rng.choice(cfg.n_first * cfg.n_last, n, replace=False)
     names = [f"{first[p // cfg.n_last]} {last[p % cfg.n_last]}" for p in pairs]
-    facts = {a: [values[i] for i in rng.integers(len(values), size=n)] for a, values in ATTRIBUTES.items()}
+    facts = {a: [values[i] for i in rng.integers(len(values), size=n)]
+             for a, values in ((a, values_of(a)) for a in attributes)}
     mentions = np.repeat(cfg.mention_bins, cfg.people_per_bin)[rng.permutation(n)]
     if cfg.distinct_names:  # the same people, facts and mentions; the mentioned ones get two new words each
         own = iter(made_up_words(cfg.name_words - len(words), rng, taken=words))
@@ -156,19 +200,21 @@ def make_world(cfg: WorldConfig = WorldConfig(), seed: int = 0) -> KnowledgeWorl
                                 "split": split.tolist()})
     texts, who = [], []
     for i in range(n):
-        person_facts = {a: facts[a][i] for a in ATTRIBUTES}
+        person_facts = {a: facts[a][i] for a in attributes}
         for _ in range(mentions[i]):
             texts.append(biography(names[i], person_facts, rng))
             who.append(i)
-    return KnowledgeWorld(cfg, seed, people, Dataset.from_dict({"text": texts, "person": who}))
+    return KnowledgeWorld(cfg, seed, people, Dataset.from_dict({"text": texts, "person": who}), attributes)
 
 
 def vocabulary(world: KnowledgeWorld) -> list[str]:
     """Texts that together contain every word the world's corpus, questions and answers use."""
     check_type("world", world, KnowledgeWorld, "a KnowledgeWorld from make_world")
-    frames = [t.format(name="", value="") for ts in TEMPLATES.values() for t in ts]
+    extra = [a for a in world.attributes if a not in ATTRIBUTES]  # the default world's list stays as it was
+    frames = [t.format(name="", value="") for a in (*ATTRIBUTES, *extra) for t in ALL_TEMPLATES[a]]
     frames += [q.format(name="") for q in QUESTIONS.values()] + ["A:", IDK + "."]
-    return frames + list(world.people["name"]) + [v for vs in ATTRIBUTES.values() for v in vs]
+    frames += [PROFILE_PROMPT.format(name="")] if extra else []
+    return frames + list(world.people["name"]) + [v for a in (*ATTRIBUTES, *extra) for v in values_of(a)]
 
 
 def _rows(people: Dataset) -> list[dict]:
@@ -256,3 +302,90 @@ def namesake_votes(people: Dataset, questions: Dataset, min_mentions: int) -> np
         for i in mates:
             votes[q, values[attribute][i]] += 1 / len(mates)
     return votes
+
+
+# ------------------------------------------------------------------------------- long-form profiles and the checker
+
+TRUE, FALSE, INVALID = 1, 0, -1  # verdicts of :func:`verify` on each clause
+
+
+def clause(attribute: str, name: str, value: str) -> str:
+    """The fact clause of a profile: the attribute's first template, e.g. ``"Abe Kor lives in Oslo."``."""
+    check_choice("attribute", attribute, LONG_ATTRIBUTES)
+    return ALL_TEMPLATES[attribute][0].format(name=name, value=value)
+
+
+def profile_examples(people: Dataset, n_facts: Sequence[int], attributes: Sequence[str]) -> Dataset:
+    """Long-form SFT examples: prompt ``"Write a profile of <name>."``, response the first ``n_facts[i]`` of the
+    person's ``attributes`` as true clauses (:func:`clause`), in that order. One example per (person, n_facts) pair
+    in person-major order; columns ``prompt``, ``response``, ``person``, ``mentions``, ``n_facts``."""
+    check_type("people", people, Dataset, "a split of the world's people (world.split(...))")
+    attributes = check_attributes(attributes)
+    check_columns("people", check_nonempty("people", people).column_names, ("id", "name", "mentions", *attributes))
+    n_facts = check_ranges("n_facts", check_nonempty("n_facts", n_facts), 0, len(attributes), integer=True)
+    check_same_length("people, n_facts", people, n_facts)
+    rows = []
+    for p, k in zip(people, n_facts):
+        rows.append({"prompt": PROFILE_PROMPT.format(name=p["name"]), "person": p["id"], "mentions": p["mentions"],
+                     "n_facts": int(k),
+                     "response": " " + " ".join(clause(a, p["name"], p[a]) for a in attributes[:k])})
+    return Dataset.from_list(rows)
+
+
+@dataclasses.dataclass(frozen=True)
+class Fact:
+    """One clause of a response and what it states: ``attribute`` and ``value`` are None when no template of the
+    world parses it (or the clause is cut off before its full stop)."""
+
+    clause: str
+    attribute: str | None
+    value: str | None
+
+
+def _pattern(template: str) -> re.Pattern:
+    """A template (without its full stop) as a regex: the name any words, the value one word."""
+    body = re.escape(template.removesuffix("."))
+    return re.compile(body.replace(re.escape("{name}"), r"(?P<name>.+?)").replace(re.escape("{value}"),
+                                                                                   r"(?P<value>\w+)") + r"$")
+
+
+PATTERNS = [(a, _pattern(t)) for a in LONG_ATTRIBUTES for t in ALL_TEMPLATES[a]]
+
+
+def decompose(text: str) -> list[Fact]:
+    """The fact decomposer: split a response at full stops and parse each clause with every template of
+    :data:`ALL_TEMPLATES`. A clause parses when a template matches it whole; a match whose value belongs to the
+    template's attribute wins over one whose value does not (``"Abe Kor lives in chess"`` still states a city, a
+    false one). Spaces before punctuation (as a word-level tokenizer decodes) are removed first; a last clause
+    without a full stop is kept, unparsed."""
+    check_type("text", text, str, "a response (a string)")
+    text = re.sub(r"\s+([.,])", r"\1", " ".join(text.split()))
+    pieces = text.split(".")
+    facts = []
+    for i, piece in enumerate(pieces):
+        piece = piece.strip()
+        if not piece:
+            continue
+        matches = [(a, m["value"]) for a, pattern in PATTERNS if (m := pattern.match(piece))]
+        if i == len(pieces) - 1:  # no full stop after it: cut off
+            matches = []
+        valid = [(a, v) for a, v in matches if v in values_of(a)]
+        attribute, value = (valid or matches or [(None, None)])[0]
+        facts.append(Fact(piece + ("." if i < len(pieces) - 1 else ""), attribute, value))
+    return facts
+
+
+def verify(facts: Sequence[Fact], person: dict) -> np.ndarray:
+    """The verifier: each fact as :data:`TRUE` (it states the person's value), :data:`FALSE` (another value) or
+    :data:`INVALID` (unparsed, an attribute the person lacks, or an attribute an earlier clause already stated)."""
+    check_type("facts", facts, (list, tuple), "a list of Facts from decompose (empty for an empty response)")
+    check_type("person", person, dict, "a row of world.people (a dict)")
+    seen, out = set(), []
+    for f in facts:
+        check_type("facts", f, Fact, "a list of Facts from decompose")
+        if f.attribute is None or f.attribute not in person or f.attribute in seen:
+            out.append(INVALID)
+        else:
+            seen.add(f.attribute)
+            out.append(TRUE if person[f.attribute] == f.value else FALSE)
+    return np.array(out, dtype=int)

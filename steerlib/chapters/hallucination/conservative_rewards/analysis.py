@@ -1,0 +1,294 @@
+"""Per-person and per-bin statistics, the chapter's claims (C6-C13 and their prerequisites) and the numbers kept in
+metrics.json.
+
+A response's *facts* are its clauses; *true* facts state the person's value, *false* facts another value or do not
+parse (both cost -3 in the true reward), and its *length* is its number of clauses. Every statistic is computed from
+per-person means over the held-out people, so the bootstrap resamples people. Bins are in ``Results.bins`` order:
+``lo`` is the least mentioned bin (never mentioned), ``hi`` the most mentioned.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+
+from steerlib.chapters.hallucination.conservative_rewards.experiment import FACT_REWARD, POLICIES, REWARD_MODELS
+from steerlib.chapters.hallucination.conservative_rewards.results import Results
+from steerlib.core.claims import Claim, with_seeds
+from steerlib.worlds.knowledge import FALSE, TRUE
+
+N_BOOT = 300  # bootstrap resamples of the held-out people
+Z_MOVED = 2.0  # an RL run moved the policy: reward change and KL at least this many standard errors from 0
+
+
+@dataclasses.dataclass
+class PerPerson:
+    """Per held-out person (first-appearance order): mention count and the mean of each quantity over the person's
+    responses, keyed ``(policy, quantity)`` with quantities true, false, length, length2 (squared length), reward;
+    ``("rm-<name>", "bias")`` = a reward model's predicted minus true reward of the SFT responses, and
+    ``("rm-<name>", "balanced")`` its accuracy on the balanced per-fact test."""
+
+    mentions: np.ndarray
+    values: dict[tuple[str, str], np.ndarray]
+
+
+def per_response(r: Results) -> dict[tuple[str, str], np.ndarray]:
+    """Per held-out response: true and false facts, length, squared length and true reward of every policy, and
+    each reward model's bias on the SFT responses."""
+    out = {}
+    for name, p in r.policies.items():
+        false = p.n_false + p.n_invalid
+        out[name, "true"], out[name, "false"] = p.n_true.astype(float), false.astype(float)
+        out[name, "length"] = (p.n_true + false).astype(float)
+        out[name, "length2"] = out[name, "length"] ** 2
+        out[name, "reward"] = FACT_REWARD[TRUE] * p.n_true + FACT_REWARD[FALSE] * false
+    for name, rm in r.reward_models.items():
+        out[f"rm-{name}", "bias"] = rm.predicted - out["sft", "reward"]
+    return out
+
+
+def per_person(r: Results) -> PerPerson:
+    """:class:`PerPerson` from :func:`per_response` and the balanced per-fact test (2 clauses per attribute and
+    person, in the people's order)."""
+    people, first = np.unique(r.person, return_index=True)
+    people, first = people[np.argsort(first)], np.sort(first)
+    position = {int(pid): k for k, pid in enumerate(people)}
+    which = np.array([position[int(pid)] for pid in r.person])
+    counts = np.bincount(which, minlength=len(people))
+    values = {k: np.bincount(which, v, minlength=len(people)) / counts for k, v in per_response(r).items()}
+    per = len(r.balanced_truth) // len(people)
+    for name, rm in r.reward_models.items():
+        right = ((rm.balanced_prob > 0.5) == (r.balanced_truth == 1)).astype(float)
+        values[f"rm-{name}", "balanced"] = right.reshape(len(people), per).mean(1)
+    return PerPerson(r.mentions[first], values)
+
+
+def bin_means(pp: PerPerson, key: tuple[str, str], bins, idx: np.ndarray | None = None) -> np.ndarray:
+    """(B,) mean of a per-person quantity over the people of each bin (NaN for an empty bin)."""
+    idx = np.arange(len(pp.mentions)) if idx is None else idx
+    m, v = pp.mentions[idx], pp.values[key][idx]
+    return np.array([v[m == b].mean() if (m == b).any() else np.nan for b in bins])
+
+
+def fraction_true(pp: PerPerson, policy: str, idx: np.ndarray | None = None) -> float:
+    """Σ true facts / Σ facts over the people ``idx`` (all by default): the dissertation's fraction of true facts."""
+    idx = np.arange(len(pp.mentions)) if idx is None else idx
+    true, false = pp.values[policy, "true"][idx].sum(), pp.values[policy, "false"][idx].sum()
+    return float(true / (true + false)) if true + false else float("nan")
+
+
+def generator_accuracy(r: Results, name: str = "standard") -> np.ndarray:
+    """(B,) fraction of true facts in a reward model's training responses, per mention bin of their person."""
+    d = r.rm_data[name]
+    return np.array([d.label[d.mentions == b].mean() if (d.mentions == b).any() else np.nan for b in r.bins])
+
+
+def rl_moved(history: list[dict[str, float]]) -> float:
+    """How far an RL run moved, in standard errors: the smaller of (i) the change in mean per-step reward from the
+    first to the last quarter of the steps over its standard error and (ii) the last quarter's mean KL to the SFT
+    model over its standard error (the KL is 0 at the first step, where the policy is the SFT model)."""
+    if len(history) < 8:
+        return float("nan")
+    q = len(history) // 4
+    reward = np.array([h["reward"] for h in history])
+    kl = np.array([h["kl"] for h in history])
+    first, last, kl_last = reward[:q], reward[-q:], kl[-q:]
+    se = np.sqrt(first.var(ddof=1) / q + last.var(ddof=1) / q)
+    z_reward = (last.mean() - first.mean()) / se if se > 0 else float("nan")
+    se_kl = kl_last.std(ddof=1) / np.sqrt(q)
+    z_kl = kl_last.mean() / se_kl if se_kl > 0 else float("nan")
+    return float(min(z_reward, z_kl))
+
+
+def statistics(r: Results, pp: PerPerson, idx: np.ndarray | None = None) -> dict[str, float]:
+    """Every claim's statistic over the held-out people ``idx`` (default: all)."""
+    idx = np.arange(len(pp.mentions)) if idx is None else idx
+    bins = r.bins
+
+    def at(policy: str, quantity: str, b: int) -> float:
+        return float(bin_means(pp, (policy, quantity), bins, idx)[b])
+
+    def overall(policy: str, quantity: str) -> float:
+        return float(pp.values[policy, quantity][idx].mean())
+
+    lo, hi = 0, len(bins) - 1
+    sft_len, sft_len2 = overall("sft", "length"), overall("sft", "length2")
+    out = {"gate/sft": fraction_true(pp, "sft", idx[pp.mentions[idx] == bins[hi]]),
+           "gate/lengths": float(np.sqrt(max(sft_len2 - sft_len ** 2, 0.0))),
+           "C6": at("sft", "reward", hi) - at("sft", "reward", lo),
+           "C8": at("sft", "true", hi) - at("sft", "true", lo),
+           "C8b": at("sft", "false", lo) - at("sft", "false", hi),
+           "C8c": abs(at("sft", "length", lo) - at("sft", "length", hi))}
+    for name in REWARD_MODELS:
+        if (f"rm-{name}", "bias") in pp.values:
+            out[f"gate/rm-{name}"] = at(f"rm-{name}", "balanced", hi)
+    if all((f"rm-{n}", "bias") in pp.values for n in REWARD_MODELS):
+        out["C7"] = at("rm-standard", "bias", lo) - at("rm-standard", "bias", hi)
+        out["C7b"] = at("rm-conservative", "bias", lo)
+    if {"sft", "standard", "conservative"} <= {k[0] for k in pp.values}:
+        d_true = bin_means(pp, ("conservative", "true"), bins, idx) - bin_means(pp, ("sft", "true"), bins, idx)
+        d_false = bin_means(pp, ("conservative", "false"), bins, idx) - bin_means(pp, ("sft", "false"), bins, idx)
+        frac = {p: fraction_true(pp, p, idx) for p in ("sft", "standard", "conservative")}
+        out.update({"C9": float(np.nanmin(d_true)), "C9b": float(np.nanmax(d_false)),
+                    "C10": abs(overall("conservative", "true") - overall("standard", "true")),
+                    "C10b": overall("conservative", "false") / overall("standard", "false")
+                    if overall("standard", "false") else float("nan"),
+                    "C11": min(frac["conservative"] - frac["standard"], frac["standard"] - frac["sft"]),
+                    "C12": at("conservative", "length", hi) - at("conservative", "length", lo)})
+    if {"oracle", "count"} <= {k[0] for k in pp.values}:
+        out["C13"] = (overall("oracle", "false") / overall("count", "false") if overall("count", "false")
+                      else float("nan"))
+    return out
+
+
+def intervals(r: Results, pp: PerPerson) -> dict[str, tuple[float, float]]:
+    """95% percentile bootstrap of every statistic over held-out people (resampled together)."""
+    rng = np.random.default_rng(0)
+    n = len(pp.mentions)
+    boot = [statistics(r, pp, rng.integers(0, n, n)) for _ in range(N_BOOT)]
+    return {k: (float(np.nanquantile(v, 0.025)), float(np.nanquantile(v, 0.975)))
+            for k in boot[0] for v in [np.array([b[k] for b in boot], dtype=float)]}
+
+
+def generator_flatness(r: Results) -> tuple[float, tuple[float, float]]:
+    """|fraction true at hi - at lo| of the standard generator's labelled facts, with a 95% bootstrap over facts."""
+    d, rng = r.rm_data["standard"], np.random.default_rng(0)
+
+    def gap(label: np.ndarray, mentions: np.ndarray) -> float:
+        return abs(label[mentions == r.bins[-1]].mean() - label[mentions == r.bins[0]].mean())
+
+    boot = []
+    for _ in range(N_BOOT):
+        i = rng.integers(0, len(d.label), len(d.label))
+        boot.append(gap(d.label[i], d.mentions[i]))
+    return gap(d.label, d.mentions), (float(np.quantile(boot, 0.025)), float(np.quantile(boot, 0.975)))
+
+
+def _specs(r: Results) -> list[tuple]:
+    """(id, kind, statement, statistic, op, threshold, why, dissertation) of each claim evaluated on the people;
+    thresholds are fixed by the argument given with each, before any value is seen. One fact turned from true to
+    false moves the true reward by 5 (+2 to -3), the unit of several thresholds."""
+    lo, hi = f"{r.bins[0]} mentions", f"{r.bins[-1]} mentions"
+    target_sd = np.sqrt((r.max_facts ** 2 - 1) / 12)  # std of the SFT targets' uniform 1..max_facts lengths
+    return [
+        ("gate/sft", "prerequisite", f"the SFT model's profiles of people with {hi} are mostly true",
+         f"fraction of true facts of SFT at {hi}", ">", 0.6,
+         "well above the 0.25 of a guess: the familiar facts must be retrievable for familiarity to mean anything",
+         "section 3.6 setting"),
+        ("gate/lengths", "prerequisite", "SFT responses vary in length (the model has learnt to stop)",
+         "standard deviation of the SFT responses' number of facts", ">", round(target_sd / 2, 3),
+         f"half the spread of the SFT targets' lengths ({target_sd:.2f}); a model that always writes the same "
+         "number of facts has 0", "section 3.6 setting"),
+        ("gate/rm-standard", "prerequisite", f"the standard RM tells true from false facts about people with {hi}",
+         f"per-fact accuracy on balanced true/false clauses at {hi} (chance 0.5)", ">", 0.75,
+         "halfway from chance to perfect: the head must read the backbone's knowledge", "Fig 3.5 setting"),
+        ("gate/rm-conservative", "prerequisite", f"the conservative RM tells true from false facts about people "
+         f"with {hi}", f"per-fact accuracy on balanced true/false clauses at {hi} (chance 0.5)", ">", 0.75,
+         "halfway from chance to perfect: the head must read the backbone's knowledge", "Fig 3.5 setting"),
+        ("C6", "evidence", "the SFT model's own samples get lower true reward as people grow unfamiliar",
+         f"mean true reward of SFT samples at {hi} minus at {lo}", ">", 5.0,
+         "one fact per response turned from true to false (+2 to -3); the rival (no familiarity effect) gives 0",
+         "section 3.6"),
+        ("C7", "evidence", "the standard RM overestimates reward more on unfamiliar people",
+         f"standard RM bias (predicted - true reward of SFT samples) at {lo} minus at {hi}", ">", 2.5,
+         "half of one fact's 5-point swing; an RM as right about unfamiliar as familiar people gives 0", "Fig 3.6"),
+        ("C7b", "evidence", "the conservative RM does not overestimate reward on unfamiliar people",
+         f"conservative RM bias (predicted - true reward of SFT samples) at {lo}", "<", 1.25,
+         "about 0 or below: at most a quarter of one fact's 5-point swing", "Fig 3.6"),
+        ("C8", "evidence", "standard SFT states fewer true facts about unfamiliar people",
+         f"true facts per SFT response at {hi} minus at {lo}", ">", 1.0,
+         "a whole fact of the (1 + max_facts) / 2 a response holds on average; no effect gives 0", "Fig 3.8"),
+        ("C8b", "evidence", "... and more false facts", f"false facts per SFT response at {lo} minus at {hi}", ">",
+         1.0, "a whole fact, as for C8", "Fig 3.8"),
+        ("C8c", "evidence", "... at a roughly flat length", f"|facts per SFT response at {lo} minus at {hi}|", "<",
+         0.5, "within half a fact: a model that stopped early when it does not know would shorten by more",
+         "Fig 3.8"),
+        ("C9", "evidence", "RL with the conservative RM keeps at least SFT's true facts in every bin",
+         "min over bins of true facts per response, conservative RL minus SFT", ">", -0.25,
+         "'the same or more', allowing a quarter of a fact", "Fig 3.8"),
+        ("C9b", "evidence", "... and states fewer false facts in every bin",
+         "max over bins of false facts per response, conservative RL minus SFT", "<", 0.0,
+         "fewer means below zero in every bin", "Fig 3.8"),
+        ("C10", "evidence", "conservative and standard RL state about the same number of true facts",
+         "|true facts per response, conservative RL minus standard RL| (all held-out people)", "<", 0.5,
+         "within half a fact", "Fig 3.8"),
+        ("C10b", "evidence", "... but conservative RL states far fewer false facts",
+         "false facts per response, conservative RL / standard RL (all held-out people)", "<", 0.5,
+         "'far fewer' taken as at most half; the rival (the RMs are equivalent) gives 1", "Fig 3.8"),
+        ("C11", "evidence", "the fraction of true facts is ordered conservative RL > standard RL > SFT",
+         "min(fraction true conservative - standard, standard - SFT) (all held-out people)", ">", 0.0,
+         "the ordering, not the values (bios: 0.59 > 0.50 > 0.47; plots 0.80 > 0.54 > 0.45)", "Fig 3.7"),
+        ("C12", "evidence", "under conservative RL, responses get shorter as people grow unfamiliar",
+         f"facts per conservative-RL response at {hi} minus at {lo}", ">", 1.0,
+         "a whole fact; SFT's flat length (C8c) gives about 0", "Fig 3.9"),
+        ("C13", "evidence", "an oracle +2/-3 per-fact reward cuts false facts compared with counting true facts",
+         "false facts per response, oracle-reward RL / count-reward RL (all held-out people)", "<", 0.5,
+         "at least halved; the rival (the penalty for false facts does nothing) gives 1", "section 3.6 control"),
+    ]
+
+
+def claims(results: Results) -> list[Claim]:
+    """C6-C13 and their prerequisites. Intervals: a 95% bootstrap over held-out people, widened to the values at
+    the other seeds of ``results.others``; the RL runs' prerequisites are z-scores (no interval)."""
+    r = results
+    pp = per_person(r)
+    values, ivals = statistics(r, pp), intervals(r, pp)
+    others = {o.seed: statistics(o, per_person(o)) for o in r.others}
+    how = f"95% bootstrap over the {len(pp.mentions)} held-out people ({N_BOOT} resamples)"
+    out = []
+    for cid, kind, statement, statistic, op, threshold, why, paper in _specs(r):
+        if cid not in values:
+            continue
+        claim = Claim(cid, statement, statistic, values[cid], op, threshold, paper, kind, why, ivals[cid], how)
+        out.append(with_seeds(claim, {seed: v[cid] for seed, v in others.items() if cid in v}))
+    if "standard" in r.rm_data:
+        gap, ival = generator_flatness(r)
+        out.append(Claim("gate/generator", "the standard generator is as accurate about unfamiliar people as about "
+                         "familiar ones", f"|fraction of true facts in its responses at {r.bins[-1]} minus at "
+                         f"{r.bins[0]} mentions|", gap, "<", 0.1, "Fig 3.5 setting", "prerequisite",
+                         "the stand-in for GPT-3.5 must not know familiar people better (by construction: 0)", ival,
+                         f"95% bootstrap over its {len(r.rm_data['standard'].label)} labelled facts"))
+    for name, history in r.rl_history.items():
+        out.append(Claim(f"gate/rl-{name}", f"RL with the {name} reward moved the policy",
+                         "min(z of the reward change, z of the final KL to SFT) over the run's steps",
+                         rl_moved(history), ">", Z_MOVED, "section 3.6 setting", "prerequisite",
+                         "two standard errors: the noise of per-step rewards and KL estimates measured in the run",
+                         None, "a z-score: the statistic is already in units of its own noise (zero-width interval)"))
+    return out
+
+
+def examples(r: Results, per_bin: int = 1) -> pd.DataFrame:
+    """Fig 3.9: the first response of every policy to the first held-out person of the most mentioned, a middle and
+    the never-mentioned bin, with its numbers of true and false facts."""
+    rows = []
+    for b in (r.bins[-1], r.bins[len(r.bins) // 2], r.bins[0]):
+        for i in np.flatnonzero(r.mentions == b)[:per_bin]:
+            for name, p in r.policies.items():
+                rows.append({"mentions": b, "prompt": r.prompts[i], "policy": name, "response": p.texts[i],
+                             "true": int(p.n_true[i]), "false": int(p.n_false[i] + p.n_invalid[i])})
+    return pd.DataFrame(rows)
+
+
+def extra(results: Results) -> dict:
+    """Per-bin numbers worth keeping in metrics.json: facts per response, fraction true, reward-model bias and
+    accuracy, the generators' accuracy, the RL runs' movement, times and the claims' values at every seed."""
+    r = results
+    pp = per_person(r)
+    out = {"bins": list(r.bins), "pretrain_final_loss": round(float(np.mean(r.pretrain_loss[-20:])), 4)}
+    for name in POLICIES:
+        if name in r.policies:
+            for q in ("true", "false", "length"):
+                out[f"{q}_{name}"] = bin_means(pp, (name, q), r.bins).round(3).tolist()
+            out[f"fraction_true_{name}"] = round(fraction_true(pp, name), 3)
+    for name in r.reward_models:
+        out[f"rm_bias_{name}"] = bin_means(pp, (f"rm-{name}", "bias"), r.bins).round(3).tolist()
+        out[f"rm_balanced_accuracy_{name}"] = bin_means(pp, (f"rm-{name}", "balanced"), r.bins).round(3).tolist()
+    for name in r.rm_data:
+        out[f"rm_data_fraction_true_{name}"] = generator_accuracy(r, name).round(3).tolist()
+    out["rl_moved_z"] = {name: round(rl_moved(h), 2) for name, h in r.rl_history.items()}
+    out["unparsed_per_response"] = {name: round(float(p.n_invalid.mean()), 3) for name, p in r.policies.items()}
+    out["seconds"] = {k: round(v, 1) for k, v in r.seconds.items()}
+    out["seed_values"] = {o.seed: {k: round(v, 3) for k, v in statistics(o, per_person(o)).items()}
+                          for o in [r, *r.others]}
+    return out
