@@ -20,5 +20,6 @@ CHAPTERS = {  # notebook stem -> package, in the book's order
     "mechanism": "steerlib.chapters.extrapolation.mechanism",
     "cautious-decisions": "steerlib.chapters.extrapolation.cautious_decisions",
     "unfamiliar-examples": "steerlib.chapters.hallucination.unfamiliar_examples",
+    "real-facts": "steerlib.chapters.hallucination.real_facts",
     "pre-memorization": "steerlib.chapters.reasoning.pre_memorization",
 }
