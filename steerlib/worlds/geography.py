@@ -91,12 +91,12 @@ def grade(predictions: Sequence[str], aliases: Sequence[Sequence[str]]) -> np.nd
     first)."""
     predictions = check_strings("predictions", predictions)
     check_same_length("predictions, aliases", predictions, aliases)
+    names = [{normalize(a) for a in check_strings(f"aliases[{i}]", row)} for i, row in enumerate(aliases)]
     idk = normalize(IDK)
     codes = []
-    for p, names in zip(predictions, aliases):
+    for p, right in zip(predictions, names):
         said = normalize(answer_of(p))
-        codes.append(2 if said == idk else 1 if said and said in {normalize(a) for a in check_strings("aliases", names)}
-                     else 0)
+        codes.append(2 if said == idk else 1 if said and said in right else 0)
     return np.array(codes, dtype=np.int64)
 
 

@@ -220,3 +220,63 @@ def claims(results: Results) -> list[Claim]:
                                    else float("nan") for o in r.others}))
     return out
 
+
+
+def spearman(x: np.ndarray, y: np.ndarray) -> float:
+    """Spearman's rank correlation (NaN when either side is constant)."""
+    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return float("nan")
+    return float(spearmanr(x, y).statistic)
+
+
+def correlations(r: Results) -> pd.DataFrame:
+    """Per kind (and all kinds), Spearman's correlation of the three familiarity measures with each other and with
+    the base model's greedy correctness, over every question."""
+    rows = {}
+    for kind in (*KINDS, "all"):
+        sel = r.kind == kind if kind != "all" else np.ones(len(r.kind), dtype=bool)
+        pop, acc, nll = np.log10(r.population[sel]), r.base_accuracy[sel], -r.base_nll[sel]
+        right = (r.base_grade[sel] == 1).astype(float)
+        rows[kind] = {"population~correct": spearman(pop, right), "sampled accuracy~correct": spearman(acc, right),
+                      "-NLL~correct": spearman(nll, right), "population~sampled accuracy": spearman(pop, acc),
+                      "population~-NLL": spearman(pop, nll), "n": int(sel.sum())}
+    return pd.DataFrame(rows).T
+
+
+def examples(r: Results, n: int = 3) -> pd.DataFrame:
+    """The ``n`` most and least familiar test questions of each kind (by the base model's NLL of the answer) with
+    the base model's answer and both finetuned models' answers."""
+    rows = []
+    for kind in KINDS:
+        idx = np.flatnonzero(r.test & (r.kind == kind))
+        order = idx[np.argsort(r.base_nll[idx], kind="stable")]
+        for label, picks in (("familiar", order[:n]), ("unfamiliar", order[::-1][:n])):
+            rows += [{"familiarity": label, "kind": kind, "subject": r.subject[i], "answer": r.answer[i],
+                      "population": int(r.population[i]), "sampled accuracy": r.base_accuracy[i],
+                      "NLL": round(float(r.base_nll[i]), 1), "base (few-shot)": r.base_answer[i],
+                      **{f"after {m} SFT": r.answers[m][i] for m in STAGES}} for i in picks]
+    return pd.DataFrame(rows)
+
+
+def extra(results: Results) -> dict:
+    """The numbers kept in metrics.json: rates by familiarity bin, familiarity correlations, sizes, times and every
+    claim's statistic at every seed."""
+    r, bins = results, results.bins
+    level = levels(r, bins)
+    test = r.test
+    base_acc = [float(r.base_accuracy[test & (level == b)].mean()) for b in range(bins)]
+    return {
+        "bins": bin_labels(r, bins),
+        "questions": {k: {"finetune": int(((r.kind == k) & ~test).sum()), "test": int(((r.kind == k) & test).sum())}
+                      for k in KINDS},
+        "relabelled_fraction": round(float(r.relabelled[~test].mean()), 3),
+        "base_sampled_accuracy": np.round(base_acc, 3).tolist(),
+        **{f"rates_{m}": rates(r.grades[m][test], level[test], bins).round(3).tolist() for m in STAGES},
+        "base_rates": rates(r.base_grade[test], level[test], bins).round(3).tolist(),
+        **{f"selective_accuracy_{m}": round(selective_accuracy(r.grades[m][test]), 3) for m in STAGES},
+        "spearman": {k: {c: round(float(v), 3) for c, v in row.items()} for k, row in correlations(r).iterrows()},
+        "final_loss": {m: round(float(np.mean(r.losses[m][-5:])), 4) for m in STAGES},
+        "seconds": {k: round(v, 1) for k, v in r.seconds.items()},
+        "seed_values": {o.seed: {k: round(v, 3) for k, v in statistics(o, levels(o, bins)).items()}
+                        for o in [r, *r.others]},
+    }
