@@ -193,13 +193,14 @@ def prompt(question: str) -> str:
     return f"Q: {question}\nA:"
 
 
-def few_shot_prompt(kind: str, question: str, shots: int) -> str:
-    """``shots`` solved questions of the same kind about :data:`SHOT_COUNTRIES`, then :func:`prompt`."""
-    check_choice("kind", kind, KINDS)
+@functools.cache
+def _shots(kind: str, shots: int) -> str:
+    """The solved examples of :func:`few_shot_prompt` (the country examples ask about each shot country's largest
+    city that is not its capital)."""
     countries, cities = _geonames()
     by_name = {c["name"]: c for c in countries.values()}
     lines = []
-    for name in SHOT_COUNTRIES[:check_range("shots", shots, 0, len(SHOT_COUNTRIES), integer=True)]:
+    for name in SHOT_COUNTRIES[:shots]:
         c = by_name[name]
         if kind == "capital":
             subject, answer = name, c["capital"]
@@ -210,4 +211,10 @@ def few_shot_prompt(kind: str, question: str, shots: int) -> str:
                           key=lambda x: x["population"])
             subject, answer = largest["name"], name
         lines.append(f"{prompt(QUESTIONS[kind].format(subject))} {answer}\n\n")
-    return "".join(lines) + prompt(question)
+    return "".join(lines)
+
+
+def few_shot_prompt(kind: str, question: str, shots: int) -> str:
+    """``shots`` solved questions of the same kind about :data:`SHOT_COUNTRIES`, then :func:`prompt`."""
+    check_choice("kind", kind, KINDS)
+    return _shots(kind, check_range("shots", shots, 0, len(SHOT_COUNTRIES), integer=True)) + prompt(question)
