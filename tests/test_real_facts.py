@@ -155,11 +155,12 @@ def test_the_smoke_run_is_cached(smoke):
     assert time.time() - t < 10 and again.grades["standard"].tolist() == r.grades["standard"].tolist()
 
 
-EXPECTED = {"S0a": "holds", "S0b": "holds", "S5": "holds", "S5b": "holds"}  # the cpu verdicts (seed 0)
+EXPECTED = {"S0a": "holds", "S0b": "holds", "S1": "holds (fragile)", "S1b": "holds", "S5": "holds", "S5b": "holds",
+            "S5c": "holds"}  # the cpu verdicts at seed 0 (S1: 20 false city answers, an interval across 0)
 
 
 @pytest.mark.slow
 def test_cpu_profile_verdicts(tmp_path):
     run = chapter.start("real-facts", "cpu", 0, out_dir=tmp_path)
     claims = {c.id: c for c in rf.claims(rf.run(get_profile(rf.PROFILES, "cpu"), run))}
-    assert {i: claims[i].verdict for i in EXPECTED} == EXPECTED
+    assert {i: c.verdict for i, c in claims.items()} == EXPECTED
