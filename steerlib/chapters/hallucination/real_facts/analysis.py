@@ -249,8 +249,8 @@ def examples(r: Results, n: int = 3) -> pd.DataFrame:
     rows = []
     for kind in KINDS:
         idx = np.flatnonzero(r.test & (r.kind == kind))
-        order = idx[np.argsort(r.base_nll[idx], kind="stable")]
-        for label, picks in (("familiar", order[:n]), ("unfamiliar", order[::-1][:n])):
+        order, m = idx[np.argsort(r.base_nll[idx], kind="stable")], min(n, len(idx) // 2)
+        for label, picks in (("familiar", order[:m]), ("unfamiliar", order[::-1][:m])):
             rows += [{"familiarity": label, "kind": kind, "subject": r.subject[i], "answer": r.answer[i],
                       "population": int(r.population[i]), "sampled accuracy": r.base_accuracy[i],
                       "NLL": round(float(r.base_nll[i]), 1), "base (few-shot)": r.base_answer[i],
