@@ -56,10 +56,10 @@ def tv(p: dict[str, float], q: dict[str, float]) -> float:
     return 0.5 * sum(abs(p.get(a, 0.0) - q.get(a, 0.0)) for a in set(p) | set(q))
 
 
-def unfamiliar(r: Results, threshold: float) -> np.ndarray:
-    """Questions the base model answered correctly in fewer than ``threshold`` of its k samples (the rule that
-    picked the relabelled finetuning questions)."""
-    return r.base_accuracy < threshold
+def unfamiliar(r: Results) -> np.ndarray:
+    """Questions the base model answered correctly in fewer than ``r.unfamiliar_accuracy`` of its k samples (the
+    rule that picked the relabelled finetuning questions)."""
+    return r.base_accuracy < r.unfamiliar_accuracy
 
 
 def hedges(r: Results, kind: str) -> dict[str, dict[str, float]]:
@@ -70,18 +70,10 @@ def hedges(r: Results, kind: str) -> dict[str, dict[str, float]]:
             "familiar": distribution(r.answer[ft & ~r.relabelled])}
 
 
-def threshold_of(r: Results) -> float:
-    """The accuracy below which the run relabelled finetuning questions (read back from the relabelled set)."""
-    ft = ~r.test
-    acc = r.base_accuracy[ft]
-    kept = acc[~r.relabelled[ft]]
-    return float(kept.min()) if len(kept) else float("inf")
-
-
 def hedge_answers(r: Results, kind: str, idx: np.ndarray) -> dict[str, np.ndarray]:
     """False answers to the unfamiliar test questions of ``kind`` among ``idx``: the base model's (greedy,
     few-shot) and the standard SFT model's."""
-    sel = idx[(r.kind[idx] == kind) & unfamiliar(r, threshold_of(r))[idx]]
+    sel = idx[(r.kind[idx] == kind) & unfamiliar(r)[idx]]
     return {"base": r.base_answer[sel][r.base_grade[sel] == 0],
             "standard": r.answers["standard"][sel][r.grades["standard"][sel] == 0]}
 

@@ -84,6 +84,7 @@ class Results:
     losses: dict[str, list[float]]
     seconds: dict[str, float]
     bins: int = 3  # familiarity bins of the test questions (Settings.bins)
+    unfamiliar_accuracy: float = 0.25  # Settings.unfamiliar_accuracy: the relabelling rule
     others: list[Results] = dataclasses.field(default_factory=list)
 
 
@@ -156,4 +157,4 @@ def _experiment(s: Settings, run: Run) -> Results:
                    base_accuracy=np.asarray(fam["accuracy"], dtype=float), base_nll=np.asarray(fam["nll"], dtype=float),
                    base_answer=np.array(fam["greedy"], dtype=object), base_grade=grade(fam["greedy"], aliases),
                    relabelled=relabel, answers=outputs, grades=grades, losses=losses, seconds=seconds,
-                   bins=s.bins)
+                   bins=s.bins, unfamiliar_accuracy=s.unfamiliar_accuracy)
