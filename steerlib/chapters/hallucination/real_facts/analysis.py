@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.stats import spearmanr
 
 from steerlib.chapters.hallucination.real_facts.experiment import STAGES, Results
 from steerlib.core.claims import Claim, with_seeds
+from steerlib.measures.statistics import percentile_interval, spearman
 from steerlib.worlds.geography import COUNTRY_ALIASES, KINDS, normalize
 
 GRADES = ("false", "correct", "I don't know")
@@ -131,13 +131,7 @@ def _intervals(r: Results, level: np.ndarray) -> dict[str, tuple[float, float]]:
     """95% percentile bootstrap of every statistic over the test questions (resampled together)."""
     rng, test = np.random.default_rng(0), np.flatnonzero(r.test)
     boot = [statistics(r, level, rng.choice(test, len(test))) for _ in range(N_BOOT)]
-    out = {}
-    for k in boot[0]:
-        values = np.array([b[k] for b in boot])
-        finite = values[np.isfinite(values)]
-        out[k] = ((float(np.quantile(finite, 0.025)), float(np.quantile(finite, 0.975))) if len(finite)
-                  else (float("nan"), float("nan")))
-    return out
+    return {k: percentile_interval([b[k] for b in boot]) for k in boot[0]}
 
 
 def levels(r: Results, bins: int) -> np.ndarray:
@@ -206,7 +200,7 @@ def claims(results: Results) -> list[Claim]:
                 f"\"I don't know\" rate on the {len(idk)} relabelled finetuning questions",
                 float(idk.mean()) if len(idk) else float("nan"), ">", 0.5, dissertation="Fig 3.1 setting",
                 kind="prerequisite", why="a majority: otherwise the relabelling did not take and its effect cannot "
-                "be judged", interval=(float(np.quantile(boot, 0.025)), float(np.quantile(boot, 0.975))),
+                "be judged", interval=percentile_interval(boot),
                 uncertainty=f"95% bootstrap over the relabelled finetuning questions ({N_BOOT} resamples)")
     out.insert(1, with_seeds(s0b, {o.seed: float(np.mean(relabelled_idk(o))) if relabelled_idk(o).size
                                    else float("nan") for o in r.others}))
@@ -214,11 +208,9 @@ def claims(results: Results) -> list[Claim]:
 
 
 
-def spearman(x: np.ndarray, y: np.ndarray) -> float:
-    """Spearman's rank correlation (NaN when either side is constant)."""
-    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
-        return float("nan")
-    return float(spearmanr(x, y).statistic)
+def _rho(x: np.ndarray, y: np.ndarray) -> float:
+    """Spearman's correlation, NaN without a warning when either side is constant (e.g. a smoke model never right)."""
+    return spearman(x, y) if len(x) > 2 and np.ptp(x) > 0 and np.ptp(y) > 0 else float("nan")
 
 
 def correlations(r: Results) -> pd.DataFrame:
@@ -229,9 +221,9 @@ def correlations(r: Results) -> pd.DataFrame:
         sel = r.kind == kind if kind != "all" else np.ones(len(r.kind), dtype=bool)
         pop, acc, nll = np.log10(r.population[sel]), r.base_accuracy[sel], -r.base_nll[sel]
         right = (r.base_grade[sel] == 1).astype(float)
-        rows[kind] = {"population~correct": spearman(pop, right), "sampled accuracy~correct": spearman(acc, right),
-                      "-NLL~correct": spearman(nll, right), "population~sampled accuracy": spearman(pop, acc),
-                      "population~-NLL": spearman(pop, nll), "n": int(sel.sum())}
+        rows[kind] = {"population~correct": _rho(pop, right), "sampled accuracy~correct": _rho(acc, right),
+                      "-NLL~correct": _rho(nll, right), "population~sampled accuracy": _rho(pop, acc),
+                      "population~-NLL": _rho(pop, nll), "n": int(sel.sum())}
     return pd.DataFrame(rows).T
 
 
