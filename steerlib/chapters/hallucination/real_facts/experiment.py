@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import time
+import warnings
 
 import numpy as np
 import torch
@@ -140,13 +141,16 @@ def _experiment(s: Settings, run: Run) -> Results:
         t = time.time()
         rows = Dataset.from_dict({"prompt": [p for p, f in zip(zero_shot, finetune) if f],
                                   "response": [r for r, f in zip(targets[stage], finetune) if f]})
-        lora = add_lora(copy.deepcopy(model), s.lora_rank)
-        key = {"stage": stage, "model": model_key, "lora": s.lora_rank, "data": list(rows["prompt"]) + list(rows["response"])}
-        losses[stage] = train_sft(lora, tokenize_sft(rows, tok), dataclasses.replace(s.finetune, seed=run.seed),
-                                  pad_id(tok), run.device, run.cache, key, desc=stage)
-        tuned = lora.merge_and_unload().eval()
-        outputs[stage] = np.array([answer_of(x) for x in
-                                   sample(tuned, tok, zero_shot, s.answer_tokens, temperature=0.0).texts], dtype=object)
+        key = {"stage": stage, "model": model_key, "lora": s.lora_rank,
+               "data": list(rows["prompt"]) + list(rows["response"])}
+        with warnings.catch_warnings():  # peft asks transformers a deprecated question; nothing for a reader
+            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing", category=FutureWarning)
+            lora = add_lora(copy.deepcopy(model), s.lora_rank)
+            losses[stage] = train_sft(lora, tokenize_sft(rows, tok), dataclasses.replace(s.finetune, seed=run.seed),
+                                      pad_id(tok), run.device, run.cache, key, desc=stage)
+            tuned = lora.merge_and_unload().eval()
+            texts = sample(tuned, tok, zero_shot, s.answer_tokens, temperature=0.0).texts
+        outputs[stage] = np.array([answer_of(x) for x in texts], dtype=object)
         grades[stage] = grade(list(outputs[stage]), aliases)
         del lora, tuned
         seconds[stage] = time.time() - t
