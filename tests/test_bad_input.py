@@ -25,7 +25,7 @@ from steerlib.lm import base, models, reward, rl, sampling, scoring, sft, tokeni
 from steerlib.measures import decisions, divergences, familiarity, homogeneous, ocs, ood, premem, statistics
 from steerlib.vision import adversarial, calibration, data, ensemble, losses, representations, shifts, train
 from steerlib.vision import models as vmodels
-from steerlib.worlds import knowledge, running_totals
+from steerlib.worlds import geography, knowledge, running_totals
 
 # ------------------------------------------------------------------------------------------ small valid inputs
 
@@ -563,6 +563,25 @@ TABLE: list[tuple[str, str, Callable, type, str]] = [
     ("worlds.knowledge.grade", S, lambda: knowledge.grade(["a"], ["a", "b"]), V, "predictions, answers"),
     ("worlds.knowledge.grade", E, lambda: knowledge.grade([], []), V, "predictions=.*empty"),
     ("worlds.knowledge.grade", T, lambda: knowledge.grade("a", "a"), TE, "predictions='a'"),
+    # worlds.geography
+    ("worlds.geography.GeographyConfig", R, lambda: geography.GeographyConfig(capitals=1), V, "capitals=1"),
+    ("worlds.geography.GeographyConfig", R, lambda: geography.GeographyConfig(test_fraction=1.0), V,
+     "test_fraction=1.0"),
+    ("worlds.geography.GeographyConfig", R, lambda: geography.GeographyConfig(shots=4), V, "shots=4"),
+    ("worlds.geography.GeographyConfig", T, lambda: geography.GeographyConfig(cities="10"), TE, "cities='10'"),
+    ("worlds.geography.questions", T, lambda: geography.questions({"capitals": 3}), TE, "cfg="),
+    ("worlds.geography.questions", R, lambda: geography.questions(seed=-1), V, "seed=-1"),
+    ("worlds.geography.grade", S, lambda: geography.grade(["a"], [["a"], ["b"]]), V, "predictions, aliases"),
+    ("worlds.geography.grade", E, lambda: geography.grade([], []), V, "predictions=.*empty"),
+    ("worlds.geography.grade", T, lambda: geography.grade("a", [["a"]]), TE, "predictions='a'"),
+    ("worlds.geography.grade", E, lambda: geography.grade(["a"], [[]]), V, r"aliases\[0\]=.*empty"),
+    ("worlds.geography.normalize", T, lambda: geography.normalize(None), TE, "text=None"),
+    ("worlds.geography.answer_of", T, lambda: geography.answer_of(3), TE, "text=3"),
+    ("worlds.geography.prompt", T, lambda: geography.prompt(None), TE, "question=None"),
+    ("worlds.geography.few_shot_prompt", R, lambda: geography.few_shot_prompt("planet", "Q?", 2), V, "kind='planet'"),
+    ("worlds.geography.few_shot_prompt", R, lambda: geography.few_shot_prompt("capital", "Q?", 9), V, "shots=9"),
+    ("worlds.geography.few_shot_prompt", T, lambda: geography.few_shot_prompt("capital", None, 2), TE,
+     "question=None"),
     # worlds.running_totals
     ("worlds.running_totals.TaskConfig", R, lambda: running_totals.TaskConfig(max_delta=30), V, "max_delta=30"),
     ("worlds.running_totals.TaskConfig", E, lambda: running_totals.TaskConfig(events=()), V, "events=.*empty"),
@@ -798,6 +817,15 @@ TABLE: list[tuple[str, str, Callable, type, str]] = [
      "max_new_tokens=0"),
     ("measures.familiarity.top_answer_nll", T, lambda: familiarity.top_answer_nll(lm(), tok(), "a"), TE,
      "prompts='a'"),
+    ("measures.familiarity.sampled_accuracy", E, lambda: familiarity.sampled_accuracy(lm(), tok(), [], bool), V,
+     "prompts="),
+    ("measures.familiarity.sampled_accuracy", R, lambda: familiarity.sampled_accuracy(lm(), tok(), ["a"], bool, k=0),
+     V, "k=0"),
+    ("measures.familiarity.sampled_accuracy", R, lambda: familiarity.sampled_accuracy(lm(), tok(), ["a"], bool,
+                                                                                      temperature=0.0), V,
+     "temperature=0.0"),
+    ("measures.familiarity.sampled_accuracy", T, lambda: familiarity.sampled_accuracy(lm(), tok(), ["a"], "yes"), TE,
+     "correct='yes'"),
     # measures.homogeneous
     ("measures.homogeneous.binary_data", R, lambda: homogeneous.binary_data(10, 1), V, "dim=1"),
     ("measures.homogeneous.binary_data", R, lambda: homogeneous.binary_data(10, 4, p_pos=1.5), V, "p_pos=1.5"),
@@ -869,6 +897,9 @@ def _settings_cases() -> list[tuple[str, str, Callable, type, str]]:
                                  (R, "rm_samples", -1, V, "rm_samples=-1"), (E, "rewards", (), V, "rewards=.*empty"),
                                  (R, "rewards", ("oracle", "ppo"), V, "rewards"),
                                  (T, "eval_samples", "4", TE, "eval_samples='4'")],
+        "real-facts": [(T, "data", None, TE, "data=None"), (R, "k", 0, V, "k=0"),
+                       (R, "unfamiliar_accuracy", 1.5, V, "unfamiliar_accuracy=1.5"), (T, "bins", 2.5, TE, "bins=2.5"),
+                       (R, "temperature", 0.0, V, "temperature=0.0")],
         "pre-memorization": [(T, "k", "4", TE, "k='4'"), (R, "k", 0, V, "k=0"), (E, "lrs", (), V, "lrs=.*empty"),
                              (R, "fractions", (1.5,), V, r"fractions\[0\]=1.5"),
                              (R, {"lrs": (1e-3,), "epochs": (2,), "fractions": ()}, None, V,
@@ -906,7 +937,7 @@ MODULES = ["core.checks", "core.profiles", "core.runtime", "core.cache", "core.c
            "vision.ensemble", "vision.train", "vision.recipes", "vision.losses", "vision.adversarial",
            "vision.representations", "vision.calibration", "lm.tokenizer", "lm.models", "lm.base", "lm.sft",
            "lm.sampling", "lm.scoring", "lm.rl", "lm.reward", "worlds.knowledge", "worlds.running_totals", "measures.ocs",
-           "measures.divergences", "measures.statistics", "measures.ood", "measures.decisions", "measures.premem",
+           "worlds.geography", "measures.divergences", "measures.statistics", "measures.ood", "measures.decisions", "measures.premem",
            "measures.familiarity", "measures.homogeneous"]
 
 LEFT_OUT = {  # public names with no bad input to refuse, and why
@@ -948,6 +979,8 @@ ONE_KIND = {  # covered names whose inputs allow fewer than two kinds of bad inp
     "worlds.knowledge.normalize": "any string is valid", "worlds.knowledge.decompose": "any string is valid",
     "worlds.knowledge.verify": "a list of Facts and a row: only their types can be wrong",
     "lm.reward.FactHead": "one backbone", "worlds.knowledge.vocabulary": "one world",
+    "worlds.geography.normalize": "any string is valid", "worlds.geography.answer_of": "any string is valid",
+    "worlds.geography.prompt": "any string is valid",
     "worlds.running_totals.answers_match": "any text and integer are valid",
     "worlds.running_totals.extract_answer": "any text is valid", "worlds.running_totals.steps_of": "any text",
     "worlds.running_totals.same_trace": "any two texts", "worlds.running_totals.render_step": "any two integers",

@@ -21,5 +21,6 @@ CHAPTERS = {  # notebook stem -> package, in the book's order
     "cautious-decisions": "steerlib.chapters.extrapolation.cautious_decisions",
     "unfamiliar-examples": "steerlib.chapters.hallucination.unfamiliar_examples",
     "conservative-rewards": "steerlib.chapters.hallucination.conservative_rewards",
+    "real-facts": "steerlib.chapters.hallucination.real_facts",
     "pre-memorization": "steerlib.chapters.reasoning.pre_memorization",
 }

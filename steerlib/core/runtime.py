@@ -68,16 +68,19 @@ def progress_bar(iterable=None, **kwargs) -> tqdm:
 
 def quiet_libraries() -> None:
     """In a batch run (not :func:`interactive`), turn off the progress bars of the Hugging Face libraries steerlib
-    drives (``datasets``' map and filter, the hub's downloads), here and in the worker processes started later."""
+    drives (``datasets``' map and filter, the hub's downloads, ``transformers``' loading and GGUF conversion), here and
+    in the worker processes started later."""
     if interactive():
         return
     os.environ["HF_DATASETS_DISABLE_PROGRESS_BARS"] = "1"  # read when a worker process imports them
     os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
     import datasets
     import huggingface_hub
+    import transformers
 
     datasets.disable_progress_bars()
     huggingface_hub.utils.disable_progress_bars()
+    transformers.utils.logging.disable_progress_bar()
 
 
 def seed_everything(seed: int) -> None:

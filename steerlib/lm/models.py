@@ -10,6 +10,7 @@ for minutes), dequantised to fp32 once (~30 s) and cached.
 """
 from __future__ import annotations
 
+import functools
 import importlib.util
 from pathlib import Path
 
@@ -27,7 +28,7 @@ from transformers import (
 
 from steerlib.core.cache import RunCache
 from steerlib.core.checks import check_choice, check_nonempty, check_range, check_seed, check_type
-from steerlib.core.runtime import hub_offline
+from steerlib.core.runtime import hub_offline, interactive
 from steerlib.lm.tokenizer import pad_id
 
 SMOLLM2 = "smollm2-135m-instruct"
@@ -74,9 +75,16 @@ def smollm2_path() -> Path:
 
 def _convert_smollm2(folder: Path) -> None:
     """Dequantise the GGUF file to fp32 and save model and tokenizer in ``folder`` (Hugging Face format)."""
+    from tqdm.auto import tqdm
+    from transformers import modeling_gguf_pytorch_utils as gguf_utils
+
     gguf = smollm2_path()
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    bar, gguf_utils.tqdm = gguf_utils.tqdm, functools.partial(tqdm, disable=not interactive())  # its own tqdm bar,
+    try:  # which transformers' disable_progress_bar does not reach: none in a batch run (a book page)
+        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    finally:
+        gguf_utils.tqdm = bar
     del model.config.quantization_config  # the weights are plain fp32 now; this lets save_pretrained run
     model.hf_quantizer = None
     model.save_pretrained(folder)

@@ -5,18 +5,29 @@
 (b) **option NLL**: the pretrained model's NLL of the correct option, normalised over the answer options,
     ``-log p(correct | x)`` (:func:`~steerlib.lm.scoring.choice_logprobs`); MMLU examples with NLL > 0.7 count
     as unfamiliar.
+(b') **sampled accuracy** (the research code's TriviaQA metric): the fraction of k answers sampled from the
+    pretrained model's few-shot prompt at temperature T that are correct, ``(1/k) Σ_j 1[ŷ_j correct]``, ŷ_j ~ p_T(·|x);
+    the code samples k = 12 at T = 0.8 and calls questions below the 40th percentile unfamiliar.
 (c) **top-answer NLL**: a finetuned model's NLL of its own greedy answer, averaged over the answer's tokens,
     ``(1/T) Σ_t -log p(ŷ_t | x, ŷ_<t)``; TriviaQA finetuning examples above 0.045 count as unfamiliar.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from steerlib.core.checks import check_array, check_nonempty, check_range, check_same_length, check_strings
+from steerlib.core.checks import (
+    check_array,
+    check_nonempty,
+    check_range,
+    check_same_length,
+    check_seed,
+    check_strings,
+    check_type,
+)
 from steerlib.lm.sampling import Samples, sample
 from steerlib.lm.scoring import choice_logprobs, score_ids
 from steerlib.lm.tokenizer import encode_prompts, pad_id
@@ -45,3 +56,19 @@ def top_answer_nll(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, p
     answers = sample(model, tokenizer, prompts, max_new_tokens=max_new_tokens, temperature=0.0)
     scores = score_ids(model, encode_prompts(tokenizer, prompts), answers.ids, pad_id(tokenizer))
     return answers, scores.mean_nll
+
+
+def sampled_accuracy(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prompts: Sequence[str],
+                     correct: Callable[[int, str], bool], k: int = 12, temperature: float = 0.8,
+                     max_new_tokens: int = 16, seed: int = 0) -> tuple[np.ndarray, list[list[str]]]:
+    """Metric (b'): (N,) fraction of ``k`` sampled answers to each prompt for which ``correct(i, text)`` holds
+    (i: the prompt's index), and the (N, k) sampled texts."""
+    prompts = check_strings("prompts", prompts)
+    check_type("correct", correct, Callable, "a function correct(index, text) -> bool")
+    check_range("k", k, 1, integer=True)
+    check_range("temperature", temperature, 0, open_low=True)
+    check_seed("seed", seed)
+    texts = sample(model, tokenizer, [p for p in prompts for _ in range(k)], max_new_tokens=max_new_tokens,
+                   temperature=temperature, seed=seed).texts
+    rows = [texts[i * k:(i + 1) * k] for i in range(len(prompts))]
+    return np.array([np.mean([bool(correct(i, t)) for t in row]) for i, row in enumerate(rows)]), rows

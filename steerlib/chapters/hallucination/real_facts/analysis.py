@@ -1,0 +1,266 @@
+"""Familiarity bins, answer rates, the hedge's answer distributions, the chapter's claims and metrics.json's numbers.
+
+Test questions are binned by the base model's few-shot NLL of the right answer into equal-count bins, bin 0 the
+least familiar (highest NLL). Grades are 0 false, 1 correct, 2 "I don't know" (:func:`steerlib.worlds.geography.grade`).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from steerlib.chapters.hallucination.real_facts.experiment import STAGES, Results
+from steerlib.core.claims import Claim, with_seeds
+from steerlib.measures.statistics import percentile_interval, spearman
+from steerlib.worlds.geography import COUNTRY_ALIASES, KINDS, normalize
+
+GRADES = ("false", "correct", "I don't know")
+CATEGORICAL = ("country", "continent")  # kinds whose answers repeat across questions: they have a hedge
+N_BOOT = 300  # bootstrap resamples of the test questions
+CANONICAL = {normalize(alias): normalize(name) for name, aliases in COUNTRY_ALIASES.items() for alias in aliases}
+
+
+def familiarity_levels(nll: np.ndarray, bins: int) -> np.ndarray:
+    """Equal-count bins of ``nll`` as integers 0..bins-1, 0 holding the highest NLL (least familiar)."""
+    nll = np.asarray(nll, dtype=float)
+    ranks = np.empty(len(nll), dtype=np.int64)
+    ranks[np.argsort(-nll, kind="stable")] = np.arange(len(nll))
+    return ranks * bins // len(nll)
+
+
+def rates(grades: np.ndarray, level: np.ndarray, bins: int) -> np.ndarray:
+    """(bins, 3) fraction of false, correct and "I don't know" answers in each bin (NaN for an empty bin)."""
+    out = np.full((bins, 3), np.nan)
+    for b in range(bins):
+        if (level == b).any():
+            out[b] = np.bincount(grades[level == b], minlength=3)[:3] / (level == b).sum()
+    return out
+
+
+def selective_accuracy(grades: np.ndarray) -> float:
+    """correct / (correct + false): accuracy among the answers that are not "I don't know" (NaN if none)."""
+    counts = np.bincount(np.asarray(grades), minlength=3)
+    return float(counts[1] / (counts[0] + counts[1])) if counts[0] + counts[1] else float("nan")
+
+
+def distribution(texts) -> dict[str, float]:
+    """The empirical distribution of answers, normalised (and country aliases mapped to the country's name)."""
+    keys = [CANONICAL.get(normalize(str(t)), normalize(str(t))) for t in texts]
+    values, counts = np.unique(keys, return_counts=True) if keys else ([], [])
+    return {v: c / len(keys) for v, c in zip(values, counts)}
+
+
+def tv(p: dict[str, float], q: dict[str, float]) -> float:
+    """Total-variation distance ``½ Σ_a |p(a) - q(a)|`` between two answer distributions (NaN if one is empty)."""
+    if not p or not q:
+        return float("nan")
+    return 0.5 * sum(abs(p.get(a, 0.0) - q.get(a, 0.0)) for a in set(p) | set(q))
+
+
+def unfamiliar(r: Results) -> np.ndarray:
+    """Questions the base model answered correctly in fewer than ``r.unfamiliar_accuracy`` of its k samples (the
+    rule that picked the relabelled finetuning questions)."""
+    return r.base_accuracy < r.unfamiliar_accuracy
+
+
+def hedges(r: Results, kind: str) -> dict[str, dict[str, float]]:
+    """The answer distributions of one kind's finetuning questions: all of them, the relabelled (unfamiliar) ones
+    (the hedge P_hedged of standard SFT) and the others (familiar)."""
+    ft = (~r.test) & (r.kind == kind)
+    return {"all": distribution(r.answer[ft]), "unfamiliar": distribution(r.answer[ft & r.relabelled]),
+            "familiar": distribution(r.answer[ft & ~r.relabelled])}
+
+
+def hedge_answers(r: Results, kind: str, idx: np.ndarray) -> dict[str, np.ndarray]:
+    """False answers to the unfamiliar test questions of ``kind`` among ``idx``: the base model's (greedy,
+    few-shot) and the standard SFT model's."""
+    sel = idx[(r.kind[idx] == kind) & unfamiliar(r)[idx]]
+    return {"base": r.base_answer[sel][r.base_grade[sel] == 0],
+            "standard": r.answers["standard"][sel][r.grades["standard"][sel] == 0]}
+
+
+def _weighted(pairs: list[tuple[float, int]]) -> float:
+    """Mean of values weighted by counts, NaN values and zero counts left out."""
+    kept = [(v, n) for v, n in pairs if n and np.isfinite(v)]
+    return float(sum(v * n for v, n in kept) / sum(n for _, n in kept)) if kept else float("nan")
+
+
+def statistics(r: Results, level: np.ndarray, idx: np.ndarray | None = None) -> dict[str, float]:
+    """Every claim's statistic on the test questions ``idx`` (default: all; indices into the question arrays),
+    with ``level`` the familiarity bin of every question (only test questions' levels are read)."""
+    test = np.flatnonzero(r.test)
+    idx = test if idx is None else idx
+    lv, top = level[idx], int(level[test].max())
+
+    def at(values: np.ndarray, b: int) -> float:
+        sel = lv == b
+        return float(values[sel].mean()) if sel.any() else float("nan")
+
+    std, rel = r.grades["standard"][idx], r.grades["relabelled"][idx]
+    closer, drift = [], []
+    for kind in CATEGORICAL:
+        h, said = hedges(r, kind), hedge_answers(r, kind, idx)
+        q_std, q_base = distribution(said["standard"]), distribution(said["base"])
+        closer.append((tv(q_std, h["familiar"]) - tv(q_std, h["unfamiliar"]), len(said["standard"])))
+        drift.append((tv(q_base, h["unfamiliar"]) - tv(q_std, h["unfamiliar"]), len(said["standard"])))
+    return {
+        "S0a": at(r.base_accuracy[idx], top) - at(r.base_accuracy[idx], 0),
+        "S1": _weighted(closer),
+        "S1b": _weighted(drift),
+        "S5": at(std == 0, 0) - at(std == 0, top),
+        "S5b": at(rel == 2, 0) - at(rel == 2, top),
+        "S5c": selective_accuracy(rel) - selective_accuracy(std),
+    }
+
+
+def relabelled_idk(r: Results) -> np.ndarray:
+    """Whether the relabelled model answers "I don't know" to each finetuning question it was taught to."""
+    return r.grades["relabelled"][r.relabelled] == 2
+
+
+def selective_floor(r: Results, n: int = 500, seed: int = 0) -> float:
+    """Noise floor of S5c: the 97.5% point of (selective accuracy relabelled - standard) on the test questions
+    when the two models' grades are swapped at random per question, so that neither model is better."""
+    rng = np.random.default_rng(seed)
+    a, b = r.grades["relabelled"][r.test], r.grades["standard"][r.test]
+    diffs = [selective_accuracy(np.where(s, b, a)) - selective_accuracy(np.where(s, a, b))
+             for s in (rng.random(len(a)) < 0.5 for _ in range(n))]
+    return float(np.nanquantile(diffs, 0.975))
+
+
+def _intervals(r: Results, level: np.ndarray) -> dict[str, tuple[float, float]]:
+    """95% percentile bootstrap of every statistic over the test questions (resampled together)."""
+    rng, test = np.random.default_rng(0), np.flatnonzero(r.test)
+    boot = [statistics(r, level, rng.choice(test, len(test))) for _ in range(N_BOOT)]
+    return {k: percentile_interval([b[k] for b in boot]) for k in boot[0]}
+
+
+def levels(r: Results, bins: int) -> np.ndarray:
+    """Every question's familiarity bin, cut on the test questions' NLL (finetuning questions: by the same edges)."""
+    test_nll = r.base_nll[r.test]
+    edges = np.quantile(test_nll, np.linspace(0, 1, bins + 1))[1:-1]
+    out = bins - 1 - np.searchsorted(edges, r.base_nll, side="right")
+    out[r.test] = familiarity_levels(test_nll, bins)
+    return out
+
+
+def bin_labels(r: Results, bins: int) -> list[str]:
+    """One label per bin, least familiar first: the range of the base model's NLL of the answer."""
+    lv, nll = levels(r, bins)[r.test], r.base_nll[r.test]
+    return [f"NLL {nll[lv == b].min():.1f}-{nll[lv == b].max():.1f}" for b in range(bins)]
+
+
+def claims(results: Results) -> list[Claim]:
+    """Prerequisites S0a, S0b; relabelling S5, S5b, S5c (C5 of the synthetic chapter, Fig 3.1); the hedge S1, S1b
+    (C1 in spirit). Intervals: a 95% bootstrap over the test questions, widened to the other seeds' values."""
+    r = results
+    bins = r.bins
+    level = levels(r, bins)
+    values, intervals = statistics(r, level), _intervals(r, level)
+    others = {o.seed: statistics(o, levels(o, bins)) for o in r.others}
+    labels = bin_labels(r, bins)
+    lo, hi = labels[0], labels[-1]
+    floor = selective_floor(r)
+    n_test = int(r.test.sum())
+    how = f"95% bootstrap over the {n_test} test questions ({N_BOOT} resamples)"
+    specs = [
+        ("S0a", "prerequisite", "the base model's accuracy spans the familiarity bins",
+         f"mean sampled accuracy of the base model at {hi} minus at {lo}", ">", 0.5,
+         "half the accuracy scale: the bins must separate what the model knows from what it does not", "Fig 3.1 setting"),
+        ("S1", "evidence", "after standard SFT, false answers to unfamiliar questions follow the answers of the "
+         "unfamiliar finetuning examples more than those of the familiar ones",
+         "TV(false answers, familiar examples' answers) - TV(false answers, unfamiliar examples' answers), "
+         f"pooled over {', '.join(CATEGORICAL)} questions", ">", 0.0,
+         "0 is the rival account: the finetuning answers as a whole, familiar or not, set the default", "§3.4, Fig 3.3"),
+        ("S1b", "evidence", "standard SFT moves the false answers to unfamiliar questions towards the unfamiliar "
+         "finetuning examples' answers", "TV(base model's false answers, unfamiliar examples' answers) - TV(SFT "
+         "model's false answers, the same)", ">", 0.0, "0: finetuning leaves the pretrained model's guesses as they "
+         "were", "§3.4"),
+        ("S5", "evidence", "standard SFT gives more false answers as questions grow unfamiliar",
+         f"false-answer rate at {lo} minus at {hi}", ">", 0.3,
+         "the dissertation's false-answer rate rises by about 0.5 from familiar to unfamiliar", "Fig 3.1"),
+        ("S5b", "evidence", "relabelled SFT says \"I don't know\" more as questions grow unfamiliar",
+         f"\"I don't know\" rate at {lo} minus at {hi}", ">", 0.3,
+         "the dissertation's abstention rate rises by about as much as false answers do", "Fig 3.1"),
+        ("S5c", "evidence", "relabelling raises the accuracy among answers that are not \"I don't know\"",
+         "selective accuracy relabelled minus standard, all test questions", ">", round(floor, 3),
+         "the 97.5% point of the difference when the two models' grades are swapped at random per question",
+         "Fig 3.1"),
+    ]
+    out = []
+    for cid, kind, statement, statistic, op, threshold, why, paper in specs:
+        claim = Claim(cid, statement, statistic, values[cid], op, threshold, paper, kind, why, intervals[cid], how)
+        out.append(with_seeds(claim, {s: v[cid] for s, v in others.items()}))
+    idk = relabelled_idk(r)
+    rng = np.random.default_rng(0)
+    boot = [rng.choice(idk, len(idk)).mean() for _ in range(N_BOOT)] if len(idk) else [float("nan")]
+    idk = relabelled_idk(r)
+    rng = np.random.default_rng(0)
+    boot = [rng.choice(idk, len(idk)).mean() for _ in range(N_BOOT)] if len(idk) else [float("nan")]
+    s0b = Claim("S0b", "the relabelled model answers \"I don't know\" to most finetuning questions relabelled so",
+                f"\"I don't know\" rate on the {len(idk)} relabelled finetuning questions",
+                float(idk.mean()) if len(idk) else float("nan"), ">", 0.5, dissertation="Fig 3.1 setting",
+                kind="prerequisite", why="a majority: otherwise the relabelling did not take and its effect cannot "
+                "be judged", interval=percentile_interval(boot),
+                uncertainty=f"95% bootstrap over the relabelled finetuning questions ({N_BOOT} resamples)")
+    out.insert(1, with_seeds(s0b, {o.seed: float(np.mean(relabelled_idk(o))) if relabelled_idk(o).size
+                                   else float("nan") for o in r.others}))
+    return out
+
+
+
+def _rho(x: np.ndarray, y: np.ndarray) -> float:
+    """Spearman's correlation, NaN without a warning when either side is constant (e.g. a smoke model never right)."""
+    return spearman(x, y) if len(x) > 2 and np.ptp(x) > 0 and np.ptp(y) > 0 else float("nan")
+
+
+def correlations(r: Results) -> pd.DataFrame:
+    """Per kind (and all kinds), Spearman's correlation of the three familiarity measures with each other and with
+    the base model's greedy correctness, over every question."""
+    rows = {}
+    for kind in (*KINDS, "all"):
+        sel = r.kind == kind if kind != "all" else np.ones(len(r.kind), dtype=bool)
+        pop, acc, nll = np.log10(r.population[sel]), r.base_accuracy[sel], -r.base_nll[sel]
+        right = (r.base_grade[sel] == 1).astype(float)
+        rows[kind] = {"population~correct": _rho(pop, right), "sampled accuracy~correct": _rho(acc, right),
+                      "-NLL~correct": _rho(nll, right), "population~sampled accuracy": _rho(pop, acc),
+                      "population~-NLL": _rho(pop, nll), "n": int(sel.sum())}
+    return pd.DataFrame(rows).T
+
+
+def examples(r: Results, n: int = 3) -> pd.DataFrame:
+    """The ``n`` most and least familiar test questions of each kind (by the base model's NLL of the answer) with
+    the base model's answer and both finetuned models' answers."""
+    rows = []
+    for kind in KINDS:
+        idx = np.flatnonzero(r.test & (r.kind == kind))
+        order, m = idx[np.argsort(r.base_nll[idx], kind="stable")], min(n, len(idx) // 2)
+        for label, picks in (("familiar", order[:m]), ("unfamiliar", order[::-1][:m])):
+            rows += [{"familiarity": label, "kind": kind, "subject": r.subject[i], "answer": r.answer[i],
+                      "population": int(r.population[i]), "sampled accuracy": r.base_accuracy[i],
+                      "NLL": round(float(r.base_nll[i]), 1), "base (few-shot)": r.base_answer[i],
+                      **{f"after {m} SFT": r.answers[m][i] for m in STAGES}} for i in picks]
+    return pd.DataFrame(rows)
+
+
+def extra(results: Results) -> dict:
+    """The numbers kept in metrics.json: rates by familiarity bin, familiarity correlations, sizes, times and every
+    claim's statistic at every seed."""
+    r, bins = results, results.bins
+    level = levels(r, bins)
+    test = r.test
+    base_acc = [float(r.base_accuracy[test & (level == b)].mean()) for b in range(bins)]
+    return {
+        "bins": bin_labels(r, bins),
+        "questions": {k: {"finetune": int(((r.kind == k) & ~test).sum()), "test": int(((r.kind == k) & test).sum())}
+                      for k in KINDS},
+        "relabelled_fraction": round(float(r.relabelled[~test].mean()), 3),
+        "base_sampled_accuracy": np.round(base_acc, 3).tolist(),
+        **{f"rates_{m}": rates(r.grades[m][test], level[test], bins).round(3).tolist() for m in STAGES},
+        "base_rates": rates(r.base_grade[test], level[test], bins).round(3).tolist(),
+        **{f"selective_accuracy_{m}": round(selective_accuracy(r.grades[m][test]), 3) for m in STAGES},
+        "spearman": {k: {c: round(float(v), 3) for c, v in row.items()} for k, row in correlations(r).iterrows()},
+        "final_loss": {m: round(float(np.mean(r.losses[m][-5:])), 4) for m in STAGES},
+        "seconds": {k: round(v, 1) for k, v in r.seconds.items()},
+        "seed_values": {o.seed: {k: round(v, 3) for k, v in statistics(o, levels(o, bins)).items()}
+                        for o in [r, *r.others]},
+    }

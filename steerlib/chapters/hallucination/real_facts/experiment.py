@@ -1,0 +1,164 @@
+"""The real-facts experiment: settings and profiles, and :func:`run`, which measures what the pretrained model knows
+(three familiarity measures), finetunes it twice with LoRA (standard and "I don't know" relabelling) and grades
+every answer before and after."""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import time
+import warnings
+
+import numpy as np
+import torch
+from datasets import Dataset
+
+from steerlib.core.cache import RunCache
+from steerlib.core.chapter import Run, check_run, replicated
+from steerlib.core.checks import check_range, check_type
+from steerlib.lm.base import BaseModelConfig
+from steerlib.lm.models import SMOLLM2, add_lora, build_model, load_causal_lm, tiny_config
+from steerlib.lm.sampling import sample
+from steerlib.lm.scoring import score
+from steerlib.lm.sft import SFTConfig, train_sft
+from steerlib.lm.tokenizer import pad_id, tokenize_sft
+from steerlib.measures.familiarity import sampled_accuracy
+from steerlib.worlds.geography import IDK, GeographyConfig, answer_of, few_shot_prompt, grade, prompt, questions
+
+STAGES = ("standard", "relabelled")  # the two finetuned models
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    data: GeographyConfig = GeographyConfig()
+    base: BaseModelConfig = BaseModelConfig(model=SMOLLM2)  # "tiny": a random tiny Llama with SmolLM2's tokenizer
+    k: int = 4  # answers sampled per question for the base model's sampled accuracy (the research code: 12)
+    temperature: float = 0.8  # of those samples (as in the research code)
+    answer_tokens: int = 8  # new tokens of every generated answer (the longest capitals take 7)
+    lora_rank: int = 8
+    finetune: SFTConfig = SFTConfig(steps=40, batch_size=16, lr=1e-3, warmup=0.1)
+    unfamiliar_accuracy: float = 0.25  # finetuning questions the base model gets right less often are relabelled
+    bins: int = 3  # familiarity bins of the test questions (equal counts by the base model's NLL of the answer)
+    seeds: int = 1  # the whole experiment runs at seeds seed, seed+1, ...: the claims' intervals include the spread
+
+    def __post_init__(self):
+        for name, cls in (("data", GeographyConfig), ("base", BaseModelConfig), ("finetune", SFTConfig)):
+            check_type(name, getattr(self, name), cls, f"a {cls.__name__}")
+        check_range("k", self.k, 1, integer=True)
+        check_range("temperature", self.temperature, 0, open_low=True)
+        check_range("answer_tokens", self.answer_tokens, 1, integer=True)
+        check_range("lora_rank", self.lora_rank, 1, integer=True)
+        check_range("unfamiliar_accuracy", self.unfamiliar_accuracy, 0, 1, open_low=True)
+        check_range("bins", self.bins, 2, integer=True)
+        check_range("seeds", self.seeds, 1, integer=True)
+
+
+PROFILES = {
+    "smoke": Settings(data=GeographyConfig(capitals=8, cities=8, continents=8),
+                      base=BaseModelConfig(model="tiny", d_model=32, n_layers=1, n_heads=2), k=2, answer_tokens=6,
+                      lora_rank=4, finetune=SFTConfig(steps=4, batch_size=8, lr=1e-3)),
+    "cpu": Settings(),
+    "paper": Settings(data=GeographyConfig(capitals=250, cities=1000, continents=250, shots=3), k=12,
+                      finetune=SFTConfig(steps=600, batch_size=32, lr=5e-4, warmup=0.05), seeds=3),
+}
+
+
+@dataclasses.dataclass
+class Results:
+    """One seed's results, one entry per question (finetuning and test questions alike): the question, its
+    familiarity by three measures, the base model's greedy few-shot answer and the zero-shot answers of the two
+    finetuned models with their grades (0 false, 1 correct, 2 "I don't know"). ``others`` holds the same experiment
+    at the next seeds."""
+
+    seed: int
+    kind: np.ndarray
+    subject: np.ndarray
+    answer: np.ndarray
+    population: np.ndarray
+    test: np.ndarray  # a held-out question (else a finetuning question)
+    base_accuracy: np.ndarray  # metric (b'): fraction of k few-shot samples that are correct
+    base_nll: np.ndarray  # the base model's few-shot NLL of the answer, -log p(answer | prompt)
+    base_answer: np.ndarray  # its greedy few-shot answer
+    base_grade: np.ndarray
+    relabelled: np.ndarray  # finetuning questions answered "I don't know." in the relabelled model's data
+    answers: dict[str, np.ndarray]  # STAGES -> zero-shot greedy answers after finetuning
+    grades: dict[str, np.ndarray]
+    losses: dict[str, list[float]]
+    seconds: dict[str, float]
+    bins: int = 3  # familiarity bins of the test questions (Settings.bins)
+    unfamiliar_accuracy: float = 0.25  # Settings.unfamiliar_accuracy: the relabelling rule
+    others: list[Results] = dataclasses.field(default_factory=list)
+
+
+def load_model(cfg: BaseModelConfig, seed: int, cache: RunCache) -> tuple[torch.nn.Module, object]:
+    """The pretrained model named by ``cfg.model`` and its tokenizer, or for ``"tiny"`` a random tiny model of
+    ``cfg`` with SmolLM2's tokenizer (the smoke profile: the real model's code path at a tiny model's cost)."""
+    if cfg.model != "tiny":
+        return load_causal_lm(cfg.model, cache)
+    _, tok = load_causal_lm(SMOLLM2, cache)
+    return build_model(tiny_config(tok, cfg.arch, cfg.d_model, cfg.n_layers, cfg.n_heads, cfg.max_len), seed), tok
+
+
+def run(settings: Settings, run: Run) -> Results:
+    """Run the experiment at ``run.seed`` and at the ``settings.seeds - 1`` next seeds; each seed's results are
+    cached as a whole under the chapter's name, the familiarity scores and each LoRA model under their own keys."""
+    check_run(settings, Settings, run)
+    return replicated(run, settings, "real-facts", _experiment, Results)
+
+
+def _experiment(s: Settings, run: Run) -> Results:
+    seconds, t0 = {}, time.time()
+    data = questions(s.data, run.seed)
+    aliases, answers = list(data["aliases"]), list(data["answer"])
+    zero_shot = [prompt(q) for q in data["question"]]
+    few_shot = [few_shot_prompt(k, q, s.data.shots) for k, q in zip(data["kind"], data["question"])]
+    model, tok = load_model(s.base, run.seed, run.cache)
+    model = model.to(run.device).eval()
+    model_key = {"base": s.base, "seed": run.seed if s.base.model == "tiny" else None}
+    seconds["load"] = time.time() - t0
+
+    # Familiarity of every question to the base model: sampled accuracy out of k, NLL of the answer, greedy answer.
+    t = time.time()
+
+    def familiarity() -> dict:
+        acc, _ = sampled_accuracy(model, tok, few_shot, lambda i, text: grade([text], [aliases[i]])[0] == 1, s.k,
+                                  s.temperature, s.answer_tokens, run.seed)
+        nll = -score(model, tok, few_shot, [" " + a for a in answers], eos=False).logprob.numpy()
+        greedy = sample(model, tok, few_shot, s.answer_tokens, temperature=0.0).texts
+        return {"accuracy": acc, "nll": nll, "greedy": [answer_of(g) for g in greedy]}
+
+    fam = run.cache.cached("real-facts", {"stage": "familiarity", "model": model_key, "prompts": few_shot,
+                                          "answers": answers, "k": s.k, "temperature": s.temperature,
+                                          "answer_tokens": s.answer_tokens, "seed": run.seed}, familiarity)
+    seconds["familiarity"] = time.time() - t
+
+    # Standard LoRA SFT on the finetuning questions, and the same with the unfamiliar ones answered "I don't know.".
+    finetune = np.array(data["split"]) == "finetune"
+    relabel = finetune & (fam["accuracy"] < s.unfamiliar_accuracy)
+    targets = {"standard": [f" {a}." for a in answers],
+               "relabelled": [f" {IDK}." if r else f" {a}." for a, r in zip(answers, relabel)]}
+    outputs, grades, losses = {}, {}, {}
+    for stage in STAGES:
+        t = time.time()
+        rows = Dataset.from_dict({"prompt": [p for p, f in zip(zero_shot, finetune) if f],
+                                  "response": [r for r, f in zip(targets[stage], finetune) if f]})
+        key = {"stage": stage, "model": model_key, "lora": s.lora_rank,
+               "data": list(rows["prompt"]) + list(rows["response"])}
+        with warnings.catch_warnings():  # peft asks transformers a deprecated question; nothing for a reader
+            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing", category=FutureWarning)
+            lora = add_lora(copy.deepcopy(model), s.lora_rank)
+            losses[stage] = train_sft(lora, tokenize_sft(rows, tok), dataclasses.replace(s.finetune, seed=run.seed),
+                                      pad_id(tok), run.device, run.cache, key, desc=stage)
+            tuned = lora.merge_and_unload().eval()
+            texts = sample(tuned, tok, zero_shot, s.answer_tokens, temperature=0.0).texts
+        outputs[stage] = np.array([answer_of(x) for x in texts], dtype=object)
+        grades[stage] = grade(list(outputs[stage]), aliases)
+        del lora, tuned
+        seconds[stage] = time.time() - t
+    seconds["total"] = time.time() - t0
+    return Results(seed=run.seed, kind=np.array(data["kind"], dtype=object),
+                   subject=np.array(data["subject"], dtype=object), answer=np.array(answers, dtype=object),
+                   population=np.array(data["population"], dtype=np.int64), test=~finetune,
+                   base_accuracy=np.asarray(fam["accuracy"], dtype=float), base_nll=np.asarray(fam["nll"], dtype=float),
+                   base_answer=np.array(fam["greedy"], dtype=object), base_grade=grade(fam["greedy"], aliases),
+                   relabelled=relabel, answers=outputs, grades=grades, losses=losses, seconds=seconds,
+                   bins=s.bins, unfamiliar_accuracy=s.unfamiliar_accuracy)

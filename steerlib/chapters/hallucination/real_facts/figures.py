@@ -1,0 +1,96 @@
+"""The chapter's figures: accuracy against three familiarity measures, answer rates of the two finetuned models
+(Fig 3.1) and the answer distributions behind the hedge. Familiarity bins run from familiar (left) to unfamiliar
+(right), as in the dissertation."""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from steerlib.chapters.hallucination.real_facts.analysis import (
+    CATEGORICAL,
+    GRADES,
+    bin_labels,
+    distribution,
+    hedge_answers,
+    hedges,
+    levels,
+    rates,
+    selective_accuracy,
+)
+from steerlib.chapters.hallucination.real_facts.experiment import STAGES, Results
+from steerlib.worlds.geography import KINDS
+
+
+def _quantile_means(x: np.ndarray, y: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean x and mean y in ``n`` equal-count bins of x."""
+    order = np.argsort(x, kind="stable")
+    groups = [g for g in np.array_split(order, min(n, len(x))) if len(g)]
+    return np.array([x[g].mean() for g in groups]), np.array([y[g].mean() for g in groups])
+
+
+def plot_familiarity(r: Results, n_bins: int = 4) -> plt.Figure:
+    """Held-out accuracy after standard SFT (solid) and the base model's few-shot accuracy (dashed) against each
+    familiarity measure, one line per kind of question."""
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6), sharey=True)
+    measures = (("population (log10)", np.log10(r.population)), ("base sampled accuracy", r.base_accuracy),
+                ("base NLL of the answer", r.base_nll))
+    for ax, (label, x) in zip(axes, measures):
+        for kind in KINDS:
+            sel = r.test & (r.kind == kind)
+            xs, acc = _quantile_means(x[sel], (r.grades["standard"][sel] == 1).astype(float), n_bins)
+            line, = ax.plot(xs, acc, marker="o", label=f"{kind}: after SFT")
+            xs, acc = _quantile_means(x[sel], (r.base_grade[sel] == 1).astype(float), n_bins)
+            ax.plot(xs, acc, ls="--", marker=".", color=line.get_color(), label=f"{kind}: base, few-shot")
+        ax.set(xlabel=label)
+    axes[2].invert_xaxis()
+    axes[0].set(ylabel="accuracy on test questions", ylim=(-0.02, 1.02))
+    axes[0].legend(fontsize=7)
+    fig.suptitle("What SmolLM2 knows, by three familiarity measures (means over equal-count bins per kind)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_relabelling(r: Results) -> plt.Figure:
+    """Rates of correct, false and "I don't know" answers to test questions by familiarity bin, standard vs
+    relabelled SFT (the dissertation's Fig 3.1)."""
+    bins, level = r.bins, levels(r, r.bins)
+    labels, x = bin_labels(r, bins), np.arange(bins)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
+    for ax, m in zip(axes, STAGES):
+        rr = rates(r.grades[m][r.test], level[r.test], bins)
+        for k in (1, 0, 2):
+            ax.plot(x, rr[::-1, k], marker="o", label=GRADES[k])
+        ax.set(title=f"{m} SFT (selective accuracy {selective_accuracy(r.grades[m][r.test]):.2f})", ylim=(0, 1.02))
+        ax.set_xticks(x, labels[::-1], fontsize=8)
+        ax.set_xlabel("base model's NLL of the answer (→ unfamiliar)")
+    axes[0].set_ylabel("fraction of test answers")
+    axes[0].legend()
+    fig.tight_layout()
+    return fig
+
+
+def plot_hedge(r: Results, top: int = 8) -> plt.Figure:
+    """For each kind with repeated answers: the answer distributions of the familiar and the unfamiliar finetuning
+    questions (the hedge), and of the false answers to unfamiliar test questions before and after standard SFT."""
+    fig, axes = plt.subplots(1, len(CATEGORICAL), figsize=(13, 3.8))
+    test = np.flatnonzero(r.test)
+    for ax, kind in zip(np.atleast_1d(axes), CATEGORICAL):
+        h, said = hedges(r, kind), hedge_answers(r, kind, test)
+        dists = {"familiar finetuning answers": h["familiar"], "unfamiliar finetuning answers (hedge)": h["unfamiliar"],
+                 f"base model's false answers (n={len(said['base'])})": distribution(said["base"]),
+                 f"SFT model's false answers (n={len(said['standard'])})": distribution(said["standard"])}
+        mass: dict[str, float] = {}
+        for d in dists.values():
+            for a, p in d.items():
+                mass[a] = mass.get(a, 0.0) + p
+        names = sorted(mass, key=lambda a: -mass[a])[:top]
+        width = 0.8 / len(dists)
+        for j, (label, d) in enumerate(dists.items()):
+            values = [d.get(a, 0.0) for a in names] + [1 - sum(d.get(a, 0.0) for a in names) if d else 0.0]
+            ax.bar(np.arange(len(names) + 1) + j * width, values, width, label=label)
+        ax.set_xticks(np.arange(len(names) + 1) + 0.4 - width / 2, [*names, "other"], rotation=40, ha="right",
+                      fontsize=8)
+        ax.set(title=f"{kind} questions", ylabel="share of answers")
+    np.atleast_1d(axes)[0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
