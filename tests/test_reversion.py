@@ -68,7 +68,8 @@ def test_claims_carry_the_schema_and_an_interval_over_seeds():
     disagree = {c.id: c for c in reversion.claims(reversion.Results(_seeded_table(0.4), {}))}
     for claims in (agree, disagree):
         _check_schema(claims.values())
-        assert {c.id for c in claims.values() if c.kind == "prerequisite"} == {"A1/toy", "A1b/toy"}
+        assert {c.id for c in claims.values() if c.kind == "prerequisite"} == {
+            "A0a/toy", "A0b/toy/rotate", "A0b/toy/noise", "A1/toy", "A1b/toy"}
         for cid in ("A1/toy", "A1b/toy"):
             assert claims[cid].interval == (claims[cid].value, claims[cid].value)
             assert "zero width" in claims[cid].uncertainty
@@ -92,6 +93,28 @@ def test_the_bootstrap_recomputes_the_claims_statistic():
     one = {c.id: c for c in reversion.claims(reversion.Results(t[t["seed"] == 3], {}))}
     assert one["A2/toy"].interval == pytest.approx((one["A2/toy"].value,) * 2)
     assert "single seed" in one["A2/toy"].uncertainty
+
+
+def test_claims_are_judged_per_shift_as_well_as_on_average():
+    """A shift that moves away from the OCS fails its own claim while the average over shifts can still hold."""
+    claims = {c.id: c for c in reversion.claims(reversion.Results(
+        _table(2.0, rotate=[1.5, 1.0, 0.8, 0.6, 0.5], noise=[2.1, 2.2, 2.3, 2.4, 2.5],
+               blur=[1.9, 1.7, 1.5, 1.2, 1.0]), {}))}
+    assert claims["A2/toy/rotate"].value == pytest.approx(-1.0) and claims["A2/toy/rotate"].holds
+    assert claims["A2/toy/noise"].value == pytest.approx(1.0) and not claims["A2/toy/noise"].holds
+    assert claims["A2/toy"].value == pytest.approx(-1 / 3) and not claims["A2/toy"].holds
+
+
+def test_accuracy_prerequisites_read_the_clean_accuracy_and_the_ladder_cost():
+    """A0a is the CE model's clean accuracy; A0b the share of it lost at the strongest level, per shift."""
+    t = _table(2.0, rotate=[1.5, 1.0], noise=[1.9, 1.8])
+    t.loc[t["shift"] == "rotate", "accuracy"] = [0.9, 0.5]
+    t.loc[t["shift"] == "noise", "accuracy"] = [0.95, 0.8]
+    t.loc[t["shift"] == "none", "accuracy"] = 0.96
+    claims = {c.id: c for c in reversion.claims(reversion.Results(t, {}))}
+    assert claims["A0a/toy"].value == pytest.approx(0.96) and claims["A0a/toy"].holds  # default bar 0.9
+    assert claims["A0b/toy/rotate"].value == pytest.approx(1 - 0.5 / 0.96) and claims["A0b/toy/rotate"].holds
+    assert claims["A0b/toy/noise"].value == pytest.approx(1 - 0.8 / 0.96) and not claims["A0b/toy/noise"].holds
 
 
 def test_settings_reject_unknown_names():
@@ -148,7 +171,8 @@ def test_smoke_claims_carry_the_schema(smoke):
     statistic, n = analysis.trend_statistic(results.table)
     assert n == settings.n_seeds
     assert statistic(np.arange(n)) == pytest.approx({k: v for k, v in analysis._statistics(results.table).items()
-                                                     if not k.startswith("A1")})
+                                                     if not k.startswith("A1")}, nan_ok=True)
+    assert set(results.ladders["digits"]) == set(settings.shifts)
 
 
 @pytest.mark.slow
