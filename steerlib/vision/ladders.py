@@ -109,19 +109,18 @@ class Setup:
 
 
 def part_one_setup(data: ImageData, n_held_out: int, arch: str, width: int, seeds: tuple[int, ...],
-                   train: TrainConfig, device: torch.device, cache: RunCache | None, shifts: tuple[str, ...]
-                   ) -> Setup:
+                   train: TrainConfig, device: torch.device, cache: RunCache | None) -> Setup:
     """Hold ``n_held_out`` training examples out, train (or load) the cross-entropy ensemble on the rest, and fix the
-    ladders of ``shifts`` on the held-out examples (shift noise drawn with the first seed); the ladders are cached
-    next to the ensemble."""
+    ladders of every shift (:data:`~steerlib.vision.shifts.SHIFTS`) on the held-out examples (shift noise drawn
+    with the first seed); the ladders are cached next to the ensemble, so every chapter reads the same ones."""
     check_range("n_held_out", n_held_out, 1, integer=True)
     rest, x_val, y_val = held_out(data, n_held_out, seed=0)
     classifier = fit(rest, make_loss("ce", rest.num_classes), arch, seeds, train, device, cache, width)
 
     def ladders() -> dict[str, tuple[float, ...]]:
-        return severity_ladders(classifier, x_val, y_val, shifts, rest.value_range, seeds[0])
+        return severity_ladders(classifier, x_val, y_val, SHIFTS, rest.value_range, seeds[0])
 
-    key = {"data": rest.name, "arch": arch, "width": width, "seeds": seeds, "train": train, "shifts": shifts,
+    key = {"data": rest.name, "arch": arch, "width": width, "seeds": seeds, "train": train, "shifts": SHIFTS,
            "fractions": LOSS_FRACTIONS, "grid_points": GRID_POINTS}
     found = cache.cached("ladders", key, ladders) if cache is not None else ladders()
     return Setup(rest, classifier, {s: tuple(v) for s, v in found.items()})

@@ -109,7 +109,7 @@ def run(settings: Settings, run: Run) -> Results:
     rows, focus, ladders = [], {}, {}
     for name in settings.datasets:
         setup = part_one_setup(load_dataset(name), settings.held_out, settings.arch, settings.width, seeds,
-                               settings.train, run.device, run.cache, settings.shifts)
+                               settings.train, run.device, run.cache)
         data, ladders[name] = setup.data, setup.ladders
         sets = evaluation_sets(data.x_test, data.y_test, settings.shifts, data.value_range, run.seed, setup.ladders)
         scores = [cached_ood_score(run.cache, data.name, data.x_train, s.shift, s.severity, s.x, settings.ood_splits,
