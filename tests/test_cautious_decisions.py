@@ -80,7 +80,7 @@ def test_claims_carry_the_schema_and_an_interval_over_seeds():
     for spread in (0.0, 0.05):
         results = toy_results(spread)
         claims = {c.id: c for c in cautious_decisions.claims(results)}
-        assert set(claims) == {"A6a", "A6b", "A6c", "A7a", "A7b", "A7c", "A7d", "A7e"}
+        assert set(claims) == {"A6a", "A6b", "A6c", "A6d", "A7a", "A7b", "A7c", "A7d", "A7e", "A7f"}
         assert {c.id for c in claims.values() if c.kind == "prerequisite"} == {"A6b", "A7d"}
         for c in claims.values():
             assert c.kind in KINDS and c.why and "4 seeds" in c.uncertainty, c
@@ -90,6 +90,31 @@ def test_claims_carry_the_schema_and_an_interval_over_seeds():
         assert statistic(np.arange(n)) == pytest.approx({cid: c.value for cid, c in claims.items()}, abs=1e-12)
     assert all(w == pytest.approx(0.0, abs=1e-12) for w in widths[0.0].values()), widths[0.0]
     assert widths[0.05]["A7c"] > 0.02 and widths[0.05]["A6c"] > 0.02, widths[0.05]
+
+
+def _shape_results(abstain: list[float], spread: float) -> cautious_decisions.Results:
+    """One shift; reward prediction abstains ``abstain[level]`` on average, two seeds at +-spread; other methods
+    flat."""
+    rows = []
+    for method in cautious_decisions.METHODS:
+        for level, a in enumerate(abstain):
+            for seed, sign in ((0, -1), (1, 1)):
+                ab = a + sign * spread if method == "reward" else 0.0
+                rows.append({"dataset": "toy", "rewards": "+1/-4/0", "method": method,
+                             "shift": "none" if level == 0 else "rotate", "level": level, "severity": float(level),
+                             "seed": seed, "abstain": ab, "reward": 0.5 if method == "oracle" else 0.0})
+    return cautious_decisions.Results(pd.DataFrame(rows), {}, {"+1/-4/0": RewardTable()}, pd.DataFrame())
+
+
+def test_shape_claims_pass_a_plateau_and_fail_a_real_dip():
+    """A6a: the rise from clean to level 5; A6d: the worst step down beyond the seeds' standard deviation (here
+    ``spread``). A plateau that a rank correlation would fail passes; a dip larger than the spread fails."""
+    plateau = {c.id: c for c in cautious_decisions.claims(_shape_results([0.1, 0.6, 0.6, 0.6, 0.6, 0.6], 0.01))}
+    assert plateau["A6a"].value == pytest.approx(0.5) and plateau["A6a"].holds
+    assert plateau["A6d"].value == pytest.approx(-0.01) and plateau["A6d"].holds
+    dip = {c.id: c for c in cautious_decisions.claims(_shape_results([0.1, 0.6, 0.7, 0.4, 0.5, 0.6], 0.05))}
+    assert dip["A6a"].value == pytest.approx(0.5) and dip["A6a"].holds
+    assert dip["A6d"].value == pytest.approx(0.3 - 0.05) and not dip["A6d"].holds
 
 
 def test_smoke_run_covers_every_method_set_and_seed(smoke):
@@ -122,15 +147,15 @@ def test_smoke_focus_ends_at_the_ocs(smoke):
     assert f.ocs_action == 10  # the default table's OCS abstains
     assert f.predictions.shape[:2] == (settings.n_seeds, 6)
     dist = ((f.predictions.mean(2) - f.ocs) ** 2).sum(-1).mean(0)  # (levels,)
-    assert dist[1:].min() < 0.6 * dist[0]  # under shift the mean prediction comes much closer to the OCS
+    assert dist[1:].min() < dist[0]  # under shift the mean prediction comes closer to the OCS (how much: the cpu run)
 
 
 def test_smoke_claims(smoke):
-    """At smoke (one dataset, two seeds, shorter training) the qualitative claims must hold; the rank trends
-    A6a/A7b and the in-distribution tie A7a need the cpu profile's training and are checked there."""
+    """At smoke (one dataset, two seeds, shorter training) the qualitative claims must hold; the shape claims
+    A6a/A6d/A7b/A7f and the in-distribution tie A7a need the cpu profile's training and are checked there."""
     run, settings, results = smoke
     claims = {c.id: c for c in cautious_decisions.claims(results)}
-    assert set(claims) == {"A6a", "A6b", "A6c", "A7a", "A7b", "A7c", "A7d", "A7e"}
+    assert set(claims) == {"A6a", "A6b", "A6c", "A6d", "A7a", "A7b", "A7c", "A7d", "A7e", "A7f"}
     for cid in ("A6b", "A6c", "A7c", "A7d", "A7e"):
         assert claims[cid].holds, claims[cid]
     for c in claims.values():

@@ -12,7 +12,7 @@ from __future__ import annotations
 from steerlib.vision.train import TrainConfig
 
 ENSEMBLE_RECIPES = {
-    "smoke": TrainConfig(epochs=6, batch_size=64, lr=3e-3, warmup_epochs=2),
+    "smoke": TrainConfig(epochs=15, batch_size=64, lr=3e-3, warmup_epochs=2),
     "cpu": TrainConfig(epochs=10, batch_size=64, lr=3e-3, warmup_epochs=2),
     "paper": TrainConfig(epochs=14, batch_size=64, lr=1e-3, weight_decay=0.01, lr_decay=0.7, warmup_epochs=3),
 }

@@ -65,7 +65,7 @@ class Settings:
 
 
 PROFILES = {
-    "smoke": Settings(dataset="digits", width=8, held_out=200, archs=("cnn",), norms=("none", "batch"), n_seeds=2,
+    "smoke": Settings(dataset="digits", width=16, held_out=200, archs=("cnn",), norms=("none", "batch"), n_seeds=2,
                       extra_seeds=1,
                       train=ENSEMBLE_RECIPES["smoke"], energies=(0.9, 0.95), fgsm_steps=5, ood_splits=2,
                       theory=SimConfig(depths=(3, 6), width=16, n_train=100, n_test=100, n_seeds=1, steps=400,
