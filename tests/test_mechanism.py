@@ -236,8 +236,10 @@ def test_smoke_claims_that_hold_at_any_scale(smoke):
 
 # The cpu verdict the chapter's text describes. A claim moving from one list to the other means the text is out of
 # date: rerun the chapter, read the new numbers and update both.
-REPRODUCE = {"A8d", "A10a", "A11c", "A12a", "A12b", "A12c", "A12e", "A13a", "A13c", "A13d"}
-DO_NOT_REPRODUCE = {"A8a", "A8b", "A8c", "A9", "A10b", "A10c", "A11a", "A11b", "A12d", "A13b", "A13e"}
+# A13e is not judged at cpu: its normalised margin still moves by about 1% over the last tenth of training.
+REPRODUCE = {"A8a", "A8c", "A12a", "A12c", "A12e", "A13a", "A13c", "A13d"}
+DO_NOT_REPRODUCE = {"A8b", "A8d", "A9", "A10a", "A10b", "A10c", "A11a", "A11b", "A12b", "A12d", "A13b"}
+NOT_JUDGED = {"A13e"}
 
 
 @pytest.fixture(scope="module")
@@ -248,7 +250,8 @@ def cpu(tmp_path_factory):
 @pytest.mark.slow
 def test_cpu_run_reports_every_claim(cpu):
     *_, claims = cpu
-    assert set(claims) == REPRODUCE | DO_NOT_REPRODUCE
+    assert set(claims) == REPRODUCE | DO_NOT_REPRODUCE | NOT_JUDGED
+    assert all(claims[cid].verdict == "not judged" and "not converged" in claims[cid].note for cid in NOT_JUDGED)
 
 
 @pytest.mark.slow

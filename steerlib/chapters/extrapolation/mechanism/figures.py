@@ -8,6 +8,7 @@ import torch
 from matplotlib.lines import Line2D
 
 from steerlib.chapters.extrapolation.mechanism.analysis import (
+    hidden_layer,
     last_layer,
     mean_rho,
     model_names,
@@ -67,21 +68,24 @@ def plot_mechanism(results: Results, arch: str = "cnn") -> plt.Figure:
 
 
 def plot_shrinkage_and_distance(results: Results) -> plt.Figure:
-    """Every evaluation set of every CE and MSE model (seed means): the last layer's feature-norm ratio against the
-    predictions' distance to the accumulated constants (left) and to the OCS (right), relative to the clean set."""
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6), sharex=True, constrained_layout=True)
+    """Every evaluation set of every CE and MSE model (seed means), relative to the clean set: (left, claim A8d) the
+    last hidden layer's feature-norm ratio against the predictions' distance to that layer's accumulated constants;
+    (right) the last layer's ratio against the distance to the OCS."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6), constrained_layout=True)
+    panels = ((hidden_layer, "to_hidden_constants", "last hidden layer", "its accumulated constants"),
+              (last_layer, "to_ocs", "last layer", "the OCS"))
     for model in model_names(results, "ce") + model_names(results, "mse_reward"):
-        norms = results.norms[(results.norms["model"] == model)
-                              & (results.norms["layer"] == last_layer(results.norms, model))]
-        g = norms.merge(results.sets, on=["model", "seed", "shift", "level"]).groupby(["shift", "level"]).mean(
-            numeric_only=True)
-        clean = g.loc[("none", 0)]
-        for ax, target in zip(axes, ("to_constants", "to_ocs")):
+        for ax, (layer, target, _, _) in zip(axes, panels):
+            norms = results.norms[(results.norms["model"] == model)
+                                  & (results.norms["layer"] == layer(results.norms, model))]
+            g = norms.merge(results.sets, on=["model", "seed", "shift", "level"]).groupby(["shift", "level"]).mean(
+                numeric_only=True)
+            clean = g.loc[("none", 0)]
             ax.plot(g["ratio"], g[target] / clean[target], "o", ms=4, label=model)
-    for ax, name in zip(axes, ("the accumulated constants", "the OCS")):
+    for ax, (_, _, where, name) in zip(axes, panels):
         ax.set_yscale("log")
         ax.axhline(1, color="gray", lw=0.8, ls="--")
-        ax.set_xlabel("last-layer E_OOD / E_train ||W phi||^2")
+        ax.set_xlabel(f"{where}: E_OOD / E_train ||W phi||^2")
         ax.set_ylabel(f"distance to {name} / clean")
     axes[0].legend(fontsize=8)
     return fig
