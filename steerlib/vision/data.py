@@ -101,8 +101,9 @@ def slant(x: torch.Tensor) -> torch.Tensor:
 
 
 def held_out(data: ImageData, n: int, seed: int = 0) -> tuple[ImageData, torch.Tensor, torch.Tensor]:
-    """Set ``n`` training examples aside (stratified, drawn with ``seed``): returns the data without them (named
-    ``<name>-minus<n>``, so its models are cached apart) and the held-out inputs and labels."""
+    """Set about ``n`` training examples aside (stratified, drawn with ``seed``: each class gives its share n / N of
+    its examples, rounded): returns the data without them (named ``<name>-minus<n>``, so its models are cached
+    apart) and the held-out inputs and labels."""
     check_type("data", data, ImageData, "an ImageData from load_dataset")
     check_range("n", n, 1, len(data.y_train) - 1, integer=True)
     check_seed("seed", seed)
