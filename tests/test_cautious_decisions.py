@@ -183,18 +183,19 @@ def cpu(tmp_path_factory):
     return _run("cpu", tmp_path_factory)
 
 
-@pytest.mark.slow
-def test_cpu_claims(cpu):
-    _, _, results = cpu
-    claims = {c.id: c for c in cautious_decisions.claims(results)}
-    for cid in ("A6b", "A6c", "A7a", "A7c", "A7d", "A7e"):
-        assert claims[cid].holds, claims[cid]
+# The cpu verdicts the chapter's text describes (seeds 0 and 1). A claim moving from one list to the other means the
+# text is out of date: rerun the chapter, read the new numbers and update both.
+REPRODUCE = {"A6a", "A6b", "A6c", "A7b", "A7c", "A7d", "A7e"}
+DO_NOT_REPRODUCE = {"A6d", "A7a", "A7f"}
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="at cpu scale the reward model's abstain ratio saturates after the first severity and "
-                          "dips at the most extreme ones, so the rank trends miss 0.7 (see the chapter)", strict=False)
-def test_cpu_rank_trend_claims(cpu):
+def test_cpu_verdicts(cpu):
+    """The reward model abstains more at the strongest level than clean and beats classification by a growing margin,
+    but under strong noise it abstains less again and its lead shrinks for a step (A6d, A7f), and in distribution
+    its caution costs it more than the 0.25 tolerance (A7a)."""
     _, _, results = cpu
     claims = {c.id: c for c in cautious_decisions.claims(results)}
-    assert claims["A6a"].holds and claims["A7b"].holds, (claims["A6a"], claims["A7b"])
+    assert set(claims) == REPRODUCE | DO_NOT_REPRODUCE
+    held = {cid for cid, c in claims.items() if c.holds}
+    assert held == REPRODUCE, (sorted(REPRODUCE - held), sorted(held - REPRODUCE))
