@@ -23,7 +23,7 @@ from steerlib.core import cache as cache_mod
 from steerlib.core import chapter, checks, claims, figures, jobs, profiles, record, runtime, scorecard
 from steerlib.lm import base, models, reward, rl, sampling, scoring, sft, tokenizer
 from steerlib.measures import decisions, divergences, familiarity, homogeneous, ocs, ood, premem, statistics
-from steerlib.vision import adversarial, calibration, data, ensemble, losses, representations, shifts, train
+from steerlib.vision import adversarial, calibration, data, ensemble, ladders, losses, representations, shifts, train
 from steerlib.vision import models as vmodels
 from steerlib.worlds import geography, knowledge, running_totals
 
@@ -242,6 +242,13 @@ TABLE: list[tuple[str, str, Callable, type, str]] = [
     ("vision.data.load_dataset", E, lambda: data.load_dataset(""), V, "dataset=''"),
     ("vision.data.load_dataset", T, lambda: data.load_dataset("mnist", source=5), TE, "source=5"),
     ("vision.data.load_dataset", R, lambda: data.load_dataset("mnist", source="/no/such"), V, "source='/no/such'"),
+    ("vision.data.slant", T, lambda: data.slant(X.tolist()), TE, "x="),
+    ("vision.data.slant", E, lambda: data.slant(X[:0]), V, "x is empty"),
+    ("vision.data.slant", S, lambda: data.slant(X[0, 0]), V, "x has shape"),
+    ("vision.data.held_out", T, lambda: data.held_out(X, 2), TE, "data="),
+    ("vision.data.held_out", R, lambda: data.held_out(image_data(), 4), V, "n=4"),
+    ("vision.data.held_out", R, lambda: data.held_out(image_data(), 0), V, "n=0"),
+    ("vision.data.ImageData", R, lambda: image_data().slant_target("val"), V, "split='val'"),
     ("vision.data.ImageData", T, lambda: image_data(x_train=X.tolist()), TE, "x_train="),
     ("vision.data.ImageData", R, lambda: image_data(y_test=Y + 9), V, "y_test holds 10"),
     ("vision.data.ImageData", E, lambda: image_data(x_train=X[:0], y_train=Y[:0]), V, "x_train is empty"),
@@ -308,7 +315,31 @@ TABLE: list[tuple[str, str, Callable, type, str]] = [
                                               train.TrainConfig(batch_size=2), torch.device("cpu")), V, "arch='vgg'"),
     ("vision.train.fit", E, lambda: train.fit(image_data(), losses.make_loss("ce", 10), "mlp", (),
                                               train.TrainConfig(batch_size=2), torch.device("cpu")), V, "seeds="),
+    # vision.ladders
+    ("vision.ladders.grid", R, lambda: ladders.grid("fog", (1, 8, 8)), V, "shift='fog'"),
+    ("vision.ladders.grid", T, lambda: ladders.grid("blur", "1x8x8"), TE, "input_shape="),
+    ("vision.ladders.read_ladder", S, lambda: ladders.read_ladder(np.array([0.0, 1.0]), np.array([1.0])), V,
+     "accuracy has shape"),
+    ("vision.ladders.read_ladder", R, lambda: ladders.read_ladder(np.array([1.0, 0.0]), np.array([1.0, 0.5])), V,
+     "severities must increase"),
+    ("vision.ladders.read_ladder", R, lambda: ladders.read_ladder(np.array([0.0, 1.0]), np.array([1.0, 1.5])), V,
+     "accuracy holds 1.5"),
+    ("vision.ladders.read_ladder", T, lambda: ladders.read_ladder("0 1", np.array([1.0, 0.5])), TE, "severities"),
+    ("vision.ladders.severity_ladders", T, lambda: ladders.severity_ladders(mlp(), X, Y, ("rotate",), (0, 1)), TE,
+     "model="),
+    ("vision.ladders.severity_ladders", R, lambda: ladders.severity_ladders(members(), X, Y, ("fog",), (0, 1)), V,
+     "shifts"),
+    ("vision.ladders.part_one_setup", T, lambda: ladders.part_one_setup(X, 2, "cnn", 8, (0,), train.TrainConfig(),
+                                                                       "cpu", None), TE, "data="),
+    ("vision.ladders.part_one_setup", R, lambda: ladders.part_one_setup(image_data(), 0, "cnn", 8, (0,),
+                                                                       train.TrainConfig(), "cpu", None), V,
+     "n_held_out=0"),
     # vision.losses
+    ("vision.losses.targets", T, lambda: losses.targets("ce", image_data()), TE, "loss='ce'"),
+    ("vision.losses.targets", T, lambda: losses.targets(losses.GaussianNLL(), X), TE, "data="),
+    ("vision.losses.targets", R, lambda: losses.targets(losses.GaussianNLL(), image_data(), "val"), V,
+     "split='val'"),
+    ("vision.losses.GaussianNLL", R, lambda: losses.GaussianNLL(target="age"), V, "target='age'"),
     ("vision.losses.make_loss", R, lambda: losses.make_loss("ce", 0), V, "num_classes=0"),
     ("vision.losses.make_loss", R, lambda: losses.make_loss("ce", -3), V, "num_classes=-3"),
     ("vision.losses.make_loss", T, lambda: losses.make_loss("ce", "10"), TE, "num_classes='10'"),
@@ -849,6 +880,20 @@ TABLE: list[tuple[str, str, Callable, type, str]] = [
     ("measures.homogeneous.margin_points", E, lambda: homogeneous.margin_points(torch.zeros(0)), V,
      "margins is empty"),
     ("measures.homogeneous.margin_points", T, lambda: homogeneous.margin_points([1.0]), TE, "margins="),
+    ("measures.homogeneous.hidden_stable_rank", S, lambda: homogeneous.hidden_stable_rank(torch.ones(2, 3), (3, 3)),
+     V, "stable_rank has shape"),
+    ("measures.homogeneous.hidden_stable_rank", R, lambda: homogeneous.hidden_stable_rank(torch.ones(1, 1, 3), (5,)),
+     V, r"depths\[0\]=5"),
+    ("measures.homogeneous.hidden_stable_rank", S, lambda: homogeneous.hidden_stable_rank(torch.ones(2, 1, 3), (3,)),
+     V, "depths has shape"),
+    ("measures.homogeneous.hidden_stable_rank", T, lambda: homogeneous.hidden_stable_rank([[[1.0]]], (3,)), TE,
+     "stable_rank="),
+    ("measures.homogeneous.normalised_margin", R, lambda: homogeneous.normalised_margin(
+        torch.ones(1, 3), torch.zeros(3), [torch.ones(1, 2, 2)]), V, "y holds values"),
+    ("measures.homogeneous.normalised_margin", S, lambda: homogeneous.normalised_margin(
+        torch.ones(3), torch.ones(3), [torch.ones(1, 2, 2)]), V, "out has shape"),
+    ("measures.homogeneous.normalised_margin", T, lambda: homogeneous.normalised_margin(
+        torch.ones(1, 3), torch.ones(3), [[1.0]]), TE, "weights"),
     ("measures.homogeneous.stable_rank", S, lambda: homogeneous.stable_rank(torch.ones(3)), V, "w has shape"),
     ("measures.homogeneous.stable_rank", E, lambda: homogeneous.stable_rank(torch.ones(0, 3)), V, "w is empty"),
     ("measures.homogeneous.stable_rank", T, lambda: homogeneous.stable_rank([[1.0]]), TE, "w="),
@@ -941,7 +986,7 @@ def test_bad_input_is_refused_naming_the_parameter(target, kind, call, error, me
 MODULES = ["core.checks", "core.profiles", "core.runtime", "core.cache", "core.claims", "core.record", "core.chapter",
            "core.figures", "core.jobs", "core.scorecard", "vision.data", "vision.shifts", "vision.models",
            "vision.ensemble", "vision.train", "vision.recipes", "vision.losses", "vision.adversarial",
-           "vision.representations", "vision.calibration", "lm.tokenizer", "lm.models", "lm.base", "lm.sft",
+           "vision.representations", "vision.calibration", "vision.ladders", "lm.tokenizer", "lm.models", "lm.base", "lm.sft",
            "lm.sampling", "lm.scoring", "lm.rl", "lm.reward", "worlds.knowledge", "worlds.running_totals", "measures.ocs",
            "worlds.geography", "measures.divergences", "measures.statistics", "measures.ood", "measures.decisions", "measures.premem",
            "measures.familiarity", "measures.homogeneous"]
@@ -963,6 +1008,7 @@ LEFT_OUT = {  # public names with no bad input to refuse, and why
     "lm.scoring.Scores": "a record that score builds",
     "worlds.knowledge.Fact": "a record that decompose builds",
     "vision.shifts.EvalSet": "a record that evaluation_sets builds",
+    "vision.ladders.Setup": "a record that part_one_setup builds",
     "worlds.knowledge.made_up_words": "name generation is being rewritten (Part II-III claims issue)",
     "measures.homogeneous.BiasRuns": "a record that simulate builds",
     "measures.homogeneous.Simulation": "a record that simulate builds",

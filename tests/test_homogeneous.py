@@ -16,6 +16,34 @@ def test_stable_rank_of_known_matrices():
     assert torch.allclose(H.stable_rank(batched), torch.tensor([3.0, 1.0]))
 
 
+def test_hidden_stable_rank_leaves_out_the_input_and_output_layers_at_every_depth():
+    """A depth-3 and a depth-5 net padded to 5 layers: layers 0..L-1 are W_1..W_L. The hidden layers are W_2 (depth 3)
+    and W_2..W_4 (depth 5); the output layer W_L (stable rank 1, set to 1 here) never enters, nor does W_1 (set to
+    100), nor the NaN padding. Reading layers 1..L_max-2 of every net, as before the fix, would average the depth-3
+    net's output layer in: (2 + 1) / 2 = 1.5 instead of 2."""
+    nan = float("nan")
+    sr = torch.tensor([[[100.0, 2.0, 1.0, nan, nan]],
+                       [[100.0, 3.0, 4.0, 5.0, 1.0]]])  # (depths, seeds=1, layers)
+    hidden = H.hidden_stable_rank(sr, (3, 5))
+    assert hidden.shape == (2, 1)
+    assert hidden[:, 0].tolist() == pytest.approx([2.0, 4.0])
+    with pytest.raises(ValueError, match="depths"):
+        H.hidden_stable_rank(sr, (3,))
+
+
+def test_normalised_margin_is_invariant_to_rescaling_a_layer():
+    """min_n y_n f(x_n) / prod ||W_i||_F: scaling W_1 by 3 scales f by 3 (ReLU is homogeneous) and the product too."""
+    net = H.DeepReLUStack([3], width=4, dim=3, seed=0)
+    x, y = H.binary_data(20, dim=3, seed=0)
+    ws = net.weights(0)
+    m = H.normalised_margin(net.forward(x)[0], y, [w[None] for w in ws])
+    expected = (y * net.forward(x)[0][0]).min() / math.prod(float(w.norm()) for w in ws)
+    assert m.item() == pytest.approx(expected.item(), rel=1e-5)
+    net.w_in *= 3
+    m3 = H.normalised_margin(net.forward(x)[0], y, [w[None] for w in net.weights(0)])
+    assert m3.item() == pytest.approx(m.item(), rel=1e-5)
+
+
 def test_binary_data_lies_in_the_unit_ball_with_quadrant_labels():
     x, y = H.binary_data(500, dim=6, p_pos=0.7, noise=0.05, seed=3)
     assert x.shape == (500, 6) and x.norm(dim=1).max() <= 1 + 1e-6
@@ -97,13 +125,15 @@ def test_output_bias_moves_towards_the_majority_label_first():
 
 def test_simulation_shapes_on_a_tiny_config():
     cfg = H.SimConfig(depths=(3, 4), width=8, dim=4, n_train=40, n_test=30, n_seeds=2, steps=30,
-                      angles=(0, 90), bias_seeds=2)
+                      angles=(0, 90), bias_seeds=2, bias_steps=40)
     r = H.simulate(cfg)
     assert r.stable_rank.shape == (2, 2, 4)
     assert torch.isnan(r.stable_rank[0, :, 3]).all()  # a depth-3 net has 3 layers
     assert r.norm_ratio.shape == (2, 2, 2, 3)
     assert torch.allclose(r.norm_ratio[:, :, 0], torch.ones(2, 2, 3), atol=0.3)  # 0 degrees: a P_train sample
     assert r.abs_out.shape == r.rank_one_proj.shape == (2, 2, 2, 30)
-    assert r.bias.final.shape == (4,) and r.bias.trace.shape[0] == 4
+    assert r.bias.final.shape == (4,) and r.bias.trace.shape == (4, 40)
+    assert r.bias.margin_trace.shape == (4, 40) and r.bias.checkpoints[-1] == 40
+    assert r.bias.margin_change().shape == (4,)
     with pytest.raises(ValueError, match="loss"):
         H.SimConfig(loss="hinge")

@@ -88,7 +88,8 @@ def seeded_model(spread: float, n_seeds: int = 4) -> mechanism.Results:
             norms += [{**tags, "layer": f"l{d}", "depth": d, "ratio": r} for d, r in enumerate(ratios)]
             projection.append({**tags, "layer": "l2", "energy": mechanism.Settings().energy, "k": 3, "std": 0.1,
                                "ratio": 0.9 - 0.1 * level + rng.normal(0, spread)})
-            sets_rows.append({**tags, "to_ocs": 1.0, "to_constants": ratios[-1] * (1 + rng.normal(0, spread))})
+            sets_rows.append({**tags, "to_ocs": 1.0, "to_constants": ratios[-1] * (1 + rng.normal(0, spread)),
+                              "to_hidden_constants": ratios[1] * (1 + rng.normal(0, spread))})
         constants += [{"model": "m", "loss": "ce", "seed": seed, "layer": f"l{d}",
                        "distance": 0.1 * (1 + abs(rng.normal(0, spread))), "clean_distance": 2.0,
                        "uniform_distance": 0.5} for d in range(3)]
@@ -129,13 +130,27 @@ def test_constants_ratio_uses_the_last_layer():
     assert analysis.constants_ratio(r, "m", "uniform_distance") == pytest.approx(0.15 / 0.5)
 
 
-def test_bias_agreement_counts_signs():
-    bias = BiasRuns(p_pos=torch.tensor([0.7, 0.7, 0.3, 0.3]), ocs=torch.tensor([0.8, 0.8, -0.8, -0.8]),
+def _bias_runs(margin_trace: torch.Tensor) -> BiasRuns:
+    return BiasRuns(p_pos=torch.tensor([0.7, 0.7, 0.3, 0.3]), ocs=torch.tensor([0.8, 0.8, -0.8, -0.8]),
                     final=torch.tensor([1.0, -1.0, 2.0, -0.5]), margin_label_sum=torch.tensor([2.0, -1.0, 1.0, 3.0]),
                     trace=torch.tensor([[0.0, 0.1, -1], [0.0, 0.1, -1], [0.0, -0.1, 1], [0.0, -0.1, 1]]),
-                    steps=torch.arange(1, 4))
-    agree = mechanism.bias_agreement(bias)
+                    steps=torch.arange(1, 4), checkpoints=torch.arange(10, 110, 10), margin_trace=margin_trace)
+
+
+def test_bias_agreement_counts_signs():
+    agree = mechanism.bias_agreement(_bias_runs(torch.ones(4, 10)))
     assert agree == {"ocs": 0.5, "margin": 0.75, "ocs_early": 1.0}
+    statistic, n = analysis.bias_statistic(_bias_runs(torch.ones(4, 10)))
+    assert n == 4 and statistic(np.arange(4)) == 0.75  # A13e reads the margin points' labels, not the OCS
+
+
+def test_margin_change_reads_the_last_tenth_of_training():
+    """Checkpoints at steps 10..100: the last tenth starts at step 90 (the 9th checkpoint)."""
+    trace = torch.ones(4, 10)
+    trace[0, 9] = 1.02  # moved 2% between steps 90 and 100
+    trace[1, :8] = 0.5  # moved before step 90 only
+    change = _bias_runs(trace).margin_change()
+    assert change == pytest.approx(torch.tensor([0.02 / 1.02, 0.0, 0.0, 0.0]))
 
 
 def test_the_cached_simulation_comes_back_as_a_simulation(tmp_path):
@@ -221,8 +236,10 @@ def test_smoke_claims_that_hold_at_any_scale(smoke):
 
 # The cpu verdict the chapter's text describes. A claim moving from one list to the other means the text is out of
 # date: rerun the chapter, read the new numbers and update both.
-REPRODUCE = {"A8d", "A10a", "A11c", "A12a", "A12b", "A12c", "A12e", "A13a", "A13c", "A13d"}
-DO_NOT_REPRODUCE = {"A8a", "A8b", "A8c", "A9", "A10b", "A10c", "A11a", "A11b", "A12d", "A13b", "A13e"}
+# A13e is not judged at cpu: its normalised margin still moves by about 1% over the last tenth of training.
+REPRODUCE = {"A8a", "A8c", "A12a", "A12c", "A12e", "A13a", "A13c", "A13d"}
+DO_NOT_REPRODUCE = {"A8b", "A8d", "A9", "A10a", "A10b", "A10c", "A11a", "A11b", "A12b", "A12d", "A13b"}
+NOT_JUDGED = {"A13e"}
 
 
 @pytest.fixture(scope="module")
@@ -233,7 +250,8 @@ def cpu(tmp_path_factory):
 @pytest.mark.slow
 def test_cpu_run_reports_every_claim(cpu):
     *_, claims = cpu
-    assert set(claims) == REPRODUCE | DO_NOT_REPRODUCE
+    assert set(claims) == REPRODUCE | DO_NOT_REPRODUCE | NOT_JUDGED
+    assert all(claims[cid].verdict == "not judged" and "not converged" in claims[cid].note for cid in NOT_JUDGED)
 
 
 @pytest.mark.slow

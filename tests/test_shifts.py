@@ -63,3 +63,23 @@ def test_evaluation_sets_cover_every_shift_and_level(images):
     assert [(s.shift, s.level) for s in sets][:3] == [("none", 0), ("rotate", 1), ("rotate", 2)]
     assert len(sets) == 11
     assert [s.severity for s in sets if s.shift == "blur"] == list(severities("blur", (1, 8, 8)))
+
+
+def test_read_ladder_interpolates_the_running_maximum_of_the_loss():
+    """Accuracy 1, 0.875, 0.95, 0.5, 0.25 at severities 0..4: loss 0, 0.125, 0.05 -> 0.125 (running max), 0.5, 0.75.
+    Loss 0.125 is first reached at 1; 0.3125 halfway from 2 to 3 (0.125 -> 0.5); 0.625 halfway from 3 to 4; 0.9
+    never, so the grid's end."""
+    from steerlib.vision.ladders import read_ladder
+
+    sevs = np.arange(5.0)
+    acc = np.array([1.0, 0.875, 0.95, 0.5, 0.25])
+    assert read_ladder(sevs, acc, (0.125, 0.3125, 0.625, 0.9)) == pytest.approx((1.0, 2.5, 3.5, 4.0))
+
+
+def test_evaluation_sets_follow_the_given_ladders(images):
+    y = torch.arange(6)
+    sets = evaluation_sets(images, y, ("blur",), (0.0, 1.0), ladders={"blur": (0.1, 0.2, 0.3, 0.4, 0.5),
+                                                                       "noise": (0.1,)})
+    assert [s.severity for s in sets] == [0.0, 0.1, 0.2, 0.3, 0.4, 0.5]
+    with pytest.raises(ValueError, match="ladders has no severities for shift='rotate'"):
+        evaluation_sets(images, y, ("rotate",), (0.0, 1.0), ladders={"blur": (0.1,)})

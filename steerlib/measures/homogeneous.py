@@ -35,6 +35,7 @@ from steerlib.core.checks import (
     check_range,
     check_ranges,
     check_seed,
+    check_shape,
     check_tensor,
     check_type,
 )
@@ -106,6 +107,27 @@ def stable_rank(w: torch.Tensor) -> torch.Tensor:
         raise ValueError(f"w has shape {tuple(w.shape)}; it must be a matrix (or a stack of them)")
     s = torch.linalg.svdvals(w)
     return s.pow(2).sum(-1) / s[..., 0].pow(2)
+
+
+def hidden_stable_rank(stable_rank: torch.Tensor, depths: tuple[int, ...]) -> torch.Tensor:
+    """Mean stable rank of the hidden layers W_2..W_{L-1} of every net: ``stable_rank`` is (depths, seeds, layer)
+    with W_1..W_L of a depth-L net in layers 0..L-1 (NaN-padded to the deepest net), ``depths`` the nets' L in the
+    first axis' order; returns (depths, seeds). The input layer W_1 (d -> m) and the output layer W_L (m -> 1, rank
+    exactly one) are left out wherever they sit."""
+    check_tensor("stable_rank", stable_rank, allow_nan=True, ndim=3)
+    depths = tuple(check_ranges("depths", depths, 3, stable_rank.shape[-1], integer=True))
+    check_shape("depths", depths, (stable_rank.shape[0],), "one depth per row of stable_rank")
+    return torch.stack([stable_rank[i, :, 1:d - 1].mean(-1) for i, d in enumerate(depths)])
+
+
+def normalised_margin(out: torch.Tensor, y: torch.Tensor, weights: list[torch.Tensor]) -> torch.Tensor:
+    """min_n y_n f(x_n) / prod_i ||W_i||_F: the margin of an L-homogeneous net divided by the product of its layers'
+    norms, invariant to rescaling the layers, so its convergence says the direction has converged. ``out`` is (B, N)
+    (without any output bias), ``y`` (N,) or (B, N), ``weights`` the L stacks (B, ., .) of W_1..W_L."""
+    check_tensor("out", out, ndim=2)
+    _check_labels(y)
+    norms = torch.stack([check_tensor("weights", w).flatten(1).norm(dim=1) for w in weights]).prod(0)
+    return (y * out).min(-1).values / norms
 
 
 class DeepReLUStack:
@@ -227,12 +249,13 @@ class SimConfig:
     bias_depth: int = 4  # Prop 2.4.2: a net with an output bias on imbalanced labels ...
     bias_p_pos: tuple[float, ...] = (0.7, 0.3)  # ... with these fractions of positive labels,
     bias_seeds: int = 4  # ... this many datasets each, trained without weight decay (Prop 2.4.2 is about
-    # gradient flow on the unregularised loss, and the bias is free in its min-norm problem)
+    # gradient flow on the unregularised loss, and the bias is free in its min-norm problem) ...
+    bias_steps: int = 20000  # ... for this many steps, the normalised margin recorded at 50 checkpoints
 
     def __post_init__(self):
         check_choice("loss", self.loss, LOSSES)
         check_ranges("depths", self.depths, 3, integer=True)  # the measures read W_2, so every net has one
-        for name in ("width", "n_train", "n_test", "n_seeds", "steps", "bias_seeds"):
+        for name in ("width", "n_train", "n_test", "n_seeds", "steps", "bias_seeds", "bias_steps"):
             check_range(name, getattr(self, name), 1, integer=True)
         check_range("dim", self.dim, 3, integer=True)  # OOD inputs turn out of the data plane into the others
         check_range("noise", self.noise, 0)
@@ -258,6 +281,16 @@ class BiasRuns:
     trace: torch.Tensor  # (R, steps) output bias after every step
     margin_label_sum: torch.Tensor  # (R,) sum of the labels of the margin points
     steps: torch.Tensor  # (steps,) 1, 2, ..., steps
+    checkpoints: torch.Tensor  # (C,) the steps after which the normalised margin was recorded
+    margin_trace: torch.Tensor  # (R, C) normalised margin (:func:`normalised_margin`, bias left out) at each
+
+    def margin_change(self, tail: float = 0.1) -> torch.Tensor:
+        """Per run, |m(T) - m((1 - tail) T)| / |m(T)|: the relative change of the normalised margin over the last
+        ``tail`` of training (small once the direction has converged)."""
+        check_range("tail", tail, 0, 1, open_low=True, open_high=True)
+        start = int(torch.searchsorted(self.checkpoints, (1 - tail) * self.checkpoints[-1]))
+        end = self.margin_trace[:, -1]
+        return (end - self.margin_trace[:, start]).abs() / end.abs()
 
 
 @dataclasses.dataclass
@@ -320,11 +353,18 @@ def simulate(cfg: SimConfig, seed: int = 0) -> Simulation:
             for i, p in enumerate(cfg.bias_p_pos) for s in range(cfg.bias_seeds)]
     xb, yb = torch.stack([d[0] for d in data]), torch.stack([d[1] for d in data])
     bnet = DeepReLUStack([cfg.bias_depth] * len(data), cfg.width, cfg.dim, seed=seed + 1, output_bias=True)
-    trace = train(bnet, xb, yb, cfg.steps, cfg.lr, 0.0, cfg.loss)
-    with torch.no_grad():
-        margins = yb * (bnet.forward(xb)[0] - bnet.bias[:, None])  # y f(W; x) without the bias, as in Prop 2.4.2
+    n_checks = min(50, cfg.bias_steps)
+    ends = [round(cfg.bias_steps * (c + 1) / n_checks) for c in range(n_checks)]
+    trace, margin_trace, done = [], [], 0
+    for end in ends:  # plain gradient descent, so training in chunks is training in one go
+        trace += train(bnet, xb, yb, end - done, cfg.lr, 0.0, cfg.loss)
+        done = end
+        with torch.no_grad():
+            out = bnet.forward(xb)[0] - bnet.bias[:, None]  # y f(W; x) without the bias, as in Prop 2.4.2
+        margin_trace.append(normalised_margin(out, yb, [bnet.w_in, *bnet.w_hidden[:cfg.bias_depth - 2], bnet.w_out]))
     p_hat = (yb > 0).float().mean(-1)
     bias = BiasRuns(p_pos=p_hat, ocs=ocs_logit(p_hat, cfg.loss), final=bnet.bias.clone(),
-                    trace=torch.stack(trace, dim=1), margin_label_sum=(yb * margin_points(margins)).sum(-1),
-                    steps=torch.arange(1, cfg.steps + 1))
+                    trace=torch.stack(trace, dim=1), margin_label_sum=(yb * margin_points(yb * out)).sum(-1),
+                    steps=torch.arange(1, cfg.bias_steps + 1), checkpoints=torch.tensor(ends),
+                    margin_trace=torch.stack(margin_trace, dim=1))
     return Simulation(**measured, train_margin=train_margin, bias=bias)

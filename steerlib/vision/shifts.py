@@ -130,9 +130,21 @@ class EvalSet:
     y: torch.Tensor
 
 
+def _ladder(shift: str, input_shape: tuple[int, ...], ladders: dict[str, tuple[float, ...]] | None
+            ) -> tuple[float, ...]:
+    """``ladders[shift]`` (checked), else the default :func:`severities`."""
+    if ladders is None:
+        return severities(shift, input_shape)
+    check_type("ladders", ladders, dict, "a dict shift -> severities, or None")
+    if shift not in ladders:
+        raise ValueError(f"ladders has no severities for shift={shift!r}; it holds {sorted(ladders)}")
+    return tuple(check_ranges(f"ladders[{shift!r}]", ladders[shift], *SEVERITY_RANGES[shift]))
+
+
 def evaluation_sets(x: torch.Tensor, y: torch.Tensor, shifts: tuple[str, ...], value_range: tuple[float, float],
-                    seed: int = 0) -> list[EvalSet]:
-    """The clean set (shift "none", level 0) followed by every shift at its five default severities."""
+                    seed: int = 0, ladders: dict[str, tuple[float, ...]] | None = None) -> list[EvalSet]:
+    """The clean set (shift "none", level 0) followed by every shift at the severities of ``ladders[shift]`` (e.g.
+    from :mod:`steerlib.vision.ladders`), or by default its five default :func:`severities`."""
     _check_batch("x", x)
     check_tensor("y", y, 0, integer=True, ndim=1)
     check_shape("y", y, (len(x),), "one label per input of x")
@@ -141,18 +153,19 @@ def evaluation_sets(x: torch.Tensor, y: torch.Tensor, shifts: tuple[str, ...], v
     check_seed("seed", seed)
     sets = [EvalSet("none", 0, 0.0, x, y)]
     for shift in shifts:
-        for level, sev in enumerate(severities(shift, tuple(x.shape[1:])), start=1):
+        for level, sev in enumerate(_ladder(shift, tuple(x.shape[1:]), ladders), start=1):
             sets.append(EvalSet(shift, level, sev, apply_shift(x, shift, sev, value_range, seed + level), y))
     return sets
 
 
-def focus_sets(x: torch.Tensor, shift: str, value_range: tuple[float, float], seed: int = 0
-               ) -> tuple[list[float], list[torch.Tensor]]:
-    """Fig 2.2's sets: ``x`` (one class's test inputs) clean and at the five default severities of ``shift``,
-    level ``l`` drawn with seed ``seed + l`` (the rule of :func:`evaluation_sets`); returns (severities, inputs)."""
+def focus_sets(x: torch.Tensor, shift: str, value_range: tuple[float, float], seed: int = 0,
+               ladders: dict[str, tuple[float, ...]] | None = None) -> tuple[list[float], list[torch.Tensor]]:
+    """Fig 2.2's sets: ``x`` (one class's test inputs) clean and at the severities of ``shift`` (as in
+    :func:`evaluation_sets`), level ``l`` drawn with seed ``seed + l``; returns (severities, inputs)."""
     _check_batch("x", x)
     check_seed("seed", seed)
-    sevs = [0.0, *severities(shift, tuple(x.shape[1:]))]
+    check_choice("shift", shift, SHIFTS)
+    sevs = [0.0, *_ladder(shift, tuple(x.shape[1:]), ladders)]
     return sevs, [apply_shift(x, shift, s, value_range, seed + level) for level, s in enumerate(sevs)]
 
 

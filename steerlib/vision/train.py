@@ -13,6 +13,7 @@ from steerlib.core.checks import check_nonempty, check_range, check_seed, check_
 from steerlib.core.runtime import epoch_order, pick_device, progress_bar
 from steerlib.vision.data import ImageData
 from steerlib.vision.ensemble import Ensemble
+from steerlib.vision.losses import targets
 from steerlib.vision.models import make_model
 
 
@@ -135,9 +136,10 @@ def train_separately(make: Callable[[], nn.Module], seeds: tuple[int, ...], loss
 
 def fit(data: ImageData, loss, arch: str, seeds: tuple[int, ...], cfg: TrainConfig, device: torch.device,
         cache: RunCache | None = None, width: int = 32, norm: str = "none") -> Ensemble:
-    """Train ``arch`` with ``loss`` on ``data``'s training split for every seed (cached by the full configuration)."""
+    """Train ``arch`` with ``loss`` on ``data``'s training split (its :func:`~steerlib.vision.losses.targets`) for
+    every seed (cached by the full configuration)."""
     check_type("data", data, ImageData, "an ImageData from load_dataset")
     key = {"data": data.name, "loss": repr(loss), "arch": arch, "width": width, "norm": norm}
     return train_ensemble(lambda: make_model(arch, data.input_shape, loss.out_dim, width=width, norm=norm),
-                          seeds, loss, data.x_train, data.y_train, cfg, device, cache, key,
+                          seeds, loss, data.x_train, targets(loss, data), cfg, device, cache, key,
                           desc=f"{data.name}/{loss.name}/{arch}")

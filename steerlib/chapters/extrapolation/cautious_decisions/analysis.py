@@ -67,6 +67,33 @@ def rank_table(results: Results, rewards: str | None = None) -> pd.DataFrame:
 N_BOOT = 1000  # bootstrap resamples of the seeds behind every interval
 
 
+def _rise(curve: pd.Series) -> pd.Series:
+    """Per (dataset, shift): the curve's value at the strongest level minus its clean value."""
+    levels = curve.index.get_level_values("level")
+    top = curve[levels == levels.max()].droplevel("level")
+    return top - curve[levels == 0].droplevel("level")
+
+
+def _worst_fall(curve: pd.Series, spread: pd.Series) -> float:
+    """The largest fall of the curve from one level to the next beyond the seed spread there (the larger of the two
+    levels' standard deviations over seeds), over every (dataset, shift): <= 0 when it never falls by more."""
+    falls = []
+    for key, g in curve.groupby(["dataset", "shift"]):
+        v, sd = g.to_numpy(), spread.loc[key].reindex(g.index.get_level_values("level")).to_numpy()
+        falls.append(np.max(v[:-1] - v[1:] - np.maximum(sd[:-1], sd[1:])))
+    return float(max(falls))
+
+
+def _spread(results: Results, rewards: str) -> dict[str, pd.Series]:
+    """Standard deviation over seeds of the reward model's abstain ratio and of its reward gain over CE, per
+    (dataset, shift, level)."""
+    t = with_clean(results.table[results.table["rewards"] == rewards])
+    wide = t.pivot_table(index=["dataset", "shift", "level", "seed"], columns="method", values=["abstain", "reward"])
+    per_seed = pd.DataFrame({"abstain": wide[("abstain", "reward")],
+                             "gain": wide[("reward", "reward")] - wide[("reward", "ce")]})
+    return {k: per_seed[k].groupby(["dataset", "shift", "level"]).std(ddof=0) for k in per_seed}
+
+
 def _statistics(results: Results) -> dict[str, float]:
     """The value of every claim, by id (see :func:`claims`)."""
     labels = list(results.tables)
@@ -76,9 +103,13 @@ def _statistics(results: Results) -> dict[str, float]:
     levels = rw.index.get_level_values("level")
     clean = rw[levels == 0].groupby("dataset").first()[["reward", "ce", "oracle"]]
     shifted, worst = rw[levels > 0], rw[levels == levels.max()]
-    out = {"A6a": float(rho["abstain, reward prediction"]), "A6b": float(rho["abstain, oracle"]),
+    abstain, gain = ab["reward"], rw["reward"] - rw["ce"]
+    spread = _spread(results, main)
+    out = {"A6a": float(_rise(abstain).mean()), "A6b": float(rho["abstain, oracle"]),
+           "A6d": float(_worst_fall(abstain, spread["abstain"])),
            "A7a": float((clean.max(axis=1) - clean.min(axis=1)).max()),
-           "A7b": float(rho["reward minus CE reward"]), "A7c": float((worst["reward"] - worst["ce"]).mean()),
+           "A7b": float(_rise(gain).mean()), "A7f": float(_worst_fall(gain, spread["gain"])),
+           "A7c": float((worst["reward"] - worst["ce"]).mean()),
            "A7d": float((shifted["oracle"] - shifted["reward"]).min()),
            "A7e": float((shifted["reward"] - shifted["ce"]).sum() / (shifted["oracle"] - shifted["ce"]).sum())}
     if len(labels) > 1:
@@ -108,17 +139,26 @@ def seed_statistic(results: Results) -> tuple[Callable[[np.ndarray], dict[str, f
     main = tables.index(labels[0])
     m = {name: methods.index(name) for name in ("reward", "ce", "oracle")}
 
+    def worst_fall(curves: np.ndarray) -> float:
+        """:func:`_worst_fall` of seed curves (dataset, shift, level, drawn seed)."""
+        mean, sd = curves.mean(-1), curves.std(-1)
+        return float(np.max(mean[..., :-1] - mean[..., 1:] - np.maximum(sd[..., :-1], sd[..., 1:])))
+
     def statistic(draw: np.ndarray) -> dict[str, float]:
-        ab, rw = ((a[:, draw].mean(1).reshape(shape)[:, main]) for a in (arrays["abstain"], arrays["reward"]))
-        # ab, rw: (dataset, method, shift, level)
+        ab_seeds, rw_seeds = (a[:, draw].reshape(*shape, len(draw))[:, main]
+                              for a in (arrays["abstain"], arrays["reward"]))  # (dataset, method, shift, level, seed)
+        ab, rw = ab_seeds.mean(-1), rw_seeds.mean(-1)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # a constant curve has no rho, and NaN says so
-            rho = {name: float(np.nanmean(spearman_rows(level, curve))) for name, curve in (
-                ("A6a", ab[:, m["reward"]]), ("A6b", ab[:, m["oracle"]]),
-                ("A7b", rw[:, m["reward"]] - rw[:, m["ce"]]))}
+            rho = {"A6b": float(np.nanmean(spearman_rows(level, ab[:, m["oracle"]])))}
         clean = rw[:, [m["reward"], m["ce"], m["oracle"]], 0, 0]  # (dataset, method); every shift holds the clean set
         gain, oracle_gain = rw[:, m["reward"]] - rw[:, m["ce"]], rw[:, m["oracle"]] - rw[:, m["ce"]]
+        abstain = ab[:, m["reward"]]
         out = {**rho, "A7a": float((clean.max(1) - clean.min(1)).max()),
+               "A6a": float((abstain[..., -1] - abstain[..., 0]).mean()),
+               "A6d": worst_fall(ab_seeds[:, m["reward"]]),
+               "A7b": float((gain[..., -1] - gain[..., 0]).mean()),
+               "A7f": worst_fall(rw_seeds[:, m["reward"]] - rw_seeds[:, m["ce"]]),
                "A7c": float(gain[..., level == level.max()].mean()),
                "A7d": float((rw[:, m["oracle"]] - rw[:, m["reward"]])[..., level > 0].min()),
                "A7e": float(gain[..., level > 0].sum() / oracle_gain[..., level > 0].sum())}
@@ -139,8 +179,10 @@ def claim_replicates(results: Results, n_boot: int = N_BOOT) -> dict[str, np.nda
 def claims(results: Results) -> list[Claim]:
     """Claims A6-A7 of the research note on the first (the dissertation's) table; A6c compares it with the second.
 
-    Thresholds: Spearman's rho between severity level (0-5) and a seed-mean curve, averaged over (dataset, shift)
-    curves, must exceed 0.7 for "rises" (a monotone curve gives 1). Reward gaps are measured against 5% of the
+    Thresholds: "rises" is a shape, in two claims: the seed-mean curve (averaged over (dataset, shift) curves) ends
+    higher than it starts by a margin (A6a, A7b), and never steps down by more than the seeds' standard deviation
+    (A6d, A7f), so a plateau passes where a rank correlation over six points would fail it; the oracle's rise (A6b)
+    keeps a rank rule, rho > 0.7. Reward gaps are measured against 5% of the
     table's range, correct - wrong (0.25 for +1/-4/0): closer is "similar", further is "ahead". "Large compared with
     the gap to the oracle" means reward prediction recovers over half of the oracle's gain over CE on shifted sets.
     Steering (A6c) asks the default table's reward model to abstain on at least half more of the most-shifted
@@ -161,11 +203,19 @@ def claims(results: Results) -> list[Claim]:
         return {"value": value[cid], "interval": percentile_interval(reps[cid]), "uncertainty": how}
 
     tol = 0.05 * (results.tables[main].correct - results.tables[main].wrong)
-    rises = "rho > 0.7: a rise at nearly every one of the six levels (1: every step up), the chapter's rule for 'rises'"
+    rises = "rho > 0.7: a rise at nearly every one of the six levels (1: every step up)"
     out = [
-        Claim("A6a", "Reward prediction abstains more as shift grows", "mean Spearman rho(level, abstain ratio)",
-              op=">", threshold=0.7, dissertation="abstain ratio rises with shift (Fig 2.6)", **measured("A6a"),
-              why=f"{rises}, as Fig 2.6 climbs; 0 would be an abstention that ignores shift"),
+        Claim("A6a", "Reward prediction abstains more as shift grows", "mean over curves of the abstain ratio at "
+              "level 5 minus clean", op=">", threshold=0.2, dissertation="abstain ratio rises with shift (Fig 2.6)",
+              **measured("A6a"),
+              why="> 0.2: a fifth more of the inputs abstained on at the strongest level than clean, as Fig 2.6 "
+                  "climbs; 0 would be an abstention that ignores shift"),
+        Claim("A6d", "... and never abstains less at a stronger level, beyond the seed spread",
+              "max over curves and steps of (fall of the abstain ratio from one level to the next - its seed "
+              "standard deviation)", op="<=", threshold=0.0, dissertation="Fig 2.6's curves climb",
+              **measured("A6d"),
+              why="<= 0: no step down larger than the seeds disagree on (a plateau passes, a real dip fails); "
+                  "a threshold above 0 would excuse dips the seeds agree on"),
         Claim("A6b", "The oracle abstains more as shift grows", "mean Spearman rho(level, abstain ratio)",
               op=">", threshold=0.7, dissertation="oracle abstain ratio rises with shift (Fig 2.6)",
               kind="prerequisite", **measured("A6b"),
@@ -177,9 +227,15 @@ def claims(results: Results) -> list[Claim]:
               why=f"< {tol:g} = 5% of the reward range (correct - wrong): the rival is a gap the size A7c calls "
                   "'ahead'"),
         Claim("A7b", "Reward prediction beats standard classification by a margin that grows with shift",
-              "mean Spearman rho(level, reward - CE reward)", op=">", threshold=0.7,
+              "mean over curves of (reward - CE reward) at level 5 minus clean", op=">", threshold=tol,
               dissertation="reward prediction increasingly outperforms classification (Fig 2.7)", **measured("A7b"),
-              why=f"{rises}, as Fig 2.7 widens; 0 would be a margin over CE that does not grow with shift"),
+              why=f"> {tol:g} = 5% of the reward range: the margin grows by more than A7a's tolerance for "
+                  "'similar', as Fig 2.7 widens; 0 would be a margin that does not grow"),
+        Claim("A7f", "... and the margin never shrinks at a stronger level, beyond the seed spread",
+              "max over curves and steps of (fall of reward - CE reward from one level to the next - its seed "
+              "standard deviation)", op="<=", threshold=0.0, dissertation="Fig 2.7's gap widens",
+              **measured("A7f"),
+              why="<= 0: no step down larger than the seeds disagree on (a plateau passes, a real dip fails)"),
         Claim("A7c", "Reward prediction beats standard classification at the most severe shift",
               "mean over curves of reward - CE reward at level 5", op=">", threshold=tol,
               dissertation="large gap under the strongest shifts (Fig 2.7)", **measured("A7c"),

@@ -11,7 +11,7 @@ import torch
 
 from steerlib.chapters.extrapolation.mechanism.experiment import ModelSpec, Results
 from steerlib.core.claims import Claim
-from steerlib.measures.homogeneous import BiasRuns
+from steerlib.measures.homogeneous import BiasRuns, hidden_stable_rank
 from steerlib.measures.statistics import (
     bootstrap_note,
     percentile_interval,
@@ -71,11 +71,19 @@ def depth_rho(results: Results, model: str) -> float:
     return float(np.mean([spearman(g["depth"], g["ratio"]) for _, g in df.groupby("shift")]))
 
 
-def link_rho(results: Results, model: str, target: str = "to_constants") -> float:
-    """Spearman's rho, across every evaluation set (seed means), between the last layer's feature-norm ratio and the
-    predictions' distance ``to_constants`` (their last layer's accumulated constants) or ``to_ocs``."""
+def hidden_layer(df: pd.DataFrame, model: str) -> str:
+    """The model's last hidden affine layer (the one before the output layer)."""
+    sub = df[df["model"] == model]
+    return sub.loc[sub["depth"] == sub["depth"].max() - 1, "layer"].iloc[0]
+
+
+def link_rho(results: Results, model: str, target: str = "to_hidden_constants") -> float:
+    """Spearman's rho, across every evaluation set (seed means), between a layer's feature-norm ratio and the
+    predictions' distance to that layer's accumulated constants: the last hidden layer for ``to_hidden_constants``
+    (A8d), the last layer for ``to_constants``; or the last layer's ratio and the distance ``to_ocs``."""
+    layer = hidden_layer if target == "to_hidden_constants" else last_layer
     norms = results.norms[(results.norms["model"] == model)
-                          & (results.norms["layer"] == last_layer(results.norms, model))]
+                          & (results.norms["layer"] == layer(results.norms, model))]
     merged = norms.merge(results.sets, on=["model", "seed", "shift", "level"])
     g = merged.groupby(["shift", "level"])[["ratio", target]].mean()
     return spearman(g["ratio"], g[target])
@@ -143,7 +151,8 @@ def model_statistic(results: Results, model: str) -> tuple[Callable[[np.ndarray]
 
     ``statistic(draw)`` takes the model's seeds at positions ``draw`` (sorted seeds; one drawn twice counts twice),
     averages every measurement over them and returns, by name, what the claims combine over models: ``top``
-    (:func:`top_level`), ``norm_rho`` (:func:`mean_rho` of :func:`norm_curves`), ``depth_rho``, ``link_rho``,
+    (:func:`top_level`), ``norm_rho`` (:func:`mean_rho` of :func:`norm_curves`), ``depth_rho``, ``link_rho`` (of
+    the last hidden layer),
     ``proj_rho`` (:func:`mean_rho` of :func:`projection_curves`), ``constants`` and ``constants_uniform``
     (:func:`constants_ratio` against the clean predictions and against uniform). It is written in numpy so that a
     bootstrap stays fast; with every seed drawn once it gives the values of those functions."""
@@ -155,8 +164,9 @@ def model_statistic(results: Results, model: str) -> tuple[Callable[[np.ndarray]
     depths = np.asarray(by_depth.index.levels[1])
     by_depth = by_depth.to_numpy().reshape(-1, len(depths), by_depth.shape[1])  # (shift, depth, seed)
     sets = results.sets[results.sets["model"] == model]
-    to_constants = seed_matrix(sets, ["shift", "level"], "to_constants").reindex(last.index).to_numpy()
-    ratio = last.to_numpy()  # every evaluation set once, for the link with the distance to the constants
+    hidden = seed_matrix(norms[norms["layer"] == hidden_layer(results.norms, model)], ["shift", "level"], "ratio")
+    to_constants = seed_matrix(sets, ["shift", "level"], "to_hidden_constants").reindex(hidden.index).to_numpy()
+    ratio = hidden.to_numpy()  # every evaluation set once, for A8d's link with the distance to the constants
     proj = results.projection
     proj = proj[(proj["model"] == model) & (proj["energy"] == results.energy)]
     _, proj, _ = _shift_curves(seed_matrix(proj[proj["layer"] == proj["layer"].iloc[-1]], ["shift", "level"], "ratio"))
@@ -185,8 +195,8 @@ def counterexample_statistic(results: Results) -> tuple[Callable[[np.ndarray], d
     """Claims A12b-A12e as a function of a draw of seeds (the FGSM table's attacked CE CNN and the Gaussian-NLL CNN
     share their seeds), and the number of seeds; see :func:`model_statistic`."""
     fg = results.fgsm
-    fg_last = results.layers("fgsm")[-1]
-    fgsm = {c: seed_matrix(fg, ["set"], c) for c in ("distance", fg_last)}
+    fg_layers = results.layers("fgsm")[1:]  # every affine layer (not the input)
+    fgsm = {c: seed_matrix(fg, ["set"], c) for c in ("distance", *fg_layers)}
     sets = list(fgsm["distance"].index)
     nll = results.nll
     sp, blur = results.nll_shifts
@@ -203,7 +213,7 @@ def counterexample_statistic(results: Results) -> tuple[Callable[[np.ndarray], d
             return float(spearman_rows(levels, curve[shifts.index(shift)][:, draw].mean(-1)))
 
         return {"A12b": float(fg_mean["distance"]["adversarial"] - fg_mean["distance"]["clean"]),
-                "A12c": float(fg_mean[fg_last]["adversarial"]),
+                "A12c": float(min(fg_mean[c]["adversarial"] for c in fg_layers)),
                 "A12d": min(rho(sp, "distance"), -rho(blur, "distance")),
                 "A12e": min(rho(sp, internal), -rho(blur, internal))}
 
@@ -215,23 +225,32 @@ def theory_statistic(results: Results) -> tuple[Callable[[np.ndarray], dict[str,
     of seeds; with every seed drawn once it gives the claims' values."""
     th, depths = results.theory, results.theory_depths
     widest = int(np.argmax(results.theory_angles))
+    hidden = hidden_stable_rank(th.stable_rank, depths)  # (depths, seeds)
+    within = within_angle_rho(results)  # (depths, seeds, turned angles)
 
     def statistic(draw: np.ndarray) -> dict[str, float]:
         idx = torch.as_tensor(draw)
-        hidden = th.stable_rank[:, idx, 1:-1]
         last_hidden = torch.stack([th.norm_ratio[i, idx, widest, d - 2].mean() for i, d in enumerate(depths)])
-        proj_rho = [spearman(th.rank_one_proj[i][idx].flatten(), th.abs_out[i][idx].flatten())
-                    for i in range(len(depths))]
-        return {"A13a": float(hidden.nanmean()), "A13b": spearman(list(depths), hidden.nanmean(dim=(1, 2)).tolist()),
-                "A13c": float(last_hidden.max()), "A13d": float(min(proj_rho))}
+        return {"A13a": float(hidden[:, idx].mean()),
+                "A13b": spearman(list(depths), hidden[:, idx].mean(1).tolist()),
+                "A13c": float(last_hidden.max()), "A13d": float(within[:, draw].mean((1, 2)).min())}
 
     return statistic, th.stable_rank.shape[1]
 
 
+def within_angle_rho(results: Results) -> np.ndarray:
+    """Spearman's rho between ||A_1 f_1(x)|| and |f(x)| over the test points of one net at one angle, for every
+    depth, seed and angle out of the plane (the 0 degree set left out): (depths, seeds, angles > 0). Within an angle,
+    so that the shared fall of both with the angle does not make the correlation."""
+    th = results.theory
+    turned = [i for i, a in enumerate(results.theory_angles) if a > 0]
+    return spearman_rows(th.rank_one_proj[:, :, turned].numpy(), th.abs_out[:, :, turned].numpy())
+
+
 def bias_statistic(bias: BiasRuns) -> tuple[Callable[[np.ndarray], float], int]:
-    """A13e (:func:`bias_agreement`'s ``ocs``: the fraction of runs whose final bias has the OCS's sign) as a function
-    of a draw of the output-bias runs, and their number."""
-    agree = (torch.sign(bias.final) == torch.sign(bias.ocs)).double().numpy()
+    """A13e (:func:`bias_agreement`'s ``margin``: the fraction of runs whose final bias has the sign of the summed
+    labels of the margin points, Prop 2.4.2) as a function of a draw of the output-bias runs, and their number."""
+    agree = (torch.sign(bias.final) == torch.sign(bias.margin_label_sum)).double().numpy()
 
     def statistic(draw: np.ndarray) -> float:
         return float(agree[draw].mean())
@@ -263,7 +282,7 @@ def claims(results: Results) -> list[Claim]:
     imbalanced = ModelSpec("cnn", "ce", imbalanced=True).name
 
     fg = results.fgsm.groupby("set").mean(numeric_only=True)
-    fg_last = results.layers("fgsm")[-1]
+    fg_layers = results.layers("fgsm")[1:]
     nll = with_clean(results.nll).groupby(["shift", "level"]).mean(numeric_only=True).reset_index()
     internal = results.layers("nll")[-2]  # the last hidden affine layer (fc1 for the CNN)
 
@@ -273,18 +292,14 @@ def claims(results: Results) -> list[Claim]:
 
     sp, blur = results.nll_shifts
     th = results.theory
-    hidden = th.stable_rank[:, :, 1:-1]  # drop W_1 (d -> m) and W_L (m -> 1)
-    per_depth = hidden.nanmean(dim=(1, 2))
-    depths = results.theory_depths
-    widest = int(np.argmax(results.theory_angles))
-    last_hidden = torch.stack([th.norm_ratio[i, :, widest, d - 2].mean() for i, d in enumerate(depths)])
-    proj_rho = [spearman(th.rank_one_proj[i].flatten(), th.abs_out[i].flatten()) for i in range(len(depths))]
+    theory_fn, n_sim = theory_statistic(results)
+    theory = theory_fn(np.arange(n_sim))
+    converged = float(th.bias.margin_change().max())
 
     # bootstrap replicates: per model (joint draws for models with as many seeds), counterexamples, theory, bias runs
     per_model = {m: seed_bootstrap(*model_statistic(results, m), n_boot)
                  for m in dict.fromkeys(ce + mse + variants + [imbalanced])}
     reps = seed_bootstrap(*counterexample_statistic(results), n_boot)
-    theory_fn, n_sim = theory_statistic(results)
     reps |= seed_bootstrap(theory_fn, n_sim, n_boot)
     bias_fn, n_runs = bias_statistic(th.bias)
     reps["A13e"] = seed_bootstrap(bias_fn, n_runs, n_boot)
@@ -323,20 +338,24 @@ def claims(results: Results) -> list[Claim]:
               "the effect grows through the layers (Fig 2.4)",
               why="rho < -0.5: a clear fall through the layers, deeper layers shrinking more (Fig 2.4); 0 would be a "
                   "shrinkage that does not compound", **over(ce, "depth_rho", np.mean)),
-        Claim("A8d", "Where the last layer's features shrink, the predictions are near the accumulated constants",
-              "mean over CE and MSE models of Spearman rho(last-layer norm ratio, distance to the constants) across "
-              "sets", float(np.mean([link_rho(results, m) for m in ce + mse])), ">", 0.5,
-              "OOD outputs are dominated by the constants (section 2.4)",
+        Claim("A8d", "Where the last hidden layer's features shrink, the predictions are near that layer's "
+                     "accumulated constants",
+              "mean over CE and MSE models of Spearman rho(last hidden layer's norm ratio, distance of the predictions "
+              "to its constants g(sigma(b))) across sets", float(np.mean([link_rho(results, m) for m in ce + mse])),
+              ">", 0.5, "OOD outputs are dominated by the constants (section 2.4)",
               why="rho > 0.5: a clear positive association across the evaluation sets; 0 would be predictions whose "
-                  "distance to the constants ignores the features' size", **over(ce + mse, "link_rho", np.mean)),
+                  "distance to the constants ignores the features' size. At the last layer the link is an identity "
+                  "(the constants are its bias), so it is read one layer down, through a ReLU and a layer",
+              **over(ce + mse, "link_rho", np.mean)),
         Claim("A9", "The share of the features in the span of the last layer's top singular vectors falls with shift",
               f"mean Spearman rho(level, projection ratio at energy {results.energy:g}) over CE models x shifts",
               projection_rho(results), "<", -0.5, f"{dis}, col. 2 (k unstated)",
               why=f"rho < -0.5: {falls}", **over(ce, "proj_rho", np.mean)),
-        Claim("A10a", "CE, balanced labels (the OCS is uniform): the accumulated constants are close to the OCS",
-              "max over archs of KL(constants || OCS) / mean KL(clean predictions || OCS)",
-              max(constants_ratio(results, m) for m in ce), "<", 0.1, f"{dis}, col. 3",
-              why=ten_times, **over(ce, "constants", np.max)),
+        Claim("A10a", "CE, imbalanced labels (the OCS is not uniform): the accumulated constants are close to the "
+                      "OCS", "KL(constants || OCS) / mean KL(clean predictions || OCS), imbalanced-label CNN",
+              constants_ratio(results, imbalanced), "<", 0.1, f"{dis}, col. 3",
+              why=f"{ten_times}. Judged on imbalanced labels: with balanced ones the OCS is uniform and any "
+                  "near-uniform (even untrained) network passes", **over([imbalanced], "constants", np.max)),
         Claim("A10b", "MSE reward model: the accumulated constants are close to the OCS [5p-4, ..., 0]",
               "max over archs of ||constants - OCS||^2 / mean ||clean predictions - OCS||^2",
               max(constants_ratio(results, m) for m in mse), "<", 0.1, f"{dis}, col. 4",
@@ -355,9 +374,6 @@ def claims(results: Results) -> list[Claim]:
         Claim("A11b", "A9 holds for every normalisation", "max over variants of mean Spearman rho(level, projection)",
               max(mean_rho(projection_curves(results, m)) for m in variants), "<", -0.5, "Figs A.4, A.5",
               why=f"rho < -0.5 for every variant: A9's threshold; {falls}", **over(variants, "proj_rho", np.max)),
-        Claim("A11c", "A10a (balanced CE) holds for every normalisation", "max over variants of the A10a ratio",
-              max(constants_ratio(results, m) for m in variants), "<", 0.1, "Figs A.4, A.5",
-              why=f"A10a's threshold for every variant: {ten_times}", **over(variants, "constants", np.max)),
         Claim("A12a", "FGSM inputs are more OOD than clean inputs", "mean OOD score adversarial - clean",
               a12a, ">", 0.05, "Fig A.1",
               why="> 0.05: a margin above the discriminator's noise between two sets of one distribution (0 would "
@@ -365,15 +381,16 @@ def claims(results: Results) -> list[Claim]:
               uncertainty="zero width: the OOD score is one number per set (the adversarial set pools every "
                           "member's inputs), the same for every seed"),
         Claim("A12b", "FGSM inputs are farther from the OCS than clean inputs", "mean KL to OCS adversarial - clean",
-              float(fg.loc["adversarial", "distance"] - fg.loc["clean", "distance"]), ">", 0.0, "Fig A.1, left",
-              why="> 0: farther at all, Fig A.1's direction; KL to a uniform OCS is capped at log 10 and clean "
-                  "predictions are already confident, so only a small margin is possible", **measured("A12b",
-                                                                                                       counter)),
-        Claim("A12c", "FGSM inputs have larger feature norms than training inputs",
-              "seed-mean last-layer norm ratio of adversarial inputs", float(fg.loc["adversarial", fg_last]), ">",
-              1.0, "Fig A.1, right",
-              why="> 1: larger than on training inputs (Fig A.1, right), the opposite of the mechanism's < 1 for OOD "
-                  "inputs", **measured("A12c", counter)),
+              float(fg.loc["adversarial", "distance"] - fg.loc["clean", "distance"]), ">", 0.1, "Fig A.1, left",
+              why="> 0.1 nats: farther by a margin, Fig A.1's direction; KL to the near-uniform OCS is capped at "
+                  "log 10 = 2.3 and clean predictions are already confident, so 0.1 (4% of the cap) is a clear but "
+                  "reachable margin", **measured("A12b", counter)),
+        Claim("A12c", "FGSM inputs have larger feature norms than training inputs at every layer",
+              "min over affine layers of the seed-mean norm ratio of adversarial inputs",
+              float(min(fg.loc["adversarial", c] for c in fg_layers)), ">", 1.1, "Fig A.1, right",
+              why="> 1.1: at least 10% larger than on training inputs at every layer (Fig A.1, right), the opposite "
+                  "of the mechanism's < 1 for OOD inputs; clean test inputs sit within a few % of 1",
+              **measured("A12c", counter)),
         Claim("A12d", f"Gaussian NLL: {sp} moves predictions away from the OCS while {blur} moves them towards it",
               f"min(rho(level, KL) for {sp}, -rho(level, KL) for {blur})",
               min(nll_rho(sp, "distance"), -nll_rho(blur, "distance")), ">", 0.5, "Fig A.2 (UTKFace)",
@@ -385,39 +402,47 @@ def claims(results: Results) -> list[Claim]:
               why="> 0.5: both trends clear (|rho| > 0.5, each in its direction), as Fig A.2 shows; 0 would be no "
                   "trend in one of them", **measured("A12e", nll_how)),
         Claim("A13a", "Lemma A.4.4: trained bias-free deep ReLU nets are nearly rank one in every hidden layer",
-              "mean stable rank of the hidden layers (all depths, seeds)", float(hidden.nanmean()), "<", 2.0,
+              "mean stable rank of the hidden layers W_2..W_{L-1} (all depths, seeds)", theory["A13a"], "<", 2.0,
               f"rank one; random init has {th.init_stable_rank:.1f}",
               why=f"< 2: nearly rank one (1 is rank one, 2 two equal directions); the rival, weights still at their "
                   f"random init, has {th.init_stable_rank:.1f}", **measured("A13a", sim)),
         Claim("A13b", "Lemma A.4.4: the hidden layers get closer to rank one as depth grows",
-              "Spearman rho(depth, mean hidden stable rank)",
-              spearman(list(depths), per_depth.tolist()), "<", -0.5, "bound tightens with depth",
+              "Spearman rho(depth, mean stable rank of W_2..W_{L-1})", theory["A13b"], "<", -0.5,
+              "bound tightens with depth",
               why="rho < -0.5: a clear fall with depth, the lemma's bound tightening; 0 would be no depth trend",
               **measured("A13b", sim)),
         Claim("A13c", "Prop 2.4.1 / Thm 2.4.1: OOD inputs have much smaller features than training inputs",
               "max over depths of E_OOD/E_train ||f_{L-1}(x)|| at the largest angle",
-              float(last_hidden.max()), "<", 0.5, "train norms >= gamma / C0; OOD norms can collapse",
+              theory["A13c"], "<", 0.5, "train norms >= gamma / C0; OOD norms can collapse",
               why="< 0.5: at most half the training norm at every depth, a collapse; 1 would be features the turn "
                   "leaves alone", **measured("A13c", sim)),
         Claim("A13d", "Thm 2.4.1: |f(x)| tracks the rank-one projection ||A_1 f_1(x)|| on OOD inputs",
-              "min over depths of Spearman rho(||A_1 f_1(x)||, |f(x)|)", float(min(proj_rho)), ">", 0.8,
-              "|f(x)| <~ C0 (eps + ...) when ||A_j f_j(x)|| <= eps",
-              why="rho > 0.8: |f(x)| nearly a monotone function of the projection at every depth, as the bound "
-                  "implies; 0 would be unrelated", **measured("A13d", sim)),
-        Claim("A13e", "Prop 2.4.2: with an output bias and imbalanced labels the bias takes the OCS's sign",
-              "fraction of runs with sign(b) = sign(OCS) at the end of training",
-              bias_agreement(th.bias)["ocs"], ">=", 0.9, "b ~ sum of margin-point labels ~ OCS direction",
-              why=">= 0.9: nearly every run, where the proposition predicts all; a sign unrelated to the OCS agrees "
-                  "in half of them",
+              "min over depths of the mean over turned angles of Spearman rho(||A_1 f_1(x)||, |f(x)|) over the test "
+              "points of one angle", theory["A13d"], ">", 0.5, "|f(x)| <~ C0 (eps + ...) when ||A_j f_j(x)|| <= eps",
+              why="rho > 0.5: a clear monotone link within every angle at every depth (the bound is an upper bound, "
+                  "not an equality); pooled over angles both would fall together with the angle and correlate "
+                  "without the theorem; 0 would be unrelated", **measured("A13d", sim)),
+        Claim("A13e", "Prop 2.4.2: the output bias takes the sign of the summed labels of the margin points",
+              "fraction of runs with sign(b) = sign(sum of y over the margin points) at the end of training",
+              bias_agreement(th.bias)["margin"], ">=", 0.9, "b ~ sum of margin-point labels",
+              why=">= 0.9: nearly every run, where the proposition predicts all; a sign unrelated to the margin "
+                  "points agrees in about half of them",
+              judged=converged < 0.01,
+              note="" if converged < 0.01 else
+              f"not converged: the normalised margin still moved by {converged:.1%} over the last tenth of the "
+              "steps (the proposition speaks of the limit, so its verdict waits for < 1%); see the trajectory",
               **measured("A13e", bootstrap_note(n_runs, n_boot, "output-bias run"))),
     ]
 
 
 def extra(results: Results) -> dict:
-    """Numbers behind the claims that the chapter quotes: per-energy A9 statistics, bias agreements, k per layer."""
+    """Numbers behind the claims that the chapter quotes: per-energy A9 statistics, bias agreements (with the OCS
+    and with the margin points) and each run's last-tenth margin change, the norm-distance links, k per layer."""
     k = results.projection[results.projection["energy"] == results.energy].groupby(["model", "layer"])["k"].mean()
     return {"a9_by_energy": {e: projection_rho(results, e) for e in results.energies},
             "bias_agreement": bias_agreement(results.theory.bias),
-            "rho_norm_vs_distance": {m: {t: link_rho(results, m, t) for t in ("to_constants", "to_ocs")}
+            "bias_margin_change": [float(v) for v in results.theory.bias.margin_change()],
+            "rho_norm_vs_distance": {m: {t: link_rho(results, m, t)
+                                         for t in ("to_hidden_constants", "to_constants", "to_ocs")}
                                      for m in results.sets["model"].unique()},
             "k_at_energy": {f"{m} {layer}": float(v) for (m, layer), v in k.items()}}

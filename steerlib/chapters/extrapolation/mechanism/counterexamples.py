@@ -11,7 +11,7 @@ from steerlib.vision import representations as rep
 from steerlib.vision.adversarial import iterated_fgsm, random_sign_like
 from steerlib.vision.data import ImageData
 from steerlib.vision.ensemble import Ensemble
-from steerlib.vision.losses import make_loss
+from steerlib.vision.losses import make_loss, targets
 from steerlib.vision.shifts import evaluation_sets
 
 
@@ -46,14 +46,14 @@ def fgsm_experiment(ensemble: Ensemble, data: ImageData, eps: float, steps: int,
     return pd.DataFrame(rows)
 
 
-def nll_experiment(ensemble: Ensemble, data: ImageData, shifts: tuple[str, ...], ood_splits: int,
-                   run: Run) -> tuple[pd.DataFrame, torch.Tensor]:
-    """The Gaussian-NLL ensemble under ``shifts``: per set and seed the OOD score, KL to N(mu*, sigma*^2), mean
+def nll_experiment(ensemble: Ensemble, data: ImageData, shifts: tuple[str, ...],
+                   ladders: dict[str, tuple[float, ...]], ood_splits: int, run: Run) -> tuple[pd.DataFrame, torch.Tensor]:
+    """The Gaussian-NLL ensemble under ``shifts`` at the severities of ``ladders``: per set and seed the OOD score, KL to N(mu*, sigma*^2), mean
     predicted mu and sigma, and feature-norm ratios. Also returns each member's accumulated constants at the last
     layer as a predicted (mu, sigma^2), shape (E, 2)."""
     loss = make_loss("gaussian_nll", data.num_classes)
-    ocs = loss.ocs(data.y_train)
-    sets = evaluation_sets(data.x_test, data.y_test, shifts, data.value_range, seed=run.seed)
+    ocs = loss.ocs(targets(loss, data))
+    sets = evaluation_sets(data.x_test, data.y_test, shifts, data.value_range, run.seed, ladders)
     members = [ensemble.member(e) for e in range(len(ensemble.seeds))]
     train_norms = [rep.feature_norms(m, data.x_train) for m in members]
     rows = []

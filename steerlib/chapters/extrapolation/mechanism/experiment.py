@@ -16,7 +16,8 @@ from steerlib.measures.homogeneous import SimConfig, Simulation, simulate
 from steerlib.vision import representations as rep
 from steerlib.vision.data import DATASETS, ImageData, load_dataset
 from steerlib.vision.ensemble import Ensemble
-from steerlib.vision.losses import make_loss
+from steerlib.vision.ladders import part_one_setup
+from steerlib.vision.losses import make_loss, targets
 from steerlib.vision.models import ARCHS, NORMS
 from steerlib.vision.recipes import ENSEMBLE_RECIPES
 from steerlib.vision.shifts import SHIFTS, EvalSet, evaluation_sets
@@ -25,14 +26,15 @@ from steerlib.vision.train import TrainConfig, fit
 
 @dataclasses.dataclass(frozen=True)
 class Settings:
-    dataset: str = "digits"
+    dataset: str = "mnist5k"
     shifts: tuple[str, ...] = ("rotate", "noise")  # Fig 2.4: rotated MNIST, noisy CIFAR-10
     archs: tuple[str, ...] = ("cnn", "mlp")  # Fig 2.4 for the CNN and a second architecture
     norms: tuple[str, ...] = NORMS  # appendix A.4/A.5 variants of the CNN (cross-entropy)
-    width: int = 32
-    n_seeds: int = 5  # the CNNs shared with the reversion chapter
-    extra_seeds: int = 3  # the MLPs, the normalisation variants and the imbalanced-label control
+    width: int = 16  # the reversion chapter's CNN, so its models come from the run cache
+    n_seeds: int = 3  # the CNNs shared with the reversion chapter
+    extra_seeds: int = 2  # the MLPs, the normalisation variants and the imbalanced-label control
     train: TrainConfig = ENSEMBLE_RECIPES["cpu"]  # Part I's recipe, so the reversion chapter's CNNs are reused
+    held_out: int = 500  # as the reversion chapter: the ladders' held-out training examples
     energy: float = 0.95  # projection ratio: k = smallest k keeping this fraction of ||W||_F (the code's rule)
     energies: tuple[float, ...] = (0.5, 0.7, 0.8, 0.9, 0.95, 0.99)  # sensitivity of the projection ratio to k
     rarest: float = 0.1  # control for A10: class c keeps rarest^(c/9) of its training images
@@ -49,7 +51,7 @@ class Settings:
             raise ValueError(f"nll_shifts={self.nll_shifts} must be two shifts: (impulse noise, blur)")
         check_choices("archs", self.archs, ARCHS)
         check_choices("norms", self.norms, NORMS)
-        for name in ("width", "n_seeds", "extra_seeds", "fgsm_steps", "ood_splits"):
+        for name in ("width", "n_seeds", "extra_seeds", "held_out", "fgsm_steps", "ood_splits"):
             check_range(name, getattr(self, name), 1, integer=True)
         check_type("train", self.train, TrainConfig, "a TrainConfig")
         check_range("energy", self.energy, 0.0, 1.0, open_low=True)
@@ -63,13 +65,16 @@ class Settings:
 
 
 PROFILES = {
-    "smoke": Settings(archs=("cnn",), norms=("none", "batch"), n_seeds=2, extra_seeds=1,
+    "smoke": Settings(dataset="digits", width=16, held_out=200, archs=("cnn",), norms=("none", "batch"), n_seeds=2,
+                      extra_seeds=1,
                       train=ENSEMBLE_RECIPES["smoke"], energies=(0.9, 0.95), fgsm_steps=5, ood_splits=2,
                       theory=SimConfig(depths=(3, 6), width=16, n_train=100, n_test=100, n_seeds=1, steps=400,
-                                       angles=(0, 45, 90))),
+                                       angles=(0, 45, 90), bias_steps=400)),
     "cpu": Settings(),
-    "paper": Settings(dataset="mnist", width=64, train=ENSEMBLE_RECIPES["paper"],
-                      theory=SimConfig(width=64, n_seeds=5, steps=50000, lr=0.1, weight_decay=1e-3)),
+    "paper": Settings(dataset="mnist", width=64, n_seeds=5, extra_seeds=3, held_out=5000,
+                      train=ENSEMBLE_RECIPES["paper"],
+                      theory=SimConfig(width=64, n_seeds=5, steps=50000, lr=0.1, weight_decay=1e-3,
+                                       bias_steps=200000)),
 }
 
 
@@ -126,7 +131,8 @@ class Results:
     norms: pd.DataFrame  # feature-norm ratio per layer: model, seed, shift, level, layer, depth, ratio
     projection: pd.DataFrame  # projection ratio: model, seed, shift, level, layer, energy, k, ratio (mean, std)
     constants: pd.DataFrame  # accumulated constants per layer k: model, loss, seed, layer, distance, clean_distance
-    sets: pd.DataFrame  # per model x seed x set: mean distance of the predictions to_ocs and to_constants
+    sets: pd.DataFrame  # per model x seed x set: mean distance of the predictions to_ocs, to_constants (the last
+    # layer's accumulated constants) and to_hidden_constants (the last hidden layer's)
     vectors: dict[str, Vectors]  # model name -> its OCS, constants and clean prediction
     fgsm: pd.DataFrame  # per seed x {clean, random sign, adversarial}: ood_score, distance, accuracy, layer ratios
     nll: pd.DataFrame  # Gaussian NLL per shift x level x seed: ood_score, distance, mu, sigma, layer ratios
@@ -163,10 +169,10 @@ def measure(spec: ModelSpec, ensemble: Ensemble, data: ImageData, sets: list[Eva
             all_layers: bool) -> tuple[dict[str, list[dict]], Vectors]:
     """Per member: accumulated constants at every layer; then per evaluation set (the clean set first) the
     feature-norm ratios, projection ratios (every energy; every layer if ``all_layers``, else the last) and the
-    distances of the predictions to the OCS and to the last layer's constants. E_train is over the model's own
+    distances of the predictions to the OCS and to the constants of the last and the last hidden layer. E_train is over the model's own
     training inputs. Returns the rows of the tables norms, projection, constants and sets, and the model's vectors."""
     loss = make_loss(spec.loss, data.num_classes)
-    ocs = loss.ocs(data.y_train)
+    ocs = loss.ocs(targets(loss, data))
     rows: dict[str, list[dict]] = {"norms": [], "projection": [], "constants": [], "sets": []}
     constants, clean = [], []
     for e, seed in enumerate(ensemble.seeds):
@@ -180,8 +186,10 @@ def measure(spec: ModelSpec, ensemble: Ensemble, data: ImageData, sets: list[Eva
             out, phis = rep.capture(model, s.x)
             if s.shift == "none":
                 clean.append(loss.predict(out).mean(0))
+            hidden = loss.predict(consts[layers[-2].name])
             rows["sets"].append({**tags, "to_ocs": float(loss.distance(out, ocs).mean()),
-                                 "to_constants": float(loss.distance(out, constants[-1]).mean())})
+                                 "to_constants": float(loss.distance(out, constants[-1]).mean()),
+                                 "to_hidden_constants": float(loss.distance(out, hidden).mean())})
             ratios = rep.feature_norm_ratio(rep.feature_norms(model, s.x, phis), train_norms)
             rows["norms"] += [{**tags, "layer": name, "depth": i, "ratio": r}
                               for i, (name, r) in enumerate(ratios.items())]
@@ -203,8 +211,10 @@ def measure(spec: ModelSpec, ensemble: Ensemble, data: ImageData, sets: list[Eva
 def run(settings: Settings, run: Run) -> Results:
     """Train (or load) every model, measure its representations, run the simulation and both counterexamples."""
     check_run(settings, Settings, run)
-    data = load_dataset(settings.dataset)
-    sets = evaluation_sets(data.x_test, data.y_test, settings.shifts, data.value_range, seed=run.seed)
+    setup = part_one_setup(load_dataset(settings.dataset), settings.held_out, "cnn", settings.width,
+                           tuple(range(run.seed, run.seed + settings.n_seeds)), settings.train, run.device, run.cache)
+    data = setup.data
+    sets = evaluation_sets(data.x_test, data.y_test, settings.shifts, data.value_range, run.seed, setup.ladders)
     # Plain strides: the clean digits have a size-1 channel dim with stride 1, which vmapped GroupNorm rejects.
     sets = [dataclasses.replace(s, x=s.x.clone(memory_format=torch.contiguous_format)) for s in sets]
     tables: dict[str, list[dict]] = {"norms": [], "projection": [], "constants": [], "sets": []}
@@ -220,11 +230,13 @@ def run(settings: Settings, run: Run) -> Results:
     theory = run.cache.cached("homogeneous", {"sim": settings.theory, "seed": run.seed},
                               lambda: simulate(settings.theory, seed=run.seed), as_type=Simulation)
     nll_ensemble, _ = _train(NLL, data, settings, run)
-    nll, nll_constants = nll_experiment(nll_ensemble, data, settings.nll_shifts, settings.ood_splits, run)
+    nll_loss = make_loss(NLL.loss, data.num_classes)
+    nll, nll_constants = nll_experiment(nll_ensemble, data, settings.nll_shifts, setup.ladders, settings.ood_splits,
+                                        run)
     fgsm = fgsm_experiment(main, data, settings.fgsm_eps, settings.fgsm_steps, settings.ood_splits, run)
     return Results(norms=pd.DataFrame(tables["norms"]), projection=pd.DataFrame(tables["projection"]),
                    constants=pd.DataFrame(tables["constants"]), sets=pd.DataFrame(tables["sets"]), vectors=vectors,
-                   fgsm=fgsm, nll=nll, nll_ocs=make_loss(NLL.loss, data.num_classes).ocs(data.y_train),
+                   fgsm=fgsm, nll=nll, nll_ocs=nll_loss.ocs(targets(nll_loss, data)),
                    nll_constants=nll_constants, theory=theory, theory_depths=settings.theory.depths,
                    theory_angles=settings.theory.angles, archs=settings.archs, normalisations=settings.norms,
                    shifts=settings.shifts, nll_shifts=settings.nll_shifts, energy=settings.energy,

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
+import torch
 from matplotlib.lines import Line2D
 
 from steerlib.chapters.extrapolation.mechanism.analysis import (
+    hidden_layer,
     last_layer,
     mean_rho,
     model_names,
@@ -66,21 +68,24 @@ def plot_mechanism(results: Results, arch: str = "cnn") -> plt.Figure:
 
 
 def plot_shrinkage_and_distance(results: Results) -> plt.Figure:
-    """Every evaluation set of every CE and MSE model (seed means): the last layer's feature-norm ratio against the
-    predictions' distance to the accumulated constants (left) and to the OCS (right), relative to the clean set."""
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6), sharex=True, constrained_layout=True)
+    """Every evaluation set of every CE and MSE model (seed means), relative to the clean set: (left, claim A8d) the
+    last hidden layer's feature-norm ratio against the predictions' distance to that layer's accumulated constants;
+    (right) the last layer's ratio against the distance to the OCS."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6), constrained_layout=True)
+    panels = ((hidden_layer, "to_hidden_constants", "last hidden layer", "its accumulated constants"),
+              (last_layer, "to_ocs", "last layer", "the OCS"))
     for model in model_names(results, "ce") + model_names(results, "mse_reward"):
-        norms = results.norms[(results.norms["model"] == model)
-                              & (results.norms["layer"] == last_layer(results.norms, model))]
-        g = norms.merge(results.sets, on=["model", "seed", "shift", "level"]).groupby(["shift", "level"]).mean(
-            numeric_only=True)
-        clean = g.loc[("none", 0)]
-        for ax, target in zip(axes, ("to_constants", "to_ocs")):
+        for ax, (layer, target, _, _) in zip(axes, panels):
+            norms = results.norms[(results.norms["model"] == model)
+                                  & (results.norms["layer"] == layer(results.norms, model))]
+            g = norms.merge(results.sets, on=["model", "seed", "shift", "level"]).groupby(["shift", "level"]).mean(
+                numeric_only=True)
+            clean = g.loc[("none", 0)]
             ax.plot(g["ratio"], g[target] / clean[target], "o", ms=4, label=model)
-    for ax, name in zip(axes, ("the accumulated constants", "the OCS")):
+    for ax, (_, _, where, name) in zip(axes, panels):
         ax.set_yscale("log")
         ax.axhline(1, color="gray", lw=0.8, ls="--")
-        ax.set_xlabel("last-layer E_OOD / E_train ||W phi||^2")
+        ax.set_xlabel(f"{where}: E_OOD / E_train ||W phi||^2")
         ax.set_ylabel(f"distance to {name} / clean")
     axes[0].legend(fontsize=8)
     return fig
@@ -236,15 +241,25 @@ def plot_feature_collapse(results: Results) -> plt.Figure:
 
 
 def plot_bias(results: Results) -> plt.Figure:
-    """Prop 2.4.2: the output bias over training for each run, coloured by the training label fraction."""
+    """Prop 2.4.2: (left) the output bias over training for each run, solid where its final sign matches the summed
+    labels of its margin points, coloured by the training label fraction; (right) each run's normalised margin
+    min y f(W; x) / prod ||W_i||_F over training, whose flattening says the direction has converged."""
     b = results.theory.bias
-    fig, ax = plt.subplots(figsize=(6, 3.4), constrained_layout=True)
-    for p, trace in zip(b.p_pos, b.trace):
-        ax.plot(b.steps.numpy(), trace.numpy(), color="tab:red" if p > 0.5 else "tab:blue", lw=1)
-    ax.legend([Line2D([], [], color="tab:red"), Line2D([], [], color="tab:blue")],
-              ["more +1 labels (OCS > 0)", "more -1 labels (OCS < 0)"], fontsize=8)
-    ax.axhline(0, color="k", lw=0.8)
-    ax.set_xscale("log")
-    ax.set_xlabel("gradient step")
-    ax.set_ylabel("output bias b")
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.4), constrained_layout=True)
+    agree = torch.sign(b.final) == torch.sign(b.margin_label_sum)
+    for p, trace, ok, margin in zip(b.p_pos, b.trace, agree, b.margin_trace):
+        color = "tab:red" if p > 0.5 else "tab:blue"
+        axes[0].plot(b.steps.numpy(), trace.numpy(), color=color, lw=1, ls="-" if ok else ":")
+        axes[1].plot(b.checkpoints.numpy(), margin.numpy(), color=color, lw=1, ls="-" if ok else ":")
+    axes[0].legend([Line2D([], [], color="tab:red"), Line2D([], [], color="tab:blue"), Line2D([], [], color="k", ls=":")],
+                   ["more +1 labels (OCS > 0)", "more -1 labels (OCS < 0)", "sign(b) != sign(margin labels)"],
+                   fontsize=8)
+    axes[0].axhline(0, color="k", lw=0.8)
+    axes[0].set_xscale("log")
+    axes[0].set_xlabel("gradient step")
+    axes[0].set_ylabel("output bias b")
+    axes[1].axvline(0.9 * float(b.checkpoints[-1]), color="gray", ls="--", lw=0.8)
+    axes[1].set_xscale("log")
+    axes[1].set_xlabel("gradient step (dashed: the last tenth starts)")
+    axes[1].set_ylabel("normalised margin")
     return fig
