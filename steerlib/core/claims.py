@@ -7,7 +7,8 @@ floor), and its value with an *interval* (a bootstrap over evaluation examples o
 far the value could move. The *verdict* is one of :data:`VERDICTS`:
 
 - ``holds``: value <op> threshold, and the whole interval is on the same side;
-- ``holds (fragile)``: value <op> threshold, but the interval reaches across the threshold;
+- ``holds (fragile)``: value <op> threshold, but the interval reaches across the threshold, or the statistic is
+  undefined at another seed (``undefined_at``), where the verdict would be ``not judged``;
 - ``does not hold``: the value misses the threshold;
 - ``not judged``: the statistic is degenerate (``judged=False``, reason in ``note``), or a prerequisite of the
   chapter failed (:func:`judge`), so its evidence says nothing.
@@ -44,6 +45,7 @@ class Claim:
     uncertainty: str = ""  # how ``interval`` was measured (or why it has zero width)
     judged: bool = True  # False: the statistic says nothing here (reason in ``note``)
     note: str = ""
+    undefined_at: tuple[int, ...] = ()  # other seeds where the statistic is undefined (NaN): see with_seeds
 
     def __post_init__(self):
         if self.op not in OPS:
@@ -61,6 +63,7 @@ class Claim:
         check_choice("op", self.op, OPS)
         check_choice("kind", self.kind, KINDS)
         check_type("judged", self.judged, bool, "True or False")
+        check_type("undefined_at", self.undefined_at, tuple, "a tuple of seeds")
         if self.interval is not None:
             check_type("interval", self.interval, (tuple, list), "a (low, high) pair or None")
             check_shape("interval", self.interval, (2,), "(low, high)")
@@ -76,10 +79,11 @@ class Claim:
 
     @property
     def fragile(self) -> bool:
-        """The interval reaches the threshold's other side."""
-        if self.interval is None:
+        """Holds, but the interval reaches the threshold's other side or another seed leaves it undefined."""
+        if not self.holds:
             return False
-        return not all(OPS[self.op](v, self.threshold) for v in self.interval) if self.holds else False
+        crosses = self.interval is not None and not all(OPS[self.op](v, self.threshold) for v in self.interval)
+        return crosses or bool(self.undefined_at)
 
     @property
     def verdict(self) -> str:
@@ -119,7 +123,9 @@ def judge(claims: Iterable[Claim]) -> list[Claim]:
 
 def with_seeds(claim: Claim, values: dict[int, float]) -> Claim:
     """``claim`` with its interval widened to contain the claim's value at the other seeds in ``values`` (seed ->
-    value), and those seeds named in ``uncertainty``: a verdict that another seed would flip becomes fragile."""
+    value), and those seeds named in ``uncertainty``: a verdict that another seed would flip becomes fragile. A seed
+    where the value is NaN (the statistic undefined there) cannot widen the interval; it goes into ``undefined_at``,
+    which makes a holding verdict fragile too."""
     check_type("claim", claim, Claim, "a Claim")
     check_type("values", values, dict, "a dict of seed -> value")
     if not values:
@@ -129,4 +135,5 @@ def with_seeds(claim: Claim, values: dict[int, float]) -> Claim:
     interval = (min([low, *finite]), max([high, *finite]))
     seeds = ", ".join(f"{v:.3g} at seed {s}" for s, v in values.items())
     uncertainty = f"{claim.uncertainty}; widened to the values at other seeds ({seeds})".lstrip("; ")
-    return dataclasses.replace(claim, interval=interval, uncertainty=uncertainty)
+    undefined = tuple(int(s) for s, v in values.items() if not math.isfinite(v))
+    return dataclasses.replace(claim, interval=interval, uncertainty=uncertainty, undefined_at=undefined)
