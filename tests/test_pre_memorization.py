@@ -214,3 +214,17 @@ def test_calibration_runs_memorise_and_spread_in_test_accuracy():
         cal = analysis.calibration_runs(final_test, memorizing, 3, rng)
         assert memorizing[cal].all() and len(set(cal)) == 3
         assert np.all(np.diff(final_test[cal]) > 0)  # one from each stratum of test accuracy, low to high
+
+
+def test_jobs_launched_through_submitit_leave_the_chapter_nothing_to_train(tmp_path, monkeypatch):
+    """The Slurm path, run by submitit's local executor (real submitit code, local processes): the pretraining task,
+    then one array task per run; the chapter then finds every run in the shared cache and trains none."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("STEERLIB_CACHE", str(cache))
+    monkeypatch.setenv("STEERLIB_THREADS", "1")
+    cli.main(["--profile", "smoke", "--launch", "local", "--folder", str(tmp_path / "logs"), "--hours", "0.25"])
+    runs = cache / "pre-memorization-run"
+    launched = sorted(p.name for p in runs.iterdir())
+    assert len(launched) == len(R.grid(R.PROFILES["smoke"]))
+    R.run(get_profile(R.PROFILES, "smoke"), cpu_run(RunCache(cache)))
+    assert sorted(p.name for p in runs.iterdir()) == launched  # every run a cache hit: nothing trained again

@@ -138,6 +138,9 @@ class KnowledgeWorld:
 def made_up_words(n: int, rng: np.random.Generator, syllables: int = 2, taken: Sequence[str] = ()) -> list[str]:
     """``n`` distinct capitalised pseudo-words of ``syllables`` consonant-vowel syllables (plus a final consonant),
     none of them in ``taken``."""
+    check_range("n", n, 0, integer=True)
+    check_type("rng", rng, np.random.Generator, "a numpy Generator (np.random.default_rng(seed))")
+    check_range("syllables", syllables, 1, integer=True)
     words: list[str] = []
     seen: set[str] = set(taken)
     while len(words) < n:

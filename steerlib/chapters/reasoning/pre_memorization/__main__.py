@@ -3,6 +3,7 @@
     python -m steerlib.chapters.reasoning.pre_memorization --profile cpu --list      # the jobs, one line each
     python -m steerlib.chapters.reasoning.pre_memorization --profile cpu --pretrain  # once: the shared pretraining
     python -m steerlib.chapters.reasoning.pre_memorization --profile cpu --job 3     # one run ($SLURM_ARRAY_TASK_ID)
+    python -m steerlib.chapters.reasoning.pre_memorization --profile paper --launch slurm --partition gpu --gpus 1
     python -m steerlib.chapters.reasoning.pre_memorization --profile cpu             # every run
 
 The chapter then finds every run in the cache.
@@ -32,7 +33,7 @@ def run_all(settings: Settings, chapter_run: Run) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    jobs.main(argv, prog="python -m steerlib.chapters.reasoning.pre_memorization", chapter="pre-memorization",
+    jobs.main(argv, module="steerlib.chapters.reasoning.pre_memorization.__main__", chapter="pre-memorization",
               profiles=PROFILES, describe=describe, prepare=Experiment, run_job=run_job, run_all=run_all)
 
 
