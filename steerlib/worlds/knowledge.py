@@ -297,9 +297,10 @@ def namesake_votes(people: Dataset, questions: Dataset, min_mentions: int) -> np
     for i, name in enumerate(known["name"]):
         for word in set(name.split()):
             by_word.setdefault(word, []).append(i)
-    values = {a: [ATTRIBUTES[a].index(v) for v in known[a]] for a in ATTRIBUTES}
+    asked = sorted(set(questions["attribute"]))
+    values = {a: [values_of(a).index(v) for v in known[a]] for a in asked}
     names = known["name"]
-    votes = np.zeros((len(questions), len(LETTERS) - 1))
+    votes = np.zeros((len(questions), max(len(values_of(a)) for a in asked)))
     for q, (name, attribute) in enumerate(zip(questions["name"], questions["attribute"])):
         mates = {i for w in set(name.split()) for i in by_word.get(w, []) if names[i] != name}
         for i in mates:

@@ -10,6 +10,7 @@ import numpy as np
 from steerlib.chapters.hallucination.unfamiliar_examples.experiment import REWARDS
 from steerlib.chapters.hallucination.unfamiliar_examples.results import E1, E2, E3, Results
 from steerlib.core.claims import Claim, with_seeds
+from steerlib.measures.statistics import percentile_interval
 from steerlib.worlds.knowledge import ATTRIBUTES
 
 GRADES = ("false", "correct", "I don't know")  # the codes 0, 1, 2 of steerlib.worlds.knowledge.grade
@@ -188,8 +189,7 @@ def _intervals(r: Results, level: np.ndarray) -> dict[str, tuple[float, float]]:
     """95% percentile bootstrap of every statistic over test questions (resampled together)."""
     rng = np.random.default_rng(0)
     boot = [statistics(r, level, rng.integers(0, len(level), len(level))) for _ in range(N_BOOT)]
-    return {k: (float(np.nanquantile(v, 0.025)), float(np.nanquantile(v, 0.975)))
-            for k in boot[0] for v in [np.array([b[k] for b in boot])]}
+    return {k: percentile_interval([b[k] for b in boot]) for k in boot[0]}
 
 
 def _specs(r: Results, binning: Binning) -> list[tuple]:
