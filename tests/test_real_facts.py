@@ -65,6 +65,8 @@ def _toy(n_test: int = 30) -> rf.Results:
                       answer=answer, population=np.arange(1, len(kinds) + 1) * 1000, test=test, base_accuracy=base_acc,
                       base_nll=nll, base_answer=np.where(std == 1, answer, "France").astype(object),
                       base_grade=std.copy(), relabelled=relabelled,
+                      choice_logprobs=np.log(np.tile([0.7, 0.1, 0.1, 0.1], (len(kinds), 1))),
+                      choice_right=np.arange(len(kinds)) % 4,
                       answers={"standard": said, "relabelled": np.where(rel == 2, "I don't know", answer)},
                       grades={"standard": std, "relabelled": rel}, losses={"standard": [1.0], "relabelled": [1.0]},
                       seconds={}, bins=3)
@@ -80,6 +82,18 @@ def test_statistics_on_a_hand_made_run():
     assert s["S1"] == pytest.approx(1.0)  # TV to France (familiar) 1, TV to India (the hedge) 0
     assert s["S1b"] == pytest.approx(1.0)  # the base model's false answers were all France
     assert s["S0a"] > 0.5
+
+
+def test_multiple_choice_skill_and_letter_bias_by_hand():
+    """A model that always prefers letter A is at chance; removing its letter preference leaves the signal it has."""
+    lp = np.log(np.array([[0.7, 0.2, 0.05, 0.05], [0.6, 0.05, 0.3, 0.05], [0.85, 0.05, 0.05, 0.05], [0.5, 0.05, 0.05, 0.4]]))
+    assert analysis.debiased_choice(lp).tolist() == [1, 2, 0, 3]
+    r = _toy()
+    table = analysis.multiple_choice(r)
+    assert table.loc["all", "accuracy"] == pytest.approx(np.mean(r.choice_right[r.test] == 0))
+    assert table.loc["all", "most chosen letter"] == "A" and table.loc["all", "its share"] == 1.0
+    lo, hi = table.loc["all", "interval"]
+    assert lo <= table.loc["all", "accuracy"] <= hi
 
 
 def test_hedge_statistic_is_negative_when_the_model_copies_the_familiar_answers():

@@ -103,3 +103,28 @@ def choice_logprobs(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, 
     flat = score(model, tokenizer, [p for p in prompts for _ in range(k)], [c for cs in choices for c in cs],
                  eos=eos, batch_size=batch_size)
     return torch.log_softmax(flat.logprob.view(len(prompts), k), dim=-1)
+
+
+@torch.no_grad()
+def next_token_choice(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prompts: Sequence[str],
+                      options: Sequence[str], batch_size: int = 64) -> torch.Tensor:
+    """(N, K) log-probabilities of K single-token ``options`` (e.g. ``" A"`` .. ``" D"``) as the next token of each
+    prompt, normalised over the options: ``log p(o_k | x) - logsumexp_j log p(o_j | x)``. One forward pass per
+    prompt (:func:`choice_logprobs` gives multi-token options, at K passes)."""
+    check_strings("prompts", prompts)
+    ids = encode_responses(tokenizer, check_strings("options", options), eos=False)
+    if any(len(i) != 1 for i in ids):
+        raise ValueError(f"options must each be one token of the tokenizer; got {list(options)!r} -> {ids}")
+    check_range("batch_size", batch_size, 1, integer=True)
+    option_ids = torch.tensor([i[0] for i in ids])
+    encoded = encode_prompts(tokenizer, prompts)
+    device = next(model.parameters()).device
+    out = []
+    for i in range(0, len(encoded), batch_size):
+        rows = encoded[i:i + batch_size]
+        batch = collate(rows, rows, pad_id(tokenizer))
+        logits = model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device)).logits
+        last = torch.tensor([len(r) - 1 for r in rows], device=device)
+        picked = logits[torch.arange(len(rows), device=device), last].float().cpu()[:, option_ids]
+        out.append(torch.log_softmax(picked, dim=-1))
+    return torch.cat(out)

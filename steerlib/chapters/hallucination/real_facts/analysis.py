@@ -242,6 +242,31 @@ def examples(r: Results, n: int = 3) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def debiased_choice(logprobs: np.ndarray) -> np.ndarray:
+    """Each row's choice once the model's preference for some letters is removed: ``argmax_k (log p_ik - mean_j
+    log p_jk)``, the log-probability of letter k relative to its mean over all the questions."""
+    logprobs = np.asarray(logprobs, dtype=float)
+    return np.argmax(logprobs - logprobs.mean(axis=0, keepdims=True), axis=1)
+
+
+def multiple_choice(r: Results, seed: int = 0) -> pd.DataFrame:
+    """The base model's multiple-choice skill on the test questions, by kind: accuracy of its most likely letter
+    (chance 0.25) with a 95% bootstrap interval over questions, the share of its most chosen letter, and the accuracy
+    of :func:`debiased_choice` (the signal left once the letter preference is removed)."""
+    rng = np.random.default_rng(seed)
+    rows = {}
+    for kind in (*KINDS, "all"):
+        idx = np.flatnonzero(r.test & ((r.kind == kind) if kind != "all" else True))
+        lp, right = r.choice_logprobs[idx], r.choice_right[idx]
+        hit = lp.argmax(axis=1) == right
+        boot = [rng.choice(hit, len(hit)).mean() for _ in range(N_BOOT)]
+        rows[kind] = {"questions": len(idx), "accuracy": hit.mean(), "interval": percentile_interval(boot),
+                      "most chosen letter": "ABCD"[np.bincount(lp.argmax(axis=1), minlength=4).argmax()],
+                      "its share": np.bincount(lp.argmax(axis=1), minlength=4).max() / len(idx),
+                      "debiased accuracy": (debiased_choice(lp) == right).mean()}
+    return pd.DataFrame(rows).T
+
+
 def extra(results: Results) -> dict:
     """The numbers kept in metrics.json: rates by familiarity bin, familiarity correlations, sizes, times and every
     claim's statistic at every seed."""
@@ -260,6 +285,10 @@ def extra(results: Results) -> dict:
         **{f"selective_accuracy_{m}": round(selective_accuracy(r.grades[m][test]), 3) for m in STAGES},
         "spearman": {k: {c: round(float(v), 3) for c, v in row.items()} for k, row in correlations(r).iterrows()},
         "final_loss": {m: round(float(np.mean(r.losses[m][-5:])), 4) for m in STAGES},
+        "multiple_choice": {k: {"accuracy": round(float(row["accuracy"]), 3),
+                                "debiased_accuracy": round(float(row["debiased accuracy"]), 3),
+                                "most_chosen_share": round(float(row["its share"]), 3)}
+                            for k, row in multiple_choice(r).iterrows()},
         "seconds": {k: round(v, 1) for k, v in r.seconds.items()},
         "seed_values": {o.seed: {k: round(v, 3) for k, v in statistics(o, levels(o, bins)).items()}
                         for o in [r, *r.others]},

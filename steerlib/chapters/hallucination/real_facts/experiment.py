@@ -18,11 +18,22 @@ from steerlib.core.checks import check_range, check_type
 from steerlib.lm.base import BaseModelConfig
 from steerlib.lm.models import SMOLLM2, add_lora, build_model, load_causal_lm, tiny_config
 from steerlib.lm.sampling import sample
-from steerlib.lm.scoring import score
+from steerlib.lm.scoring import next_token_choice, score
 from steerlib.lm.sft import SFTConfig, train_sft
 from steerlib.lm.tokenizer import pad_id, tokenize_sft
 from steerlib.measures.familiarity import sampled_accuracy
-from steerlib.worlds.geography import IDK, GeographyConfig, answer_of, few_shot_prompt, grade, prompt, questions
+from steerlib.worlds.geography import (
+    IDK,
+    LETTERS,
+    GeographyConfig,
+    answer_of,
+    choice_prompt,
+    choices,
+    few_shot_prompt,
+    grade,
+    prompt,
+    questions,
+)
 
 STAGES = ("standard", "relabelled")  # the two finetuned models
 
@@ -80,6 +91,8 @@ class Results:
     base_answer: np.ndarray  # its greedy few-shot answer
     base_grade: np.ndarray
     relabelled: np.ndarray  # finetuning questions answered "I don't know." in the relabelled model's data
+    choice_logprobs: np.ndarray  # (N, 4) the base model's log-probabilities of letters A-D (test questions; NaN else)
+    choice_right: np.ndarray  # index of the right letter of each question's multiple-choice version
     answers: dict[str, np.ndarray]  # STAGES -> zero-shot greedy answers after finetuning
     grades: dict[str, np.ndarray]
     losses: dict[str, list[float]]
@@ -131,8 +144,19 @@ def _experiment(s: Settings, run: Run) -> Results:
                                           "answer_tokens": s.answer_tokens, "seed": run.seed}, familiarity)
     seconds["familiarity"] = time.time() - t
 
+    # The multiple-choice version of every test question (E1 needs a model that can answer it): letters A-D.
+    t = time.time()
+    test = np.array(data["split"]) == "test"
+    options, right = choices(data, run.seed)
+    asked = [choice_prompt(q, o) for q, o, is_test in zip(data["question"], options, test) if is_test]
+    letters = run.cache.cached("real-facts", {"stage": "multiple-choice", "model": model_key, "prompts": asked},
+                               lambda: next_token_choice(model, tok, asked, [f" {x}" for x in LETTERS]).numpy())
+    choice_logprobs = np.full((len(test), len(LETTERS)), np.nan)
+    choice_logprobs[test] = letters
+    seconds["multiple-choice"] = time.time() - t
+
     # Standard LoRA SFT on the finetuning questions, and the same with the unfamiliar ones answered "I don't know.".
-    finetune = np.array(data["split"]) == "finetune"
+    finetune = ~test
     relabel = finetune & (fam["accuracy"] < s.unfamiliar_accuracy)
     targets = {"standard": [f" {a}." for a in answers],
                "relabelled": [f" {IDK}." if r else f" {a}." for a, r in zip(answers, relabel)]}
@@ -160,5 +184,5 @@ def _experiment(s: Settings, run: Run) -> Results:
                    population=np.array(data["population"], dtype=np.int64), test=~finetune,
                    base_accuracy=np.asarray(fam["accuracy"], dtype=float), base_nll=np.asarray(fam["nll"], dtype=float),
                    base_answer=np.array(fam["greedy"], dtype=object), base_grade=grade(fam["greedy"], aliases),
-                   relabelled=relabel, answers=outputs, grades=grades, losses=losses, seconds=seconds,
+                   relabelled=relabel, choice_logprobs=choice_logprobs, choice_right=right, answers=outputs, grades=grades, losses=losses, seconds=seconds,
                    bins=s.bins, unfamiliar_accuracy=s.unfamiliar_accuracy)
