@@ -31,6 +31,7 @@ from steerlib.core.checks import (
     check_same_length,
     check_type,
 )
+from steerlib.core.jobs import Stage, per_seed, results_stage
 from steerlib.lm.base import BaseModelConfig, corpus_digest, pretrained_base
 from steerlib.lm.models import SMOLLM2
 from steerlib.lm.reward import FactHead, encode_facts, fact_probs
@@ -280,6 +281,14 @@ class _Experiment:
         history = train_reinforce(model, self.tok, prompts, reward_fn, cfg, device=self.device, cache=self.cache,
                                   key=key, desc=f"rl-{name}")
         return model.eval(), history
+
+
+def jobs(settings: Settings, run: Run) -> list[Stage]:
+    """Each seed's pretraining, then each seed's SFT, reward-model and RL runs with the evaluation (one job per seed:
+    the conservative reward model learns from the SFT model's samples and RL starts from the SFT model; each run
+    is cached on its own, so a rerun trains only what is missing)."""
+    return [per_seed("pretrain", _Experiment, settings, run),
+            results_stage(settings, run, "conservative-rewards", _experiment, Results)]
 
 
 def run(settings: Settings, run: Run) -> Results:

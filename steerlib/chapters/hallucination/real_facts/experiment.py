@@ -15,6 +15,7 @@ from datasets import Dataset
 from steerlib.core.cache import RunCache
 from steerlib.core.chapter import Run, check_run, replicated
 from steerlib.core.checks import check_range, check_type
+from steerlib.core.jobs import Job, Stage, results_stage
 from steerlib.lm.base import BaseModelConfig
 from steerlib.lm.models import SMOLLM2, add_lora, build_model, load_causal_lm, tiny_config
 from steerlib.lm.sampling import sample
@@ -96,6 +97,14 @@ def load_model(cfg: BaseModelConfig, seed: int, cache: RunCache) -> tuple[torch.
         return load_causal_lm(cfg.model, cache)
     _, tok = load_causal_lm(SMOLLM2, cache)
     return build_model(tiny_config(tok, cfg.arch, cfg.d_model, cfg.n_layers, cfg.n_heads, cfg.max_len), seed), tok
+
+
+def jobs(settings: Settings, run: Run) -> list[Stage]:
+    """The base model (a pretrained model is converted once into the run cache), then each seed's familiarity
+    scores and its two LoRA finetunings with their evaluation (one job per seed: the relabelled data come from the
+    familiarity scores; each is cached on its own)."""
+    return [Stage("model", (Job(settings.base.model, load_model, (settings.base, run.seed, run.cache)),)),
+            results_stage(settings, run, "real-facts", _experiment, Results)]
 
 
 def run(settings: Settings, run: Run) -> Results:

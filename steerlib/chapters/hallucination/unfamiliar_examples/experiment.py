@@ -13,6 +13,7 @@ from datasets import Dataset, concatenate_datasets
 from steerlib.chapters.hallucination.unfamiliar_examples.results import E1, E2, E3, Familiarity, Gate, Results, RLRun
 from steerlib.core.chapter import Run, check_run, replicated
 from steerlib.core.checks import check_range, check_type
+from steerlib.core.jobs import Stage, per_seed, results_stage
 from steerlib.lm.base import BaseModelConfig, corpus_digest, pretrained_base
 from steerlib.lm.models import SMOLLM2, add_lora
 from steerlib.lm.rl import RLConfig, train_reinforce
@@ -191,6 +192,14 @@ class _Experiment:
     def answers(self, model, data: Dataset) -> np.ndarray:
         texts = sample(model, self.tok, list(data["prompt"]), self.s.max_new_tokens, temperature=0.0).texts
         return grade(texts, list(data["response"]))
+
+
+def jobs(settings: Settings, run: Run) -> list[Stage]:
+    """Each seed's pretraining, then each seed's finetuning and RL runs with the evaluations (one job per seed: each
+    run's data come from the previous run's model, E2's RL from E2's SFT model from E1's, E3's relabelling from the
+    standard model's answers; each run is cached on its own, so a rerun trains only what is missing)."""
+    return [per_seed("pretrain", _Experiment, settings, run),
+            results_stage(settings, run, "unfamiliar-examples", _experiment, Results)]
 
 
 def run(settings: Settings, run: Run) -> Results:
