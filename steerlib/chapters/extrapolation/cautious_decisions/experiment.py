@@ -142,7 +142,8 @@ def _train_reward_model(settings: Settings, run: Run, dataset: str, table: Rewar
 def jobs(settings: Settings, run: Run) -> list[Stage]:
     """Each dataset's set-up (the classifier and the ladders), then one reward model per table; at the same
     settings these are the reversion chapter's jobs "classifiers" and "ensembles" (same cache entries)."""
-    return [Stage("classifiers", tuple(Job(f"{name}/ce", _setup, (settings, run, name)) for name in settings.datasets)),
+    return [Stage("classifiers", tuple(Job(f"{name}/ce", _setup, (settings, run, name))
+                                       for name in settings.datasets)),
             Stage("reward-models", tuple(Job(f"{name}/{t.label}", _train_reward_model, (settings, run, name, t))
                                          for name in settings.datasets for t in settings.tables))]
 

@@ -125,7 +125,8 @@ def _train_ensemble(settings: Settings, run: Run, dataset: str, loss_name: str) 
 
 def jobs(settings: Settings, run: Run) -> list[Stage]:
     """Each dataset's set-up (the cross-entropy ensemble and the ladders), then every other loss's ensemble."""
-    return [Stage("classifiers", tuple(Job(f"{name}/ce", _setup, (settings, run, name)) for name in settings.datasets)),
+    return [Stage("classifiers", tuple(Job(f"{name}/ce", _setup, (settings, run, name))
+                                       for name in settings.datasets)),
             Stage("ensembles", tuple(Job(f"{name}/{loss}", _train_ensemble, (settings, run, name, loss))
                                      for name in settings.datasets for loss in settings.losses if loss != "ce"))]
 
