@@ -57,6 +57,8 @@ class Job:
 
     def __post_init__(self):
         check_type("label", self.label, str, "a short description of the run, e.g. 'mnist5k/ce'")
+        if not self.label.strip():
+            raise ValueError(f"label={self.label!r} is empty; give a short description of the run, e.g. 'mnist5k/ce'")
         check_type("fn", self.fn, Callable, "a module-level function that trains (and caches) one run")
         check_type("args", self.args, tuple, "a tuple of fn's arguments")
 
