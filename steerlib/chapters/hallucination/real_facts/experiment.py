@@ -101,8 +101,10 @@ def load_model(cfg: BaseModelConfig, seed: int, cache: RunCache) -> tuple[torch.
 
 def jobs(settings: Settings, run: Run) -> list[Stage]:
     """The base model (a pretrained model is converted once into the run cache), then each seed's familiarity
-    scores and its two LoRA finetunings with their evaluation (one job per seed: the relabelled data come from the
-    familiarity scores; each is cached on its own)."""
+    scores, its two LoRA finetunings and their evaluation, each cached on its own. The two finetunings stay one job,
+    in the notebook's order: LoRA's initial weights are drawn from the process's random stream after the run's
+    seeding, the relabelled model's after the standard one's, so a separate job would train another model under
+    the same cache key."""
     return [Stage("model", (Job(settings.base.model, load_model, (settings.base, run.seed, run.cache)),)),
             results_stage(settings, run, "real-facts", _experiment, Results)]
 
