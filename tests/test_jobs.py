@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 from steerlib.chapters.extrapolation import cautious_decisions, mechanism, reversion
@@ -47,3 +49,10 @@ def test_part_one_chapters_share_their_models_and_then_train_nothing(tmp_path):
         chapter.run(chapter.PROFILES["smoke"], _run(name, notebook))
         assert notebook.misses["ensemble"] == notebook.misses["ladders"] == notebook.misses["homogeneous"] == 0, name
         assert notebook.hits["ensemble"] > 0
+
+
+def test_the_one_command_runs_as_a_module():
+    """``python -m steerlib.jobs`` in a fresh process (what a cluster task or a shell runs)."""
+    out = subprocess.run([sys.executable, "-m", "steerlib.jobs", "mechanism", "--profile", "smoke", "--list"],
+                         capture_output=True, text=True, check=True).stdout
+    assert out.splitlines()[:2] == ["setup\t0\tdigits cnn/ce", "setup\t1\ttheory"]
