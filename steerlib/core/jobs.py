@@ -10,8 +10,9 @@ configuration. The chapter's ``run`` calls the same functions, so after the jobs
 
 One command for every chapter (``python -m steerlib.jobs <chapter> --help``) lists the jobs, runs a stage or one
 job, runs them all back to back or in worker processes, or launches them through :func:`launch` (one array of tasks
-per stage, sharing one ``$STEERLIB_CACHE``). Every job depends on its arguments alone, so all ways give the same
-results. :func:`run_jobs` is the pool the command and the chapters (e.g. a grid of runs) use.
+per stage, sharing one ``$STEERLIB_CACHE``). A job's result depends on its arguments alone (its seeds are in
+them), so all ways give the same results. :func:`run_jobs` is the pool the command and the chapters (e.g. a grid of
+runs) use.
 """
 from __future__ import annotations
 
@@ -99,8 +100,7 @@ def per_seed(name: str, fn: Callable[[S, Run], Any], settings: S, run: Run) -> S
 def results_stage(settings: S, run: Run, kind: str, experiment: Callable[[S, Run], Any], as_type: type) -> Stage:
     """Stage "results": each seed's whole results, cached as the chapter's ``run`` caches them
     (:func:`~steerlib.core.chapter.replicated` of ``kind``, ``experiment`` and ``as_type``), the entries the
-    notebook reads; a job trains whatever of its seed earlier stages left (e.g. runs whose data come from the
-    previous run's model)."""
+    notebook reads; a job trains whatever of its seed the earlier stages did not list."""
     return Stage("results", tuple(Job(f"seed {r.seed}", replicated, (r, s, kind, experiment, as_type))
                                   for s, r in at_seeds(settings, run)))
 
