@@ -21,7 +21,7 @@ import torch
 from datasets import Dataset
 
 from steerlib.chapters.hallucination.conservative_rewards import PROFILES
-from steerlib.chapters.hallucination.conservative_rewards.experiment import Experiment, checker_reward, sft_policy
+from steerlib.chapters.hallucination.conservative_rewards.experiment import Experiment, checker_reward, draw_plan
 from steerlib.core.chapter import start
 from steerlib.core.runtime import set_threads
 from steerlib.lm.rl import train_reinforce
@@ -77,8 +77,8 @@ def main() -> None:
     run = start("conservative-rewards", args.profile, device="cpu")
     set_threads(args.threads)
     ex = Experiment(settings, run)
-    sft, rl_people = sft_policy(ex, np.random.default_rng(run.seed))
-    people = list(rl_people)
+    plan = draw_plan(ex)
+    sft, people = ex.sft(plan.sft), plan.rl_rows
     prompts = [PROFILE_PROMPT.format(name=p["name"]) for p in people]
     held_out = list(ex.world.split("test"))
     cfg = dataclasses.replace(settings.rl, max_new_tokens=settings.max_new_tokens)

@@ -83,6 +83,15 @@ def card():
     return pd.DataFrame(columns=scorecard.COLUMNS)
 
 
+@dataclasses.dataclass(frozen=True)
+class Seeds:
+    seeds: int
+
+
+JOB = jobs.Job("print", print)
+STAGE = jobs.Stage("print", (JOB,))
+
+
 def run(**change):
     fields = dict(chapter="reversion", profile="smoke", seed=0, device=torch.device("cpu"), out_dir=None,
                   cache=cache_mod.RunCache(enabled=False), started=time.time())
@@ -223,9 +232,29 @@ TABLE: list[tuple[str, str, Callable, type, str]] = [
     ("core.jobs.run_jobs", T, lambda: jobs.run_jobs(5, [1], None, None), TE, "job=5"),
     ("core.jobs.run_jobs", E, lambda: jobs.run_jobs(print, [], None, None), V, "items="),
     ("core.jobs.run_jobs", R, lambda: jobs.run_jobs(print, [1], None, None, workers=0), V, "workers=0"),
-    ("core.jobs.launch", R, lambda: jobs.launch("steerlib", [], 0, "local", "logs"), V, "n_jobs=0"),
-    ("core.jobs.launch", R, lambda: jobs.launch("steerlib", [], 1, "pbs", "logs"), V, "cluster=.pbs."),
-    ("core.jobs.launch", T, lambda: jobs.launch(None, [], 1, "local", "logs"), TE, "module=None"),
+    ("core.jobs.Job", T, lambda: jobs.Job(5, print), TE, "label=5"),
+    ("core.jobs.Job", E, lambda: jobs.Job(" ", print), V, "label=' '"),
+    ("core.jobs.Job", T, lambda: jobs.Job("a", 5), TE, "fn=5"),
+    ("core.jobs.Job", T, lambda: jobs.Job("a", print, [1]), TE, "args=.1."),
+    ("core.jobs.Stage", T, lambda: jobs.Stage(5, ()), TE, "name=5"),
+    ("core.jobs.Stage", R, lambda: jobs.Stage("two words", ()), V, "name='two words'"),
+    ("core.jobs.Stage", E, lambda: jobs.Stage("", ()), V, "name=''"),
+    ("core.jobs.Stage", T, lambda: jobs.Stage("a", [JOB]), TE, "jobs="),
+    ("core.jobs.Stage", T, lambda: jobs.Stage("a", (5,)), TE, "jobs="),
+    ("core.jobs.at_seeds", T, lambda: jobs.at_seeds(Seeds(1), None), TE, "run=None"),
+    ("core.jobs.at_seeds", R, lambda: jobs.at_seeds(Seeds(0), run()), V, "settings.seeds=0"),
+    ("core.jobs.per_seed", T, lambda: jobs.per_seed("a", print, Seeds(1), "run"), TE, "run='run'"),
+    ("core.jobs.per_seed", R, lambda: jobs.per_seed("a", print, Seeds(0), run()), V, "settings.seeds=0"),
+    ("core.jobs.results_stage", T, lambda: jobs.results_stage(Seeds(1), 5, "reversion", print, Seeds), TE, "run=5"),
+    ("core.jobs.results_stage", R, lambda: jobs.results_stage(Seeds(0), run(), "reversion", print, Seeds), V,
+     "settings.seeds=0"),
+    ("core.jobs.run_stages", E, lambda: jobs.run_stages([]), V, "stages="),
+    ("core.jobs.run_stages", T, lambda: jobs.run_stages([JOB]), TE, "stages="),
+    ("core.jobs.run_stages", R, lambda: jobs.run_stages([jobs.Stage("a", (JOB,))], workers=0), V, "workers=0"),
+    ("core.jobs.launch", T, lambda: jobs.launch("reversion", [STAGE], "local", "logs"), TE, "argv='reversion'"),
+    ("core.jobs.launch", E, lambda: jobs.launch(["reversion"], [], "local", "logs"), V, "stages="),
+    ("core.jobs.launch", R, lambda: jobs.launch(["reversion"], [STAGE], "pbs", "logs"), V, "cluster=.pbs."),
+    ("core.jobs.chapter_jobs", R, lambda: jobs.chapter_jobs("nope", None, run()), V, "chapter='nope'"),
     # core.scorecard
     ("core.scorecard.collect", T, lambda: scorecard.collect(5), TE, "results_dir=5"),
     ("core.scorecard.collect", E, lambda: scorecard.collect(""), V, "results_dir=''"),
@@ -1016,7 +1045,7 @@ LEFT_OUT = {  # public names with no bad input to refuse, and why
     "core.runtime.progress_bar": "tqdm's own arguments, passed through (tqdm checks them)",
     "core.chapter.Run": "a record that start builds from checked parameters",
     "core.jobs.main": "argparse: test_job_command_line_rejects_bad_arguments",
-    "core.jobs.call_main": "any module with a main(argv): a wrong name fails as Python's import does",
+    "core.jobs.call_main": "main's argv, which argparse checks",
     "lm.models.smollm2_path": "no arguments; a missing package raises ModuleNotFoundError naming the install",
     "lm.base.BaseModel": "a record that pretrained_base builds",
     "lm.sampling.Samples": "a record that sample builds",
@@ -1034,6 +1063,7 @@ ONE_KIND = {  # covered names whose inputs allow fewer than two kinds of bad inp
     "core.checks.check_same_length": "checks lengths", "core.checks.check_shape": "checks a shape",
     "core.checks.check_nonempty": "checks emptiness (and that there is a length)",
     "core.chapter.check_run": "checks two types",
+    "core.jobs.chapter_jobs": "a chapter's name (check_choice); the chapter's jobs take its Settings and Run",
     "core.record.versions": "package names only; an unknown package is reported as None, not an error",
     "core.record.read_metrics": "a path; a missing file raises FileNotFoundError naming it",
     "core.scorecard.chapter_link": "a name; an unknown one has no link ('')",
@@ -1121,12 +1151,17 @@ def test_offline_hub_loads_fail_within_seconds_saying_what_to_do(why, tmp_path, 
 
 
 def test_job_command_line_rejects_bad_arguments(capsys):
-    cli = importlib.import_module(f"{CHAPTERS['pre-memorization']}.__main__")
-    for argv, message in ((["--profile", "", "--list"], "profile=''.*'gpu'"), (["--seed", "-1", "--list"], "seed=-1"),
-                          (["--seed", "abc", "--list"], "invalid int value: 'abc'"),
-                          (["--device", "tpu", "--list"], "device='tpu'")):
+    for argv, message in ((["pre-memorization", "--profile", "", "--list"], "profile=''.*'gpu'"),
+                          (["reversion", "--seed", "-1", "--list"], "seed=-1"),
+                          (["reversion", "--seed", "abc", "--list"], "invalid int value: 'abc'"),
+                          (["reversion", "--device", "tpu", "--list"], "device='tpu'"),
+                          (["nope", "--list"], "invalid choice: 'nope'"),
+                          (["reversion", "--workers", "0"], "workers=0"),
+                          (["reversion", "--profile", "smoke", "--job", "0"], "--job needs --stage"),
+                          (["reversion", "--profile", "smoke", "--stage", "nope"], "--stage='nope'.*'classifiers'"),
+                          (["reversion", "--profile", "smoke", "--stage", "ensembles", "--job", "9"], "--job=9")):
         with pytest.raises(SystemExit) as info:
-            cli.main(argv)
+            jobs.main(argv)
         assert info.value.code == 2 and re.search(message, capsys.readouterr().err), argv
 
 

@@ -114,3 +114,17 @@ def test_schema_names_every_field_and_changes_with_them():
     shape = schema(Outer)
     assert shape["inner"] == {"x": "ndarray"} and shape["others"][1] == "Outer"  # recursion stops at itself
     assert config_key(shape) != config_key(schema(Inner))
+
+
+def test_hits_and_misses_are_counted_per_kind_and_an_entry_can_be_discarded(tmp_path):
+    cache = RunCache(tmp_path)
+    cache.cached("a", {"x": 1}, lambda: 1)
+    cache.cached("a", {"x": 1}, lambda: 1)
+    cache.cached("b", {"x": 1}, lambda: 2)
+    cache.save_checkpoint("b", {"x": 2}, {"step": 3})
+    assert cache.hits == {"a": 1} and cache.misses == {"a": 1, "b": 1}
+    assert RunCache(tmp_path).load("b", {"x": 1}) == 2  # every instance counts its own
+    for config in ({"x": 1}, {"x": 2}, {"x": 3}):  # a result, a checkpoint, nothing
+        cache.discard("b", config)
+        assert not cache.path("b", config).exists()
+    assert cache.load("b", {"x": 1}) is None and cache.misses["b"] == 2 and cache.load("a", {"x": 1}) == 1

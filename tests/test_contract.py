@@ -5,6 +5,7 @@ import ast
 import dataclasses
 import importlib
 import inspect
+import pickle
 import re
 import typing
 from pathlib import Path
@@ -12,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from steerlib.chapters import CHAPTERS
-from steerlib.core.chapter import Run
+from steerlib.core import jobs
+from steerlib.core.chapter import Run, start
 from steerlib.core.claims import KINDS, Claim
 from steerlib.core.profiles import PROFILE_NAMES
 
@@ -50,7 +52,8 @@ def test_the_protocol(name):
     assert all(isinstance(s, settings_cls) for s in chapter.PROFILES.values())
     expected = {"run": ({"settings": settings_cls, "run": Run}, results_cls),
                 "claims": ({"results": results_cls}, list[Claim]),
-                "extra": ({"results": results_cls}, dict)}
+                "extra": ({"results": results_cls}, dict),
+                "jobs": ({"settings": settings_cls, "run": Run}, list[jobs.Stage])}
     for fn_name, (params, returns) in expected.items():
         fn = getattr(chapter, fn_name)
         hints = typing.get_type_hints(fn)
@@ -58,6 +61,26 @@ def test_the_protocol(name):
         assert {k: hints[k] for k in params} == params, fn_name
         assert hints["return"] == returns, fn_name
     assert (Path(chapter.__file__).parent / "figures.py").exists()
+
+
+@pytest.mark.parametrize("name", CHAPTERS)
+def test_every_chapter_lists_its_jobs(name, capsys):
+    """``jobs(settings, run)`` (:mod:`steerlib.core.jobs`) at smoke: stages with distinct names, at least one job,
+    distinct labels within a stage, every job picklable (worker processes and cluster tasks run it), nothing run
+    or written; and the one command lists the same jobs."""
+    chapter = importlib.import_module(CHAPTERS[name])
+    settings = chapter.PROFILES["smoke"]
+    stages = chapter.jobs(settings, start(name, "smoke", device="cpu"))
+    assert all(isinstance(stage, jobs.Stage) for stage in stages)
+    names = [stage.name for stage in stages]
+    assert len(set(names)) == len(names) and sum(len(stage.jobs) for stage in stages) >= 1
+    for stage in stages:
+        assert len({job.label for job in stage.jobs}) == len(stage.jobs), stage.name
+        for job in stage.jobs:
+            assert isinstance(job, jobs.Job) and pickle.loads(pickle.dumps(job)).label == job.label
+    jobs.main([name, "--profile", "smoke", "--list"])
+    listed = [line.split("\t") for line in capsys.readouterr().out.splitlines()]
+    assert listed == [[stage.name, str(i), job.label] for stage in stages for i, job in enumerate(stage.jobs)]
 
 
 CLAIM_ID = re.compile(r"^(?:[A-Z]\d+[a-z]?|gate(?:-\d+)?)(?:/.*)?$")  # A1, H4b, C5c, gate-0; a /suffix allowed

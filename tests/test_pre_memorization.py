@@ -7,11 +7,12 @@ import pytest
 import torch
 
 from steerlib.chapters.reasoning import pre_memorization as R
-from steerlib.chapters.reasoning.pre_memorization import __main__ as cli
 from steerlib.chapters.reasoning.pre_memorization import analysis, experiment, figures
 from steerlib.core.cache import RunCache
+from steerlib.core import jobs
 from steerlib.core.chapter import Run
 from steerlib.core.profiles import get_profile
+from steerlib.lm import sft
 from steerlib.measures import premem
 
 # The cpu verdict (see the chapter): these claims hold, and these do not; a claim that changes side fails the test.
@@ -63,12 +64,13 @@ def test_the_tiny_model_keeps_its_config():
 
 
 def test_command_line_lists_the_jobs(capsys):
-    cli.main(["--profile", "smoke", "--list"])
-    lines = capsys.readouterr().out.splitlines()
+    jobs.main(["pre-memorization", "--profile", "smoke", "--list"])
+    lines = [line.split("\t") for line in capsys.readouterr().out.splitlines()]
     specs = R.grid(R.PROFILES["smoke"])
-    assert [line.split("\t")[1] for line in lines] == [s.name for s in specs]
+    assert [label for stage, _, label in lines if stage == "finetune"] == [f"seed 0 {s.name}" for s in specs]
+    assert [stage for stage, _, _ in lines] == ["pretrain"] + ["finetune"] * len(specs) + ["results"]
     with pytest.raises(SystemExit):
-        cli.main(["--profile", "smoke", "--job", str(len(specs))])
+        jobs.main(["pre-memorization", "--profile", "smoke", "--stage", "finetune", "--job", str(len(specs))])
 
 
 @pytest.fixture(scope="module")
@@ -218,13 +220,55 @@ def test_calibration_runs_memorise_and_spread_in_test_accuracy():
 
 def test_jobs_launched_through_submitit_leave_the_chapter_nothing_to_train(tmp_path, monkeypatch):
     """The Slurm path, run by submitit's local executor (real submitit code, local processes): the pretraining task,
-    then one array task per run; the chapter then finds every run in the shared cache and trains none."""
+    then one array task per run, then the assembled results; the chapter then finds everything in the shared cache
+    and trains nothing (its cache counts hits and no miss)."""
     cache = tmp_path / "cache"
     monkeypatch.setenv("STEERLIB_CACHE", str(cache))
     monkeypatch.setenv("STEERLIB_THREADS", "1")
-    cli.main(["--profile", "smoke", "--launch", "local", "--folder", str(tmp_path / "logs"), "--hours", "0.25"])
+    jobs.main(["pre-memorization", "--profile", "smoke", "--launch", "local", "--folder", str(tmp_path / "logs"),
+               "--hours", "0.25"])
     runs = cache / "pre-memorization-run"
-    launched = sorted(p.name for p in runs.iterdir())
-    assert len(launched) == len(R.grid(R.PROFILES["smoke"]))
-    R.run(get_profile(R.PROFILES, "smoke"), cpu_run(RunCache(cache)))
-    assert sorted(p.name for p in runs.iterdir()) == launched  # every run a cache hit: nothing trained again
+    assert len(list(runs.iterdir())) == len(R.grid(R.PROFILES["smoke"]))
+    assert not (cache / "sft").exists() or len(list((cache / "sft").iterdir())) == 1  # the pretraining alone
+    notebook = RunCache(cache)
+    R.run(get_profile(R.PROFILES, "smoke"), cpu_run(notebook))
+    assert notebook.hits["pre-memorization"] == 1 and not notebook.misses
+
+
+class Killed(Exception):
+    """A job killed from outside."""
+
+
+def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path, monkeypatch):
+    """A finetuning run killed right after a checkpoint restarts at that step and ends with the log of a run that
+    was never interrupted (the grid's runs used to start again)."""
+    settings = get_profile(R.PROFILES, "smoke")
+    spec = R.grid(settings)[0]  # 12 steps, a checkpoint after each, evaluated after steps 3, 6 and 12
+    steps, kill_at = spec.steps(settings.n_train, settings.batch_size), 5
+    cache = RunCache(tmp_path / "cache")
+    ex = experiment.Experiment(settings, cpu_run(cache))  # the shared pretraining
+    shutil.copytree(cache.root, tmp_path / "fresh")
+    save_checkpoint = RunCache.save_checkpoint
+
+    def killed(self, kind, config, state):
+        save_checkpoint(self, kind, config, state)
+        if kind == "sft" and state["step"] == kill_at:
+            raise Killed
+
+    monkeypatch.setattr(RunCache, "save_checkpoint", killed)
+    with pytest.raises(Killed):
+        experiment.train_run(ex, spec, progress=False)
+    monkeypatch.setattr(RunCache, "save_checkpoint", save_checkpoint)
+    trained = []  # the steps the resumed run trains
+    batch_indices = sft.batch_indices
+    monkeypatch.setattr(sft, "batch_indices",
+                        lambda seed, step, n, size: trained.append(step) or batch_indices(seed, step, n, size))
+    resumed = experiment.train_run(ex, spec, progress=False)
+    assert trained == list(range(kill_at, steps))
+    monkeypatch.undo()
+    fresh = experiment.train_run(experiment.Experiment(settings, cpu_run(RunCache(tmp_path / "fresh"))), spec,
+                                 progress=False)
+    for field in dataclasses.fields(R.RunLog):
+        np.testing.assert_array_equal(getattr(resumed, field.name), getattr(fresh, field.name), err_msg=field.name)
+    assert len(list((cache.root / "sft").iterdir())) == 1  # the pretraining: the run's weights are not kept
+    assert [p.name for p in (cache.root / experiment.RUN_KIND).glob("*/*.pt")] == ["result.pt"]

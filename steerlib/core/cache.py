@@ -15,9 +15,11 @@ import dataclasses
 import hashlib
 import json
 import os
+import shutil
 import types
 import typing
 import uuid
+from collections import Counter
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -141,7 +143,10 @@ def _read(path: Path, as_type: Any = None) -> Any:
 
 
 class RunCache:
-    """A directory of cached runs. ``enabled=False`` turns it into a no-op (always recompute, never write)."""
+    """A directory of cached runs. ``enabled=False`` turns it into a no-op (always recompute, never write).
+
+    ``hits`` and ``misses`` count, per kind, the results this instance found and did not find (:meth:`load`): a
+    chapter run after its jobs shows no miss of a training kind."""
 
     def __init__(self, root: str | os.PathLike | None = None, enabled: bool = True):
         check_type("root", root, (str, os.PathLike, type(None)), "a folder path or None")
@@ -149,6 +154,8 @@ class RunCache:
             raise ValueError("root='' is not a folder; give a path, or None for $STEERLIB_CACHE")
         self.root = Path(root or os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "steerlib")
         self.enabled = check_type("enabled", enabled, bool, "True or False")
+        self.hits: Counter[str] = Counter()
+        self.misses: Counter[str] = Counter()
 
     def path(self, kind: str, config: Any) -> Path:
         """The folder of one run (reading never creates it); ``kind`` names a folder of the cache, e.g. ``sft``."""
@@ -168,7 +175,9 @@ class RunCache:
     def load(self, kind: str, config: Any, as_type: Any = None) -> Any | None:
         """The cached result of this run (rebuilt as ``as_type`` if given), or None."""
         path = self.path(kind, config) / "result.pt"
-        return _read(path, as_type) if self.enabled and path.exists() else None
+        found = _read(path, as_type) if self.enabled and path.exists() else None
+        (self.misses if found is None else self.hits)[kind] += 1
+        return found
 
     def save(self, kind: str, config: Any, result: Any) -> None:
         if self.enabled:
@@ -193,3 +202,8 @@ class RunCache:
     def save_checkpoint(self, kind: str, config: Any, state: Any) -> None:
         if self.enabled:
             _atomic_save(state, self.entry(kind, config) / "checkpoint.pt")
+
+    def discard(self, kind: str, config: Any) -> None:
+        """Remove a run's entry (e.g. an intermediate whose product is cached elsewhere); absent, nothing happens."""
+        if self.enabled:
+            shutil.rmtree(self.path(kind, config), ignore_errors=True)

@@ -28,8 +28,9 @@ from steerlib.chapters.extrapolation.cautious_decisions.experiment import (
            Results,
            Settings,
            decision_problems,
+           jobs,
            run,
 )
 
 __all__ = ["METHODS", "PROFILES", "Focus", "FocusKey", "Results", "Settings", "claims", "decision_problems", "extra",
-           "rank_table", "run", "summary"]
+           "jobs", "rank_table", "run", "summary"]

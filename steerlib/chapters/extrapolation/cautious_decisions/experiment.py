@@ -9,12 +9,14 @@ import torch
 
 from steerlib.core.chapter import Run, check_run
 from steerlib.core.checks import check_choice, check_choices, check_nonempty, check_range, check_type
+from steerlib.core.jobs import Job, Stage
 from steerlib.core.runtime import progress_bar
 from steerlib.measures.decisions import RewardTable, abstain_ratio, greedy_policy, mean_reward
 from steerlib.measures.ocs import ocs_cross_entropy
 from steerlib.vision.calibration import fit_temperature, scale
-from steerlib.vision.data import DATASETS, load_dataset
-from steerlib.vision.ladders import part_one_setup
+from steerlib.vision.data import DATASETS, ImageData, load_dataset
+from steerlib.vision.ensemble import Ensemble
+from steerlib.vision.ladders import Setup, part_one_setup
 from steerlib.vision.losses import make_loss
 from steerlib.vision.models import ARCHS
 from steerlib.vision.recipes import ENSEMBLE_RECIPES
@@ -117,14 +119,42 @@ def classifier_probs(logits: list[torch.Tensor], ys: list[torch.Tensor]) -> dict
             "oracle": [scale(z, fit_temperature(z, y)).softmax(-1) for z, y in zip(logits, ys)]}
 
 
+def _setup(settings: Settings, run: Run, dataset: str) -> Setup:
+    """``dataset``'s training data less the held-out examples, the classifier (the reversion chapter's, from the
+    run cache) and the ladders (:func:`~steerlib.vision.ladders.part_one_setup`)."""
+    seeds = tuple(range(run.seed, run.seed + settings.n_seeds))
+    return part_one_setup(load_dataset(dataset), settings.held_out, settings.arch, settings.width, seeds,
+                          settings.train, run.device, run.cache)
+
+
+def _reward_model(settings: Settings, run: Run, data: ImageData, table: RewardTable) -> Ensemble:
+    """The reward model of ``table`` on ``data`` (for +1/-4/0 the reversion chapter's MSE-reward ensemble)."""
+    seeds = tuple(range(run.seed, run.seed + settings.n_seeds))
+    return fit(data, make_loss("mse_reward", data.num_classes, table), settings.arch, seeds, settings.train,
+               run.device, run.cache, settings.width)
+
+
+def _train_reward_model(settings: Settings, run: Run, dataset: str, table: RewardTable) -> Ensemble:
+    """One job: the reward model of ``table`` on ``dataset`` (after its set-up, from the cache)."""
+    return _reward_model(settings, run, _setup(settings, run, dataset).data, table)
+
+
+def jobs(settings: Settings, run: Run) -> list[Stage]:
+    """Each dataset's set-up (the classifier and the ladders), then one reward model per table; at the same
+    settings these are the reversion chapter's jobs "classifiers" and "ensembles" (same cache entries)."""
+    return [Stage("classifiers", tuple(Job(f"{name}/ce", _setup, (settings, run, name))
+                                       for name in settings.datasets)),
+            Stage("reward-models", tuple(Job(f"{name}/{t.label}", _train_reward_model, (settings, run, name, t))
+                                         for name in settings.datasets for t in settings.tables))]
+
+
 def run(settings: Settings, run: Run) -> Results:
     """Train the classifier and one reward model per table for each dataset, then score every method on every set."""
     check_run(settings, Settings, run)
     seeds = tuple(range(run.seed, run.seed + settings.n_seeds))
     rows, focus, problems = [], {}, {}
     for name in settings.datasets:
-        setup = part_one_setup(load_dataset(name), settings.held_out, settings.arch, settings.width, seeds,
-                               settings.train, run.device, run.cache)
+        setup = _setup(settings, run, name)
         data, classifier = setup.data, setup.classifier
         k = data.num_classes
         problems[name] = decision_problems(settings.tables, data.y_train, k)
@@ -136,7 +166,7 @@ def run(settings: Settings, run: Run) -> Results:
         marginal = ocs_cross_entropy(data.y_train, k)
         for table in settings.tables:
             loss = make_loss("mse_reward", k, table)
-            model = fit(data, loss, settings.arch, seeds, settings.train, run.device, run.cache, settings.width)
+            model = _reward_model(settings, run, data, table)
             for i, s in enumerate(progress_bar(sets, desc=f"{name} {table.label}", leave=False)):
                 actions = {"reward": greedy_policy(model.predict(s.x)), "ce": greedy_policy(logits[i]),
                            "calibrated": table.bayes_policy(probs["calibrated"][i]),

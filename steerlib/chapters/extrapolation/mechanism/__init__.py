@@ -14,6 +14,6 @@ Modules: ``experiment`` (settings, training, measurements), ``counterexamples`` 
 (statistics and claims), ``figures``.
 """
 from steerlib.chapters.extrapolation.mechanism.analysis import bias_agreement, claims, extra, summary
-from steerlib.chapters.extrapolation.mechanism.experiment import PROFILES, Results, Settings, run
+from steerlib.chapters.extrapolation.mechanism.experiment import PROFILES, Results, Settings, jobs, run
 
-__all__ = ["PROFILES", "Results", "Settings", "run", "claims", "extra", "summary", "bias_agreement"]
+__all__ = ["PROFILES", "Results", "Settings", "jobs", "run", "claims", "extra", "summary", "bias_agreement"]

@@ -11,12 +11,13 @@ import torch
 from steerlib.chapters.extrapolation.mechanism.counterexamples import fgsm_experiment, nll_experiment
 from steerlib.core.chapter import Run, check_run
 from steerlib.core.checks import check_choice, check_choices, check_range, check_ranges, check_type
+from steerlib.core.jobs import Job, Stage
 from steerlib.measures.divergences import kl_categorical
 from steerlib.measures.homogeneous import SimConfig, Simulation, simulate
 from steerlib.vision import representations as rep
 from steerlib.vision.data import DATASETS, ImageData, load_dataset
 from steerlib.vision.ensemble import Ensemble
-from steerlib.vision.ladders import part_one_setup
+from steerlib.vision.ladders import Setup, part_one_setup
 from steerlib.vision.losses import make_loss, targets
 from steerlib.vision.models import ARCHS, NORMS
 from steerlib.vision.recipes import ENSEMBLE_RECIPES
@@ -208,11 +209,37 @@ def measure(spec: ModelSpec, ensemble: Ensemble, data: ImageData, sets: list[Eva
     return rows, Vectors(ocs, torch.stack(constants), torch.stack(clean).mean(0))
 
 
+def _setup(settings: Settings, run: Run) -> Setup:
+    """The training data less the held-out examples, the main CNN (the reversion chapter's cross-entropy ensemble,
+    from the run cache) and the ladders (:func:`~steerlib.vision.ladders.part_one_setup`)."""
+    return part_one_setup(load_dataset(settings.dataset), settings.held_out, "cnn", settings.width,
+                          tuple(range(run.seed, run.seed + settings.n_seeds)), settings.train, run.device, run.cache)
+
+
+def _train_model(settings: Settings, run: Run, spec: ModelSpec) -> Ensemble:
+    """One job: the ensemble of ``spec`` (after the set-up, from the cache)."""
+    return _train(spec, _setup(settings, run).data, settings, run)[0]
+
+
+def _theory(settings: Settings, run: Run) -> Simulation:
+    """The theory's simulation (cached)."""
+    return run.cache.cached("homogeneous", {"sim": settings.theory, "seed": run.seed},
+                            lambda: simulate(settings.theory, seed=run.seed), as_type=Simulation)
+
+
+def jobs(settings: Settings, run: Run) -> list[Stage]:
+    """The set-up (the main CNN, the reversion chapter's, and the ladders) and the theory's simulation, then every
+    other model and the Gaussian-NLL regressor."""
+    models = [spec for spec in model_specs(settings) if spec != MAIN] + [NLL]
+    return [Stage("setup", (Job(f"{settings.dataset} {MAIN.name}", _setup, (settings, run)),
+                            Job("theory", _theory, (settings, run)))),
+            Stage("models", tuple(Job(spec.name, _train_model, (settings, run, spec)) for spec in models))]
+
+
 def run(settings: Settings, run: Run) -> Results:
     """Train (or load) every model, measure its representations, run the simulation and both counterexamples."""
     check_run(settings, Settings, run)
-    setup = part_one_setup(load_dataset(settings.dataset), settings.held_out, "cnn", settings.width,
-                           tuple(range(run.seed, run.seed + settings.n_seeds)), settings.train, run.device, run.cache)
+    setup = _setup(settings, run)
     data = setup.data
     sets = evaluation_sets(data.x_test, data.y_test, settings.shifts, data.value_range, run.seed, setup.ladders)
     # Plain strides: the clean digits have a size-1 channel dim with stride 1, which vmapped GroupNorm rejects.
@@ -227,8 +254,7 @@ def run(settings: Settings, run: Run) -> Results:
                                            all_layers=spec == MAIN)
         for name in tables:
             tables[name] += rows[name]
-    theory = run.cache.cached("homogeneous", {"sim": settings.theory, "seed": run.seed},
-                              lambda: simulate(settings.theory, seed=run.seed), as_type=Simulation)
+    theory = _theory(settings, run)
     nll_ensemble, _ = _train(NLL, data, settings, run)
     nll_loss = make_loss(NLL.loss, data.num_classes)
     nll, nll_constants = nll_experiment(nll_ensemble, data, settings.nll_shifts, setup.ladders, settings.ood_splits,

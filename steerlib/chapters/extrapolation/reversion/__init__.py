@@ -9,6 +9,14 @@ more OOD a set, the closer the predictions to the OCS.
 ``figures`` draws Figs 2.2-2.3.
 """
 from steerlib.chapters.extrapolation.reversion.analysis import claims, curves, extra, rank_table
-from steerlib.chapters.extrapolation.reversion.experiment import PROFILES, Focus, FocusKey, Results, Settings, run
+from steerlib.chapters.extrapolation.reversion.experiment import (
+           PROFILES,
+           Focus,
+           FocusKey,
+           Results,
+           Settings,
+           jobs,
+           run,
+)
 
-__all__ = ["PROFILES", "Focus", "FocusKey", "Results", "Settings", "claims", "curves", "extra", "rank_table", "run"]
+__all__ = ["PROFILES", "Focus", "FocusKey", "Results", "Settings", "claims", "curves", "extra", "jobs", "rank_table", "run"]

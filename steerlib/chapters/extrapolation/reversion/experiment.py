@@ -10,10 +10,12 @@ import torch
 
 from steerlib.core.chapter import Run, check_run
 from steerlib.core.checks import check_choice, check_choices, check_range, check_type
+from steerlib.core.jobs import Job, Stage
 from steerlib.measures.divergences import entropy
 from steerlib.measures.ood import cached_ood_score
-from steerlib.vision.data import DATASETS, load_dataset
-from steerlib.vision.ladders import part_one_setup
+from steerlib.vision.data import DATASETS, ImageData, load_dataset
+from steerlib.vision.ensemble import Ensemble
+from steerlib.vision.ladders import Setup, part_one_setup
 from steerlib.vision.losses import LOSSES, GaussianNLL, make_loss, targets
 from steerlib.vision.models import ARCHS
 from steerlib.vision.recipes import ENSEMBLE_RECIPES
@@ -101,6 +103,34 @@ def _accuracy(loss, out: torch.Tensor, y: torch.Tensor, t: torch.Tensor) -> np.n
     return (out[..., : loss.out_dim - (loss.name == "mse_reward")].argmax(-1) == y).float().mean(-1).numpy()
 
 
+def _setup(settings: Settings, run: Run, dataset: str) -> Setup:
+    """``dataset``'s training data less the held-out examples, the cross-entropy ensemble (trained or loaded) and
+    the ladders (:func:`~steerlib.vision.ladders.part_one_setup`)."""
+    seeds = tuple(range(run.seed, run.seed + settings.n_seeds))
+    return part_one_setup(load_dataset(dataset), settings.held_out, settings.arch, settings.width, seeds,
+                          settings.train, run.device, run.cache)
+
+
+def _ensemble(settings: Settings, run: Run, data: ImageData, loss_name: str) -> Ensemble:
+    """The ensemble of ``loss_name`` on ``data`` (cached by its full configuration)."""
+    seeds = tuple(range(run.seed, run.seed + settings.n_seeds))
+    return fit(data, make_loss(loss_name, data.num_classes), settings.arch, seeds, settings.train, run.device,
+               run.cache, settings.width)
+
+
+def _train_ensemble(settings: Settings, run: Run, dataset: str, loss_name: str) -> Ensemble:
+    """One job: the ensemble of ``loss_name`` on ``dataset`` (after its set-up, from the cache)."""
+    return _ensemble(settings, run, _setup(settings, run, dataset).data, loss_name)
+
+
+def jobs(settings: Settings, run: Run) -> list[Stage]:
+    """Each dataset's set-up (the cross-entropy ensemble and the ladders), then every other loss's ensemble."""
+    return [Stage("classifiers", tuple(Job(f"{name}/ce", _setup, (settings, run, name))
+                                       for name in settings.datasets)),
+            Stage("ensembles", tuple(Job(f"{name}/{loss}", _train_ensemble, (settings, run, name, loss))
+                                     for name in settings.datasets for loss in settings.losses if loss != "ce"))]
+
+
 def run(settings: Settings, run: Run) -> Results:
     """Train every dataset x loss ensemble and evaluate it on every evaluation set (cached in ``run.cache``); the
     ladders come from the cross-entropy ensemble (:func:`~steerlib.vision.ladders.part_one_setup`)."""
@@ -108,22 +138,21 @@ def run(settings: Settings, run: Run) -> Results:
     seeds = tuple(range(run.seed, run.seed + settings.n_seeds))
     rows, focus, ladders = [], {}, {}
     for name in settings.datasets:
-        setup = part_one_setup(load_dataset(name), settings.held_out, settings.arch, settings.width, seeds,
-                               settings.train, run.device, run.cache)
-        data, ladders[name] = setup.data, setup.ladders
-        sets = evaluation_sets(data.x_test, data.y_test, settings.shifts, data.value_range, run.seed, setup.ladders)
+        part = _setup(settings, run, name)
+        data, ladders[name] = part.data, part.ladders
+        sets = evaluation_sets(data.x_test, data.y_test, settings.shifts, data.value_range, run.seed, part.ladders)
         scores = [cached_ood_score(run.cache, data.name, data.x_train, s.shift, s.severity, s.x, settings.ood_splits,
                                    run.seed) for s in sets]
         focus_x = data.x_test[data.y_test == settings.focus_class]
-        focus_inputs = {shift: focus_sets(focus_x, shift, data.value_range, run.seed, setup.ladders)
+        focus_inputs = {shift: focus_sets(focus_x, shift, data.value_range, run.seed, part.ladders)
                         for shift in settings.shifts}
         for loss_name in settings.losses:
             loss = make_loss(loss_name, data.num_classes)
-            ensemble = fit(data, loss, settings.arch, seeds, settings.train, run.device, run.cache, settings.width)
+            members = _ensemble(settings, run, data, loss_name)
             ocs = loss.ocs(targets(loss, data))
             t_test = targets(loss, data, "test")
             for s, score in zip(sets, scores):
-                out = ensemble.predict(s.x)
+                out = members.predict(s.x)
                 stats = _summaries(loss, out, ocs)
                 acc = _accuracy(loss, out, s.y, t_test)
                 for e, seed in enumerate(seeds):
@@ -131,6 +160,6 @@ def run(settings: Settings, run: Run) -> Results:
                                  "severity": s.severity, "seed": seed, "ood_score": score, "accuracy": acc[e],
                                  **{k: v[e] for k, v in stats.items()}})
             for shift, (sevs, xs) in focus_inputs.items():
-                predictions = torch.stack([loss.predict(ensemble.predict(x)) for x in xs], dim=1)
+                predictions = torch.stack([loss.predict(members.predict(x)) for x in xs], dim=1)
                 focus[FocusKey(name, loss_name, shift)] = Focus(tuple(sevs), predictions, ocs)
     return Results(pd.DataFrame(rows), focus, ladders)

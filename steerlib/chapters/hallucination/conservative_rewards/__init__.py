@@ -15,7 +15,7 @@ and verifier) gives the ground-truth reward, +2 per true fact and -3 per false o
   reward models' bias (predicted - true reward of SFT samples), example generations (Figs 3.5-3.9, claims C6-C13).
 """
 from steerlib.chapters.hallucination.conservative_rewards.analysis import claims, extra
-from steerlib.chapters.hallucination.conservative_rewards.experiment import PROFILES, Settings, run
+from steerlib.chapters.hallucination.conservative_rewards.experiment import PROFILES, Settings, jobs, run
 from steerlib.chapters.hallucination.conservative_rewards.results import Results
 
-__all__ = ["PROFILES", "Results", "Settings", "claims", "extra", "run"]
+__all__ = ["PROFILES", "Results", "Settings", "claims", "extra", "jobs", "run"]

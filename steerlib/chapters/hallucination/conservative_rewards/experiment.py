@@ -31,6 +31,7 @@ from steerlib.core.checks import (
     check_same_length,
     check_type,
 )
+from steerlib.core.jobs import Job, Stage, at_seeds, per_seed, results_stage
 from steerlib.lm.base import BaseModelConfig, corpus_digest, pretrained_base
 from steerlib.lm.models import SMOLLM2
 from steerlib.lm.reward import FactHead, encode_facts, fact_probs
@@ -282,16 +283,82 @@ class Experiment:
         return model.eval(), history
 
 
-def sft_policy(ex: Experiment, rng: np.random.Generator) -> tuple[tuple[torch.nn.Module, dict], Dataset]:
-    """The SFT model (with its cache key) and the finetuning people it never saw, kept for the reward models and RL:
-    a random half of each mention bin is finetuned on, every person ``sft_copies`` times, each target holding a
-    random number (1..max_facts) of true facts."""
+@dataclasses.dataclass
+class Plan:
+    """The SFT and reward-model people and data, drawn with the seed's generator (no model needed): a random half
+    of each mention bin's finetuning people for SFT, the other half for the reward models and RL."""
+
+    sft: Dataset  # SFT targets: every SFT person sft_copies times, each with a random number (1..max_facts) of facts
+    rl_rows: list[dict]  # the reward-model and RL people
+    rm_people: list[dict]  # each of them rm_samples times: the people of the reward models' responses
+    standard: RewardModelData  # the independent generator's responses about rm_people, labelled
+    rng: np.random.Generator  # the generator, left to draw the evaluation's balanced clauses
+
+
+def draw_plan(ex: Experiment) -> Plan:
+    """The seed's :class:`Plan`, drawn in the order the experiment has always drawn it (so cached runs still hit)."""
+    s, rng = ex.s, np.random.default_rng(ex.seed)
     finetune = ex.world.split("finetune")
     is_sft = split_people(np.array(finetune["mentions"]), rng)
     sft_people, rl_people = finetune.select(np.flatnonzero(is_sft)), finetune.select(np.flatnonzero(~is_sft))
-    people = sft_people.select(np.repeat(np.arange(len(sft_people)), ex.s.sft_copies))
-    sft = ex.sft(profile_examples(people, rng.integers(1, ex.s.max_facts + 1, len(people)).tolist(), ex.attributes))
-    return sft, rl_people
+    people = sft_people.select(np.repeat(np.arange(len(sft_people)), s.sft_copies))
+    sft = profile_examples(people, rng.integers(1, s.max_facts + 1, len(people)).tolist(), ex.attributes)
+    rl_rows = list(rl_people)
+    rm_people = [p for p in rl_rows for _ in range(s.rm_samples)]
+    standard = reward_model_data(rm_people, lambda prompts: standard_responses(rm_people, ex.attributes, s.max_facts,
+                                                                               s.generator_accuracy, rng))
+    return Plan(sft, rl_rows, rm_people, standard, rng)
+
+
+# ------------------------------------------------------------------------------- the runs, each one job
+
+
+def _rm_data(ex: Experiment, plan: Plan, name: str, sft: torch.nn.Module) -> RewardModelData:
+    """Reward model ``name``'s data: the same prompts and number of responses, from the independent generator
+    (standard) or the SFT model's own samples (conservative); labels from the exact checker."""
+    if name == "standard":
+        return plan.standard
+    return reward_model_data(plan.rm_people, lambda prompts: ex.sample(sft, prompts, ex.seed))
+
+
+def _reward_model(ex: Experiment, plan: Plan, name: str, sft: torch.nn.Module) -> tuple[FactHead, dict]:
+    data = _rm_data(ex, plan, name, sft)
+    return ex.reward_model(name, data.prompts, data.clauses, data.labels)
+
+
+def _rl(ex: Experiment, plan: Plan, name: str, sft: tuple[torch.nn.Module, dict],
+        rm: tuple[FactHead, dict] | None) -> tuple[torch.nn.Module, list[dict[str, float]]]:
+    """RL from the SFT model with reward ``name`` on the reward-model people's prompts."""
+    prompts = [PROFILE_PROMPT.format(name=p["name"]) for p in plan.rl_rows]
+    return ex.reinforce(name, sft, prompts, plan.rl_rows, rm)
+
+
+def _train(settings: Settings, run: Run, stage: str) -> None:
+    """One job: the run ``stage`` (``sft``, ``rm-<reward model>`` or ``rl-<reward>``), the runs it starts from read
+    from the cache."""
+    ex = Experiment(settings, run)
+    plan = draw_plan(ex)
+    sft = ex.sft(plan.sft)
+    kind, _, name = stage.partition("-")
+    if kind == "rm":
+        _reward_model(ex, plan, name, sft[0])
+    elif kind == "rl":
+        _rl(ex, plan, name, sft, _reward_model(ex, plan, name, sft[0]) if name in REWARD_MODELS else None)
+
+
+def jobs(settings: Settings, run: Run) -> list[Stage]:
+    """Each seed's pretraining; SFT and the standard reward model; the conservative reward model (on the SFT
+    model's samples); every RL run (from the SFT model); then each seed's evaluation, the results the notebook
+    reads."""
+    wanted = [name for name in REWARD_MODELS if name in settings.rewards]
+    stages = {"finetune-1": ["sft"] + [f"rm-{name}" for name in wanted if name == "standard"],
+              "finetune-2": [f"rm-{name}" for name in wanted if name != "standard"],
+              "rl": [f"rl-{name}" for name in settings.rewards]}
+    return [per_seed("pretrain", Experiment, settings, run),
+            *[Stage(stage, tuple(Job(f"seed {r.seed} {job}", _train, (s, r, job))
+                                 for s, r in at_seeds(settings, run) for job in names))
+              for stage, names in stages.items()],
+            results_stage(settings, run, "conservative-rewards", _experiment, Results)]
 
 
 def run(settings: Settings, run: Run) -> Results:
@@ -328,36 +395,28 @@ def _experiment(settings: Settings, run: Run) -> Results:
     s, seconds, t0 = settings, {}, time.time()
     ex = Experiment(s, run)
     seconds["pretrain"] = time.time() - t0
-    rng = np.random.default_rng(run.seed)
-    t = time.time()
-    sft, rl_people = sft_policy(ex, rng)
+    plan = draw_plan(ex)
     test = ex.world.split("test")
+
+    t = time.time()
+    sft = ex.sft(plan.sft)
     seconds["sft"] = time.time() - t
 
-    # Reward-model data: the same prompts and number of responses, from the independent generator (standard) or the
-    # SFT model's own samples (conservative); labels from the exact checker.
     t = time.time()
-    rl_rows = list(rl_people)
-    rm_people = [p for p in rl_rows for _ in range(s.rm_samples)]
-    generators = {"standard": lambda prompts: standard_responses(rm_people, ex.attributes, s.max_facts,
-                                                                 s.generator_accuracy, rng),
-                  "conservative": lambda prompts: ex.sample(sft[0], prompts, run.seed)}
     rms, rm_data = {}, {}
     for name in REWARD_MODELS:
-        data = reward_model_data(rm_people, generators[name])
-        rm_data[name] = FactLabels(mentions=np.array([p["mentions"] for p, ls in zip(rm_people, data.labels)
+        data = _rm_data(ex, plan, name, sft[0])
+        rm_data[name] = FactLabels(mentions=np.array([p["mentions"] for p, ls in zip(plan.rm_people, data.labels)
                                                       for _ in ls]),
                                    label=np.array([y for ls in data.labels for y in ls]))
         if name in s.rewards:
             rms[name] = ex.reward_model(name, data.prompts, data.clauses, data.labels)
     seconds["reward_models"] = time.time() - t
 
-    # RL from the SFT model with each reward, on the reward-model people's prompts.
     t = time.time()
-    rl_prompts = [PROFILE_PROMPT.format(name=p["name"]) for p in rl_rows]
     policies, histories = {"sft": sft[0]}, {}
     for name in s.rewards:
-        policies[name], histories[name] = ex.reinforce(name, sft, rl_prompts, rl_rows, rms.get(name))
+        policies[name], histories[name] = _rl(ex, plan, name, sft, rms.get(name))
     seconds["rl"] = time.time() - t
 
     # Evaluation on held-out people: eval_samples responses each, from every policy (same sampling seed).
@@ -366,7 +425,7 @@ def _experiment(settings: Settings, run: Run) -> Results:
     prompts = [PROFILE_PROMPT.format(name=p["name"]) for p in test_rows]
     evals = {name: _evaluate(ex, model, prompts, test_rows, run.seed + 1) for name, model in policies.items()}
     sft_clauses, _, sft_invalid = label_facts(evals["sft"].texts, test_rows)
-    b_prompts, b_clauses, b_truth = _balanced_clauses(list(test), ex.attributes, rng)
+    b_prompts, b_clauses, b_truth = _balanced_clauses(list(test), ex.attributes, plan.rng)
     rm_evals = {}
     for name, (rm, _) in rms.items():
         probs = fact_probs(rm, ex.tok, prompts, sft_clauses)

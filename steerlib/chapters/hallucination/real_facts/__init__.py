@@ -11,6 +11,6 @@ of the right answer. Then, on the same finetuning questions:
   the answers of the unfamiliar and of the familiar finetuning questions.
 """
 from steerlib.chapters.hallucination.real_facts.analysis import claims, extra
-from steerlib.chapters.hallucination.real_facts.experiment import PROFILES, Results, Settings, run
+from steerlib.chapters.hallucination.real_facts.experiment import PROFILES, Results, Settings, jobs, run
 
-__all__ = ["PROFILES", "Results", "Settings", "claims", "extra", "run"]
+__all__ = ["PROFILES", "Results", "Settings", "claims", "extra", "jobs", "run"]

@@ -15,6 +15,7 @@ from datasets import Dataset
 from steerlib.core.cache import RunCache
 from steerlib.core.chapter import Run, check_run, replicated
 from steerlib.core.checks import check_range, check_type
+from steerlib.core.jobs import Job, Stage, results_stage
 from steerlib.lm.base import BaseModelConfig
 from steerlib.lm.models import SMOLLM2, add_lora, build_model, load_causal_lm, tiny_config
 from steerlib.lm.sampling import sample
@@ -109,6 +110,16 @@ def load_model(cfg: BaseModelConfig, seed: int, cache: RunCache) -> tuple[torch.
         return load_causal_lm(cfg.model, cache)
     _, tok = load_causal_lm(SMOLLM2, cache)
     return build_model(tiny_config(tok, cfg.arch, cfg.d_model, cfg.n_layers, cfg.n_heads, cfg.max_len), seed), tok
+
+
+def jobs(settings: Settings, run: Run) -> list[Stage]:
+    """The base model (a pretrained model is converted once into the run cache), then each seed's familiarity
+    scores, its two LoRA finetunings and their evaluation, each cached on its own. The two finetunings stay one job,
+    in the notebook's order: LoRA's initial weights are drawn from the process's random stream after the run's
+    seeding, the relabelled model's after the standard one's, so a separate job would train another model under
+    the same cache key."""
+    return [Stage("model", (Job(settings.base.model, load_model, (settings.base, run.seed, run.cache)),)),
+            results_stage(settings, run, "real-facts", _experiment, Results)]
 
 
 def run(settings: Settings, run: Run) -> Results:

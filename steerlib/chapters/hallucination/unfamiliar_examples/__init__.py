@@ -19,7 +19,7 @@ Finetuning questions are familiar (at least ``familiar_mentions`` mentions) or u
   NLL of its own answer) are relabelled "I don't know.".
 """
 from steerlib.chapters.hallucination.unfamiliar_examples.analysis import claims, extra
-from steerlib.chapters.hallucination.unfamiliar_examples.experiment import PROFILES, Settings, run
+from steerlib.chapters.hallucination.unfamiliar_examples.experiment import PROFILES, Settings, jobs, run
 from steerlib.chapters.hallucination.unfamiliar_examples.results import Results
 
-__all__ = ["PROFILES", "Results", "Settings", "claims", "extra", "run"]
+__all__ = ["PROFILES", "Results", "Settings", "claims", "extra", "jobs", "run"]

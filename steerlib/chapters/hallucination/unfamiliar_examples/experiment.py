@@ -13,6 +13,7 @@ from datasets import Dataset, concatenate_datasets
 from steerlib.chapters.hallucination.unfamiliar_examples.results import E1, E2, E3, Familiarity, Gate, Results, RLRun
 from steerlib.core.chapter import Run, check_run, replicated
 from steerlib.core.checks import check_range, check_type
+from steerlib.core.jobs import Job, Stage, at_seeds, per_seed, results_stage
 from steerlib.lm.base import BaseModelConfig, corpus_digest, pretrained_base
 from steerlib.lm.models import SMOLLM2, add_lora
 from steerlib.lm.rl import RLConfig, train_reinforce
@@ -193,6 +194,103 @@ class _Experiment:
         return grade(texts, list(data["response"]))
 
 
+@dataclasses.dataclass
+class _Plan:
+    """Every finetuning and RL run's data, drawn from the world with the seed's generator (no model needed)."""
+
+    ft_mc: Dataset  # the finetuning people's multiple-choice questions
+    labels: np.ndarray  # their answers' indices
+    mentions: np.ndarray  # their people's mention counts
+    set_i: np.ndarray  # E1's finetuning sets (question indices)
+    set_ii: np.ndarray
+    e2_sft: Dataset  # E2's SFT data: set (i) with a random abstain_rate of the targets "I don't know"
+    rl: Dataset  # E2's RL questions
+    qa: Dataset  # E3's QA finetuning questions (those of set (i))
+
+
+def _plan(ex: _Experiment) -> _Plan:
+    """E2 and E3 finetune on the questions of E1's set (i), so every finetuning set is half familiar, half
+    unfamiliar: exact mention counts split the finetuning questions into familiar and unfamiliar ones (metric (a))."""
+    s, rng = ex.s, np.random.default_rng(ex.seed)
+    people = ex.world.split("finetune")
+    ft_mc = mc_examples(people)
+    labels, mentions = np.array(ft_mc["label"]), np.array(ft_mc["mentions"])
+    familiar, unfamiliar = mentions >= s.familiar_mentions, mentions <= s.unfamiliar_mentions
+    set_i, set_ii = _finetuning_sets(familiar, unfamiliar, labels, rng)
+    ft_e = mc_examples(people, abstain=True)
+    abstain = rng.random(len(set_i)) < s.abstain_rate
+    e2_sft = ft_e.select(set_i).map(lambda r, i: {"response": " " + IDK} if abstain[i] else {}, with_indices=True)
+    rl = ft_e.select(_rl_prompts(set_i, familiar, unfamiliar, rng))
+    return _Plan(ft_mc, labels, mentions, set_i, set_ii, e2_sft, rl, qa_examples(people).select(set_i))
+
+
+# ------------------------------------------------------------------------------- the runs, each one job
+
+
+def _e1(ex: _Experiment, plan: _Plan, stage: str) -> tuple[torch.nn.Module, dict]:
+    """E1: the same familiar questions; unfamiliar questions of any answer (e1-any: set (i)) or only those answered
+    B or C (e1-BC: set (ii))."""
+    return ex.finetune(stage, plan.ft_mc.select(plan.set_i if stage == "e1-any" else plan.set_ii))
+
+
+def _e2_sft(ex: _Experiment, plan: _Plan, model_i: tuple[torch.nn.Module, dict]) -> tuple[torch.nn.Module, dict]:
+    """E2's SFT: model (i) finetuned further to answer E on a random half of its questions."""
+    return ex.finetune("e2-sft", plan.e2_sft, init=model_i)
+
+
+def _e2_rl(ex: _Experiment, plan: _Plan, name: str, sft: tuple[torch.nn.Module, dict]
+           ) -> tuple[torch.nn.Module, list[dict[str, float]]]:
+    """E2's RL with reward ``name`` (R1 or R2) from the SFT model."""
+    return ex.reinforce(f"e2-{name}", sft[0], list(plan.rl["prompt"]), list(plan.rl["answer"]), REWARDS[name],
+                        init_key=sft[1])
+
+
+def _e3_standard(ex: _Experiment, plan: _Plan) -> tuple[torch.nn.Module, dict]:
+    """E3's standard QA finetuning."""
+    return ex.finetune("e3-standard", plan.qa)
+
+
+def _e3_relabelled(ex: _Experiment, plan: _Plan, standard: torch.nn.Module
+                   ) -> tuple[torch.nn.Module, torch.Tensor, np.ndarray]:
+    """E3's relabelling: the questions the standard model finds unfamiliar (metric (c), the NLL of its greedy
+    answer, above ``unfamiliar_answer_nll``) answered "I don't know"; returns the model, the NLLs and the mask."""
+    _, answer_nll = top_answer_nll(standard, ex.tok, list(plan.qa["prompt"]), ex.s.max_new_tokens)
+    relabel = answer_nll.numpy() > ex.s.unfamiliar_answer_nll
+    idk = plan.qa.map(lambda r, i: {"response": f" {IDK}."} if relabel[i] else {}, with_indices=True)
+    return ex.finetune("e3-relabelled", idk)[0], answer_nll, relabel
+
+
+STAGES = {"finetune-1": ("e1-any", "e1-BC", "e3-standard"), "finetune-2": ("e2-sft", "e3-relabelled"),
+          "rl": tuple(f"e2-{name}" for name in REWARDS)}  # each run after the runs its data come from
+
+
+def _train(settings: Settings, run: Run, stage: str) -> None:
+    """One job: the run ``stage`` (a name in :data:`STAGES`), the runs it starts from read from the cache."""
+    ex = _Experiment(settings, run)
+    plan = _plan(ex)
+    if stage in ("e1-any", "e1-BC"):
+        _e1(ex, plan, stage)
+    elif stage == "e2-sft":
+        _e2_sft(ex, plan, _e1(ex, plan, "e1-any"))
+    elif stage == "e3-standard":
+        _e3_standard(ex, plan)
+    elif stage == "e3-relabelled":
+        _e3_relabelled(ex, plan, _e3_standard(ex, plan)[0])
+    else:
+        _e2_rl(ex, plan, stage.removeprefix("e2-"), _e2_sft(ex, plan, _e1(ex, plan, "e1-any")))
+
+
+def jobs(settings: Settings, run: Run) -> list[Stage]:
+    """Each seed's pretraining; E1's two finetunings and E3's standard one; E2's SFT (from model (i)) and E3's
+    relabelled finetuning (its data from the standard model); E2's RL runs (from E2's SFT model); then each seed's
+    evaluation, the results the notebook reads."""
+    runs = [Stage(name, tuple(Job(f"seed {r.seed} {stage}", _train, (s, r, stage))
+                              for s, r in at_seeds(settings, run) for stage in stages))
+            for name, stages in STAGES.items()]
+    return [per_seed("pretrain", _Experiment, settings, run), *runs,
+            results_stage(settings, run, "unfamiliar-examples", _experiment, Results)]
+
+
 def run(settings: Settings, run: Run) -> Results:
     """Pretrain, run the gate check and E1–E3 at ``run.seed`` and at the ``settings.seeds - 1`` next seeds, and
     return every per-example result; each seed's results are cached as a whole under the chapter's name."""
@@ -204,68 +302,53 @@ def _experiment(settings: Settings, run: Run) -> Results:
     seconds, t0 = {}, time.time()
     ex = _Experiment(settings, run)
     seconds["pretrain"] = time.time() - t0
-    rng = np.random.default_rng(run.seed)
-    finetune_people, test_people = ex.world.split("finetune"), ex.world.split("test")
+    plan = _plan(ex)
+    test_people = ex.world.split("test")
 
-    # Exact mention counts split the finetuning questions into familiar and unfamiliar ones (metric (a)); E2 and E3
-    # finetune on the questions of E1's set (i), so every finetuning set is half familiar, half unfamiliar.
     # Metric (b), the pretrained model's NLL of the correct option, is computed and reported alongside.
     t = time.time()
-    ft_mc, test_mc = mc_examples(finetune_people), mc_examples(test_people)
-    labels, mentions = np.array(ft_mc["label"]), np.array(ft_mc["mentions"])
+    ft_mc, test_mc, labels = plan.ft_mc, mc_examples(test_people), plan.labels
     option_nll_ft = option_nll(ex.base, ex.tok, cloze_prompts(ft_mc), _spaced(ft_mc["options"]), labels,
                                eos=False).numpy()
-    familiar, unfamiliar = mentions >= settings.familiar_mentions, mentions <= settings.unfamiliar_mentions
-    set_i, set_ii = _finetuning_sets(familiar, unfamiliar, labels, rng)
     seconds["familiarity"] = time.time() - t
 
-    # E1: the same familiar questions; unfamiliar questions of any answer (i) or only those answered B or C (ii).
     t = time.time()
-    model_i, model_ii = ex.finetune("e1-any", ft_mc.select(set_i)), ex.finetune("e1-BC", ft_mc.select(set_ii))
+    model_i, model_ii = _e1(ex, plan, "e1-any"), _e1(ex, plan, "e1-BC")
     test_labels = np.array(test_mc["label"])
     e1 = E1(mentions=np.array(test_mc["mentions"]), attribute=np.array(test_mc["attribute"]), label=test_labels,
             probs_i=ex.choice_probs(model_i[0], test_mc), probs_ii=ex.choice_probs(model_ii[0], test_mc),
-            marginal_i=np.bincount(labels[set_i], minlength=4) / len(set_i),
-            marginal_ii=np.bincount(labels[set_ii], minlength=4) / len(set_ii),
+            marginal_i=np.bincount(labels[plan.set_i], minlength=4) / len(plan.set_i),
+            marginal_ii=np.bincount(labels[plan.set_ii], minlength=4) / len(plan.set_ii),
             option_nll=option_nll(ex.base, ex.tok, cloze_prompts(test_mc), _spaced(test_mc["options"]), test_labels,
                                   eos=False).numpy(),
             namesakes=namesake_votes(ex.world.people, test_mc, min_mentions=0))
     seconds["e1"] = time.time() - t
 
-    # E2: model (i) finetuned further to answer E on a random half of its questions, then RL with R1 or R2.
     t = time.time()
-    ft_e = mc_examples(finetune_people, abstain=True)
-    abstain = rng.random(len(set_i)) < settings.abstain_rate
-    ft_e_sft = ft_e.select(set_i).map(lambda r, i: {"response": " " + IDK} if abstain[i] else {}, with_indices=True)
-    model_sft, sft_key = ex.finetune("e2-sft", ft_e_sft, init=model_i)
-    rl = ft_e.select(_rl_prompts(set_i, familiar, unfamiliar, rng))
+    sft = _e2_sft(ex, plan, model_i)
     test_e = mc_examples(test_people, abstain=True)
-    probs_sft = ex.choice_probs(model_sft, test_e)
+    probs_sft = ex.choice_probs(sft[0], test_e)
     rl_runs = {}
-    for name, rewards in REWARDS.items():
-        model_rl, history = ex.reinforce(f"e2-{name}", model_sft, list(rl["prompt"]), list(rl["answer"]), rewards,
-                                         init_key=sft_key)
+    for name in REWARDS:
+        model_rl, history = _e2_rl(ex, plan, name, sft)
         rl_runs[name] = RLRun(ex.choice_probs(model_rl, test_e), history)
     e2 = E2(mentions=np.array(test_e["mentions"]), label=np.array(test_e["label"]),
             probs_sft=probs_sft, rl=rl_runs)
-    del model_i, model_ii, model_sft
+    del model_i, model_ii, sft
     seconds["e2"] = time.time() - t
 
     # E3: standard QA finetuning vs relabelling the questions it finds unfamiliar (metric (c)) "I don't know".
     t = time.time()
-    ft_qa, test_qa = qa_examples(finetune_people).select(set_i), qa_examples(test_people)
-    model_std, _ = ex.finetune("e3-standard", ft_qa)
-    _, answer_nll = top_answer_nll(model_std, ex.tok, list(ft_qa["prompt"]), settings.max_new_tokens)
-    relabel = answer_nll.numpy() > settings.unfamiliar_answer_nll
-    ft_idk = ft_qa.map(lambda r, i: {"response": f" {IDK}."} if relabel[i] else {}, with_indices=True)
-    model_idk, _ = ex.finetune("e3-relabelled", ft_idk)
+    test_qa = qa_examples(test_people)
+    model_std, _ = _e3_standard(ex, plan)
+    model_idk, answer_nll, relabel = _e3_relabelled(ex, plan, model_std)
     grade_std = ex.answers(model_std, test_qa)
     e3 = E3(mentions=np.array(test_qa["mentions"]), grade_standard=grade_std,
             grade_relabelled=ex.answers(model_idk, test_qa))
     gate = Gate(mentions=e3.mentions, attribute=np.array(test_qa["attribute"]), grade=grade_std)
-    familiarity = Familiarity(mentions=mentions, option_nll=option_nll_ft,
+    familiarity = Familiarity(mentions=plan.mentions, option_nll=option_nll_ft,
                               unfamiliar=option_nll_ft > settings.unfamiliar_option_nll,
-                              qa_mentions=np.array(ft_qa["mentions"]), answer_nll=answer_nll.numpy(),
+                              qa_mentions=np.array(plan.qa["mentions"]), answer_nll=answer_nll.numpy(),
                               relabelled=relabel)
     seconds["e3"] = time.time() - t
     seconds["total"] = time.time() - t0

@@ -8,9 +8,9 @@ every run logs, per example, the sampled accuracy (k samples at temperature T) o
 perplexity of each train example's target trace, and whether correct samples used another trace; plus the prior
 metrics of appendix C.3 (gradient variance, distance from initialisation, greedy-response confidence for ATC).
 
-Each run is an independent cached job (:func:`~.experiment.train_run`), so a cluster could dispatch the grid
-(``python -m steerlib.chapters.reasoning.pre_memorization --help``) and a re-run resumes where it stopped;
-:func:`run` runs the grid. The analysis (:func:`analyse`, computed once) is in :mod:`.analysis` on top of
+Each run is an independent cached job (:func:`~.experiment.train_run`), so a cluster can dispatch the grid
+(``python -m steerlib.jobs pre-memorization --help``) and a re-run resumes where it stopped; :func:`run` runs the
+grid. The analysis (:func:`analyse`, computed once) is in :mod:`.analysis` on top of
 :mod:`steerlib.measures.premem`; the figures are in :mod:`.figures`.
 """
 from steerlib.chapters.reasoning.pre_memorization.analysis import PRIORS, Analysis, analyse, claims, extra
@@ -21,8 +21,9 @@ from steerlib.chapters.reasoning.pre_memorization.experiment import (
            RunSpec,
            Settings,
            grid,
+           jobs,
            run,
 )
 
 __all__ = ["PROFILES", "PRIORS", "Analysis", "Results", "RunLog", "RunSpec", "Settings", "analyse", "claims", "extra",
-           "grid", "run"]
+           "grid", "jobs", "run"]

@@ -1,4 +1,5 @@
-"""The experiment: settings, the grid of finetuning runs, one cached job per run (:func:`train_run`), :func:`run`."""
+"""The experiment: settings, the grid of finetuning runs, one cached, resumable job per run (:func:`train_run`),
+the chapter's jobs (:func:`jobs`) and :func:`run`."""
 from __future__ import annotations
 
 import copy
@@ -13,7 +14,7 @@ import torch
 
 from steerlib.core.chapter import Run, check_run, replicated
 from steerlib.core.checks import check_range, check_ranges, check_type
-from steerlib.core.jobs import run_jobs
+from steerlib.core.jobs import Job, Stage, at_seeds, per_seed, results_stage, run_jobs
 from steerlib.lm.base import BaseModelConfig, pretrained_base
 from steerlib.lm.models import SMOLLM2
 from steerlib.lm.sampling import sample
@@ -214,42 +215,54 @@ def evaluate(model, ex: Experiment, n_train: int, seed: int) -> dict[str, np.nda
             "train_conf": confidence.numpy()}
 
 
+RUN_KIND = "pre-memorization-run"  # the cache's folder of the grid's runs
+SAVES_PER_RUN = 10  # resumable checkpoints per finetuning run
+
+
 def _finetune(ex: Experiment, spec: RunSpec, progress: bool) -> RunLog:
-    s = ex.s
+    s, key = ex.s, ex.run_key(spec)
     n, steps = spec.size(s.n_train, s.batch_size), spec.steps(s.n_train, s.batch_size)
     data = tokenize_sft(ex.train.select(range(n)).select_columns(["prompt", "response"]), ex.tok)
     ids, labels = list(data["input_ids"]), list(data["labels"])
     checkpoints = sorted({max(1, round(f * steps)) for f in s.checkpoints})
     model = copy.deepcopy(ex.base.model).to(ex.device)
     theta0 = _flat_params(model)
-    rows: dict[str, list] = {}  # RunLog's fields, one entry per checkpoint
+    rows: dict[int, dict] = ex.cache.load_checkpoint(RUN_KIND, key) or {}  # step -> RunLog's fields there, kept
+    # across an interruption (a resumed run evaluates again, identically, the checkpoints after its last save)
 
     def log_checkpoint(step: int, model) -> None:
         if step not in checkpoints:
             return
         model.eval()
         row = evaluate(model, ex, n, seed=ex.seed * 1000 + step)
-        row.update(grad_var=_gradient_variance(model, ids, labels, ex),
-                   dist_init=premem.distance_from_init(_flat_params(model).cpu(), theta0.cpu()), step=step)
-        for name, value in row.items():
-            rows.setdefault(name, []).append(value)
+        rows[step] = {**row, "grad_var": _gradient_variance(model, ids, labels, ex),
+                      "dist_init": premem.distance_from_init(_flat_params(model).cpu(), theta0.cpu()), "step": step}
+        ex.cache.save_checkpoint(RUN_KIND, key, rows)
 
     cfg = SFTConfig(steps=steps, batch_size=s.batch_size, lr=spec.lr, warmup=s.warmup, schedule="linear",
-                    grad_clip=s.grad_clip, seed=ex.seed)
-    losses = train_sft(model, data, cfg, pad_id(ex.tok), ex.device, desc=spec.name, on_step=log_checkpoint,
-                       progress=progress)
-    rows["loss"] = [float(np.mean(losses[a:b])) for a, b in zip([0, *checkpoints[:-1]], checkpoints)]
-    return RunLog(**{name: np.array(values) for name, values in rows.items()})
+                    grad_clip=s.grad_clip, seed=ex.seed, checkpoint_every=max(steps // SAVES_PER_RUN, 1))
+    sft_key = {"run": key}  # train_sft's checkpoints (weights, optimizer, schedule, losses), so a killed run resumes
+    losses = train_sft(model, data, cfg, pad_id(ex.tok), ex.device, ex.cache, sft_key, desc=spec.name,
+                       on_step=log_checkpoint, progress=progress)
+    log = {name: np.array([rows[step][name] for step in checkpoints]) for name in rows[checkpoints[0]]}
+    log["loss"] = np.array([float(np.mean(losses[a:b])) for a, b in zip([0, *checkpoints[:-1]], checkpoints)])
+    ex.cache.discard("sft", {"key": sft_key, "sft": cfg})  # the finished weights: the run's log is what is kept
+    return RunLog(**log)
 
 
 def train_run(ex: Experiment, spec: RunSpec, progress: bool = True) -> RunLog:
-    """One finetuning run from the pretrained model, cached under :meth:`Experiment.run_key`.
+    """One finetuning run from the pretrained model, cached under :meth:`Experiment.run_key`; a killed run resumes
+    from its last checkpoint (one every tenth of its steps).
 
     :func:`~steerlib.lm.sft.train_sft` (on ``accelerate``) with AdamW at peak ``spec.lr``, linear warm-up and linear
     decay, and gradient-norm clipping, as in appendix C.2, evaluated at the checkpoints of ``settings.checkpoints``.
     """
-    return ex.cache.cached("pre-memorization-run", ex.run_key(spec), lambda: _finetune(ex, spec, progress),
-                           as_type=RunLog)
+    return ex.cache.cached(RUN_KIND, ex.run_key(spec), lambda: _finetune(ex, spec, progress), as_type=RunLog)
+
+
+def _train_spec(settings: Settings, run: Run, spec: RunSpec) -> RunLog:
+    """One job: the run ``spec`` of the grid (after the pretraining, from the cache)."""
+    return train_run(Experiment(settings, run), spec)
 
 
 def _run_grid(settings: Settings, run: Run) -> Results:
@@ -261,6 +274,14 @@ def _run_grid(settings: Settings, run: Run) -> Results:
     done = run_jobs(train_run, specs, ex, functools.partial(Experiment, settings, run), workers, desc="runs")
     seconds.update({spec.name: t for spec, (_, t) in zip(specs, done)})
     return Results(run.seed, specs, [log for log, _ in done], ex.base.losses, seconds)
+
+
+def jobs(settings: Settings, run: Run) -> list[Stage]:
+    """Each seed's pretraining, then every run of :func:`grid` at every seed, then each seed's assembled results."""
+    return [per_seed("pretrain", Experiment, settings, run),
+            Stage("finetune", tuple(Job(f"seed {r.seed} {spec.name}", _train_spec, (s, r, spec))
+                                    for s, r in at_seeds(settings, run) for spec in grid(s))),
+            results_stage(settings, run, "pre-memorization", _run_grid, Results)]
 
 
 def run(settings: Settings, run: Run) -> Results:
