@@ -499,6 +499,7 @@ TABLE: list[tuple[str, str, Callable, type, str]] = [
     ("lm.models.add_lora", R, lambda: models.add_lora(lm(), rank=0), V, "rank=0"),
     ("lm.models.add_lora", R, lambda: models.add_lora(lm(), dropout=1.5), V, "dropout=1.5"),
     ("lm.models.add_lora", E, lambda: models.add_lora(lm(), target_modules=[]), V, "target_modules=.*empty"),
+    ("lm.models.add_lora", R, lambda: models.add_lora(lm(), seed=-1), V, "seed=-1"),
     # lm.base
     ("lm.base.BaseModelConfig", T, lambda: base.BaseModelConfig(d_model="128"), TE, "d_model='128'"),
     ("lm.base.BaseModelConfig", R, lambda: base.BaseModelConfig(n_layers=0), V, "n_layers=0"),

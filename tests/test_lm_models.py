@@ -81,3 +81,16 @@ def test_smollm2_loads_scores_samples_and_finetunes_with_lora(tmp_path):
     assert losses[-1] < losses[0]
     after = score(lora.eval(), tok, facts["prompt"][:1], facts["response"][:1]).logprob.item()
     assert after > before + 1.0
+
+
+def test_lora_start_depends_on_its_seed_alone(tok):
+    """The adapters' random start is the same whatever the global random stream did before, and moves with seed."""
+    def adapters(seed: int, noise: int) -> list[torch.Tensor]:
+        torch.manual_seed(noise)
+        torch.rand(noise + 1)  # the global stream in some other state
+        lora = add_lora(build_model(tiny_config(tok, d_model=32, n_layers=1, n_heads=2), seed=0), rank=4, seed=seed)
+        return [p.detach().clone() for n, p in lora.named_parameters() if "lora_A" in n]
+
+    same, other = adapters(3, 0), adapters(3, 7)
+    assert all(torch.equal(a, b) for a, b in zip(same, other))
+    assert not all(torch.equal(a, b) for a, b in zip(same, adapters(4, 0)))

@@ -134,8 +134,9 @@ def load_causal_lm(name: str, cache: RunCache | None = None, dtype: torch.dtype 
 
 
 def add_lora(model: PreTrainedModel, rank: int = 8, alpha: float = 16.0, dropout: float = 0.0,
-             target_modules: str | list[str] = "all-linear") -> PeftModel:
-    """Freeze ``model`` and add trainable LoRA adapters W + (alpha/rank)·B·A (B starts at 0) to ``target_modules``."""
+             target_modules: str | list[str] = "all-linear", seed: int = 0) -> PeftModel:
+    """Freeze ``model`` and add trainable LoRA adapters W + (alpha/rank)·B·A (B starts at 0) to ``target_modules``;
+    A's random start is drawn from ``seed`` alone, whatever ran before."""
     check_type("model", model, PreTrainedModel, "a transformers model")
     check_range("rank", rank, 1, integer=True)
     check_range("alpha", alpha, 0, open_low=True)
@@ -146,6 +147,9 @@ def add_lora(model: PreTrainedModel, rank: int = 8, alpha: float = 16.0, dropout
         for module in check_nonempty("target_modules", check_type("target_modules", target_modules, (list, tuple),
                                                                   "'all-linear' or a list of module names")):
             check_type("target_modules", module, str, "'all-linear' or a list of module names")
+    check_seed("seed", seed)
     config = LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=dropout, target_modules=target_modules,
                         task_type="CAUSAL_LM")
-    return get_peft_model(model, config)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return get_peft_model(model, config)

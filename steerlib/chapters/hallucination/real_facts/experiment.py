@@ -114,10 +114,10 @@ def load_model(cfg: BaseModelConfig, seed: int, cache: RunCache) -> tuple[torch.
 
 def jobs(settings: Settings, run: Run) -> list[Stage]:
     """The base model (a pretrained model is converted once into the run cache), then each seed's familiarity
-    scores, its two LoRA finetunings and their evaluation, each cached on its own. The two finetunings stay one job,
-    in the notebook's order: LoRA's initial weights are drawn from the process's random stream after the run's
-    seeding, the relabelled model's after the standard one's, so a separate job would train another model under
-    the same cache key."""
+    scores, its two LoRA finetunings and their evaluation, each cached on its own, in one job per seed: the
+    finetunings need the familiarity scores (they decide which questions are relabelled), and two LoRA runs of a
+    135M model are not worth a stage of their own. (Each adapter starts from the run's seed alone, so the job gives
+    the same models wherever it runs.)"""
     return [Stage("model", (Job(settings.base.model, load_model, (settings.base, run.seed, run.cache)),)),
             results_stage(settings, run, "real-facts", _experiment, Results)]
 
@@ -176,11 +176,11 @@ def _experiment(s: Settings, run: Run) -> Results:
         t = time.time()
         rows = Dataset.from_dict({"prompt": [p for p, f in zip(zero_shot, finetune) if f],
                                   "response": [r for r, f in zip(targets[stage], finetune) if f]})
-        key = {"stage": stage, "model": model_key, "lora": s.lora_rank,
+        key = {"stage": stage, "model": model_key, "lora": s.lora_rank, "lora_seed": run.seed,
                "data": list(rows["prompt"]) + list(rows["response"])}
         with warnings.catch_warnings():  # peft asks transformers a deprecated question; nothing for a reader
             warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing", category=FutureWarning)
-            lora = add_lora(copy.deepcopy(model), s.lora_rank)
+            lora = add_lora(copy.deepcopy(model), s.lora_rank, seed=run.seed)
             losses[stage] = train_sft(lora, tokenize_sft(rows, tok), dataclasses.replace(s.finetune, seed=run.seed),
                                       pad_id(tok), run.device, run.cache, key, desc=stage)
             tuned = lora.merge_and_unload().eval()
