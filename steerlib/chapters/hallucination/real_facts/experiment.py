@@ -17,7 +17,7 @@ from steerlib.core.chapter import Run, check_run, replicated
 from steerlib.core.checks import check_range, check_type
 from steerlib.core.jobs import Job, Stage, results_stage
 from steerlib.lm.base import BaseModelConfig
-from steerlib.lm.models import SMOLLM2, add_lora, build_model, load_causal_lm, tiny_config
+from steerlib.lm.models import SMOLLM2, add_lora, build_model, load_causal_lm, load_tokenizer, tiny_config
 from steerlib.lm.sampling import sample
 from steerlib.lm.scoring import next_token_choice, score
 from steerlib.lm.sft import SFTConfig, train_sft
@@ -108,7 +108,7 @@ def load_model(cfg: BaseModelConfig, seed: int, cache: RunCache) -> tuple[torch.
     ``cfg`` with SmolLM2's tokenizer (the smoke profile: the real model's code path at a tiny model's cost)."""
     if cfg.model != "tiny":
         return load_causal_lm(cfg.model, cache)
-    _, tok = load_causal_lm(SMOLLM2, cache)
+    tok = load_tokenizer(SMOLLM2, cache)
     return build_model(tiny_config(tok, cfg.arch, cfg.d_model, cfg.n_layers, cfg.n_heads, cfg.max_len), seed), tok
 
 
