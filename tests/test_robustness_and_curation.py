@@ -105,7 +105,7 @@ def smoke(tmp_path_factory):
 
 
 def test_smoke_run(smoke):
-    r, cache, seconds = smoke
+    r, _, seconds = smoke
     s = C.PROFILES["smoke"]
     assert seconds < 90
     assert set(r.test_acc) == set(s.methods) and all(len(v) == s.rounds + 1 for v in r.test_acc.values())
@@ -130,7 +130,7 @@ def test_equal_budgets_across_methods(smoke):
 
 
 def test_every_run_is_cached_and_the_pretraining_is_the_pre_memorization_chapters(smoke):
-    r, cache, _ = smoke
+    _, cache, _ = smoke
     s = C.PROFILES["smoke"]
     rounds = list((cache.root / "robustness-and-curation-round").iterdir())
     assert len(rounds) == 1 + s.rounds * len(s.methods)

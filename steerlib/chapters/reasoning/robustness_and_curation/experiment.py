@@ -60,11 +60,11 @@ class Settings:
     batch_size: int = 8
     warmup: float = 0.1  # linear warm-up, then linear decay (AdamW), as in the pre-memorization chapter
     grad_clip: float = 2.0
+    p: float = 1.145  # memorization threshold: the pre-memorization chapter's calibrated p (cpu, seed 0)
     checkpoints: tuple[float, ...] = (0.07, 0.15, 0.3, 0.5, 0.75, 1.0)  # where Acc_m and Perp_m are logged
     k: int = 4  # samples per problem and checkpoint
     temperature: float = 0.8
     max_new_tokens: int = 30
-    p: float = 1.145  # memorization threshold: the pre-memorization chapter's calibrated p (cpu, seed 0)
     sample_batch: int = 1024
     # robustness (Figs 4.6-4.7)
     n_robust: int = 128  # finetuning problems of each robustness run
