@@ -28,7 +28,8 @@ NBVAL := --nbval-lax book/extrapolation/reversion.ipynb book/extrapolation/mecha
          book/extrapolation/cautious-decisions.ipynb book/hallucination/unfamiliar-examples.ipynb \
          book/hallucination/conservative-rewards.ipynb \
          book/hallucination/real-facts.ipynb \
-         book/reasoning/pre-memorization.ipynb book/scorecard.ipynb
+         book/reasoning/pre-memorization.ipynb book/reasoning/robustness-and-curation.ipynb \
+         book/scorecard.ipynb
 
 # The smoke book: every chapter at smoke, built into its own folders (results, run cache, HTML under _build/smoke;
 # the cpu book's stay untouched). tests/test_browser.py opens every page of it in headless Chromium. The tests run

@@ -21,8 +21,8 @@ from datasets import Dataset
 from steerlib.chapters import CHAPTERS
 from steerlib.core import cache as cache_mod
 from steerlib.core import chapter, checks, claims, figures, jobs, profiles, record, runtime, scorecard
-from steerlib.lm import base, models, reward, rl, sampling, scoring, sft, tokenizer
-from steerlib.measures import decisions, divergences, familiarity, homogeneous, ocs, ood, premem, statistics
+from steerlib.lm import base, models, reasoning, reward, rl, sampling, scoring, sft, tokenizer
+from steerlib.measures import curation, decisions, divergences, familiarity, homogeneous, ocs, ood, premem, statistics
 from steerlib.vision import adversarial, calibration, data, ensemble, ladders, losses, representations, shifts, train
 from steerlib.vision import models as vmodels
 from steerlib.worlds import geography, knowledge, running_totals
@@ -700,6 +700,52 @@ TABLE: list[tuple[str, str, Callable, type, str]] = [
      "max_value=-1"),
     ("worlds.running_totals.same_trace", T, lambda: running_totals.same_trace("a", None), TE, "target=None"),
     ("worlds.running_totals.vocabulary", T, lambda: running_totals.vocabulary({"max_value": 20}), TE, "cfg="),
+    ("worlds.running_totals.opening_lines", T, lambda: running_totals.opening_lines("kim has 3", 20), TE, "problem="),
+    ("worlds.running_totals.opening_lines", R, lambda: running_totals.opening_lines(PROBLEM, 2), V, "max_value=2"),
+    ("worlds.running_totals.forced_opening", T, lambda: running_totals.forced_opening(PROBLEM, None, 20, RNG), TE,
+     "target=None"),
+    ("worlds.running_totals.forced_opening", R, lambda: running_totals.forced_opening(PROBLEM, "answer is 4", 20,
+                                                                                      RNG), V, "target='answer is 4'"),
+    ("worlds.running_totals.similar_problem", T, lambda: running_totals.similar_problem(
+        PROBLEM, running_totals.TaskConfig(), 0), TE, "rng=0"),
+    ("worlds.running_totals.similar_problem", R, lambda: running_totals.similar_problem(
+        PROBLEM, running_totals.TaskConfig(), RNG, tries=0), V, "tries=0"),
+    # measures.curation
+    ("measures.curation.ifd", T, lambda: curation.ifd("a", [1.0]), TE, "cond_nll"),
+    ("measures.curation.ifd", R, lambda: curation.ifd([-1.0], [1.0]), V, "cond_nll holds -1.0"),
+    ("measures.curation.ifd", S, lambda: curation.ifd([1.0], [1.0, 2.0]), V, "cond_nll, uncond_nll"),
+    ("measures.curation.bin_means", R, lambda: curation.bin_means([0.5], [1.0], [0.0]), V, "edges="),
+    ("measures.curation.bin_means", T, lambda: curation.bin_means("a", [1.0], [0.0, 1.0]), TE, "score"),
+    ("measures.curation.shuffle_floor", T, lambda: curation.shuffle_floor(None, [1.0], [1.0]), TE,
+     "statistic=None"),
+    ("measures.curation.shuffle_floor", R, lambda: curation.shuffle_floor(statistics.spearman, [1.0], [1.0], n=0), V,
+     "n=0"),
+    ("measures.curation.added_to_reach", R, lambda: curation.added_to_reach([1, 0], [0.1, 0.2], 0.2), V,
+     "added=.*increase"),
+    ("measures.curation.added_to_reach", T, lambda: curation.added_to_reach([0, 1], [0.1, 0.2], "0.2"), TE,
+     "level='0.2'"),
+    ("measures.curation.efficiency_ratio", R, lambda: curation.efficiency_ratio([0, 1], [0.1, 1.5], [0.1, 0.2]), V,
+     "method holds 1.5"),
+    ("measures.curation.efficiency_ratio", S, lambda: curation.efficiency_ratio([0, 1], [0.1], [0.1, 0.2]), V,
+     "added, method, baseline"),
+    ("measures.curation.efficiency_ratio", T, lambda: curation.efficiency_ratio([0, 1], "ab", [0.1, 0.2]), TE,
+     "method"),
+    # lm.reasoning
+    ("lm.reasoning.pretrained_on_task", T, lambda: reasoning.pretrained_on_task(
+        None, 10, reasoning.TINY, reasoning.PRETRAIN, sft_data(), 0, torch.device("cpu"), cache_mod.RunCache()), TE,
+     "task=None"),
+    ("lm.reasoning.pretrained_on_task", R, lambda: reasoning.pretrained_on_task(
+        running_totals.TaskConfig(), 0, reasoning.TINY, reasoning.PRETRAIN, sft_data(), 0, torch.device("cpu"),
+        cache_mod.RunCache()), V, "n_pretrain=0"),
+    ("lm.reasoning.pretrained_on_task", S, lambda: reasoning.pretrained_on_task(
+        running_totals.TaskConfig(), 10, reasoning.TINY, reasoning.PRETRAIN, sft_data(), 0, torch.device("cpu"),
+        cache_mod.RunCache()), V, "n_pretrain=10"),
+    ("lm.reasoning.sampled_correct", T, lambda: reasoning.sampled_correct(lm(), tok(), "a ?", [1], 2, 4, 1.0, 0), TE,
+     "prompts='a "),
+    ("lm.reasoning.sampled_correct", E, lambda: reasoning.sampled_correct(lm(), tok(), [], [], 2, 4, 1.0, 0), V,
+     "prompts=.*empty"),
+    ("lm.reasoning.sampled_correct", R, lambda: reasoning.sampled_correct(lm(), tok(), ["a ?"], [1], 0, 4, 1.0, 0), V,
+     "k=0"),
     ("worlds.running_totals.problems", R, lambda: running_totals.problems(0, (2,), running_totals.TaskConfig(), RNG),
      V, "n=0"),
     ("worlds.running_totals.problems", E, lambda: running_totals.problems(3, (), running_totals.TaskConfig(), RNG), V,
@@ -1002,6 +1048,11 @@ def _settings_cases() -> list[tuple[str, str, Callable, type, str]]:
                              (R, "fractions", (1.5,), V, r"fractions\[0\]=1.5"),
                              (R, {"lrs": (1e-3,), "epochs": (2,), "fractions": ()}, None, V,
                               "grid needs at least 2"), (R, "temperature", NAN, V, "temperature=nan")],
+        "robustness-and-curation": [(T, "k", "4", TE, "k='4'"), (R, "t", 1.5, V, "t=1.5"),
+                                    (E, "robust_lrs", (), V, "robust_lrs=.*empty"),
+                                    (R, "methods", ("random",), V, r"methods\[0\]='random'"),
+                                    (R, {"methods": ("premem",)}, None, V, "must include 'iid'"),
+                                    (R, "p", 1.0, V, "p=1.0")],
     }
     cases = []
     for name, fields in bad.items():
@@ -1036,7 +1087,7 @@ MODULES = ["core.checks", "core.profiles", "core.runtime", "core.cache", "core.c
            "vision.representations", "vision.calibration", "vision.ladders", "lm.tokenizer", "lm.models", "lm.base", "lm.sft",
            "lm.sampling", "lm.scoring", "lm.rl", "lm.reward", "worlds.knowledge", "worlds.running_totals", "measures.ocs",
            "worlds.geography", "measures.divergences", "measures.statistics", "measures.ood", "measures.decisions", "measures.premem",
-           "measures.familiarity", "measures.homogeneous"]
+           "measures.familiarity", "measures.homogeneous", "lm.reasoning", "measures.curation"]
 
 LEFT_OUT = {  # public names with no bad input to refuse, and why
     "core.cache.jsonable": "total: any object has a JSON form (its repr at worst)",
@@ -1053,6 +1104,7 @@ LEFT_OUT = {  # public names with no bad input to refuse, and why
     "lm.models.smollm2_path": "no arguments; a missing package raises ModuleNotFoundError naming the install",
     "lm.base.BaseModel": "a record that pretrained_base builds",
     "lm.sampling.Samples": "a record that sample builds",
+    "lm.reasoning.Sampled": "a record that sampled_correct builds",
     "lm.scoring.Scores": "a record that score builds",
     "worlds.knowledge.Fact": "a record that decompose builds",
     "vision.shifts.EvalSet": "a record that evaluation_sets builds",

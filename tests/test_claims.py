@@ -1,4 +1,7 @@
+import dataclasses
 import math
+
+import pytest
 
 from steerlib.core.claims import Claim, judge, with_seeds
 
@@ -30,3 +33,13 @@ def test_a_failed_prerequisite_leaves_the_evidence_not_judged():
     judged = judge([gate, _claim(0.8, (0.7, 0.9))])
     assert [c.verdict for c in judged] == ["does not hold", "not judged"]
     assert "P1" in judged[1].note
+
+
+def test_a_prerequisite_with_gates_leaves_only_those_claims_not_judged():
+    gate = Claim("P2", "gate", "x", 0.1, ">", 0.5, kind="prerequisite", why="toy", uncertainty="toy", gates=("B1",))
+    a, b = (dataclasses.replace(_claim(0.8, (0.7, 0.9)), id=i) for i in ("A1", "B1"))
+    judged = judge([gate, a, b])
+    assert [c.verdict for c in judged] == ["does not hold", "holds", "not judged"]
+    assert "P2" in judged[2].note
+    with pytest.raises(TypeError, match="gates"):
+        Claim("P3", "gate", "x", 0.1, ">", 0.5, kind="prerequisite", gates="B1")

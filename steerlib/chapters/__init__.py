@@ -23,4 +23,5 @@ CHAPTERS = {  # notebook stem -> package, in the book's order
     "conservative-rewards": "steerlib.chapters.hallucination.conservative_rewards",
     "real-facts": "steerlib.chapters.hallucination.real_facts",
     "pre-memorization": "steerlib.chapters.reasoning.pre_memorization",
+    "robustness-and-curation": "steerlib.chapters.reasoning.robustness_and_curation",
 }

@@ -11,7 +11,8 @@ far the value could move. The *verdict* is one of :data:`VERDICTS`:
   undefined at another seed (``undefined_at``), where the verdict would be ``not judged``;
 - ``does not hold``: the value misses the threshold;
 - ``not judged``: the statistic is degenerate (``judged=False``, reason in ``note``), or a prerequisite of the
-  chapter failed (:func:`judge`), so its evidence says nothing.
+  chapter failed (:func:`judge`), so its evidence says nothing (a prerequisite with ``gates`` set gates only the
+  evidence claims it names, e.g. one of a chapter's two experiments).
 """
 from __future__ import annotations
 
@@ -46,6 +47,7 @@ class Claim:
     judged: bool = True  # False: the statistic says nothing here (reason in ``note``)
     note: str = ""
     undefined_at: tuple[int, ...] = ()  # other seeds where the statistic is undefined (NaN): see with_seeds
+    gates: tuple[str, ...] = ()  # a prerequisite's evidence claims (by id) that its failure leaves not judged; () all
 
     def __post_init__(self):
         if self.op not in OPS:
@@ -64,6 +66,7 @@ class Claim:
         check_choice("kind", self.kind, KINDS)
         check_type("judged", self.judged, bool, "True or False")
         check_type("undefined_at", self.undefined_at, tuple, "a tuple of seeds")
+        check_type("gates", self.gates, tuple, "a tuple of claim ids (empty: every evidence claim)")
         if self.interval is not None:
             check_type("interval", self.interval, (tuple, list), "a (low, high) pair or None")
             check_shape("interval", self.interval, (2,), "(low, high)")
@@ -111,14 +114,19 @@ def check_claims(claims: Iterable[Claim]) -> list[Claim]:
 
 
 def judge(claims: Iterable[Claim]) -> list[Claim]:
-    """The claims with every evidence claim marked not judged if any prerequisite of the chapter does not hold."""
+    """The claims with every evidence claim marked not judged if a prerequisite of the chapter that gates it (every
+    evidence claim, unless the prerequisite names its ``gates``) does not hold."""
     claims = check_claims(claims)
-    failed = [c.id for c in claims if c.kind == "prerequisite" and not c.holds]
-    if not failed:
-        return claims
-    note = f"prerequisite {', '.join(failed)} failed, so this evidence is not judged"
-    return [dataclasses.replace(c, judged=False, note=f"{c.note}; {note}" if c.note else note)
-            if c.kind == "evidence" else c for c in claims]
+    failed = [c for c in claims if c.kind == "prerequisite" and not c.holds]
+
+    def mark(c: Claim) -> Claim:
+        ids = [p.id for p in failed if not p.gates or c.id in p.gates]
+        if c.kind != "evidence" or not ids:
+            return c
+        note = f"prerequisite {', '.join(ids)} failed, so this evidence is not judged"
+        return dataclasses.replace(c, judged=False, note=f"{c.note}; {note}" if c.note else note)
+
+    return [mark(c) for c in claims]
 
 
 def with_seeds(claim: Claim, values: dict[int, float]) -> Claim:

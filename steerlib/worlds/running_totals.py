@@ -18,6 +18,10 @@ The final-answer marker is ``answer is``. A *pretraining pool* pairs fresh probl
 finetuning and test sets fix one random trace per problem as the target. With ``new_verbs`` the finetuning and test
 problems tell gains and losses with verbs the pool never uses, so finetuning has something to teach that transfers
 to the test set (which verbs add and which subtract), as finetuning teaches a pretrained LLM a task's format.
+
+For section 4.5: :func:`forced_opening` is a valid first line that is not the target's (the task's analogue of
+forcing "First," into a response), and :func:`similar_problem` the analogue of rephrasing a problem: the same
+number and kind of events told with the same verbs, with a fresh name and fresh numbers.
 """
 from __future__ import annotations
 
@@ -274,3 +278,51 @@ def splits(cfg: TaskConfig, n_pretrain: int, n_train: int, n_test: int, seed: in
     verbs = (NEW_GAINS, NEW_LOSSES) if cfg.new_verbs else (GAINS, LOSSES)
     train, test = (problems(n, cfg.events, cfg, rng, verbs) for n in (n_train, n_test))
     return pool, as_dataset(train, cfg, rng), as_dataset(test, cfg, rng), train, test
+
+
+def opening_lines(problem: Problem, max_value: int) -> list[str]:
+    """Every distinct valid first line of a trace of ``problem`` (sorted)."""
+    _check_problem(problem, max_value)
+    items = [problem.start, *problem.deltas]
+    return sorted({render_step(items[i], items[j], swap) for i, j in _valid_pairs(items, max_value)
+                   for swap in (False, True)})
+
+
+def _operands(line: str) -> tuple:
+    """A line's combination without the operand order of ``+``: ("+", sorted operands) or ("-", a, b)."""
+    a, op, b, _ = _LINE.match(line).groups()
+    return (op, *sorted((a, b))) if op == "+" else (op, a, b)
+
+
+def forced_opening(problem: Problem, target: str, max_value: int, rng: np.random.Generator) -> str | None:
+    """A valid first line of ``problem`` that is not ``target``'s first line, drawn uniformly: among lines that
+    combine other quantities than the target's first line if there are any, else the target's line with its
+    operands commuted; None when every valid first line is the target's."""
+    check_type("target", target, str, "a trace (the example's target response)")
+    check_type("rng", rng, np.random.Generator, "a numpy Generator (np.random.default_rng(seed))")
+    lines = opening_lines(problem, max_value)
+    first = steps_of(target)[:1]
+    if not first or not _LINE.match(first[0]):
+        raise ValueError(f"target={target!r} does not start with a computation line such as '3 + 4 = 7'")
+    other = [line for line in lines if _operands(line) != _operands(first[0])]
+    other = other or [line for line in lines if line != first[0]]
+    return str(other[int(rng.integers(len(other)))]) if other else None
+
+
+def similar_problem(problem: Problem, cfg: TaskConfig, rng: np.random.Generator, tries: int = 10_000) -> Problem:
+    """A problem with the same structure as ``problem`` (number of events, the sign and verb of each) and fresh
+    values: another name and a new start and new magnitudes, drawn uniformly until the running total stays within
+    0..max_value and the values differ from the original's (at most ``tries`` draws)."""
+    _check_task(cfg, rng)
+    _check_problem(problem, cfg.max_value)
+    check_range("tries", tries, 1, integer=True)
+    signs = [1 if d > 0 else -1 for d in problem.deltas]
+    name = str(rng.choice([n for n in NAMES if n != problem.name]))
+    for _ in range(tries):
+        start = int(rng.integers(1, cfg.max_value + 1))
+        deltas = tuple(s * int(rng.integers(1, cfg.max_delta + 1)) for s in signs)
+        totals = np.cumsum([start, *deltas])
+        if totals.min() >= 0 and totals.max() <= cfg.max_value and (start, deltas) != (problem.start, problem.deltas):
+            return Problem(name, start, deltas, problem.verbs)
+    raise ValueError(f"no problem with the structure of {problem.question!r} and other values fits in "
+                     f"max_value={cfg.max_value} after tries={tries} draws")

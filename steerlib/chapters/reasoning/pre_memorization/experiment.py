@@ -15,16 +15,15 @@ import torch
 from steerlib.core.chapter import Run, check_run, replicated
 from steerlib.core.checks import check_range, check_ranges, check_type
 from steerlib.core.jobs import Job, Stage, at_seeds, per_seed, results_stage, run_jobs
-from steerlib.lm.base import BaseModelConfig, pretrained_base
+from steerlib.lm.base import BaseModelConfig
 from steerlib.lm.models import SMOLLM2
+from steerlib.lm.reasoning import PRETRAIN, TINY, pretrained_on_task
 from steerlib.lm.sampling import sample
 from steerlib.lm.scoring import score_ids
 from steerlib.lm.sft import SFTConfig, batch_indices, train_sft
 from steerlib.lm.tokenizer import collate, encode_prompts, encode_responses, pad_id, tokenize_sft
 from steerlib.measures import premem
-from steerlib.worlds.running_totals import TaskConfig, answers_match, same_trace, splits, vocabulary
-
-TINY = BaseModelConfig(d_model=64, max_len=128)  # a 2-layer Llama on the task's words
+from steerlib.worlds.running_totals import TaskConfig, answers_match, same_trace, splits
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,7 +52,7 @@ class Settings:
     task: TaskConfig = TaskConfig(events=(3, 4))  # finetuning and test problems: many traces, perplexity well above 1
     base: BaseModelConfig = TINY  # the model pretrained on the task (paper: a pretrained causal LM)
     n_pretrain: int = 30000  # pretraining pool: problems with random traces
-    pretrain: SFTConfig = SFTConfig(steps=4000, batch_size=64, lr=3e-3)
+    pretrain: SFTConfig = PRETRAIN
     n_train: int = 256  # finetuning problems (one fixed target trace each)
     n_test: int = 512
     lrs: tuple[float, ...] = (1e-5, 1e-4, 3e-4, 1e-3)
@@ -155,8 +154,7 @@ class Experiment:
         s = self.s = settings
         self.seed, self.device, self.cache = run.seed, run.device, run.cache
         pool, self.train, self.test, _, _ = splits(s.task, s.n_pretrain, s.n_train, s.n_test, run.seed)
-        self.base = pretrained_base(s.base, vocabulary(s.task), pool, s.pretrain, run.seed, run.device, run.cache,
-                                    key={"task": s.task, "n_pretrain": s.n_pretrain})
+        self.base = pretrained_on_task(s.task, s.n_pretrain, s.base, s.pretrain, pool, run.seed, run.device, run.cache)
         self.tok = self.base.tokenizer
         self.prompt_ids = {n: encode_prompts(self.tok, d["prompt"]) for n, d in (("train", self.train),
                                                                                  ("test", self.test))}
