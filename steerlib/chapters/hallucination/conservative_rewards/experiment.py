@@ -35,7 +35,7 @@ from steerlib.lm.base import BaseModelConfig, corpus_digest, pretrained_base
 from steerlib.lm.models import SMOLLM2
 from steerlib.lm.reward import FactHead, encode_facts, fact_probs
 from steerlib.lm.rl import RLConfig, train_reinforce
-from steerlib.lm.sampling import sample
+from steerlib.lm.sampling import SAMPLER, sample
 from steerlib.lm.sft import SFTConfig, train_sft
 from steerlib.lm.tokenizer import pad_id, tokenize_sft
 from steerlib.worlds.knowledge import (
@@ -286,7 +286,7 @@ def run(settings: Settings, run: Run) -> Results:
     """Pretrain, SFT, train both reward models and every RL policy, and evaluate them on held-out people at
     ``run.seed`` and at the ``settings.seeds - 1`` next seeds; each seed's results are cached as a whole."""
     check_run(settings, Settings, run)
-    return replicated(run, settings, "conservative-rewards", _experiment, Results)
+    return replicated(run, settings, "conservative-rewards", _experiment, Results, versions={"sampler": SAMPLER})
 
 
 def _evaluate(ex: _Experiment, model, prompts: list[str], people: list[dict], seed: int) -> PolicyEval:

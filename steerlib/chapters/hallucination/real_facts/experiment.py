@@ -17,7 +17,7 @@ from steerlib.core.chapter import Run, check_run, replicated
 from steerlib.core.checks import check_range, check_type
 from steerlib.lm.base import BaseModelConfig
 from steerlib.lm.models import SMOLLM2, add_lora, build_model, load_causal_lm, tiny_config
-from steerlib.lm.sampling import sample
+from steerlib.lm.sampling import SAMPLER, sample
 from steerlib.lm.scoring import score
 from steerlib.lm.sft import SFTConfig, train_sft
 from steerlib.lm.tokenizer import pad_id, tokenize_sft
@@ -102,7 +102,7 @@ def run(settings: Settings, run: Run) -> Results:
     """Run the experiment at ``run.seed`` and at the ``settings.seeds - 1`` next seeds; each seed's results are
     cached as a whole under the chapter's name, the familiarity scores and each LoRA model under their own keys."""
     check_run(settings, Settings, run)
-    return replicated(run, settings, "real-facts", _experiment, Results)
+    return replicated(run, settings, "real-facts", _experiment, Results, versions={"sampler": SAMPLER})
 
 
 def _experiment(s: Settings, run: Run) -> Results:
@@ -128,7 +128,7 @@ def _experiment(s: Settings, run: Run) -> Results:
 
     fam = run.cache.cached("real-facts", {"stage": "familiarity", "model": model_key, "prompts": few_shot,
                                           "answers": answers, "k": s.k, "temperature": s.temperature,
-                                          "answer_tokens": s.answer_tokens, "seed": run.seed}, familiarity)
+                                          "answer_tokens": s.answer_tokens, "seed": run.seed, "sampler": SAMPLER}, familiarity)
     seconds["familiarity"] = time.time() - t
 
     # Standard LoRA SFT on the finetuning questions, and the same with the unfamiliar ones answered "I don't know.".

@@ -16,7 +16,7 @@ from steerlib.core.checks import check_range, check_ranges, check_type
 from steerlib.core.jobs import run_jobs
 from steerlib.lm.base import BaseModelConfig, pretrained_base
 from steerlib.lm.models import SMOLLM2
-from steerlib.lm.sampling import sample
+from steerlib.lm.sampling import SAMPLER, sample
 from steerlib.lm.scoring import score_ids
 from steerlib.lm.sft import SFTConfig, batch_indices, train_sft
 from steerlib.lm.tokenizer import collate, encode_prompts, encode_responses, pad_id, tokenize_sft
@@ -163,9 +163,10 @@ class Experiment:
 
     def run_key(self, spec: RunSpec) -> dict[str, Any]:
         """What a run's result depends on: pretraining, finetuning/evaluation settings and the spec, not the rest of
-        the grid (``sample_batch`` stays in: it changes which random numbers each sample draws)."""
+        the grid (``sample_batch`` stays in: it changes which random numbers each sample draws, and so does the
+        sampler's version)."""
         finetune = {**dataclasses.asdict(self.s), "lrs": (), "epochs": (), "fractions": (), "seeds": 1}
-        return {"pretrain": self.base.key, "settings": finetune, "spec": spec}
+        return {"pretrain": self.base.key, "settings": finetune, "spec": spec, "sampler": SAMPLER}
 
 
 def _flat_grad(model: torch.nn.Module) -> torch.Tensor:
@@ -273,4 +274,4 @@ def run(settings: Settings, run: Run) -> Results:
     so both ways give the same results.
     """
     check_run(settings, Settings, run)
-    return replicated(run, settings, "pre-memorization", _run_grid, Results)
+    return replicated(run, settings, "pre-memorization", _run_grid, Results, versions={"sampler": SAMPLER})
