@@ -31,7 +31,7 @@ def versions(packages: Sequence[str] = ("steerlib", "torch", "numpy", "scikit-le
     return out
 
 
-def resources() -> dict:
+def _resources() -> dict:
     """What this process ran on and used: torch threads, the cores it may run on, and the CPU seconds (user + system)
     of this process and of its finished child processes (e.g. a grid's worker processes) since it started."""
     t = os.times()
@@ -42,7 +42,7 @@ def resources() -> dict:
 
 def write_metrics(out_dir: str | Path, chapter: str, config: Any, claims: Iterable[Claim],
                   started: float, extra: dict | None = None) -> Path:
-    """Write ``metrics.json`` (chapter, config, versions, when it finished, wall time, :func:`resources`, claims,
+    """Write ``metrics.json`` (chapter, config, versions, when it finished, wall time, :func:`_resources`, claims,
     extra numbers); return its path. Everything is checked before the folder is made."""
     check_type("out_dir", out_dir, (str, os.PathLike), "a folder path")
     check_nonempty("chapter", check_type("chapter", chapter, str, "the chapter's name"))
@@ -57,7 +57,7 @@ def write_metrics(out_dir: str | Path, chapter: str, config: Any, claims: Iterab
         "versions": versions(),
         "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(),
         "wall_time_s": round(time.time() - started, 2),
-        "resources": resources(),
+        "resources": _resources(),
         "claims": [c.as_dict() for c in claims],
         "extra": jsonable(extra or {}),
     }

@@ -33,7 +33,7 @@ class Samples:
     ids: list[list[int]]  # response token ids, ending with the end token when the model emitted it
 
 
-def draw(logits: torch.Tensor, temperature: float) -> torch.Tensor:
+def _draw(logits: torch.Tensor, temperature: float) -> torch.Tensor:
     """One token per row: ``argmax`` if τ = 0, else a draw from softmax(logits / τ) (torch's global generator)."""
     if temperature == 0:
         return logits.argmax(-1)
@@ -41,7 +41,7 @@ def draw(logits: torch.Tensor, temperature: float) -> torch.Tensor:
 
 
 @torch.no_grad()
-def decode(model: PreTrainedModel, prompt_ids: Sequence[Sequence[int]], max_new_tokens: int, temperature: float,
+def _decode(model: PreTrainedModel, prompt_ids: Sequence[Sequence[int]], max_new_tokens: int, temperature: float,
            eos: int, pad_token: int, use_cache: bool = True) -> list[list[int]]:
     """Response ids of one batch of tokenised prompts (see the module docstring for how)."""
     device = next(model.parameters()).device
@@ -60,7 +60,7 @@ def decode(model: PreTrainedModel, prompt_ids: Sequence[Sequence[int]], max_new_
     rows = torch.arange(len(prompt_ids), device=device)  # the batch's rows still writing, by original index
     out = torch.full((len(prompt_ids), max_new_tokens), pad_token, dtype=torch.long, device=device)
     for t in range(max_new_tokens):
-        token = draw(logits, temperature)
+        token = _draw(logits, temperature)
         out[rows, t] = token
         live = token != eos
         if t == max_new_tokens - 1 or not live.any():
@@ -99,5 +99,5 @@ def sample(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prompts: 
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(seed)
         for i in progress_bar(range(0, len(prompt_ids), batch_size), desc="sample", leave=False, disable=not progress):
-            ids += decode(model, prompt_ids[i:i + batch_size], max_new_tokens, temperature, eos, pad_token, use_cache)
+            ids += _decode(model, prompt_ids[i:i + batch_size], max_new_tokens, temperature, eos, pad_token, use_cache)
     return Samples([tokenizer.decode(r, skip_special_tokens=True).strip() for r in ids], ids)
