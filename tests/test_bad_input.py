@@ -222,6 +222,8 @@ TABLE: list[tuple[str, str, Callable, type, str]] = [
     ("core.chapter.replicated", T, lambda: chapter.replicated(None, None, "reversion", print, object), TE, "run=None"),
     ("core.chapter.replicated", R, lambda: chapter.replicated(chapter.start("reversion", "smoke"), None, "nowhere",
                                                               print, object), V, "kind='nowhere'"),
+    ("core.chapter.replicated", T, lambda: chapter.replicated(chapter.start("reversion", "smoke"), None, "reversion",
+                                                              print, object, versions="1"), TE, "versions='1'"),
     ("core.chapter.finish", E, lambda: chapter.finish(run(), {}, []), V, "claims="),
     ("core.chapter.verdict", T, lambda: chapter.verdict(["T1"]), TE, "claims='T1'"),
     ("core.chapter.verdict", E, lambda: chapter.verdict([]), V, "claims="),

@@ -14,7 +14,7 @@ TOC = (ROOT / "_toc.yml").read_text()
 TOC_FILES = re.findall(r"file:\s*(\S+)", TOC) + [re.search(r"root:\s*(\S+)", TOC).group(1)]
 NOTEBOOKS = sorted(p for p in BOOK.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts
                    and "results" not in p.parts)
-CHAPTERS = [p for p in NOTEBOOKS if p.stem != "scorecard"]
+CHAPTERS = [p for p in NOTEBOOKS if p.stem not in ("scorecard", "performance")]  # the summary pages
 
 
 def test_every_toc_entry_exists_and_every_notebook_is_listed():
@@ -116,3 +116,29 @@ def test_bad_parameters_fail_the_chapter_early_with_a_clear_error(params, messag
         pm.execute_notebook(str(path), str(tmp_path / "bad.ipynb"), cwd=str(path.parent), kernel_name="python3",
                             parameters={"profile": "smoke", "out_dir": str(out_dir), **params}, progress_bar=False, execution_timeout=900)
     assert not out_dir.exists()
+
+
+def test_performance_page_shows_each_chapters_cost_and_the_benchmark(tmp_path):
+    pm = pytest.importorskip("papermill")
+    from steerlib.core.claims import Claim
+    from steerlib.core.record import write_metrics
+
+    claim = [Claim("T1", "toy", "x", 1.0, ">", 0.5, why="toy", uncertainty="toy")]
+    path = write_metrics(tmp_path / "toy", "toy", {"profile": "smoke"}, claim, 0,
+                         {"seconds": {"pretrain": 120.0, "grid": 480.0, "total": 600.0}})
+    record = json.loads(path.read_text())
+    assert record["resources"]["threads"] >= 1 and record["resources"]["cpu_s"] > 0
+    card = tmp_path / "page.ipynb"
+    pm.execute_notebook(str(BOOK / "performance.ipynb"), str(card), cwd=str(BOOK), kernel_name="python3",
+                        parameters={"results_dir": str(tmp_path), "profile": "smoke"}, progress_bar=False)
+    assert "grid 8.0 min, pretrain 2.0 min" in card.read_text() and "make bench" in card.read_text()
+    (tmp_path / "benchmarks").mkdir()
+    (tmp_path / "benchmarks" / "lm.json").write_text(json.dumps({"threads": 1, "training": {
+        "model": "toy", "batch": 4, "seq": 8, "tokens_per_s": 1000.0, "gflops": 2.0, "matmul_peak_gflops": 50.0,
+        "fraction_of_peak": 0.04}, "sampling": {"profile": "cpu", "model": "toy", "prompts": 8, "batch": 8,
+        "max_new_tokens": 4, "temperature": 0.8, "repeats": 3, "tokens_per_s": {"generate": 100.0, "steerlib": 170.0},
+        "ratio_to_generate": {"generate": 1.0, "steerlib": 1.7}}}))
+    pm.execute_notebook(str(BOOK / "performance.ipynb"), str(card), cwd=str(BOOK), kernel_name="python3",
+                        parameters={"results_dir": str(tmp_path), "profile": "smoke"}, progress_bar=False)
+    text = card.read_text()
+    assert "**4%**" in text and "1.70" in text and "steerlib" in text

@@ -1,8 +1,12 @@
+import numpy as np
 import pytest
+import torch
+from scipy.stats import chisquare
+from transformers import GenerationConfig
 
 from steerlib.lm.models import build_model, tiny_config
 from steerlib.lm.sampling import sample
-from steerlib.lm.tokenizer import word_tokenizer
+from steerlib.lm.tokenizer import encode_prompts, pad, pad_id, word_tokenizer
 
 PROMPTS = ["a b", "c", "a b c d e", "h", "g f e"]  # different lengths: left padding in one batch
 
@@ -48,3 +52,71 @@ def test_seeded_sampling_and_end_token(lm):
     assert any(r and r[-1] == eos for r in a.ids)  # an untrained model over 13 tokens emits it sometimes
     with pytest.raises(ValueError, match="temperature"):
         sample(model, tok, PROMPTS, temperature=-1.0)
+
+
+@pytest.fixture(scope="module", params=["gpt2", "llama"])
+def peaked(request):
+    """A random model with weights 10x the default scale: next-token distributions that are far from uniform and
+    depend on the context, so that a wrong temperature or a shifted context gives a different distribution."""
+    tok = word_tokenizer(["a b c d e f g h ?"])
+    config = tiny_config(tok, request.param, d_model=32, n_layers=2, n_heads=2)
+    config.initializer_range = 0.2
+    return build_model(config, seed=1).eval(), tok
+
+
+def generate(model, tok, prompts, max_new_tokens):
+    """Greedy responses of transformers' ``generate`` on the same left-padded batch, cut after the end token."""
+    ids = encode_prompts(tok, prompts)
+    x, mask = pad(ids, pad_id(tok), side="left"), pad([[1] * len(p) for p in ids], 0, side="left")
+    config = GenerationConfig(max_new_tokens=max_new_tokens, do_sample=False, eos_token_id=tok.eos_token_id,
+                              pad_token_id=pad_id(tok))
+    rows = model.generate(input_ids=x, attention_mask=mask, generation_config=config)[:, x.shape[1]:].tolist()
+    return [r[:r.index(tok.eos_token_id) + 1] if tok.eos_token_id in r else r for r in rows]
+
+
+def test_greedy_equals_generate(peaked):
+    model, tok = peaked
+    words = "a b c d e f g h ?".split()
+    rng = np.random.default_rng(0)
+    prompts = [" ".join(rng.choice(words, rng.integers(1, 7))) for _ in range(60)] * 2  # repeated prompts too
+    ours = sample(model, tok, prompts, max_new_tokens=8, temperature=0.0, batch_size=50).ids
+    assert ours == generate(model, tok, prompts, 8)
+    ended = [len(r) < 8 and r[-1] == tok.eos_token_id for r in ours]
+    assert any(ended) and not all(ended)  # rows that stop early and rows that run to the budget, in one batch
+
+
+def chi_square_p(tokens, probs: np.ndarray) -> float:
+    """p-value of Pearson's chi-square test that ``tokens`` are draws from ``probs``; the rarest tokens are pooled
+    into one bin of at least 5 expected draws."""
+    probs = probs / probs.sum()
+    observed, expected = np.bincount(tokens, minlength=len(probs)).astype(float), probs * len(tokens)
+    order = np.argsort(expected)
+    rare = order[:(np.cumsum(expected[order]) < 5).sum() + 1]
+    rest = np.setdiff1d(order, rare)
+    return chisquare(np.append(observed[rest], observed[rare].sum()),
+                     np.append(expected[rest], expected[rare].sum())).pvalue
+
+
+def test_sampled_tokens_follow_softmax_over_temperature(peaked):
+    """The first sampled token of a left-padded prompt follows softmax(logits / τ), and the second one, after the
+    most frequent first token, follows softmax of the logits given prompt + that token; a wrong temperature or a
+    shifted context is rejected by the same test (its power), with a fixed seed."""
+    model, tok = peaked
+    n, tau = 4000, 0.7
+    out = sample(model, tok, ["a b", "c d e f g"] * n, max_new_tokens=2, temperature=tau, seed=0, batch_size=2 * n)
+    rows = out.ids[::2]  # the short prompt's responses, left-padded in the batch
+    prompt = encode_prompts(tok, ["a b"])[0]
+
+    def probs(context: list[int], temperature: float) -> np.ndarray:
+        with torch.no_grad():
+            return torch.softmax(model(torch.tensor([context])).logits[0, -1].double() / temperature, -1).numpy()
+
+    first = np.array([r[0] for r in rows])
+    assert chi_square_p(first, probs(prompt, tau)) > 1e-3
+    assert chi_square_p(first, probs(prompt, 1.0)) < 1e-6  # temperature ignored
+    top = int(np.bincount(first).argmax())
+    second = np.array([r[1] for r in rows if r[0] == top and len(r) > 1])
+    assert len(second) > 1000
+    assert chi_square_p(second, probs(prompt + [top], tau)) > 1e-3
+    assert chi_square_p(second, probs(prompt, tau)) < 1e-6  # the first step's distribution again
+    assert chi_square_p(second, probs(prompt[:1] + [top] + prompt[1:] + [top], tau)) < 1e-6  # a shifted context

@@ -51,6 +51,12 @@ def test_sft_learns_a_toy_mapping_and_caches(toy, tmp_path):
     again = build_model(model.config, seed=1)
     assert train_sft(again, data, cfg, pad_id(tok), "cpu", cache, key="toy") == losses  # loaded, not retrained
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values()))
+    made = []  # data given as a function: made only when the run is not in the cache
+    assert train_sft(again, lambda: made.append(1) or data, cfg, pad_id(tok), "cpu", cache, key="toy") == losses
+    assert not made
+    train_sft(build_model(model.config, seed=1), lambda: made.append(1) or data, dataclasses.replace(cfg, steps=2),
+              pad_id(tok), "cpu", cache, key="toy")
+    assert made == [1]
 
 
 def test_interrupted_run_resumes_to_the_same_weights(toy, tmp_path, monkeypatch):

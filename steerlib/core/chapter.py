@@ -83,18 +83,23 @@ def start(chapter: str, profile: str | None = None, seed: int = 0, device: str =
     return Run(chapter, profile, seed, torch_device, out, RunCache(enabled=cache), time.time())
 
 
-def replicated(run: Run, settings: S, kind: str, experiment: Callable[[S, Run], R], as_type: type[R]) -> R:
+def replicated(run: Run, settings: S, kind: str, experiment: Callable[[S, Run], R], as_type: type[R],
+               versions: dict[str, str] | None = None) -> R:
     """``experiment(settings, run)`` at ``run.seed`` and at the ``settings.seeds - 1`` next seeds, each seed's result
     cached as a whole under ``kind`` (keyed with ``seeds=1``, so one entry serves any number of seeds); the next
     seeds' results go into the first one's ``others``, whose values widen the claims' intervals. The key holds the
-    :func:`~steerlib.core.cache.schema` of ``as_type``: adding a field to the results recomputes them."""
+    :func:`~steerlib.core.cache.schema` of ``as_type``: adding a field to the results recomputes them, and so does
+    a change of ``versions`` (e.g. ``{"sampler": steerlib.lm.sampling.SAMPLER}`` for a chapter whose results hold
+    sampled tokens)."""
     check_type("run", run, Run, "the Run from chapter.start")
     check_choice("kind", kind, CHAPTERS)
     check_type("experiment", experiment, Callable, "a function experiment(settings, run)")
+    check_type("versions", versions, (dict, type(None)), "a dict of version strings or None")
     one = dataclasses.replace(settings, seeds=1)
+    extra = {"versions": versions} if versions else {}  # absent when empty: other chapters' keys stay as they were
 
     def at(seed: int) -> R:
-        return run.cache.cached(kind, {"settings": one, "seed": seed, "schema": schema(as_type)},
+        return run.cache.cached(kind, {"settings": one, "seed": seed, "schema": schema(as_type), **extra},
                                 lambda: experiment(one, dataclasses.replace(run, seed=seed)), as_type=as_type)
 
     main = at(run.seed)

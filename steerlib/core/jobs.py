@@ -97,11 +97,12 @@ def per_seed(name: str, fn: Callable[[S, Run], Any], settings: S, run: Run) -> S
     return Stage(name, tuple(Job(f"seed {r.seed}", fn, (s, r)) for s, r in at_seeds(settings, run)))
 
 
-def results_stage(settings: S, run: Run, kind: str, experiment: Callable[[S, Run], Any], as_type: type) -> Stage:
+def results_stage(settings: S, run: Run, kind: str, experiment: Callable[[S, Run], Any], as_type: type,
+                  versions: dict[str, str] | None = None) -> Stage:
     """Stage "results": each seed's whole results, cached as the chapter's ``run`` caches them
-    (:func:`~steerlib.core.chapter.replicated` of ``kind``, ``experiment`` and ``as_type``), the entries the
-    notebook reads; a job trains whatever of its seed the earlier stages did not list."""
-    return Stage("results", tuple(Job(f"seed {r.seed}", replicated, (r, s, kind, experiment, as_type))
+    (:func:`~steerlib.core.chapter.replicated` of ``kind``, ``experiment``, ``as_type`` and ``versions``), the
+    entries the notebook reads; a job trains whatever of its seed the earlier stages did not list."""
+    return Stage("results", tuple(Job(f"seed {r.seed}", replicated, (r, s, kind, experiment, as_type, versions))
                                   for s, r in at_seeds(settings, run)))
 
 

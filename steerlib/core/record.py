@@ -1,4 +1,5 @@
-"""A chapter run's record, ``<out_dir>/metrics.json``: configuration, package versions, wall time, claims, extra numbers."""
+"""A chapter run's record, ``<out_dir>/metrics.json``: configuration, package versions, wall time, the resources it
+used, claims, extra numbers."""
 from __future__ import annotations
 
 import datetime
@@ -10,6 +11,8 @@ from collections.abc import Iterable, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+import torch
 
 from steerlib.core.cache import jsonable
 from steerlib.core.checks import check_nonempty, check_range, check_type
@@ -28,10 +31,19 @@ def versions(packages: Sequence[str] = ("steerlib", "torch", "numpy", "scikit-le
     return out
 
 
+def _resources() -> dict:
+    """What this process ran on and used: torch threads, the cores it may run on, and the CPU seconds (user + system)
+    of this process and of its finished child processes (e.g. a grid's worker processes) since it started."""
+    t = os.times()
+    n_cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return {"threads": torch.get_num_threads(), "cores": n_cores,
+            "cpu_s": round(t.user + t.system + t.children_user + t.children_system, 2)}
+
+
 def write_metrics(out_dir: str | Path, chapter: str, config: Any, claims: Iterable[Claim],
                   started: float, extra: dict | None = None) -> Path:
-    """Write ``metrics.json`` (chapter, config, versions, when it finished, wall time, claims, extra numbers); return
-    its path. Everything is checked before the folder is made."""
+    """Write ``metrics.json`` (chapter, config, versions, when it finished, wall time, :func:`_resources`, claims,
+    extra numbers); return its path. Everything is checked before the folder is made."""
     check_type("out_dir", out_dir, (str, os.PathLike), "a folder path")
     check_nonempty("chapter", check_type("chapter", chapter, str, "the chapter's name"))
     claims = check_claims(claims)
@@ -45,6 +57,7 @@ def write_metrics(out_dir: str | Path, chapter: str, config: Any, claims: Iterab
         "versions": versions(),
         "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(),
         "wall_time_s": round(time.time() - started, 2),
+        "resources": _resources(),
         "claims": [c.as_dict() for c in claims],
         "extra": jsonable(extra or {}),
     }

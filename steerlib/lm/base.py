@@ -90,6 +90,6 @@ def pretrained_base(cfg: BaseModelConfig, vocabulary: Sequence[str], corpus: Dat
     else:
         model, tok = load_causal_lm(cfg.model, cache)
     full_key = {**key, "base": cfg, "pretrain": pretrain, "seed": seed, "stage": "pretrain"}
-    losses = train_sft(model, tokenize_sft(corpus, tok), dataclasses.replace(pretrain, seed=seed), pad_id(tok),
-                       device, cache, full_key, desc="pretrain")
+    losses = train_sft(model, lambda: tokenize_sft(corpus, tok), dataclasses.replace(pretrain, seed=seed),
+                       pad_id(tok), device, cache, full_key, desc="pretrain")  # tokenized only if not in the cache
     return BaseModel(model.to(device).eval(), tok, losses, full_key)

@@ -45,7 +45,7 @@ from steerlib.core.checks import (
     check_type,
 )
 from steerlib.core.runtime import progress_bar
-from steerlib.lm.sampling import sample
+from steerlib.lm.sampling import SAMPLER, sample
 from steerlib.lm.scoring import batch_logprobs
 from steerlib.lm.sft import load_finished, make_accelerator
 from steerlib.lm.tokenizer import collate, encode_prompts, join, pad_id
@@ -105,7 +105,7 @@ def train_reinforce(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, 
     check_type("cfg", cfg, RLConfig, "an RLConfig")
     check_type("reference", reference, (torch.nn.Module, type(None)), "a causal LM or None")
     check_type("cache", cache, (RunCache, type(None)), "a RunCache or None")
-    full_key = {"key": key, "rl": cfg}
+    full_key = {"key": key, "rl": cfg, "sampler": SAMPLER}  # the policy's samples shape its training
     use_cache = cache is not None and key is not None
     if use_cache and (done := load_finished(model, cache, "rl", full_key)) is not None:
         return done["history"]

@@ -86,11 +86,13 @@ def load_finished(model: PreTrainedModel, cache: RunCache, kind: str, key: Any) 
     return done
 
 
-def train_sft(model: PreTrainedModel, data: Dataset, cfg: SFTConfig, pad_token_id: int,
+def train_sft(model: PreTrainedModel, data: Dataset | Callable[[], Dataset], cfg: SFTConfig, pad_token_id: int,
               device: torch.device | str = "auto", cache: RunCache | None = None, key: Any = None,
               desc: str = "sft", on_step: Callable[[int, PreTrainedModel], None] | None = None,
               progress: bool = True) -> list[float]:
     """Finetune ``model`` in place on ``data`` (columns ``input_ids``, ``labels``); return the loss of every step.
+    ``data`` may be a function that returns the dataset: it is called only when the run is not in the cache (so a
+    worker that finds the trained weights does not tokenize a large corpus first).
 
     With a ``cache`` and a ``key`` describing the initial model and the data, a finished run is loaded instead of
     retrained and an unfinished one resumes from its last checkpoint. ``on_step(step, model)`` runs on every process
@@ -100,9 +102,8 @@ def train_sft(model: PreTrainedModel, data: Dataset, cfg: SFTConfig, pad_token_i
     """
     check_type("model", model, torch.nn.Module, "a causal LM (a torch module)")
     check_type("cfg", cfg, SFTConfig, "an SFTConfig")
-    check_type("data", data, Dataset, "a datasets.Dataset with input_ids and labels (tokenize_sft)")
-    check_nonempty("data", data)
-    check_columns("data", data.column_names, ("input_ids", "labels"), "tokenize it with tokenize_sft")
+    check_type("data", data, (Dataset, Callable), "a datasets.Dataset with input_ids and labels (tokenize_sft), or a "
+                                                  "function returning one")
     check_range("pad_token_id", pad_token_id, 0, integer=True)
     check_type("cache", cache, (RunCache, type(None)), "a RunCache or None")
     check_type("on_step", on_step, (Callable, type(None)), "a function on_step(step, model) or None")
@@ -110,6 +111,10 @@ def train_sft(model: PreTrainedModel, data: Dataset, cfg: SFTConfig, pad_token_i
     use_cache = cache is not None and key is not None
     if use_cache and (done := load_finished(model, cache, "sft", full_key)) is not None:
         return done["losses"]
+    if not isinstance(data, Dataset):
+        data = check_type("data", data(), Dataset, "a datasets.Dataset with input_ids and labels (tokenize_sft)")
+    check_nonempty("data", data)
+    check_columns("data", data.column_names, ("input_ids", "labels"), "tokenize it with tokenize_sft")
     acc = make_accelerator(device)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)

@@ -36,7 +36,7 @@ from steerlib.lm.base import BaseModelConfig, corpus_digest, pretrained_base
 from steerlib.lm.models import SMOLLM2
 from steerlib.lm.reward import FactHead, encode_facts, fact_probs
 from steerlib.lm.rl import RLConfig, train_reinforce
-from steerlib.lm.sampling import sample
+from steerlib.lm.sampling import SAMPLER, sample
 from steerlib.lm.sft import SFTConfig, train_sft
 from steerlib.lm.tokenizer import pad_id, tokenize_sft
 from steerlib.worlds.knowledge import (
@@ -59,6 +59,8 @@ REWARD_MODELS = ("standard", "conservative")  # trained on the independent gener
 REWARDS = (*REWARD_MODELS, "oracle", "count")  # RL rewards: the two reward models, the exact checker, true facts
 POLICIES = ("sft", *REWARDS)  # the SFT model and one RL model per reward
 FACT_REWARD = {TRUE: 2.0, FALSE: -3.0, INVALID: -3.0}  # ground truth per clause; an unparsed clause counts as false
+
+VERSIONS = {"sampler": SAMPLER}  # the results hold sampled tokens: a new sampler recomputes them
 
 
 @dataclasses.dataclass(frozen=True)
@@ -358,14 +360,14 @@ def jobs(settings: Settings, run: Run) -> list[Stage]:
             *[Stage(stage, tuple(Job(f"seed {r.seed} {job}", _train, (s, r, job))
                                  for s, r in at_seeds(settings, run) for job in names))
               for stage, names in stages.items()],
-            results_stage(settings, run, "conservative-rewards", _experiment, Results)]
+            results_stage(settings, run, "conservative-rewards", _experiment, Results, VERSIONS)]
 
 
 def run(settings: Settings, run: Run) -> Results:
     """Pretrain, SFT, train both reward models and every RL policy, and evaluate them on held-out people at
     ``run.seed`` and at the ``settings.seeds - 1`` next seeds; each seed's results are cached as a whole."""
     check_run(settings, Settings, run)
-    return replicated(run, settings, "conservative-rewards", _experiment, Results)
+    return replicated(run, settings, "conservative-rewards", _experiment, Results, VERSIONS)
 
 
 def _evaluate(ex: Experiment, model, prompts: list[str], people: list[dict], seed: int) -> PolicyEval:

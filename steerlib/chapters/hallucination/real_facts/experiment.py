@@ -18,7 +18,7 @@ from steerlib.core.checks import check_range, check_type
 from steerlib.core.jobs import Job, Stage, results_stage
 from steerlib.lm.base import BaseModelConfig
 from steerlib.lm.models import SMOLLM2, add_lora, build_model, load_causal_lm, load_tokenizer, tiny_config
-from steerlib.lm.sampling import sample
+from steerlib.lm.sampling import SAMPLER, sample
 from steerlib.lm.scoring import next_token_choice, score
 from steerlib.lm.sft import SFTConfig, train_sft
 from steerlib.lm.tokenizer import pad_id, tokenize_sft
@@ -37,6 +37,8 @@ from steerlib.worlds.geography import (
 )
 
 STAGES = ("standard", "relabelled")  # the two finetuned models
+
+VERSIONS = {"sampler": SAMPLER}  # the results hold sampled tokens: a new sampler recomputes them
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,14 +121,14 @@ def jobs(settings: Settings, run: Run) -> list[Stage]:
     135M model are not worth a stage of their own. (Each adapter starts from the run's seed alone, so the job gives
     the same models wherever it runs.)"""
     return [Stage("model", (Job(settings.base.model, load_model, (settings.base, run.seed, run.cache)),)),
-            results_stage(settings, run, "real-facts", _experiment, Results)]
+            results_stage(settings, run, "real-facts", _experiment, Results, VERSIONS)]
 
 
 def run(settings: Settings, run: Run) -> Results:
     """Run the experiment at ``run.seed`` and at the ``settings.seeds - 1`` next seeds; each seed's results are
     cached as a whole under the chapter's name, the familiarity scores and each LoRA model under their own keys."""
     check_run(settings, Settings, run)
-    return replicated(run, settings, "real-facts", _experiment, Results)
+    return replicated(run, settings, "real-facts", _experiment, Results, VERSIONS)
 
 
 def _experiment(s: Settings, run: Run) -> Results:
@@ -152,7 +154,7 @@ def _experiment(s: Settings, run: Run) -> Results:
 
     fam = run.cache.cached("real-facts", {"stage": "familiarity", "model": model_key, "prompts": few_shot,
                                           "answers": answers, "k": s.k, "temperature": s.temperature,
-                                          "answer_tokens": s.answer_tokens, "seed": run.seed}, familiarity)
+                                          "answer_tokens": s.answer_tokens, "seed": run.seed, "sampler": SAMPLER}, familiarity)
     seconds["familiarity"] = time.time() - t
 
     # The multiple-choice version of every test question (E1 needs a model that can answer it): letters A-D.

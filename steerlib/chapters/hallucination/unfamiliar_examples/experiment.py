@@ -17,7 +17,7 @@ from steerlib.core.jobs import Job, Stage, at_seeds, per_seed, results_stage
 from steerlib.lm.base import BaseModelConfig, corpus_digest, pretrained_base
 from steerlib.lm.models import SMOLLM2, add_lora
 from steerlib.lm.rl import RLConfig, train_reinforce
-from steerlib.lm.sampling import sample
+from steerlib.lm.sampling import SAMPLER, sample
 from steerlib.lm.scoring import choice_logprobs
 from steerlib.lm.sft import SFTConfig, train_sft
 from steerlib.lm.tokenizer import pad_id, tokenize_sft
@@ -36,6 +36,8 @@ from steerlib.worlds.knowledge import (
 )
 
 REWARDS = {"R1": (2.0, -3.0, -3.0), "R2": (2.0, -3.0, 0.0)}  # rewards of (correct, wrong, abstain)
+
+VERSIONS = {"sampler": SAMPLER}  # the results hold sampled tokens: a new sampler recomputes them
 
 
 @dataclasses.dataclass(frozen=True)
@@ -288,14 +290,14 @@ def jobs(settings: Settings, run: Run) -> list[Stage]:
                               for s, r in at_seeds(settings, run) for stage in stages))
             for name, stages in STAGES.items()]
     return [per_seed("pretrain", _Experiment, settings, run), *runs,
-            results_stage(settings, run, "unfamiliar-examples", _experiment, Results)]
+            results_stage(settings, run, "unfamiliar-examples", _experiment, Results, VERSIONS)]
 
 
 def run(settings: Settings, run: Run) -> Results:
     """Pretrain, run the gate check and E1–E3 at ``run.seed`` and at the ``settings.seeds - 1`` next seeds, and
     return every per-example result; each seed's results are cached as a whole under the chapter's name."""
     check_run(settings, Settings, run)
-    return replicated(run, settings, "unfamiliar-examples", _experiment, Results)
+    return replicated(run, settings, "unfamiliar-examples", _experiment, Results, VERSIONS)
 
 
 def _experiment(settings: Settings, run: Run) -> Results:

@@ -18,12 +18,14 @@ from steerlib.core.jobs import Job, Stage, at_seeds, per_seed, results_stage, ru
 from steerlib.lm.base import BaseModelConfig
 from steerlib.lm.models import SMOLLM2
 from steerlib.lm.reasoning import PRETRAIN, TINY, pretrained_on_task
-from steerlib.lm.sampling import sample
+from steerlib.lm.sampling import SAMPLER, sample
 from steerlib.lm.scoring import score_ids
 from steerlib.lm.sft import SFTConfig, batch_indices, train_sft
 from steerlib.lm.tokenizer import collate, encode_prompts, encode_responses, pad_id, tokenize_sft
 from steerlib.measures import premem
 from steerlib.worlds.running_totals import TaskConfig, answers_match, same_trace, splits
+
+VERSIONS = {"sampler": SAMPLER}  # the results hold sampled tokens: a new sampler recomputes them
 
 
 @dataclasses.dataclass(frozen=True)
@@ -162,9 +164,10 @@ class Experiment:
 
     def run_key(self, spec: RunSpec) -> dict[str, Any]:
         """What a run's result depends on: pretraining, finetuning/evaluation settings and the spec, not the rest of
-        the grid (``sample_batch`` stays in: it changes which random numbers each sample draws)."""
+        the grid (``sample_batch`` stays in: it changes which random numbers each sample draws, and so does the
+        sampler's version)."""
         finetune = {**dataclasses.asdict(self.s), "lrs": (), "epochs": (), "fractions": (), "seeds": 1}
-        return {"pretrain": self.base.key, "settings": finetune, "spec": spec}
+        return {"pretrain": self.base.key, "settings": finetune, "spec": spec, "sampler": SAMPLER}
 
 
 def _flat_grad(model: torch.nn.Module) -> torch.Tensor:
@@ -279,7 +282,7 @@ def jobs(settings: Settings, run: Run) -> list[Stage]:
     return [per_seed("pretrain", Experiment, settings, run),
             Stage("finetune", tuple(Job(f"seed {r.seed} {spec.name}", _train_spec, (s, r, spec))
                                     for s, r in at_seeds(settings, run) for spec in grid(s))),
-            results_stage(settings, run, "pre-memorization", _run_grid, Results)]
+            results_stage(settings, run, "pre-memorization", _run_grid, Results, VERSIONS)]
 
 
 def run(settings: Settings, run: Run) -> Results:
@@ -292,4 +295,4 @@ def run(settings: Settings, run: Run) -> Results:
     so both ways give the same results.
     """
     check_run(settings, Settings, run)
-    return replicated(run, settings, "pre-memorization", _run_grid, Results)
+    return replicated(run, settings, "pre-memorization", _run_grid, Results, VERSIONS)

@@ -29,6 +29,7 @@ from steerlib.core.jobs import Job, Stage, at_seeds, per_seed, results_stage, ru
 from steerlib.lm.base import BaseModelConfig, corpus_digest
 from steerlib.lm.models import SMOLLM2
 from steerlib.lm.reasoning import PRETRAIN, TINY, pretrained_on_task, sampled_correct
+from steerlib.lm.sampling import SAMPLER
 from steerlib.lm.scoring import score_ids
 from steerlib.lm.sft import SFTConfig, train_sft
 from steerlib.lm.tokenizer import encode_prompts, encode_responses, pad_id, tokenize_sft
@@ -48,6 +49,8 @@ from steerlib.worlds.running_totals import (
 )
 
 METHODS = ("premem", "iid", "ifd", "heuristic")  # pre-memorization curation (Algorithm 1) and its three baselines
+
+VERSIONS = {"sampler": SAMPLER}  # the results hold sampled tokens: a new sampler recomputes them
 
 
 @dataclasses.dataclass(frozen=True)
@@ -200,14 +203,15 @@ class Experiment:
         self.scorer_set = examples[s.n_initial:2 * s.n_initial]
 
     def key(self, job: RobustSpec | CurationJob) -> dict[str, Any]:
-        """What a run depends on: the pretraining, the settings that shape a run, and its data (by digest)."""
+        """What a run depends on: the pretraining, the settings that shape a run, its data (by digest) and the
+        sampler (its logs hold sampled accuracies)."""
         shared = {k: v for k, v in dataclasses.asdict(self.s).items()
                   if k not in ("robust_lrs", "rounds", "methods", "seeds", "per_round")}
         if isinstance(job, RobustSpec):
-            return {"pretrain": self.base.key, "settings": shared, "spec": job}
+            return {"pretrain": self.base.key, "settings": shared, "spec": job, **VERSIONS}
         data = corpus_digest([f"{e.problem.prompt}{e.response}" for e in self.initial + list(job.added)])
         return {"pretrain": self.base.key, "settings": shared, "method": job.method, "round": job.round,
-                "data": data}
+                "data": data, **VERSIONS}
 
 
 def as_dataset(examples: list[Example]) -> Dataset:
@@ -430,7 +434,7 @@ def jobs(settings: Settings, run: Run) -> list[Stage]:
             *[Stage(f"round-{k}", tuple(Job(f"seed {r.seed} {m}", _round, (s, r, k, m))
                                         for s, r in at_seeds(settings, run) for m in s.methods))
               for k in range(1, settings.rounds + 1)],
-            results_stage(settings, run, "robustness-and-curation", _experiment, Results)]
+            results_stage(settings, run, "robustness-and-curation", _experiment, Results, VERSIONS)]
 
 
 def _experiment(settings: Settings, run: Run) -> Results:
@@ -472,4 +476,4 @@ def run(settings: Settings, run: Run) -> Results:
     seed's results as a whole; on a CPU with a cache, a stage's runs go to worker processes (as the
     pre-memorization grid's do)."""
     check_run(settings, Settings, run)
-    return replicated(run, settings, "robustness-and-curation", _experiment, Results)
+    return replicated(run, settings, "robustness-and-curation", _experiment, Results, VERSIONS)
