@@ -1,5 +1,7 @@
 import math
+import warnings
 
+import numpy as np
 import pytest
 import torch
 
@@ -34,3 +36,10 @@ def test_entropy_and_squared_distance():
 def test_spearman():
     assert spearman([1, 2, 3, 4], [10, 20, 25, 100]) == pytest.approx(1.0)
     assert spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+
+
+def test_spearman_of_a_constant_is_nan_without_a_warning():
+    """Undefined, and said quietly: a warning would print on the book's page."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert np.isnan(spearman([1, 1, 1], [1, 2, 3])) and np.isnan(spearman([1, 2, 3], [0.5, 0.5, 0.5]))
