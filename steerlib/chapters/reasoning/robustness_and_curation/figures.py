@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 
 from steerlib.chapters.reasoning.robustness_and_curation.analysis import EDGES, curves, robust_table
 from steerlib.chapters.reasoning.robustness_and_curation.experiment import Results
@@ -13,9 +14,7 @@ LABELS = {"premem": "pre-memorization (Alg. 1)", "iid": "i.i.d.", "ifd": "IFD", 
 def plot_drop(r: Results):
     """Fig 4.7: the per-example accuracy drop under a forced opening, in bins of pre-memorization accuracy (left)
     and, as a control, of plain train accuracy (right); boxes over examples, every seed pooled."""
-    tab = robust_table(r)
-    for o in r.others:
-        tab = tab._append(robust_table(o), ignore_index=True)
+    tab = pd.concat([robust_table(x) for x in (r, *r.others)], ignore_index=True)
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
     names = [f"[{a:.2g}, {b:.2g}{']' if b == EDGES[-1] else ')'}" for a, b in zip(EDGES[:-1], EDGES[1:])]
     for ax, key, title in zip(axes, ("premem", "train_acc"), ("pre-memorization accuracy", "train accuracy")):
