@@ -122,6 +122,9 @@ def test_smoke_run(smoke):
     assert all(c.why and c.uncertainty for c in claims)
     extra = C.extra(r)
     assert extra["robust_examples"] == int(r.robust[0].has_opening.sum())
+    table = C.drop_table(r)
+    assert table.index.tolist() == ["[0, 0.25)", "[0.25, 0.5)", "[0.5, 0.75)", "[0.75, 1]"]
+    assert table["examples (pre-mem. bins)"].sum() == extra["robust_examples"]
     two_seeds = dataclasses.replace(r, others=[r])  # the cpu profile's figures pool several seeds
     for fig in (figures.plot_drop(r), figures.plot_curation(r), figures.plot_drop(two_seeds),
                 figures.plot_curation(two_seeds)):

@@ -11,7 +11,7 @@ import pandas as pd
 from steerlib.chapters.hallucination.real_facts.experiment import STAGES, Results
 from steerlib.core.claims import Claim, with_seeds
 from steerlib.measures.statistics import percentile_interval, spearman
-from steerlib.worlds.geography import COUNTRY_ALIASES, KINDS, normalize
+from steerlib.worlds.geography import COUNTRY_ALIASES, KINDS, LETTERS, normalize
 
 GRADES = ("false", "correct", "I don't know")
 CATEGORICAL = ("country", "continent")  # kinds whose answers repeat across questions: they have a hedge
@@ -258,11 +258,11 @@ def multiple_choice(r: Results, seed: int = 0) -> pd.DataFrame:
     for kind in (*KINDS, "all"):
         idx = np.flatnonzero(r.test & ((r.kind == kind) if kind != "all" else True))
         lp, right = r.choice_logprobs[idx], r.choice_right[idx]
-        hit = lp.argmax(axis=1) == right
+        hit, counts = lp.argmax(axis=1) == right, np.bincount(lp.argmax(axis=1), minlength=len(LETTERS))
         boot = [rng.choice(hit, len(hit)).mean() for _ in range(N_BOOT)]
         rows[kind] = {"questions": len(idx), "accuracy": hit.mean(), "interval": percentile_interval(boot),
-                      "most chosen letter": "ABCD"[np.bincount(lp.argmax(axis=1), minlength=4).argmax()],
-                      "its share": np.bincount(lp.argmax(axis=1), minlength=4).max() / len(idx),
+                      "most chosen letter": LETTERS[counts.argmax()],
+                      "its share": counts.max() / len(idx),
                       "debiased accuracy": (debiased_choice(lp) == right).mean()}
     return pd.DataFrame(rows).T
 

@@ -14,7 +14,7 @@ Every training run is its own cached job (:func:`~.experiment.run_job`); :func:`
 runs of each stage (stage 0: robustness runs and round 0; stage r: one run per method). The claims are in
 :mod:`.analysis`, the figures in :mod:`.figures`.
 """
-from steerlib.chapters.reasoning.robustness_and_curation.analysis import claims, curves, extra, robust_table
+from steerlib.chapters.reasoning.robustness_and_curation.analysis import claims, curves, drop_table, extra, robust_table
 from steerlib.chapters.reasoning.robustness_and_curation.experiment import (
     METHODS,
     PROFILES,
@@ -28,5 +28,5 @@ from steerlib.chapters.reasoning.robustness_and_curation.experiment import (
     stage_jobs,
 )
 
-__all__ = ["METHODS", "PROFILES", "CurationJob", "Results", "RobustSpec", "Settings", "claims", "curves", "extra",
-           "jobs", "robust_table", "run", "run_job", "stage_jobs"]
+__all__ = ["METHODS", "PROFILES", "CurationJob", "Results", "RobustSpec", "Settings", "claims", "curves",
+           "drop_table", "extra", "jobs", "robust_table", "run", "run_job", "stage_jobs"]

@@ -141,17 +141,32 @@ def claims(results: Results) -> list[Claim]:
     return out
 
 
+def bin_labels() -> list[str]:
+    """The bins of :data:`EDGES` as intervals: ``[0, 0.25)`` .. ``[0.75, 1]``."""
+    return [f"[{a:.2g}, {b:.2g}{']' if b == EDGES[-1] else ')'}" for a, b in zip(EDGES[:-1], EDGES[1:])]
+
+
+def drop_table(r: Results) -> pd.DataFrame:
+    """Mean drop per bin of pre-memorization accuracy and of plain train accuracy, and the examples per
+    pre-memorization bin, at ``r``'s seed (NaN for an empty bin)."""
+    tab = robust_table(r)
+    return pd.DataFrame({"pre-memorization acc.": curation.bin_means(tab["premem"], tab["drop"], EDGES),
+                         "train acc.": curation.bin_means(tab["train_acc"], tab["drop"], EDGES),
+                         "examples (pre-mem. bins)": np.histogram(tab["premem"], EDGES)[0]},
+                        index=bin_labels()).rename_axis("mean drop by bin")
+
+
 def extra(results: Results) -> dict:
     """Numbers for metrics.json: bin means of the drop, correlations, curves per method (mean and per seed),
     efficiency ratios per seed, shares below t per round, events of added problems, timings."""
     r = results
-    tab = robust_table(r)
+    tab, bins = robust_table(r), drop_table(r)
     acc = curves(r)
     return {
         "robust_examples": len(tab),
-        "drop_by_premem_bin": np.round(curation.bin_means(tab["premem"], tab["drop"], EDGES), 3).tolist(),
-        "drop_by_train_bin": np.round(curation.bin_means(tab["train_acc"], tab["drop"], EDGES), 3).tolist(),
-        "examples_by_premem_bin": np.histogram(tab["premem"], EDGES)[0].tolist(),
+        "drop_by_premem_bin": bins["pre-memorization acc."].round(3).tolist(),
+        "drop_by_train_bin": bins["train acc."].round(3).tolist(),
+        "examples_by_premem_bin": bins["examples (pre-mem. bins)"].tolist(),
         "mean_drop": round(float(tab["drop"].mean()), 3),
         "spearman_premem_drop": round(spearman(tab["premem"], tab["drop"]), 3),
         "spearman_train_drop": round(spearman(tab["train_acc"], tab["drop"]), 3),

@@ -5,7 +5,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from steerlib.chapters.reasoning.robustness_and_curation.analysis import EDGES, curves, robust_table
+from steerlib.chapters.reasoning.robustness_and_curation.analysis import EDGES, bin_labels, curves, robust_table
 from steerlib.chapters.reasoning.robustness_and_curation.experiment import Results
 
 LABELS = {"premem": "pre-memorization (Alg. 1)", "iid": "i.i.d.", "ifd": "IFD", "heuristic": "most events"}
@@ -16,7 +16,7 @@ def plot_drop(r: Results):
     and, as a control, of plain train accuracy (right); boxes over examples, every seed pooled."""
     tab = pd.concat([robust_table(x) for x in (r, *r.others)], ignore_index=True)
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
-    names = [f"[{a:.2g}, {b:.2g}{']' if b == EDGES[-1] else ')'}" for a, b in zip(EDGES[:-1], EDGES[1:])]
+    names = bin_labels()
     for ax, key, title in zip(axes, ("premem", "train_acc"), ("pre-memorization accuracy", "train accuracy")):
         which = np.clip(np.searchsorted(EDGES, tab[key], side="right") - 1, 0, len(EDGES) - 2)
         groups = [tab["drop"][which == b].to_numpy() for b in range(len(EDGES) - 1)]
