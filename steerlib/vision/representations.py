@@ -17,6 +17,7 @@ normalisation, so the normalisation's shifts are counted among the constants.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 
 import torch
@@ -63,14 +64,18 @@ class AffineLayer:
         w = self.module.weight.detach().flatten(1)
         return w if self.scale is None else self.scale[:, None] * w
 
-    def linear_part(self, phi: torch.Tensor) -> torch.Tensor:
-        """W phi, the layer's output without its bias (times the folded BatchNorm scale)."""
+    def apply(self, phi: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        """phi through the layer's map with another ``weight`` of the same kind and no bias: for conv, the
+        rows of ``weight.flatten(1)`` dotted with every patch of phi (a convolution with the layer's geometry)."""
         m = self.module
         if isinstance(m, nn.Linear):
-            z = F.linear(phi, m.weight)
-        else:
-            conv = F.conv1d if isinstance(m, nn.Conv1d) else F.conv2d
-            z = conv(phi, m.weight, None, m.stride, m.padding, m.dilation, m.groups)
+            return F.linear(phi, weight)
+        conv = F.conv1d if isinstance(m, nn.Conv1d) else F.conv2d
+        return conv(phi, weight, None, m.stride, m.padding, m.dilation, m.groups)
+
+    def linear_part(self, phi: torch.Tensor) -> torch.Tensor:
+        """W phi, the layer's output without its bias (times the folded BatchNorm scale)."""
+        z = self.apply(phi, self.module.weight)
         if self.scale is not None:
             z = z * self.scale.view(1, -1, *([1] * (z.dim() - 2)))
         return z
@@ -108,12 +113,18 @@ def affine_layers(model: nn.Sequential) -> list[AffineLayer]:
 
 
 @torch.no_grad()
-def capture(model: nn.Sequential, x: torch.Tensor, batch_size: int = 2048) -> tuple[torch.Tensor, Activations]:
+def capture(model: nn.Sequential, x: torch.Tensor, batch_size: int = 256) -> tuple[torch.Tensor, Activations]:
     """The model's output and phi_i(x) for every affine layer i, recorded with forward hooks in one pass
-    (the model runs as it is: call ``model.eval()`` first for the eval-mode quantities of this module)."""
+    (the model runs as it is: call ``model.eval()`` first for the eval-mode quantities of this module).
+
+    A 2-D conv net runs on a channels-last copy, in batches of ``batch_size``: on one CPU thread that is about 3x
+    faster than a contiguous model on batches of 2048 (same values up to float rounding; benchmarks/bench_ensemble.py)."""
     _check_model(model)
     check_tensor("x", x)
     check_range("batch_size", batch_size, 1, integer=True)
+    if x.dim() == 4 and any(isinstance(m, nn.Conv2d) for m in model.children()):
+        model = copy.deepcopy(model).to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
     store: dict[str, list[torch.Tensor]] = {}
     hooks = [module.register_forward_hook(lambda m, inp, out, name=name: store.setdefault(name, [])
                                           .append(inp[0].detach()))
@@ -174,13 +185,20 @@ def spectral_rank(s: torch.Tensor, energy: float = 0.95) -> int:
 @torch.no_grad()
 def projection_profile(layer: AffineLayer, phi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Singular values s of the layer's weight and, per input, the projection ratio for every k at once:
-    ``ratios[n, k - 1]`` = ||phi_n^T V_k V_k^T||^2 / ||phi_n||^2 (see :func:`projection_ratio`)."""
+    ``ratios[n, k - 1]`` = ||phi_n^T V_k V_k^T||^2 / ||phi_n||^2 (see :func:`projection_ratio`).
+
+    For a conv layer the sums over patches p run as convolutions, without unfolding phi: v_i^T p for every p is phi
+    convolved with v_i as a kernel, and ||p||^2 is phi^2 convolved with a kernel of ones (in phi's dtype; the sums
+    of squares in float64)."""
     check_type("layer", layer, AffineLayer, "an AffineLayer from affine_layers")
     check_tensor("phi", phi)
     _, s, vh = torch.linalg.svd(layer.weight_matrix().to(torch.float64), full_matrices=False)
-    p = layer.patches(phi).to(torch.float64)  # (N, P, in)
-    captured = (p @ vh.T).pow(2).sum(1).cumsum(-1)  # (N, rank): sum_p sum_{i<=k} (v_i^T p)^2
-    return s, captured / p.pow(2).sum((1, 2)).clamp_min(1e-30)[:, None]
+    kernels = vh.to(phi.dtype).reshape(-1, *layer.module.weight.shape[1:])  # the v_i as weights of the layer's kind
+    ones = torch.ones_like(layer.module.weight[:1], dtype=phi.dtype)
+    projected = layer.apply(phi, kernels).to(torch.float64).pow(2)  # (N, rank[, positions]): (v_i^T p)^2
+    captured = projected.flatten(2).sum(-1) if projected.dim() > 2 else projected  # summed over patches p
+    total = layer.apply(phi.pow(2), ones).to(torch.float64).flatten(1).sum(1)  # sum_p ||p||^2
+    return s, captured.cumsum(-1) / total.clamp_min(1e-30)[:, None]
 
 
 def projection_ratio(layer: AffineLayer, phi: torch.Tensor, energy: float = 0.95,
