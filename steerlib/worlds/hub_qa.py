@@ -8,7 +8,8 @@ dissertation's TriviaQA (open QA) and MMLU (multiple choice), for the real-facts
   (a prefix is false). Its ``test`` split holds no answers: use ``validation`` or ``train``.
 - ``mmlu``: ``cais/mmlu``, config ``all``; each row has ``question``, ``subject``, four ``choices`` and ``answer``,
   the index of the right choice. Kind ``"mmlu"``, subject the MMLU subject; the open-QA answer is the right choice's
-  text, and the columns ``options`` and ``right`` keep the choices for the multiple-choice measurement (:func:`choices`).
+  text, and the columns ``options`` and ``right`` keep the choices for the multiple-choice measurement
+  (:func:`choices`).
 
 Neither dataset carries a population (a stand-in for how often pretraining mentions the subject): the column is NaN.
 The questions are drawn from one split in an order drawn from the seed; the first ``shots`` rows are the few-shot
