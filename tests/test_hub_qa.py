@@ -9,6 +9,7 @@ import matplotlib
 import numpy as np
 import pandas as pd
 import pytest
+from datasets import Dataset
 
 from steerlib.chapters.hallucination import real_facts as rf
 from steerlib.chapters.hallucination.real_facts import analysis, experiment, figures
@@ -107,6 +108,16 @@ def test_trivia_qa_grading_takes_aliases_but_not_prefixes(trivia_file):
     assert grade(said, [mars, mars, mars, mars, bard, bard, mars]).tolist() == [1, 1, 0, 0, 1, 0, 1]
 
 
+def test_a_copy_saved_under_steerlib_data_is_read_offline(trivia_file, tmp_path, monkeypatch):
+    """The README's way to prepare a machine without a network: save_to_disk into $STEERLIB_DATA/<source>."""
+    saved = Dataset.from_json(trivia_file)
+    saved.save_to_disk(str(tmp_path / "data" / "trivia_qa"))
+    monkeypatch.setenv("STEERLIB_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    data = hub_qa.questions(hub_qa.HubQAConfig(questions=30, shots=0), seed=0)
+    assert sorted(data["question"]) == sorted(saved["question"])
+
+
 def test_a_split_without_answers_is_refused(tmp_path):
     path = tmp_path / "test.jsonl"
     path.write_text("".join(json.dumps(trivia_row(q, "", [], "", i)) + "\n" for i, (q, *_) in enumerate(FACTS)))
@@ -192,6 +203,17 @@ def test_smoke_run_on_trivia_qa_questions(trivia_smoke):
     assert figures.plot_relabelling(r).axes
     json.dumps(rf.extra(r))
     chapter.finish(run, settings, list(claims.values()), extra=rf.extra(r))
+
+
+def test_smoke_run_on_mmlu_questions_measures_multiple_choice_with_their_own_options(mmlu_file):
+    settings = dataclasses.replace(rf.PROFILES["smoke"], data=hub_qa.HubQAConfig("mmlu", path=mmlu_file, split="test",
+                                                                                questions=10, shots=1))
+    r = rf.run(settings, chapter.start("real-facts", "smoke", 0))
+    rows = {row["question"]: row for row in MMLU}
+    questions, _ = experiment.questions_of(settings.data, 0)
+    assert r.choice_right.tolist() == [rows[q]["answer"] for q in questions["question"]]
+    assert np.isfinite(r.choice_logprobs[r.test]).all() and np.isnan(r.choice_logprobs[~r.test]).all()
+    assert analysis.multiple_choice(r).loc["mmlu", "questions"] == r.test.sum()
 
 
 def test_the_paper_profile_asks_triviaqa_of_a_hub_model():

@@ -17,9 +17,10 @@ examples, and no question whose answer is one of theirs is asked (a model copies
 ``split`` column is left empty: without a population, the only familiarity known before finetuning is the base
 model's, so the chapter splits the questions by it (:func:`familiarity_split`).
 
-Loading goes through ``datasets``: ``HubQAConfig.path`` is the hub id (the default), a local data file in the hub
-schema (.json, .jsonl, .parquet, .csv) or a folder saved with ``save_to_disk``. Without a network (or with
-``$HF_HUB_OFFLINE``) a hub dataset that is not in the Hugging Face cache fails within seconds, saying what to download.
+Loading goes through ``datasets``: ``HubQAConfig.path`` is a local data file in the hub schema (.json, .jsonl,
+.parquet, .csv), a folder saved with ``save_to_disk``, a hub id, or "" (the default): ``$STEERLIB_DATA/<source>``
+if that folder exists, else the source's hub id. Without a network (or with ``$HF_HUB_OFFLINE``) a hub dataset that
+is not in the Hugging Face cache fails within seconds, saying what to download and where to put it.
 """
 from __future__ import annotations
 
@@ -43,7 +44,7 @@ from steerlib.core.checks import (
     check_strings,
     check_type,
 )
-from steerlib.core.runtime import hub_offline
+from steerlib.core.runtime import LOCAL_DATA_ENV, hub_offline
 from steerlib.worlds.geography import LETTERS, normalize, one_test_per_run, prompt
 
 SOURCES = {"trivia_qa": ("mandarjoshi/trivia_qa", "rc.nocontext"), "mmlu": ("cais/mmlu", "all")}  # hub id, config
@@ -53,9 +54,9 @@ FORMATS = {".json": "json", ".jsonl": "json", ".parquet": "parquet", ".csv": "cs
 
 @dataclasses.dataclass(frozen=True)
 class HubQAConfig:
-    """Which dataset (``source``), from where (``path``: "" for its hub id, else a hub id, a local data file or a
-    ``save_to_disk`` folder), which ``split``, how many questions, the test share and the number of few-shot
-    examples."""
+    """Which dataset (``source``), from where (``path``: a local data file, a ``save_to_disk`` folder, a hub id, or
+    "" for ``$STEERLIB_DATA/<source>`` if it exists, else the source's hub id), which ``split``, how many questions,
+    the test share and the number of few-shot examples."""
 
     source: str = "trivia_qa"
     path: str = ""
@@ -73,12 +74,19 @@ class HubQAConfig:
         check_range("shots", self.shots, 0, 10, integer=True)
 
 
-def _load(cfg: HubQAConfig) -> Dataset:
-    """The rows of ``cfg.split``, from a local file or folder, or through the hub (offline: its cache only)."""
+def _where(cfg: HubQAConfig) -> str:
+    """Where ``cfg``'s rows come from: ``cfg.path``, else ``$STEERLIB_DATA/<source>`` if it is a folder, else the
+    source's hub id."""
+    local = os.path.join(os.environ.get(LOCAL_DATA_ENV) or "", cfg.source)
+    return cfg.path or (local if os.environ.get(LOCAL_DATA_ENV) and os.path.isdir(local) else SOURCES[cfg.source][0])
+
+
+def _load(cfg: HubQAConfig, where: str) -> Dataset:
+    """The rows of ``cfg.split`` from ``where``: a local file or folder, or the hub (offline: its cache only)."""
     import datasets
 
     hub_id, config = SOURCES[cfg.source]
-    path = os.path.expanduser(cfg.path or hub_id)
+    path = os.path.expanduser(where)
     if os.path.isdir(path):
         rows = datasets.load_from_disk(path)
         if isinstance(rows, datasets.DatasetDict):
@@ -104,8 +112,8 @@ def _load(cfg: HubQAConfig) -> Dataset:
                 f"{cfg.split!r}): it is not in the Hugging Face cache, and the hub cannot be reached ({offline}); "
                 f"{err.__class__.__name__}. Where there is a network, load it once (the cache then serves it "
                 f"offline) or save it: datasets.load_dataset({path!r}, {config!r}, split={cfg.split!r})"
-                ".save_to_disk('<folder>'), and pass HubQAConfig(path='<folder>'); a .json or .parquet file in the "
-                "hub's schema works too.") from err
+                f".save_to_disk('<folder>/{cfg.source}') and set ${LOCAL_DATA_ENV}=<folder>, or pass "
+                "HubQAConfig(path='<folder>/...'); a .json or .parquet file in the hub's schema works too.") from err
     check_columns(f"the {cfg.source} rows", rows.column_names, COLUMNS[cfg.source],
                   f"a {cfg.source} file needs the schema of {hub_id!r}")
     return rows.select_columns(list(COLUMNS[cfg.source]))
@@ -129,10 +137,11 @@ def _row(source: str, row: dict) -> dict | None:
 
 
 @functools.cache
-def _draw(cfg: HubQAConfig, seed: int) -> tuple[tuple[tuple[str, str], ...], tuple[dict, ...]]:
-    """The few-shot examples (question, answer) and the questions: rows in an order drawn from ``seed``, the first
-    ``cfg.shots`` answered ones the examples, then up to ``cfg.questions`` whose answers are none of theirs."""
-    rows = _load(cfg)
+def _draw(cfg: HubQAConfig, where: str, seed: int) -> tuple[tuple[tuple[str, str], ...], tuple[dict, ...]]:
+    """The few-shot examples (question, answer) and the questions from ``where``: rows in an order drawn from
+    ``seed``, the first ``cfg.shots`` answered ones the examples, then up to ``cfg.questions`` whose answers are none
+    of theirs."""
+    rows = _load(cfg, where)
     shots: list[tuple[str, str]] = []
     banned: set[str] = set()
     picked: list[dict] = []
@@ -149,7 +158,7 @@ def _draw(cfg: HubQAConfig, seed: int) -> tuple[tuple[tuple[str, str], ...], tup
             if len(picked) == cfg.questions:
                 break
     if len(picked) < 2:
-        raise ValueError(f"split={cfg.split!r} of {cfg.path or SOURCES[cfg.source][0]!r} holds {len(picked)} answered "
+        raise ValueError(f"split={cfg.split!r} of {where!r} holds {len(picked)} answered "
                          "questions besides the few-shot examples; at least 2 are needed (TriviaQA's test split has "
                          "no answers: use 'validation' or 'train')")
     return tuple(shots), tuple(picked)
@@ -161,14 +170,14 @@ def questions(cfg: HubQAConfig = HubQAConfig(), seed: int = 0) -> Dataset:
     ``options`` and ``right`` (the index of the right option)."""
     check_type("cfg", cfg, HubQAConfig, "a HubQAConfig")
     check_seed("seed", seed)
-    return Dataset.from_list([{**q, "population": float("nan"), "split": ""} for q in _draw(cfg, seed)[1]])
+    return Dataset.from_list([{**q, "population": float("nan"), "split": ""} for q in _draw(cfg, _where(cfg), seed)[1]])
 
 
 def few_shot_examples(cfg: HubQAConfig = HubQAConfig(), seed: int = 0) -> list[tuple[str, str]]:
     """The ``cfg.shots`` solved examples (question, answer) of :func:`questions` at ``seed``; none is asked."""
     check_type("cfg", cfg, HubQAConfig, "a HubQAConfig")
     check_seed("seed", seed)
-    return list(_draw(cfg, seed)[0])
+    return list(_draw(cfg, _where(cfg), seed)[0])
 
 
 def few_shot_prompt(examples: Sequence[tuple[str, str]], question: str) -> str:
