@@ -9,7 +9,8 @@ dissertation's TriviaQA (open QA) and MMLU (multiple choice), for the real-facts
 - ``mmlu``: ``cais/mmlu``, config ``all``; each row has ``question``, ``subject``, four ``choices`` and ``answer``,
   the index of the right choice. Kind ``"mmlu"``, subject the MMLU subject; the open-QA answer is the right choice's
   text, and the columns ``options`` and ``right`` keep the choices for the multiple-choice measurement
-  (:func:`choices`).
+  (:func:`choices`). Many MMLU questions need their options ("Which of the following ..."), so asked openly they
+  say little: MMLU is for the multiple-choice measurement.
 
 Neither dataset carries a population (a stand-in for how often pretraining mentions the subject): the column is NaN.
 The questions are drawn from one split in an order drawn from the seed; the first ``shots`` rows are the few-shot
