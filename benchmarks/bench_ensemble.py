@@ -1,4 +1,4 @@
-"""Benchmark: train 5 seeds together (torch.func ensemble) vs one after another (a plain per-seed loop).
+"""Benchmark: train 5 seeds together (an Ensemble, one optimiser) vs one after another (a plain per-seed loop).
 
 Usage: python benchmarks/bench_ensemble.py [--dataset digits] [--seeds 5] [--epochs 5] [--chapter]
 Prints the wall time of both, the speed-up, and (with --chapter) the reversion chapter's wall time at `cpu`,

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from steerlib.core.cache import RunCache
-from steerlib.vision.ensemble import Ensemble
+from steerlib.vision.ensemble import FORMAT, Ensemble
 from steerlib.vision.losses import make_loss
 from steerlib.vision.models import make_model
 from steerlib.vision.train import TrainConfig, train_ensemble, train_separately
@@ -66,7 +66,7 @@ def test_interrupted_run_resumes_to_the_same_result(toy, tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         train_ensemble(make, (0,), loss, x, y, cfg, torch.device("cpu"), cache, key)
     monkeypatch.setattr(RunCache, "save_checkpoint", real_save)
-    assert cache.load_checkpoint("ensemble", {"key": key, "seeds": (0,), "train": cfg})["epoch"] == 2
+    assert cache.load_checkpoint("ensemble", {"key": key, "seeds": (0,), "train": cfg, "format": FORMAT})["epoch"] == 2
     resumed = train_ensemble(make, (0,), loss, x, y, cfg, torch.device("cpu"), cache, key)
     assert torch.allclose(resumed.predict(x), full.predict(x), atol=1e-5)
     # finished: a third call loads the result without training

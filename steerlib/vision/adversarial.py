@@ -14,10 +14,18 @@ from steerlib.core.runtime import progress_bar
 from steerlib.vision.ensemble import Ensemble
 
 
+def _step(ensemble: Ensemble, loss, x: torch.Tensor, y: torch.Tensor, eps: float) -> torch.Tensor:
+    """One FGSM round of every member on its own inputs x (E, B, ...): x + eps sign(grad_x L)."""
+    x = x.detach().requires_grad_(True)
+    grad, = torch.autograd.grad(loss(ensemble(x, per_member=True), y).sum(), x)
+    return (x + eps * grad.sign()).detach()
+
+
 def iterated_fgsm(ensemble: Ensemble, loss, x: torch.Tensor, y: torch.Tensor, eps: float, steps: int,
-                  value_range: tuple[float, float] | None = None) -> torch.Tensor:
+                  value_range: tuple[float, float] | None = None, batch_size: int = 256) -> torch.Tensor:
     """Adversarial inputs (E, N, ...) after ``steps`` FGSM rounds of size ``eps`` per member, clipped to
-    ``value_range`` if given. The ensemble is evaluated in eval mode."""
+    ``value_range`` if given. The ensemble is evaluated in eval mode, on ``batch_size`` inputs at a time (each
+    input's gradient is its own, so the batches change nothing but speed)."""
     check_type("ensemble", ensemble, Ensemble, "an Ensemble")
     check_type("loss", loss, Callable, "a loss from make_loss")
     check_tensor("x", x)
@@ -25,6 +33,7 @@ def iterated_fgsm(ensemble: Ensemble, loss, x: torch.Tensor, y: torch.Tensor, ep
     check_shape("y", y, (len(x), *y.shape[1:]), "one target per input of x")
     check_range("eps", eps, 0)
     check_range("steps", steps, 1, integer=True)
+    check_range("batch_size", batch_size, 1, integer=True)
     if value_range is not None:
         check_value_range(value_range)
     was_training = ensemble.training
@@ -34,9 +43,8 @@ def iterated_fgsm(ensemble: Ensemble, loss, x: torch.Tensor, y: torch.Tensor, ep
     x_adv = x.to(device).expand(e, *x.shape).clone()
     y = y.to(device).expand(e, *y.shape)
     for _ in progress_bar(range(steps), desc="fgsm", leave=False):
-        x_adv.requires_grad_(True)
-        grad, = torch.autograd.grad(loss(ensemble(x_adv, per_member=True), y).sum(), x_adv)
-        x_adv = (x_adv + eps * grad.sign()).detach()
+        x_adv = torch.cat([_step(ensemble, loss, x_adv[:, i:i + batch_size], y[:, i:i + batch_size], eps)
+                           for i in range(0, x_adv.shape[1], batch_size)], dim=1)
         if value_range is not None:
             x_adv = x_adv.clamp(*value_range)
     ensemble.train(was_training)

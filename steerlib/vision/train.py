@@ -12,7 +12,7 @@ from steerlib.core.cache import RunCache
 from steerlib.core.checks import check_nonempty, check_range, check_seed, check_shape, check_tensor, check_type
 from steerlib.core.runtime import epoch_order, pick_device, progress_bar
 from steerlib.vision.data import ImageData
-from steerlib.vision.ensemble import Ensemble
+from steerlib.vision.ensemble import FORMAT, Ensemble
 from steerlib.vision.losses import targets
 from steerlib.vision.models import make_model
 
@@ -63,7 +63,7 @@ def train_ensemble(make: Callable[[], nn.Module], seeds: tuple[int, ...], loss: 
                                                                              "a torch.device or its name")
     ensemble = Ensemble(make, seeds).to(device)
     opt = torch.optim.Adam(ensemble.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    full_key = {"key": key, "seeds": seeds, "train": cfg}
+    full_key = {"key": key, "seeds": seeds, "train": cfg, "format": FORMAT}
     start = 0
     if cache is not None and key is not None:
         done = cache.load("ensemble", full_key)
