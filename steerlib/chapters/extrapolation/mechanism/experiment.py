@@ -11,7 +11,7 @@ import torch
 from steerlib.chapters.extrapolation.mechanism.counterexamples import fgsm_experiment, nll_experiment
 from steerlib.core.chapter import Run, check_run
 from steerlib.core.checks import check_choice, check_choices, check_range, check_ranges, check_type
-from steerlib.core.jobs import Job, Stage
+from steerlib.core.jobs import Job, Stage, run_stages
 from steerlib.measures.divergences import kl_categorical
 from steerlib.measures.homogeneous import SimConfig, Simulation, simulate
 from steerlib.vision import representations as rep
@@ -228,18 +228,24 @@ def _theory(settings: Settings, run: Run) -> Simulation:
 
 
 def jobs(settings: Settings, run: Run) -> list[Stage]:
-    """The set-up (the main CNN, the reversion chapter's, and the ladders) and the theory's simulation, then every
+    """The set-up (the main CNN, the reversion chapter's, and the ladders), then the theory's simulation, every
     other model and the Gaussian-NLL regressor."""
     models = [spec for spec in model_specs(settings) if spec != MAIN] + [NLL]
-    return [Stage("setup", (Job(f"{settings.dataset} {MAIN.name}", _setup, (settings, run)),
-                            Job("theory", _theory, (settings, run)))),
-            Stage("models", tuple(Job(spec.name, _train_model, (settings, run, spec)) for spec in models))]
+    return [Stage("setup", (Job(f"{settings.dataset} {MAIN.name}", _setup, (settings, run)),)),
+            Stage("models", (Job("theory", _theory, (settings, run)),
+                             *(Job(spec.name, _train_model, (settings, run, spec)) for spec in models)))]
 
 
 def run(settings: Settings, run: Run) -> Results:
-    """Train (or load) every model, measure its representations, run the simulation and both counterexamples."""
+    """Train (or load) every model, measure its representations, run the simulation and both counterexamples.
+
+    On a CPU with several torch threads (and a run cache), the models and the simulation train first in that many
+    worker processes (:func:`jobs`' second stage), and the measurements below find them in the cache."""
     check_run(settings, Settings, run)
     setup = _setup(settings, run)
+    workers = torch.get_num_threads() if run.device.type == "cpu" and run.cache.enabled else 1
+    if workers > 1:
+        run_stages(jobs(settings, run)[1:], workers)
     data = setup.data
     sets = evaluation_sets(data.x_test, data.y_test, settings.shifts, data.value_range, run.seed, setup.ladders)
     # Plain strides: the clean digits have a size-1 channel dim with stride 1, which vmapped GroupNorm rejects.
