@@ -231,6 +231,26 @@ def test_rl_moved_separates_a_moving_run_from_noise():
     assert np.isnan(analysis.rl_moved(rising[:5]))
 
 
+def _first_vs_last_quarter(history: list[dict[str, float]]) -> float:
+    """The statistic rl_moved replaced: the reward change from the first to the last quarter (and the final KL)."""
+    q = len(history) // 4
+    r, kl = np.array([h["reward"] for h in history]), np.array([h["kl"] for h in history])[-q:]
+    z_r = (r[-q:].mean() - r[:q].mean()) / np.sqrt(r[:q].var(ddof=1) / q + r[-q:].var(ddof=1) / q)
+    return float(min(z_r, kl.mean() / (kl.std(ddof=1) / np.sqrt(q))))
+
+
+def test_rl_moved_sees_a_run_that_moved_early():
+    """A run that jumps from reward 0 (SFT, step 0) to about 5 after its first update and stays there (per-step
+    noise 1, KL about 2) moved; the first-vs-last-quarter comparison reads it as still. A run that never moves
+    (noise around its start, KL noise around 0) fails both."""
+    noise = np.resize([0.8, -1.1, 0.3, 1.2, -0.6, -0.9, 0.5, -0.2], 40)
+    early = [{"reward": 0.0 if i == 0 else 5.0 + noise[i], "kl": 0.0 if i == 0 else 2.0 + 0.3 * noise[i - 1]}
+             for i in range(40)]
+    still = [{"reward": float(noise[i]), "kl": 0.01 * float(noise[i])} for i in range(40)]
+    assert _first_vs_last_quarter(early) < analysis.Z_MOVED < analysis.rl_moved(early)
+    assert analysis.rl_moved(still) < analysis.Z_MOVED and _first_vs_last_quarter(still) < analysis.Z_MOVED
+
+
 def test_claims_are_explained_and_judged():
     mentions = [0, 0, 9, 9]
     counts = {k: [1, 1, 1, 1] for k in experiment.POLICIES}

@@ -19,7 +19,7 @@ from steerlib.core.claims import Claim, with_seeds
 from steerlib.worlds.knowledge import FALSE, TRUE
 
 N_BOOT = 300  # bootstrap resamples of the held-out people
-Z_MOVED = 2.0  # an RL run moved the policy: reward change and KL at least this many standard errors from 0
+Z_MOVED = 2.0  # an RL run moved the policy: reward change from SFT and KL at least this many standard errors from 0
 
 
 @dataclasses.dataclass
@@ -85,20 +85,27 @@ def generator_accuracy(r: Results, name: str = "standard") -> np.ndarray:
 
 
 def rl_moved(history: list[dict[str, float]]) -> float:
-    """How far an RL run moved, in standard errors: the smaller of (i) the change in mean per-step reward from the
-    first to the last quarter of the steps over its standard error and (ii) the last quarter's mean KL to the SFT
-    model over its standard error (the KL is 0 at the first step, where the policy is the SFT model)."""
+    """How far an RL run moved the policy from the SFT model, in standard errors: the smaller of
+
+    (i) ``z_r = (mean of the last quarter's per-step rewards - the first step's reward) / (σ √(1 + 1/q))``, where
+    the first step's reward is the SFT policy's (its samples are drawn before any update), q is a quarter of the
+    steps and ``σ² = Σ_t (r_{t+1} - r_t)² / (2 (n - 1))`` the per-step reward noise from successive differences
+    (insensitive to a trend, which moves neighbouring steps together), and
+    (ii) ``z_KL`` = the last quarter's mean KL to the SFT model over its standard error (the KL is 0 at the first
+    step; a policy that never changed has KL 0 throughout, and ``z_KL`` = 0).
+
+    The baseline is the first step alone, not the first quarter: a run that moves within its first steps (the
+    count-reward run at seed 1 did) would otherwise compare its moved policy with itself and read "did not move"."""
     if len(history) < 8:
         return float("nan")
     q = len(history) // 4
     reward = np.array([h["reward"] for h in history])
-    kl = np.array([h["kl"] for h in history])
-    first, last, kl_last = reward[:q], reward[-q:], kl[-q:]
-    se = np.sqrt(first.var(ddof=1) / q + last.var(ddof=1) / q)
-    z_reward = (last.mean() - first.mean()) / se if se > 0 else float("nan")
+    kl_last = np.array([h["kl"] for h in history])[-q:]
+    sigma = np.sqrt((np.diff(reward) ** 2).sum() / (2 * (len(reward) - 1)))
+    z_reward = (reward[-q:].mean() - reward[0]) / (sigma * np.sqrt(1 + 1 / q)) if sigma > 0 else float("nan")
     se_kl = kl_last.std(ddof=1) / np.sqrt(q)
-    z_kl = kl_last.mean() / se_kl if se_kl > 0 else float("nan")
-    return float(min(z_reward, z_kl))
+    z_kl = kl_last.mean() / se_kl if se_kl > 0 else (0.0 if not kl_last.any() else float("nan"))
+    return float(min(z_reward, z_kl)) if not np.isnan([z_reward, z_kl]).any() else float("nan")
 
 
 def statistics(r: Results, pp: PerPerson, idx: np.ndarray | None = None) -> dict[str, float]:
@@ -251,9 +258,11 @@ def claims(results: Results) -> list[Claim]:
                          f"95% bootstrap over its {len(r.rm_data['standard'].label)} labelled facts"))
     for name, history in r.rl_history.items():
         out.append(Claim(f"gate/rl-{name}", f"RL with the {name} reward moved the policy",
-                         "min(z of the reward change, z of the final KL to SFT) over the run's steps",
+                         "min(z of the reward change from the first step (SFT) to the last quarter, z of the last "
+                         "quarter's KL to SFT)",
                          rl_moved(history), ">", Z_MOVED, "section 3.6 setting", "prerequisite",
-                         "two standard errors: the noise of per-step rewards and KL estimates measured in the run",
+                         "two standard errors: the per-step noise of rewards (successive differences) and of KL "
+                         "estimates, measured in the run",
                          None, "a z-score: the statistic is already in units of its own noise (zero-width interval)"))
     return out
 
