@@ -18,6 +18,7 @@ from datasets import Dataset, concatenate_datasets
 
 from steerlib.chapters.hallucination.conservative_rewards.results import (
     FactLabels,
+    OwnReward,
     PolicyEval,
     Results,
     RewardModelEval,
@@ -272,6 +273,16 @@ class Experiment:
                   self.device, self.cache, key, desc=f"rm-{name}")
         return model.eval(), {**key, "rm": cfg}
 
+    def reward(self, name: str, rm: tuple[FactHead, dict] | None, prompts: list[str], people: list[dict],
+               texts: list[str]) -> torch.Tensor:
+        """Reward ``name`` of each response ``texts[i]`` to ``prompts[i]`` about ``people[i]``: reward model ``rm``'s
+        :func:`model_reward`, or without one the exact checker's (:func:`checker_reward`)."""
+        if rm is None:
+            return checker_reward(name, texts, people)
+        clauses, _, invalid = label_facts(texts, people)
+        probs = fact_probs(rm[0], self.tok, prompts, clauses)
+        return torch.tensor([model_reward(p, int(n)) for p, n in zip(probs, invalid)])
+
     def sample(self, model, prompts: list[str], seed: int) -> list[str]:
         return sample(model, self.tok, prompts, self.s.max_new_tokens, temperature=1.0, seed=seed).texts
 
@@ -281,12 +292,8 @@ class Experiment:
         model = copy.deepcopy(sft[0])
 
         def reward_fn(idx: torch.Tensor, texts: list[str]) -> torch.Tensor:
-            who = [people[i] for i in idx.tolist()]
-            if rm is None:
-                return checker_reward(name, texts, who)
-            clauses, _, invalid = label_facts(texts, who)
-            probs = fact_probs(rm[0], self.tok, [prompts[i] for i in idx.tolist()], clauses)
-            return torch.tensor([model_reward(p, int(n)) for p, n in zip(probs, invalid)])
+            return self.reward(name, rm, [prompts[i] for i in idx.tolist()], [people[i] for i in idx.tolist()],
+                               texts)
 
         key = {"init": sft[1], "stage": f"rl-{name}", "prompts": prompts, "rm": rm[1] if rm else None}
         cfg = dataclasses.replace(self.s.rl, seed=self.seed, max_new_tokens=self.s.max_new_tokens)
@@ -442,6 +449,15 @@ def _experiment(settings: Settings, run: Run) -> Results:
         rm_evals[name] = RewardModelEval(
             predicted=np.array([model_reward(p, int(n)) for p, n in zip(probs, sft_invalid)]),
             balanced_prob=np.concatenate(fact_probs(rm, ex.tok, b_prompts, b_clauses)))
+    # Each RL run's own objective: its reward of fresh samples on its training prompts, RL policy and SFT model.
+    rl_rows = [p for p in plan.rl_rows for _ in range(s.eval_samples)]
+    rl_prompts = [PROFILE_PROMPT.format(name=p["name"]) for p in rl_rows]
+    sft_texts = ex.sample(sft[0], rl_prompts, run.seed + 2)
+    objective = {name: OwnReward(person=np.array([p["id"] for p in rl_rows]),
+                                 rl=ex.reward(name, rms.get(name), rl_prompts, rl_rows,
+                                              ex.sample(policies[name], rl_prompts, run.seed + 2)).numpy(),
+                                 sft=ex.reward(name, rms.get(name), rl_prompts, rl_rows, sft_texts).numpy())
+                 for name in s.rewards}
     seconds["evaluation"] = time.time() - t
     seconds["total"] = time.time() - t0
     b_mentions = np.array([p["mentions"] for p in test for _ in ex.attributes for _ in range(2)])
@@ -450,4 +466,4 @@ def _experiment(settings: Settings, run: Run) -> Results:
                    mentions=np.array([p["mentions"] for p in test_rows]), prompts=prompts, policies=evals,
                    reward_models=rm_evals, balanced_mentions=b_mentions,
                    balanced_truth=np.array([y for ys in b_truth for y in ys]), rm_data=rm_data, rl_history=histories,
-                   seconds=seconds)
+                   own_reward=objective, seconds=seconds)
