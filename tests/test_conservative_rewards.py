@@ -313,4 +313,4 @@ def test_cpu_verdicts(tmp_path):
 
 CPU_VERDICTS = {  # seed 0 (the notebook's prose explains each claim that does not hold)
     "C6": True, "C7": True, "C7b": False, "C8": True, "C8b": True, "C8c": True, "C9": False, "C9b": True,
-    "C10": False, "C10b": False, "C11": False, "C12": False, "C13": True}
+    "C10": False, "C10b": True, "C11": False, "C12": False, "C13": True}
