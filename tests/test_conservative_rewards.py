@@ -11,6 +11,7 @@ from steerlib.chapters.hallucination import conservative_rewards as cr
 from steerlib.chapters.hallucination.conservative_rewards import analysis, experiment, figures
 from steerlib.chapters.hallucination.conservative_rewards.results import (
     FactLabels,
+    OwnReward,
     PolicyEval,
     Results,
     RewardModelEval,
@@ -198,7 +199,9 @@ def _toy(n_true: dict[str, list[int]], n_false: dict[str, list[int]], mentions: 
                    person=np.arange(n), mentions=np.array(mentions), prompts=[f"p{i}" for i in range(n)],
                    policies=policies, reward_models=rms, balanced_mentions=np.repeat(mentions, 2),
                    balanced_truth=np.tile([1, 0], n), rm_data={"standard": labels, "conservative": labels},
-                   rl_history={"oracle": rising}, seconds={})
+                   rl_history={"oracle": rising},
+                   own_reward={"oracle": OwnReward(np.arange(n), sft_reward + 1.0 + 0.1 * np.arange(n), sft_reward)},
+                   seconds={})
 
 
 def test_statistics_by_hand():
@@ -224,11 +227,39 @@ def test_statistics_by_hand():
 
 def test_rl_moved_separates_a_moving_run_from_noise():
     rng = np.random.default_rng(0)
+    person = np.repeat(np.arange(50), 4)
     flat = [{"reward": float(rng.normal()), "kl": float(rng.normal())} for _ in range(100)]
     rising = [{"reward": 0.05 * i + float(rng.normal()), "kl": 0.02 * i + 0.1 * float(rng.normal())}
               for i in range(100)]
-    assert analysis.rl_moved(flat) < analysis.Z_MOVED < analysis.rl_moved(rising)
-    assert np.isnan(analysis.rl_moved(rising[:5]))
+    sft, same, better = rng.normal(size=200), rng.normal(size=200), rng.normal(size=200) + 1.0
+    assert analysis.rl_moved(flat, same, sft, person) < analysis.Z_MOVED < analysis.rl_moved(rising, better, sft,
+                                                                                           person)
+    assert analysis.rl_moved(rising, sft, better, person) < analysis.Z_MOVED  # KL up, reward down: not a gain
+    assert np.isnan(analysis.rl_moved(rising[:5], better, sft, person))
+
+
+def _first_vs_last_quarter(history: list[dict[str, float]]) -> float:
+    """The statistic rl_moved replaced: the reward change from the first to the last quarter (and the final KL)."""
+    q = len(history) // 4
+    r, kl = np.array([h["reward"] for h in history]), np.array([h["kl"] for h in history])[-q:]
+    z_r = (r[-q:].mean() - r[:q].mean()) / np.sqrt(r[:q].var(ddof=1) / q + r[-q:].var(ddof=1) / q)
+    return float(min(z_r, kl.mean() / (kl.std(ddof=1) / np.sqrt(q))))
+
+
+def test_rl_moved_sees_a_run_that_moved_early():
+    """A run whose training reward jumps from 0 (SFT, step 0) to about 5 after its first update and stays there
+    (per-step noise 1, KL about 2), and whose held-out responses gain 1 reward per person over SFT's, moved; the
+    first-vs-last-quarter comparison of its log reads it as still. A run that never moves (noise around its start,
+    KL noise around 0, held-out rewards no better than SFT's) fails both."""
+    noise = np.resize([0.8, -1.1, 0.3, 1.2, -0.6, -0.9, 0.5, -0.2], 40)
+    early = [{"reward": 0.0 if i == 0 else 5.0 + noise[i], "kl": 0.0 if i == 0 else 2.0 + 0.3 * noise[i - 1]}
+             for i in range(40)]
+    still = [{"reward": float(noise[i]), "kl": 0.01 * float(noise[i])} for i in range(40)]
+    person = np.repeat(np.arange(20), 2)  # 20 held-out people, 2 responses each
+    sft = np.resize([1.0, -2.0, 3.0, 0.0, 2.0], 40)
+    assert _first_vs_last_quarter(early) < analysis.Z_MOVED < analysis.rl_moved(early, sft + 1 + noise, sft, person)
+    assert analysis.rl_moved(still, sft + noise, sft, person) < analysis.Z_MOVED
+    assert _first_vs_last_quarter(still) < analysis.Z_MOVED
 
 
 def test_claims_are_explained_and_judged():
@@ -282,4 +313,4 @@ def test_cpu_verdicts(tmp_path):
 
 CPU_VERDICTS = {  # seed 0 (the notebook's prose explains each claim that does not hold)
     "C6": True, "C7": True, "C7b": False, "C8": True, "C8b": True, "C8c": True, "C9": False, "C9b": True,
-    "C10": False, "C10b": False, "C11": False, "C12": False, "C13": True}
+    "C10": False, "C10b": True, "C11": False, "C12": False, "C13": True}

@@ -5,10 +5,11 @@ person's familiarity is an exact mention count, then finetuned to write long-for
 <name>." -> one fact clause per attribute, stopping after any clause). An exact checker (the world's fact decomposer
 and verifier) gives the ground-truth reward, +2 per true fact and -3 per false or unparsed one.
 
-- **Reward models**: the pretrained backbone with a per-fact true/false head; reward = Σ_facts (+2 p - 3 (1 - p)).
+- **Reward models**: the SFT model's backbone, frozen, with a trained per-fact true/false head; reward =
+  Σ_facts (+2 p - 3 (1 - p)).
   The *standard* RM learns from an independent generator that is mostly right about everyone (the dissertation's
-  GPT-3.5), the *conservative* RM from the SFT model's own samples; same prompts, same number of responses, labels
-  from the exact checker.
+  GPT-3.5), the *conservative* RM from the SFT model's own samples; same prompts, same number of responses, same
+  backbone, labels from the exact checker.
 - **Policies**: SFT; RL from SFT with the standard RM, with the conservative RM, and two controls: the exact
   +2/-3 reward (oracle) and a reward that counts true facts only.
 - **Evaluation** on held-out people of every mention bin: true and false facts per response, fraction true, the

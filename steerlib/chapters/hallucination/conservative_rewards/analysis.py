@@ -19,7 +19,7 @@ from steerlib.core.claims import Claim, with_seeds
 from steerlib.worlds.knowledge import FALSE, TRUE
 
 N_BOOT = 300  # bootstrap resamples of the held-out people
-Z_MOVED = 2.0  # an RL run moved the policy: reward change and KL at least this many standard errors from 0
+Z_MOVED = 2.0  # an RL run moved the policy: its reward gain over SFT and its KL at least this many standard errors
 
 
 @dataclasses.dataclass
@@ -84,21 +84,40 @@ def generator_accuracy(r: Results, name: str = "standard") -> np.ndarray:
     return np.array([d.label[d.mentions == b].mean() if (d.mentions == b).any() else np.nan for b in r.bins])
 
 
-def rl_moved(history: list[dict[str, float]]) -> float:
-    """How far an RL run moved, in standard errors: the smaller of (i) the change in mean per-step reward from the
-    first to the last quarter of the steps over its standard error and (ii) the last quarter's mean KL to the SFT
-    model over its standard error (the KL is 0 at the first step, where the policy is the SFT model)."""
+def rl_moved(history: list[dict[str, float]], rl_reward: np.ndarray, sft_reward: np.ndarray,
+             person: np.ndarray) -> float:
+    """How far an RL run moved the policy from the SFT model, in standard errors: the smaller of
+
+    (i) ``z_r`` = the mean over people of the run's own reward of the RL policy's responses minus that of the SFT
+    model's (``rl_reward``, ``sft_reward``: per response, people ``person``: fresh samples on the run's training
+    prompts), over its standard error across people, and
+    (ii) ``z_KL`` = the last quarter's mean per-step KL to the SFT model over its standard error (the KL is 0 at
+    the first step; a policy that never changed has KL 0 throughout, and ``z_KL`` = 0).
+
+    The reward change is that of the objective the run maximised (its reward, its prompts), measured on samples
+    that played no part in training, not between parts of the training log: comparing the log's first and last
+    quarters read a run that moved within its first steps (the KL reaches about 1 within 3-4 steps) as still
+    (count reward, seed 1: z -0.48); the first step alone, the log's only batch from the SFT policy, is 64
+    responses, too few (count reward, seed 0: z 1.9 for a run whose held-out responses gained 0.9 true facts); and
+    held-out people weight the mention bins equally, unlike the prompts, 60% never-mentioned people, on which the
+    run gained (oracle reward, seed 0: +2.1 at 0 mentions, -1.3 at 100, z 0.8)."""
     if len(history) < 8:
         return float("nan")
+    _, which = np.unique(person, return_inverse=True)
+    diff = np.bincount(which, rl_reward - sft_reward) / np.bincount(which)
+    se = diff.std(ddof=1) / np.sqrt(len(diff))
+    z_reward = diff.mean() / se if se > 0 else float("nan")
     q = len(history) // 4
-    reward = np.array([h["reward"] for h in history])
-    kl = np.array([h["kl"] for h in history])
-    first, last, kl_last = reward[:q], reward[-q:], kl[-q:]
-    se = np.sqrt(first.var(ddof=1) / q + last.var(ddof=1) / q)
-    z_reward = (last.mean() - first.mean()) / se if se > 0 else float("nan")
+    kl_last = np.array([h["kl"] for h in history])[-q:]
     se_kl = kl_last.std(ddof=1) / np.sqrt(q)
-    z_kl = kl_last.mean() / se_kl if se_kl > 0 else float("nan")
-    return float(min(z_reward, z_kl))
+    z_kl = kl_last.mean() / se_kl if se_kl > 0 else (0.0 if not kl_last.any() else float("nan"))
+    return float(min(z_reward, z_kl)) if not np.isnan([z_reward, z_kl]).any() else float("nan")
+
+
+def run_moved(r: Results, name: str) -> float:
+    """:func:`rl_moved` of RL run ``name`` of ``r``."""
+    own = r.own_reward[name]
+    return rl_moved(r.rl_history[name], own.rl, own.sft, own.person)
 
 
 def statistics(r: Results, pp: PerPerson, idx: np.ndarray | None = None) -> dict[str, float]:
@@ -249,11 +268,13 @@ def claims(results: Results) -> list[Claim]:
                          f"{r.bins[0]} mentions|", gap, "<", 0.1, "Fig 3.5 setting", "prerequisite",
                          "the stand-in for GPT-3.5 must not know familiar people better (by construction: 0)", ival,
                          f"95% bootstrap over its {len(r.rm_data['standard'].label)} labelled facts"))
-    for name, history in r.rl_history.items():
+    for name in r.rl_history:
         out.append(Claim(f"gate/rl-{name}", f"RL with the {name} reward moved the policy",
-                         "min(z of the reward change, z of the final KL to SFT) over the run's steps",
-                         rl_moved(history), ">", Z_MOVED, "section 3.6 setting", "prerequisite",
-                         "two standard errors: the noise of per-step rewards and KL estimates measured in the run",
+                         "min(z of the run's own reward, RL minus SFT, on fresh samples of its prompts; z of the last "
+                         "quarter's KL to SFT)",
+                         run_moved(r, name), ">", Z_MOVED, "section 3.6 setting", "prerequisite",
+                         "two standard errors: the noise of the reward change (across people) and of the per-step "
+                         "KL estimates, measured in the run",
                          None, "a z-score: the statistic is already in units of its own noise (zero-width interval)"))
     return out
 
@@ -286,7 +307,7 @@ def extra(results: Results) -> dict:
         out[f"rm_balanced_accuracy_{name}"] = bin_means(pp, (f"rm-{name}", "balanced"), r.bins).round(3).tolist()
     for name in r.rm_data:
         out[f"rm_data_fraction_true_{name}"] = generator_accuracy(r, name).round(3).tolist()
-    out["rl_moved_z"] = {name: round(rl_moved(h), 2) for name, h in r.rl_history.items()}
+    out["rl_moved_z"] = {name: round(run_moved(r, name), 2) for name in r.rl_history}
     out["unparsed_per_response"] = {name: round(float(p.n_invalid.mean()), 3) for name, p in r.policies.items()}
     out["seconds"] = {k: round(v, 1) for k, v in r.seconds.items()}
     out["seed_values"] = {o.seed: {k: round(v, 3) for k, v in statistics(o, per_person(o)).items()}

@@ -29,6 +29,16 @@ class RewardModelEval:
 
 
 @dataclasses.dataclass
+class OwnReward:
+    """An RL run's own reward of fresh samples on its training prompts (``eval_samples`` per person): per response,
+    the person's id, the reward of the RL policy's response and of the SFT model's."""
+
+    person: np.ndarray
+    rl: np.ndarray
+    sft: np.ndarray
+
+
+@dataclasses.dataclass
 class FactLabels:
     """A reward model's training facts: each fact's person's mention count and its label (1 true, 0 false)."""
 
@@ -53,5 +63,6 @@ class Results:
     balanced_truth: np.ndarray  # ... and whether the clause is true
     rm_data: dict[str, FactLabels]  # each reward model's training labels
     rl_history: dict[str, list[dict[str, float]]]  # per RL reward: per-step mean reward and KL
+    own_reward: dict[str, OwnReward]  # per RL reward: its reward of the RL policy's and SFT's fresh samples
     seconds: dict[str, float]
     others: list[Results] = dataclasses.field(default_factory=list)
