@@ -248,8 +248,6 @@ def run(settings: Settings, run: Run) -> Results:
         run_stages(jobs(settings, run)[1:], workers)
     data = setup.data
     sets = evaluation_sets(data.x_test, data.y_test, settings.shifts, data.value_range, run.seed, setup.ladders)
-    # Plain strides: the clean digits have a size-1 channel dim with stride 1, which vmapped GroupNorm rejects.
-    sets = [dataclasses.replace(s, x=s.x.clone(memory_format=torch.contiguous_format)) for s in sets]
     tables: dict[str, list[dict]] = {"norms": [], "projection": [], "constants": [], "sets": []}
     vectors, main = {}, None
     for spec in model_specs(settings):
