@@ -2,8 +2,8 @@
 reward models, RL with each reward, and the evaluation on held-out people), which returns the typed Results.
 
 RL uses :func:`steerlib.lm.rl.train_reinforce` (REINFORCE with a leave-one-out baseline and a KL penalty, the loop
-the unfamiliar-examples chapter uses). TRL's trainers were not tried against it in this chapter yet (issue 14 leaves
-that comparison open).
+the unfamiliar-examples chapter uses); :mod:`steerlib.lm.rl` records why it was kept over TRL's RLOO trainer
+(``benchmarks/bench_rl.py``: same result at equal steps, 1.2x less CPU time).
 """
 from __future__ import annotations
 
