@@ -55,4 +55,4 @@ def test_the_one_command_runs_as_a_module():
     """``python -m steerlib.jobs`` in a fresh process (what a cluster task or a shell runs)."""
     out = subprocess.run([sys.executable, "-m", "steerlib.jobs", "mechanism", "--profile", "smoke", "--list"],
                          capture_output=True, text=True, check=True).stdout
-    assert out.splitlines()[:2] == ["setup\t0\tdigits cnn/ce", "setup\t1\ttheory"]
+    assert out.splitlines()[:2] == ["setup\t0\tdigits cnn/ce", "models\t0\ttheory"]
