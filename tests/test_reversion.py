@@ -186,15 +186,15 @@ HOLD = {*(f"A0b/{d}/{s}" for d in ("mnist5k", "mnist1d") for s in SHIFTS4),
         "A4a/mnist5k/rotate", "A4a/mnist5k/blur", "A4b/mnist5k/blur", "A4c/mnist5k/blur", "A5/mnist5k/rotate",
         *(f"{c}/mnist1d/{s}" for c in ("A2", "A3") for s in ("rotate", "blur")), "A4a/mnist1d/blur",
         "A4c/mnist1d/blur"}
-# Left out of both: claims whose verdict differs between the seeds (A4a/mnist1d/rotate, A4b/mnist5k/noise,
-# A4c/mnist5k/saltpepper, A4b/mnist1d/blur; A4a/mnist5k and A4b/mnist1d/noise hold fragilely at seed 1) or that hold
-# only fragilely (A4a/A4b on MNIST salt-and-pepper).
+# Left out of both: the Gaussian-NLL claims whose verdict differs between the seeds (A4a/mnist5k,
+# A4a/mnist5k/saltpepper, A4b/mnist5k/noise, A4b/mnist5k/saltpepper, A4c/mnist5k/saltpepper, A4b/mnist1d/noise: do
+# not hold at seed 0, hold, mostly fragilely, at seed 1; A4b/mnist1d/blur: the other way round).
 DO_NOT_HOLD = {"A4a/mnist5k/noise", "A4b/mnist5k", "A4b/mnist5k/rotate", "A4c/mnist5k",
                "A4c/mnist5k/rotate", "A4c/mnist5k/noise", "A5/mnist5k", "A5/mnist5k/noise", "A5/mnist5k/blur",
                "A5/mnist5k/saltpepper",
                *(f"{c}/mnist1d{s}" for c in ("A2", "A3") for s in ("", "/noise", "/saltpepper")),
                *(f"{c}/mnist1d{s}" for c in ("A4a", "A4c") for s in ("", "/noise", "/saltpepper")),
-               "A4c/mnist1d/rotate",
+               "A4a/mnist1d/rotate", "A4c/mnist1d/rotate",
                *(f"{c}/mnist1d{s}" for c in ("A4b", "A5") for s in ("", "/rotate", "/saltpepper")),
                "A5/mnist1d/noise", "A5/mnist1d/blur"}
 
@@ -207,8 +207,9 @@ def cpu(tmp_path_factory):
 @pytest.mark.slow
 def test_cpu_verdicts(cpu):
     """At the cpu profile the MNIST cross-entropy CNNs revert to the OCS under every shift (A2, A3 per shift), the
-    Gaussian NLL on the slant target only under blur, the reward models only under rotation; on mnist1d additive and
-    salt-and-pepper noise move every model away from the OCS while rotation and blur move the classifier towards it.
+    Gaussian NLL on the slant target only under blur, the reward models only under rotation; on mnist1d
+    salt-and-pepper noise moves every model away from the OCS, additive noise moves none towards it, and rotation and
+    blur move the classifier towards it.
     Every prerequisite holds, so the evidence is judged."""
     *_, claims = cpu
     held = {cid for cid, c in claims.items() if c.holds}
