@@ -50,3 +50,15 @@ def test_random_sign_control_has_the_same_size_per_entry():
     assert torch.allclose((rand - x).abs(), (adv - x).abs())
     assert not torch.allclose(rand, adv)
     assert random_sign_like(x, adv, value_range=(0.0, 1.0)).max() <= 1
+
+
+def test_fgsm_in_batches_equals_fgsm_in_one_batch():
+    """Each input's gradient is its own (eval mode), so the batch size changes nothing but speed."""
+    ens = Ensemble(lambda: nn.Sequential(OrderedDict(flatten=nn.Flatten(), fc1=nn.Linear(4, 8), relu=nn.ReLU(),
+                                                     fc2=nn.Linear(8, 3))), (0, 1))
+    g = torch.Generator().manual_seed(1)
+    x, y = torch.rand(7, 1, 4, generator=g), torch.randint(0, 3, (7,), generator=g)
+    loss = make_loss("ce", 3)
+    one = iterated_fgsm(ens, loss, x, y, eps=0.05, steps=3, batch_size=len(x))
+    assert torch.allclose(iterated_fgsm(ens, loss, x, y, eps=0.05, steps=3, batch_size=2), one)
+    assert not torch.allclose(one, x.expand_as(one))  # the attack moved the inputs

@@ -1,4 +1,4 @@
-"""BatchNorm under the vmapped ensemble: running statistics and training match separately run models."""
+"""BatchNorm in the ensemble: running statistics and training match separately run models."""
 import pytest
 import torch
 

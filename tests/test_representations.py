@@ -160,3 +160,18 @@ def test_layernorm_is_not_folded():
     with torch.no_grad():
         expected = net.fc2(torch.relu(net.norm(net.fc1.bias[None])))
     assert torch.allclose(rep.accumulated_constants(net, "fc1", (2,)), expected[0])
+
+
+@pytest.mark.parametrize("conv", [nn.Conv2d(3, 4, (3, 2), stride=2, padding=1, dilation=2),
+                                  nn.Conv2d(2, 5, 3, stride=(1, 2), padding=(1, 0)), nn.Conv1d(2, 3, 4, stride=3)])
+def test_conv_projection_profile_equals_the_sum_over_unfolded_patches(conv):
+    """The convolution form of projection_profile against its definition: sum_p sum_{i<=k} (v_i^T p)^2 / sum_p ||p||^2
+    over the unfolded patches p, for strides, padding and dilation."""
+    torch.manual_seed(0)
+    layer = rep.AffineLayer("conv", conv)
+    phi = torch.rand(5, conv.in_channels, *((9, 10) if isinstance(conv, nn.Conv2d) else (13,)))
+    s, ratios = rep.projection_profile(layer, phi)
+    _, s_ref, vh = torch.linalg.svd(layer.weight_matrix().double(), full_matrices=False)
+    p = layer.patches(phi).double()
+    expected = (p @ vh.T).pow(2).sum(1).cumsum(-1) / p.pow(2).sum((1, 2))[:, None]
+    assert torch.allclose(s, s_ref) and torch.allclose(ratios, expected, atol=1e-6)

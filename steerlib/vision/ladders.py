@@ -31,7 +31,7 @@ from steerlib.core.checks import (
     check_value_range,
 )
 from steerlib.vision.data import ImageData, held_out
-from steerlib.vision.ensemble import Ensemble
+from steerlib.vision.ensemble import FORMAT, Ensemble
 from steerlib.vision.losses import make_loss
 from steerlib.vision.shifts import SHIFTS, apply_shift
 from steerlib.vision.train import TrainConfig, fit
@@ -120,7 +120,7 @@ def part_one_setup(data: ImageData, n_held_out: int, arch: str, width: int, seed
     def ladders() -> dict[str, tuple[float, ...]]:
         return severity_ladders(classifier, x_val, y_val, SHIFTS, rest.value_range, seeds[0])
 
-    key = {"data": rest.name, "arch": arch, "width": width, "seeds": seeds, "train": train, "shifts": SHIFTS,
-           "fractions": LOSS_FRACTIONS, "grid_points": GRID_POINTS}
+    key = {"data": rest.name, "arch": arch, "width": width, "seeds": seeds, "train": train, "format": FORMAT,
+           "shifts": SHIFTS, "fractions": LOSS_FRACTIONS, "grid_points": GRID_POINTS}  # read off the classifier: its key
     found = cache.cached("ladders", key, ladders) if cache is not None else ladders()
     return Setup(rest, classifier, {s: tuple(v) for s, v in found.items()})

@@ -10,7 +10,9 @@ dissertation's TriviaQA (open QA) and MMLU (multiple choice), for the real-facts
   the index of the right choice. Kind ``"mmlu"``, subject the MMLU subject; the open-QA answer is the right choice's
   text, and the columns ``options`` and ``right`` keep the choices for the multiple-choice measurement
   (:func:`choices`). Many MMLU questions need their options ("Which of the following ..."), so asked openly they
-  say little: MMLU is for the multiple-choice measurement.
+  say little: MMLU is for the multiple-choice measurement. The chapter reads one source (``Settings.data``), so a run
+  on MMLU also finetunes and grades open answers on MMLU; a run on TriviaQA measures multiple choice on TriviaQA
+  questions with options drawn from other answers (:func:`choices`).
 
 Neither dataset carries a population (a stand-in for how often pretraining mentions the subject): the column is NaN.
 The questions are drawn from one split in an order drawn from the seed; the first ``shots`` rows are the few-shot
