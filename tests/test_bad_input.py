@@ -1241,6 +1241,22 @@ def test_offline_hub_loads_fail_within_seconds_saying_what_to_do(why, tmp_path, 
         assert time.time() - t < 10
 
 
+def test_from_hub_explains_only_offline_failures(monkeypatch):
+    """Offline, a failed load names what was needed, why the hub is out of reach, the error and the fix; online, the
+    load's own error passes through (it is not a missing network)."""
+    def fail():
+        with runtime.from_hub(needs="x needs y", fix="Save y.") as offline:
+            assert offline == reason
+            raise ConnectionError("no y")
+
+    for reason in ("$HF_HUB_OFFLINE is set", ""):
+        monkeypatch.setattr(runtime, "hub_offline", lambda reason=reason: reason)
+        expected = (RuntimeError, r"^x needs y, and the hub cannot be reached \(\$HF_HUB_OFFLINE is set\); "
+                                  r"ConnectionError\. Save y\.$") if reason else (ConnectionError, "^no y$")
+        with pytest.raises(expected[0], match=expected[1]):
+            fail()
+
+
 def test_job_command_line_rejects_bad_arguments(capsys):
     for argv, message in ((["pre-memorization", "--profile", "", "--list"], "profile=''.*'gpu'"),
                           (["reversion", "--seed", "-1", "--list"], "seed=-1"),

@@ -94,6 +94,7 @@ def test_hub_dataset_missing_offline_names_the_fix(tmp_path, monkeypatch):
         raise ConnectionError("no network")
 
     monkeypatch.setattr(datasets, "load_dataset", offline)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # online, the load's own error would pass through
     monkeypatch.setenv("STEERLIB_DATA", str(tmp_path))  # no mnist/ there
     with pytest.raises(RuntimeError, match="dataset='mnist' needs Hugging Face dataset 'ylecun/mnist'.*save_to_disk"):
         data.load_dataset("mnist")

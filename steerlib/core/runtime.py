@@ -1,5 +1,5 @@
-"""Device selection, seeding, thread settings, data order, whether the Hugging Face hub can be reached, and whether a
-person watches the run (progress bars)."""
+"""Device selection, seeding, thread settings, data order, loading from the Hugging Face hub (offline: its cache, or an
+error saying what to download), and whether a person watches the run (progress bars)."""
 from __future__ import annotations
 
 import os
@@ -7,6 +7,9 @@ import random
 import threading
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from unittest import mock
 
 import numpy as np
 import torch
@@ -137,3 +140,28 @@ def hub_offline(timeout: float = 2.0) -> str:
     probe.start()
     probe.join(timeout)
     return f"no answer from {endpoint} within {timeout:g} s ({failure[0]})" if failure else ""
+
+
+@contextmanager
+def from_hub(needs: str, fix: str) -> Iterator[str]:
+    """Around a load from the Hugging Face hub: yields why the hub cannot be reached ("" if it can), so that the block
+    reads the local cache only; offline, an error in the block becomes ``RuntimeError("<needs>, and the hub cannot be
+    reached (<why>); <error>. <fix>")``, where ``fix`` says how to get a copy. Online, errors pass through."""
+    offline = hub_offline()
+    try:
+        yield offline
+    except Exception as err:
+        if not offline:
+            raise
+        raise RuntimeError(f"{needs}, and the hub cannot be reached ({offline}); {err.__class__.__name__}. {fix}"
+                           ) from err
+
+
+def load_hub_dataset(*args, needs: str, fix: str, **kwargs):
+    """``datasets.load_dataset(*args, **kwargs)`` under :func:`from_hub`: offline, from the Hugging Face cache without
+    the hub clients' retries, or the RuntimeError naming ``needs`` and ``fix``."""
+    import datasets
+
+    with from_hub(needs, fix) as offline, \
+            mock.patch.object(datasets.config, "HF_HUB_OFFLINE", bool(offline) or datasets.config.HF_HUB_OFFLINE):
+        return datasets.load_dataset(*args, **kwargs)

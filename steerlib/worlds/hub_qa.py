@@ -31,7 +31,6 @@ import dataclasses
 import functools
 import os
 from collections.abc import Sequence
-from unittest import mock
 
 import numpy as np
 from datasets import Dataset
@@ -47,7 +46,7 @@ from steerlib.core.checks import (
     check_strings,
     check_type,
 )
-from steerlib.core.runtime import LOCAL_DATA_ENV, hub_offline
+from steerlib.core.runtime import LOCAL_DATA_ENV, load_hub_dataset
 from steerlib.worlds.geography import LETTERS, normalize, one_test_per_run, prompt
 
 SOURCES = {"trivia_qa": ("mandarjoshi/trivia_qa", "rc.nocontext"), "mmlu": ("cais/mmlu", "all")}  # hub id, config
@@ -103,20 +102,14 @@ def _load(cfg: HubQAConfig, where: str) -> Dataset:
                          f"file ({', '.join(FORMATS)}), a folder saved with save_to_disk, a hub id, or '' for "
                          f"{hub_id!r}")
     else:
-        offline = hub_offline()
-        try:  # offline: the Hugging Face cache only, without the hub clients' retries
-            with mock.patch.object(datasets.config, "HF_HUB_OFFLINE", bool(offline) or datasets.config.HF_HUB_OFFLINE):
-                rows = datasets.load_dataset(path, config, split=cfg.split)
-        except Exception as err:
-            if not offline:
-                raise
-            raise RuntimeError(
-                f"source={cfg.source!r} needs the Hugging Face dataset {path!r} (config {config!r}, split "
-                f"{cfg.split!r}): it is not in the Hugging Face cache, and the hub cannot be reached ({offline}); "
-                f"{err.__class__.__name__}. Where there is a network, load it once (the cache then serves it "
-                f"offline) or save it: datasets.load_dataset({path!r}, {config!r}, split={cfg.split!r})"
-                f".save_to_disk('<folder>/{cfg.source}') and set ${LOCAL_DATA_ENV}=<folder>, or pass "
-                "HubQAConfig(path='<folder>/...'); a .json or .parquet file in the hub's schema works too.") from err
+        rows = load_hub_dataset(
+            path, config, split=cfg.split,
+            needs=f"source={cfg.source!r} needs the Hugging Face dataset {path!r} (config {config!r}, split "
+                  f"{cfg.split!r}): it is not in the Hugging Face cache",
+            fix=f"Where there is a network, load it once (the cache then serves it offline) or save it: "
+                f"datasets.load_dataset({path!r}, {config!r}, split={cfg.split!r}).save_to_disk('<folder>/"
+                f"{cfg.source}') and set ${LOCAL_DATA_ENV}=<folder>, or pass HubQAConfig(path='<folder>/...'); a .json "
+                "or .parquet file in the hub's schema works too.")
     check_columns(f"the {cfg.source} rows", rows.column_names, COLUMNS[cfg.source],
                   f"a {cfg.source} file needs the schema of {hub_id!r}")
     return rows.select_columns(list(COLUMNS[cfg.source]))
