@@ -173,6 +173,10 @@ TABLE: list[tuple[str, str, Callable, type, str]] = [
     ("core.runtime.epoch_order", E, lambda: runtime.epoch_order(0, 0, 0), V, "n=0"),
     ("core.runtime.hub_offline", T, lambda: runtime.hub_offline("2"), TE, "timeout='2'"),
     ("core.runtime.hub_offline", R, lambda: runtime.hub_offline(0), V, "timeout=0"),
+    ("core.runtime.from_hub", T, lambda: runtime.from_hub(None, "fix").__enter__(), TE, "needs=None"),
+    ("core.runtime.from_hub", E, lambda: runtime.from_hub("a model", " ").__enter__(), V, "fix=''"),
+    ("core.runtime.load_hub_dataset", T, lambda: runtime.load_hub_dataset("x", needs="data", fix=3), TE, "fix=3"),
+    ("core.runtime.load_hub_dataset", E, lambda: runtime.load_hub_dataset("x", needs="", fix="f"), V, "needs=''"),
     # core.cache
     ("core.cache.RunCache", T, lambda: cache_mod.RunCache(5), TE, "root=5"),
     ("core.cache.RunCache", T, lambda: cache_mod.RunCache(enabled="yes"), TE, "enabled='yes'"),

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from steerlib.core.checks import check_choice, check_range, check_seed, check_type
+from steerlib.core.checks import check_choice, check_nonempty, check_range, check_seed, check_type
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
@@ -147,6 +147,8 @@ def from_hub(needs: str, fix: str) -> Iterator[str]:
     """Around a load from the Hugging Face hub: yields why the hub cannot be reached ("" if it can), so that the block
     reads the local cache only; offline, an error in the block becomes ``RuntimeError("<needs>, and the hub cannot be
     reached (<why>); <error>. <fix>")``, where ``fix`` says how to get a copy. Online, errors pass through."""
+    for name, text in (("needs", needs), ("fix", fix)):
+        check_nonempty(name, check_type(name, text, str, "a sentence for the error message").strip())
     offline = hub_offline()
     try:
         yield offline
