@@ -43,15 +43,23 @@ def statuses(records):
 
 
 def test_plan_never_uses_more_threads_than_cores():
-    assert plan(5, n_cores=2) == (2, 1)
-    assert plan(1, n_cores=8) == (1, 8)
-    assert plan(3, n_cores=8) == (3, 2)
-    assert plan(3, n_cores=8, cap=1) == (3, 1)  # $STEERLIB_THREADS caps the threads
-    assert plan(5, jobs=1, n_cores=4) == (1, 4)  # the serial build
-    for chapters in range(1, 9):
+    assert plan(5, 5, n_cores=2) == (2, 1)
+    assert plan(1, 1, n_cores=8) == (1, 8)
+    assert plan(3, 3, n_cores=8) == (3, 2)
+    assert plan(3, 3, n_cores=8, cap=1) == (3, 1)  # $STEERLIB_THREADS caps the threads
+    for stale in range(1, 9):
         for n_cores in range(1, 17):
-            at_once, threads = plan(chapters, n_cores=n_cores)
-            assert at_once * threads <= n_cores and at_once <= chapters
+            at_once, threads = plan(stale, 8, n_cores=n_cores)
+            assert at_once * threads <= n_cores and at_once <= stale
+
+
+def test_threads_do_not_depend_on_the_schedule():
+    """A chapter's numbers change with its thread count, so the serial build (jobs=1), the parallel build and a
+    one-chapter rebuild must give it the same threads."""
+    for n_cores in (1, 2, 4, 16):
+        threads = {plan(stale, 8, jobs, n_cores=n_cores)[1] for stale in range(1, 9) for jobs in (None, 1, 2)}
+        assert threads == {max(1, n_cores // 8)}
+    assert plan(1, 8, jobs=1, n_cores=2) == (1, 1)  # the serial build on two cores: one chapter, one thread
 
 
 def test_failed_chapter_is_named_and_the_others_run_then_unchanged_ones_are_reused(toy):
@@ -63,7 +71,7 @@ def test_failed_chapter_is_named_and_the_others_run_then_unchanged_ones_are_reus
     text = summary(first)
     assert "book/b" in text.splitlines()[-1] and str(build / "reports" / "book" / "b.log") in text
     assert failed["report"] == str(build / "reports" / "book" / "b.log")
-    assert json.loads((toy / "results" / "a" / "metrics.json").read_text())["threads"] == str(plan(3, jobs=2)[1])
+    assert json.loads((toy / "results" / "a" / "metrics.json").read_text())["threads"] == str(plan(3, 3, jobs=2)[1])
 
     second = execute_all(build, jobs=2, root=toy)  # nothing changed: a and c reused, b (failed) runs again
     assert statuses(second) == {"a": "reused", "b": "failed", "c": "reused"}

@@ -4,8 +4,11 @@
 
 1. Chapters (every notebook in ``_toc.yml`` but the summary pages, ``AFTER``) run under papermill in a process pool:
    ``N`` at a time (default: as many as the cores, at most as many as there are chapters to run), each with
-   ``$STEERLIB_THREADS`` = cores // N threads (never more than ``$STEERLIB_THREADS`` if that is set), so the
-   chapters' threads, and a chapter's grid workers (one thread each, as many as its threads), never exceed the cores.
+   ``$STEERLIB_THREADS`` = cores // min(cores, chapters in the book) threads (never more than ``$STEERLIB_THREADS``
+   if that is set), so the chapters' threads, and a chapter's grid workers (one thread each, as many as its
+   threads), never exceed the cores. The threads depend on the machine and the book only, never on ``N`` or on how
+   many chapters are stale: torch's sums split over threads, so a chapter's numbers change with its thread count
+   (like another seed), and a serial build, a parallel build and a one-chapter rebuild must agree.
    The longest chapters (by their last recorded wall time) start first.
 2. A chapter's executed notebook is reused when its key is unchanged: the SHA-256 of the notebook, every library
    file (``steerlib/**/*.py``, ``pyproject.toml``), this script and ``$STEERLIB_PROFILE``, and its ``metrics.json``
@@ -51,13 +54,14 @@ def cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def plan(n_chapters: int, jobs: int | None = None, n_cores: int | None = None, cap: int | None = None
-         ) -> tuple[int, int]:
-    """(chapters at a time, threads per chapter): at most one chapter per core, ``jobs`` if given, and the cores
-    shared out among the chapters that run at once (at most ``cap`` threads each); jobs x threads <= cores."""
+def plan(n_stale: int, n_chapters: int, jobs: int | None = None, n_cores: int | None = None,
+         cap: int | None = None) -> tuple[int, int]:
+    """(chapters at a time, threads per chapter): at most one stale chapter per core, ``jobs`` if given; threads =
+    cores // min(cores, ``n_chapters``) (at most ``cap``), the same whatever ``n_stale`` and ``jobs`` are, so a
+    chapter's numbers do not depend on how the build schedules it; at a time x threads <= cores."""
     n_cores = n_cores or cores()
-    at_once = max(1, min(jobs or n_cores, n_cores, n_chapters))
-    threads = max(1, n_cores // at_once)
+    at_once = max(1, min(jobs or n_cores, n_cores, n_stale))
+    threads = max(1, n_cores // max(1, min(n_cores, n_chapters)))
     return at_once, min(threads, cap) if cap else threads
 
 
@@ -132,7 +136,7 @@ def execute_all(build: Path, jobs: int | None = None, root: Path = ROOT) -> list
                for n in chapters if fresh(n)]
     stale = sorted((n for n in chapters if not fresh(n)), key=last_wall_time, reverse=True)
     env_cap = os.environ.get("STEERLIB_THREADS", "")
-    at_once, threads = plan(len(stale), jobs, cap=int(env_cap) if env_cap.isdigit() else None)
+    at_once, threads = plan(len(stale), len(chapters), jobs, cap=int(env_cap) if env_cap.isdigit() else None)
     timeout = yaml.safe_load((root / "_config.yml").read_text()).get("execute", {}).get("timeout", 1800)
     if stale:
         print(f"executing {len(stale)} chapters, {at_once} at a time with {threads} threads each "
