@@ -120,3 +120,34 @@ def test_sampled_tokens_follow_softmax_over_temperature(peaked):
     assert chi_square_p(second, probs(prompt + [top], tau)) > 1e-3
     assert chi_square_p(second, probs(prompt, tau)) < 1e-6  # the first step's distribution again
     assert chi_square_p(second, probs(prompt[:1] + [top] + prompt[1:] + [top], tau)) < 1e-6  # a shifted context
+
+
+def test_grouped_query_attention_greedy_equals_generate():
+    """Four query heads sharing one key/value head (as SmolLM2's 9 share 3): the sampler's one-query attention stacks
+    each group's heads as rows instead of repeating the cache, and must give ``generate``'s greedy output."""
+    tok = word_tokenizer(["a b c d e f g h ?"])
+    config = tiny_config(tok, "llama", d_model=32, n_layers=2, n_heads=4)
+    config.num_key_value_heads, config.initializer_range = 1, 0.2
+    model = build_model(config, seed=2).eval()
+    rng = np.random.default_rng(1)
+    prompts = [" ".join(rng.choice("a b c d e f g h ?".split(), rng.integers(1, 7))) for _ in range(40)]
+    assert sample(model, tok, prompts, max_new_tokens=8, temperature=0.0).ids == generate(model, tok, prompts, 8)
+
+
+def test_sampling_leaves_the_models_attention_as_it_was(lm):
+    """The sampler switches the model to its own attention while it runs, and back afterwards, also after an error."""
+    model, tok = lm
+    own = model.config._attn_implementation
+    sample(model, tok, PROMPTS, max_new_tokens=3)
+    assert model.config._attn_implementation == own
+
+    def fail(*args):
+        raise RuntimeError("in the forward pass")
+
+    hook = model.register_forward_hook(fail)
+    try:
+        with pytest.raises(RuntimeError, match="forward pass"):
+            sample(model, tok, PROMPTS, max_new_tokens=3)
+    finally:
+        hook.remove()
+    assert model.config._attn_implementation == own
