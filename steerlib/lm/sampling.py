@@ -62,8 +62,9 @@ def _attention(module: torch.nn.Module, query: torch.Tensor, key: torch.Tensor, 
                **kwargs) -> tuple[torch.Tensor, None]:
     """softmax(q kᵀ · scaling + mask) v for one new query per row: query [B, H, 1, d], key and value [B, H_kv, L, d],
     the boolean mask [B, 1, 1, L] (True: attend); the H / H_kv query heads of each key/value head are stacked as
-    rows of one matmul, so the cache is neither copied nor repeated. Longer queries go to SDPA."""
-    if query.shape[2] > 1:
+    rows of one matmul, so the cache is neither copied nor repeated. Longer queries, and models whose attention
+    does more (soft-capped scores, attention sinks), go to SDPA."""
+    if query.shape[2] > 1 or kwargs.get("softcap") is not None or kwargs.get("s_aux") is not None:
         return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
                                       **kwargs)
     b, h, _, d = query.shape
