@@ -311,6 +311,7 @@ def test_cpu_verdicts(tmp_path):
         assert claims[cid].holds == holds, (cid, claims[cid].value)
 
 
-CPU_VERDICTS = {  # seed 0 (the notebook's prose explains each claim that does not hold)
+CPU_VERDICTS = {  # seed 0 (the notebook's prose explains each claim that does not hold); C11 sits on its threshold:
+    # +0.013 with sampler steerlib-2, -0.005 with steerlib-1
     "C6": True, "C7": True, "C7b": False, "C8": True, "C8b": True, "C8c": True, "C9": False, "C9b": True,
-    "C10": False, "C10b": True, "C11": False, "C12": False, "C13": True}
+    "C10": False, "C10b": True, "C11": True, "C12": False, "C13": True}

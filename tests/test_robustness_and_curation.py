@@ -21,7 +21,7 @@ from steerlib.worlds import running_totals as task
 # The cpu verdicts (measured at seed 0 with seeds 0-2, and the same at seed 1 alone); a claim that changes side fails
 # the slow test. H6 does not reproduce (the forced opening breaks nearly every example whatever its pre-memorization
 # accuracy); H7's prerequisite fails (nearly all of D falls below t = 0.75), so H7 is not judged.
-CPU_VERDICTS = {"H6pre": "holds", "H6": "does not hold", "H6b": "does not hold", "H6c": "does not hold",
+CPU_VERDICTS = {"H6pre": "holds", "H6": "does not hold", "H6b": "does not hold", "H6c": "holds (fragile)",
                 "H7pre": "does not hold", "H7": "not judged", "H7b": "not judged"}
 IDS = ["H6pre", "H6", "H6b", "H6c", "H7pre", "H7", "H7b"]
 
