@@ -151,3 +151,22 @@ def test_sampling_leaves_the_models_attention_as_it_was(lm):
     finally:
         hook.remove()
     assert model.config._attn_implementation == own
+
+
+def test_one_query_attention_equals_sdpa():
+    """The sampler's one-query attention against SDPA's on random grouped-query tensors with a left-padding mask:
+    softmax(q kᵀ · scale + mask) v, each group of 3 query heads reading its own key/value head."""
+    from types import SimpleNamespace
+
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    from steerlib.lm.sampling import _attention
+    g = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(s, generator=g) for s in ((5, 6, 1, 8), (5, 2, 7, 8), (5, 2, 7, 8)))
+    mask = (torch.arange(7) >= torch.tensor([0, 1, 3, 0, 6])[:, None])[:, None, None, :]  # [B, 1, 1, L]
+    module = SimpleNamespace(num_key_value_groups=3, is_causal=True, training=False)
+    ours, _ = _attention(module, q, k, v, mask, scaling=0.3)
+    reference, _ = sdpa_attention_forward(module, q, k, v, mask, scaling=0.3)
+    assert ours.shape == reference.shape == (5, 1, 6, 8)
+    assert torch.allclose(ours, reference, atol=1e-5)
+    assert not torch.allclose(ours, _attention(module, q, k.roll(1, 1), v.roll(1, 1), mask, scaling=0.3)[0], atol=1e-3)
