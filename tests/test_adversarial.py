@@ -4,6 +4,7 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
+from steerlib.core.seeds import replicates
 from steerlib.vision.adversarial import iterated_fgsm, random_sign_like
 from steerlib.vision.ensemble import Ensemble
 from steerlib.vision.losses import make_loss
@@ -21,7 +22,7 @@ def linear() -> nn.Sequential:
 
 def test_fgsm_on_a_linear_model_steps_along_the_sign_of_the_weight_difference():
     """For 2-class CE on logits W x, grad_x = p_other (w_other - w_y): every round adds eps sign(w_other - w_y)."""
-    ens = Ensemble(linear, (0, 1))
+    ens = Ensemble(linear, replicates(0, 2))
     x = torch.zeros(3, 1, 4)
     y = torch.tensor([0, 1, 0])
     adv = iterated_fgsm(ens, make_loss("ce", 2), x, y, eps=0.1, steps=3)
@@ -32,7 +33,7 @@ def test_fgsm_on_a_linear_model_steps_along_the_sign_of_the_weight_difference():
 
 
 def test_fgsm_raises_the_loss_and_respects_the_value_range():
-    ens = Ensemble(linear, (0,))
+    ens = Ensemble(linear, replicates(0, 1))
     g = torch.Generator().manual_seed(0)
     x, y = torch.rand(20, 1, 4, generator=g), torch.randint(0, 2, (20,), generator=g)
     loss = make_loss("ce", 2)
@@ -55,7 +56,7 @@ def test_random_sign_control_has_the_same_size_per_entry():
 def test_fgsm_in_batches_equals_fgsm_in_one_batch():
     """Each input's gradient is its own (eval mode), so the batch size changes nothing but speed."""
     ens = Ensemble(lambda: nn.Sequential(OrderedDict(flatten=nn.Flatten(), fc1=nn.Linear(4, 8), relu=nn.ReLU(),
-                                                     fc2=nn.Linear(8, 3))), (0, 1))
+                                                     fc2=nn.Linear(8, 3))), replicates(0, 2))
     g = torch.Generator().manual_seed(1)
     x, y = torch.rand(7, 1, 4, generator=g), torch.randint(0, 3, (7,), generator=g)
     loss = make_loss("ce", 3)

@@ -18,9 +18,14 @@ import pytest
 import torch
 from datasets import Dataset
 
-from steerlib.chapters import CHAPTERS
+from steerlib import book, scorecard
+from steerlib import jobs as job_command
+from steerlib.book import CHAPTERS
+from steerlib.chapters.extrapolation import common as part_one
+from steerlib.chapters.hallucination import common as part_two
+from steerlib.chapters.reasoning import common as reasoning_common
 from steerlib.core import cache as cache_mod
-from steerlib.core import chapter, checks, claims, figures, jobs, profiles, record, runtime, scorecard
+from steerlib.core import chapter, checks, claims, figures, jobs, ledger, profiles, record, runtime, seeds
 from steerlib.lm import base, models, reasoning, reward, rl, sampling, scoring, sft, tokenizer
 from steerlib.measures import curation, decisions, divergences, familiarity, homogeneous, ocs, ood, premem, statistics
 from steerlib.vision import adversarial, calibration, data, ensemble, ladders, losses, representations, shifts, train
@@ -52,7 +57,7 @@ def mlp():
 
 @functools.cache
 def members():
-    return ensemble.Ensemble(lambda: vmodels.make_model("mlp", (1, 8, 8), 10, hidden=8), (0, 1))
+    return ensemble.Ensemble(lambda: vmodels.make_model("mlp", (1, 8, 8), 10, hidden=8), seeds.replicates(0, 2))
 
 
 @functools.cache
@@ -84,18 +89,22 @@ def card():
 
 
 @dataclasses.dataclass(frozen=True)
-class Seeds:
-    seeds: int
+class Replicated:
+    replicates: int
+
+
+ONE = seeds.replicates(0, 1)
+SPEC = claims.Spec(id="T1", statement="s", statistic="x", op=">", threshold=0.5, why="toy")
 
 
 JOB = jobs.Job("print", print)
 STAGE = jobs.Stage("print", (JOB,))
 
 
-def run(**change):
-    fields = dict(chapter="reversion", profile="smoke", seed=0, device=torch.device("cpu"), out_dir=None,
-                  cache=cache_mod.RunCache(enabled=False), started=time.time())
-    return chapter.Run(**{**fields, **change})
+@functools.cache
+def run() -> chapter.Run:
+    """The reversion chapter's run at smoke, with no cache (as the one call prepares it)."""
+    return chapter.prepare(book.chapter("reversion"), "smoke", device="cpu", cache=False)[0]
 
 
 # --------------------------------------------------------------------------------------------------- the table
@@ -151,32 +160,41 @@ TABLE: list[tuple[str, str, Callable, type, str]] = [
     ("core.profiles.resolve_profile", E, lambda: profiles.resolve_profile(""), V, "profile=''.*'paper', 'gpu'"),
     ("core.profiles.resolve_profile", R, lambda: profiles.resolve_profile("laptop"), V, "profile='laptop'"),
     ("core.profiles.resolve_profile", T, lambda: profiles.resolve_profile(5), V, "profile=5"),
-    ("core.profiles.get_profile", R, lambda: profiles.get_profile(importlib.import_module(CHAPTERS["reversion"])
-                                                                  .PROFILES, "cpu", arch="vgg"), V, "arch='vgg'"),
-    ("core.profiles.get_profile", T, lambda: profiles.get_profile(importlib.import_module(CHAPTERS["reversion"])
-                                                                  .PROFILES, "cpu", n_seeds="5"), TE, "n_seeds='5'"),
-    ("core.profiles.get_profile", E, lambda: profiles.get_profile(importlib.import_module(CHAPTERS["reversion"])
-                                                                  .PROFILES, ""), V, "profile=''"),
+    ("core.profiles.get_profile", R, lambda: profiles.get_profile(book.chapter("reversion").profiles, "cpu", arch="vgg"), V, "arch='vgg'"),
+    ("core.profiles.get_profile", T, lambda: profiles.get_profile(book.chapter("reversion").profiles, "cpu", replicates="5"), TE, "replicates='5'"),
+    ("core.profiles.get_profile", E, lambda: profiles.get_profile(book.chapter("reversion").profiles, ""), V, "profile=''"),
     # core.runtime
     ("core.runtime.pick_device", T, lambda: runtime.pick_device(0), TE, "device=0"),
     ("core.runtime.pick_device", R, lambda: runtime.pick_device("tpu"), V, "device='tpu'"),
     ("core.runtime.pick_device", E, lambda: runtime.pick_device(""), V, "device=''"),
     ("core.runtime.set_threads", T, lambda: runtime.set_threads("2"), TE, "n='2'"),
     ("core.runtime.set_threads", R, lambda: runtime.set_threads(0), V, "n=0"),
-    ("core.runtime.seed_everything", T, lambda: runtime.seed_everything("abc"), TE, "seed='abc'"),
-    ("core.runtime.seed_everything", T, lambda: runtime.seed_everything(1.5), TE, "seed=1.5"),
-    ("core.runtime.seed_everything", R, lambda: runtime.seed_everything(-1), V, "seed=-1"),
-    ("core.runtime.generator", R, lambda: runtime.generator(-1), V, "seed=-1"),
-    ("core.runtime.generator", T, lambda: runtime.generator(None), TE, "seed=None"),
-    ("core.runtime.epoch_order", T, lambda: runtime.epoch_order(0, 0.5, 4), TE, "epoch=0.5"),
-    ("core.runtime.epoch_order", R, lambda: runtime.epoch_order(-1, 0, 4), V, "seed=-1"),
-    ("core.runtime.epoch_order", E, lambda: runtime.epoch_order(0, 0, 0), V, "n=0"),
     ("core.runtime.hub_offline", T, lambda: runtime.hub_offline("2"), TE, "timeout='2'"),
     ("core.runtime.hub_offline", R, lambda: runtime.hub_offline(0), V, "timeout=0"),
     ("core.runtime.from_hub", T, lambda: runtime.from_hub(None, "fix").__enter__(), TE, "needs=None"),
     ("core.runtime.from_hub", E, lambda: runtime.from_hub("a model", " ").__enter__(), V, "fix=''"),
     ("core.runtime.load_hub_dataset", T, lambda: runtime.load_hub_dataset("x", needs="data", fix=3), TE, "fix=3"),
     ("core.runtime.load_hub_dataset", E, lambda: runtime.load_hub_dataset("x", needs="", fix="f"), V, "needs=''"),
+    # core.seeds
+    ("core.seeds.stream_seed", R, lambda: seeds.stream_seed(0, "weather"), V, "name='weather'.*'init'"),
+    ("core.seeds.stream_seed", R, lambda: seeds.stream_seed(-1, "init"), V, "seed=-1"),
+    ("core.seeds.stream_seed", T, lambda: seeds.stream_seed(0, "init", 0.5), TE, "replicate=0.5"),
+    ("core.seeds.rng", R, lambda: seeds.rng(2**32, "data"), V, "seed=4294967296"),
+    ("core.seeds.rng", T, lambda: seeds.rng("0", "data"), TE, "seed='0'"),
+    ("core.seeds.torch_generator", R, lambda: seeds.torch_generator(0, ""), V, "name=''"),
+    ("core.seeds.torch_generator", T, lambda: seeds.torch_generator(None, "init"), TE, "seed=None"),
+    ("core.seeds.Replicate", R, lambda: seeds.Replicate(0, -1), V, "index=-1"),
+    ("core.seeds.Replicate", T, lambda: seeds.Replicate("0"), TE, "seed='0'"),
+    ("core.seeds.replicates", R, lambda: seeds.replicates(0, 0), V, "n=0"),
+    ("core.seeds.replicates", T, lambda: seeds.replicates(0, 2.0), TE, "n=2.0"),
+    ("core.seeds.substream", E, lambda: seeds.substream(1), V, "keys=.*empty"),
+    ("core.seeds.substream", T, lambda: seeds.substream(1, 0.5), TE, "keys="),
+    ("core.seeds.substream", R, lambda: seeds.substream(1, -2), V, "keys=-2"),
+    ("core.seeds.seed_everything", T, lambda: seeds.seed_everything("abc"), TE, "seed='abc'"),
+    ("core.seeds.seed_everything", R, lambda: seeds.seed_everything(-1), V, "seed=-1"),
+    ("core.seeds.epoch_order", T, lambda: seeds.epoch_order(0, 0.5, 4), TE, "epoch=0.5"),
+    ("core.seeds.epoch_order", R, lambda: seeds.epoch_order(-1, 0, 4), V, "seed=-1"),
+    ("core.seeds.epoch_order", E, lambda: seeds.epoch_order(0, 0, 0), V, "n=0"),
     # core.cache
     ("core.cache.RunCache", T, lambda: cache_mod.RunCache(5), TE, "root=5"),
     ("core.cache.RunCache", T, lambda: cache_mod.RunCache(enabled="yes"), TE, "enabled='yes'"),
@@ -196,9 +214,21 @@ TABLE: list[tuple[str, str, Callable, type, str]] = [
     ("core.claims.judge", E, lambda: claims.judge([]), V, "claims=.*empty"),
     ("core.claims.unexplained", T, lambda: claims.unexplained(5), TE, "claims=5"),
     ("core.claims.unexplained", E, lambda: claims.unexplained([]), V, "claims=.*empty"),
-    ("core.claims.with_seeds", T, lambda: claims.with_seeds(5, {}), TE, "claim=5"),
-    ("core.claims.with_seeds", T, lambda: claims.with_seeds(claims.Claim("T1", "s", "x", 1.0, ">", 0.5), [1.0]), TE,
-     "values="),
+    ("core.claims.Spec", T, lambda: claims.Spec(id="T1", statement="s", statistic="x", op=">", threshold=None,
+                                                why="w"), TE, "threshold=None"),
+    ("core.claims.Spec", R, lambda: claims.Spec(id="T1", statement="s", statistic="x", op="=", threshold=0.5, why="w"),
+     V, "op='='"),
+    ("core.claims.Spec", E, lambda: claims.Spec(id="", statement="s", statistic="x", op=">", threshold=0.5, why="w"),
+     V, "id=''"),
+    ("core.claims.Measured", T, lambda: claims.Measured("0.5"), TE, "value='0.5'"),
+    ("core.claims.Measured", T, lambda: claims.Measured(0.5, context=[1]), TE, "context="),
+    ("core.claims.make_claims", T, lambda: claims.make_claims(SPEC, {}), TE, "specs="),
+    ("core.claims.make_claims", E, lambda: claims.make_claims([], {}), V, "specs=.*empty"),
+    ("core.claims.make_claims", R, lambda: claims.make_claims([dataclasses.replace(SPEC, threshold="a rule")],
+                                                              {"T1": 1.0}), V, "rule"),
+    # core.ledger
+    ("core.ledger.read", T, lambda: ledger.read(5), TE, "path=5"),
+    ("core.ledger.problems", T, lambda: ledger.problems([SPEC], 5), TE, "ledger=5"),
     # core.record
     ("core.record.versions", T, lambda: record.versions("torch"), TE, "packages='torch'"),
     ("core.record.write_metrics", T, lambda: record.write_metrics("/tmp/x", 5, {}, [CLAIM], 0), TE, "chapter=5"),
@@ -210,28 +240,47 @@ TABLE: list[tuple[str, str, Callable, type, str]] = [
     ("core.chapter.start", T, lambda: chapter.start("reversion", "smoke", 1.5), TE, "seed=1.5"),
     ("core.chapter.start", R, lambda: chapter.start("reversion", "smoke", -1), V, "seed=-1"),
     ("core.chapter.start", R, lambda: chapter.start("reversion", "smoke", 2**32), V, "seed=4294967296"),
-    ("core.chapter.start", R, lambda: chapter.start("nope", "smoke"), V, "chapter='nope'"),
+    ("core.chapter.start", E, lambda: chapter.start("", "smoke"), V, "chapter=''"),
     ("core.chapter.start", E, lambda: chapter.start("reversion", ""), V, "profile=''"),
     ("core.chapter.start", E, lambda: chapter.start("reversion", "smoke", out_dir=""), V, "out_dir=''"),
     ("core.chapter.start", T, lambda: chapter.start("reversion", "smoke", device=None), TE, "device=None"),
     ("core.chapter.check_run", T, lambda: chapter.check_run(1, int, "run"), TE, "run='run'"),
     ("core.chapter.claims_table", T, lambda: chapter.claims_table([1]), TE, "claims=1"),
     ("core.chapter.claims_table", E, lambda: chapter.claims_table([]), V, "claims="),
-    ("core.chapter.finish", T, lambda: chapter.finish(None, {}, [CLAIM]), TE, "run=None"),
+    ("core.chapter.prepare", T, lambda: chapter.prepare("reversion", "smoke"), TE, "chapter='reversion'"),
+    ("core.chapter.prepare", R, lambda: chapter.prepare(book.chapter("reversion"), "smoke", arch="vgg"), V,
+     "arch='vgg'"),
+    ("core.chapter.prepare", E, lambda: chapter.prepare(book.chapter("reversion"), ""), V, "profile=''"),
+    ("core.chapter.execute", T, lambda: chapter.execute(book.chapter("reversion"), "smoke", record="yes"), TE,
+     "record='yes'"),
+    ("core.chapter.execute", R, lambda: chapter.execute(book.chapter("reversion"), "smoke", -1), V, "seed=-1"),
+    ("core.chapter.execute", R, lambda: chapter.execute(book.chapter("reversion"), "smoke", colour="red"), V,
+     "setting='colour'.*'arch'"),
+    ("core.chapter.Chapter", R, lambda: dataclasses.replace(book.chapter("reversion"), part="appendix"), V,
+     "part='appendix'"),
+    ("core.chapter.Chapter", T, lambda: dataclasses.replace(book.chapter("reversion"), run=5), TE, "run=5"),
+    ("core.chapter.Chapter", E, lambda: dataclasses.replace(book.chapter("reversion"), specs=()), V, "specs="),
+    ("core.chapter.Run", R, lambda: run().at(-1), V, "replicate=-1"),
+    ("core.chapter.Run", T, lambda: run().replicates("3"), TE, "n='3'"),
     ("core.figures.png_data_uri", T, lambda: figures.png_data_uri(5), TE, "fig=5"),
     ("core.figures.png_data_uri", R, lambda: figures.png_data_uri(__import__("matplotlib.pyplot").pyplot.figure(), 0),
      V, "dpi=0"),
     ("core.figures.frame_slider", T, lambda: figures.frame_slider(5, "m", "s"), TE, "frames=5"),
     ("core.figures.frame_slider", E, lambda: figures.frame_slider({}, "m", "s"), V, "frames"),
-    ("core.chapter.replicated", T, lambda: chapter.replicated(None, None, "reversion", print, object), TE, "run=None"),
-    ("core.chapter.replicated", R, lambda: chapter.replicated(chapter.start("reversion", "smoke"), None, "nowhere",
-                                                              print, object), V, "kind='nowhere'"),
-    ("core.chapter.replicated", T, lambda: chapter.replicated(chapter.start("reversion", "smoke"), None, "reversion",
-                                                              print, object, versions="1"), TE, "versions='1'"),
-    ("core.chapter.finish", E, lambda: chapter.finish(run(), {}, []), V, "claims="),
+    ("core.chapter.replicated", T, lambda: chapter.replicated(run(), Replicated(1), "reversion", print, object,
+                                                              versions="1"), TE, "versions='1'"),
+    ("core.chapter.replicated", R, lambda: chapter.replicated(run(), Replicated(0), "reversion", print, object), V,
+     "settings.replicates=0"),
+    ("core.chapter.replicate_results", T, lambda: chapter.replicate_results(None, Replicated(1), "reversion", print,
+                                                                            object), TE, "run=None"),
+    ("core.chapter.replicate_results", E, lambda: chapter.replicate_results(run(), Replicated(1), "", print, object),
+     V, "kind=''"),
     ("core.chapter.verdict", T, lambda: chapter.verdict(["T1"]), TE, "claims='T1'"),
     ("core.chapter.verdict", E, lambda: chapter.verdict([]), V, "claims="),
     # core.figures
+    ("core.figures.plot_scorecard", T, lambda: figures.plot_scorecard([]), TE, "margins="),
+    ("core.figures.plot_scorecard", S, lambda: figures.plot_scorecard(pd.DataFrame({"chapter": []})), V,
+     "margins lacks"),
     ("core.figures.show", T, lambda: figures.show(None, run(), 5), TE, "name=5"),
     ("core.figures.show", E, lambda: figures.show(None, run(), ""), V, "name=''"),
     # core.jobs
@@ -247,34 +296,46 @@ TABLE: list[tuple[str, str, Callable, type, str]] = [
     ("core.jobs.Stage", E, lambda: jobs.Stage("", ()), V, "name=''"),
     ("core.jobs.Stage", T, lambda: jobs.Stage("a", [JOB]), TE, "jobs="),
     ("core.jobs.Stage", T, lambda: jobs.Stage("a", (5,)), TE, "jobs="),
-    ("core.jobs.at_seeds", T, lambda: jobs.at_seeds(Seeds(1), None), TE, "run=None"),
-    ("core.jobs.at_seeds", R, lambda: jobs.at_seeds(Seeds(0), run()), V, "settings.seeds=0"),
-    ("core.jobs.per_seed", T, lambda: jobs.per_seed("a", print, Seeds(1), "run"), TE, "run='run'"),
-    ("core.jobs.per_seed", R, lambda: jobs.per_seed("a", print, Seeds(0), run()), V, "settings.seeds=0"),
-    ("core.jobs.results_stage", T, lambda: jobs.results_stage(Seeds(1), 5, "reversion", print, Seeds), TE, "run=5"),
-    ("core.jobs.results_stage", R, lambda: jobs.results_stage(Seeds(0), run(), "reversion", print, Seeds), V,
-     "settings.seeds=0"),
+    ("core.jobs.at_replicates", T, lambda: jobs.at_replicates(Replicated(1), None), TE, "run=None"),
+    ("core.jobs.at_replicates", R, lambda: jobs.at_replicates(Replicated(0), run()), V, "settings.replicates=0"),
+    ("core.jobs.per_replicate", T, lambda: jobs.per_replicate("a", print, Replicated(1), "run"), TE, "run='run'"),
+    ("core.jobs.per_replicate", R, lambda: jobs.per_replicate("a", print, Replicated(0), run()), V,
+     "settings.replicates=0"),
+    ("core.jobs.results_stage", T, lambda: jobs.results_stage(Replicated(1), 5, "reversion", print, Replicated), TE,
+     "run=5"),
+    ("core.jobs.results_stage", R, lambda: jobs.results_stage(Replicated(0), run(), "reversion", print, Replicated),
+     V, "settings.replicates=0"),
     ("core.jobs.run_stages", E, lambda: jobs.run_stages([]), V, "stages="),
     ("core.jobs.run_stages", T, lambda: jobs.run_stages([JOB]), TE, "stages="),
     ("core.jobs.run_stages", R, lambda: jobs.run_stages([jobs.Stage("a", (JOB,))], workers=0), V, "workers=0"),
-    ("core.jobs.launch", T, lambda: jobs.launch("reversion", [STAGE], "local", "logs"), TE, "argv='reversion'"),
-    ("core.jobs.launch", E, lambda: jobs.launch(["reversion"], [], "local", "logs"), V, "stages="),
-    ("core.jobs.launch", R, lambda: jobs.launch(["reversion"], [STAGE], "pbs", "logs"), V, "cluster=.pbs."),
-    ("core.jobs.chapter_jobs", R, lambda: jobs.chapter_jobs("nope", None, run()), V, "chapter='nope'"),
+    # the book: steerlib.book, steerlib.jobs, steerlib.scorecard
+    ("book.chapter", R, lambda: book.chapter("nope"), V, "chapter='nope'"),
+    ("book.chapter", T, lambda: book.chapter(None), V, "chapter=None"),
+    ("book.part_of", R, lambda: book.part_of("nope"), V, "chapter='nope'"),
+    ("book.part_of", T, lambda: book.part_of(5), V, "chapter=5"),
+    ("book.notebook", R, lambda: book.notebook("nope"), V, "chapter='nope'"),
+    ("book.notebook", E, lambda: book.notebook(""), V, "chapter=''"),
+    ("book.execute", T, lambda: book.execute(5), TE, "name=5"),
+    ("book.execute", R, lambda: book.execute("nope"), V, "chapter='nope'"),
+    ("jobs.launch", T, lambda: job_command.launch("reversion", [STAGE], "local", "logs"), TE, "argv='reversion'"),
+    ("jobs.launch", E, lambda: job_command.launch(["reversion"], [], "local", "logs"), V, "stages="),
+    ("jobs.launch", R, lambda: job_command.launch(["reversion"], [STAGE], "pbs", "logs"), V, "cluster=.pbs."),
+    ("jobs.stages", R, lambda: job_command.stages("nope"), V, "chapter='nope'"),
+    ("jobs.stages", E, lambda: job_command.stages("reversion", ""), V, "profile=''"),
     # core.scorecard
-    ("core.scorecard.collect", T, lambda: scorecard.collect(5), TE, "results_dir=5"),
-    ("core.scorecard.collect", E, lambda: scorecard.collect(""), V, "results_dir=''"),
-    ("core.scorecard.collect", R, lambda: scorecard.collect("/no/such/folder"), FileNotFoundError, "results_dir="),
-    ("core.scorecard.collect", R, lambda: scorecard.collect("/tmp", profile="laptop"), V, "profile='laptop'"),
-    ("core.scorecard.check_card", T, lambda: scorecard.check_card([]), TE, "card="),
-    ("core.scorecard.summary", T, lambda: scorecard.summary([]), TE, "card="),
-    ("core.scorecard.summary", E, lambda: scorecard.summary(pd.DataFrame()), V, "card lacks"),
-    ("core.scorecard.headline", T, lambda: scorecard.headline(None), TE, "card="),
-    ("core.scorecard.headline", E, lambda: scorecard.headline(pd.DataFrame()), V, "card lacks"),
-    ("core.scorecard.to_html", E, lambda: scorecard.to_html(pd.DataFrame()), V, "card lacks"),
-    ("core.scorecard.to_html", T, lambda: scorecard.to_html("card"), TE, "card="),
-    ("core.scorecard.sources", T, lambda: scorecard.sources({}), TE, "card="),
-    ("core.scorecard.chapter_link", T, lambda: scorecard.chapter_link(5), TE, "chapter=5"),
+    ("scorecard.collect", T, lambda: scorecard.collect(5), TE, "results_dir=5"),
+    ("scorecard.collect", E, lambda: scorecard.collect(""), V, "results_dir=''"),
+    ("scorecard.collect", R, lambda: scorecard.collect("/no/such/folder"), FileNotFoundError, "results_dir="),
+    ("scorecard.collect", R, lambda: scorecard.collect("/tmp", profile="laptop"), V, "profile='laptop'"),
+    ("scorecard.check_card", T, lambda: scorecard.check_card([]), TE, "card="),
+    ("scorecard.summary", T, lambda: scorecard.summary([]), TE, "card="),
+    ("scorecard.summary", E, lambda: scorecard.summary(pd.DataFrame()), V, "card lacks"),
+    ("scorecard.headline", T, lambda: scorecard.headline(None), TE, "card="),
+    ("scorecard.headline", E, lambda: scorecard.headline(pd.DataFrame()), V, "card lacks"),
+    ("scorecard.to_html", E, lambda: scorecard.to_html(pd.DataFrame()), V, "card lacks"),
+    ("scorecard.to_html", T, lambda: scorecard.to_html("card"), TE, "card="),
+    ("scorecard.sources", T, lambda: scorecard.sources({}), TE, "card="),
+    ("scorecard.chapter_link", T, lambda: scorecard.chapter_link(5), TE, "chapter=5"),
     # vision.data
     ("vision.data.load_dataset", R, lambda: data.load_dataset("svhn"), V, "dataset='svhn'"),
     ("vision.data.load_dataset", E, lambda: data.load_dataset(""), V, "dataset=''"),
@@ -322,37 +383,37 @@ TABLE: list[tuple[str, str, Callable, type, str]] = [
     ("vision.models.make_model", R, lambda: vmodels.make_model("mlp", (1, 8, 8), 0), V, "out_dim=0"),
     ("vision.models.make_model", E, lambda: vmodels.make_model("mlp", (), 10), V, "input_shape=()"),
     # vision.ensemble
-    ("vision.ensemble.Ensemble", T, lambda: ensemble.Ensemble(5, (0,)), TE, "make=5"),
-    ("vision.ensemble.Ensemble", R, lambda: ensemble.Ensemble(mlp, (-1,)), V, "seeds=-1"),
-    ("vision.ensemble.Ensemble", E, lambda: ensemble.Ensemble(mlp, ()), V, "seeds=.*empty"),
+    ("vision.ensemble.Ensemble", T, lambda: ensemble.Ensemble(5, ONE), TE, "make=5"),
+    ("vision.ensemble.Ensemble", T, lambda: ensemble.Ensemble(mlp, (0,)), TE, "members=0"),
+    ("vision.ensemble.Ensemble", E, lambda: ensemble.Ensemble(mlp, ()), V, "members=.*empty"),
     ("vision.ensemble.Ensemble", R, lambda: members().member(2), V, "i=2"),
     ("vision.ensemble.Ensemble", E, lambda: members().predict(X[:0]), V, "x is empty"),
     # vision.train
     ("vision.train.TrainConfig", T, lambda: train.TrainConfig(epochs=2.5), TE, "epochs=2.5"),
     ("vision.train.TrainConfig", R, lambda: train.TrainConfig(lr=0), V, "lr=0"),
     ("vision.train.TrainConfig", R, lambda: train.TrainConfig(epochs=2, warmup_epochs=3), V, "warmup_epochs=3"),
-    ("vision.train.train_ensemble", T, lambda: train.train_ensemble(mlp, (0,), "ce", X, Y, train.TrainConfig(),
+    ("vision.train.train_ensemble", T, lambda: train.train_ensemble(mlp, ONE, "ce", X, Y, train.TrainConfig(),
                                                                     "cpu"), TE, "loss='ce'"),
-    ("vision.train.train_ensemble", R, lambda: train.train_ensemble(mlp, (0,), losses.make_loss("ce", 10), X, Y,
+    ("vision.train.train_ensemble", R, lambda: train.train_ensemble(mlp, ONE, losses.make_loss("ce", 10), X, Y,
                                                                     train.TrainConfig(), "cpu"), V, "batch_size=64"),
-    ("vision.train.train_ensemble", E, lambda: train.train_ensemble(mlp, (0,), losses.make_loss("ce", 10), X[:0],
+    ("vision.train.train_ensemble", E, lambda: train.train_ensemble(mlp, ONE, losses.make_loss("ce", 10), X[:0],
                                                                     Y[:0], train.TrainConfig(), "cpu"), V,
      "x is empty"),
-    ("vision.train.train_ensemble", S, lambda: train.train_ensemble(mlp, (0,), losses.make_loss("ce", 10), X, Y[:2],
+    ("vision.train.train_ensemble", S, lambda: train.train_ensemble(mlp, ONE, losses.make_loss("ce", 10), X, Y[:2],
                                                                     train.TrainConfig(), "cpu"), V, "y has shape"),
     ("vision.train.train_separately", E, lambda: train.train_separately(mlp, (), losses.make_loss("ce", 10), X, Y,
-                                                                        train.TrainConfig()), V, "seeds=.*empty"),
-    ("vision.train.train_separately", T, lambda: train.train_separately(mlp, (0,), losses.make_loss("ce", 10), X, Y,
+                                                                        train.TrainConfig()), V, "members=.*empty"),
+    ("vision.train.train_separately", T, lambda: train.train_separately(mlp, ONE, losses.make_loss("ce", 10), X, Y,
                                                                         {"epochs": 1}), TE, "cfg="),
-    ("vision.train.train_separately", R, lambda: train.train_separately(mlp, (0,), losses.make_loss("ce", 10), X, Y,
+    ("vision.train.train_separately", R, lambda: train.train_separately(mlp, ONE, losses.make_loss("ce", 10), X, Y,
                                                                         train.TrainConfig(batch_size=8)), V,
      "batch_size=8"),
-    ("vision.train.fit", T, lambda: train.fit("digits", losses.make_loss("ce", 10), "mlp", (0,), train.TrainConfig(),
+    ("vision.train.fit", T, lambda: train.fit("digits", losses.make_loss("ce", 10), "mlp", ONE, train.TrainConfig(),
                                               torch.device("cpu")), TE, "data='digits'"),
-    ("vision.train.fit", R, lambda: train.fit(image_data(), losses.make_loss("ce", 10), "vgg", (0,),
+    ("vision.train.fit", R, lambda: train.fit(image_data(), losses.make_loss("ce", 10), "vgg", ONE,
                                               train.TrainConfig(batch_size=2), torch.device("cpu")), V, "arch='vgg'"),
     ("vision.train.fit", E, lambda: train.fit(image_data(), losses.make_loss("ce", 10), "mlp", (),
-                                              train.TrainConfig(batch_size=2), torch.device("cpu")), V, "seeds="),
+                                              train.TrainConfig(batch_size=2), torch.device("cpu")), V, "members="),
     # vision.ladders
     ("vision.ladders.grid", R, lambda: ladders.grid("fog", (1, 8, 8)), V, "shift='fog'"),
     ("vision.ladders.grid", T, lambda: ladders.grid("blur", "1x8x8"), TE, "input_shape="),
@@ -367,11 +428,33 @@ TABLE: list[tuple[str, str, Callable, type, str]] = [
      "model="),
     ("vision.ladders.severity_ladders", R, lambda: ladders.severity_ladders(members(), X, Y, ("fog",), (0, 1)), V,
      "shifts"),
-    ("vision.ladders.part_one_setup", T, lambda: ladders.part_one_setup(X, 2, "cnn", 8, (0,), train.TrainConfig(),
-                                                                       "cpu", None), TE, "data="),
-    ("vision.ladders.part_one_setup", R, lambda: ladders.part_one_setup(image_data(), 0, "cnn", 8, (0,),
-                                                                       train.TrainConfig(), "cpu", None), V,
-     "n_held_out=0"),
+    ("chapters.extrapolation.common.setup", R, lambda: part_one.setup("digits", 0, "cnn", 8, 2, train.TrainConfig(),
+                                                                      run()), V, "held_out_n=0"),
+    ("chapters.extrapolation.common.setup", T, lambda: part_one.setup("digits", 2.5, "cnn", 8, 2,
+                                                                      train.TrainConfig(), run()), TE, "held_out_n="),
+    ("chapters.extrapolation.common.ood_score", T, lambda: part_one.ood_score(None, "digits", X, "none", 0.0, X, 2),
+     TE, "run=None"),
+    ("chapters.extrapolation.common.ood_score", R, lambda: part_one.ood_score(run(), "digits", X, "noise", -1.0, X, 2),
+     V, "severity=-1.0"),
+    ("chapters.extrapolation.common.ood_score", E, lambda: part_one.ood_score(run(), "", X, "none", 0.0, X, 2), V,
+     "dataset=''"),
+    ("chapters.hallucination.common.replay", R, lambda: part_two.replay(["a"], -1, 0), V, "n=-1"),
+    ("chapters.hallucination.common.replay", T, lambda: part_two.replay(["a"], 1, "0"), TE, "seed='0'"),
+    ("chapters.hallucination.common.selective_floor", R, lambda: part_two.selective_floor([1], [0], n=0), V, "n=0"),
+    ("chapters.hallucination.common.selective_floor", T, lambda: part_two.selective_floor([1], [0], n="5"), TE,
+     "n='5'"),
+    ("chapters.reasoning.common.checkpoint_steps", R, lambda: reasoning_common.checkpoint_steps((0.5,), 0), V,
+     "steps=0"),
+    ("chapters.reasoning.common.checkpoint_steps", T, lambda: reasoning_common.checkpoint_steps((0.5,), 1.5), TE,
+     "steps=1.5"),
+    ("chapters.reasoning.common.pretrained_on_task", T, lambda: reasoning_common.pretrained_on_task(
+        None, 10, reasoning_common.TINY, reasoning_common.PRETRAIN, sft_data(), run()), TE, "task=None"),
+    ("chapters.reasoning.common.pretrained_on_task", R, lambda: reasoning_common.pretrained_on_task(
+        running_totals.TaskConfig(), 0, reasoning_common.TINY, reasoning_common.PRETRAIN, sft_data(), run()), V,
+     "n_pretrain=0"),
+    ("chapters.reasoning.common.pretrained_on_task", S, lambda: reasoning_common.pretrained_on_task(
+        running_totals.TaskConfig(), 10, reasoning_common.TINY, reasoning_common.PRETRAIN, sft_data(), run()), V,
+     "n_pretrain=10"),
     # vision.losses
     ("vision.losses.targets", T, lambda: losses.targets("ce", image_data()), TE, "loss='ce'"),
     ("vision.losses.targets", T, lambda: losses.targets(losses.GaussianNLL(), X), TE, "data="),
@@ -769,15 +852,6 @@ TABLE: list[tuple[str, str, Callable, type, str]] = [
     ("measures.curation.efficiency_ratio", T, lambda: curation.efficiency_ratio([0, 1], "ab", [0.1, 0.2]), TE,
      "method"),
     # lm.reasoning
-    ("lm.reasoning.pretrained_on_task", T, lambda: reasoning.pretrained_on_task(
-        None, 10, reasoning.TINY, reasoning.PRETRAIN, sft_data(), 0, torch.device("cpu"), cache_mod.RunCache()), TE,
-     "task=None"),
-    ("lm.reasoning.pretrained_on_task", R, lambda: reasoning.pretrained_on_task(
-        running_totals.TaskConfig(), 0, reasoning.TINY, reasoning.PRETRAIN, sft_data(), 0, torch.device("cpu"),
-        cache_mod.RunCache()), V, "n_pretrain=0"),
-    ("lm.reasoning.pretrained_on_task", S, lambda: reasoning.pretrained_on_task(
-        running_totals.TaskConfig(), 10, reasoning.TINY, reasoning.PRETRAIN, sft_data(), 0, torch.device("cpu"),
-        cache_mod.RunCache()), V, "n_pretrain=10"),
     ("lm.reasoning.sampled_correct", T, lambda: reasoning.sampled_correct(lm(), tok(), "a ?", [1], 2, 4, 1.0, 0), TE,
      "prompts='a "),
     ("lm.reasoning.sampled_correct", E, lambda: reasoning.sampled_correct(lm(), tok(), [], [], 2, 4, 1.0, 0), V,
@@ -831,25 +905,25 @@ TABLE: list[tuple[str, str, Callable, type, str]] = [
     ("measures.divergences.entropy", E, lambda: divergences.entropy(P[:0]), V, "p is empty"),
     ("measures.divergences.entropy", T, lambda: divergences.entropy([0.5, 0.5]), TE, "p="),
     # measures.statistics
-    ("measures.statistics.seed_draws", R, lambda: statistics.seed_draws(0), V, "n_seeds=0"),
-    ("measures.statistics.seed_draws", T, lambda: statistics.seed_draws("5"), TE, "n_seeds='5'"),
-    ("measures.statistics.seed_bootstrap", T, lambda: statistics.seed_bootstrap(5, 3), TE, "statistic=5"),
-    ("measures.statistics.seed_bootstrap", R, lambda: statistics.seed_bootstrap(np.mean, 3, n_boot=0), V,
-     "n_boot=0"),
-    ("measures.statistics.percentile_interval", E, lambda: statistics.percentile_interval([]), V, "replicates"),
-    ("measures.statistics.percentile_interval", T, lambda: statistics.percentile_interval([1.0], level="x"), TE,
-     "level='x'"),
-    ("measures.statistics.percentile_interval", R, lambda: statistics.percentile_interval([1.0], level=1.0), V,
+    ("measures.statistics.prediction_interval", R, lambda: statistics.prediction_interval([1.0, 2.0], level=1.0), V,
      "level=1.0"),
-    ("measures.statistics.seed_matrix", T, lambda: statistics.seed_matrix(5, ["a"], "v"), TE, "table=5"),
-    ("measures.statistics.seed_matrix", S, lambda: statistics.seed_matrix(pd.DataFrame({"a": [1]}), ["a"], "v"), V,
-     "table"),
+    ("measures.statistics.prediction_interval", E, lambda: statistics.prediction_interval([]), V, "values"),
+    ("measures.statistics.prediction_interval", T, lambda: statistics.prediction_interval(["a"]), TE, "values"),
+    ("measures.statistics.prediction_half_width", R, lambda: statistics.prediction_half_width([1.0, 2.0], 0), V,
+     "level=0"),
+    ("measures.statistics.prediction_half_width", T, lambda: statistics.prediction_half_width([1.0], "x"), TE,
+     "level='x'"),
+    ("measures.statistics.over_replicates", E, lambda: statistics.over_replicates([]), V, "per_replicate=.*empty"),
+    ("measures.statistics.over_replicates", T, lambda: statistics.over_replicates({"a": 1.0}), TE, "per_replicate="),
+    ("measures.statistics.jackknife", T, lambda: statistics.jackknife(5, 3), TE, "statistic=5"),
+    ("measures.statistics.jackknife", R, lambda: statistics.jackknife(lambda d: {}, 0), V, "n=0"),
+    ("measures.statistics.replicate_matrix", T, lambda: statistics.replicate_matrix(5, ["a"], "v"), TE, "table=5"),
+    ("measures.statistics.replicate_matrix", S, lambda: statistics.replicate_matrix(pd.DataFrame({"a": [1]}), ["a"],
+                                                                                    "v"), V, "table"),
     ("measures.statistics.spearman_rows", S, lambda: statistics.spearman_rows(np.ones((2, 3)), np.ones((4, 5))), V,
      "x, y"),
     ("measures.statistics.spearman_rows", E, lambda: statistics.spearman_rows([], [1.0]), V, "x"),
     ("measures.statistics.spearman_rows", T, lambda: statistics.spearman_rows(["a"], [1.0]), TE, "x"),
-    ("measures.statistics.bootstrap_note", R, lambda: statistics.bootstrap_note(0, 100), V, "n=0"),
-    ("measures.statistics.bootstrap_note", T, lambda: statistics.bootstrap_note("5", 100), TE, "n='5'"),
     ("measures.statistics.spearman", S, lambda: statistics.spearman([1, 2], [1, 2, 3]), V, "x, y"),
     ("measures.statistics.spearman", E, lambda: statistics.spearman([], []), V, "x is empty"),
     ("measures.statistics.spearman", T, lambda: statistics.spearman(["a", "b"], [1, 2]), TE, "x holds"),
@@ -862,6 +936,8 @@ TABLE: list[tuple[str, str, Callable, type, str]] = [
      "n_boot=0"),
     ("measures.statistics.bootstrap_interval", S, lambda: statistics.bootstrap_interval(np.mean, [1.0], [1.0, 2.0]),
      V, "samples must have the same length"),
+    ("measures.statistics.bootstrap_interval", S, lambda: statistics.bootstrap_interval(np.mean, [1.0, 2.0],
+                                                                                        clusters=[0]), V, "clusters"),
     # measures.ood
     ("measures.ood.random_relu_features", R, lambda: ood.random_relu_features(X, dim=0), V, "dim=0"),
     ("measures.ood.random_relu_features", E, lambda: ood.random_relu_features(X[:0]), V, "x is empty"),
@@ -871,12 +947,6 @@ TABLE: list[tuple[str, str, Callable, type, str]] = [
     ("measures.ood.ood_score", E, lambda: ood.ood_score(X[:1], X), V, "x_ref holds 1 input"),
     ("measures.ood.ood_score", S, lambda: ood.ood_score(X, torch.rand(4, 1, 4, 4)), V, "x_eval has shape"),
     ("measures.ood.ood_score", T, lambda: ood.ood_score(X, X, seed=1.5), TE, "seed=1.5"),
-    ("measures.ood.cached_ood_score", T, lambda: ood.cached_ood_score(None, "digits", X, "none", 0.0, X, 2, 0), TE,
-     "cache=None"),
-    ("measures.ood.cached_ood_score", R, lambda: ood.cached_ood_score(
-        cache_mod.RunCache(enabled=False), "digits", X, "noise", -1.0, X, 2, 0), V, "severity=-1.0"),
-    ("measures.ood.cached_ood_score", E, lambda: ood.cached_ood_score(
-        cache_mod.RunCache(enabled=False), "", X, "none", 0.0, X, 2, 0), V, "dataset=''"),
     # measures.decisions
     ("measures.decisions.RewardTable", T, lambda: decisions.RewardTable("1", "-4", "0"), TE, "correct='1'"),
     ("measures.decisions.RewardTable", R, lambda: decisions.RewardTable(NAN, -4.0, 0.0), V, "correct=nan"),
@@ -1061,14 +1131,14 @@ TABLE: list[tuple[str, str, Callable, type, str]] = [
 def _settings_cases() -> list[tuple[str, str, Callable, type, str]]:
     """Every chapter's Settings: a wrong type, a value out of range and an empty tuple for its fields; and run()."""
     bad = {  # chapter -> [(kind, field or {field: value}, value, error, message)]
-        "reversion": [(T, "n_seeds", "5", TE, "n_seeds='5'"), (R, "focus_class", 10, V, "focus_class=10"),
+        "reversion": [(T, "replicates", "5", TE, "replicates='5'"), (R, "focus_class", 10, V, "focus_class=10"),
                       (E, "datasets", (), V, "datasets=.*empty"), (R, "arch", "vgg", V, "arch='vgg'"),
                       (T, "train", {"epochs": 1}, TE, "train=")],
         "mechanism": [(T, "energy", "0.95", TE, "energy='0.95'"), (R, "rarest", 0.0, V, "rarest=0.0"),
                       (E, "archs", (), V, "archs=.*empty"), (R, "energy", 0.8, V, "energy=0.8.*0.9, 0.95"),
                       (R, "nll_shifts", ("blur",), V, "nll_shifts=.*two"), (T, "theory", None, TE, "theory=None")],
         "cautious-decisions": [(T, "tables", [decisions.RewardTable()], TE, "tables="),
-                               (E, "tables", (), V, "tables=.*empty"), (R, "n_seeds", 0, V, "n_seeds=0"),
+                               (E, "tables", (), V, "tables=.*empty"), (R, "replicates", 0, V, "replicates=0"),
                                (R, "focus_shift", "fog", V, "focus_shift='fog'"),
                                (R, "tables", (decisions.RewardTable(), decisions.RewardTable()), V, "repeats")],
         "unfamiliar-examples": [(T, "world", None, TE, "world=None"), (R, "abstain_rate", 1.5, V, "abstain_rate=1.5"),
@@ -1094,13 +1164,13 @@ def _settings_cases() -> list[tuple[str, str, Callable, type, str]]:
     }
     cases = []
     for name, fields in bad.items():
-        module = importlib.import_module(CHAPTERS[name])
+        ch = book.chapter(name)
         for kind, field, value, error, message in fields:
             changes = field if isinstance(field, dict) else {field: value}
             cases.append((f"chapters.{name}.Settings", kind,
-                          functools.partial(dataclasses.replace, module.PROFILES["smoke"], **changes), error, message))
-        cases.append((f"chapters.{name}.run", T, functools.partial(module.run, {"seed": 0}, run()), TE, "settings="))
-        cases.append((f"chapters.{name}.run", T, functools.partial(module.run, module.PROFILES["smoke"], None), TE,
+                          functools.partial(dataclasses.replace, ch.profiles["smoke"], **changes), error, message))
+        cases.append((f"chapters.{name}.run", T, functools.partial(ch.run, {"seed": 0}, run()), TE, "settings="))
+        cases.append((f"chapters.{name}.run", T, functools.partial(ch.run, ch.profiles["smoke"], None), TE,
                       "run=None"))
     return cases
 
@@ -1119,13 +1189,15 @@ def test_bad_input_is_refused_naming_the_parameter(target, kind, call, error, me
 
 # ------------------------------------------------------------------------------------------------- coverage
 
-MODULES = ["core.checks", "core.profiles", "core.runtime", "core.cache", "core.claims", "core.record", "core.chapter",
-           "core.figures", "core.jobs", "core.scorecard", "vision.data", "vision.shifts", "vision.models",
-           "vision.ensemble", "vision.train", "vision.recipes", "vision.losses", "vision.adversarial",
-           "vision.representations", "vision.calibration", "vision.ladders", "lm.tokenizer", "lm.models", "lm.base", "lm.sft",
-           "lm.sampling", "lm.scoring", "lm.rl", "lm.reward", "worlds.knowledge", "worlds.running_totals", "measures.ocs",
-           "worlds.geography", "worlds.hub_qa", "measures.divergences", "measures.statistics", "measures.ood", "measures.decisions", "measures.premem",
-           "measures.familiarity", "measures.homogeneous", "lm.reasoning", "measures.curation"]
+MODULES = ["core.checks", "core.profiles", "core.runtime", "core.seeds", "core.cache", "core.claims", "core.ledger",
+           "core.record", "core.chapter", "core.figures", "core.jobs", "vision.data", "vision.shifts", "vision.models",
+           "vision.ensemble", "vision.train", "vision.losses", "vision.adversarial", "vision.representations",
+           "vision.calibration", "vision.ladders", "lm.tokenizer", "lm.models", "lm.base", "lm.sft", "lm.sampling",
+           "lm.scoring", "lm.rl", "lm.reward", "lm.reasoning", "worlds.knowledge", "worlds.running_totals",
+           "worlds.geography", "worlds.hub_qa", "measures.ocs", "measures.divergences", "measures.statistics",
+           "measures.ood", "measures.decisions", "measures.premem", "measures.familiarity", "measures.homogeneous",
+           "measures.curation", "chapters.extrapolation.common", "chapters.hallucination.common",
+           "chapters.reasoning.common", "book", "jobs", "scorecard"]
 
 LEFT_OUT = {  # public names with no bad input to refuse, and why
     "core.cache.jsonable": "total: any object has a JSON form (its repr at worst)",
@@ -1136,9 +1208,26 @@ LEFT_OUT = {  # public names with no bad input to refuse, and why
     "core.chapter.results_root": "no arguments",
     "core.runtime.interactive": "no arguments", "core.runtime.quiet_libraries": "no arguments",
     "core.runtime.progress_bar": "tqdm's own arguments, passed through (tqdm checks them)",
-    "core.chapter.Run": "a record that start builds from checked parameters",
-    "core.jobs.main": "argparse: test_job_command_line_rejects_bad_arguments",
-    "core.jobs.call_main": "main's argv, which argparse checks",
+    "core.chapter.Execution": "a record that execute builds",
+    "core.ledger.state": "total: any entry, or None, has a state",
+    "core.ledger.with_states": "claims, a ledger and specs that execute passes after checking them",
+    "core.record.machine": "no arguments",
+    "jobs.main": "argparse: test_job_command_line_rejects_bad_arguments",
+    "jobs.call_main": "main's argv, which argparse checks",
+    "chapters.extrapolation.common.Setup": "a record that setup builds",
+    "chapters.extrapolation.common.ensemble": "passes its inputs to make_loss and vision.train.fit, which check them",
+    "chapters.extrapolation.common.shifted_sets": "passes its inputs to vision.shifts.evaluation_sets, which checks them",
+    "chapters.extrapolation.common.focus_inputs": "passes its inputs to vision.shifts.focus_sets, which checks them",
+    "chapters.hallucination.common.rows": "two lists of texts, which datasets.Dataset.from_dict checks",
+    "chapters.hallucination.common.documents": "a list of texts (rows)",
+    "chapters.hallucination.common.world": "a config and a run: make_world checks the config (covered)",
+    "chapters.hallucination.common.pretrained_world": "passes its inputs to make_world and pretrained_base (covered)",
+    "chapters.hallucination.common.selective_accuracy": "total: any grades have an accuracy (NaN when none answer)",
+    "chapters.reasoning.common.Setup": "a record that setup builds",
+    "chapters.reasoning.common.setup": "a chapter's Settings (checked by it) and its run",
+    "chapters.reasoning.common.finetune_order": "a run only, whose streams check themselves",
+    "chapters.reasoning.common.checkpoint_sampling": "a run and a step, which substream checks (covered)",
+    "scorecard.margins": "one table (covered through check_card in every other scorecard function)",
     "lm.models.smollm2_path": "no arguments; a missing package raises ModuleNotFoundError naming the install",
     "lm.base.BaseModel": "a record that pretrained_base builds",
     "lm.sampling.Samples": "a record that sample builds",
@@ -1146,22 +1235,32 @@ LEFT_OUT = {  # public names with no bad input to refuse, and why
     "lm.scoring.Scores": "a record that score builds",
     "worlds.knowledge.Fact": "a record that decompose builds",
     "vision.shifts.EvalSet": "a record that evaluation_sets builds",
-    "vision.ladders.Setup": "a record that part_one_setup builds",
     "measures.homogeneous.BiasRuns": "a record that simulate builds",
     "measures.homogeneous.Simulation": "a record that simulate builds",
 }
 
 ONE_KIND = {  # covered names whose inputs allow fewer than two kinds of bad input, or no wrong type, and why
-    "core.claims.with_seeds": "a Claim and a dict: only their types can be wrong (any seed values widen)",
+    "core.claims.Measured": "a value and its context: only their types can be wrong",
+    "core.ledger.read": "a path; a malformed file raises ValueError naming the claim and the field",
+    "core.ledger.problems": "specs and a ledger: only their types can be wrong",
+    "core.seeds.rng": "a seed, a name and a replicate, checked as by stream_seed",
+    "core.seeds.torch_generator": "a seed, a name and a replicate, checked as by stream_seed",
+    "core.seeds.seed_everything": "one seed",
+    "core.chapter.Run": "a record that start builds; its methods check replicates",
+    "book.chapter": "a name, checked against the registry (a wrong type is a wrong name)",
+    "book.part_of": "a name, checked against the registry (a wrong type is a wrong name)",
+    "book.notebook": "a name, checked against the registry",
+    "jobs.stages": "a name and a profile, checked by the registry and prepare",
+    "measures.statistics.over_replicates": "a list of dicts: only its type or emptiness can be wrong",
+    "chapters.extrapolation.common.ood_score": "covered: a wrong type, a range and an empty name",
     "core.checks.check_type": "checks a type", "core.checks.check_columns": "checks columns",
     "core.checks.check_same_length": "checks lengths", "core.checks.check_shape": "checks a shape",
     "core.checks.check_nonempty": "checks emptiness (and that there is a length)",
     "core.chapter.check_run": "checks two types",
-    "core.jobs.chapter_jobs": "a chapter's name (check_choice); the chapter's jobs take its Settings and Run",
     "core.record.versions": "package names only; an unknown package is reported as None, not an error",
     "core.record.read_metrics": "a path; a missing file raises FileNotFoundError naming it",
-    "core.scorecard.chapter_link": "a name; an unknown one has no link ('')",
-    "core.scorecard.check_card": "checks one table", "core.scorecard.sources": "one table from collect",
+    "scorecard.chapter_link": "a name; an unknown one has no link ('')",
+    "scorecard.check_card": "checks one table", "scorecard.sources": "one table from collect",
     "lm.sft.load_finished": "a model and a cache; a missing entry is None, not an error",
     "lm.tokenizer.check_tokenizer": "checks a tokenizer", "lm.tokenizer.pad_id": "one tokenizer",
     "measures.premem.PNotIdentified": "an exception class: calibrate_p's flat-curve case raises it",
@@ -1177,6 +1276,7 @@ ONE_KIND = {  # covered names whose inputs allow fewer than two kinds of bad inp
     "worlds.running_totals.same_trace": "any two texts", "worlds.running_totals.render_step": "any two integers",
     "worlds.running_totals.vocabulary": "one TaskConfig",
     **{f"chapters.{c}.run": "its Settings and Run, whose values Settings and start check" for c in CHAPTERS},
+    "chapters.extrapolation.common.setup": "covered: a range and a wrong type of the held-out size",
 }
 
 
@@ -1216,11 +1316,15 @@ def test_a_run_that_fails_validation_writes_nothing(params, tmp_path, monkeypatc
     assert not list(tmp_path.iterdir())
 
 
-def test_start_writes_nothing_until_a_figure_or_the_record(tmp_path):
-    run = chapter.start("reversion", "smoke", out_dir=tmp_path / "out")
-    assert not run.out_dir.exists()
-    chapter.finish(run, {}, [CLAIM])
-    assert (run.out_dir / "metrics.json").exists()
+def test_nothing_is_written_until_the_chapter_has_run(tmp_path, monkeypatch):
+    """start writes nothing; a run stopped by a bad override writes nothing; a finished run writes its record."""
+    monkeypatch.setenv("STEERLIB_CACHE", str(tmp_path / "cache"))
+    assert not chapter.start("reversion", "smoke", out_dir=tmp_path / "out").out_dir.exists()
+    with pytest.raises(ValueError, match="setting='colour'"):
+        book.execute("reversion", "smoke", out_dir=tmp_path / "out", colour="red")
+    assert not (tmp_path / "out").exists() and not (tmp_path / "cache").exists()
+    ex = book.execute("reversion", "smoke", out_dir=tmp_path / "out")
+    assert (ex.run.out_dir / "metrics.json").exists()
 
 
 @pytest.mark.parametrize("why", ["HF_HUB_OFFLINE", "no connection"])
@@ -1272,7 +1376,7 @@ def test_job_command_line_rejects_bad_arguments(capsys):
                           (["reversion", "--profile", "smoke", "--stage", "nope"], "--stage='nope'.*'classifiers'"),
                           (["reversion", "--profile", "smoke", "--stage", "ensembles", "--job", "9"], "--job=9")):
         with pytest.raises(SystemExit) as info:
-            jobs.main(argv)
+            job_command.main(argv)
         assert info.value.code == 2 and re.search(message, capsys.readouterr().err), argv
 
 

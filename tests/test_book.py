@@ -93,7 +93,7 @@ def test_scorecard_lists_every_claim_with_its_verdict(tmp_path):
 
 
 def test_scorecard_refuses_a_missing_results_folder(tmp_path):
-    from steerlib.core import scorecard
+    from steerlib import scorecard
 
     with pytest.raises(FileNotFoundError, match="results_dir"):
         scorecard.collect(tmp_path / "nowhere")
@@ -107,8 +107,8 @@ def test_scorecard_refuses_a_missing_results_folder(tmp_path):
     ({"seed": -1}, "seed=-1 is out of range; allowed values lie in \\[0, 4294967295\\]"),
 ], ids=["profile-laptop", "profile-empty", "seed-abc", "seed-1.5", "seed--1"])
 def test_bad_parameters_fail_the_chapter_early_with_a_clear_error(params, message, tmp_path):
-    """The checks live in chapter.start and get_profile, which every chapter notebook calls first; nothing is
-    written."""
+    """The checks live in the one call that runs a chapter (steerlib.book.execute), which every chapter notebook
+    makes first; nothing is written."""
     pm = pytest.importorskip("papermill")
     path = BOOK / "extrapolation" / "reversion.ipynb"
     out_dir = tmp_path / "results"

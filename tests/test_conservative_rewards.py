@@ -7,19 +7,16 @@ import numpy as np
 import pytest
 import torch
 
+from steerlib.book import execute
 from steerlib.chapters.hallucination import conservative_rewards as cr
 from steerlib.chapters.hallucination.conservative_rewards import analysis, experiment, figures
-from steerlib.chapters.hallucination.conservative_rewards.results import (
+from steerlib.chapters.hallucination.conservative_rewards.experiment import (
     FactLabels,
     OwnReward,
     PolicyEval,
     Results,
     RewardModelEval,
 )
-from steerlib.core import chapter
-from steerlib.core.cache import RunCache
-from steerlib.core.claims import judge
-from steerlib.core.profiles import get_profile
 from steerlib.lm.models import build_model, tiny_config
 from steerlib.lm.reward import FactHead, encode_facts, fact_probs
 from steerlib.lm.tokenizer import IGNORE, collate, word_tokenizer
@@ -138,7 +135,7 @@ def test_the_standard_generator_knows_everyone_alike():
     people = list(world.people)
     rng = np.random.default_rng(1)
     for accuracy in (0.0, 1.0):
-        data = experiment.reward_model_data(people, lambda prompts: experiment.standard_responses(
+        data = experiment.reward_model_data(people, lambda prompts, accuracy=accuracy: experiment.standard_responses(
             people, LONG_ATTRIBUTES, 4, accuracy, rng))
         assert {y for ls in data.labels for y in ls} == {int(accuracy)}
         assert {len(ls) for ls in data.labels} == {1, 2, 3, 4}
@@ -156,8 +153,8 @@ def test_split_people_halves_every_bin():
 
 def test_the_fact_head_reads_the_last_token_of_each_clause():
     tok = word_tokenizer(["Write a profile of Ab Cd .", "Ab Cd lives in Oslo Lima .", "works as a pilot"])
-    ids, labels = encode_facts(tok, ["Write a profile of Ab Cd."], [["Ab Cd lives in Oslo.", "Ab Cd works as a pilot."]],
-                               [[1, 0]])
+    ids, labels = encode_facts(tok, ["Write a profile of Ab Cd."],
+                               [["Ab Cd lives in Oslo.", "Ab Cd works as a pilot."]], [[1, 0]])
     words = tok.convert_ids_to_tokens(ids[0])
     assert [w for w, y in zip(words, labels[0]) if y != IGNORE] == [".", "."]
     assert [y for y in labels[0] if y != IGNORE] == [1, 0] and words.count(".") == 3
@@ -195,7 +192,7 @@ def _toy(n_true: dict[str, list[int]], n_false: dict[str, list[int]], mentions: 
            "conservative": RewardModelEval(sft_reward - 1.0, np.tile([0.4, 0.6], n))}
     labels = FactLabels(np.array(mentions), np.ones(n, dtype=int))
     rising = [{"reward": float(i), "kl": 0.1 * i + 0.01 * (i % 3)} for i in range(40)]
-    return Results(seed=0, bins=tuple(sorted(set(mentions))), max_facts=4, pretrain_loss=[1.0],
+    return Results(replicate=0, bins=tuple(sorted(set(mentions))), max_facts=4, pretrain_loss=[1.0],
                    person=np.arange(n), mentions=np.array(mentions), prompts=[f"p{i}" for i in range(n)],
                    policies=policies, reward_models=rms, balanced_mentions=np.repeat(mentions, 2),
                    balanced_truth=np.tile([1, 0], n), rm_data={"standard": labels, "conservative": labels},
@@ -213,7 +210,7 @@ def test_statistics_by_hand():
     pp = analysis.per_person(r)
     assert analysis.bin_means(pp, ("sft", "true"), r.bins).tolist() == [0.5, 3.0]
     assert analysis.fraction_true(pp, "sft") == pytest.approx(7 / 13)
-    s = analysis.statistics(r, pp)
+    s = analysis.statistics(r)
     assert s["C6"] == pytest.approx((2 * 3 - 3 * 0.5) - (2 * 0.5 - 3 * 2.5))
     assert s["C7"] == pytest.approx(3.0) and s["C7b"] == pytest.approx(-1.0)
     assert s["C8"] == 2.5 and s["C8b"] == 2.0 and s["C8c"] == 0.5  # lengths: 3 at 0, 3.5 at 9 mentions
@@ -223,6 +220,9 @@ def test_statistics_by_hand():
     assert s["C12"] == pytest.approx(3.5 - 0.5) and s["C13"] == pytest.approx(1 / 8)
     assert s["gate/rm-standard"] == 1.0 and s["gate/rm-conservative"] == 0.0
     assert s["gate/lengths"] == pytest.approx(np.std([3, 3, 3, 4]))
+    assert s["gate/generator"] == 0.0  # every labelled fact is true, in every bin
+    assert s["gate/rl-oracle"] == pytest.approx(analysis.rl_moved(r.rl_history["oracle"], r.own_reward["oracle"].rl,
+                                                                  r.own_reward["oracle"].sft, np.arange(4)))
 
 
 def test_rl_moved_separates_a_moving_run_from_noise():
@@ -271,6 +271,31 @@ def test_claims_are_explained_and_judged():
     assert {"gate/sft", "gate/lengths", "gate/generator", "gate/rl-oracle"} <= set(ids)
     assert len(ids) == len(set(ids)) and all(c.why and c.uncertainty for c in claims)
     assert not [c for c in claims if c.id == "C8"][0].holds  # no familiarity effect: C8 cannot hold
+    lengths = [c for c in claims if c.id == "gate/lengths"][0]
+    assert lengths.threshold == pytest.approx(np.sqrt((4 ** 2 - 1) / 12) / 2, abs=1e-3) and "1.12" in lengths.why
+    assert "9 mentions" in [c for c in claims if c.id == "gate/sft"][0].statement
+
+
+def test_claims_are_means_over_replicates_with_a_prediction_interval():
+    """A claim's value is the mean of its statistic over the replicates, with a prediction interval for a rerun's
+    mean; a statistic undefined at one replicate takes the others' mean and names that replicate."""
+    mentions = [0, 0, 9, 9]
+    reps = []
+    for k in range(3):  # SFT states k + 1 more true facts about familiar people than about unfamiliar ones
+        counts = {p: [1, 1, 1 + k, 1 + k] for p in experiment.POLICIES}
+        false = {p: [0] * 4 if p == "count" and k == 0 else [1] * 4 for p in experiment.POLICIES}
+        rep = _toy(counts, false, mentions)
+        rep.replicate = k
+        reps.append(rep)
+    reps[0].others = reps[1:]
+    per = [analysis.statistics(o) for o in reps]
+    assert [p["C8"] for p in per] == [0.0, 1.0, 2.0]
+    assert np.isnan(per[0]["C13"]) and per[1]["C13"] == 1.0  # replicate 0's count run states no false fact
+    claims = {c.id: c for c in cr.claims(reps[0])}
+    assert claims["C8"].value == pytest.approx(1.0) and claims["C8"].interval[0] < 1.0 < claims["C8"].interval[1]
+    assert "3 new independent replicates" in claims["C8"].uncertainty
+    assert claims["C13"].undefined_at == (0,) and claims["C13"].value == 1.0 and claims["C13"].fragile
+    assert set(cr.extra(reps[0])["replicate_values"]) == {0, 1, 2}
 
 
 # ----------------------------------------------------------------------------------------------- the chapter
@@ -278,34 +303,36 @@ def test_claims_are_explained_and_judged():
 
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory):
-    run = chapter.start("conservative-rewards", "smoke", device="cpu",
-                        out_dir=tmp_path_factory.mktemp("conservative-rewards"))
-    return cr.run(get_profile(cr.PROFILES, "smoke"), run), run
+    """The chapter at smoke on the cpu, with the session's cache (shared with the notebook tests)."""
+    return execute("conservative-rewards", "smoke", device="cpu", out_dir=tmp_path_factory.mktemp("conservative"))
 
 
 def test_smoke_run(smoke, tmp_path):
-    r, run = smoke
+    """Every policy, reward model and claim is there with the schema (no verdict is asserted: at smoke it would test
+    the machine's floating-point order), the figures draw, and a run without the cache samples the same texts."""
+    r = smoke.results
     n = len(r.prompts)
     assert set(r.policies) == set(experiment.POLICIES) and set(r.reward_models) == {"standard", "conservative"}
     assert all(len(p.texts) == n == len(p.n_true) for p in r.policies.values())
     assert all(len(m.predicted) == n for m in r.reward_models.values())
     assert all(len(h) == cr.PROFILES["smoke"].rl.steps for h in r.rl_history.values())
-    claims = cr.claims(r)
-    table = chapter.finish(run, cr.PROFILES["smoke"], claims, extra=cr.extra(r))
-    assert set(table.index) == {c.id for c in claims} and (run.out_dir / "metrics.json").exists()
+    claims = smoke.claims
+    assert {c.id for c in claims} == {s.id for s in cr.SPECS if "{" not in s.id} | {
+        f"gate/rl-{name}" for name in experiment.REWARDS}
+    assert all(c.why and c.uncertainty and c.interval is None for c in claims)  # one replicate: no interval
+    assert set(smoke.table().index) == {c.id for c in claims} and (smoke.run.out_dir / "metrics.json").exists()
     for plot in (figures.plot_method, figures.plot_rm_bias, figures.plot_fraction_true, figures.plot_facts,
                  figures.plot_training):
         assert plot(r).axes
-    assert len(analysis.examples(r)) == 3 * len(experiment.POLICIES)
-    again = cr.run(get_profile(cr.PROFILES, "smoke"), dataclasses.replace(run, cache=RunCache(tmp_path / "c")))
-    assert [p.texts for p in again.policies.values()] == [p.texts for p in r.policies.values()]  # deterministic
+    assert len(cr.examples(r)) == 3 * len(experiment.POLICIES)
+    again = execute("conservative-rewards", "smoke", device="cpu", out_dir=tmp_path, cache=False, record=False)
+    assert [p.texts for p in again.results.policies.values()] == [p.texts for p in r.policies.values()]
 
 
 @pytest.mark.slow
 def test_cpu_verdicts(tmp_path):
     """The cpu profile's verdicts at seed 0, as recorded in the chapter (see the notebook's prose)."""
-    run = chapter.start("conservative-rewards", "cpu", device="cpu", out_dir=tmp_path)
-    claims = {c.id: c for c in judge(cr.claims(cr.run(get_profile(cr.PROFILES, "cpu"), run)))}
+    claims = {c.id: c for c in execute("conservative-rewards", "cpu", device="cpu", out_dir=tmp_path).claims}
     assert all(claims[i].holds for i in claims if i.startswith("gate"))
     for cid, holds in CPU_VERDICTS.items():
         assert claims[cid].holds == holds, (cid, claims[cid].value)

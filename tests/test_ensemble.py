@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from steerlib.core.cache import RunCache
+from steerlib.core.seeds import Replicate, replicates
 from steerlib.vision.ensemble import FORMAT, Ensemble
 from steerlib.vision.losses import make_loss
 from steerlib.vision.models import make_model
@@ -16,6 +17,9 @@ def toy():
     return x, y
 
 
+ONE = (Replicate(0, 0),)
+
+
 def make():
     return make_model("mlp", (1, 8, 8), 4, hidden=16)
 
@@ -23,17 +27,17 @@ def make():
 def test_ensemble_training_equals_separate_training(toy):
     """Summed member losses + elementwise Adam = E independent runs with the same init and data order."""
     x, y = toy
-    loss, cfg, seeds = make_loss("ce", 4), TrainConfig(epochs=2, batch_size=16, lr=1e-2), (3, 7)
+    loss, cfg, seeds = make_loss("ce", 4), TrainConfig(epochs=2, batch_size=16, lr=1e-2), replicates(3, 2)
     ens = train_ensemble(make, seeds, loss, x, y, cfg, torch.device("cpu"))
     for i, model in enumerate(train_separately(make, seeds, loss, x, y, cfg)):
         for (name, p), q in zip(model.state_dict().items(), ens.member(i).state_dict().values()):
             assert torch.allclose(p, q, atol=1e-5), name
-    assert not torch.allclose(ens.member(0)(x), ens.member(1)(x))  # different seeds, different models
+    assert not torch.allclose(ens.member(0)(x), ens.member(1)(x))  # different replicates, different models
 
 
 def test_predict_matches_members(toy):
     x, _ = toy
-    ens = Ensemble(lambda: make_model("cnn", (1, 8, 8), 3, width=4, hidden=8, norm="layer"), (0, 1, 2))
+    ens = Ensemble(lambda: make_model("cnn", (1, 8, 8), 3, width=4, hidden=8, norm="layer"), replicates(0, 3))
     out = ens.predict(x, batch_size=40)
     assert out.shape == (3, 96, 3)
     for i in range(3):
@@ -42,7 +46,7 @@ def test_predict_matches_members(toy):
 
 def test_batchnorm_running_stats_are_updated_per_member(toy):
     x, y = toy
-    ens = train_ensemble(lambda: make_model("mlp", (1, 8, 8), 4, hidden=16, norm="batch"), (0, 1),
+    ens = train_ensemble(lambda: make_model("mlp", (1, 8, 8), 4, hidden=16, norm="batch"), replicates(0, 2),
                          make_loss("ce", 4), x + 3.0, y, TrainConfig(epochs=3, batch_size=32), torch.device("cpu"))
     means = [ens.member(i).norm_fc1.running_mean for i in range(2)]
     assert all(m.abs().sum() > 0 for m in means)
@@ -52,7 +56,7 @@ def test_batchnorm_running_stats_are_updated_per_member(toy):
 def test_interrupted_run_resumes_to_the_same_result(toy, tmp_path, monkeypatch):
     x, y = toy
     loss, cfg, key = make_loss("ce", 4), TrainConfig(epochs=3, batch_size=16), {"toy": 1}
-    full = train_ensemble(make, (0,), loss, x, y, cfg, torch.device("cpu"))
+    full = train_ensemble(make, ONE, loss, x, y, cfg, torch.device("cpu"))
 
     cache = RunCache(tmp_path)
     real_save = RunCache.save_checkpoint
@@ -64,12 +68,12 @@ def test_interrupted_run_resumes_to_the_same_result(toy, tmp_path, monkeypatch):
 
     monkeypatch.setattr(RunCache, "save_checkpoint", save_then_crash)
     with pytest.raises(KeyboardInterrupt):
-        train_ensemble(make, (0,), loss, x, y, cfg, torch.device("cpu"), cache, key)
+        train_ensemble(make, ONE, loss, x, y, cfg, torch.device("cpu"), cache, key)
     monkeypatch.setattr(RunCache, "save_checkpoint", real_save)
-    assert cache.load_checkpoint("ensemble", {"key": key, "seeds": (0,), "train": cfg, "format": FORMAT})["epoch"] == 2
-    resumed = train_ensemble(make, (0,), loss, x, y, cfg, torch.device("cpu"), cache, key)
+    assert cache.load_checkpoint("ensemble", {"key": key, "members": ONE, "train": cfg, "format": FORMAT})["epoch"] == 2
+    resumed = train_ensemble(make, ONE, loss, x, y, cfg, torch.device("cpu"), cache, key)
     assert torch.allclose(resumed.predict(x), full.predict(x), atol=1e-5)
     # finished: a third call loads the result without training
     monkeypatch.setattr(torch.optim.Adam, "step", lambda *a, **k: pytest.fail("retrained a cached run"))
-    again = train_ensemble(make, (0,), loss, x, y, cfg, torch.device("cpu"), cache, key)
+    again = train_ensemble(make, ONE, loss, x, y, cfg, torch.device("cpu"), cache, key)
     assert torch.allclose(again.predict(x), full.predict(x))

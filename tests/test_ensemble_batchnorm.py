@@ -2,12 +2,13 @@
 import pytest
 import torch
 
+from steerlib.core.seeds import replicates
 from steerlib.vision.ensemble import Ensemble
 from steerlib.vision.losses import make_loss
 from steerlib.vision.models import make_model
 from steerlib.vision.train import TrainConfig, train_ensemble, train_separately
 
-SEEDS = (3, 7)
+SEEDS = replicates(3, 2)
 
 
 def make(arch: str):
@@ -21,8 +22,8 @@ def data():
     return x, y
 
 
-def separate(arch: str, seed: int) -> torch.nn.Module:
-    torch.manual_seed(seed)
+def separate(arch: str, member) -> torch.nn.Module:
+    torch.manual_seed(member.stream("init"))
     return make(arch)().train()
 
 
@@ -46,17 +47,23 @@ def test_train_mode_forward_updates_each_members_running_statistics(arch):
         assert first_mean.abs().max() > 0.1
 
 
+@pytest.mark.parametrize("seed", [0, 1, 3])
 @pytest.mark.parametrize("arch", ["cnn", "mlp"])
-def test_batchnorm_ensemble_training_equals_separate_training(arch):
-    """Everything matches except the biases of the layers right before a BatchNorm (and so the running means): BN
-    removes them, their exact gradient is 0, and Adam turns rounding noise in it into steps of size lr, in any run."""
+def test_batchnorm_ensemble_training_equals_separate_training(arch, seed):
+    """Every weight, bias and running statistic matches, at any seed, when the reference runs its convolutions in
+    the ensemble's memory format (channels-last). In the contiguous format the convolutions sum in another order,
+    and Adam amplifies that rounding through the biases before a BatchNorm (whose exact gradient is 0, so Adam turns
+    noise into steps of size lr): measured up to 0.03 in conv1's weights after 8 steps at seed 0, 4e-7 at seed 2."""
     x, y = data()
+    members = replicates(seed, 2)
     loss, cfg = make_loss("ce", 4), TrainConfig(epochs=2, batch_size=16, lr=1e-2)
-    ens = train_ensemble(make(arch), SEEDS, loss, x, y, cfg, torch.device("cpu"))
-    pre_bn = {"conv1.bias", "conv2.bias", "fc1.bias"} if arch == "cnn" else {"fc1.bias", "fc2.bias"}
-    for i, model in enumerate(train_separately(make(arch), SEEDS, loss, x, y, cfg)):
+    ens = train_ensemble(make(arch), members, loss, x, y, cfg, torch.device("cpu"))
+    if arch == "cnn":
+        reference = train_separately(lambda: make(arch)().to(memory_format=torch.channels_last), members, loss,
+                                     x.contiguous(memory_format=torch.channels_last), y, cfg)
+    else:
+        reference = train_separately(make(arch), members, loss, x, y, cfg)
+    for i, model in enumerate(reference):
         member = ens.member(i).state_dict()
         for name, ref in model.state_dict().items():
-            if name in pre_bn or name.endswith("running_mean"):
-                continue
-            assert torch.allclose(ref.float(), member[name].float(), atol=1e-4), name
+            assert torch.allclose(ref.float(), member[name].float(), atol=1e-6), name

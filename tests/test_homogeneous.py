@@ -124,8 +124,8 @@ def test_output_bias_moves_towards_the_majority_label_first():
 
 
 def test_simulation_shapes_on_a_tiny_config():
-    cfg = H.SimConfig(depths=(3, 4), width=8, dim=4, n_train=40, n_test=30, n_seeds=2, steps=30,
-                      angles=(0, 90), bias_seeds=2, bias_steps=40)
+    cfg = H.SimConfig(depths=(3, 4), width=8, dim=4, n_train=40, n_test=30, replicates=2, steps=30,
+                      angles=(0, 90), bias_replicates=2, bias_steps=40)
     r = H.simulate(cfg)
     assert r.stable_rank.shape == (2, 2, 4)
     assert torch.isnan(r.stable_rank[0, :, 3]).all()  # a depth-3 net has 3 layers

@@ -3,7 +3,6 @@ datasets' schemas (nothing downloads), grading with aliases, the split by famili
 and a smoke run of the chapter's experiment on TriviaQA-format questions with the tiny model."""
 import dataclasses
 import json
-import time
 
 import matplotlib
 import numpy as np
@@ -11,9 +10,8 @@ import pandas as pd
 import pytest
 from datasets import Dataset
 
+from steerlib.book import execute
 from steerlib.chapters.hallucination import real_facts as rf
-from steerlib.chapters.hallucination.real_facts import analysis, experiment, figures
-from steerlib.core import chapter
 from steerlib.core.cache import from_plain, to_plain
 from steerlib.lm.models import build_model, tiny_config
 from steerlib.lm.scoring import next_token_choice
@@ -176,53 +174,52 @@ def trivia_smoke(tmp_path_factory):
     folder = tmp_path_factory.mktemp("trivia")
     path = folder / "trivia_qa.jsonl"
     path.write_text("".join(json.dumps(trivia_row(*fact, i)) + "\n" for i, fact in enumerate(FACTS)))
-    settings = dataclasses.replace(rf.PROFILES["smoke"], data=hub_qa.HubQAConfig(path=str(path), questions=24,
-                                                                                shots=2))
-    run = chapter.start("real-facts", "smoke", 0, out_dir=folder / "out")
-    t = time.time()
-    return run, settings, rf.run(settings, run), time.time() - t
+    return execute("real-facts", "smoke", 0, out_dir=folder / "out",
+                   data=hub_qa.HubQAConfig(path=str(path), questions=24, shots=2))
 
 
 def test_smoke_run_on_trivia_qa_questions(trivia_smoke):
     """The whole experiment on TriviaQA-format questions with the smoke profile's tiny model: split by the base
-    model's NLL within each kind, no population, the hedge not judged (TriviaQA's answers do not repeat)."""
-    run, settings, r, _ = trivia_smoke
+    model's NLL within each kind (drawn from the run's own stream), no population, the hedge not judged (TriviaQA's
+    answers do not repeat)."""
+    ex = trivia_smoke
+    r, settings, figures = ex.results, ex.settings, ex.figures
     assert r.seconds["total"] - r.seconds["load"] < 30  # the tiny model's budget, less the tokenizer's one-off load
     assert np.isnan(r.population).all() and len(r.kind) == 24
-    for kind in analysis.kinds(r):  # half of each kind is held out, one of each pair of NLL neighbours
+    for kind in rf.kinds(r):  # half of each kind is held out, one of each pair of NLL neighbours
         sel = r.kind == kind
         assert r.test[sel].sum() == round(sel.sum() / 2)
-    expected = hub_qa.familiarity_split(r.base_nll, list(r.kind), 0.5, 0) == "test"
+    expected = hub_qa.familiarity_split(r.base_nll, list(r.kind), 0.5, rf.draw_seeds(ex.run)["split"]) == "test"
     np.testing.assert_array_equal(r.test, expected)
     np.testing.assert_array_equal(r.relabelled, ~r.test & (r.base_accuracy < settings.unfamiliar_accuracy))
-    claims = {c.id: c for c in rf.claims(r)}
+    claims = {c.id: c for c in ex.claims}
     assert claims["S1"].verdict == "not judged" and "not available for this source" in claims["S1"].note
     assert claims["S1b"].verdict == "not judged"
-    assert "population~correct" not in analysis.correlations(r).columns
-    assert "population" not in analysis.examples(r, 1).columns
+    assert "population~correct" not in rf.correlations(r).columns
+    assert "population" not in rf.examples(r, 1).columns
     assert len(figures.plot_familiarity(r).axes) == 2 and figures.plot_hedge(r).axes
     assert figures.plot_relabelling(r).axes
-    json.dumps(rf.extra(r))
-    chapter.finish(run, settings, list(claims.values()), extra=rf.extra(r))
+    json.dumps(ex.extra)
+    assert {c["id"] for c in json.loads((ex.run.out_dir / "metrics.json").read_text())["claims"]} == set(claims)
     back = from_plain(to_plain(r), rf.Results)  # how the run cache keeps it
     assert np.isnan(back.population).all() and back.kind.tolist() == r.kind.tolist()
 
 
 def test_smoke_run_on_mmlu_questions_measures_multiple_choice_with_their_own_options(mmlu_file):
-    settings = dataclasses.replace(rf.PROFILES["smoke"], data=hub_qa.HubQAConfig("mmlu", path=mmlu_file, split="test",
-                                                                                questions=10, shots=1))
-    r = rf.run(settings, chapter.start("real-facts", "smoke", 0))
+    ex = execute("real-facts", "smoke", 0, record=False,
+                 data=hub_qa.HubQAConfig("mmlu", path=mmlu_file, split="test", questions=10, shots=1))
+    r = ex.results
     rows = {row["question"]: row for row in MMLU}
-    questions, _ = experiment.questions_of(settings.data, 0)
+    questions, _ = rf.questions_of(ex.settings.data, ex.run.stream("data"))
     assert r.choice_right.tolist() == [rows[q]["answer"] for q in questions["question"]]
     assert np.isfinite(r.choice_logprobs[r.test]).all() and np.isnan(r.choice_logprobs[~r.test]).all()
-    assert analysis.multiple_choice(r).loc["mmlu", "questions"] == r.test.sum()
+    assert rf.multiple_choice(r).loc["mmlu", "questions"] == r.test.sum()
 
 
 def test_the_paper_profile_asks_triviaqa_of_a_hub_model():
     paper = rf.PROFILES["paper"]
     assert isinstance(paper.data, hub_qa.HubQAConfig) and paper.data.source == "trivia_qa"
-    assert paper.base.model == experiment.PAPER_MODEL and paper.k == 12
+    assert paper.base.model == rf.PAPER_MODEL and paper.k == 12 and paper.replicates >= 3
     assert paper.finetune.steps > rf.PROFILES["cpu"].finetune.steps
     with pytest.raises(TypeError, match="data=.*GeographyConfig or a HubQAConfig"):
         dataclasses.replace(paper, data={"source": "trivia_qa"})

@@ -1,17 +1,17 @@
-"""The jobs layer (:mod:`steerlib.core.jobs`): stages in order, in worker processes, and Part I's chapters sharing
-their models through the run cache. The pre-memorization chapter's jobs (launched through submitit, a killed run
-resumed) are tested in ``tests/test_pre_memorization.py``; every chapter's list in ``tests/test_contract.py``."""
+"""The jobs layer (:mod:`steerlib.core.jobs`, the command :mod:`steerlib.jobs`): stages in order, in worker
+processes, and Part I's chapters sharing their models through the run cache. The pre-memorization chapter's jobs
+(launched through submitit, a killed run resumed) are tested in ``tests/test_pre_memorization.py``; every chapter's
+list in ``tests/test_contract.py``."""
 from __future__ import annotations
 
-import dataclasses
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-from steerlib.chapters.extrapolation import cautious_decisions, mechanism, reversion
-from steerlib.core.cache import RunCache
-from steerlib.core.chapter import Run, start
+from steerlib import jobs
+from steerlib.book import execute
+from steerlib.core.cache import CACHE_ENV
 from steerlib.core.jobs import Job, Stage, run_stages
 
 
@@ -25,30 +25,24 @@ def test_stages_run_in_order_each_in_worker_processes(tmp_path):
     assert len(seconds) == 6 and all(f.with_suffix(".copy").exists() for f in files)
 
 
-def _run(name: str, cache: RunCache) -> Run:
-    """The run a notebook would get at smoke, on the CPU, with ``cache``."""
-    return dataclasses.replace(start(name, "smoke", device="cpu"), cache=cache)
-
-
-def test_part_one_chapters_share_their_models_and_then_train_nothing(tmp_path):
+def test_part_one_chapters_share_their_models_and_then_train_nothing(tmp_path, monkeypatch):
     """Reversion's jobs train every ensemble; cautious decisions and mechanism find theirs among them (same cache
     entries) and train only their own; each chapter's run then trains nothing."""
-    cache = RunCache(tmp_path)
-    chapters = {"reversion": reversion, "cautious-decisions": cautious_decisions, "mechanism": mechanism}
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
+    names = ("reversion", "cautious-decisions", "mechanism")
     trained = {}
-    for name, chapter in chapters.items():
-        run = _run(name, cache)
-        cache.misses.clear()
-        run_stages(chapter.jobs(chapter.PROFILES["smoke"], run))
+    for name in names:
+        stages = jobs.stages(name, "smoke", device="cpu")
+        cache = stages[0].jobs[0].args[1].cache  # every job's run shares one RunCache, whose counters we read
+        run_stages(stages)
         trained[name] = cache.misses["ensemble"]
     # reversion: CE, MSE reward, Gaussian NLL; cautious decisions: the +1/-0.05/0 reward model; mechanism: the
     # batch-norm CNN and the imbalanced-label control (its CE, MSE-reward and NLL CNNs are reversion's)
     assert trained == {"reversion": 3, "cautious-decisions": 1, "mechanism": 2}
-    for name, chapter in chapters.items():
-        notebook = RunCache(tmp_path)
-        chapter.run(chapter.PROFILES["smoke"], _run(name, notebook))
-        assert notebook.misses["ensemble"] == notebook.misses["ladders"] == notebook.misses["homogeneous"] == 0, name
-        assert notebook.hits["ensemble"] > 0
+    for name in names:
+        cache = execute(name, "smoke", device="cpu", out_dir=tmp_path / name).run.cache
+        assert cache.misses["ensemble"] == cache.misses["ladders"] == cache.misses["homogeneous"] == 0, name
+        assert cache.hits["ensemble"] > 0
 
 
 def test_the_one_command_runs_as_a_module():

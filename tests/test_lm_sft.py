@@ -116,11 +116,9 @@ def test_unknown_schedule_names_the_choices():
 def test_smoke_pretraining_resumes_after_a_kill(chapter, toy, tmp_path):
     """The smoke profile's pretraining checkpoints before its last step, so a run killed mid-way resumes from the
     checkpoint to the weights of an uninterrupted run (here on the toy model, with the profile's SFTConfig)."""
-    import importlib
+    from steerlib.book import chapter as lookup
 
-    from steerlib.chapters import CHAPTERS
-
-    cfg = importlib.import_module(CHAPTERS[chapter]).PROFILES["smoke"].pretrain
+    cfg = lookup(chapter).profiles["smoke"].pretrain
     assert cfg.checkpoint_every < cfg.steps
     model, tok, data = toy
     cfg = dataclasses.replace(cfg, batch_size=4)  # the toy data is 4 examples; the step and checkpoint counts stay

@@ -103,3 +103,37 @@ def test_new_verbs_appear_only_in_finetuning_and_test_problems():
 def test_config_validation():
     with pytest.raises(ValueError, match="max_delta"):
         rt.TaskConfig(max_delta=30)
+
+
+# ------------------------------------------------------------------ what the reasoning chapters share (common)
+
+
+def test_the_pool_does_not_depend_on_how_many_finetuning_problems_follow_it():
+    """Both reasoning chapters draw the pretraining pool first from the run's data stream, then their own numbers of
+    finetuning and test problems: at one seed and replicate they pretrain on the same pool (one cache entry)."""
+    from steerlib.core.seeds import Replicate
+
+    data = Replicate(7, 1).stream("data")
+    small, large = rt.splits(CFG, 60, 16, 8, data), rt.splits(CFG, 60, 48, 32, data)
+    assert small[0]["response"] == large[0]["response"] and small[0]["prompt"] == large[0]["prompt"]
+    other = rt.splits(CFG, 60, 16, 8, Replicate(7, 2).stream("data"))[0]
+    assert other["prompt"] != small[0]["prompt"]  # another replicate, another pool
+
+
+def test_the_chapters_share_the_pretraining_settings_and_draw_from_named_streams():
+    from steerlib.book import chapter
+    from steerlib.chapters.reasoning import common
+    from steerlib.core.chapter import prepare
+
+    premem, curation = chapter("pre-memorization"), chapter("robustness-and-curation")
+    for profile in ("smoke", "cpu", "paper"):
+        a, b = premem.profiles[profile], curation.profiles[profile]
+        assert (a.task, a.base, a.n_pretrain, a.pretrain) == (b.task, b.base, b.n_pretrain, b.pretrain), profile
+        assert {k: getattr(a, k) for k in common.PRETRAINING[profile]} == common.PRETRAINING[profile]
+    run, _ = prepare(premem, "smoke", seed=3, device="cpu")
+    other, _ = prepare(curation, "smoke", seed=3, device="cpu")
+    assert common.finetune_order(run) == common.finetune_order(other)  # a stream names no chapter
+    seeds = [common.finetune_order(run), run.stream("order"), run.stream("init"),
+             *[common.checkpoint_sampling(r, step) for r in (run, run.at(1)) for step in (1, 2, 3)]]
+    assert len(set(seeds)) == len(seeds)
+    assert common.checkpoint_steps((0.07, 0.15, 0.3, 1.0), 10) == [1, 2, 3, 10]

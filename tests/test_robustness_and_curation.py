@@ -5,30 +5,21 @@ import time
 
 import numpy as np
 import pytest
-import torch
 
+from steerlib.book import execute
 from steerlib.chapters.reasoning import robustness_and_curation as C
 from steerlib.chapters.reasoning.robustness_and_curation import experiment, figures
-from steerlib.core.cache import RunCache
-from steerlib.core.chapter import Run
-from steerlib.core.claims import judge
 from steerlib.core.jobs import run_stages
-from steerlib.core.profiles import get_profile
 from steerlib.measures import curation
 from steerlib.measures.statistics import spearman
 from steerlib.worlds import running_totals as task
 
-# The cpu verdicts (measured at seed 0 with seeds 0-2, and the same at seed 1 alone); a claim that changes side fails
-# the slow test. H6 does not reproduce (the forced opening breaks nearly every example whatever its pre-memorization
-# accuracy); H7's prerequisite fails (nearly all of D falls below t = 0.75), so H7 is not judged.
+# The cpu verdicts (measured at seed 0 with the old seeds 0-2, and the same at seed 1 alone); a claim that changes side
+# fails the slow test. H6 does not reproduce (the forced opening breaks nearly every example whatever its
+# pre-memorization accuracy); H7's prerequisite fails (nearly all of D falls below t = 0.75), so H7 is not judged.
 CPU_VERDICTS = {"H6pre": "holds", "H6": "does not hold", "H6b": "does not hold", "H6c": "holds (fragile)",
                 "H7pre": "does not hold", "H7": "not judged", "H7b": "not judged"}
 IDS = ["H6pre", "H6", "H6b", "H6c", "H7pre", "H7", "H7b"]
-
-
-def chapter_run(cache: RunCache, seed: int = 0) -> Run:
-    return Run(chapter="robustness-and-curation", profile="smoke", seed=seed, device=torch.device("cpu"),
-               out_dir=cache.root, cache=cache, started=time.time())
 
 
 # ------------------------------------------------------------------------------------ the task's new pieces
@@ -97,68 +88,134 @@ def test_bin_means_and_shuffle_floor():
     assert 0.05 < floor < 0.25  # about 1.96 / sqrt(200) = 0.14 for unrelated samples
 
 
+# --------------------------------------------------------------------------------------- statistics by hand
+
+
+def _results(replicate: int, premem_acc, drop, curves, flagged=0.5) -> C.Results:
+    """One replicate's results made by hand: one robustness run whose examples have pre-memorization accuracy
+    ``premem_acc`` (perplexity never below p, accuracy constant over two checkpoints) and accuracy ``drop`` under the
+    forced opening (from 1), and curation curves (method -> test accuracy per round)."""
+    acc = np.asarray(premem_acc, dtype=float)
+    n = len(acc)
+    log = experiment.RobustLog(acc=np.stack([acc, acc]), perp=np.full((2, n), 2.0), final_acc=np.ones(n),
+                               perturbed_acc=1 - np.asarray(drop, dtype=float), has_opening=np.ones(n, dtype=bool),
+                               events=np.full(n, 3))
+    rounds = len(next(iter(curves.values())))
+    return C.Results(replicate, 1.145, 0.75, [C.RobustSpec(1e-3, 8)], [log], np.arange(rounds) * 10,
+                     {m: np.asarray(v, dtype=float) for m, v in curves.items()}, np.full(rounds - 1, flagged),
+                     {m: np.full(10 * (rounds - 1), 3) for m in curves}, {})
+
+
+CURVES = {"premem": [0.1, 0.3, 0.4], "iid": [0.1, 0.2, 0.3], "ifd": [0.1, 0.25, 0.3], "heuristic": [0.1, 0.2, 0.35]}
+
+
+def test_statistics_by_hand():
+    """H6: ρ(pre-memorization acc., drop) = -1 when the drop falls with it; H6b: lowest bin minus highest; H7: the
+    method reaches the baseline's final 0.3 at 10 added examples, the baseline at 20 (ratio 2); H7b: the mean over
+    rounds 1, 2 of premem minus the better rival (0.3 - 0.25, 0.4 - 0.35)."""
+    x = np.array([0.0, 0.1, 0.3, 0.6, 0.8, 1.0])
+    r = _results(0, x, 1 - x, CURVES, flagged=0.8)
+    s = C.statistics(r)
+    assert s["H6pre"] == 1.0 and s["H6"] == pytest.approx(-1.0)
+    assert s["H6b"] == pytest.approx(np.mean([1.0, 0.9]) - np.mean([0.2, 0.0]))
+    assert s["H6c"] == pytest.approx(0.0)  # train accuracy is the pre-memorization accuracy here: no better
+    assert s["H7"] == pytest.approx(2.0) and s["H7b"] == pytest.approx(0.05)
+    assert s["H7pre"] == pytest.approx(0.2) and s["share_below_t"] == pytest.approx(0.8)
+
+
+def test_claims_are_means_over_replicates_and_prerequisites_gate_their_own_experiment():
+    x = np.linspace(0, 1, 12)
+    reps = [_results(0, x, 1 - x, CURVES, 0.5),
+            _results(1, x, 1 - x ** 2, {**CURVES, "premem": [0.1, 0.25, 0.3]}, 0.4),
+            _results(2, x, (1 - x) / 2, {**CURVES, "premem": [0.1, 0.2, 0.3]}, 0.97)]
+    per = [C.statistics(r) for r in reps]
+    first = dataclasses.replace(reps[0], others=reps[1:])
+    claims = {c.id: c for c in C.claims(first)}
+    assert list(claims) == IDS
+    for cid, c in claims.items():
+        assert c.value == pytest.approx(np.mean([p[cid] for p in per])), cid
+        assert c.interval is not None and "3 new independent replicates" in c.uncertainty
+    floors = np.mean([C.noise_floors(r) for r in reps], axis=0)
+    assert claims["H6"].threshold == pytest.approx(-round(floors[0], 3))
+    assert claims["H6b"].threshold == pytest.approx(round(floors[1], 3))
+    assert str(round(floors[0], 3)) in claims["H6"].why
+    assert claims["H6pre"].gates == ("H6", "H6b", "H6c") and claims["H7pre"].gates == ("H7", "H7b")
+    assert f"{np.mean([0.5, 0.4, 0.97]):.2f}" in claims["H7pre"].statistic
+    one = {c.id: c for c in C.claims(reps[0])}
+    assert all(c.interval is None and "single replicate" in c.uncertainty for c in one.values())
+    assert sorted(C.extra(first)["replicate_values"]) == [0, 1, 2]
+
+
+def test_an_undefined_ratio_is_not_judged():
+    flat = {m: [0.3, 0.2, 0.2] for m in CURVES}  # no curve rises above round 0's accuracy
+    x = np.linspace(0, 1, 8)
+    claims = {c.id: c for c in C.claims(_results(0, x, 1 - x, flat))}
+    assert not claims["H7"].judged and "no ratio is defined" in claims["H7"].note
+    mixed = dataclasses.replace(_results(0, x, 1 - x, flat), others=[_results(1, x, 1 - x, CURVES)])
+    h7 = {c.id: c for c in C.claims(mixed)}["H7"]
+    assert h7.judged and h7.value == pytest.approx(2.0) and h7.undefined_at == (0,) and "fragile" in h7.verdict
+
+
 # ---------------------------------------------------------------------------------------------- smoke run
 
 
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory):
-    cache = RunCache(tmp_path_factory.mktemp("cache"))
     t = time.time()
-    results = C.run(get_profile(C.PROFILES, "smoke"), chapter_run(cache))
-    return results, cache, time.time() - t
+    ex = execute("robustness-and-curation", "smoke", device="cpu", out_dir=tmp_path_factory.mktemp("out"))
+    return ex, time.time() - t
 
 
 def test_smoke_run(smoke):
-    r, _, seconds = smoke
-    s = C.PROFILES["smoke"]
-    assert seconds < 90
+    ex, seconds = smoke
+    r, s = ex.results, ex.settings
+    assert seconds < 120
     assert set(r.test_acc) == set(s.methods) and all(len(v) == s.rounds + 1 for v in r.test_acc.values())
     assert len({float(v[0]) for v in r.test_acc.values()}) == 1  # round 0 is one run, shared by every method
     assert r.added.tolist() == [i * s.per_round for i in range(s.rounds + 1)]
     assert len(r.robust) == len(s.robust_lrs) and r.robust[0].acc.shape == (len(s.checkpoints), s.n_robust)
     assert len(r.flagged) == s.rounds and ((0 <= r.flagged) & (r.flagged <= 1)).all()
-    claims = judge(C.claims(r))
-    assert [c.id for c in claims] == IDS
-    assert all(c.why and c.uncertainty for c in claims)
-    extra = C.extra(r)
+    assert [c.id for c in ex.claims] == IDS and set(ex.table().index) == set(IDS)
+    assert all(c.why and c.uncertainty and c.fingerprint for c in ex.claims)
+    assert all(c.judged or c.note for c in ex.claims)
+    extra = ex.extra
     assert extra["robust_examples"] == int(r.robust[0].has_opening.sum())
+    assert list(extra["replicate_values"]) == [0]
     table = C.drop_table(r)
     assert table.index.tolist() == ["[0, 0.25)", "[0.25, 0.5)", "[0.5, 0.75)", "[0.75, 1]"]
     assert table["examples (pre-mem. bins)"].sum() == extra["robust_examples"]
-    two_seeds = dataclasses.replace(r, others=[r])  # the cpu profile's figures pool several seeds
-    for fig in (figures.plot_drop(r), figures.plot_curation(r), figures.plot_drop(two_seeds),
-                figures.plot_curation(two_seeds)):
-        assert fig.axes
+    two = dataclasses.replace(r, others=[r])  # the cpu profile's figures pool several replicates
+    for fig in (figures.plot_drop(r), figures.plot_curation(r), figures.plot_drop(two), figures.plot_curation(two)):
+        assert fig.axes and all(ax.get_xlabel() for ax in fig.axes)
 
 
 def test_equal_budgets_across_methods(smoke):
-    r, *_ = smoke
-    s = C.PROFILES["smoke"]
+    r, s = smoke[0].results, smoke[0].settings
     assert {m: len(v) for m, v in r.added_events.items()} == {m: s.rounds * s.per_round for m in s.methods}
     assert (r.added_events["heuristic"] == max(s.task.events)).mean() > 0.5  # it asks for the longest problems
 
 
 def test_every_run_is_cached_and_the_pretraining_is_the_pre_memorization_chapters(smoke):
-    _, cache, _ = smoke
-    s = C.PROFILES["smoke"]
+    """Both chapters' experiments at the same seed and replicate find one pretraining (the same cache key): its
+    pool, initial weights and batch order come from streams of (seed, replicate, name) alone."""
+    ex = smoke[0]
+    s, cache = ex.settings, ex.run.cache
     rounds = list((cache.root / "robustness-and-curation-round").iterdir())
-    assert len(rounds) == 1 + s.rounds * len(s.methods)
-    assert len(list((cache.root / "robustness-and-curation-robust").iterdir())) == len(s.robust_lrs)
-    # the same base model as the pre-memorization chapter at the same task, pool and pretraining: one cache entry
-    ex = experiment.Experiment(s, chapter_run(cache))
-    from steerlib.chapters.reasoning import pre_memorization
-    other = pre_memorization.experiment.Experiment(
-        dataclasses.replace(pre_memorization.PROFILES["smoke"], task=s.task, n_pretrain=s.n_pretrain,
-                            pretrain=s.pretrain, base=s.base), chapter_run(cache))
-    assert other.base.key == ex.base.key
+    assert len(rounds) >= 1 + s.rounds * len(s.methods)
+    assert len(list((cache.root / "robustness-and-curation-robust").iterdir())) >= len(s.robust_lrs)
+    from steerlib.chapters.reasoning import pre_memorization  # a test may read both chapters
+
+    ours = experiment.Experiment(s, ex.run)
+    theirs = pre_memorization.experiment.Experiment(pre_memorization.PROFILES["smoke"], ex.run)
+    assert theirs.base.key == ours.base.key and theirs.base.key["seed"] == ex.run.stream("init")
     keys = [json.loads((p / "config.json").read_text())["key"] for p in (cache.root / "sft").iterdir()]
-    assert sum(k.get("stage") == "pretrain" for k in keys) == 1  # the other entry is the IFD scorer
+    assert sum(k.get("stage") == "pretrain" and k.get("seed") == ex.run.stream("init") for k in keys) == 1
 
 
 def test_stage_jobs_list_the_runs_of_each_stage(smoke):
-    _, cache, _ = smoke
-    s = C.PROFILES["smoke"]
-    ex = experiment.Experiment(s, chapter_run(cache))
+    ex0 = smoke[0]
+    s = ex0.settings
+    ex = experiment.Experiment(s, ex0.run)
     jobs, shares = C.stage_jobs(ex, 0)
     assert [type(j) for j in jobs] == [C.RobustSpec] * len(s.robust_lrs) + [C.CurationJob] and shares == []
     first = C.run_job(ex, jobs[-1])  # a cache hit
@@ -171,9 +228,9 @@ def test_stage_jobs_list_the_runs_of_each_stage(smoke):
 def test_the_jobs_are_the_notebooks_runs(smoke):
     """Every stage's jobs, run after the notebook's run, find all their runs in its cache (same keys, rounds rebuilt
     in order): jobs run first would leave the notebook nothing to train."""
-    _, cache, _ = smoke
-    s = C.PROFILES["smoke"]
-    stages = C.jobs(s, chapter_run(cache))
+    ex = smoke[0]
+    s, cache = ex.settings, ex.run.cache
+    stages = C.jobs(s, ex.run)
     assert [st.name for st in stages] == ["pretrain", "stage-0", *[f"round-{k}" for k in range(1, s.rounds + 1)],
                                           "results"]
     cache.misses.clear()
@@ -187,8 +244,6 @@ def test_the_jobs_are_the_notebooks_runs(smoke):
 
 @pytest.mark.slow
 def test_cpu_verdicts():
-    cache = RunCache()
-    run = dataclasses.replace(chapter_run(cache), profile="cpu")
-    r = C.run(get_profile(C.PROFILES, "cpu"), run)
-    verdicts = {c.id: c.verdict for c in judge(C.claims(r))}
+    ex = execute("robustness-and-curation", "cpu", device="cpu")
+    verdicts = {c.id: c.verdict for c in ex.claims}
     assert verdicts == CPU_VERDICTS

@@ -22,6 +22,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]  # the book's root, where _config.yml and _toc.yml live
 INSTALL_CELL = """# Installs steerlib when this notebook runs on Colab; does nothing elsewhere.
 import sys
+
 if "google.colab" in sys.modules:
     %pip install -q "steerlib[book] @ git+{url}@{branch}\""""
 

@@ -1,30 +1,41 @@
-"""What every chapter notebook does around its experiment: set up a run, save figures, record claims.
+"""A chapter as one value, and the one call that runs it.
 
-A chapter's ``parameters`` cell takes ``profile``, ``seed``, ``device`` and ``out_dir``;
-:func:`start` checks them and turns them into a :class:`Run` (threads set, seeds fixed, device picked; the output
-folder is made by the first figure or record written into it, so a run that fails early leaves nothing behind),
-and :func:`finish` writes ``<out_dir>/metrics.json`` and returns the claims as a table to display.
+A chapter package exports ``CHAPTER``, a :class:`Chapter`: its name and part, its profiles (``smoke``, ``cpu``,
+``paper``; each a frozen ``Settings``), and four functions: ``run(settings, run) -> Results`` (the experiment),
+``claims(results)``, ``extra(results)`` (the numbers kept in ``metrics.json``) and ``jobs(settings, run)`` (its
+training runs as cached jobs, :mod:`steerlib.core.jobs`); its figures load on demand, so importing a chapter never
+imports matplotlib.
+
+:func:`execute` runs a chapter for every caller (notebooks, tests, the job command, sweeps): it checks the
+parameters, sets threads, seeds and device (:func:`start`), looks up the profile with its overrides, runs the
+experiment, judges the claims, writes ``<out_dir>/metrics.json`` and returns an :class:`Execution` holding all of it.
+Nothing is written before the experiment has run: the output folder is made by the first figure or record.
 """
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
+from types import ModuleType
 from typing import Any, TypeVar
 
+import numpy as np
 import torch
 
-from steerlib.chapters import CHAPTERS
+from steerlib.core import ledger
 from steerlib.core.cache import RunCache, schema
-from steerlib.core.checks import RUN_SEED_MAX, check_choice, check_seed, check_type
-from steerlib.core.claims import VERDICTS, Claim, check_claims, judge, unexplained
-from steerlib.core.profiles import resolve_profile
+from steerlib.core.checks import RUN_SEED_MAX, check_nonempty, check_range, check_seed, check_type
+from steerlib.core.claims import HOLDING, VERDICTS, Claim, Spec, check_claims, judge, unexplained
+from steerlib.core.profiles import get_profile, resolve_profile
 from steerlib.core.record import write_metrics
-from steerlib.core.runtime import pick_device, quiet_libraries, seed_everything, set_threads
+from steerlib.core.runtime import pick_device, quiet_libraries, set_threads
+from steerlib.core.seeds import Replicate, rng, seed_everything, stream_seed
 
 RESULTS_ENV = "STEERLIB_RESULTS"
+PARTS = ("extrapolation", "hallucination", "reasoning", "related")  # the book's parts, as folders of book/
 
 
 def results_root() -> Path:
@@ -38,12 +49,16 @@ def results_root() -> Path:
             return folder / "results"
     return here / "results"
 
-S = TypeVar("S")  # a chapter's Settings (with a ``seeds`` field)
-R = TypeVar("R")  # its Results (with an ``others`` field)
+
+S = TypeVar("S")  # a chapter's Settings (with a ``replicates`` field)
+R = TypeVar("R")  # its Results (with an ``others`` field where replicates run as whole experiments)
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class Run:
+    """Where and how a chapter runs: its name, profile, seed and replicate (0 for the run as a whole), device, output
+    folder and run cache. Every random draw comes from one of its named streams (:mod:`steerlib.core.seeds`)."""
+
     chapter: str
     profile: str
     seed: int
@@ -51,23 +66,94 @@ class Run:
     out_dir: Path
     cache: RunCache
     started: float
+    replicate: int = 0
+
+    def stream(self, name: str) -> int:
+        """The seed of this replicate's random stream ``name`` (:func:`~steerlib.core.seeds.stream_seed`)."""
+        return stream_seed(self.seed, name, self.replicate)
+
+    def rng(self, name: str) -> np.random.Generator:
+        """A NumPy generator on this replicate's stream ``name``."""
+        return rng(self.seed, name, self.replicate)
+
+    def at(self, replicate: int) -> Run:
+        """This run at another replicate."""
+        check_range("replicate", replicate, 0, integer=True)
+        return dataclasses.replace(self, replicate=replicate)
+
+    def replicates(self, n: int) -> tuple[Replicate, ...]:
+        """Replicates 0 .. n-1 of this run's seed (e.g. the members of an ensemble)."""
+        check_range("n", n, 1, integer=True)
+        return tuple(Replicate(self.seed, i) for i in range(n))
 
 
 def check_run(settings: Any, settings_type: type, run: Run) -> None:
     """The arguments of a chapter's ``run(settings, run)``: its ``Settings`` and the :class:`Run` from :func:`start`."""
-    check_type("settings", settings, settings_type, f"the chapter's {settings_type.__name__} (from get_profile)")
+    check_type("settings", settings, settings_type, f"the chapter's {settings_type.__name__} (from its profiles)")
     check_type("run", run, Run, "the Run from chapter.start")
+
+
+@dataclasses.dataclass(frozen=True)
+class Chapter:
+    """One chapter: name (its notebook's), part (its folder in ``book/``), title, profiles, its experiment and its
+    claims. ``package`` names the chapter's package, whose ``figures`` module :attr:`figures` imports on demand."""
+
+    name: str
+    part: str
+    title: str
+    package: str
+    profiles: Mapping[str, Any]
+    run: Callable[[Any, Run], Any]
+    claims: Callable[[Any], list[Claim]]
+    extra: Callable[[Any], dict]
+    jobs: Callable[[Any, Run], list]
+    results_type: type
+    specs: tuple[Spec, ...]  # the claims table (analysis.SPECS)
+
+    def __post_init__(self):
+        for name in ("name", "title", "package"):
+            check_nonempty(name, check_type(name, getattr(self, name), str, "a non-empty string"))
+        if self.part not in PARTS:
+            raise ValueError(f"part={self.part!r} is not allowed; choose one of {', '.join(map(repr, PARTS))}")
+        for name in ("run", "claims", "extra", "jobs"):
+            check_type(name, getattr(self, name), Callable, "a function")
+        for spec in check_nonempty("specs", check_type("specs", self.specs, tuple, "a tuple of Specs")):
+            check_type("specs", spec, Spec, "a tuple of Specs")
+
+    @property
+    def settings_type(self) -> type:
+        return type(self.profiles["cpu"])
+
+    @property
+    def figures(self) -> ModuleType:
+        """The chapter's ``figures`` module (imported now: the only module of a chapter that loads matplotlib)."""
+        return importlib.import_module(f"{self.package}.figures")
+
+    @property
+    def ledger_path(self) -> Path:
+        """The chapter's claims ledger (:mod:`steerlib.core.ledger`), ``ledger.json`` beside its modules."""
+        return Path(importlib.import_module(self.package).__file__).parent / "ledger.json"
+
+    @property
+    def notebook(self) -> str:
+        """The notebook's path from the book's root."""
+        return f"book/{self.part}/{self.name}.ipynb"
+
+    def settings(self, profile: str | None = None, **overrides: Any) -> Any:
+        """The settings of ``profile`` (:func:`~steerlib.core.profiles.resolve_profile`) with keyword ``overrides``
+        (None values ignored); an unknown override raises a ValueError naming the settings' fields."""
+        return get_profile(self.profiles, profile, **overrides)
 
 
 def start(chapter: str, profile: str | None = None, seed: int = 0, device: str = "auto",
           out_dir: str | Path | None = None, cache: bool = True) -> Run:
-    """Check the parameters, resolve the profile (argument, else $STEERLIB_PROFILE, else cpu), set threads and seeds,
-    pick the device; in a batch run (``STEERLIB_INTERACTIVE=0``, as in the book build) silence the libraries' progress
-    bars. Nothing is written: the output folder is made when something is saved into it.
+    """Check the parameters, resolve the profile (argument, else $STEERLIB_PROFILE, else cpu), set threads and the
+    global seeds, pick the device; in a batch run (``STEERLIB_INTERACTIVE=0``, as in the book build) silence the
+    libraries' progress bars. Nothing is written.
 
     ``seed`` is an integer in [0, 2**32 - 1]; ``out_dir`` defaults to ``results_root() / chapter``, the folder the
     scorecard reads."""
-    check_choice("chapter", chapter, CHAPTERS)
+    check_nonempty("chapter", check_type("chapter", chapter, str, "the chapter's name"))
     profile = resolve_profile(profile)
     check_seed("seed", seed, RUN_SEED_MAX)
     check_type("cache", cache, bool, "True or False")
@@ -83,27 +169,100 @@ def start(chapter: str, profile: str | None = None, seed: int = 0, device: str =
     return Run(chapter, profile, seed, torch_device, out, RunCache(enabled=cache), time.time())
 
 
-def replicated(run: Run, settings: S, kind: str, experiment: Callable[[S, Run], R], as_type: type[R],
-               versions: dict[str, str] | None = None) -> R:
-    """``experiment(settings, run)`` at ``run.seed`` and at the ``settings.seeds - 1`` next seeds, each seed's result
-    cached as a whole under ``kind`` (keyed with ``seeds=1``, so one entry serves any number of seeds); the next
-    seeds' results go into the first one's ``others``, whose values widen the claims' intervals. The key holds the
-    :func:`~steerlib.core.cache.schema` of ``as_type``: adding a field to the results recomputes them, and so does
-    a change of ``versions`` (e.g. ``{"sampler": steerlib.lm.sampling.SAMPLER}`` for a chapter whose results hold
-    sampled tokens)."""
+def prepare(chapter: Chapter, profile: str | None = None, seed: int = 0, *, device: str = "auto",
+            cache: bool = True, out_dir: str | Path | None = None, **overrides: Any) -> tuple[Run, Any]:
+    """The :class:`Run` (:func:`start`) and the settings of ``chapter`` at ``profile`` with ``overrides``: what
+    :func:`execute` and the job command start from. Every parameter is checked before anything runs."""
+    check_type("chapter", chapter, Chapter, "a Chapter (a chapter package's CHAPTER, or steerlib.book.chapter(name))")
+    settings = chapter.settings(resolve_profile(profile), **overrides)
+    return start(chapter.name, profile, seed, device, out_dir, cache), settings
+
+
+@dataclasses.dataclass
+class Execution:
+    """A chapter that ran: its run, settings, results, judged claims and extra numbers."""
+
+    chapter: Chapter
+    run: Run
+    settings: Any
+    results: Any
+    claims: list[Claim]
+    extra: dict
+
+    @property
+    def figures(self) -> ModuleType:
+        return self.chapter.figures
+
+    def show(self, fig, name: str) -> None:
+        """Save ``fig`` as ``<out_dir>/<name>.png`` and ``.pdf`` and show it (:func:`steerlib.core.figures.show`)."""
+        from steerlib.core.figures import show
+
+        show(fig, self.run, name)
+
+    def claim(self, cid: str) -> Claim:
+        """The claim with id ``cid``."""
+        found = {c.id: c for c in self.claims}
+        if cid not in found:
+            raise KeyError(f"{self.chapter.name} has no claim {cid!r}; its claims: {sorted(found)}")
+        return found[cid]
+
+    def table(self):
+        """The claims as a table (:func:`claims_table`)."""
+        return claims_table(self.claims)
+
+    def verdict(self):
+        """The claims' verdicts as Markdown (:func:`verdict`)."""
+        return verdict(self.claims)
+
+
+def execute(chapter: Chapter, profile: str | None = None, seed: int = 0, *, device: str = "auto",
+            cache: bool = True, out_dir: str | Path | None = None, record: bool = True,
+            **overrides: Any) -> Execution:
+    """Run ``chapter`` at ``profile`` (default ``$STEERLIB_PROFILE``, else cpu) and ``seed`` with its settings'
+    ``overrides``: :func:`prepare`, the experiment, the claims (checked to explain their thresholds and
+    uncertainty, then judged), and with ``record`` its ``metrics.json``. Trained runs come from and go to the run
+    cache unless ``cache`` is False."""
+    check_type("record", record, bool, "True or False")
+    run, settings = prepare(chapter, profile, seed, device=device, cache=cache, out_dir=out_dir, **overrides)
+    results = chapter.run(settings, run)
+    claims = check_claims(chapter.claims(results))
+    if missing := unexplained(claims):
+        raise ValueError(f"claims {missing} need a one-line justification of their threshold (why) and an account of "
+                         "their uncertainty (interval and how it was measured, or why it has none)")
+    claims = ledger.with_states(judge(claims), ledger.read(chapter.ledger_path), chapter.specs)
+    extra = chapter.extra(results)
+    check_type("extra", extra, dict, "a dict of numbers")
+    if record:
+        write_metrics(run.out_dir, run.chapter, {"profile": run.profile, "seed": run.seed, "device": str(run.device),
+                                                 "settings": settings}, claims, run.started, extra)
+    return Execution(chapter, run, settings, results, claims, extra)
+
+
+def replicate_results(run: Run, settings: S, kind: str, experiment: Callable[[S, Run], R], as_type: type[R],
+                      versions: dict[str, str] | None = None) -> R:
+    """``experiment(settings, run)`` at ``run.replicate`` (``settings`` with ``replicates=1``), cached as a whole
+    under ``kind``. The key holds the :func:`~steerlib.core.cache.schema` of ``as_type``: adding a field to the
+    results recomputes them, and so does a change of ``versions`` (e.g. ``{"sampler": steerlib.lm.sampling.SAMPLER}``
+    for results holding sampled tokens)."""
     check_type("run", run, Run, "the Run from chapter.start")
-    check_choice("kind", kind, CHAPTERS)
+    check_nonempty("kind", check_type("kind", kind, str, "the chapter's name"))
     check_type("experiment", experiment, Callable, "a function experiment(settings, run)")
     check_type("versions", versions, (dict, type(None)), "a dict of version strings or None")
-    one = dataclasses.replace(settings, seeds=1)
-    extra = {"versions": versions} if versions else {}  # absent when empty: other chapters' keys stay as they were
+    key = {"settings": settings, "seed": run.seed, "replicate": run.replicate, "schema": schema(as_type),
+           **({"versions": versions} if versions else {})}
+    return run.cache.cached(kind, key, lambda: experiment(settings, run), as_type=as_type)
 
-    def at(seed: int) -> R:
-        return run.cache.cached(kind, {"settings": one, "seed": seed, "schema": schema(as_type), **extra},
-                                lambda: experiment(one, dataclasses.replace(run, seed=seed)), as_type=as_type)
 
-    main = at(run.seed)
-    main.others = [at(run.seed + k) for k in range(1, settings.seeds)]
+def replicated(run: Run, settings: S, kind: str, experiment: Callable[[S, Run], R], as_type: type[R],
+               versions: dict[str, str] | None = None) -> R:
+    """``experiment`` at each of ``settings.replicates`` independent replicates of ``run`` (replicate r draws every
+    random stream from (seed, r), :mod:`steerlib.core.seeds`), each cached by :func:`replicate_results`; replicate
+    0's results hold the others in ``others``."""
+    check_range("settings.replicates", getattr(settings, "replicates", None), 1, integer=True)
+    one = dataclasses.replace(settings, replicates=1)
+    main = replicate_results(run.at(0), one, kind, experiment, as_type, versions)
+    main.others = [replicate_results(run.at(r), one, kind, experiment, as_type, versions)
+                   for r in range(1, settings.replicates)]
     return main
 
 
@@ -120,20 +279,6 @@ def claims_table(claims: Iterable[Claim]):
     return pd.DataFrame(rows).set_index("id")
 
 
-def finish(run: Run, config: Any, claims: list[Claim], extra: dict | None = None):
-    """Check that every claim explains its threshold and uncertainty, judge the claims
-    (:func:`~steerlib.core.claims.judge`), write ``metrics.json`` for this run and return :func:`claims_table`."""
-    check_type("run", run, Run, "the Run from chapter.start")
-    check_type("extra", extra, (dict, type(None)), "a dict of numbers or None")
-    if missing := unexplained(check_claims(claims)):
-        raise ValueError(f"claims {missing} need a one-line justification of their threshold (why) and an account of "
-                         "their uncertainty (interval and how it was measured, or why it has zero width)")
-    claims = judge(claims)
-    write_metrics(run.out_dir, run.chapter, {"profile": run.profile, "seed": run.seed, "device": str(run.device),
-                                             "settings": config}, claims, run.started, extra)
-    return claims_table(claims)
-
-
 def verdict(claims: Iterable[Claim]):
     """A Markdown paragraph, generated from the claims, saying which reproduce, how firmly, and which do not."""
     from IPython.display import Markdown
@@ -141,9 +286,10 @@ def verdict(claims: Iterable[Claim]):
     claims = judge(claims)
     evidence = [c for c in claims if c.kind == "evidence"]
     count = {v: sum(c.verdict == v for c in evidence) for v in VERDICTS}
-    lines = [f"**{count['holds']} of {len(evidence)} evidence claims hold in this run, {count['holds (fragile)']} "
-             f"more hold but are fragile, {count['does not hold']} do not hold"
-             + (f", {count['not judged']} are not judged" if count["not judged"] else "") + ".**"]
+    lines = [f"**{count['holds']} of {len(evidence)} evidence claims hold in this run and {count['holds (fragile)']} "
+             f"more hold but are fragile; {count['does not hold']} do not hold and {count['does not hold (fragile)']} "
+             "more miss but are fragile"
+             + (f"; {count['not judged']} are not judged" if count["not judged"] else "") + ".**"]
 
     def measured(c: Claim) -> str:
         interval = f" (interval [{c.interval[0]:.3g}, {c.interval[1]:.3g}])" if c.interval else ""
@@ -153,8 +299,9 @@ def verdict(claims: Iterable[Claim]):
         kind = "prerequisite " if c.kind == "prerequisite" else ""
         paper = f" Dissertation: {c.dissertation}." if c.dissertation else ""
         note = f" {c.note[:1].upper()}{c.note[1:]}." if c.note else ""
-        if c.verdict == "does not hold":
-            lines.append(f"- **{kind}{c.id} does not reproduce here**: {c.statement}; {measured(c)}.{paper}{note}")
+        if c.judged and c.verdict not in HOLDING:
+            lines.append(f"- **{kind}{c.id} does not reproduce here** ({c.verdict}): {c.statement}; {measured(c)}."
+                         f"{paper}{note}")
         else:
             lines.append(f"- {kind}{c.id} {c.verdict}: {measured(c)}.{note}")
     return Markdown("\n".join(lines))

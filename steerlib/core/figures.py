@@ -1,5 +1,5 @@
 """Figure helpers for chapter notebooks: save a figure with the run's results and show it; a slider of pre-drawn
-frames that moves without a kernel (static HTML, Jupyter and Colab alike)."""
+frames that moves without a kernel (static HTML, Jupyter and Colab alike); the scorecard's picture."""
 from __future__ import annotations
 
 import base64
@@ -10,9 +10,10 @@ import uuid
 from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
+import numpy as np
 
 from steerlib.core.chapter import Run
-from steerlib.core.checks import check_nonempty, check_range, check_type
+from steerlib.core.checks import check_columns, check_nonempty, check_range, check_type
 
 
 def show(fig: plt.Figure, run: Run, name: str) -> None:
@@ -79,3 +80,41 @@ value="0"></label> <output>{html.escape(steps[0][0])}</output><br>
   range.addEventListener("input", draw);
 }})();
 </script>""")
+
+
+VERDICT_COLOURS = {"holds": "#1b7837", "holds (fragile)": "#a6dba0", "does not hold (fragile)": "#f4a582",
+                   "does not hold": "#b2182b"}
+
+
+def plot_scorecard(margins, clip: float = 4.0) -> plt.Figure:
+    """The scorecard at a glance: per chapter (a row), each evidence claim's signed distance from its threshold in
+    units of its interval (``margins``: the table of :func:`steerlib.scorecard.margins`), coloured by verdict, a circle
+    if it was registered before any result and a triangle if it was registered or revised after results."""
+    import pandas as pd
+
+    check_type("margins", margins, pd.DataFrame, "the table of steerlib.scorecard.margins")
+    check_columns("margins", margins.columns, ["chapter", "margin", "verdict", "ledger"], "give scorecard.margins")
+    check_range("clip", clip, 1)
+    chapters = list(dict.fromkeys(margins["chapter"]))
+    fig, ax = plt.subplots(figsize=(9, 0.55 * len(chapters) + 1.6))
+    for i, name in enumerate(chapters):
+        rows = margins[margins["chapter"] == name].reset_index(drop=True)
+        jitter = (np.arange(len(rows)) % 7 - 3) * 0.06  # spread claims with equal margins
+        for late, marker in ((False, "o"), (True, "^")):
+            pick = rows["ledger"].str.contains("after results") == late
+            ax.scatter(rows.loc[pick, "margin"], i + jitter[pick.to_numpy()], marker=marker, s=28, linewidths=0.4,
+                       edgecolors="black", c=[VERDICT_COLOURS[v] for v in rows.loc[pick, "verdict"]])
+    for x, style in ((0, "-"), (-1, ":"), (1, ":")):
+        ax.axvline(x, color="grey", linestyle=style, linewidth=0.8)
+    ax.set_yticks(range(len(chapters)), chapters)
+    ax.invert_yaxis()
+    ax.set_xlim(-clip - 0.3, clip + 0.3)
+    ax.set_xlabel("signed distance from the threshold, in interval half-widths (> 0: holds; |x| < 1: fragile; "
+                  f"±{clip:g}: beyond, or no interval)")
+    handles = [plt.Line2D([], [], marker="s", linestyle="", color=c, label=v) for v, c in VERDICT_COLOURS.items()]
+    handles += [plt.Line2D([], [], marker=m, linestyle="", color="grey", label=label)
+                for m, label in (("o", "registered before results"), ("^", "registered or revised after results"))]
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=3, fontsize=8, frameon=False)
+    ax.set_title("Evidence claims: where each value sits against its threshold")
+    fig.tight_layout()
+    return fig

@@ -1,27 +1,21 @@
-"""Every chapter's training runs as jobs: listed, run one at a time from a shell, back to back or in worker
-processes, or launched through ``submitit`` on a Slurm cluster (or as local processes).
+"""Every chapter's training runs as jobs: stages of picklable jobs, run back to back or in worker processes.
 
-The protocol: a chapter package exposes ``jobs(settings, run) -> list[Stage]``, its training runs grouped in stages
-that run in order (a stage's jobs may read what earlier stages trained: pretraining before finetuning). A
-:class:`Job` is one training run (an ensemble, a pretraining, an SFT, reward-model or RL run, a grid cell): a
-module-level function and picklable arguments, which stores its result in the run cache under a key from its full
-configuration. The chapter's ``run`` calls the same functions, so after the jobs it finds every run in the cache
-(and trains whatever is missing); chapters that reuse another's models (Part I's ensembles) list the same entries.
+The protocol: a chapter's ``jobs(settings, run) -> list[Stage]`` lists its training runs grouped in stages that run
+in order (a stage's jobs may read what earlier stages trained: pretraining before finetuning). A :class:`Job` is one
+training run (an ensemble, a pretraining, an SFT, reward-model or RL run, a grid cell): a module-level function and
+picklable arguments, which stores its result in the run cache under a key from its full configuration. The
+chapter's ``run`` calls the same functions, so after the jobs it finds every run in the cache (and trains whatever is
+missing); chapters that reuse another's models (Part I's ensembles) list the same entries.
 
-One command for every chapter (``python -m steerlib.jobs <chapter> --help``) lists the jobs, runs a stage or one
-job, runs them all back to back or in worker processes, or launches them through :func:`launch` (one array of tasks
-per stage, sharing one ``$STEERLIB_CACHE``). A job's result depends on its arguments alone (its seeds are in
-them), so all ways give the same results. :func:`run_jobs` is the pool the command and the chapters (e.g. a grid of
-runs) use.
+A job's result depends on its arguments alone (its seeds are in them), so every way of running them gives the same
+results. :func:`run_jobs` is the pool the job command (``python -m steerlib.jobs``, :mod:`steerlib.jobs`) and the
+chapters (e.g. a grid of runs) use.
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import functools
-import importlib
 import multiprocessing
-import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -29,10 +23,8 @@ from typing import Any, TypeVar
 
 import torch
 
-from steerlib.chapters import CHAPTERS
-from steerlib.core.chapter import Run, replicated, start
+from steerlib.core.chapter import Run, replicate_results
 from steerlib.core.checks import check_choice, check_nonempty, check_range, check_type
-from steerlib.core.profiles import get_profile
 from steerlib.core.runtime import progress_bar
 
 S = TypeVar("S")  # the state every job starts from, e.g. a pretrained model and its data
@@ -83,27 +75,28 @@ class Stage:
             check_type("jobs", job, Job, "a tuple of Jobs")
 
 
-def at_seeds(settings: S, run: Run) -> list[tuple[S, Run]]:
-    """(settings, run) of each seed of a chapter replicated over ``settings.seeds`` (:func:`~steerlib.core.chapter.
-    replicated`): ``seeds=1`` and the run at ``run.seed``, ``run.seed + 1``, ..., as ``replicated`` runs them."""
+def at_replicates(settings: S, run: Run) -> list[tuple[S, Run]]:
+    """(settings, run) of each replicate of a chapter replicated over ``settings.replicates``
+    (:func:`~steerlib.core.chapter.replicated`): ``replicates=1`` and the run at replicate 0, 1, ..."""
     check_type("run", run, Run, "the Run from chapter.start")
-    check_range("settings.seeds", getattr(settings, "seeds", None), 1, integer=True)
-    one = dataclasses.replace(settings, seeds=1)
-    return [(one, dataclasses.replace(run, seed=seed)) for seed in range(run.seed, run.seed + settings.seeds)]
+    check_range("settings.replicates", getattr(settings, "replicates", None), 1, integer=True)
+    one = dataclasses.replace(settings, replicates=1)
+    return [(one, run.at(r)) for r in range(settings.replicates)]
 
 
-def per_seed(name: str, fn: Callable[[S, Run], Any], settings: S, run: Run) -> Stage:
-    """A stage of one job per seed (:func:`at_seeds`), each ``fn(settings, run)`` (e.g. a pretraining)."""
-    return Stage(name, tuple(Job(f"seed {r.seed}", fn, (s, r)) for s, r in at_seeds(settings, run)))
+def per_replicate(name: str, fn: Callable[[S, Run], Any], settings: S, run: Run) -> Stage:
+    """A stage of one job per replicate (:func:`at_replicates`), each ``fn(settings, run)`` (e.g. a pretraining)."""
+    return Stage(name, tuple(Job(f"replicate {r.replicate}", fn, (s, r)) for s, r in at_replicates(settings, run)))
 
 
 def results_stage(settings: S, run: Run, kind: str, experiment: Callable[[S, Run], Any], as_type: type,
                   versions: dict[str, str] | None = None) -> Stage:
-    """Stage "results": each seed's whole results, cached as the chapter's ``run`` caches them
-    (:func:`~steerlib.core.chapter.replicated` of ``kind``, ``experiment``, ``as_type`` and ``versions``), the
-    entries the notebook reads; a job trains whatever of its seed the earlier stages did not list."""
-    return Stage("results", tuple(Job(f"seed {r.seed}", replicated, (r, s, kind, experiment, as_type, versions))
-                                  for s, r in at_seeds(settings, run)))
+    """Stage "results": each replicate's whole results, cached as the chapter's ``run`` caches them
+    (:func:`~steerlib.core.chapter.replicate_results` of ``kind``, ``experiment``, ``as_type`` and ``versions``),
+    the entries the notebook reads; a job trains whatever of its replicate the earlier stages did not list."""
+    return Stage("results", tuple(Job(f"replicate {r.replicate}", replicate_results,
+                                      (r, s, kind, experiment, as_type, versions))
+                                  for s, r in at_replicates(settings, run)))
 
 
 # ------------------------------------------------------------------------------------------- running them
@@ -160,111 +153,3 @@ def run_stages(stages: Sequence[Stage], workers: int = 1) -> list[float]:
     check_range("workers", workers, 1, integer=True)
     return [t for stage in stages if stage.jobs
             for _, t in run_jobs(_run_job, stage.jobs, None, _no_state, workers, desc=stage.name)]
-
-
-def call_main(argv: list[str]) -> None:
-    """:func:`main` of ``argv``: what each launched task runs (a module-level function, so that submitit can
-    pickle it)."""
-    main(argv)
-
-
-def launch(argv: list[str], stages: Sequence[Stage], cluster: str, folder: str | os.PathLike,
-           resources: Mapping[str, Any] | None = None) -> int:
-    """Run every job through submitit on ``cluster`` ("slurm", or "local" for local processes): per stage, in
-    order, an array of tasks ``main(argv + ["--stage", name, "--job", i])``, waiting for a stage's tasks before
-    submitting the next. Returns how many jobs ran. Logs go to ``folder``; ``resources`` are submitit's parameters
-    (e.g. ``slurm_partition``, ``gpus_per_node``, ``timeout_min``). A failed task raises its error."""
-    import submitit  # the cluster extra; only the launcher needs it
-
-    check_type("argv", argv, list, "the command line of the chapter, e.g. ['reversion', '--profile', 'cpu']")
-    for stage in check_nonempty("stages", stages):
-        check_type("stages", stage, Stage, "a list of Stages (from a chapter's jobs)")
-    check_choice("cluster", cluster, ("slurm", "local"))
-    executor = submitit.AutoExecutor(folder=folder, cluster=cluster)
-    executor.update_parameters(**(resources or {}))
-    done = 0
-    for stage in stages:
-        n = len(stage.jobs)
-        if not n:
-            continue
-        tasks = executor.map_array(call_main, [[*argv, "--stage", stage.name, "--job", str(i)] for i in range(n)])
-        for task in tasks:
-            task.result()
-        done += n
-    return done
-
-
-# ------------------------------------------------------------------------------------------- the command line
-
-
-def chapter_jobs(chapter: str, settings: Any, run: Run) -> list[Stage]:
-    """The stages of ``chapter`` (a name of :data:`~steerlib.chapters.CHAPTERS`) at ``settings``."""
-    check_choice("chapter", chapter, CHAPTERS)
-    return importlib.import_module(CHAPTERS[chapter]).jobs(settings, run)
-
-
-def main(argv: list[str] | None = None) -> None:
-    """``python -m steerlib.jobs <chapter> ...``: list, run or launch a chapter's jobs (see ``--help``). The run is
-    the notebook's (:func:`~steerlib.core.chapter.start`), so both share ``$STEERLIB_CACHE``."""
-    prog = "python -m steerlib.jobs"
-    parser = argparse.ArgumentParser(
-        prog=prog, formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="A chapter's training runs as jobs, in stages that run in order, sharing one $STEERLIB_CACHE;\n"
-                    "the chapter's notebook then finds every run in the cache.",
-        epilog=f"{prog} reversion --profile cpu --list               # the stages and jobs, one line each\n"
-               f"{prog} reversion --profile cpu --stage ensembles --job 2   # one job ($SLURM_ARRAY_TASK_ID)\n"
-               f"{prog} reversion --profile cpu --stage ensembles   # one stage's jobs\n"
-               f"{prog} reversion --profile cpu --workers 2         # every stage, 2 worker processes\n"
-               f"{prog} pre-memorization --profile paper --launch slurm --partition gpu --gpus 1 --hours 4\n"
-               f"{' ' * len(prog)}                   # every stage as Slurm array tasks (submitit)")
-    parser.add_argument("chapter", choices=list(CHAPTERS), help="the chapter (its notebook's name)")
-    parser.add_argument("--profile", default=None, help="smoke | cpu | paper (gpu); default $STEERLIB_PROFILE or cpu")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
-    what = parser.add_mutually_exclusive_group()
-    what.add_argument("--list", action="store_true", help="print the stages and their jobs and exit")
-    what.add_argument("--launch", choices=("slurm", "local"), default=None,
-                      help="submit every stage's jobs through submitit, stage after stage, and wait for them")
-    parser.add_argument("--stage", default=None, help="run only this stage (see --list)")
-    parser.add_argument("--job", type=int, default=None, help="with --stage: run only this job of it (see --list)")
-    parser.add_argument("--workers", type=int, default=1, help="worker processes of one thread each (default 1)")
-    parser.add_argument("--folder", default="submitit-logs", help="--launch: where the tasks' logs go")
-    parser.add_argument("--partition", default=None, help="--launch slurm: the Slurm partition")
-    parser.add_argument("--gpus", type=int, default=0, help="--launch slurm: GPUs per task")
-    parser.add_argument("--hours", type=float, default=4.0, help="--launch: time limit per task, in hours")
-    args = parser.parse_args(argv)
-    try:  # every argument is checked before anything runs (start writes nothing)
-        check_range("workers", args.workers, 1, integer=True)
-        settings = get_profile(importlib.import_module(CHAPTERS[args.chapter]).PROFILES, args.profile)
-        run = start(args.chapter, args.profile, args.seed, args.device)
-    except (TypeError, ValueError) as err:
-        parser.error(str(err))
-    stages = chapter_jobs(args.chapter, settings, run)
-    if args.list:
-        for stage in stages:
-            for i, job in enumerate(stage.jobs):
-                print(f"{stage.name}\t{i}\t{job.label}")
-        return
-    if args.launch:
-        resources = {"timeout_min": int(args.hours * 60)}
-        if args.launch == "slurm":
-            resources.update(gpus_per_node=args.gpus, **({"slurm_partition": args.partition} if args.partition else {}))
-        base = [args.chapter, "--profile", run.profile, "--seed", str(args.seed), "--device", args.device]
-        n = launch(base, stages, args.launch, args.folder, resources)
-        print(f"{n} jobs done ({args.launch}); logs in {args.folder}")
-        return
-    if args.job is not None and args.stage is None:
-        parser.error("--job needs --stage (see --list)")
-    if args.stage is not None:
-        names = [stage.name for stage in stages]
-        if args.stage not in names:
-            parser.error(f"--stage={args.stage!r} is not a stage of {args.chapter}; allowed values: {names}")
-        stages = [stages[names.index(args.stage)]]
-        if args.job is not None:
-            jobs = stages[0].jobs
-            if not 0 <= args.job < len(jobs):
-                parser.error(f"--job={args.job} is out of range; allowed values lie in [0, {len(jobs) - 1}] "
-                             "(see --list)")
-            stages = [Stage(args.stage, (jobs[args.job],))]
-    seconds = run_stages(stages, args.workers)
-    print(f"{len(seconds)} jobs done in {sum(seconds):.0f} s")

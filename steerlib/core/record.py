@@ -1,11 +1,12 @@
-"""A chapter run's record, ``<out_dir>/metrics.json``: configuration, package versions, wall time, the resources it
-used, claims, extra numbers."""
+"""A chapter run's record, ``<out_dir>/metrics.json``: configuration, package versions, the machine it computed on,
+wall time, the resources it used, claims, extra numbers."""
 from __future__ import annotations
 
 import datetime
 import json
 import os
 import platform
+import re
 import time
 from collections.abc import Iterable, Sequence
 from importlib import metadata
@@ -19,7 +20,8 @@ from steerlib.core.checks import check_nonempty, check_range, check_type
 from steerlib.core.claims import Claim, check_claims
 
 
-def versions(packages: Sequence[str] = ("steerlib", "torch", "numpy", "scikit-learn", "transformers")) -> dict:
+def versions(packages: Sequence[str] = ("steerlib", "torch", "numpy", "scipy", "scikit-learn", "pandas",
+                                        "transformers", "peft", "accelerate", "datasets")) -> dict:
     """Installed versions of the packages that shape a chapter's numbers, plus Python's."""
     check_type("packages", packages, (list, tuple), "a list of package names")
     out = {"python": platform.python_version()}
@@ -29,6 +31,28 @@ def versions(packages: Sequence[str] = ("steerlib", "torch", "numpy", "scikit-le
         except metadata.PackageNotFoundError:
             out[name] = None
     return out
+
+
+def _cpu_model() -> str:
+    """The CPU's model name (Linux: /proc/cpuinfo), else what the platform says."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.split(":")[0].strip() in ("model name", "Model", "Hardware"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine() -> dict:
+    """Where a run computed its numbers, all of which can move them: the CPU, the OS, torch's version and build (its
+    BLAS), the CPU kernels torch dispatches to (``ATEN_CPU_CAPABILITY`` can lower them) and MKL's reproducibility
+    mode (``MKL_CBWR``), the threads."""
+    blas = re.search(r"BLAS_INFO=(\w+)", torch.__config__.show())
+    return {"cpu": _cpu_model(), "arch": platform.machine(), "os": platform.platform(), "torch": torch.__version__,
+            "blas": blas.group(1) if blas else "unknown", "kernels": torch.backends.cpu.get_cpu_capability(),
+            "aten_cpu_capability": os.environ.get("ATEN_CPU_CAPABILITY", ""), "mkl_cbwr": os.environ.get("MKL_CBWR", ""),
+            "threads": torch.get_num_threads()}
 
 
 def _resources() -> dict:
@@ -58,6 +82,7 @@ def write_metrics(out_dir: str | Path, chapter: str, config: Any, claims: Iterab
         "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(),
         "wall_time_s": round(time.time() - started, 2),
         "resources": _resources(),
+        "machine": machine(),
         "claims": [c.as_dict() for c in claims],
         "extra": jsonable(extra or {}),
     }

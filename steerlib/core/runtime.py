@@ -1,9 +1,8 @@
-"""Device selection, seeding, thread settings, data order, loading from the Hugging Face hub (offline: its cache, or an
+"""Device selection, thread settings, loading from the Hugging Face hub (offline: its cache, or an
 error saying what to download), and whether a person watches the run (progress bars)."""
 from __future__ import annotations
 
 import os
-import random
 import threading
 import urllib.error
 import urllib.request
@@ -11,11 +10,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from unittest import mock
 
-import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from steerlib.core.checks import check_choice, check_nonempty, check_range, check_seed, check_type
+from steerlib.core.checks import check_choice, check_nonempty, check_range, check_type
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
@@ -84,31 +82,6 @@ def quiet_libraries() -> None:
     datasets.disable_progress_bars()
     huggingface_hub.utils.disable_progress_bars()
     transformers.utils.logging.disable_progress_bar()
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch (all devices)."""
-    check_seed("seed", seed)
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def generator(seed: int, device: torch.device | str = "cpu") -> torch.Generator:
-    """A fresh torch generator with a fixed seed, so each run owns its random stream."""
-    check_seed("seed", seed)
-    g = torch.Generator(device=device)
-    g.manual_seed(seed)
-    return g
-
-
-def epoch_order(seed: int, epoch: int, n: int) -> torch.Tensor:
-    """The data order of one member in one epoch: a function of (seed, epoch) only, so resumed runs match."""
-    check_seed("seed", seed)
-    check_range("epoch", epoch, 0, integer=True)
-    check_range("n", n, 1, integer=True)
-    g = torch.Generator().manual_seed((seed * 1_000_003 + epoch) % 2**63)
-    return torch.randperm(n, generator=g)
 
 
 OFFLINE_ENVS = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE")

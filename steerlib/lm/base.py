@@ -74,9 +74,10 @@ def pretrained_base(cfg: BaseModelConfig, vocabulary: Sequence[str], corpus: Dat
                     seed: int, device: torch.device, cache: RunCache, key: dict[str, Any]) -> BaseModel:
     """Build or load the base model of ``cfg`` and pretrain it on ``corpus`` (columns ``prompt``, ``response``).
 
-    ``vocabulary`` is the world's words (for a tiny model's tokenizer); ``key`` describes the world. The returned
-    ``BaseModel.key`` (``key`` plus ``cfg``, ``pretrain`` and ``seed``) identifies the pretrained weights, so later
-    stages build their own cache keys on it."""
+    ``seed`` draws a tiny model's initial weights (a run's ``init`` stream); the pretraining's data order is
+    ``pretrain.seed`` (its ``order`` stream). ``vocabulary`` is the world's words (for a tiny model's tokenizer);
+    ``key`` describes the world. The returned ``BaseModel.key`` (``key`` plus ``cfg``, ``pretrain`` and ``seed``)
+    identifies the pretrained weights, so later stages build their own cache keys on it."""
     check_type("cfg", cfg, BaseModelConfig, "a BaseModelConfig")
     check_type("pretrain", pretrain, SFTConfig, "an SFTConfig")
     check_type("corpus", corpus, Dataset, "a datasets.Dataset with columns prompt and response")
@@ -90,6 +91,6 @@ def pretrained_base(cfg: BaseModelConfig, vocabulary: Sequence[str], corpus: Dat
     else:
         model, tok = load_causal_lm(cfg.model, cache)
     full_key = {**key, "base": cfg, "pretrain": pretrain, "seed": seed, "stage": "pretrain"}
-    losses = train_sft(model, lambda: tokenize_sft(corpus, tok), dataclasses.replace(pretrain, seed=seed),
-                       pad_id(tok), device, cache, full_key, desc="pretrain")  # tokenized only if not in the cache
+    losses = train_sft(model, lambda: tokenize_sft(corpus, tok), pretrain, pad_id(tok), device, cache, full_key,
+                       desc="pretrain")  # tokenized only if not in the cache
     return BaseModel(model.to(device).eval(), tok, losses, full_key)

@@ -1,9 +1,8 @@
-"""What the reasoning chapters share on the running-totals task (:mod:`steerlib.worlds.running_totals`): the tiny
-model, its pretraining on a pool of problems with random traces (cached under one key, so every chapter and worker
-process reads the same weights), and sampled accuracy.
+"""Sampled accuracy on a task with checkable answers (:mod:`steerlib.worlds.running_totals`).
 
-Sampled accuracy of a problem is the fraction of its k responses, sampled at temperature T, whose final answer is
-right: ``Acc = (1/k) Σ_j 1[answer(y_j) = answer]``.
+The sampled accuracy of a problem is the fraction of its k responses, sampled at temperature T, whose final answer
+is right: ``Acc = (1/k) Σ_j 1[answer(y_j) = answer]``. (The reasoning chapters' tiny model and its shared
+pretraining are in :mod:`steerlib.chapters.reasoning.common`.)
 """
 from __future__ import annotations
 
@@ -12,30 +11,10 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-from datasets import Dataset
 
-from steerlib.core.cache import RunCache
-from steerlib.core.checks import check_range, check_same_length, check_strings, check_type
-from steerlib.lm.base import BaseModel, BaseModelConfig, pretrained_base
+from steerlib.core.checks import check_range, check_same_length, check_strings
 from steerlib.lm.sampling import sample
-from steerlib.lm.sft import SFTConfig
-from steerlib.worlds.running_totals import TaskConfig, answers_match, vocabulary
-
-TINY = BaseModelConfig(d_model=64, max_len=128)  # a 2-layer Llama on the task's words
-PRETRAIN = SFTConfig(steps=4000, batch_size=64, lr=3e-3)  # the cpu pretraining of both chapters
-
-
-def pretrained_on_task(task: TaskConfig, n_pretrain: int, base: BaseModelConfig, pretrain: SFTConfig, pool: Dataset,
-                       seed: int, device: torch.device, cache: RunCache) -> BaseModel:
-    """:func:`~steerlib.lm.base.pretrained_base` on the task's pool (the first ``n_pretrain`` problems that
-    :func:`~steerlib.worlds.running_totals.splits` draws at ``seed``), keyed by the task and the pool's size."""
-    check_type("task", task, TaskConfig, "a TaskConfig")
-    check_range("n_pretrain", n_pretrain, 1, integer=True)
-    check_type("pool", pool, Dataset, "the pretraining pool from running_totals.splits")
-    if len(pool) != n_pretrain:
-        raise ValueError(f"pool holds {len(pool)} problems but n_pretrain={n_pretrain}; pass the pool of that size")
-    return pretrained_base(base, vocabulary(task), pool, pretrain, seed, device, cache,
-                           key={"task": task, "n_pretrain": n_pretrain})
+from steerlib.worlds.running_totals import answers_match
 
 
 @dataclasses.dataclass
@@ -46,8 +25,8 @@ class Sampled:
 
 def sampled_correct(model: torch.nn.Module, tokenizer, prompts: Sequence[str], answers: Sequence[int], k: int,
                     max_new_tokens: int, temperature: float, seed: int, batch_size: int = 1024) -> Sampled:
-    """k responses to each prompt (:func:`~steerlib.lm.sampling.sample`) and whether each one's answer is right;
-    ``correct.mean(1)`` is the sampled accuracy of each problem."""
+    """k responses to each prompt (:func:`~steerlib.lm.sampling.sample`, drawn with ``seed``) and whether each one's
+    answer is right; ``correct.mean(1)`` is the sampled accuracy of each problem."""
     prompts = check_strings("prompts", prompts)
     check_same_length("prompts, answers", prompts, answers)
     check_range("k", k, 1, integer=True)

@@ -45,6 +45,7 @@ from steerlib.core.checks import (
     check_type,
 )
 from steerlib.core.runtime import progress_bar
+from steerlib.core.seeds import substream
 from steerlib.lm.sampling import SAMPLER, sample
 from steerlib.lm.scoring import batch_logprobs
 from steerlib.lm.sft import load_finished, make_accelerator
@@ -121,13 +122,13 @@ def train_reinforce(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, 
     pad_token = pad_id(tokenizer)
     history = []
     for step in progress_bar(range(cfg.steps), desc=desc, leave=False, disable=not acc.is_main_process):
-        g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
+        g = torch.Generator().manual_seed(substream(cfg.seed, step, 0))  # the step's prompts
         chosen = torch.randint(len(prompts), (cfg.prompts_per_step,), generator=g)
         chosen = chosen[acc.process_index::acc.num_processes]
         idx = chosen.repeat_interleave(cfg.samples_per_prompt)  # (P·K,), the K samples of a prompt adjacent
         wrapped.eval()
         samples = sample(acc.unwrap_model(wrapped), tokenizer, [prompts[i] for i in idx], cfg.max_new_tokens,
-                         cfg.temperature, seed=cfg.seed * 1_000_003 + step, batch_size=len(idx))
+                         cfg.temperature, seed=substream(cfg.seed, step, 1), batch_size=len(idx))
         prompt_ids = [all_prompt_ids[i] for i in idx]
         rewards = reward_fn(idx, samples.texts).float().to(acc.device)
         wrapped.train()

@@ -28,7 +28,8 @@ from steerlib.core.checks import (
     check_seed,
     check_type,
 )
-from steerlib.core.runtime import epoch_order, pick_device, progress_bar
+from steerlib.core.runtime import pick_device, progress_bar
+from steerlib.core.seeds import epoch_order
 from steerlib.lm.tokenizer import collate
 
 SCHEDULES = {"cosine": get_cosine_schedule_with_warmup, "linear": get_linear_schedule_with_warmup}

@@ -39,6 +39,7 @@ from steerlib.core.checks import (
     check_tensor,
     check_type,
 )
+from steerlib.core.seeds import substream
 from steerlib.core.runtime import progress_bar
 
 LOSSES = ("logistic", "exponential")
@@ -240,7 +241,7 @@ class SimConfig:
     n_train: int = 200
     n_test: int = 200
     noise: float = 0.05
-    n_seeds: int = 2
+    replicates: int = 2
     steps: int = 2000
     lr: float = 0.2
     weight_decay: float = 1e-2
@@ -248,14 +249,14 @@ class SimConfig:
     angles: tuple[float, ...] = (0, 15, 30, 45, 60, 75, 90)  # OOD: degrees out of the data plane
     bias_depth: int = 4  # Prop 2.4.2: a net with an output bias on imbalanced labels ...
     bias_p_pos: tuple[float, ...] = (0.7, 0.3)  # ... with these fractions of positive labels,
-    bias_seeds: int = 4  # ... this many datasets each, trained without weight decay (Prop 2.4.2 is about
+    bias_replicates: int = 4  # ... this many datasets each, trained without weight decay (Prop 2.4.2 is about
     # gradient flow on the unregularised loss, and the bias is free in its min-norm problem) ...
     bias_steps: int = 20000  # ... for this many steps, the normalised margin recorded at 50 checkpoints
 
     def __post_init__(self):
         check_choice("loss", self.loss, LOSSES)
         check_ranges("depths", self.depths, 3, integer=True)  # the measures read W_2, so every net has one
-        for name in ("width", "n_train", "n_test", "n_seeds", "steps", "bias_seeds", "bias_steps"):
+        for name in ("width", "n_train", "n_test", "replicates", "steps", "bias_replicates", "bias_steps"):
             check_range(name, getattr(self, name), 1, integer=True)
         check_range("dim", self.dim, 3, integer=True)  # OOD inputs turn out of the data plane into the others
         check_range("noise", self.noise, 0)
@@ -266,9 +267,9 @@ class SimConfig:
         check_ranges("bias_p_pos", self.bias_p_pos, 0, 1, open_low=True, open_high=True)
 
 
-def _per_member(values: torch.Tensor, n_depths: int, n_seeds: int) -> torch.Tensor:
+def _per_member(values: torch.Tensor, n_depths: int, replicates: int) -> torch.Tensor:
     """(B, ...) with members ordered depth-major -> (depths, seeds, ...)."""
-    return values.reshape(n_depths, n_seeds, *values.shape[1:])
+    return values.reshape(n_depths, replicates, *values.shape[1:])
 
 
 @dataclasses.dataclass
@@ -309,7 +310,7 @@ class Simulation:
 @torch.no_grad()
 def _measure(net: DeepReLUStack, cfg: SimConfig, x_train: torch.Tensor, x_test: torch.Tensor) -> dict:
     """Stable ranks, feature norms by layer and angle, and (|f|, ||A_1 f_1||) pairs for the deepest nets."""
-    nd, ns = len(cfg.depths), cfg.n_seeds
+    nd, ns = len(cfg.depths), cfg.replicates
     lmax = max(cfg.depths)
     srank = torch.full((lmax, len(net.depths)), float("nan"))  # layer W_1..W_L (padded) x member
     for b in range(len(net.depths)):
@@ -336,23 +337,25 @@ def _measure(net: DeepReLUStack, cfg: SimConfig, x_train: torch.Tensor, x_test: 
 
 
 def simulate(cfg: SimConfig, seed: int = 0) -> Simulation:
-    """Train every depth x seed on one dataset and measure it; then the output-bias runs of Prop 2.4.2."""
+    """Train every depth x seed on one dataset and measure it; then the output-bias runs of Prop 2.4.2. Every draw
+    comes from ``seed``: the training data itself, the test data, the output-bias runs' data and weights from
+    independent substreams of it (:func:`~steerlib.core.seeds.substream`)."""
     check_type("cfg", cfg, SimConfig, "a SimConfig")
     check_seed("seed", seed, RUN_SEED_MAX)
     x, y = binary_data(cfg.n_train, cfg.dim, 0.5, cfg.noise, seed)
-    x_test, _ = binary_data(cfg.n_test, cfg.dim, 0.5, cfg.noise, seed + 1)
-    members = [d for d in cfg.depths for _ in range(cfg.n_seeds)]
+    x_test, _ = binary_data(cfg.n_test, cfg.dim, 0.5, cfg.noise, substream(seed, 1))
+    members = [d for d in cfg.depths for _ in range(cfg.replicates)]
     net = DeepReLUStack(members, cfg.width, cfg.dim, seed=seed)
     train(net, x, y, cfg.steps, cfg.lr, cfg.weight_decay, cfg.loss)
     out, _ = net.forward(x)
     measured = _measure(net, cfg, x, x_test)
-    train_margin = _per_member((y * out).min(-1).values, len(cfg.depths), cfg.n_seeds)
+    train_margin = _per_member((y * out).min(-1).values, len(cfg.depths), cfg.replicates)
 
     # Prop 2.4.2: one net per (label fraction, seed), each on its own imbalanced dataset
-    data = [binary_data(cfg.n_train, cfg.dim, p, cfg.noise, seed + 100 * (i + 1) + s)
-            for i, p in enumerate(cfg.bias_p_pos) for s in range(cfg.bias_seeds)]
+    data = [binary_data(cfg.n_train, cfg.dim, p, cfg.noise, substream(seed, 2, i, s))
+            for i, p in enumerate(cfg.bias_p_pos) for s in range(cfg.bias_replicates)]
     xb, yb = torch.stack([d[0] for d in data]), torch.stack([d[1] for d in data])
-    bnet = DeepReLUStack([cfg.bias_depth] * len(data), cfg.width, cfg.dim, seed=seed + 1, output_bias=True)
+    bnet = DeepReLUStack([cfg.bias_depth] * len(data), cfg.width, cfg.dim, seed=substream(seed, 3), output_bias=True)
     n_checks = min(50, cfg.bias_steps)
     ends = [round(cfg.bias_steps * (c + 1) / n_checks) for c in range(n_checks)]
     trace, margin_trace, done = [], [], 0

@@ -15,8 +15,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from steerlib.core.cache import RunCache
-from steerlib.core.checks import check_nonempty, check_range, check_seed, check_shape, check_tensor, check_type
+from steerlib.core.checks import check_range, check_seed, check_shape, check_tensor
 
 
 def random_relu_features(x: torch.Tensor, dim: int = 256, seed: int = 0) -> np.ndarray:
@@ -61,15 +60,3 @@ def ood_score(x_ref: torch.Tensor, x_eval: torch.Tensor, n_splits: int = 10, C: 
         clf.fit(xs, ys)
         log_p.append(np.log(np.clip(clf.predict_proba(f_eval[test])[:, 1], 1e-12, 1.0)))
     return float(np.exp(np.concatenate(log_p).mean()))
-
-
-def cached_ood_score(cache: RunCache, dataset: str, x_ref: torch.Tensor, shift: str, severity: float,
-                     x_eval: torch.Tensor, n_splits: int, seed: int) -> float:
-    """:func:`ood_score` of one evaluation set (``dataset``'s test split under ``shift`` at ``severity``), cached
-    under one key so every chapter that scores the same set shares the score."""
-    check_type("cache", cache, RunCache, "a RunCache")
-    check_nonempty("dataset", check_type("dataset", dataset, str, "the dataset's name"))
-    check_nonempty("shift", check_type("shift", shift, str, "the shift's name ('none' for the clean set)"))
-    check_range("severity", severity, 0)
-    key = {"data": dataset, "shift": shift, "severity": severity, "splits": n_splits, "seed": seed}
-    return cache.cached("ood_score", key, lambda: ood_score(x_ref, x_eval, n_splits, seed=seed))

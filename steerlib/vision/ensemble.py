@@ -1,4 +1,5 @@
-"""Many independently seeded copies of one model, trained and evaluated together.
+"""Many independently seeded copies of one model, trained and evaluated together: one per replicate
+(:class:`~steerlib.core.seeds.Replicate`), member ``i`` initialised from replicate ``i``'s ``init`` stream.
 
 The members are ordinary modules side by side in one ``nn.Module``, so one optimiser trains them all: summing the
 members' losses keeps their gradients independent, and Adam's update is elementwise, so training the ensemble is
@@ -15,31 +16,32 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
-from steerlib.core.checks import check_nonempty, check_range, check_seed, check_tensor, check_type
+from steerlib.core.checks import check_nonempty, check_range, check_tensor, check_type
+from steerlib.core.seeds import Replicate
 
 FORMAT = "modules-channels-last"  # how members are stored and run: in trained models' cache keys
 
 
 class Ensemble(nn.Module):
-    """E copies of one architecture; member ``i`` was initialised with ``torch.manual_seed(seeds[i])``."""
+    """E copies of one architecture; member ``i`` was initialised with ``torch.manual_seed(members[i].stream("init"))``."""
 
-    def __init__(self, make: Callable[[], nn.Module], seeds: Sequence[int]):
+    def __init__(self, make: Callable[[], nn.Module], members: Sequence[Replicate]):
         check_type("make", make, Callable, "a function of no arguments building the model")
-        check_type("seeds", seeds, (tuple, list, range), "a sequence of seeds")
-        for seed in check_nonempty("seeds", seeds):
-            check_seed("seeds", seed)
+        check_type("members", members, (tuple, list), "a sequence of Replicates (steerlib.core.seeds.replicates)")
+        for member in check_nonempty("members", members):
+            check_type("members", member, Replicate, "a sequence of Replicates (steerlib.core.seeds.replicates)")
         super().__init__()
-        members = []
-        for seed in seeds:
-            torch.manual_seed(seed)
-            members.append(make())
-        self.seeds = tuple(seeds)
-        self.channels_last = any(isinstance(m, nn.Conv2d) for m in members[0].modules())
+        modules = []
+        for member in members:
+            torch.manual_seed(member.stream("init"))
+            modules.append(make())
+        self.replicates = tuple(members)
+        self.channels_last = any(isinstance(m, nn.Conv2d) for m in modules[0].modules())
         self.members = nn.ModuleList(m.to(memory_format=torch.channels_last) if self.channels_last else m
-                                     for m in members)
+                                     for m in modules)
 
     def __len__(self) -> int:
-        return len(self.seeds)
+        return len(self.replicates)
 
     def _run(self, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
         if self.channels_last and x.dim() == 4:

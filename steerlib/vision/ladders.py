@@ -12,12 +12,9 @@ of the input's side (4 pixels on 28x28 MNIST, where a digit is a blob).
 """
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import torch
 
-from steerlib.core.cache import RunCache
 from steerlib.core.checks import (
     check_array,
     check_choice,
@@ -30,11 +27,8 @@ from steerlib.core.checks import (
     check_type,
     check_value_range,
 )
-from steerlib.vision.data import ImageData, held_out
-from steerlib.vision.ensemble import FORMAT, Ensemble
-from steerlib.vision.losses import make_loss
+from steerlib.vision.ensemble import Ensemble
 from steerlib.vision.shifts import SHIFTS, apply_shift
-from steerlib.vision.train import TrainConfig, fit
 
 LOSS_FRACTIONS = (0.1, 0.2, 0.3, 0.45, 0.6)  # level i costs this fraction of the clean accuracy
 GRID_POINTS = 13
@@ -96,31 +90,3 @@ def severity_ladders(model: Ensemble, x: torch.Tensor, y: torch.Tensor, shifts: 
                for s in sevs]
         ladders[shift] = read_ladder(sevs, np.asarray(acc), fractions)
     return ladders
-
-
-@dataclasses.dataclass
-class Setup:
-    """What every chapter of Part I starts from: the data its models train on (the training split less the
-    held-out examples), the cross-entropy ensemble, and the ladders of every shift."""
-
-    data: ImageData
-    classifier: Ensemble
-    ladders: dict[str, tuple[float, ...]]
-
-
-def part_one_setup(data: ImageData, n_held_out: int, arch: str, width: int, seeds: tuple[int, ...],
-                   train: TrainConfig, device: torch.device, cache: RunCache | None) -> Setup:
-    """Hold ``n_held_out`` training examples out, train (or load) the cross-entropy ensemble on the rest, and fix the
-    ladders of every shift (:data:`~steerlib.vision.shifts.SHIFTS`) on the held-out examples (shift noise drawn
-    with the first seed); the ladders are cached next to the ensemble, so every chapter reads the same ones."""
-    check_range("n_held_out", n_held_out, 1, integer=True)
-    rest, x_val, y_val = held_out(data, n_held_out, seed=0)
-    classifier = fit(rest, make_loss("ce", rest.num_classes), arch, seeds, train, device, cache, width)
-
-    def ladders() -> dict[str, tuple[float, ...]]:
-        return severity_ladders(classifier, x_val, y_val, SHIFTS, rest.value_range, seeds[0])
-
-    key = {"data": rest.name, "arch": arch, "width": width, "seeds": seeds, "train": train, "format": FORMAT,
-           "shifts": SHIFTS, "fractions": LOSS_FRACTIONS, "grid_points": GRID_POINTS}  # read off the classifier: its key
-    found = cache.cached("ladders", key, ladders) if cache is not None else ladders()
-    return Setup(rest, classifier, {s: tuple(v) for s, v in found.items()})

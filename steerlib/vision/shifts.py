@@ -34,6 +34,7 @@ from steerlib.core.checks import (
     check_type,
     check_value_range,
 )
+from steerlib.core.seeds import substream
 
 SHIFTS = ("rotate", "noise", "blur", "saltpepper")
 SEVERITY_RANGES = {"rotate": (0, 360), "noise": (0, 1), "blur": (0, 64), "saltpepper": (0, 1)}
@@ -144,7 +145,8 @@ def _ladder(shift: str, input_shape: tuple[int, ...], ladders: dict[str, tuple[f
 def evaluation_sets(x: torch.Tensor, y: torch.Tensor, shifts: tuple[str, ...], value_range: tuple[float, float],
                     seed: int = 0, ladders: dict[str, tuple[float, ...]] | None = None) -> list[EvalSet]:
     """The clean set (shift "none", level 0) followed by every shift at the severities of ``ladders[shift]`` (e.g.
-    from :mod:`steerlib.vision.ladders`), or by default its five default :func:`severities`."""
+    from :mod:`steerlib.vision.ladders`), or by default its five default :func:`severities`; level ``l``'s noise
+    is drawn from ``substream(seed, l)``."""
     _check_batch("x", x)
     check_tensor("y", y, 0, integer=True, ndim=1)
     check_shape("y", y, (len(x),), "one label per input of x")
@@ -154,19 +156,19 @@ def evaluation_sets(x: torch.Tensor, y: torch.Tensor, shifts: tuple[str, ...], v
     sets = [EvalSet("none", 0, 0.0, x, y)]
     for shift in shifts:
         for level, sev in enumerate(_ladder(shift, tuple(x.shape[1:]), ladders), start=1):
-            sets.append(EvalSet(shift, level, sev, apply_shift(x, shift, sev, value_range, seed + level), y))
+            sets.append(EvalSet(shift, level, sev, apply_shift(x, shift, sev, value_range, substream(seed, level)), y))
     return sets
 
 
 def focus_sets(x: torch.Tensor, shift: str, value_range: tuple[float, float], seed: int = 0,
                ladders: dict[str, tuple[float, ...]] | None = None) -> tuple[list[float], list[torch.Tensor]]:
     """Fig 2.2's sets: ``x`` (one class's test inputs) clean and at the severities of ``shift`` (as in
-    :func:`evaluation_sets`), level ``l`` drawn with seed ``seed + l``; returns (severities, inputs)."""
+    :func:`evaluation_sets`), level ``l`` drawn from ``substream(seed, l)``; returns (severities, inputs)."""
     _check_batch("x", x)
     check_seed("seed", seed)
     check_choice("shift", shift, SHIFTS)
     sevs = [0.0, *_ladder(shift, tuple(x.shape[1:]), ladders)]
-    return sevs, [apply_shift(x, shift, s, value_range, seed + level) for level, s in enumerate(sevs)]
+    return sevs, [apply_shift(x, shift, s, value_range, substream(seed, level)) for level, s in enumerate(sevs)]
 
 
 def with_clean(table: pd.DataFrame) -> pd.DataFrame:

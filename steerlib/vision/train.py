@@ -1,5 +1,6 @@
-"""Train an :class:`~steerlib.vision.ensemble.Ensemble` of seeds together, with caching, resuming and a progress bar;
-and :func:`train_separately`, the one-model-per-seed loop that the ensemble's training must equal."""
+"""Train an :class:`~steerlib.vision.ensemble.Ensemble` of replicates together, with caching, resuming and a progress
+bar; and :func:`train_separately`, the one-model-per-replicate loop that the ensemble's training must equal. Member
+``i`` draws its initial weights and its data order from replicate ``i``'s ``init`` and ``order`` streams."""
 from __future__ import annotations
 
 import dataclasses
@@ -9,8 +10,9 @@ import torch
 from torch import nn
 
 from steerlib.core.cache import RunCache
-from steerlib.core.checks import check_nonempty, check_range, check_seed, check_shape, check_tensor, check_type
-from steerlib.core.runtime import epoch_order, pick_device, progress_bar
+from steerlib.core.checks import check_nonempty, check_range, check_shape, check_tensor, check_type
+from steerlib.core.runtime import pick_device, progress_bar
+from steerlib.core.seeds import Replicate, epoch_order
 from steerlib.vision.data import ImageData
 from steerlib.vision.ensemble import FORMAT, Ensemble
 from steerlib.vision.losses import targets
@@ -48,22 +50,22 @@ def _check_training(loss: Callable, x: torch.Tensor, y: torch.Tensor, cfg: Train
                          "partial batch is dropped, so nothing would be trained")
 
 
-def train_ensemble(make: Callable[[], nn.Module], seeds: tuple[int, ...], loss: Callable, x: torch.Tensor,
+def train_ensemble(make: Callable[[], nn.Module], members: tuple[Replicate, ...], loss: Callable, x: torch.Tensor,
                    y: torch.Tensor, cfg: TrainConfig, device: torch.device, cache: RunCache | None = None,
                    key: dict | None = None, desc: str = "train") -> Ensemble:
-    """Train one model per seed on (x, y), all at once. Each member sees its own data order.
+    """Train one model per replicate on (x, y), all at once. Each member sees its own data order.
 
-    With a ``cache`` and a ``key`` (the run's full description; seeds and ``cfg`` are added), a finished run is
-    loaded instead of retrained and an interrupted one resumes from its last epoch.
+    With a ``cache`` and a ``key`` (the run's full description; the replicates and ``cfg`` are added), a finished
+    run is loaded instead of retrained and an interrupted one resumes from its last epoch.
     """
     _check_training(loss, x, y, cfg)
     check_type("cache", cache, (RunCache, type(None)), "a RunCache or None")
     check_type("key", key, (dict, type(None)), "a dict describing the run or None")
     device = pick_device(device) if isinstance(device, str) else check_type("device", device, torch.device,
                                                                              "a torch.device or its name")
-    ensemble = Ensemble(make, seeds).to(device)
+    ensemble = Ensemble(make, members).to(device)
     opt = torch.optim.Adam(ensemble.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    full_key = {"key": key, "seeds": seeds, "train": cfg, "format": FORMAT}
+    full_key = {"key": key, "members": members, "train": cfg, "format": FORMAT}
     start = 0
     if cache is not None and key is not None:
         done = cache.load("ensemble", full_key)
@@ -75,7 +77,7 @@ def train_ensemble(make: Callable[[], nn.Module], seeds: tuple[int, ...], loss: 
             ensemble.load_state_dict(ckpt["model"])
             opt.load_state_dict(ckpt["opt"])
             start = ckpt["epoch"]
-    n = len(y)
+    n, orders = len(y), [m.stream("order") for m in members]
     steps = n // cfg.batch_size  # drop the last partial batch so every member's batch has the same size
     x, y = x.to(device), y.to(device)
     ensemble.train()
@@ -83,7 +85,7 @@ def train_ensemble(make: Callable[[], nn.Module], seeds: tuple[int, ...], loss: 
     for epoch in bar:
         for group in opt.param_groups:
             group["lr"] = cfg.lr * cfg.lr_decay**epoch
-        order = torch.stack([epoch_order(s, epoch, n) for s in seeds]).to(device)  # (E, N)
+        order = torch.stack([epoch_order(s, epoch, n) for s in orders]).to(device)  # (E, N)
         total = 0.0
         for b in range(steps):
             idx = order[:, b * cfg.batch_size:(b + 1) * cfg.batch_size]
@@ -102,28 +104,30 @@ def train_ensemble(make: Callable[[], nn.Module], seeds: tuple[int, ...], loss: 
     return ensemble.eval()
 
 
-def train_separately(make: Callable[[], nn.Module], seeds: tuple[int, ...], loss: Callable, x: torch.Tensor,
+def train_separately(make: Callable[[], nn.Module], members: tuple[Replicate, ...], loss: Callable, x: torch.Tensor,
                      y: torch.Tensor, cfg: TrainConfig) -> list[nn.Module]:
-    """An ordinary training loop once per seed with the ensemble's data order: the reference that
+    """An ordinary training loop once per replicate with the ensemble's data order: the reference that
     :func:`train_ensemble` must equal (and the baseline it is timed against).
 
-    Model ``i`` starts from ``torch.manual_seed(seeds[i]); make()`` and sees ``epoch_order(seeds[i], epoch, N)``,
-    as member ``i`` of the ensemble does; same optimiser, schedule, warm-up and dropped last batch. On the CPU.
+    Model ``i`` starts from ``torch.manual_seed(members[i].stream("init")); make()`` and sees
+    ``epoch_order(members[i].stream("order"), epoch, N)``, as member ``i`` of the ensemble does; same optimiser,
+    schedule, warm-up and dropped last batch. On the CPU.
     """
     check_type("make", make, Callable, "a function of no arguments building the model")
-    for seed in check_nonempty("seeds", check_type("seeds", seeds, (tuple, list, range), "a sequence of seeds")):
-        check_seed("seeds", seed)
+    check_type("members", members, (tuple, list), "a sequence of Replicates (steerlib.core.seeds.replicates)")
+    for member in check_nonempty("members", members):
+        check_type("members", member, Replicate, "a sequence of Replicates (steerlib.core.seeds.replicates)")
     _check_training(loss, x, y, cfg)
     models = []
     steps = len(y) // cfg.batch_size
-    for seed in seeds:
-        torch.manual_seed(seed)
+    for member in members:
+        torch.manual_seed(member.stream("init"))
         model = make().train()
         opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         for epoch in range(cfg.epochs):
             for group in opt.param_groups:
                 group["lr"] = cfg.lr * cfg.lr_decay**epoch
-            order = epoch_order(seed, epoch, len(y))
+            order = epoch_order(member.stream("order"), epoch, len(y))
             for b in range(steps):
                 idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
                 batch_loss = loss(model(x[idx]), y[idx], warmup=epoch < cfg.warmup_epochs).mean()
@@ -134,12 +138,12 @@ def train_separately(make: Callable[[], nn.Module], seeds: tuple[int, ...], loss
     return models
 
 
-def fit(data: ImageData, loss, arch: str, seeds: tuple[int, ...], cfg: TrainConfig, device: torch.device,
+def fit(data: ImageData, loss, arch: str, members: tuple[Replicate, ...], cfg: TrainConfig, device: torch.device,
         cache: RunCache | None = None, width: int = 32, norm: str = "none") -> Ensemble:
-    """Train ``arch`` with ``loss`` on ``data``'s training split (its :func:`~steerlib.vision.losses.targets`) for
-    every seed (cached by the full configuration)."""
+    """Train ``arch`` with ``loss`` on ``data``'s training split (its :func:`~steerlib.vision.losses.targets`), one
+    member per replicate (cached by the full configuration)."""
     check_type("data", data, ImageData, "an ImageData from load_dataset")
     key = {"data": data.name, "loss": repr(loss), "arch": arch, "width": width, "norm": norm}
     return train_ensemble(lambda: make_model(arch, data.input_shape, loss.out_dim, width=width, norm=norm),
-                          seeds, loss, data.x_train, targets(loss, data), cfg, device, cache, key,
+                          members, loss, data.x_train, targets(loss, data), cfg, device, cache, key,
                           desc=f"{data.name}/{loss.name}/{arch}")

@@ -19,18 +19,23 @@ A second, milder table (whose OCS answers instead of abstaining) shows that the 
 ``experiment`` trains and scores, ``analysis`` builds the curves, rank statistics and claims, ``figures`` draws
 Figs 2.5-2.7 and the steering figure.
 """
-from steerlib.chapters.extrapolation.cautious_decisions.analysis import claims, extra, rank_table, summary
+from steerlib.chapters.extrapolation.cautious_decisions.analysis import SPECS, claims, extra, rank_table, summary
 from steerlib.chapters.extrapolation.cautious_decisions.experiment import (
-           METHODS,
-           PROFILES,
-           Focus,
-           FocusKey,
-           Results,
-           Settings,
-           decision_problems,
-           jobs,
-           run,
+    METHODS,
+    PROFILES,
+    Focus,
+    FocusKey,
+    Results,
+    Settings,
+    decision_problems,
+    jobs,
+    run,
 )
+from steerlib.core.chapter import Chapter
 
-__all__ = ["METHODS", "PROFILES", "Focus", "FocusKey", "Results", "Settings", "claims", "decision_problems", "extra",
-           "jobs", "rank_table", "run", "summary"]
+CHAPTER = Chapter(name="cautious-decisions", part="extrapolation", title="Cautious decisions from the OCS",
+                  package=__name__, profiles=PROFILES, run=run, claims=claims, extra=extra, jobs=jobs,
+                  results_type=Results, specs=SPECS)
+
+__all__ = ["CHAPTER", "METHODS", "PROFILES", "SPECS", "Focus", "FocusKey", "Results", "Settings", "claims",
+           "decision_problems", "extra", "jobs", "rank_table", "run", "summary"]

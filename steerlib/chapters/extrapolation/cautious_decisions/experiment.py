@@ -1,4 +1,5 @@
-"""The cautious-decisions experiment: a classifier and one reward model per table, four policies on every set."""
+"""The cautious-decisions experiment: a classifier and one reward model per table, four policies on every set (Part
+I's shared set-up and models: :mod:`steerlib.chapters.extrapolation.common`)."""
 from __future__ import annotations
 
 import dataclasses
@@ -7,6 +8,7 @@ from typing import NamedTuple
 import pandas as pd
 import torch
 
+from steerlib.chapters.extrapolation import common
 from steerlib.core.chapter import Run, check_run
 from steerlib.core.checks import check_choice, check_choices, check_nonempty, check_range, check_type
 from steerlib.core.jobs import Job, Stage
@@ -14,14 +16,12 @@ from steerlib.core.runtime import progress_bar
 from steerlib.measures.decisions import RewardTable, abstain_ratio, greedy_policy, mean_reward
 from steerlib.measures.ocs import ocs_cross_entropy
 from steerlib.vision.calibration import fit_temperature, scale
-from steerlib.vision.data import DATASETS, ImageData, load_dataset
+from steerlib.vision.data import DATASETS, ImageData
 from steerlib.vision.ensemble import Ensemble
-from steerlib.vision.ladders import Setup, part_one_setup
 from steerlib.vision.losses import make_loss
 from steerlib.vision.models import ARCHS
-from steerlib.vision.recipes import ENSEMBLE_RECIPES
-from steerlib.vision.shifts import SHIFTS, evaluation_sets, focus_sets
-from steerlib.vision.train import TrainConfig, fit
+from steerlib.vision.shifts import SHIFTS
+from steerlib.vision.train import TrainConfig
 
 METHODS = ("reward", "ce", "calibrated", "oracle")
 
@@ -32,9 +32,9 @@ class Settings:
     shifts: tuple[str, ...] = SHIFTS
     arch: str = "cnn"
     width: int = 16
-    n_seeds: int = 3
+    replicates: int = 3  # independently seeded members of every ensemble
     # Part I's recipe: the classifier and the +1/-4/0 reward model are the reversion chapter's (from the run cache)
-    train: TrainConfig = ENSEMBLE_RECIPES["cpu"]
+    train: TrainConfig = common.RECIPES["cpu"]
     held_out: int = 500  # as the reversion chapter: the ladders' held-out training examples
     # The first table is the dissertation's; the second has so mild a penalty that its OCS answers (threshold < 1/K).
     tables: tuple[RewardTable, ...] = (RewardTable(1.0, -4.0, 0.0), RewardTable(1.0, -0.05, 0.0))
@@ -46,7 +46,7 @@ class Settings:
         check_choices("shifts", self.shifts, SHIFTS)
         check_choice("arch", self.arch, ARCHS)
         check_choice("focus_shift", self.focus_shift, SHIFTS)
-        for name in ("width", "n_seeds", "held_out"):
+        for name in ("width", "replicates", "held_out"):
             check_range(name, getattr(self, name), 1, integer=True)
         check_type("train", self.train, TrainConfig, "a TrainConfig")
         check_type("tables", self.tables, tuple, "a tuple of RewardTables")
@@ -58,11 +58,11 @@ class Settings:
 
 
 PROFILES = {
-    "smoke": Settings(datasets=("digits",), shifts=("rotate", "blur"), width=16, n_seeds=2, held_out=200,
-                      train=ENSEMBLE_RECIPES["smoke"]),
+    "smoke": Settings(datasets=("digits",), shifts=("rotate", "blur"), width=16, replicates=2, held_out=200,
+                      train=common.RECIPES["smoke"]),
     "cpu": Settings(),
-    "paper": Settings(datasets=("mnist", "cifar10"), width=64, n_seeds=5, held_out=5000,
-                      train=ENSEMBLE_RECIPES["paper"]),
+    "paper": Settings(datasets=("mnist", "cifar10"), width=64, replicates=5, held_out=5000,
+                      train=common.RECIPES["paper"]),
 }
 
 
@@ -85,7 +85,7 @@ class Focus:
 
 @dataclasses.dataclass
 class Results:
-    """``table``: one row per (dataset, rewards, method, shift, level, seed) with ``abstain`` and ``reward``.
+    """``table``: one row per (dataset, rewards, method, shift, level, replicate) with ``abstain`` and ``reward``.
 
     ``focus``: Fig 2.5's data per (dataset, rewards). ``tables``: the reward tables by label, in order.
     ``decision_problems``: :func:`decision_problems` of each dataset's training labels, indexed by (dataset, rewards).
@@ -119,19 +119,18 @@ def classifier_probs(logits: list[torch.Tensor], ys: list[torch.Tensor]) -> dict
             "oracle": [scale(z, fit_temperature(z, y)).softmax(-1) for z, y in zip(logits, ys)]}
 
 
-def _setup(settings: Settings, run: Run, dataset: str) -> Setup:
+def _setup(settings: Settings, run: Run, dataset: str) -> common.Setup:
     """``dataset``'s training data less the held-out examples, the classifier (the reversion chapter's, from the
-    run cache) and the ladders (:func:`~steerlib.vision.ladders.part_one_setup`)."""
-    seeds = tuple(range(run.seed, run.seed + settings.n_seeds))
-    return part_one_setup(load_dataset(dataset), settings.held_out, settings.arch, settings.width, seeds,
-                          settings.train, run.device, run.cache)
+    run cache) and the ladders (:func:`~steerlib.chapters.extrapolation.common.setup`)."""
+    return common.setup(dataset, settings.held_out, settings.arch, settings.width, settings.replicates,
+                        settings.train, run)
 
 
 def _reward_model(settings: Settings, run: Run, data: ImageData, table: RewardTable) -> Ensemble:
-    """The reward model of ``table`` on ``data`` (for +1/-4/0 the reversion chapter's MSE-reward ensemble)."""
-    seeds = tuple(range(run.seed, run.seed + settings.n_seeds))
-    return fit(data, make_loss("mse_reward", data.num_classes, table), settings.arch, seeds, settings.train,
-               run.device, run.cache, settings.width)
+    """The reward model of ``table`` on ``data`` (for +1/-4/0 the reversion chapter's MSE-reward ensemble: the same
+    loss, so the same cache entry)."""
+    return common.ensemble(data, make_loss("mse_reward", data.num_classes, table), settings.arch, settings.width,
+                           settings.replicates, settings.train, run)
 
 
 def _train_reward_model(settings: Settings, run: Run, dataset: str, table: RewardTable) -> Ensemble:
@@ -151,18 +150,17 @@ def jobs(settings: Settings, run: Run) -> list[Stage]:
 def run(settings: Settings, run: Run) -> Results:
     """Train the classifier and one reward model per table for each dataset, then score every method on every set."""
     check_run(settings, Settings, run)
-    seeds = tuple(range(run.seed, run.seed + settings.n_seeds))
     rows, focus, problems = [], {}, {}
     for name in settings.datasets:
         setup = _setup(settings, run, name)
         data, classifier = setup.data, setup.classifier
         k = data.num_classes
         problems[name] = decision_problems(settings.tables, data.y_train, k)
-        sets = evaluation_sets(data.x_test, data.y_test, settings.shifts, data.value_range, run.seed, setup.ladders)
+        sets = common.shifted_sets(data, settings.shifts, setup.ladders, run)
         logits = [classifier.predict(s.x) for s in sets]
         probs = classifier_probs(logits, [s.y for s in sets])
-        focus_x = data.x_test[data.y_test == settings.focus_class]
-        focus_sevs, focus_xs = focus_sets(focus_x, settings.focus_shift, data.value_range, run.seed, setup.ladders)
+        focus_sevs, focus_xs = common.focus_inputs(data, settings.focus_class, settings.focus_shift, setup.ladders,
+                                                   run)
         marginal = ocs_cross_entropy(data.y_train, k)
         for table in settings.tables:
             loss = make_loss("mse_reward", k, table)
@@ -174,8 +172,8 @@ def run(settings: Settings, run: Run) -> Results:
                 for method, a in actions.items():
                     ab, rew = abstain_ratio(a, k), mean_reward(a, s.y, table, k)
                     rows += [{"dataset": name, "rewards": table.label, "method": method, "shift": s.shift,
-                              "level": s.level, "severity": s.severity, "seed": seed, "abstain": float(ab[e]),
-                              "reward": float(rew[e])} for e, seed in enumerate(seeds)]
+                              "level": s.level, "severity": s.severity, "replicate": e, "abstain": float(ab[e]),
+                              "reward": float(rew[e])} for e in range(len(model))]
             focus[FocusKey(name, table.label)] = Focus(
                 settings.focus_class, settings.focus_shift, tuple(focus_sevs),
                 torch.stack([model.predict(x) for x in focus_xs], dim=1), loss.ocs(data.y_train),

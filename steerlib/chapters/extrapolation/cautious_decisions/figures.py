@@ -66,7 +66,8 @@ def plot_methods(results: Results, metric: str, rewards: str) -> plt.Figure:
                 ax.set_xlabel("shift severity level")
             if j == 0:
                 ax.set_ylabel("abstain ratio" if metric == "abstain" else "mean reward")
-    fig.suptitle(f"rewards {rewards}; error bars: std over seeds; (t) = held-out training distribution", fontsize=10)
+    fig.suptitle(f"rewards {rewards}; error bars: std over replicates; (t) = held-out training distribution",
+                 fontsize=10)
     fig.tight_layout()
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=4 if len(shifts) > 2 else 2,
@@ -75,14 +76,15 @@ def plot_methods(results: Results, metric: str, rewards: str) -> plt.Figure:
 
 
 def plot_steering(results: Results) -> plt.Figure:
-    """The reward model's abstain ratio per severity level (mean over shifts; std over seeds), one line per table."""
+    """The reward model's abstain ratio per severity level (mean over shifts; std over replicates), one line per
+    table."""
     t = with_clean(results.table[results.table["method"] == "reward"])
-    per_seed = t.groupby(["dataset", "rewards", "level", "seed"])["abstain"].mean().reset_index()
-    datasets = list(per_seed["dataset"].unique())
+    per_replicate = t.groupby(["dataset", "rewards", "level", "replicate"])["abstain"].mean().reset_index()
+    datasets = list(per_replicate["dataset"].unique())
     fig, axes = plt.subplots(1, len(datasets), figsize=(3.6 * len(datasets), 3), squeeze=False)
     for ax, d in zip(axes[0], datasets):
         for k, label in enumerate(results.tables):
-            g = per_seed[(per_seed["dataset"] == d) & (per_seed["rewards"] == label)]
+            g = per_replicate[(per_replicate["dataset"] == d) & (per_replicate["rewards"] == label)]
             stats = g.groupby("level")["abstain"].agg(["mean", "std"])
             ax.errorbar(stats.index, stats["mean"], yerr=stats["std"].fillna(0), marker="o", ms=3, capsize=2,
                         color=f"C{k}", label=f"rewards {label} (threshold {results.tables[label].threshold:.2f})")

@@ -7,13 +7,19 @@ g_{k+1}(sigma(b_k)), which approximate the OCS. This chapter measures each step 
 Gaussian-NLL regressor under impulse noise vs blur) and runs the theory's simulation
 (:mod:`steerlib.measures.homogeneous`).
 
-Every model is trained by :func:`steerlib.vision.train.fit` with Part I's shared recipe
-(:data:`steerlib.vision.recipes.ENSEMBLE_RECIPES`), so the CNNs of the reversion chapter come from the run cache.
+Every model is trained with Part I's shared recipe and set-up (:mod:`steerlib.chapters.extrapolation.common`), one
+ensemble member per replicate of the run, so the CNNs of the reversion chapter come from the run cache.
 
 Modules: ``experiment`` (settings, training, measurements), ``counterexamples`` (appendix A.1), ``analysis``
 (statistics and claims), ``figures``.
 """
-from steerlib.chapters.extrapolation.mechanism.analysis import bias_agreement, claims, extra, summary
+from steerlib.chapters.extrapolation.mechanism.analysis import SPECS, bias_agreement, claims, extra, statistics, summary
 from steerlib.chapters.extrapolation.mechanism.experiment import PROFILES, Results, Settings, jobs, run
+from steerlib.core.chapter import Chapter
 
-__all__ = ["PROFILES", "Results", "Settings", "jobs", "run", "claims", "extra", "summary", "bias_agreement"]
+CHAPTER = Chapter(name="mechanism", part="extrapolation", title="Why predictions revert", package=__name__,
+                  profiles=PROFILES, run=run, claims=claims, extra=extra, jobs=jobs, results_type=Results,
+                  specs=SPECS)
+
+__all__ = ["CHAPTER", "PROFILES", "SPECS", "Results", "Settings", "bias_agreement", "claims", "extra", "jobs", "run",
+           "statistics", "summary"]

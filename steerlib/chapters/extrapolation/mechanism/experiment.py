@@ -8,21 +8,21 @@ import numpy as np
 import pandas as pd
 import torch
 
+from steerlib.chapters.extrapolation import common
 from steerlib.chapters.extrapolation.mechanism.counterexamples import fgsm_experiment, nll_experiment
 from steerlib.core.chapter import Run, check_run
 from steerlib.core.checks import check_choice, check_choices, check_range, check_ranges, check_type
 from steerlib.core.jobs import Job, Stage, run_stages
+from steerlib.core.seeds import substream
 from steerlib.measures.divergences import kl_categorical
 from steerlib.measures.homogeneous import SimConfig, Simulation, simulate
 from steerlib.vision import representations as rep
-from steerlib.vision.data import DATASETS, ImageData, load_dataset
+from steerlib.vision.data import DATASETS, ImageData
 from steerlib.vision.ensemble import Ensemble
-from steerlib.vision.ladders import Setup, part_one_setup
 from steerlib.vision.losses import make_loss, targets
 from steerlib.vision.models import ARCHS, NORMS
-from steerlib.vision.recipes import ENSEMBLE_RECIPES
-from steerlib.vision.shifts import SHIFTS, EvalSet, evaluation_sets
-from steerlib.vision.train import TrainConfig, fit
+from steerlib.vision.shifts import SHIFTS, EvalSet
+from steerlib.vision.train import TrainConfig
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,9 +32,9 @@ class Settings:
     archs: tuple[str, ...] = ("cnn", "mlp")  # Fig 2.4 for the CNN and a second architecture
     norms: tuple[str, ...] = NORMS  # appendix A.4/A.5 variants of the CNN (cross-entropy)
     width: int = 16  # the reversion chapter's CNN, so its models come from the run cache
-    n_seeds: int = 3  # the CNNs shared with the reversion chapter
-    extra_seeds: int = 2  # the MLPs, the normalisation variants and the imbalanced-label control
-    train: TrainConfig = ENSEMBLE_RECIPES["cpu"]  # Part I's recipe, so the reversion chapter's CNNs are reused
+    replicates: int = 3  # independently seeded members of the CNNs shared with the reversion chapter
+    extra_replicates: int = 3  # members of the MLPs, the normalisation variants and the imbalanced-label control
+    train: TrainConfig = common.RECIPES["cpu"]  # Part I's recipe, so the reversion chapter's CNNs are reused
     held_out: int = 500  # as the reversion chapter: the ladders' held-out training examples
     energy: float = 0.95  # projection ratio: k = smallest k keeping this fraction of ||W||_F (the code's rule)
     energies: tuple[float, ...] = (0.5, 0.7, 0.8, 0.9, 0.95, 0.99)  # sensitivity of the projection ratio to k
@@ -43,7 +43,7 @@ class Settings:
     fgsm_steps: int = 20
     nll_shifts: tuple[str, ...] = ("saltpepper", "blur")  # appendix A.1: impulse noise vs Gaussian blur
     ood_splits: int = 10
-    theory: SimConfig = SimConfig()
+    theory: SimConfig = SimConfig(replicates=3)  # its nets of every depth: 3 independently initialised at cpu
 
     def __post_init__(self):
         check_choice("dataset", self.dataset, DATASETS)
@@ -52,7 +52,7 @@ class Settings:
             raise ValueError(f"nll_shifts={self.nll_shifts} must be two shifts: (impulse noise, blur)")
         check_choices("archs", self.archs, ARCHS)
         check_choices("norms", self.norms, NORMS)
-        for name in ("width", "n_seeds", "extra_seeds", "held_out", "fgsm_steps", "ood_splits"):
+        for name in ("width", "replicates", "extra_replicates", "held_out", "fgsm_steps", "ood_splits"):
             check_range(name, getattr(self, name), 1, integer=True)
         check_type("train", self.train, TrainConfig, "a TrainConfig")
         check_range("energy", self.energy, 0.0, 1.0, open_low=True)
@@ -65,16 +65,18 @@ class Settings:
             raise ValueError("the first arch must be 'cnn' and the first norm 'none' (the chapter's main model)")
 
 
+# cpu: every evidence claim over at least three replicates (the extra models and the simulation's nets included);
+# the third replicate of the five extra models costs about a minute on one thread.
 PROFILES = {
-    "smoke": Settings(dataset="digits", width=16, held_out=200, archs=("cnn",), norms=("none", "batch"), n_seeds=2,
-                      extra_seeds=1,
-                      train=ENSEMBLE_RECIPES["smoke"], energies=(0.9, 0.95), fgsm_steps=5, ood_splits=2,
-                      theory=SimConfig(depths=(3, 6), width=16, n_train=100, n_test=100, n_seeds=1, steps=400,
+    "smoke": Settings(dataset="digits", width=16, held_out=200, archs=("cnn",), norms=("none", "batch"),
+                      replicates=2, extra_replicates=1, train=common.RECIPES["smoke"], energies=(0.9, 0.95),
+                      fgsm_steps=5, ood_splits=2,
+                      theory=SimConfig(depths=(3, 6), width=16, n_train=100, n_test=100, replicates=1, steps=400,
                                        angles=(0, 45, 90), bias_steps=400)),
     "cpu": Settings(),
-    "paper": Settings(dataset="mnist", width=64, n_seeds=5, extra_seeds=3, held_out=5000,
-                      train=ENSEMBLE_RECIPES["paper"],
-                      theory=SimConfig(width=64, n_seeds=5, steps=50000, lr=0.1, weight_decay=1e-3,
+    "paper": Settings(dataset="mnist", width=64, replicates=5, extra_replicates=3, held_out=5000,
+                      train=common.RECIPES["paper"],
+                      theory=SimConfig(width=64, replicates=5, steps=50000, lr=0.1, weight_decay=1e-3,
                                        bias_steps=200000)),
 }
 
@@ -104,7 +106,8 @@ def model_specs(settings: Settings) -> list[ModelSpec]:
 
 
 def imbalanced(data: ImageData, rarest: float, seed: int = 0) -> ImageData:
-    """The training split with class c keeping a fraction rarest^(c/(K-1)) of its images (test split unchanged)."""
+    """The training split with class c keeping a fraction rarest^(c/(K-1)) of its images, drawn with ``seed`` (test
+    split unchanged)."""
     g = np.random.default_rng(seed)
     y = data.y_train.numpy()
     keep = np.concatenate([g.permutation(np.flatnonzero(y == c))[:round(rarest ** (c / (data.num_classes - 1))
@@ -126,20 +129,21 @@ class Vectors:
 
 @dataclasses.dataclass
 class Results:
-    """Long tables (one row per model x seed x set x layer [x energy]) plus the experiments' vectors, and the
-    settings that the statistics and figures read."""
+    """Long tables (one row per model x replicate x set x layer [x energy]; ``replicate`` is the ensemble member,
+    0..n-1) plus the experiments' vectors, and the settings that the statistics and figures read."""
 
-    norms: pd.DataFrame  # feature-norm ratio per layer: model, seed, shift, level, layer, depth, ratio
-    projection: pd.DataFrame  # projection ratio: model, seed, shift, level, layer, energy, k, ratio (mean, std)
-    constants: pd.DataFrame  # accumulated constants per layer k: model, loss, seed, layer, distance, clean_distance
-    sets: pd.DataFrame  # per model x seed x set: mean distance of the predictions to_ocs, to_constants (the last
-    # layer's accumulated constants) and to_hidden_constants (the last hidden layer's)
+    norms: pd.DataFrame  # feature-norm ratio per layer: model, replicate, shift, level, layer, depth, ratio
+    projection: pd.DataFrame  # projection ratio: model, replicate, shift, level, layer, energy, k, ratio (mean, std)
+    constants: pd.DataFrame  # accumulated constants per layer k: model, loss, replicate, layer, distance,
+    # clean_distance, uniform_distance
+    sets: pd.DataFrame  # per model x replicate x set: mean distance of the predictions to_ocs, to_constants (the
+    # last layer's accumulated constants) and to_hidden_constants (the last hidden layer's)
     vectors: dict[str, Vectors]  # model name -> its OCS, constants and clean prediction
-    fgsm: pd.DataFrame  # per seed x {clean, random sign, adversarial}: ood_score, distance, accuracy, layer ratios
-    nll: pd.DataFrame  # Gaussian NLL per shift x level x seed: ood_score, distance, mu, sigma, layer ratios
+    fgsm: pd.DataFrame  # per replicate x {clean, random sign, adversarial}: ood_score, distance, accuracy, ratios
+    nll: pd.DataFrame  # Gaussian NLL per shift x level x replicate: ood_score, distance, mu, sigma, layer ratios
     nll_ocs: tuple[float, float]  # (mu*, sigma*^2) of the Gaussian-NLL model
     nll_constants: torch.Tensor  # (E, 2): its accumulated constants at the last layer as (mu, sigma^2)
-    theory: Simulation
+    theory: Simulation  # its nets are indexed (depth, simulation seed): SimConfig.replicates independent inits
     theory_depths: tuple[int, ...]  # settings.theory.depths: the simulation's first axis
     theory_angles: tuple[float, ...]  # settings.theory.angles: its OOD sets, degrees out of the data plane
     archs: tuple[str, ...]  # settings.archs
@@ -155,35 +159,40 @@ class Results:
         return list(df.columns[df.columns.get_loc("input"):])
 
 
+IMBALANCED_DRAW = 1  # the imbalanced subsample draws from this substream of the run's data stream (the held-out
+# split draws from the stream itself), so the two share no random numbers
+
+
 def _train(spec: ModelSpec, data: ImageData, settings: Settings, run: Run) -> tuple[Ensemble, ImageData]:
-    """Fit (or load from the cache) one model's ensemble; returns it with the training data it saw."""
+    """Fit (or load from the cache) one model's ensemble, a member per replicate of ``run``; returns it with the
+    training data it saw. The plain CNNs are the reversion chapter's ensembles (the same cache entries)."""
     shared = spec.arch == "cnn" and spec.norm == "none" and not spec.imbalanced
-    seeds = tuple(range(run.seed, run.seed + (settings.n_seeds if shared else settings.extra_seeds)))
     if spec.imbalanced:
-        data = imbalanced(data, settings.rarest, seed=run.seed)
-    loss = make_loss(spec.loss, data.num_classes)
-    return fit(data, loss, spec.arch, seeds, settings.train, run.device, run.cache, settings.width, spec.norm), data
+        data = imbalanced(data, settings.rarest, seed=substream(run.stream("data"), IMBALANCED_DRAW))
+    n = settings.replicates if shared else settings.extra_replicates
+    return common.ensemble(data, spec.loss, spec.arch, settings.width, n, settings.train, run, spec.norm), data
 
 
 @torch.no_grad()
 def measure(spec: ModelSpec, ensemble: Ensemble, data: ImageData, sets: list[EvalSet], energies: tuple[float, ...],
             all_layers: bool) -> tuple[dict[str, list[dict]], Vectors]:
-    """Per member: accumulated constants at every layer; then per evaluation set (the clean set first) the
-    feature-norm ratios, projection ratios (every energy; every layer if ``all_layers``, else the last) and the
-    distances of the predictions to the OCS and to the constants of the last and the last hidden layer. E_train is over the model's own
-    training inputs. Returns the rows of the tables norms, projection, constants and sets, and the model's vectors."""
+    """Per member (replicate): accumulated constants at every layer; then per evaluation set (the clean set first)
+    the feature-norm ratios, projection ratios (every energy; every layer if ``all_layers``, else the last) and the
+    distances of the predictions to the OCS and to the constants of the last and the last hidden layer. E_train is
+    over the model's own training inputs. Returns the rows of the tables norms, projection, constants and sets, and
+    the model's vectors."""
     loss = make_loss(spec.loss, data.num_classes)
     ocs = loss.ocs(targets(loss, data))
     rows: dict[str, list[dict]] = {"norms": [], "projection": [], "constants": [], "sets": []}
     constants, clean = [], []
-    for e, seed in enumerate(ensemble.seeds):
+    for e in range(len(ensemble)):
         model = ensemble.member(e)
         layers = rep.affine_layers(model)
         consts = {layer.name: rep.accumulated_constants(model, layer.name, data.input_shape) for layer in layers}
         constants.append(loss.predict(consts[layers[-1].name]))
         train_norms = rep.feature_norms(model, data.x_train)
         for s in sets:
-            tags = {"model": spec.name, "seed": seed, "shift": s.shift, "level": s.level}
+            tags = {"model": spec.name, "replicate": e, "shift": s.shift, "level": s.level}
             out, phis = rep.capture(model, s.x)
             if s.shift == "none":
                 clean.append(loss.predict(out).mean(0))
@@ -203,17 +212,17 @@ def measure(spec: ModelSpec, ensemble: Ensemble, data: ImageData, sets: list[Eva
                                                "std": float(profile[:, k - 1].std())})
         clean_distance = rows["sets"][-len(sets)]["to_ocs"]  # the clean set comes first
         uniform = float(kl_categorical(torch.full_like(ocs, 1 / len(ocs)), ocs)) if spec.loss == "ce" else np.nan
-        rows["constants"] += [{"model": spec.name, "loss": spec.loss, "seed": seed, "layer": name,
+        rows["constants"] += [{"model": spec.name, "loss": spec.loss, "replicate": e, "layer": name,
                                "distance": float(loss.distance(c[None], ocs)), "clean_distance": clean_distance,
                                "uniform_distance": uniform} for name, c in consts.items()]
     return rows, Vectors(ocs, torch.stack(constants), torch.stack(clean).mean(0))
 
 
-def _setup(settings: Settings, run: Run) -> Setup:
+def _setup(settings: Settings, run: Run) -> common.Setup:
     """The training data less the held-out examples, the main CNN (the reversion chapter's cross-entropy ensemble,
-    from the run cache) and the ladders (:func:`~steerlib.vision.ladders.part_one_setup`)."""
-    return part_one_setup(load_dataset(settings.dataset), settings.held_out, "cnn", settings.width,
-                          tuple(range(run.seed, run.seed + settings.n_seeds)), settings.train, run.device, run.cache)
+    from the run cache) and the ladders (:func:`~steerlib.chapters.extrapolation.common.setup`)."""
+    return common.setup(settings.dataset, settings.held_out, "cnn", settings.width, settings.replicates,
+                        settings.train, run)
 
 
 def _train_model(settings: Settings, run: Run, spec: ModelSpec) -> Ensemble:
@@ -222,9 +231,11 @@ def _train_model(settings: Settings, run: Run, spec: ModelSpec) -> Ensemble:
 
 
 def _theory(settings: Settings, run: Run) -> Simulation:
-    """The theory's simulation (cached)."""
-    return run.cache.cached("homogeneous", {"sim": settings.theory, "seed": run.seed},
-                            lambda: simulate(settings.theory, seed=run.seed), as_type=Simulation)
+    """The theory's simulation (cached), seeded from its own part of the run's ``init`` stream (whose first word
+    initialises the ensembles' first member)."""
+    seed = substream(run.stream("init"), "theory")
+    return run.cache.cached("homogeneous", {"sim": settings.theory, "seed": seed},
+                            lambda: simulate(settings.theory, seed=seed), as_type=Simulation)
 
 
 def jobs(settings: Settings, run: Run) -> list[Stage]:
@@ -247,7 +258,7 @@ def run(settings: Settings, run: Run) -> Results:
     if workers > 1:
         run_stages(jobs(settings, run)[1:], workers)
     data = setup.data
-    sets = evaluation_sets(data.x_test, data.y_test, settings.shifts, data.value_range, run.seed, setup.ladders)
+    sets = common.shifted_sets(data, settings.shifts, setup.ladders, run)
     tables: dict[str, list[dict]] = {"norms": [], "projection": [], "constants": [], "sets": []}
     vectors, main = {}, None
     for spec in model_specs(settings):

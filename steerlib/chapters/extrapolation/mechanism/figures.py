@@ -20,7 +20,7 @@ from steerlib.vision.shifts import with_clean
 
 
 def _constants_panel(ax: plt.Axes, results: Results, model: str, title: str):
-    """OCS (bars), accumulated constants of each seed (dots), mean clean prediction (line)."""
+    """OCS (bars), accumulated constants of each replicate (dots), mean clean prediction (line)."""
     v = results.vectors[model]
     idx = np.arange(len(v.ocs))
     ax.bar(idx, v.ocs.numpy(), color="tab:orange", alpha=0.6, label="OCS")
@@ -68,9 +68,9 @@ def plot_mechanism(results: Results, arch: str = "cnn") -> plt.Figure:
 
 
 def plot_shrinkage_and_distance(results: Results) -> plt.Figure:
-    """Every evaluation set of every CE and MSE model (seed means), relative to the clean set: (left, claim A8d) the
-    last hidden layer's feature-norm ratio against the predictions' distance to that layer's accumulated constants;
-    (right) the last layer's ratio against the distance to the OCS."""
+    """Every evaluation set of every CE and MSE model (replicate means), relative to the clean set: (left, claim
+    A8d) the last hidden layer's feature-norm ratio against the predictions' distance to that layer's accumulated
+    constants; (right) the last layer's ratio against the distance to the OCS."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.6), constrained_layout=True)
     panels = ((hidden_layer, "to_hidden_constants", "last hidden layer", "its accumulated constants"),
               (last_layer, "to_ocs", "last layer", "the OCS"))
@@ -78,7 +78,7 @@ def plot_shrinkage_and_distance(results: Results) -> plt.Figure:
         for ax, (layer, target, _, _) in zip(axes, panels):
             norms = results.norms[(results.norms["model"] == model)
                                   & (results.norms["layer"] == layer(results.norms, model))]
-            g = norms.merge(results.sets, on=["model", "seed", "shift", "level"]).groupby(["shift", "level"]).mean(
+            g = norms.merge(results.sets, on=["model", "replicate", "shift", "level"]).groupby(["shift", "level"]).mean(
                 numeric_only=True)
             clean = g.loc[("none", 0)]
             ax.plot(g["ratio"], g[target] / clean[target], "o", ms=4, label=model)
@@ -230,7 +230,7 @@ def plot_feature_collapse(results: Results) -> plt.Figure:
     axes[0].set_xlabel("degrees out of the training plane")
     axes[0].set_ylabel("E_OOD / E_train ||f_{L-1}(x)||")
     axes[0].legend(fontsize=7)
-    proj, out = th.rank_one_proj[-1], th.abs_out[-1]  # (seeds, angles, N)
+    proj, out = th.rank_one_proj[-1], th.abs_out[-1]  # (simulation seeds, angles, N)
     colors = np.broadcast_to(np.asarray(angles)[None, :, None], proj.shape)
     sc = axes[1].scatter(proj.flatten(), out.flatten(), c=colors.flatten(), s=4, cmap="viridis")
     fig.colorbar(sc, ax=axes[1], label="degrees")
@@ -251,8 +251,8 @@ def plot_bias(results: Results) -> plt.Figure:
         color = "tab:red" if p > 0.5 else "tab:blue"
         axes[0].plot(b.steps.numpy(), trace.numpy(), color=color, lw=1, ls="-" if ok else ":")
         axes[1].plot(b.checkpoints.numpy(), margin.numpy(), color=color, lw=1, ls="-" if ok else ":")
-    axes[0].legend([Line2D([], [], color="tab:red"), Line2D([], [], color="tab:blue"), Line2D([], [], color="k", ls=":")],
-                   ["more +1 labels (OCS > 0)", "more -1 labels (OCS < 0)", "sign(b) != sign(margin labels)"],
+    handles = [Line2D([], [], color="tab:red"), Line2D([], [], color="tab:blue"), Line2D([], [], color="k", ls=":")]
+    axes[0].legend(handles, ["more +1 labels (OCS > 0)", "more -1 labels (OCS < 0)", "sign(b) != sign(margin labels)"],
                    fontsize=8)
     axes[0].axhline(0, color="k", lw=0.8)
     axes[0].set_xscale("log")

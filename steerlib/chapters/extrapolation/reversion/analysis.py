@@ -1,6 +1,7 @@
-"""The reversion chapter's statistics: seed-mean curves, Spearman's rho along them, and the claims A1-A5."""
+"""The reversion chapter's statistics: replicate-mean curves, Spearman's rho along them, and the claims A0-A5."""
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from collections.abc import Callable
 
@@ -9,22 +10,15 @@ import pandas as pd
 import torch
 
 from steerlib.chapters.extrapolation.reversion.experiment import Results
-from steerlib.core.claims import Claim
-from steerlib.measures.statistics import (
-    bootstrap_note,
-    percentile_interval,
-    seed_bootstrap,
-    seed_matrix,
-    spearman,
-    spearman_rows,
-)
+from steerlib.core.claims import Claim, Measured, Spec, make_claims
+from steerlib.measures.statistics import jackknife, replicate_matrix, spearman, spearman_rows
 from steerlib.vision.shifts import with_clean
 
 
 def curves(table: pd.DataFrame) -> pd.DataFrame:
-    """Seed means and standard deviations per (dataset, loss, shift, level); the clean set joins every shift."""
+    """Replicate means and standard deviations per (dataset, loss, shift, level); the clean set joins every shift."""
     full = with_clean(table)
-    value_cols = [c for c in full.columns if c not in ("dataset", "loss", "shift", "level", "seed")]
+    value_cols = [c for c in full.columns if c not in ("dataset", "loss", "shift", "level", "replicate")]
     return full.groupby(["dataset", "loss", "shift", "level"])[value_cols].agg(["mean", "std"]).reset_index()
 
 
@@ -51,7 +45,6 @@ def mean_curve_rho(c: pd.DataFrame, loss: str, x: str = "ood_score", y: str = "d
     return float(np.nanmean(curve_rhos(c[c["loss"] == loss], x, y).to_numpy()))
 
 
-N_BOOT = 1000  # bootstrap resamples of the seeds behind every interval
 # The trend claims: id -> (loss, quantity whose rho with the OOD score along each curve is averaged over the shifts)
 TRENDS = {"A2": ("ce", "distance"), "A3": ("ce", "entropy"), "A4a": ("gaussian_nll", "sigma"),
           "A4b": ("gaussian_nll", "mu_gap"), "A4c": ("gaussian_nll", "distance"), "A5": ("mse_reward", "distance")}
@@ -72,25 +65,24 @@ LADDER_COST = 1 / 3  # the strongest level of every ladder costs the CE model at
 
 def trend_statistic(table: pd.DataFrame) -> tuple[Callable[[np.ndarray], dict[str, float]], int]:
     """Every claim's statistic except A1 and A1b (:data:`TRENDS` and the accuracy prerequisites) as a function of a
-    draw of seeds, and the number of seeds.
+    draw of replicates, and the number of replicates.
 
-    ``statistic(draw)`` takes the seeds at positions ``draw`` (sorted seeds; one drawn twice counts twice), averages
-    every curve point over them and returns, by claim id: per shift ``<cid>/<dataset>/<shift>``, Spearman's rho
+    ``statistic(draw)`` takes the replicates at positions ``draw``, averages every curve point over them and returns, by claim id: per shift ``<cid>/<dataset>/<shift>``, Spearman's rho
     between the OOD score and the claim's quantity along that shift's curve (clean set plus five levels), and
     ``<cid>/<dataset>``, its mean over the shifts; ``A0a/<dataset>``, the CE model's clean accuracy; and
-    ``A0b/<dataset>/<shift>``, the share of it lost at the strongest level. In numpy so that a bootstrap stays fast.
+    ``A0b/<dataset>/<shift>``, the share of it lost at the strongest level. In numpy so that resampling stays fast.
     """
     full = with_clean(table)
     keys = ["dataset", "loss", "shift", "level"]
     quantities = ["ood_score", "accuracy", *sorted({y for _, y in TRENDS.values()} & set(full.columns))]
-    per_seed = {q: seed_matrix(full, keys, q) for q in quantities}
-    index = per_seed["ood_score"].index
+    per_replicate = {q: replicate_matrix(full, keys, q) for q in quantities}
+    index = per_replicate["ood_score"].index
     curve_keys = index.droplevel("level")
     n_curves = curve_keys.nunique()
     n_levels = len(index) // n_curves
     if n_curves * n_levels != len(index) or index.get_level_values("level").nunique() != n_levels:
         raise ValueError("every (dataset, loss, shift) curve must have the same levels")
-    arrays = {q: m.to_numpy() for q, m in per_seed.items()}
+    arrays = {q: m.to_numpy() for q, m in per_replicate.items()}
     curve_list = curve_keys.unique()  # in the order of the rows
     datasets, losses = curve_list.get_level_values("dataset"), curve_list.get_level_values("loss")
     shifts = curve_list.get_level_values("shift")
@@ -113,30 +105,35 @@ def trend_statistic(table: pd.DataFrame) -> tuple[Callable[[np.ndarray], dict[st
                         out.update({f"{cid}/{name}/{shifts[i]}": float(v) for i, v in zip(r, rho)})
         return out
 
-    return statistic, per_seed["ood_score"].shape[1]
+    return statistic, per_replicate["ood_score"].shape[1]
 
 
-def trend_replicates(table: pd.DataFrame, n_boot: int = N_BOOT) -> dict[str, np.ndarray]:
-    """Bootstrap replicates over seeds of every claim of :func:`trend_statistic`, by claim id, drawn jointly for
-    every dataset and loss (a seed is one replicate of the experiment)."""
-    return seed_bootstrap(*trend_statistic(table), n_boot)
-
-
-def _statistics(t: pd.DataFrame) -> dict[str, float]:
-    """The value of every claim, by id: A1 and A1b read the OOD score, the rest is :func:`trend_statistic` with
-    every seed drawn once."""
-    statistic, n_seeds = trend_statistic(t)
-    out = statistic(np.arange(n_seeds))
-    all_curves = curves(t)
+def _ood_statistics(t: pd.DataFrame) -> dict[str, Measured]:
+    """A1 and A1b, which read the OOD score: one number per evaluation set, shared by every replicate and loss."""
+    fixed = ("zero width: the OOD score is one number per evaluation set, shared by every replicate and loss (the "
+             "discriminator's split-to-split spread is not kept)")
+    all_curves, out = curves(t), {}
     for name, d in t.groupby("dataset", sort=False):
         first = d["loss"].iloc[0]  # the OOD score is the same for every loss
         clean = float(d.loc[(d["loss"] == first) & (d["shift"] == "none"), "ood_score"].iloc[0])
-        out[f"A1/{name}"] = mean_curve_rho(all_curves[all_curves["dataset"] == name], first, "level", "ood_score")
-        out[f"A1b/{name}"] = abs(clean - 0.5)
+        order = mean_curve_rho(all_curves[all_curves["dataset"] == name], first, "level", "ood_score")
+        for cid, value in ((f"A1/{name}", order), (f"A1b/{name}", abs(clean - 0.5))):
+            out[cid] = Measured(value, (value, value), fixed)
     return out
 
 
-# What each trend claim says, its statistic's direction and the dissertation's figure
+def statistics(t: pd.DataFrame) -> dict[str, Measured]:
+    """Every claim's value and interval by id: the trends and the accuracy prerequisites over the replicates
+    (:func:`~steerlib.measures.statistics.jackknife` of :func:`trend_statistic`), A1 and A1b from the OOD score."""
+    out = jackknife(*trend_statistic(t))
+    for name in t["dataset"].unique():
+        if f"A0a/{name}" in out:
+            bar, reason = MIN_ACCURACY.get(name, DEFAULT_ACCURACY)
+            out[f"A0a/{name}"] = dataclasses.replace(out[f"A0a/{name}"], threshold=bar, context={"reason": reason})
+    return {**out, **_ood_statistics(t)}
+
+
+# What each trend claim says: statement, quantity, direction, the dissertation's figure, and its source in words
 TREND_TEXT = {
     "A2": ("CE: KL to the label marginal falls as the OOD score grows", "KL", "<",
            "clear negative trend on 8 datasets (Fig 2.3)", "as Fig 2.3 shows on 8 datasets"),
@@ -154,76 +151,59 @@ TREND_TEXT = {
 }
 
 
+def _trend_specs(cid: str) -> tuple[Spec, Spec]:
+    """The mean-over-shifts claim and the per-shift claim of trend ``cid``."""
+    statement, quantity, op, dissertation, source = TREND_TEXT[cid]
+    threshold = -0.5 if op == "<" else 0.5
+    why = (f"rho {op} {threshold}: a clear monotone {'fall' if op == '<' else 'rise'} along the curve's six points, "
+           f"{source}; 0 would be no trend")
+    return (Spec(id=f"{cid}/{{dataset}}", statement=f"{{dataset}}, {statement} (mean over shifts)",
+                 statistic=f"mean over shifts of Spearman rho(OOD score, {quantity})", op=op, threshold=threshold,
+                 why=why, dissertation=dissertation),
+            Spec(id=f"{cid}/{{dataset}}/{{shift}}", statement=f"{{dataset}}, {{shift}}: {statement}",
+                 statistic=f"Spearman rho(OOD score, {quantity}) along the {{shift}} curve", op=op,
+                 threshold=threshold, why=why, dissertation=dissertation))
+
+
+SPECS = (
+    Spec(id="A0a/{dataset}", kind="prerequisite",
+         statement="{dataset}: the cross-entropy CNN classifies the clean test split well",
+         statistic="replicate-mean clean test accuracy of the CE model", op=">=",
+         threshold="the dataset's bar in MIN_ACCURACY", why=">= {threshold:g}: {reason}",
+         dissertation="trained networks (the dissertation's reach 0.99 on MNIST)"),
+    Spec(id="A0b/{dataset}/{shift}", kind="prerequisite",
+         statement="{dataset}, {shift}: the ladder's strongest level is a real shift",
+         statistic="share of the CE model's clean accuracy lost at level 5", op=">=", threshold=LADDER_COST,
+         why=">= 1/3: a ladder whose strongest level keeps two thirds of the accuracy barely moves the inputs (the "
+             "issue's rule); the ladder rule aims its level 5 at 0.6",
+         dissertation="its shifts cost the models much of their accuracy (Figs 2.3, 2.7)"),
+    Spec(id="A1/{dataset}", kind="prerequisite", statement="{dataset}: the OOD score rises with shift severity",
+         statistic="mean over shifts of Spearman rho(level, OOD score)", op=">", threshold=0.8,
+         why="rho > 0.8: the score must order the levels almost step by step (1: every step up) for the trends "
+             "against it (A2-A5) to be trends in shift",
+         dissertation="OOD score orders the shifted sets (Fig 2.3, x-axis)"),
+    Spec(id="A1b/{dataset}", kind="prerequisite",
+         statement="{dataset}: the held-out training distribution scores about 0.5",
+         statistic="|OOD score - 0.5| on the clean test split", op="<", threshold=0.1,
+         why="< 0.1: a split drawn from the training distribution leaves the discriminator at chance (0.5, a little "
+             "below by Jensen) up to its fitting noise; 0.1 is a fifth of the way to separable (1)",
+         dissertation="held-out set plotted at 0.5"),
+    *(spec for cid in TRENDS for spec in _trend_specs(cid)),
+)
+
+
 def claims(results: Results) -> list[Claim]:
-    """Claims A0-A5, judged per dataset and, for the trends, per shift as well as averaged over the shifts.
+    """Claims A0-A5 (:data:`SPECS`), judged per dataset and, for the trends, per shift as well as averaged over the
+    shifts.
 
     Prerequisites: the CE model's clean accuracy (A0a), the cost of every ladder's strongest level (A0b), the OOD
     score's order (A1) and its value on the held-out training distribution (A1b). Evidence: each trend is Spearman's
-    rho along a shift's curve (clean set plus five levels, seed means) between the OOD score and the quantity, one
-    claim per shift (``<cid>/<dataset>/<shift>``; each shift is its own experiment, as one panel of Fig 2.3) and one
-    for their mean (``<cid>/<dataset>``). Every value comes with a bootstrap interval over the seeds, except the OOD
-    score's, which no seed enters."""
-    n_boot = N_BOOT
+    rho along a shift's curve (clean set plus five levels, replicate means) between the OOD score and the quantity,
+    one claim per shift (each shift is its own experiment, as one panel of Fig 2.3) and one for their mean. Every
+    value comes with a prediction interval over the replicates, except the OOD score's, which no replicate enters."""
     t = results.table
-    value = _statistics(t)
-    interval = {cid: percentile_interval(r) for cid, r in trend_replicates(t, n_boot).items()}
-    how = bootstrap_note(t["seed"].nunique(), n_boot)
-    fixed = ("zero width: the OOD score is one number per evaluation set, shared by every seed and loss (the "
-             "discriminator's split-to-split spread is not kept)")
-
-    def measured(cid: str) -> dict:
-        return {"value": value[cid], "interval": interval[cid], "uncertainty": how}
-
-    def unseeded(cid: str) -> dict:
-        return {"value": value[cid], "interval": (value[cid], value[cid]), "uncertainty": fixed}
-
-    def trend_claims(cid: str, name: str, shifts: list[str]) -> list[Claim]:
-        statement, quantity, op, dissertation, source = TREND_TEXT[cid]
-        threshold = -0.5 if op == "<" else 0.5
-        direction = "fall" if op == "<" else "rise"
-        why = f"rho {op} {threshold}: a clear monotone {direction} along the curve's six points, {source}; 0 would "               "be no trend"
-        out = [Claim(f"{cid}/{name}", f"{name}, {statement} (mean over shifts)",
-                     f"mean over shifts of Spearman rho(OOD score, {quantity})", op=op, threshold=threshold,
-                     dissertation=dissertation, why=why, **measured(f"{cid}/{name}"))]
-        return out + [Claim(f"{cid}/{name}/{shift}", f"{name}, {shift}: {statement}",
-                            f"Spearman rho(OOD score, {quantity}) along the {shift} curve", op=op,
-                            threshold=threshold, dissertation=dissertation, why=why,
-                            **measured(f"{cid}/{name}/{shift}")) for shift in shifts]
-
-    out = []
-    for name, d in t.groupby("dataset", sort=False):
-        losses = set(d["loss"])
-        shifts = list(dict.fromkeys(d.loc[d["shift"] != "none", "shift"]))
-        if "ce" in losses:
-            bar, reason = MIN_ACCURACY.get(name, DEFAULT_ACCURACY)
-            out.append(Claim(f"A0a/{name}", f"{name}: the cross-entropy CNN classifies the clean test split well",
-                             "seed-mean clean test accuracy of the CE model", op=">=", threshold=bar,
-                             dissertation="trained networks (the dissertation's reach 0.99 on MNIST)",
-                             kind="prerequisite", why=f">= {bar:g}: {reason}", **measured(f"A0a/{name}")))
-            out += [Claim(f"A0b/{name}/{shift}", f"{name}, {shift}: the ladder's strongest level is a real shift",
-                          "share of the CE model's clean accuracy lost at level 5", op=">=", threshold=LADDER_COST,
-                          dissertation="its shifts cost the models much of their accuracy (Figs 2.3, 2.7)",
-                          kind="prerequisite", **measured(f"A0b/{name}/{shift}"),
-                          why=">= 1/3: a ladder whose strongest level keeps two thirds of the accuracy barely moves "
-                              "the inputs (the issue's rule); the ladder rule aims its level 5 at 0.6")
-                    for shift in shifts]
-        out += [
-            Claim(f"A1/{name}", f"{name}: the OOD score rises with shift severity", f"mean over shifts of Spearman "
-                  "rho(level, OOD score)", op=">", threshold=0.8,
-                  dissertation="OOD score orders the shifted sets (Fig 2.3, x-axis)",
-                  kind="prerequisite", **unseeded(f"A1/{name}"),
-                  why="rho > 0.8: the score must order the levels almost step by step (1: every step up) for the "
-                      "trends against it (A2-A5) to be trends in shift"),
-            Claim(f"A1b/{name}", f"{name}: the held-out training distribution scores about 0.5",
-                  "|OOD score - 0.5| on the clean test split", op="<", threshold=0.1,
-                  dissertation="held-out set plotted at 0.5", kind="prerequisite", **unseeded(f"A1b/{name}"),
-                  why="< 0.1: a split drawn from the training distribution leaves the discriminator at chance (0.5, "
-                      "a little below by Jensen) up to its fitting noise; 0.1 is a fifth of the way to separable (1)"),
-        ]
-        for cid, (loss, _) in TRENDS.items():
-            if loss in losses:
-                out += trend_claims(cid, name, shifts)
-    return out
+    shifts = list(dict.fromkeys(t.loc[t["shift"] != "none", "shift"]))
+    return make_claims(SPECS, statistics(t), axes={"dataset": list(t["dataset"].unique()), "shift": shifts})
 
 
 def extra(results: Results) -> dict:
@@ -232,12 +212,12 @@ def extra(results: Results) -> dict:
 
 
 def average_prediction(pred: torch.Tensor) -> torch.Tensor:
-    """Mean of the class probabilities over seeds and inputs: (E, N, K) -> (K,)."""
+    """Mean of the class probabilities over replicates and inputs: (E, N, K) -> (K,)."""
     return pred.mean(dim=(0, 1))
 
 
 def gaussian_mixture_density(pred: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
-    """Average of the predicted densities N(t; mu_i, sigma_i^2) over seeds and inputs, on ``grid``."""
+    """Average of the predicted densities N(t; mu_i, sigma_i^2) over replicates and inputs, on ``grid``."""
     mu, var = pred[..., 0].reshape(-1, 1).double(), pred[..., 1].reshape(-1, 1).double()
     dens = torch.exp(-((grid.double() - mu) ** 2) / (2 * var)) / torch.sqrt(2 * torch.pi * var)
     return dens.mean(0)

@@ -1,4 +1,5 @@
-"""The reversion experiment: train every dataset x loss ensemble, evaluate it on every shifted set."""
+"""The reversion experiment: train every dataset x loss ensemble, evaluate it on every shifted set (Part I's shared
+set-up and models: :mod:`steerlib.chapters.extrapolation.common`)."""
 from __future__ import annotations
 
 import dataclasses
@@ -8,19 +9,17 @@ import numpy as np
 import pandas as pd
 import torch
 
+from steerlib.chapters.extrapolation import common
 from steerlib.core.chapter import Run, check_run
 from steerlib.core.checks import check_choice, check_choices, check_range, check_type
 from steerlib.core.jobs import Job, Stage
 from steerlib.measures.divergences import entropy
-from steerlib.measures.ood import cached_ood_score
-from steerlib.vision.data import DATASETS, ImageData, load_dataset
+from steerlib.vision.data import DATASETS
 from steerlib.vision.ensemble import Ensemble
-from steerlib.vision.ladders import Setup, part_one_setup
 from steerlib.vision.losses import LOSSES, GaussianNLL, make_loss, targets
 from steerlib.vision.models import ARCHS
-from steerlib.vision.recipes import ENSEMBLE_RECIPES
-from steerlib.vision.shifts import SHIFTS, evaluation_sets, focus_sets
-from steerlib.vision.train import TrainConfig, fit
+from steerlib.vision.shifts import SHIFTS
+from steerlib.vision.train import TrainConfig
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,8 +29,8 @@ class Settings:
     shifts: tuple[str, ...] = SHIFTS
     arch: str = "cnn"
     width: int = 16  # channels of the first conv layer (the second has twice as many)
-    n_seeds: int = 3
-    train: TrainConfig = ENSEMBLE_RECIPES["cpu"]
+    replicates: int = 3  # independently seeded members of every ensemble
+    train: TrainConfig = common.RECIPES["cpu"]
     held_out: int = 500  # training examples set aside to fix the severity ladders (steerlib.vision.ladders)
     ood_splits: int = 10
     focus_class: int = 6  # Fig 2.2's single-class evaluation set: the digit 6 under every shift
@@ -41,20 +40,21 @@ class Settings:
         check_choices("losses", self.losses, LOSSES)
         check_choices("shifts", self.shifts, SHIFTS)
         check_choice("arch", self.arch, ARCHS)
-        for name in ("width", "n_seeds", "held_out", "ood_splits"):
+        for name in ("width", "replicates", "held_out", "ood_splits"):
             check_range(name, getattr(self, name), 1, integer=True)
         check_type("train", self.train, TrainConfig, "a TrainConfig")
         check_range("focus_class", self.focus_class, 0, 9, integer=True)
 
 
-# cpu: 3 seeds x 3 losses of a width-16 CNN on MNIST-5k (about 14 s per seed and loss on one thread) and on mnist1d
-# (about 4 s); 5 seeds would cost 2 more minutes. paper keeps its datasets and recipe and adopts the ladder rule.
+# cpu: 3 replicates x 3 losses of a width-16 CNN on MNIST-5k (about 14 s per replicate and loss on one thread) and
+# on mnist1d (about 4 s); 5 replicates would cost 2 more minutes. paper keeps its datasets and recipe and adopts the
+# ladder rule.
 PROFILES = {
-    "smoke": Settings(datasets=("digits",), shifts=("rotate", "noise"), width=16, n_seeds=2, held_out=200,
-                      ood_splits=2, train=ENSEMBLE_RECIPES["smoke"]),
+    "smoke": Settings(datasets=("digits",), shifts=("rotate", "noise"), width=16, replicates=2, held_out=200,
+                      ood_splits=2, train=common.RECIPES["smoke"]),
     "cpu": Settings(),
-    "paper": Settings(datasets=("mnist", "cifar10"), width=64, n_seeds=5, held_out=5000,
-                      train=ENSEMBLE_RECIPES["paper"]),
+    "paper": Settings(datasets=("mnist", "cifar10"), width=64, replicates=5, held_out=5000,
+                      train=common.RECIPES["paper"]),
 }
 
 
@@ -75,7 +75,7 @@ class Focus:
 
 @dataclasses.dataclass
 class Results:
-    """``table``: one row per (dataset, loss, shift, level, seed); ``focus``: Fig 2.2's predictions per curve;
+    """``table``: one row per (dataset, loss, shift, level, replicate); ``focus``: Fig 2.2's predictions per curve;
     ``ladders``: each dataset's severities per shift (levels 1-5, from :mod:`steerlib.vision.ladders`)."""
 
     table: pd.DataFrame
@@ -84,7 +84,7 @@ class Results:
 
 
 def _summaries(loss, out: torch.Tensor, ocs) -> dict[str, np.ndarray]:
-    """Per-seed averages over an evaluation set of the quantities the claims use; ``out`` is (E, N, out_dim)."""
+    """Per-replicate averages over an evaluation set of the quantities the claims use; ``out`` is (E, N, out_dim)."""
     stats = {"distance": loss.distance(out, ocs).mean(-1)}
     if loss.name == "ce":
         stats["entropy"] = entropy(loss.predict(out)).mean(-1)
@@ -96,31 +96,23 @@ def _summaries(loss, out: torch.Tensor, ocs) -> dict[str, np.ndarray]:
 
 
 def _accuracy(loss, out: torch.Tensor, y: torch.Tensor, t: torch.Tensor) -> np.ndarray:
-    """Per seed: the share of correct answers (labels ``y``), or for the Gaussian NLL the negative mean absolute
+    """Per replicate: the share of correct answers (labels ``y``), or for the Gaussian NLL the negative mean absolute
     error of mu against the target ``t`` (higher is better)."""
     if isinstance(loss, GaussianNLL):
         return -(out[..., 0] - t).abs().mean(-1).numpy()
     return (out[..., : loss.out_dim - (loss.name == "mse_reward")].argmax(-1) == y).float().mean(-1).numpy()
 
 
-def _setup(settings: Settings, run: Run, dataset: str) -> Setup:
-    """``dataset``'s training data less the held-out examples, the cross-entropy ensemble (trained or loaded) and
-    the ladders (:func:`~steerlib.vision.ladders.part_one_setup`)."""
-    seeds = tuple(range(run.seed, run.seed + settings.n_seeds))
-    return part_one_setup(load_dataset(dataset), settings.held_out, settings.arch, settings.width, seeds,
-                          settings.train, run.device, run.cache)
-
-
-def _ensemble(settings: Settings, run: Run, data: ImageData, loss_name: str) -> Ensemble:
-    """The ensemble of ``loss_name`` on ``data`` (cached by its full configuration)."""
-    seeds = tuple(range(run.seed, run.seed + settings.n_seeds))
-    return fit(data, make_loss(loss_name, data.num_classes), settings.arch, seeds, settings.train, run.device,
-               run.cache, settings.width)
+def _setup(settings: Settings, run: Run, dataset: str) -> common.Setup:
+    """``dataset``'s set-up (:func:`~steerlib.chapters.extrapolation.common.setup`)."""
+    return common.setup(dataset, settings.held_out, settings.arch, settings.width, settings.replicates,
+                        settings.train, run)
 
 
 def _train_ensemble(settings: Settings, run: Run, dataset: str, loss_name: str) -> Ensemble:
     """One job: the ensemble of ``loss_name`` on ``dataset`` (after its set-up, from the cache)."""
-    return _ensemble(settings, run, _setup(settings, run, dataset).data, loss_name)
+    return common.ensemble(_setup(settings, run, dataset).data, loss_name, settings.arch, settings.width,
+                           settings.replicates, settings.train, run)
 
 
 def jobs(settings: Settings, run: Run) -> list[Stage]:
@@ -133,31 +125,30 @@ def jobs(settings: Settings, run: Run) -> list[Stage]:
 
 def run(settings: Settings, run: Run) -> Results:
     """Train every dataset x loss ensemble and evaluate it on every evaluation set (cached in ``run.cache``); the
-    ladders come from the cross-entropy ensemble (:func:`~steerlib.vision.ladders.part_one_setup`)."""
+    ladders come from the cross-entropy ensemble (:func:`~steerlib.chapters.extrapolation.common.setup`)."""
     check_run(settings, Settings, run)
-    seeds = tuple(range(run.seed, run.seed + settings.n_seeds))
     rows, focus, ladders = [], {}, {}
     for name in settings.datasets:
         part = _setup(settings, run, name)
         data, ladders[name] = part.data, part.ladders
-        sets = evaluation_sets(data.x_test, data.y_test, settings.shifts, data.value_range, run.seed, part.ladders)
-        scores = [cached_ood_score(run.cache, data.name, data.x_train, s.shift, s.severity, s.x, settings.ood_splits,
-                                   run.seed) for s in sets]
-        focus_x = data.x_test[data.y_test == settings.focus_class]
-        focus_inputs = {shift: focus_sets(focus_x, shift, data.value_range, run.seed, part.ladders)
+        sets = common.shifted_sets(data, settings.shifts, part.ladders, run)
+        scores = [common.ood_score(run, data.name, data.x_train, s.shift, s.severity, s.x, settings.ood_splits)
+                  for s in sets]
+        focus_inputs = {shift: common.focus_inputs(data, settings.focus_class, shift, part.ladders, run)
                         for shift in settings.shifts}
         for loss_name in settings.losses:
             loss = make_loss(loss_name, data.num_classes)
-            members = _ensemble(settings, run, data, loss_name)
+            members = common.ensemble(data, loss, settings.arch, settings.width, settings.replicates,
+                                      settings.train, run)
             ocs = loss.ocs(targets(loss, data))
             t_test = targets(loss, data, "test")
             for s, score in zip(sets, scores):
                 out = members.predict(s.x)
                 stats = _summaries(loss, out, ocs)
                 acc = _accuracy(loss, out, s.y, t_test)
-                for e, seed in enumerate(seeds):
+                for e in range(len(members)):
                     rows.append({"dataset": name, "loss": loss_name, "shift": s.shift, "level": s.level,
-                                 "severity": s.severity, "seed": seed, "ood_score": score, "accuracy": acc[e],
+                                 "severity": s.severity, "replicate": e, "ood_score": score, "accuracy": acc[e],
                                  **{k: v[e] for k, v in stats.items()}})
             for shift, (sevs, xs) in focus_inputs.items():
                 predictions = torch.stack([loss.predict(members.predict(x)) for x in xs], dim=1)

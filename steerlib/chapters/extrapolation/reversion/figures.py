@@ -16,7 +16,7 @@ LOSS_LABELS = {"ce": "cross-entropy: KL to label marginal", "mse_reward": "MSE r
 def plot_reversion(results: Results) -> plt.Figure:
     """Fig 2.3 analogue: OOD score (x) vs distance to the OCS (y), one panel per loss x dataset, a line per shift.
 
-    Points are seed means with one-standard-deviation bars; the star is the clean held-out test split.
+    Points are replicate means with one-standard-deviation bars; the star is the clean held-out test split.
     """
     c = curves(results.table)
     losses, datasets = list(dict.fromkeys(c["loss"])), list(dict.fromkeys(c["dataset"]))

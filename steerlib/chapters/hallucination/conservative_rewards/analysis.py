@@ -3,8 +3,10 @@ metrics.json.
 
 A response's *facts* are its clauses; *true* facts state the person's value, *false* facts another value or do not
 parse (both cost -3 in the true reward), and its *length* is its number of clauses. Every statistic is computed from
-per-person means over the held-out people, so the bootstrap resamples people. Bins are in ``Results.bins`` order:
-``lo`` is the least mentioned bin (never mentioned), ``hi`` the most mentioned.
+per-person means over the held-out people of one replicate (:func:`statistics`); a claim's value is its mean over
+the replicates, with a prediction interval for the mean of a rerun
+(:func:`~steerlib.measures.statistics.over_replicates`). Bins are in ``Results.bins`` order: ``lo`` is the least
+mentioned bin (never mentioned), ``hi`` the most mentioned.
 """
 from __future__ import annotations
 
@@ -13,12 +15,16 @@ import dataclasses
 import numpy as np
 import pandas as pd
 
-from steerlib.chapters.hallucination.conservative_rewards.experiment import FACT_REWARD, POLICIES, REWARD_MODELS
-from steerlib.chapters.hallucination.conservative_rewards.results import Results
-from steerlib.core.claims import Claim, with_seeds
+from steerlib.chapters.hallucination.conservative_rewards.experiment import (
+    FACT_REWARD,
+    POLICIES,
+    REWARD_MODELS,
+    Results,
+)
+from steerlib.core.claims import Claim, Spec, make_claims
+from steerlib.measures.statistics import over_replicates
 from steerlib.worlds.knowledge import FALSE, TRUE
 
-N_BOOT = 300  # bootstrap resamples of the held-out people
 Z_MOVED = 2.0  # an RL run moved the policy: its reward gain over SFT and its KL at least this many standard errors
 
 
@@ -120,20 +126,26 @@ def run_moved(r: Results, name: str) -> float:
     return rl_moved(r.rl_history[name], own.rl, own.sft, own.person)
 
 
-def statistics(r: Results, pp: PerPerson, idx: np.ndarray | None = None) -> dict[str, float]:
-    """Every claim's statistic over the held-out people ``idx`` (default: all)."""
-    idx = np.arange(len(pp.mentions)) if idx is None else idx
-    bins = r.bins
+def generator_gap(r: Results) -> float:
+    """|fraction true at hi - at lo| of the standard generator's labelled facts."""
+    d = r.rm_data["standard"]
+    return float(abs(d.label[d.mentions == r.bins[-1]].mean() - d.label[d.mentions == r.bins[0]].mean()))
+
+
+def statistics(r: Results) -> dict[str, float]:
+    """Every claim's statistic at one replicate, by claim id, from the per-person means over its held-out people
+    (:func:`per_person`), the standard generator's labelled facts and the RL runs (``gate/rl-<reward>``)."""
+    pp, bins = per_person(r), r.bins
 
     def at(policy: str, quantity: str, b: int) -> float:
-        return float(bin_means(pp, (policy, quantity), bins, idx)[b])
+        return float(bin_means(pp, (policy, quantity), bins)[b])
 
     def overall(policy: str, quantity: str) -> float:
-        return float(pp.values[policy, quantity][idx].mean())
+        return float(pp.values[policy, quantity].mean())
 
     lo, hi = 0, len(bins) - 1
     sft_len, sft_len2 = overall("sft", "length"), overall("sft", "length2")
-    out = {"gate/sft": fraction_true(pp, "sft", idx[pp.mentions[idx] == bins[hi]]),
+    out = {"gate/sft": fraction_true(pp, "sft", np.flatnonzero(pp.mentions == bins[hi])),
            "gate/lengths": float(np.sqrt(max(sft_len2 - sft_len ** 2, 0.0))),
            "C6": at("sft", "reward", hi) - at("sft", "reward", lo),
            "C8": at("sft", "true", hi) - at("sft", "true", lo),
@@ -146,9 +158,9 @@ def statistics(r: Results, pp: PerPerson, idx: np.ndarray | None = None) -> dict
         out["C7"] = at("rm-standard", "bias", lo) - at("rm-standard", "bias", hi)
         out["C7b"] = at("rm-conservative", "bias", lo)
     if {"sft", "standard", "conservative"} <= {k[0] for k in pp.values}:
-        d_true = bin_means(pp, ("conservative", "true"), bins, idx) - bin_means(pp, ("sft", "true"), bins, idx)
-        d_false = bin_means(pp, ("conservative", "false"), bins, idx) - bin_means(pp, ("sft", "false"), bins, idx)
-        frac = {p: fraction_true(pp, p, idx) for p in ("sft", "standard", "conservative")}
+        d_true = bin_means(pp, ("conservative", "true"), bins) - bin_means(pp, ("sft", "true"), bins)
+        d_false = bin_means(pp, ("conservative", "false"), bins) - bin_means(pp, ("sft", "false"), bins)
+        frac = {p: fraction_true(pp, p) for p in ("sft", "standard", "conservative")}
         out.update({"C9": float(np.nanmin(d_true)), "C9b": float(np.nanmax(d_false)),
                     "C10": abs(overall("conservative", "true") - overall("standard", "true")),
                     "C10b": overall("conservative", "false") / overall("standard", "false")
@@ -158,125 +170,107 @@ def statistics(r: Results, pp: PerPerson, idx: np.ndarray | None = None) -> dict
     if {"oracle", "count"} <= {k[0] for k in pp.values}:
         out["C13"] = (overall("oracle", "false") / overall("count", "false") if overall("count", "false")
                       else float("nan"))
+    if "standard" in r.rm_data:
+        out["gate/generator"] = generator_gap(r)
+    out.update({f"gate/rl-{name}": run_moved(r, name) for name in r.rl_history})
     return out
 
 
-def intervals(r: Results, pp: PerPerson) -> dict[str, tuple[float, float]]:
-    """95% percentile bootstrap of every statistic over held-out people (resampled together)."""
-    rng = np.random.default_rng(0)
-    n = len(pp.mentions)
-    boot = [statistics(r, pp, rng.integers(0, n, n)) for _ in range(N_BOOT)]
-    return {k: (float(np.nanquantile(v, 0.025)), float(np.nanquantile(v, 0.975)))
-            for k in boot[0] for v in [np.array([b[k] for b in boot], dtype=float)]}
+def target_sd(max_facts: int) -> float:
+    """Standard deviation of the SFT targets' lengths, uniform on 1..max_facts: sqrt((max_facts^2 - 1) / 12)."""
+    return float(np.sqrt((max_facts ** 2 - 1) / 12))
 
 
-def generator_flatness(r: Results) -> tuple[float, tuple[float, float]]:
-    """|fraction true at hi - at lo| of the standard generator's labelled facts, with a 95% bootstrap over facts."""
-    d, rng = r.rm_data["standard"], np.random.default_rng(0)
+RM_GATE = "halfway from chance to perfect: the head must read the backbone's knowledge"  # both RMs' gates' why
 
-    def gap(label: np.ndarray, mentions: np.ndarray) -> float:
-        return abs(label[mentions == r.bins[-1]].mean() - label[mentions == r.bins[0]].mean())
-
-    boot = []
-    for _ in range(N_BOOT):
-        i = rng.integers(0, len(d.label), len(d.label))
-        boot.append(gap(d.label[i], d.mentions[i]))
-    return gap(d.label, d.mentions), (float(np.quantile(boot, 0.025)), float(np.quantile(boot, 0.975)))
-
-
-def _specs(r: Results) -> list[tuple]:
-    """(id, kind, statement, statistic, op, threshold, why, dissertation) of each claim evaluated on the people;
-    thresholds are fixed by the argument given with each, before any value is seen. One fact turned from true to
-    false moves the true reward by 5 (+2 to -3), the unit of several thresholds."""
-    lo, hi = f"{r.bins[0]} mentions", f"{r.bins[-1]} mentions"
-    target_sd = np.sqrt((r.max_facts ** 2 - 1) / 12)  # std of the SFT targets' uniform 1..max_facts lengths
-    return [
-        ("gate/sft", "prerequisite", f"the SFT model's profiles of people with {hi} are mostly true",
-         f"fraction of true facts of SFT at {hi}", ">", 0.6,
-         "well above the 0.25 of a guess: the familiar facts must be retrievable for familiarity to mean anything",
-         "section 3.6 setting"),
-        ("gate/lengths", "prerequisite", "SFT responses vary in length (the model has learnt to stop)",
-         "standard deviation of the SFT responses' number of facts", ">", round(target_sd / 2, 3),
-         f"half the spread of the SFT targets' lengths ({target_sd:.2f}); a model that always writes the same "
-         "number of facts has 0", "section 3.6 setting"),
-        ("gate/rm-standard", "prerequisite", f"the standard RM tells true from false facts about people with {hi}",
-         f"per-fact accuracy on balanced true/false clauses at {hi} (chance 0.5)", ">", 0.75,
-         "halfway from chance to perfect: the head must read the backbone's knowledge", "Fig 3.5 setting"),
-        ("gate/rm-conservative", "prerequisite", f"the conservative RM tells true from false facts about people "
-         f"with {hi}", f"per-fact accuracy on balanced true/false clauses at {hi} (chance 0.5)", ">", 0.75,
-         "halfway from chance to perfect: the head must read the backbone's knowledge", "Fig 3.5 setting"),
-        ("C6", "evidence", "the SFT model's own samples get lower true reward as people grow unfamiliar",
-         f"mean true reward of SFT samples at {hi} minus at {lo}", ">", 5.0,
-         "one fact per response turned from true to false (+2 to -3); the rival (no familiarity effect) gives 0",
-         "section 3.6"),
-        ("C7", "evidence", "the standard RM overestimates reward more on unfamiliar people",
-         f"standard RM bias (predicted - true reward of SFT samples) at {lo} minus at {hi}", ">", 2.5,
-         "half of one fact's 5-point swing; an RM as right about unfamiliar as familiar people gives 0", "Fig 3.6"),
-        ("C7b", "evidence", "the conservative RM does not overestimate reward on unfamiliar people",
-         f"conservative RM bias (predicted - true reward of SFT samples) at {lo}", "<", 1.25,
-         "about 0 or below: at most a quarter of one fact's 5-point swing", "Fig 3.6"),
-        ("C8", "evidence", "standard SFT states fewer true facts about unfamiliar people",
-         f"true facts per SFT response at {hi} minus at {lo}", ">", 1.0,
-         "a whole fact of the (1 + max_facts) / 2 a response holds on average; no effect gives 0", "Fig 3.8"),
-        ("C8b", "evidence", "... and more false facts", f"false facts per SFT response at {lo} minus at {hi}", ">",
-         1.0, "a whole fact, as for C8", "Fig 3.8"),
-        ("C8c", "evidence", "... at a roughly flat length", f"|facts per SFT response at {lo} minus at {hi}|", "<",
-         0.5, "within half a fact: a model that stopped early when it does not know would shorten by more",
-         "Fig 3.8"),
-        ("C9", "evidence", "RL with the conservative RM keeps at least SFT's true facts in every bin",
-         "min over bins of true facts per response, conservative RL minus SFT", ">", -0.25,
-         "'the same or more', allowing a quarter of a fact", "Fig 3.8"),
-        ("C9b", "evidence", "... and states fewer false facts in every bin",
-         "max over bins of false facts per response, conservative RL minus SFT", "<", 0.0,
-         "fewer means below zero in every bin", "Fig 3.8"),
-        ("C10", "evidence", "conservative and standard RL state about the same number of true facts",
-         "|true facts per response, conservative RL minus standard RL| (all held-out people)", "<", 0.5,
-         "within half a fact", "Fig 3.8"),
-        ("C10b", "evidence", "... but conservative RL states far fewer false facts",
-         "false facts per response, conservative RL / standard RL (all held-out people)", "<", 0.5,
-         "'far fewer' taken as at most half; the rival (the RMs are equivalent) gives 1", "Fig 3.8"),
-        ("C11", "evidence", "the fraction of true facts is ordered conservative RL > standard RL > SFT",
-         "min(fraction true conservative - standard, standard - SFT) (all held-out people)", ">", 0.0,
-         "the ordering, not the values (bios: 0.59 > 0.50 > 0.47; plots 0.80 > 0.54 > 0.45)", "Fig 3.7"),
-        ("C12", "evidence", "under conservative RL, responses get shorter as people grow unfamiliar",
-         f"facts per conservative-RL response at {hi} minus at {lo}", ">", 1.0,
-         "a whole fact; SFT's flat length (C8c) gives about 0", "Fig 3.9"),
-        ("C13", "evidence", "an oracle +2/-3 per-fact reward cuts false facts compared with counting true facts",
-         "false facts per response, oracle-reward RL / count-reward RL (all held-out people)", "<", 0.5,
-         "at least halved; the rival (the penalty for false facts does nothing) gives 1", "section 3.6 control"),
-    ]
+# The claims: thresholds fixed by the argument given with each, before any value is seen. One fact turned from true
+# to false moves the true reward by 5 (+2 to -3), the unit of several thresholds. ``lo``/``hi``: the least and most
+# mentioned bins.
+SPECS = (
+    Spec(id="gate/sft", kind="prerequisite", statement="the SFT model's profiles of people with {hi} are mostly true",
+         statistic="fraction of true facts of SFT at {hi}", op=">", threshold=0.6,
+         why="well above the 0.25 of a guess: the familiar facts must be retrievable for familiarity to mean "
+             "anything", dissertation="section 3.6 setting"),
+    Spec(id="gate/lengths", kind="prerequisite",
+         statement="SFT responses vary in length (the model has learnt to stop)",
+         statistic="standard deviation of the SFT responses' number of facts", op=">",
+         threshold="half the standard deviation of the SFT targets' lengths (uniform on 1..max_facts)",
+         why="half the spread of the SFT targets' lengths ({target_sd:.2f}); a model that always writes the same "
+             "number of facts has 0", dissertation="section 3.6 setting"),
+    Spec(id="gate/rm-standard", kind="prerequisite",
+         statement="the standard RM tells true from false facts about people with {hi}",
+         statistic="per-fact accuracy on balanced true/false clauses at {hi} (chance 0.5)", op=">", threshold=0.75,
+         why=RM_GATE, dissertation="Fig 3.5 setting"),
+    Spec(id="gate/rm-conservative", kind="prerequisite",
+         statement="the conservative RM tells true from false facts about people with {hi}",
+         statistic="per-fact accuracy on balanced true/false clauses at {hi} (chance 0.5)", op=">", threshold=0.75,
+         why=RM_GATE, dissertation="Fig 3.5 setting"),
+    Spec(id="C6", statement="the SFT model's own samples get lower true reward as people grow unfamiliar",
+         statistic="mean true reward of SFT samples at {hi} minus at {lo}", op=">", threshold=5.0,
+         why="one fact per response turned from true to false (+2 to -3); the rival (no familiarity effect) gives 0",
+         dissertation="section 3.6"),
+    Spec(id="C7", statement="the standard RM overestimates reward more on unfamiliar people",
+         statistic="standard RM bias (predicted - true reward of SFT samples) at {lo} minus at {hi}", op=">",
+         threshold=2.5, why="half of one fact's 5-point swing; an RM as right about unfamiliar as familiar people "
+                            "gives 0", dissertation="Fig 3.6"),
+    Spec(id="C7b", statement="the conservative RM does not overestimate reward on unfamiliar people",
+         statistic="conservative RM bias (predicted - true reward of SFT samples) at {lo}", op="<", threshold=1.25,
+         why="about 0 or below: at most a quarter of one fact's 5-point swing", dissertation="Fig 3.6"),
+    Spec(id="C8", statement="standard SFT states fewer true facts about unfamiliar people",
+         statistic="true facts per SFT response at {hi} minus at {lo}", op=">", threshold=1.0,
+         why="a whole fact of the (1 + max_facts) / 2 a response holds on average; no effect gives 0",
+         dissertation="Fig 3.8"),
+    Spec(id="C8b", statement="... and more false facts", statistic="false facts per SFT response at {lo} minus at {hi}",
+         op=">", threshold=1.0, why="a whole fact, as for C8", dissertation="Fig 3.8"),
+    Spec(id="C8c", statement="... at a roughly flat length", statistic="|facts per SFT response at {lo} minus at {hi}|",
+         op="<", threshold=0.5,
+         why="within half a fact: a model that stopped early when it does not know would shorten by more",
+         dissertation="Fig 3.8"),
+    Spec(id="C9", statement="RL with the conservative RM keeps at least SFT's true facts in every bin",
+         statistic="min over bins of true facts per response, conservative RL minus SFT", op=">", threshold=-0.25,
+         why="'the same or more', allowing a quarter of a fact", dissertation="Fig 3.8"),
+    Spec(id="C9b", statement="... and states fewer false facts in every bin",
+         statistic="max over bins of false facts per response, conservative RL minus SFT", op="<", threshold=0.0,
+         why="fewer means below zero in every bin", dissertation="Fig 3.8"),
+    Spec(id="C10", statement="conservative and standard RL state about the same number of true facts",
+         statistic="|true facts per response, conservative RL minus standard RL| (all held-out people)", op="<",
+         threshold=0.5, why="within half a fact", dissertation="Fig 3.8"),
+    Spec(id="C10b", statement="... but conservative RL states far fewer false facts",
+         statistic="false facts per response, conservative RL / standard RL (all held-out people)", op="<",
+         threshold=0.5, why="'far fewer' taken as at most half; the rival (the RMs are equivalent) gives 1",
+         dissertation="Fig 3.8"),
+    Spec(id="C11", statement="the fraction of true facts is ordered conservative RL > standard RL > SFT",
+         statistic="min(fraction true conservative - standard, standard - SFT) (all held-out people)", op=">",
+         threshold=0.0, why="the ordering, not the values (bios: 0.59 > 0.50 > 0.47; plots 0.80 > 0.54 > 0.45)",
+         dissertation="Fig 3.7"),
+    Spec(id="C12", statement="under conservative RL, responses get shorter as people grow unfamiliar",
+         statistic="facts per conservative-RL response at {hi} minus at {lo}", op=">", threshold=1.0,
+         why="a whole fact; SFT's flat length (C8c) gives about 0", dissertation="Fig 3.9"),
+    Spec(id="C13", statement="an oracle +2/-3 per-fact reward cuts false facts compared with counting true facts",
+         statistic="false facts per response, oracle-reward RL / count-reward RL (all held-out people)", op="<",
+         threshold=0.5, why="at least halved; the rival (the penalty for false facts does nothing) gives 1",
+         dissertation="section 3.6 control"),
+    Spec(id="gate/generator", kind="prerequisite",
+         statement="the standard generator is as accurate about unfamiliar people as about familiar ones",
+         statistic="|fraction of true facts in its responses at {hi} minus at {lo}|", op="<", threshold=0.1,
+         why="the stand-in for GPT-3.5 must not know familiar people better (by construction: 0)",
+         dissertation="Fig 3.5 setting"),
+    Spec(id="gate/rl-{reward}", kind="prerequisite", statement="RL with the {reward} reward moved the policy",
+         statistic="min(z of the run's own reward, RL minus SFT, on fresh samples of its prompts; z of the last "
+                   "quarter's KL to SFT)", op=">", threshold=Z_MOVED,
+         why="two standard errors: the noise of the reward change (across people) and of the per-step KL estimates, "
+             "measured in the run", dissertation="section 3.6 setting"),
+)
 
 
 def claims(results: Results) -> list[Claim]:
-    """C6-C13 and their prerequisites. Intervals: a 95% bootstrap over held-out people, widened to the values at
-    the other seeds of ``results.others``; the RL runs' prerequisites are z-scores (no interval)."""
-    r = results
-    pp = per_person(r)
-    values, ivals = statistics(r, pp), intervals(r, pp)
-    others = {o.seed: statistics(o, per_person(o)) for o in r.others}
-    how = f"95% bootstrap over the {len(pp.mentions)} held-out people ({N_BOOT} resamples)"
-    out = []
-    for cid, kind, statement, statistic, op, threshold, why, paper in _specs(r):
-        if cid not in values:
-            continue
-        claim = Claim(cid, statement, statistic, values[cid], op, threshold, paper, kind, why, ivals[cid], how)
-        out.append(with_seeds(claim, {seed: v[cid] for seed, v in others.items() if cid in v}))
-    if "standard" in r.rm_data:
-        gap, ival = generator_flatness(r)
-        out.append(Claim("gate/generator", "the standard generator is as accurate about unfamiliar people as about "
-                         "familiar ones", f"|fraction of true facts in its responses at {r.bins[-1]} minus at "
-                         f"{r.bins[0]} mentions|", gap, "<", 0.1, "Fig 3.5 setting", "prerequisite",
-                         "the stand-in for GPT-3.5 must not know familiar people better (by construction: 0)", ival,
-                         f"95% bootstrap over its {len(r.rm_data['standard'].label)} labelled facts"))
-    for name in r.rl_history:
-        out.append(Claim(f"gate/rl-{name}", f"RL with the {name} reward moved the policy",
-                         "min(z of the run's own reward, RL minus SFT, on fresh samples of its prompts; z of the last "
-                         "quarter's KL to SFT)",
-                         run_moved(r, name), ">", Z_MOVED, "section 3.6 setting", "prerequisite",
-                         "two standard errors: the noise of the reward change (across people) and of the per-step "
-                         "KL estimates, measured in the run",
-                         None, "a z-score: the statistic is already in units of its own noise (zero-width interval)"))
-    return out
+    """C6-C13 and their prerequisites (:data:`SPECS`): each statistic's mean over the replicates (``results`` and its
+    ``others``) with a prediction interval; gate/lengths' threshold is half the SFT targets' length spread."""
+    r, sd = results, target_sd(results.max_facts)
+    measured = over_replicates([statistics(o) for o in [r, *r.others]])
+    measured["gate/lengths"] = dataclasses.replace(measured["gate/lengths"], threshold=round(sd / 2, 3))
+    return make_claims(SPECS, measured, axes={"reward": list(r.rl_history)},
+                       context={"lo": f"{r.bins[0]} mentions", "hi": f"{r.bins[-1]} mentions", "target_sd": sd})
 
 
 def examples(r: Results, per_bin: int = 1) -> pd.DataFrame:
@@ -293,7 +287,8 @@ def examples(r: Results, per_bin: int = 1) -> pd.DataFrame:
 
 def extra(results: Results) -> dict:
     """Per-bin numbers worth keeping in metrics.json: facts per response, fraction true, reward-model bias and
-    accuracy, the generators' accuracy, the RL runs' movement, times and the claims' values at every seed."""
+    accuracy, the generators' accuracy, the RL runs' movement, times and the claims' values at every
+    replicate."""
     r = results
     pp = per_person(r)
     out = {"bins": list(r.bins), "pretrain_final_loss": round(float(np.mean(r.pretrain_loss[-20:])), 4)}
@@ -310,6 +305,6 @@ def extra(results: Results) -> dict:
     out["rl_moved_z"] = {name: round(run_moved(r, name), 2) for name in r.rl_history}
     out["unparsed_per_response"] = {name: round(float(p.n_invalid.mean()), 3) for name, p in r.policies.items()}
     out["seconds"] = {k: round(v, 1) for k, v in r.seconds.items()}
-    out["seed_values"] = {o.seed: {k: round(v, 3) for k, v in statistics(o, per_person(o)).items()}
-                          for o in [r, *r.others]}
+    out["replicate_values"] = {o.replicate: {k: round(v, 3) for k, v in statistics(o).items()}
+                               for o in [r, *r.others]}
     return out

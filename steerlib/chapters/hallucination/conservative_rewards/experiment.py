@@ -1,5 +1,11 @@
-"""The conservative-rewards experiment: settings and profiles, and :func:`run` (pretraining, long-form SFT, the two
-reward models, RL with each reward, and the evaluation on held-out people), which returns the typed Results.
+"""The conservative-rewards experiment: settings and profiles, the typed :class:`Results`, and :func:`run`
+(pretraining, long-form SFT, the two reward models, RL with each reward, and the evaluation on held-out people).
+
+Every random draw comes from the run's streams (:mod:`steerlib.core.seeds`): the world from ``world``, the model's
+and the reward heads' initialisation from ``init``, the SFT/reward-model/RL people, the SFT targets' lengths and the
+independent generator's responses from ``data``, the replayed documents and every SFT and reward-model batch order
+from ``order``, the SFT model's samples for the conservative reward model and the RL rollouts from ``sampling``, and
+the evaluation's samples and balanced clauses from ``eval``.
 
 RL uses :func:`steerlib.lm.rl.train_reinforce` (REINFORCE with a leave-one-out baseline and a KL penalty, the loop
 the unfamiliar-examples chapter uses); :mod:`steerlib.lm.rl` records why it was kept over TRL's RLOO trainer
@@ -16,13 +22,7 @@ import numpy as np
 import torch
 from datasets import Dataset, concatenate_datasets
 
-from steerlib.chapters.hallucination.conservative_rewards.results import (
-    FactLabels,
-    OwnReward,
-    PolicyEval,
-    Results,
-    RewardModelEval,
-)
+from steerlib.chapters.hallucination import common
 from steerlib.core.chapter import Run, check_run, replicated
 from steerlib.core.checks import (
     check_choice,
@@ -32,8 +32,9 @@ from steerlib.core.checks import (
     check_same_length,
     check_type,
 )
-from steerlib.core.jobs import Job, Stage, at_seeds, per_seed, results_stage
-from steerlib.lm.base import BaseModelConfig, corpus_digest, pretrained_base
+from steerlib.core.jobs import Job, Stage, at_replicates, per_replicate, results_stage
+from steerlib.core.seeds import substream
+from steerlib.lm.base import BaseModelConfig
 from steerlib.lm.models import SMOLLM2
 from steerlib.lm.reward import FactHead, encode_facts, fact_probs
 from steerlib.lm.rl import RLConfig, train_reinforce
@@ -46,14 +47,13 @@ from steerlib.worlds.knowledge import (
     LONG_ATTRIBUTES,
     PROFILE_PROMPT,
     TRUE,
+    KnowledgeWorld,
     WorldConfig,
     clause,
     decompose,
-    make_world,
     profile_examples,
     values_of,
     verify,
-    vocabulary,
 )
 
 REWARD_MODELS = ("standard", "conservative")  # trained on the independent generator's / the SFT model's responses
@@ -82,7 +82,7 @@ class Settings:
     rewards: tuple[str, ...] = REWARDS  # the RL runs (names of REWARDS)
     max_new_tokens: int = 48  # enough for max_facts clauses and the end token
     eval_samples: int = 4  # sampled responses per held-out person and policy
-    seeds: int = 1  # the whole experiment runs at seeds seed, seed+1, ...: the claims' intervals include the spread
+    replicates: int = 3  # independent replicates of the whole experiment; the claims' values are their means
 
     def __post_init__(self):
         for name, cls in (("world", WorldConfig), ("base", BaseModelConfig), ("pretrain", SFTConfig),
@@ -90,7 +90,7 @@ class Settings:
             check_type(name, getattr(self, name), cls, f"a {cls.__name__}")
         check_range("attributes", self.attributes, 1, len(LONG_ATTRIBUTES), integer=True)
         check_range("max_facts", self.max_facts, 1, self.attributes, integer=True)
-        for name in ("sft_copies", "rm_samples", "max_new_tokens", "eval_samples", "seeds"):
+        for name in ("sft_copies", "rm_samples", "max_new_tokens", "eval_samples", "replicates"):
             check_range(name, getattr(self, name), 1, integer=True)
         check_range("replay", self.replay, 0)
         check_range("generator_accuracy", self.generator_accuracy, 0, 1)
@@ -108,7 +108,7 @@ PROFILES = {
                       sft=SFTConfig(steps=40, batch_size=32, lr=2e-3), sft_copies=2,
                       rm=SFTConfig(steps=30, batch_size=32, lr=2e-3), rm_samples=2,
                       rl=RLConfig(steps=6, prompts_per_step=8, samples_per_prompt=2, lr=3e-4, kl_coef=0.1),
-                      max_new_tokens=32, eval_samples=2),
+                      max_new_tokens=32, eval_samples=2, replicates=1),
     "cpu": Settings(),
     "paper": Settings(world=WorldConfig(mention_bins=(0, 1, 3, 10, 30, 100, 300),
                                         people_per_bin=(2000, 600, 400, 400, 400, 400, 400), test_per_bin=100,
@@ -118,8 +118,72 @@ PROFILES = {
                                                                                        lr=3e-5),
                       rm_samples=4, rl=RLConfig(steps=400, prompts_per_step=64, samples_per_prompt=4, lr=5e-6,
                                                 kl_coef=0.1),
-                      max_new_tokens=120, eval_samples=8, seeds=3),
+                      max_new_tokens=120, eval_samples=8),
 }
+
+
+# ----------------------------------------------------------------------------------------------- the results
+
+
+@dataclasses.dataclass
+class PolicyEval:
+    """One policy's sampled responses to the held-out prompts (``Results.prompts`` order) and, per response, its
+    numbers of true, false and unparsed clauses by the exact checker."""
+
+    n_true: np.ndarray
+    n_false: np.ndarray
+    n_invalid: np.ndarray
+    texts: list[str]
+
+
+@dataclasses.dataclass
+class RewardModelEval:
+    """One reward model: its predicted reward of each SFT response to the held-out prompts, and its probability
+    that each clause of the balanced per-fact test is true (``Results.balanced_truth`` order)."""
+
+    predicted: np.ndarray
+    balanced_prob: np.ndarray
+
+
+@dataclasses.dataclass
+class OwnReward:
+    """An RL run's own reward of fresh samples on its training prompts (``eval_samples`` per person): per response,
+    the person's id, the reward of the RL policy's response and of the SFT model's."""
+
+    person: np.ndarray
+    rl: np.ndarray
+    sft: np.ndarray
+
+
+@dataclasses.dataclass
+class FactLabels:
+    """A reward model's training facts: each fact's person's mention count and its label (1 true, 0 false)."""
+
+    mentions: np.ndarray
+    label: np.ndarray
+
+
+@dataclasses.dataclass
+class Results:
+    """One replicate's results; ``others`` holds the same experiment at replicates 1, 2, ... (their own ``others``
+    empty): the claims' values are means over all of them."""
+
+    replicate: int
+    bins: tuple[int, ...]
+    max_facts: int
+    pretrain_loss: list[float]
+    person: np.ndarray  # per held-out response: the person's id
+    mentions: np.ndarray  # ... and mention count
+    prompts: list[str]
+    policies: dict[str, PolicyEval]  # "sft" and each RL reward
+    reward_models: dict[str, RewardModelEval]  # "standard", "conservative"
+    balanced_mentions: np.ndarray  # the balanced per-fact test: each clause's person's mention count
+    balanced_truth: np.ndarray  # ... and whether the clause is true
+    rm_data: dict[str, FactLabels]  # each reward model's training labels
+    rl_history: dict[str, list[dict[str, float]]]  # per RL reward: per-step mean reward and KL
+    own_reward: dict[str, OwnReward]  # per RL reward: its reward of the RL policy's and SFT's fresh samples
+    seconds: dict[str, float]
+    others: list[Results] = dataclasses.field(default_factory=list)
 
 
 # ----------------------------------------------------------------------------------------------- pure pieces
@@ -217,33 +281,32 @@ def split_people(mentions: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 # ----------------------------------------------------------------------------------------------- the experiment
 
 
-def _rows(prompts: list[str], responses: list[str]) -> Dataset:
-    return Dataset.from_dict({"prompt": prompts, "response": responses})
+def world(settings: Settings, run: Run) -> KnowledgeWorld:
+    """The made-up world of ``run`` (its replicate's ``world`` stream), its people with the first
+    ``settings.attributes`` of :data:`~steerlib.worlds.knowledge.LONG_ATTRIBUTES`."""
+    return common.world(settings.world, run, LONG_ATTRIBUTES[:settings.attributes])
 
 
 class Experiment:
     """The world, the pretrained model and what every later stage shares: tokenizer, cache keys, device."""
 
     def __init__(self, settings: Settings, run: Run):
-        self.s, self.seed, self.device, self.cache = settings, run.seed, run.device, run.cache
+        self.s, self.run, self.device, self.cache = settings, run, run.device, run.cache
         self.attributes = LONG_ATTRIBUTES[:settings.attributes]
-        self.world = make_world(settings.world, run.seed, self.attributes)
+        self.world, base = common.pretrained_world(settings.world, self.attributes, settings.base, settings.pretrain,
+                                                   run)
         self.texts = list(self.world.corpus["text"])
-        corpus = _rows([""] * len(self.texts), [" " + t for t in self.texts])
-        base = pretrained_base(settings.base, vocabulary(self.world), corpus, settings.pretrain, run.seed,
-                               run.device, run.cache, key={"world": settings.world, "attributes": self.attributes,
-                                                           "corpus": corpus_digest(self.texts)})
         self.base, self.tok, self.pretrain_loss, self.key = base.model, base.tokenizer, base.losses, base.key
 
     def sft(self, examples: Dataset) -> tuple[torch.nn.Module, dict]:
         """A copy of the pretrained model finetuned on ``examples`` plus replayed documents; with its cache key."""
         model = copy.deepcopy(self.base)
-        idx = np.random.default_rng(self.seed).integers(len(self.texts), size=int(self.s.replay * len(examples)))
-        replay = _rows([""] * len(idx), [" " + self.texts[i] for i in idx])
+        replay = common.replay(self.texts, int(self.s.replay * len(examples)), substream(self.run.stream("order"),
+                                                                                         "sft", "replay"))
         data = concatenate_datasets([examples.select_columns(["prompt", "response"]), replay])
         key = {**self.key, "stage": "sft", "replay": self.s.replay,
                "data": list(examples["prompt"]) + list(examples["response"])}
-        cfg = dataclasses.replace(self.s.sft, seed=self.seed)
+        cfg = dataclasses.replace(self.s.sft, seed=substream(self.run.stream("order"), "sft"))
         train_sft(model, tokenize_sft(data, self.tok), cfg, pad_id(self.tok), self.device, self.cache, key,
                   desc="sft")
         return model.eval(), {**key, "sft": cfg}
@@ -263,12 +326,12 @@ class Experiment:
         keep = [i for i, c in enumerate(clauses) if c]
         ids, targets = encode_facts(self.tok, [prompts[i] for i in keep], [clauses[i] for i in keep],
                                     [labels[i] for i in keep])
-        torch.manual_seed(self.seed)
+        torch.manual_seed(substream(self.run.stream("init"), f"rm-{name}"))  # the head's initial weights
         model = FactHead(copy.deepcopy(sft[0])).to(self.device)
         model.lm.requires_grad_(False)
         key = {"init": sft[1], "stage": f"rm-{name}", "train": "head", "prompts": prompts, "clauses": clauses,
                "labels": labels}
-        cfg = dataclasses.replace(self.s.rm, seed=self.seed)
+        cfg = dataclasses.replace(self.s.rm, seed=substream(self.run.stream("order"), f"rm-{name}"))
         train_sft(model, Dataset.from_dict({"input_ids": ids, "labels": targets}), cfg, pad_id(self.tok),
                   self.device, self.cache, key, desc=f"rm-{name}")
         return model.eval(), {**key, "rm": cfg}
@@ -296,7 +359,8 @@ class Experiment:
                                texts)
 
         key = {"init": sft[1], "stage": f"rl-{name}", "prompts": prompts, "rm": rm[1] if rm else None}
-        cfg = dataclasses.replace(self.s.rl, seed=self.seed, max_new_tokens=self.s.max_new_tokens)
+        cfg = dataclasses.replace(self.s.rl, seed=substream(self.run.stream("sampling"), f"rl-{name}"),
+                                  max_new_tokens=self.s.max_new_tokens)
         history = train_reinforce(model, self.tok, prompts, reward_fn, cfg, device=self.device, cache=self.cache,
                                   key=key, desc=f"rl-{name}")
         return model.eval(), history
@@ -304,19 +368,18 @@ class Experiment:
 
 @dataclasses.dataclass
 class Plan:
-    """The SFT and reward-model people and data, drawn with the seed's generator (no model needed): a random half
-    of each mention bin's finetuning people for SFT, the other half for the reward models and RL."""
+    """The SFT and reward-model people and data, drawn from the run's ``data`` stream (no model needed): a random
+    half of each mention bin's finetuning people for SFT, the other half for the reward models and RL."""
 
     sft: Dataset  # SFT targets: every SFT person sft_copies times, each with a random number (1..max_facts) of facts
     rl_rows: list[dict]  # the reward-model and RL people
     rm_people: list[dict]  # each of them rm_samples times: the people of the reward models' responses
     standard: RewardModelData  # the independent generator's responses about rm_people, labelled
-    rng: np.random.Generator  # the generator, left to draw the evaluation's balanced clauses
 
 
 def draw_plan(ex: Experiment) -> Plan:
-    """The seed's :class:`Plan`, drawn in the order the experiment has always drawn it (so cached runs still hit)."""
-    s, rng = ex.s, np.random.default_rng(ex.seed)
+    """The run's :class:`Plan`, every draw from its ``data`` stream."""
+    s, rng = ex.s, ex.run.rng("data")
     finetune = ex.world.split("finetune")
     is_sft = split_people(np.array(finetune["mentions"]), rng)
     sft_people, rl_people = finetune.select(np.flatnonzero(is_sft)), finetune.select(np.flatnonzero(~is_sft))
@@ -326,7 +389,7 @@ def draw_plan(ex: Experiment) -> Plan:
     rm_people = [p for p in rl_rows for _ in range(s.rm_samples)]
     standard = reward_model_data(rm_people, lambda prompts: standard_responses(rm_people, ex.attributes, s.max_facts,
                                                                                s.generator_accuracy, rng))
-    return Plan(sft, rl_rows, rm_people, standard, rng)
+    return Plan(sft, rl_rows, rm_people, standard)
 
 
 # ------------------------------------------------------------------------------- the runs, each one job
@@ -337,7 +400,8 @@ def _rm_data(ex: Experiment, plan: Plan, name: str, sft: torch.nn.Module) -> Rew
     (standard) or the SFT model's own samples (conservative); labels from the exact checker."""
     if name == "standard":
         return plan.standard
-    return reward_model_data(plan.rm_people, lambda prompts: ex.sample(sft, prompts, ex.seed))
+    seed = substream(ex.run.stream("sampling"), "rm-data")
+    return reward_model_data(plan.rm_people, lambda prompts: ex.sample(sft, prompts, seed))
 
 
 def _reward_model(ex: Experiment, plan: Plan, name: str, sft: tuple[torch.nn.Module, dict]
@@ -367,20 +431,21 @@ def _train(settings: Settings, run: Run, stage: str) -> None:
 
 
 def jobs(settings: Settings, run: Run) -> list[Stage]:
-    """Each seed's pretraining; SFT; both reward models (on the SFT model's backbone); every RL run (from the SFT
-    model); then each seed's evaluation, the results the notebook reads."""
+    """Each replicate's pretraining; SFT; both reward models (on the SFT model's backbone); every RL run (from the
+    SFT model); then each replicate's evaluation, the results the notebook reads."""
     stages = {"sft": ["sft"], "reward-models": [f"rm-{name}" for name in REWARD_MODELS if name in settings.rewards],
               "rl": [f"rl-{name}" for name in settings.rewards]}
-    return [per_seed("pretrain", Experiment, settings, run),
-            *[Stage(stage, tuple(Job(f"seed {r.seed} {job}", _train, (s, r, job))
-                                 for s, r in at_seeds(settings, run) for job in names))
+    return [per_replicate("pretrain", Experiment, settings, run),
+            *[Stage(stage, tuple(Job(f"replicate {r.replicate} {job}", _train, (s, r, job))
+                                 for s, r in at_replicates(settings, run) for job in names))
               for stage, names in stages.items()],
             results_stage(settings, run, "conservative-rewards", _experiment, Results, VERSIONS)]
 
 
 def run(settings: Settings, run: Run) -> Results:
     """Pretrain, SFT, train both reward models and every RL policy, and evaluate them on held-out people at
-    ``run.seed`` and at the ``settings.seeds - 1`` next seeds; each seed's results are cached as a whole."""
+    each of ``settings.replicates`` independent replicates of ``run``; each replicate's results are cached as a
+    whole."""
     check_run(settings, Settings, run)
     return replicated(run, settings, "conservative-rewards", _experiment, Results, VERSIONS)
 
@@ -436,13 +501,16 @@ def _experiment(settings: Settings, run: Run) -> Results:
         policies[name], histories[name] = _rl(ex, plan, name, sft, rms.get(name))
     seconds["rl"] = time.time() - t
 
-    # Evaluation on held-out people: eval_samples responses each, from every policy (same sampling seed).
+    # Evaluation on held-out people: eval_samples responses each, from every policy (the same sampling seed), then
+    # the balanced clauses, then fresh samples for each RL run's own reward: all from the run's eval stream.
+    draws = run.rng("eval")
+    held_out_seed, own_seed = (int(v) for v in draws.integers(0, 2**32, size=2))
     t = time.time()
     test_rows = [p for p in test for _ in range(s.eval_samples)]
     prompts = [PROFILE_PROMPT.format(name=p["name"]) for p in test_rows]
-    evals = {name: _evaluate(ex, model, prompts, test_rows, run.seed + 1) for name, model in policies.items()}
+    evals = {name: _evaluate(ex, model, prompts, test_rows, held_out_seed) for name, model in policies.items()}
     sft_clauses, _, sft_invalid = label_facts(evals["sft"].texts, test_rows)
-    b_prompts, b_clauses, b_truth = _balanced_clauses(list(test), ex.attributes, plan.rng)
+    b_prompts, b_clauses, b_truth = _balanced_clauses(list(test), ex.attributes, draws)
     rm_evals = {}
     for name, (rm, _) in rms.items():
         probs = fact_probs(rm, ex.tok, prompts, sft_clauses)
@@ -452,16 +520,16 @@ def _experiment(settings: Settings, run: Run) -> Results:
     # Each RL run's own objective: its reward of fresh samples on its training prompts, RL policy and SFT model.
     rl_rows = [p for p in plan.rl_rows for _ in range(s.eval_samples)]
     rl_prompts = [PROFILE_PROMPT.format(name=p["name"]) for p in rl_rows]
-    sft_texts = ex.sample(sft[0], rl_prompts, run.seed + 2)
+    sft_texts = ex.sample(sft[0], rl_prompts, own_seed)
     objective = {name: OwnReward(person=np.array([p["id"] for p in rl_rows]),
                                  rl=ex.reward(name, rms.get(name), rl_prompts, rl_rows,
-                                              ex.sample(policies[name], rl_prompts, run.seed + 2)).numpy(),
+                                              ex.sample(policies[name], rl_prompts, own_seed)).numpy(),
                                  sft=ex.reward(name, rms.get(name), rl_prompts, rl_rows, sft_texts).numpy())
                  for name in s.rewards}
     seconds["evaluation"] = time.time() - t
     seconds["total"] = time.time() - t0
     b_mentions = np.array([p["mentions"] for p in test for _ in ex.attributes for _ in range(2)])
-    return Results(seed=run.seed, bins=tuple(s.world.mention_bins), max_facts=s.max_facts,
+    return Results(replicate=run.replicate, bins=tuple(s.world.mention_bins), max_facts=s.max_facts,
                    pretrain_loss=ex.pretrain_loss, person=np.array([p["id"] for p in test_rows]),
                    mentions=np.array([p["mentions"] for p in test_rows]), prompts=prompts, policies=evals,
                    reward_models=rm_evals, balanced_mentions=b_mentions,

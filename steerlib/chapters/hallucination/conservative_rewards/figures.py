@@ -12,7 +12,7 @@ from steerlib.chapters.hallucination.conservative_rewards.analysis import (
     generator_accuracy,
     per_person,
 )
-from steerlib.chapters.hallucination.conservative_rewards.results import Results
+from steerlib.chapters.hallucination.conservative_rewards.experiment import Results
 
 LABELS = {"sft": "SFT", "standard": "RL + standard RM", "conservative": "RL + conservative RM",
           "oracle": "RL + oracle reward", "count": "RL + count-true reward"}

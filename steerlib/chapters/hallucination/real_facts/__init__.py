@@ -11,7 +11,31 @@ of the right answer. Then, on the same finetuning questions:
 - **the hedge** (C1 in spirit): the false answers of the standard model to unfamiliar test questions, compared with
   the answers of the unfamiliar and of the familiar finetuning questions.
 """
-from steerlib.chapters.hallucination.real_facts.analysis import claims, extra
-from steerlib.chapters.hallucination.real_facts.experiment import PROFILES, Results, Settings, jobs, run
+from steerlib.chapters.hallucination.real_facts.analysis import (
+    SPECS,
+    claims,
+    correlations,
+    examples,
+    extra,
+    kinds,
+    multiple_choice,
+    statistics,
+)
+from steerlib.chapters.hallucination.real_facts.experiment import (
+    PAPER_MODEL,
+    PROFILES,
+    Results,
+    Settings,
+    draw_seeds,
+    jobs,
+    questions_of,
+    run,
+)
+from steerlib.core.chapter import Chapter
 
-__all__ = ["PROFILES", "Results", "Settings", "claims", "extra", "jobs", "run"]
+CHAPTER = Chapter(name="real-facts", part="hallucination", title="A real pretrained LLM on real facts",
+                  package=__name__, profiles=PROFILES, run=run, claims=claims, extra=extra, jobs=jobs,
+                  results_type=Results, specs=SPECS)
+
+__all__ = ["CHAPTER", "PAPER_MODEL", "PROFILES", "SPECS", "Results", "Settings", "claims", "correlations",
+           "draw_seeds", "examples", "extra", "jobs", "kinds", "multiple_choice", "questions_of", "run", "statistics"]

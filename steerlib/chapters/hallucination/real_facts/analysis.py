@@ -5,20 +5,27 @@ least familiar (highest NLL). Grades are 0 false, 1 correct, 2 "I don't know" (:
 The kinds of question are read from the results (:func:`kinds`); a source without a population (TriviaQA, MMLU)
 leaves it out of the correlations and the examples, and a source without kinds whose answers repeat leaves the hedge
 (S1, S1b) not judged.
+
+The claims (:data:`SPECS`) are judged on each statistic's mean over the experiment's independent replicates
+(:func:`statistics` of each, :func:`measured`), with a prediction interval for the mean a rerun would give.
 """
 from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
+from steerlib.chapters.hallucination.common import selective_accuracy, selective_floor
 from steerlib.chapters.hallucination.real_facts.experiment import STAGES, Results
-from steerlib.core.claims import Claim, with_seeds
-from steerlib.measures.statistics import percentile_interval, spearman
+from steerlib.core.claims import Claim, Measured, Spec, make_claims
+from steerlib.measures.statistics import bootstrap_interval, over_replicates, spearman
 from steerlib.worlds.geography import COUNTRY_ALIASES, LETTERS, normalize
 
 GRADES = ("false", "correct", "I don't know")
 CATEGORICAL = ("country", "continent")  # geography's kinds whose answers repeat across questions: a hedge
-N_BOOT = 300  # bootstrap resamples of the test questions
+N_BOOT = 300  # bootstrap resamples of the test questions (the multiple-choice table)
 CANONICAL = {normalize(alias): normalize(name) for name, aliases in COUNTRY_ALIASES.items() for alias in aliases}
 
 
@@ -53,12 +60,6 @@ def rates(grades: np.ndarray, level: np.ndarray, bins: int) -> np.ndarray:
         if (level == b).any():
             out[b] = np.bincount(grades[level == b], minlength=3)[:3] / (level == b).sum()
     return out
-
-
-def selective_accuracy(grades: np.ndarray) -> float:
-    """correct / (correct + false): accuracy among the answers that are not "I don't know" (NaN if none)."""
-    counts = np.bincount(np.asarray(grades), minlength=3)
-    return float(counts[1] / (counts[0] + counts[1])) if counts[0] + counts[1] else float("nan")
 
 
 def distribution(texts) -> dict[str, float]:
@@ -103,12 +104,18 @@ def _weighted(pairs: list[tuple[float, int]]) -> float:
     return float(sum(v * n for v, n in kept) / sum(n for _, n in kept)) if kept else float("nan")
 
 
-def statistics(r: Results, level: np.ndarray, idx: np.ndarray | None = None) -> dict[str, float]:
-    """Every claim's statistic on the test questions ``idx`` (default: all; indices into the question arrays),
-    with ``level`` the familiarity bin of every question (only test questions' levels are read)."""
-    test = np.flatnonzero(r.test)
-    idx = test if idx is None else idx
-    lv, top = level[idx], int(level[test].max())
+def relabelled_idk(r: Results) -> np.ndarray:
+    """Whether the relabelled model answers "I don't know" to each finetuning question it was taught to."""
+    return r.grades["relabelled"][r.relabelled] == 2
+
+
+def statistics(r: Results) -> dict[str, float]:
+    """Every claim's statistic in one replicate ``r``, by claim id: S0b on its relabelled finetuning questions, the
+    others on its test questions binned by familiarity (:func:`levels`, bin 0 the least familiar)."""
+    level = levels(r, r.bins)
+    idx = np.flatnonzero(r.test)
+    lv = level[idx]
+    top = int(lv.max())
 
     def at(values: np.ndarray, b: int) -> float:
         sel = lv == b
@@ -121,8 +128,10 @@ def statistics(r: Results, level: np.ndarray, idx: np.ndarray | None = None) -> 
         q_std, q_base = distribution(said["standard"]), distribution(said["base"])
         closer.append((tv(q_std, h["familiar"]) - tv(q_std, h["unfamiliar"]), len(said["standard"])))
         drift.append((tv(q_base, h["unfamiliar"]) - tv(q_std, h["unfamiliar"]), len(said["standard"])))
+    idk = relabelled_idk(r)
     return {
         "S0a": at(r.base_accuracy[idx], top) - at(r.base_accuracy[idx], 0),
+        "S0b": float(idk.mean()) if idk.size else float("nan"),
         "S1": _weighted(closer),
         "S1b": _weighted(drift),
         "S5": at(std == 0, 0) - at(std == 0, top),
@@ -131,26 +140,12 @@ def statistics(r: Results, level: np.ndarray, idx: np.ndarray | None = None) -> 
     }
 
 
-def relabelled_idk(r: Results) -> np.ndarray:
-    """Whether the relabelled model answers "I don't know" to each finetuning question it was taught to."""
-    return r.grades["relabelled"][r.relabelled] == 2
-
-
-def selective_floor(r: Results, n: int = 500, seed: int = 0) -> float:
-    """Noise floor of S5c: the 97.5% point of (selective accuracy relabelled - standard) on the test questions
-    when the two models' grades are swapped at random per question, so that neither model is better."""
-    rng = np.random.default_rng(seed)
-    a, b = r.grades["relabelled"][r.test], r.grades["standard"][r.test]
-    diffs = [selective_accuracy(np.where(s, b, a)) - selective_accuracy(np.where(s, a, b))
-             for s in (rng.random(len(a)) < 0.5 for _ in range(n))]
-    return float(np.nanquantile(diffs, 0.975))
-
-
-def _intervals(r: Results, level: np.ndarray) -> dict[str, tuple[float, float]]:
-    """95% percentile bootstrap of every statistic over the test questions (resampled together)."""
-    rng, test = np.random.default_rng(0), np.flatnonzero(r.test)
-    boot = [statistics(r, level, rng.choice(test, len(test))) for _ in range(N_BOOT)]
-    return {k: percentile_interval([b[k] for b in boot]) for k in boot[0]}
+def s5c_floor(replicates: Sequence[Results]) -> float:
+    """S5c's threshold: the mean over the replicates of each one's noise floor of (selective accuracy relabelled -
+    standard) on its test questions (:func:`~steerlib.chapters.hallucination.common.selective_floor`: the 97.5% point
+    of the difference when the two models' grades are swapped at random per question), as unfamiliar examples' C5c."""
+    return float(np.mean([selective_floor(r.grades["relabelled"][r.test], r.grades["standard"][r.test])
+                          for r in replicates]))
 
 
 def levels(r: Results, bins: int) -> np.ndarray:
@@ -168,64 +163,79 @@ def bin_labels(r: Results, bins: int) -> list[str]:
     return [f"NLL {nll[lv == b].min():.1f}-{nll[lv == b].max():.1f}" for b in range(bins)]
 
 
-def claims(results: Results) -> list[Claim]:
-    """Prerequisites S0a, S0b; relabelling S5, S5b, S5c (C5 of the synthetic chapter, Fig 3.1); the hedge S1, S1b
-    (C1 in spirit). Intervals: a 95% bootstrap over the test questions, widened to the other seeds' values."""
-    r = results
-    bins = r.bins
-    level = levels(r, bins)
-    values, intervals = statistics(r, level), _intervals(r, level)
-    others = {o.seed: statistics(o, levels(o, bins)) for o in r.others}
-    labels = bin_labels(r, bins)
-    lo, hi = labels[0], labels[-1]
-    floor = selective_floor(r)
-    n_test = int(r.test.sum())
-    how = f"95% bootstrap over the {n_test} test questions ({N_BOOT} resamples)"
-    specs = [
-        ("S0a", "prerequisite", "the base model's accuracy spans the familiarity bins",
-         f"mean sampled accuracy of the base model at {hi} minus at {lo}", ">", 0.5,
-         "half the accuracy scale: the bins must separate what the model knows from what it does not", "Fig 3.1 setting"),
-        ("S1", "evidence", "after standard SFT, false answers to unfamiliar questions follow the answers of the "
-         "unfamiliar finetuning examples more than those of the familiar ones",
-         "TV(false answers, familiar examples' answers) - TV(false answers, unfamiliar examples' answers), "
-         f"pooled over {', '.join(hedge_kinds(r)) or 'no'} questions", ">", 0.0,
-         "0 is the rival account: the finetuning answers as a whole, familiar or not, set the default", "§3.4, Fig 3.3"),
-        ("S1b", "evidence", "standard SFT moves the false answers to unfamiliar questions towards the unfamiliar "
-         "finetuning examples' answers", "TV(base model's false answers, unfamiliar examples' answers) - TV(SFT "
-         "model's false answers, the same)", ">", 0.0, "0: finetuning leaves the pretrained model's guesses as they "
-         "were", "§3.4"),
-        ("S5", "evidence", "standard SFT gives more false answers as questions grow unfamiliar",
-         f"false-answer rate at {lo} minus at {hi}", ">", 0.3,
-         "the dissertation's false-answer rate rises by about 0.5 from familiar to unfamiliar", "Fig 3.1"),
-        ("S5b", "evidence", "relabelled SFT says \"I don't know\" more as questions grow unfamiliar",
-         f"\"I don't know\" rate at {lo} minus at {hi}", ">", 0.3,
-         "the dissertation's abstention rate rises by about as much as false answers do", "Fig 3.1"),
-        ("S5c", "evidence", "relabelling raises the accuracy among answers that are not \"I don't know\"",
-         "selective accuracy relabelled minus standard, all test questions", ">", round(floor, 3),
-         "the 97.5% point of the difference when the two models' grades are swapped at random per question",
-         "Fig 3.1"),
-    ]
-    no_hedge = {} if hedge_kinds(r) else {
-        "judged": False, "note": "not available for this source: no kind of question has answers that repeat, so the "
-        "unfamiliar finetuning examples' answers form no distribution to hedge towards"}
-    out = []
-    for cid, kind, statement, statistic, op, threshold, why, paper in specs:
-        claim = Claim(cid, statement, statistic, values[cid], op, threshold, paper, kind, why, intervals[cid], how,
-                      **(no_hedge if cid in ("S1", "S1b") else {}))
-        out.append(with_seeds(claim, {s: v[cid] for s, v in others.items()}))
-    idk = relabelled_idk(r)
-    rng = np.random.default_rng(0)
-    boot = [rng.choice(idk, len(idk)).mean() for _ in range(N_BOOT)] if len(idk) else [float("nan")]
-    s0b = Claim("S0b", "the relabelled model answers \"I don't know\" to most finetuning questions relabelled so",
-                f"\"I don't know\" rate on the {len(idk)} relabelled finetuning questions",
-                float(idk.mean()) if len(idk) else float("nan"), ">", 0.5, dissertation="Fig 3.1 setting",
-                kind="prerequisite", why="a majority: otherwise the relabelling did not take and its effect cannot "
-                "be judged", interval=percentile_interval(boot),
-                uncertainty=f"95% bootstrap over the relabelled finetuning questions ({N_BOOT} resamples)")
-    out.insert(1, with_seeds(s0b, {o.seed: float(np.mean(relabelled_idk(o))) if relabelled_idk(o).size
-                                   else float("nan") for o in r.others}))
+NO_HEDGE = ("not available for this source: no kind of question has answers that repeat, so the unfamiliar "
+            "finetuning examples' answers form no distribution to hedge towards")
+
+SPECS = (
+    Spec(id="S0a", kind="prerequisite", statement="the base model's accuracy spans the familiarity bins",
+         statistic="mean sampled accuracy of the base model in the most familiar of {bins} equal-count bins of its "
+                   "NLL of the answer minus in the least familiar (replicate 0: {hi} and {lo})",
+         op=">", threshold=0.5,
+         why="half the accuracy scale: the bins must separate what the model knows from what it does not",
+         dissertation="Fig 3.1 setting"),
+    Spec(id="S0b", kind="prerequisite",
+         statement="the relabelled model answers \"I don't know\" to most finetuning questions relabelled so",
+         statistic="\"I don't know\" rate on the relabelled finetuning questions ({relabelled} in replicate 0)",
+         op=">", threshold=0.5,
+         why="a majority: otherwise the relabelling did not take and its effect cannot be judged",
+         dissertation="Fig 3.1 setting"),
+    Spec(id="S1", statement="after standard SFT, false answers to unfamiliar questions follow the answers of the "
+                            "unfamiliar finetuning examples more than those of the familiar ones",
+         statistic="TV(false answers, familiar examples' answers) - TV(false answers, unfamiliar examples' answers), "
+                   "pooled over {hedge_kinds} questions",
+         op=">", threshold=0.0,
+         why="0 is the rival account: the finetuning answers as a whole, familiar or not, set the default",
+         dissertation="§3.4, Fig 3.3"),
+    Spec(id="S1b", statement="standard SFT moves the false answers to unfamiliar questions towards the unfamiliar "
+                             "finetuning examples' answers",
+         statistic="TV(base model's false answers, unfamiliar examples' answers) - TV(SFT model's false answers, "
+                   "the same)",
+         op=">", threshold=0.0, why="0: finetuning leaves the pretrained model's guesses as they were",
+         dissertation="§3.4"),
+    Spec(id="S5", statement="standard SFT gives more false answers as questions grow unfamiliar",
+         statistic="false-answer rate in the least familiar bin minus in the most familiar (replicate 0: {lo} and "
+                   "{hi})",
+         op=">", threshold=0.3,
+         why="the dissertation's false-answer rate rises by about 0.5 from familiar to unfamiliar",
+         dissertation="Fig 3.1"),
+    Spec(id="S5b", statement="relabelled SFT says \"I don't know\" more as questions grow unfamiliar",
+         statistic="\"I don't know\" rate in the least familiar bin minus in the most familiar (replicate 0: {lo} "
+                   "and {hi})",
+         op=">", threshold=0.3,
+         why="the dissertation's abstention rate rises by about as much as false answers do",
+         dissertation="Fig 3.1"),
+    Spec(id="S5c", statement="relabelling raises the accuracy among answers that are not \"I don't know\"",
+         statistic="selective accuracy relabelled minus standard, all test questions", op=">",
+         threshold="the 97.5% point of the difference when the two models' grades are swapped at random per "
+                   "question (mean over the replicates)",
+         why="the 97.5% point of the difference when the two models' grades are swapped at random per question",
+         dissertation="Fig 3.1"),
+)
+
+
+def measured(results: Results) -> dict[str, Measured]:
+    """Every claim's value: its :func:`statistics`' mean over the replicates (``results`` and ``results.others``)
+    with a prediction interval (:func:`~steerlib.measures.statistics.over_replicates`); S5c's threshold from
+    :func:`s5c_floor`; the hedge (S1, S1b) not judged where no kind of question has repeated answers."""
+    replicates = [results, *results.others]
+    out = over_replicates([statistics(r) for r in replicates])
+    out["S5c"] = dataclasses.replace(out["S5c"], threshold=round(s5c_floor(replicates), 3))
+    if not hedge_kinds(results):
+        out.update({cid: dataclasses.replace(out[cid], judged=False, note=NO_HEDGE) for cid in ("S1", "S1b")})
     return out
 
+
+def context(results: Results) -> dict:
+    """What the claims' texts name: the bins (replicate 0's NLL ranges), the hedged kinds, the relabelled count."""
+    labels = bin_labels(results, results.bins)
+    return {"bins": results.bins, "lo": labels[0], "hi": labels[-1],
+            "hedge_kinds": ", ".join(hedge_kinds(results)) or "no", "relabelled": int(results.relabelled.sum())}
+
+
+def claims(results: Results) -> list[Claim]:
+    """Prerequisites S0a, S0b; relabelling S5, S5b, S5c (C5 of the synthetic chapter, Fig 3.1); the hedge S1, S1b
+    (C1 in spirit): :data:`SPECS` judged on :func:`measured`."""
+    return make_claims(SPECS, measured(results), context=context(results))
 
 
 def _rho(x: np.ndarray, y: np.ndarray) -> float:
@@ -274,18 +284,25 @@ def debiased_choice(logprobs: np.ndarray) -> np.ndarray:
     return np.argmax(logprobs - logprobs.mean(axis=0, keepdims=True), axis=1)
 
 
+def entities(r: Results) -> np.ndarray:
+    """What each question is about (its normalised subject): questions about one entity (the capital and the
+    continent of one country) are one cluster of a bootstrap over questions, not independent draws."""
+    return np.array([normalize(str(s)) for s in r.subject], dtype=object)
+
+
 def multiple_choice(r: Results, seed: int = 0) -> pd.DataFrame:
-    """The base model's multiple-choice skill on the test questions, by kind: accuracy of its most likely letter
-    (chance 0.25) with a 95% bootstrap interval over questions, the share of its most chosen letter, and the accuracy
-    of :func:`debiased_choice` (the signal left once the letter preference is removed)."""
-    rng = np.random.default_rng(seed)
-    rows = {}
+    """The base model's multiple-choice skill on the test questions of one replicate, by kind: accuracy of its most
+    likely letter (chance 0.25) with a 95% bootstrap interval over the questions (those about one entity resampled
+    together, :func:`entities`), the share of its most chosen letter, and the accuracy of :func:`debiased_choice`
+    (the signal left once the letter preference is removed)."""
+    rows, about = {}, entities(r)
     for kind in (*kinds(r), "all"):
         idx = np.flatnonzero(r.test & ((r.kind == kind) if kind != "all" else True))
         lp, right = r.choice_logprobs[idx], r.choice_right[idx]
         hit, counts = lp.argmax(axis=1) == right, np.bincount(lp.argmax(axis=1), minlength=len(LETTERS))
-        boot = [rng.choice(hit, len(hit)).mean() for _ in range(N_BOOT)]
-        rows[kind] = {"questions": len(idx), "accuracy": hit.mean(), "interval": percentile_interval(boot),
+        interval = (bootstrap_interval(np.mean, hit.astype(float), n_boot=N_BOOT, seed=seed, clusters=about[idx])
+                    if len(idx) else (float("nan"), float("nan")))
+        rows[kind] = {"questions": len(idx), "accuracy": hit.mean(), "interval": interval,
                       "most chosen letter": LETTERS[counts.argmax()],
                       "its share": counts.max() / len(idx),
                       "debiased accuracy": (debiased_choice(lp) == right).mean()}
@@ -293,8 +310,8 @@ def multiple_choice(r: Results, seed: int = 0) -> pd.DataFrame:
 
 
 def extra(results: Results) -> dict:
-    """The numbers kept in metrics.json: rates by familiarity bin, familiarity correlations, sizes, times and every
-    claim's statistic at every seed."""
+    """The numbers kept in metrics.json: rates by familiarity bin, familiarity correlations, sizes and times (of
+    replicate 0) and every claim's statistic at every replicate."""
     r, bins = results, results.bins
     level = levels(r, bins)
     test = r.test
@@ -315,6 +332,6 @@ def extra(results: Results) -> dict:
                                 "most_chosen_share": round(float(row["its share"]), 3)}
                             for k, row in multiple_choice(r).iterrows()},
         "seconds": {k: round(v, 1) for k, v in r.seconds.items()},
-        "seed_values": {o.seed: {k: round(v, 3) for k, v in statistics(o, levels(o, bins)).items()}
-                        for o in [r, *r.others]},
+        "replicate_values": {o.replicate: {k: round(v, 3) for k, v in statistics(o).items()}
+                             for o in [r, *r.others]},
     }

@@ -99,7 +99,7 @@ def plot_hedge(r: Results, top: int = 8) -> plt.Figure:
             ax.bar(np.arange(len(names) + 1) + j * width, values, width, label=label)
         ax.set_xticks(np.arange(len(names) + 1) + 0.4 - width / 2, [*names, "other"], rotation=40, ha="right",
                       fontsize=8)
-        ax.set(title=f"{kind} questions", ylabel="share of answers")
+        ax.set(title=f"{kind} questions", xlabel="answer", ylabel="share of answers")
     np.atleast_1d(axes)[0].legend(fontsize=7)
     fig.tight_layout()
     return fig

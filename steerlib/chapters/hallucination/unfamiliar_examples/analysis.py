@@ -1,16 +1,19 @@
-"""Statistics per mention bin, the chapter's claims (C1–C5 and the gate check) and the numbers kept in metrics.json.
+"""Statistics per mention bin, the chapter's claims (C1–C5 and the gate check: :data:`SPECS`) and the numbers kept in
+metrics.json.
 
-Bins are in ``Results.bins`` order: the least mentioned (least familiar) bin first."""
+Bins are in ``Results.bins`` order: the least mentioned (least familiar) bin first. Every claim's statistic is
+computed at each replicate (:func:`statistics`); its value is the mean over the replicates, with a prediction
+interval for the mean of a rerun (:func:`~steerlib.measures.statistics.over_replicates`)."""
 from __future__ import annotations
 
 import dataclasses
 
 import numpy as np
 
-from steerlib.chapters.hallucination.unfamiliar_examples.experiment import REWARDS
-from steerlib.chapters.hallucination.unfamiliar_examples.results import E1, E2, E3, Results
-from steerlib.core.claims import Claim, with_seeds
-from steerlib.measures.statistics import percentile_interval
+from steerlib.chapters.hallucination.common import selective_accuracy, selective_floor
+from steerlib.chapters.hallucination.unfamiliar_examples.experiment import E1, E2, E3, REWARDS, Results
+from steerlib.core.claims import Claim, Measured, Spec, make_claims
+from steerlib.measures.statistics import over_replicates
 from steerlib.worlds.knowledge import ATTRIBUTES
 
 GRADES = ("false", "correct", "I don't know")  # the codes 0, 1, 2 of steerlib.worlds.knowledge.grade
@@ -36,12 +39,6 @@ def tv_distance(p: np.ndarray, q: np.ndarray) -> np.ndarray:
 def grade_rates(grades: np.ndarray, mentions: np.ndarray, bins) -> np.ndarray:
     """(B, 3) fraction of false, correct and "I don't know" answers in each mention bin."""
     return bin_stats(np.eye(3)[grades], mentions, bins)[0]
-
-
-def selective_accuracy(grades: np.ndarray) -> float:
-    """Accuracy among the answers that are not "I don't know": correct / (correct + false)."""
-    answered = grades != 2
-    return float((grades[answered] == 1).mean()) if answered.any() else float("nan")
 
 
 def label_means(probs: np.ndarray, labels: np.ndarray, mentions: np.ndarray, bins) -> np.ndarray:
@@ -128,16 +125,15 @@ def binnings(r: Results) -> dict[str, Binning]:
     return {"mentions": mentions, "nll": Binning("nll", level, labels)}
 
 
-def statistics(r: Results, level: np.ndarray, idx: np.ndarray | None = None) -> dict[str, float]:
-    """Every claim's statistic on the test questions ``idx`` (default: all), binned by ``level`` (0 = least
-    familiar, top = most familiar). ``lo``/``hi`` below are the least and most familiar bins."""
-    idx = np.arange(len(level)) if idx is None else idx
-    lv, top = level[idx], int(level.max())
+def level_statistics(r: Results, level: np.ndarray) -> dict[str, float]:
+    """Every claim's statistic on the test questions of one replicate, binned by ``level`` (0 = least familiar, top
+    = most familiar). ``lo``/``hi`` in :data:`SPECS` are the least and most familiar bins."""
+    top = int(level.max())
     e1, e2, e3, gate = r.e1, r.e2, r.e3, r.gate
 
     def at(values: np.ndarray, b: int) -> float:
-        """Mean of ``values`` (per question in idx) over the questions of bin b."""
-        sel = lv == b
+        """Mean of ``values`` (per question) over the questions of bin b."""
+        sel = level == b
         return float(np.mean(values[sel], axis=0)) if sel.any() else float("nan")
 
     def ratio(values: np.ndarray, inverse: bool = False) -> float:
@@ -145,125 +141,135 @@ def statistics(r: Results, level: np.ndarray, idx: np.ndarray | None = None) -> 
         num, den = (at(values, top), at(values, 0)) if inverse else (at(values, 0), at(values, top))
         return num / den if den else float("nan")
 
-    probs = {m: p[idx] for m, p in e1_probs(e1).items()}
+    probs = e1_probs(e1)
     to_hedge = {m: tv_distance(p, HEDGES[m]) for m, p in probs.items()}  # per-question distance to P_hedged
-    spread_ = {m: [np.std(p[lv == b], axis=0).mean() if (lv == b).any() else np.nan for b in (0, top)]
+    spread_ = {m: [np.std(p[level == b], axis=0).mean() if (level == b).any() else np.nan for b in (0, top)]
                for m, p in probs.items()}
-    rows = np.arange(len(idx))
-    right = {n: e2.rl[n].probs[idx][rows, e2.label[idx]] for n in REWARDS}
-    false_std, idk_rel = e3.grade_standard[idx] == 0, e3.grade_relabelled[idx] == 2
+    rows = np.arange(len(level))
+    right = {n: e2.rl[n].probs[rows, e2.label] for n in REWARDS}
+    false_std, idk_rel = e3.grade_standard == 0, e3.grade_relabelled == 2
+    least = level == 0
     return {
-        "gate": at(gate.grade[idx] == 1, top),
-        "gate-0": at(gate.grade[idx] == 1, 0) - CHANCE,
+        "gate": at(gate.grade == 1, top),
+        "gate-0": at(gate.grade == 1, 0) - CHANCE,
         "C1": max(ratio(d) for d in to_hedge.values()),
         "C2": at(probs["ii"][:, 1:3].sum(1), 0),
         "C2b": ratio(tv_distance(probs["i"], probs["ii"]), inverse=True),
         "C3": max(s[0] / s[1] if s[1] else float("nan") for s in spread_.values()),
-        "C3c": max(namesake_cue(p[lv == 0], e1.namesakes[idx][lv == 0], e1.attribute[idx][lv == 0])
-                   for p in probs.values()),
-        "C4": at(e2.rl["R2"].probs[idx][:, 4], 0) - at(e2.rl["R1"].probs[idx][:, 4], 0),
+        "C3c": max(namesake_cue(p[least], e1.namesakes[least], e1.attribute[least]) for p in probs.values()),
+        "C4": at(e2.rl["R2"].probs[:, 4], 0) - at(e2.rl["R1"].probs[:, 4], 0),
         "C4b": min(at(v, top) for v in right.values()),
         "C5": at(false_std, 0) - at(false_std, top),
         "C5b": at(idk_rel, 0) - at(idk_rel, top),
-        "C5c": selective_accuracy(e3.grade_relabelled[idx]) - selective_accuracy(e3.grade_standard[idx]),
+        "C5c": selective_accuracy(e3.grade_relabelled) - selective_accuracy(e3.grade_standard),
     }
 
 
 CHANCE = float(np.mean([1 / len(v) for v in ATTRIBUTES.values()]))  # QA accuracy of a uniform guess
-N_BOOT = 300  # bootstrap resamples of the test questions
+BINNED = ("C1", "C2", "C2b", "C3", "C4", "C4b", "C5", "C5b")  # the evidence judged under both binnings
 
 
-def selective_floor(e3: E3, n: int = 500, seed: int = 0) -> float:
-    """Noise floor of C5c: the 97.5% point of (selective accuracy relabelled - standard) when the two models'
-    grades are swapped at random per question, so that neither model is better."""
-    rng = np.random.default_rng(seed)
-    a, b = e3.grade_relabelled, e3.grade_standard
-    diffs = []
-    for _ in range(n):
-        swap = rng.random(len(a)) < 0.5
-        diffs.append(selective_accuracy(np.where(swap, b, a)) - selective_accuracy(np.where(swap, a, b)))
-    return float(np.quantile(diffs, 0.975))
+def statistics(r: Results) -> dict[str, float]:
+    """Every claim's statistic at one replicate, by claim id: :func:`level_statistics` binned by exact mention
+    counts, and the evidence of :data:`BINNED` again binned by metric (b) (ids ``<id>/nll``)."""
+    by = binnings(r)
+    out, nll = level_statistics(r, by["mentions"].level), level_statistics(r, by["nll"].level)
+    return {**out, **{f"{cid}/nll": nll[cid] for cid in BINNED}}
 
 
-def _intervals(r: Results, level: np.ndarray) -> dict[str, tuple[float, float]]:
-    """95% percentile bootstrap of every statistic over test questions (resampled together)."""
-    rng = np.random.default_rng(0)
-    boot = [statistics(r, level, rng.integers(0, len(level), len(level))) for _ in range(N_BOOT)]
-    return {k: percentile_interval([b[k] for b in boot]) for k in boot[0]}
+def _evidence() -> tuple[Spec, ...]:
+    """The evidence judged under both binnings (:data:`BINNED`), in their order."""
+    return (
+        Spec(id="C1", statement="E1: each prediction approaches the hedge P_hedged as inputs grow unfamiliar",
+             statistic="max over models (i), (ii) of mean per-question TV(prediction, P_hedged) at {lo} / at {hi}",
+             op="<", threshold=0.5,
+             why="half: per-question distances, so confident guesses spread like the hedge (ratio about 1) cannot "
+                 "pass", dissertation="Fig 3.3"),
+        Spec(id="C2", statement="E1: model (ii)'s unfamiliar limit is the B/C mix of its unfamiliar examples, not its "
+                                "overall finetuning marginal",
+             statistic="P(B or C) of model (ii) at {lo}", op=">",
+             threshold="midway between 1 (what model (ii)'s unfamiliar examples predict) and its finetuning "
+                       "marginal of B or C (mean over the replicates)",
+             why="midway between the two accounts: unfamiliar examples predict 1, the finetuning marginal {bc:.2f}",
+             dissertation="Fig 3.3"),
+        Spec(id="C2b", statement="E1: models (i) and (ii) agree on familiar inputs, unlike on unfamiliar ones",
+             statistic="mean TV(model (i), model (ii)) at {hi} / at {lo}", op="<", threshold=0.5,
+             why="the models' disagreement on familiar inputs at most half of their disagreement where they hedge",
+             dissertation="Fig 3.3"),
+        Spec(id="C3", statement="E1: the spread of predictions across inputs narrows in unfamiliar bins",
+             statistic="max over models of the spread across questions at {lo} / at {hi}", op="<", threshold=0.5,
+             why="at least twice as uniform across inputs as where the model knows the answer",
+             dissertation="Fig 3.3"),
+        Spec(id="C4", statement="E2: at {lo} R2 (abstain 0) abstains and R1 (abstain -3) does not",
+             statistic="P(E) under R2 minus P(E) under R1 at {lo}", op=">", threshold=0.5,
+             why="midway between no effect (0) and the ideal hedges (R2 always E, R1 never: 1)",
+             dissertation="Fig 3.4"),
+        Spec(id="C4b", statement="E2: both RL models answer familiar inputs correctly",
+             statistic="min over R1, R2 of P(correct option) at {hi} (chance 0.2)", op=">", threshold=0.5,
+             why="a majority on the right option, 2.5x chance: RL keeps what the model knows",
+             dissertation="Fig 3.4"),
+        Spec(id="C5", statement="E3: standard SFT gives more false answers as inputs grow unfamiliar",
+             statistic="false-answer rate at {lo} minus at {hi}", op=">", threshold=0.3,
+             why="the dissertation's false-answer rate rises by about 0.5 from familiar to unfamiliar",
+             dissertation="Fig 3.1"),
+        Spec(id="C5b", statement="E3: relabelled SFT says \"I don't know\" more as inputs grow unfamiliar",
+             statistic="\"I don't know\" rate at {lo} minus at {hi}", op=">", threshold=0.3,
+             why="the dissertation's abstention rate rises by about as much as false answers do",
+             dissertation="Fig 3.1"),
+    )
 
 
-def _specs(r: Results, binning: Binning) -> list[tuple]:
-    """(id, kind, statement, statistic, op, threshold, why, dissertation) of each claim under one binning; the
-    thresholds are fixed by the argument given with each, before any value is seen."""
-    lo, hi = binning.labels[0], binning.labels[-1]
-    bc = float(r.e1.marginal_ii[1:3].sum())
-    midpoint = (1 + bc) / 2
-    return [
-        ("gate", "prerequisite", f"standard SFT answers held-out questions at {hi} far above chance",
-         f"QA accuracy at {hi} (chance {CHANCE:.2f})", ">", 0.6,
-         "well above twice chance: familiar facts must be retrievable for familiarity to mean anything",
-         "Fig 3.1 setting"),
-        ("gate-0", "prerequisite", f"... and near chance at {lo}", f"QA accuracy at {lo} minus chance", "<", 0.1,
-         "unfamiliar questions must carry (almost) no knowledge; an untrained model also passes", "Fig 3.1 setting"),
-        ("C1", "evidence", "E1: each prediction approaches the hedge P_hedged as inputs grow unfamiliar",
-         f"max over models (i), (ii) of mean per-question TV(prediction, P_hedged) at {lo} / at {hi}", "<", 0.5,
-         "half: per-question distances, so confident guesses spread like the hedge (ratio about 1) cannot pass",
-         "Fig 3.3"),
-        ("C2", "evidence", "E1: model (ii)'s unfamiliar limit is the B/C mix of its unfamiliar examples, "
-         "not its overall finetuning marginal", f"P(B or C) of model (ii) at {lo}", ">", round(midpoint, 3),
-         f"midway between the two accounts: unfamiliar examples predict 1, the finetuning marginal {bc:.2f}",
-         "Fig 3.3"),
-        ("C2b", "evidence", "E1: models (i) and (ii) agree on familiar inputs, unlike on unfamiliar ones",
-         f"mean TV(model (i), model (ii)) at {hi} / at {lo}", "<", 0.5,
-         "the models' disagreement on familiar inputs at most half of their disagreement where they hedge",
-         "Fig 3.3"),
-        ("C3", "evidence", "E1: the spread of predictions across inputs narrows in unfamiliar bins",
-         f"max over models of the spread across questions at {lo} / at {hi}", "<", 0.5,
-         "at least twice as uniform across inputs as where the model knows the answer", "Fig 3.3"),
-        ("C4", "evidence", f"E2: at {lo} R2 (abstain 0) abstains and R1 (abstain -3) does not",
-         f"P(E) under R2 minus P(E) under R1 at {lo}", ">", 0.5,
-         "midway between no effect (0) and the ideal hedges (R2 always E, R1 never: 1)", "Fig 3.4"),
-        ("C4b", "evidence", "E2: both RL models answer familiar inputs correctly",
-         f"min over R1, R2 of P(correct option) at {hi} (chance 0.2)", ">", 0.5,
-         "a majority on the right option, 2.5x chance: RL keeps what the model knows", "Fig 3.4"),
-        ("C5", "evidence", "E3: standard SFT gives more false answers as inputs grow unfamiliar",
-         f"false-answer rate at {lo} minus at {hi}", ">", 0.3,
-         "the dissertation's false-answer rate rises by about 0.5 from familiar to unfamiliar", "Fig 3.1"),
-        ("C5b", "evidence", "E3: relabelled SFT says \"I don't know\" more as inputs grow unfamiliar",
-         f"\"I don't know\" rate at {lo} minus at {hi}", ">", 0.3,
-         "the dissertation's abstention rate rises by about as much as false answers do", "Fig 3.1"),
-    ]
+# The claims: the gate check, the evidence binned by mentions, C3c and C5c (one claim each, whatever the binning),
+# then the evidence binned by metric (b) (ids /nll). Thresholds are fixed by the argument given with each, before
+# any value is seen; ``lo``/``hi`` name the least and most familiar bins.
+SPECS = (
+    Spec(id="gate", kind="prerequisite", statement="standard SFT answers held-out questions at {hi} far above chance",
+         statistic="QA accuracy at {hi} (chance {chance:.2f})", op=">", threshold=0.6,
+         why="well above twice chance: familiar facts must be retrievable for familiarity to mean anything",
+         dissertation="Fig 3.1 setting"),
+    Spec(id="gate-0", kind="prerequisite", statement="... and near chance at {lo}",
+         statistic="QA accuracy at {lo} minus chance", op="<", threshold=0.1,
+         why="unfamiliar questions must carry (almost) no knowledge; an untrained model also passes",
+         dissertation="Fig 3.1 setting"),
+    *_evidence(),
+    Spec(id="C3c", kind="prerequisite", statement="E1: at {lo} the models do not guess from name fragments",
+         statistic="max over models (i), (ii) of the probability on namesakes' values minus a shuffled-attribute "
+                   "baseline, at {lo}", op="<", threshold=0.05,
+         why="a fifteenth of what copying a namesake's value gives (0.75): names must not be a cue, or C3's spread "
+             "would measure name fragments, not familiarity", dissertation="Fig 3.3 setting"),
+    Spec(id="C5c", statement="E3: relabelling raises the accuracy among answers that are not \"I don't know\"",
+         statistic="selective accuracy, relabelled minus standard (all test questions)", op=">",
+         threshold="the 97.5% point of the difference when the two models' answers are swapped at random per "
+                   "question (mean over the replicates)",
+         why="the 97.5% point of the difference when the two models' answers are swapped at random per question (a "
+             "noise floor measured here)", dissertation="Fig 3.1"),
+    *(dataclasses.replace(spec, id=f"{spec.id}/nll") for spec in _evidence()),
+)
+
+
+def measured(results: Results) -> dict[str, Measured]:
+    """Every claim's value: the mean of :func:`statistics` over the replicates (``results`` and its ``others``) with
+    a prediction interval; C2's threshold (the midpoint of 1 and model (ii)'s finetuning marginal of B or C) and
+    C5c's (the swap noise floor) are measured at each replicate and averaged; the ``/nll`` claims name their bins."""
+    replicates = [results, *results.others]
+    out = over_replicates([statistics(r) for r in replicates])
+    bc = float(np.mean([r.e1.marginal_ii[1:3].sum() for r in replicates]))
+    floor = float(np.mean([selective_floor(r.e3.grade_relabelled, r.e3.grade_standard) for r in replicates]))
+    nll = {"lo": "the highest-NLL bin", "hi": "the lowest-NLL bin"}
+    for cid in BINNED:
+        out[f"{cid}/nll"] = dataclasses.replace(out[f"{cid}/nll"], context=nll)
+    for cid in ("C2", "C2/nll"):
+        out[cid] = dataclasses.replace(out[cid], threshold=round((1 + bc) / 2, 3), context={**out[cid].context,
+                                                                                          "bc": bc})
+    out["C5c"] = dataclasses.replace(out["C5c"], threshold=round(floor, 3))
+    return out
 
 
 def claims(results: Results) -> list[Claim]:
-    """The gate check and C1–C5, binned by exact mention counts and again (ids ``/nll``) by the pretrained model's
-    NLL of the correct option. Intervals: a 95% bootstrap over test questions, widened to the values at the other
-    seeds of ``results.others``."""
-    r, out = results, []
-    for name, binning in binnings(r).items():
-        values, intervals = statistics(r, binning.level), _intervals(r, binning.level)
-        others = {o.seed: statistics(o, binnings(o)[name].level) for o in r.others}
-        how = f"95% bootstrap over the {len(binning.level)} test questions ({N_BOOT} resamples)"
-        specs = _specs(r, binning)
-        if name == "mentions":  # C3c and C5c: one claim each, whatever the binning
-            specs.append(("C3c", "prerequisite", f"E1: at {binning.labels[0]} the models do not guess from name "
-                          "fragments", f"max over models (i), (ii) of the probability on namesakes' values "
-                          f"minus a shuffled-attribute baseline, at {binning.labels[0]}", "<", 0.05,
-                          "a fifteenth of what copying a namesake's value gives (0.75): names must not be a cue, or "
-                          "C3's spread would measure name fragments, not familiarity", "Fig 3.3 setting"))
-            specs.append(("C5c", "evidence", "E3: relabelling raises the accuracy among answers that are not "
-                          "\"I don't know\"", "selective accuracy, relabelled minus standard (all test questions)",
-                          ">", round(selective_floor(r.e3), 3), "the 97.5% point of the difference when the two "
-                          "models' answers are swapped at random per question (a noise floor measured here)",
-                          "Fig 3.1"))
-        else:  # by metric (b): the evidence claims again, ids with /nll
-            specs = [(f"{cid}/nll", *rest) for cid, *rest in specs if rest[0] == "evidence"]
-        for cid, kind, statement, statistic, op, threshold, why, paper in specs:
-            key = cid.removesuffix("/nll")
-            claim = Claim(cid, statement, statistic, values[key], op, threshold, paper, kind, why, intervals[key],
-                          how)
-            out.append(with_seeds(claim, {seed: v[key] for seed, v in others.items()}))
-    return out
+    """The gate check and C1–C5 (:data:`SPECS`), binned by exact mention counts and again (ids ``/nll``) by the
+    pretrained model's NLL of the correct option; values and intervals over the replicates (:func:`measured`)."""
+    labels = binnings(results)["mentions"].labels
+    return make_claims(SPECS, measured(results), context={"lo": labels[0], "hi": labels[-1], "chance": CHANCE})
 
 
 def extra(results: Results) -> dict:
@@ -283,6 +289,6 @@ def extra(results: Results) -> dict:
         **{f"e3_rates_{m}": rates.round(3).tolist() for m, rates in b.e3_rates.items()},
         "seconds": {k: round(v, 1) for k, v in r.seconds.items()},
         "nll_bins": binnings(r)["nll"].labels,
-        "seed_values": {o.seed: {k: round(v, 3) for k, v in statistics(o, binnings(o)["mentions"].level).items()}
-                        for o in [r, *r.others]},
+        "replicate_values": {o.replicate: {k: round(v, 3) for k, v in statistics(o).items()}
+                             for o in [r, *r.others]},
     }

@@ -1,5 +1,10 @@
-"""The unfamiliar-examples experiment: settings and profiles, and :func:`run` (pretraining, the gate check, the
-familiarity metrics and E1–E3), which returns the typed :class:`~.results.Results`."""
+"""The unfamiliar-examples experiment: settings and profiles, the typed :class:`Results`, and :func:`run`
+(pretraining, the gate check, the familiarity metrics and E1–E3).
+
+Every random draw comes from the run's streams (:mod:`steerlib.core.seeds`): the world from ``world``, the model's
+initialisation from ``init``, the finetuning sets, the "I don't know" targets and the RL questions from ``data``, the
+replayed documents and every SFT batch order from ``order``, the RL rollouts from ``sampling``, and the greedy
+answers of the evaluation (which draw nothing) from ``eval``."""
 from __future__ import annotations
 
 import copy
@@ -10,11 +15,12 @@ import numpy as np
 import torch
 from datasets import Dataset, concatenate_datasets
 
-from steerlib.chapters.hallucination.unfamiliar_examples.results import E1, E2, E3, Familiarity, Gate, Results, RLRun
+from steerlib.chapters.hallucination import common
 from steerlib.core.chapter import Run, check_run, replicated
 from steerlib.core.checks import check_range, check_type
-from steerlib.core.jobs import Job, Stage, at_seeds, per_seed, results_stage
-from steerlib.lm.base import BaseModelConfig, corpus_digest, pretrained_base
+from steerlib.core.jobs import Job, Stage, at_replicates, per_replicate, results_stage
+from steerlib.core.seeds import substream
+from steerlib.lm.base import BaseModelConfig
 from steerlib.lm.models import SMOLLM2, add_lora
 from steerlib.lm.rl import RLConfig, train_reinforce
 from steerlib.lm.sampling import SAMPLER, sample
@@ -23,16 +29,15 @@ from steerlib.lm.sft import SFTConfig, train_sft
 from steerlib.lm.tokenizer import pad_id, tokenize_sft
 from steerlib.measures.familiarity import option_nll, top_answer_nll
 from steerlib.worlds.knowledge import (
+    ATTRIBUTES,
     IDK,
     KnowledgeWorld,
     WorldConfig,
     cloze_prompts,
     grade,
-    make_world,
     mc_examples,
     namesake_votes,
     qa_examples,
-    vocabulary,
 )
 
 REWARDS = {"R1": (2.0, -3.0, -3.0), "R2": (2.0, -3.0, 0.0)}  # rewards of (correct, wrong, abstain)
@@ -57,7 +62,7 @@ class Settings:
     unfamiliar_option_nll: float = 0.7  # metric (b) above this counts as unfamiliar (reported; appendix B.2)
     unfamiliar_answer_nll: float = 0.05  # metric (c) above this: unfamiliar, relabelled in E3 (thesis: 0.045)
     max_new_tokens: int = 10  # enough for the longest answer sentence and the end token
-    seeds: int = 3  # the whole experiment runs at seeds seed, seed+1, ...: the claims' intervals include the spread
+    replicates: int = 3  # independent replicates of the whole experiment; the claims' values are their means
 
     def __post_init__(self):
         for name, cls in (("world", WorldConfig), ("base", BaseModelConfig), ("pretrain", SFTConfig),
@@ -67,7 +72,7 @@ class Settings:
         check_type("finetune_only", self.finetune_only, str, "a substring of parameter names ('' for all)")
         check_range("replay", self.replay, 0)
         check_range("abstain_rate", self.abstain_rate, 0, 1)
-        check_range("seeds", self.seeds, 1, integer=True)
+        check_range("replicates", self.replicates, 1, integer=True)
         check_range("familiar_mentions", self.familiar_mentions, 0, integer=True)
         check_range("unfamiliar_mentions", self.unfamiliar_mentions, 0, self.familiar_mentions - 1, integer=True)
         check_range("unfamiliar_option_nll", self.unfamiliar_option_nll, 0)
@@ -81,7 +86,7 @@ PROFILES = {
                       base=BaseModelConfig(d_model=64),
                       pretrain=SFTConfig(steps=200, batch_size=64, lr=3e-3, checkpoint_every=50),
                       finetune=SFTConfig(steps=120, batch_size=64, lr=2e-3),
-                      rl=RLConfig(steps=25, prompts_per_step=32, samples_per_prompt=4, lr=3e-4), seeds=1),
+                      rl=RLConfig(steps=25, prompts_per_step=32, samples_per_prompt=4, lr=3e-4), replicates=1),
     "cpu": Settings(),
     "paper": Settings(world=WorldConfig(mention_bins=(0, 1, 3, 10, 30, 100, 300),
                                         people_per_bin=(2000, 800, 400, 400, 400, 400, 400), test_per_bin=100,
@@ -92,17 +97,100 @@ PROFILES = {
 }
 
 
+# ----------------------------------------------------------------------------------------------- the results
+
+
+@dataclasses.dataclass
+class Familiarity:
+    """The finetuning questions' familiarity: the MC questions' mention counts, metric (b) and whether (b) calls them
+    unfamiliar; E3's QA questions' mention counts, metric (c) and whether (c) relabelled them."""
+
+    mentions: np.ndarray
+    option_nll: np.ndarray
+    unfamiliar: np.ndarray
+    qa_mentions: np.ndarray
+    answer_nll: np.ndarray
+    relabelled: np.ndarray
+
+
+@dataclasses.dataclass
+class Gate:
+    """Held-out QA after standard SFT: each question's mention count, attribute and grade (0 false, 1 correct, 2
+    "I don't know")."""
+
+    mentions: np.ndarray
+    attribute: np.ndarray
+    grade: np.ndarray
+
+
+@dataclasses.dataclass
+class E1:
+    """Held-out MC questions (mentions, attribute, true label) with (N, 4) option probabilities of models (i) and
+    (ii), the label marginals of their finetuning sets, metric (b) of the pretrained model and the (N, 4) votes of
+    each question's namesakes (:func:`~steerlib.worlds.knowledge.namesake_votes`)."""
+
+    mentions: np.ndarray
+    attribute: np.ndarray
+    label: np.ndarray
+    probs_i: np.ndarray
+    probs_ii: np.ndarray
+    marginal_i: np.ndarray
+    marginal_ii: np.ndarray
+    option_nll: np.ndarray
+    namesakes: np.ndarray
+
+
+@dataclasses.dataclass
+class RLRun:
+    """One RL model of E2: (N, 5) option probabilities on the held-out questions and the per-step training log."""
+
+    probs: np.ndarray
+    history: list[dict[str, float]]
+
+
+@dataclasses.dataclass
+class E2:
+    """Held-out MC questions with E = "I don't know": (N, 5) option probabilities of the SFT start, and the RL model
+    of each reward by its name ("R1", "R2")."""
+
+    mentions: np.ndarray
+    label: np.ndarray
+    probs_sft: np.ndarray
+    rl: dict[str, RLRun]
+
+
+@dataclasses.dataclass
+class E3:
+    """Held-out QA: each question's mention count and its grade under standard and relabelled SFT."""
+
+    mentions: np.ndarray
+    grade_standard: np.ndarray
+    grade_relabelled: np.ndarray
+
+
+@dataclasses.dataclass
+class Results:
+    """One replicate's results; ``others`` holds the same experiment at replicates 1, 2, ... (their own ``others``
+    empty): the claims' values are means over all of them."""
+
+    replicate: int
+    bins: tuple[int, ...]
+    pretrain_loss: list[float]
+    familiarity: Familiarity
+    gate: Gate
+    e1: E1
+    e2: E2
+    e3: E3
+    seconds: dict[str, float]
+    others: list[Results] = dataclasses.field(default_factory=list)
+
+
 # ----------------------------------------------------------------------------------------------- the experiment
 
 
-def _sft_rows(prompts: list[str], responses: list[str]) -> Dataset:
-    return Dataset.from_dict({"prompt": prompts, "response": responses})
-
-
-def _replay(world: KnowledgeWorld, n: int, seed: int) -> Dataset:
-    """``n`` pretraining documents (empty prompt: the loss covers the whole document)."""
-    idx = np.random.default_rng(seed).integers(len(world.corpus), size=n)
-    return _sft_rows([""] * n, [" " + t for t in world.corpus.select(idx)["text"]])
+def world(settings: Settings, run: Run) -> KnowledgeWorld:
+    """The made-up world of ``run`` (its replicate's ``world`` stream): people, facts, mentions and the corpus."""
+    return common.world(settings.world, run)
 
 
 def _spaced(options) -> list[list[str]]:
@@ -138,12 +226,10 @@ class _Experiment:
     """The pretrained model plus what every finetuning stage shares: tokenizer, replay data, cache keys, device."""
 
     def __init__(self, settings: Settings, run: Run):
-        self.s, self.seed, self.device, self.cache = settings, run.seed, run.device, run.cache
-        self.world = make_world(settings.world, run.seed)
-        texts = list(self.world.corpus["text"])
-        corpus = _sft_rows([""] * len(texts), [" " + t for t in texts])
-        base = pretrained_base(settings.base, vocabulary(self.world), corpus, settings.pretrain, run.seed,
-                               run.device, run.cache, key={"world": settings.world, "corpus": corpus_digest(texts)})
+        self.s, self.run, self.device, self.cache = settings, run, run.device, run.cache
+        self.world, base = common.pretrained_world(settings.world, tuple(ATTRIBUTES), settings.base,
+                                                   settings.pretrain, run)
+        self.texts = list(self.world.corpus["text"])
         self.base, self.tok, self.pretrain_loss, self.key = base.model, base.tokenizer, base.losses, base.key
 
     def finetune(self, stage: str, examples: Dataset, init: tuple[torch.nn.Module, dict] | None = None
@@ -151,12 +237,13 @@ class _Experiment:
         """A copy of ``init`` = (model, its cache key), by default the pretrained model, finetuned on ``examples``
         plus replayed documents; returns the model and its cache key."""
         model = self._trainable(copy.deepcopy(init[0] if init else self.base))
-        replay = _replay(self.world, int(self.s.replay * len(examples)), self.seed)
+        replay = common.replay(self.texts, int(self.s.replay * len(examples)), substream(self.run.stream("order"),
+                                                                                         stage, "replay"))
         data = concatenate_datasets([examples.select_columns(["prompt", "response"]), replay])
         key = {**self.key, "pretrain": self.s.pretrain, "replay": self.s.replay, "lora": self.s.lora_rank,
                "only": self.s.finetune_only, "init": init[1] if init else None,
                "stage": stage, "data": list(examples["prompt"]) + list(examples["response"])}
-        cfg = dataclasses.replace(self.s.finetune, seed=self.seed)
+        cfg = dataclasses.replace(self.s.finetune, seed=substream(self.run.stream("order"), stage))
         train_sft(model, tokenize_sft(data, self.tok), cfg, pad_id(self.tok), self.device, self.cache, key,
                   desc=stage)
         return self._merged(model).eval(), {**key, "finetune": cfg}
@@ -173,7 +260,8 @@ class _Experiment:
 
         key = {"init": init_key, "stage": stage, "rewards": rewards, "prompts": prompts,
                "answers": answers}
-        cfg = dataclasses.replace(self.s.rl, seed=self.seed, max_new_tokens=self.s.max_new_tokens)
+        cfg = dataclasses.replace(self.s.rl, seed=substream(self.run.stream("sampling"), stage),
+                                  max_new_tokens=self.s.max_new_tokens)
         history = train_reinforce(model, self.tok, prompts, reward_fn, cfg, device=self.device, cache=self.cache,
                                   key=key, desc=stage)
         return self._merged(model).eval(), history
@@ -192,13 +280,14 @@ class _Experiment:
         return choice_logprobs(model, self.tok, list(data["prompt"]), _spaced(data["options"])).exp().numpy()
 
     def answers(self, model, data: Dataset) -> np.ndarray:
-        texts = sample(model, self.tok, list(data["prompt"]), self.s.max_new_tokens, temperature=0.0).texts
+        texts = sample(model, self.tok, list(data["prompt"]), self.s.max_new_tokens, temperature=0.0,
+                       seed=self.run.stream("eval")).texts
         return grade(texts, list(data["response"]))
 
 
 @dataclasses.dataclass
 class _Plan:
-    """Every finetuning and RL run's data, drawn from the world with the seed's generator (no model needed)."""
+    """Every finetuning and RL run's data, drawn from the world with the run's ``data`` stream (no model needed)."""
 
     ft_mc: Dataset  # the finetuning people's multiple-choice questions
     labels: np.ndarray  # their answers' indices
@@ -213,7 +302,7 @@ class _Plan:
 def _plan(ex: _Experiment) -> _Plan:
     """E2 and E3 finetune on the questions of E1's set (i), so every finetuning set is half familiar, half
     unfamiliar: exact mention counts split the finetuning questions into familiar and unfamiliar ones (metric (a))."""
-    s, rng = ex.s, np.random.default_rng(ex.seed)
+    s, rng = ex.s, ex.run.rng("data")
     people = ex.world.split("finetune")
     ft_mc = mc_examples(people)
     labels, mentions = np.array(ft_mc["label"]), np.array(ft_mc["mentions"])
@@ -283,19 +372,19 @@ def _train(settings: Settings, run: Run, stage: str) -> None:
 
 
 def jobs(settings: Settings, run: Run) -> list[Stage]:
-    """Each seed's pretraining; E1's two finetunings and E3's standard one; E2's SFT (from model (i)) and E3's
-    relabelled finetuning (its data from the standard model); E2's RL runs (from E2's SFT model); then each seed's
+    """Each replicate's pretraining; E1's two finetunings and E3's standard one; E2's SFT (from model (i)) and E3's
+    relabelled finetuning (its data from the standard model); E2's RL runs (from E2's SFT model); then each replicate's
     evaluation, the results the notebook reads."""
-    runs = [Stage(name, tuple(Job(f"seed {r.seed} {stage}", _train, (s, r, stage))
-                              for s, r in at_seeds(settings, run) for stage in stages))
+    runs = [Stage(name, tuple(Job(f"replicate {r.replicate} {stage}", _train, (s, r, stage))
+                              for s, r in at_replicates(settings, run) for stage in stages))
             for name, stages in STAGES.items()]
-    return [per_seed("pretrain", _Experiment, settings, run), *runs,
+    return [per_replicate("pretrain", _Experiment, settings, run), *runs,
             results_stage(settings, run, "unfamiliar-examples", _experiment, Results, VERSIONS)]
 
 
 def run(settings: Settings, run: Run) -> Results:
-    """Pretrain, run the gate check and E1–E3 at ``run.seed`` and at the ``settings.seeds - 1`` next seeds, and
-    return every per-example result; each seed's results are cached as a whole under the chapter's name."""
+    """Pretrain, run the gate check and E1–E3 at each of ``settings.replicates`` independent replicates of ``run``,
+    and return every per-example result; each replicate's results are cached as a whole under the chapter's name."""
     check_run(settings, Settings, run)
     return replicated(run, settings, "unfamiliar-examples", _experiment, Results, VERSIONS)
 
@@ -354,5 +443,5 @@ def _experiment(settings: Settings, run: Run) -> Results:
                               relabelled=relabel)
     seconds["e3"] = time.time() - t
     seconds["total"] = time.time() - t0
-    return Results(run.seed, tuple(settings.world.mention_bins), ex.pretrain_loss, familiarity, gate, e1, e2, e3,
+    return Results(run.replicate, tuple(settings.world.mention_bins), ex.pretrain_loss, familiarity, gate, e1, e2, e3,
                    seconds)

@@ -6,7 +6,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from steerlib.chapters.hallucination.unfamiliar_examples.analysis import GRADES, bin_stats, binned
-from steerlib.chapters.hallucination.unfamiliar_examples.results import Results
+from steerlib.chapters.hallucination.unfamiliar_examples.experiment import Results
 from steerlib.worlds.knowledge import ATTRIBUTES, LETTERS
 
 

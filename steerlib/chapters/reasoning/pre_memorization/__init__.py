@@ -10,20 +10,34 @@ metrics of appendix C.3 (gradient variance, distance from initialisation, greedy
 
 Each run is an independent cached job (:func:`~.experiment.train_run`), so a cluster can dispatch the grid
 (``python -m steerlib.jobs pre-memorization --help``) and a re-run resumes where it stopped; :func:`run` runs the
-grid. The analysis (:func:`analyse`, computed once) is in :mod:`.analysis` on top of
-:mod:`steerlib.measures.premem`; the figures are in :mod:`.figures`.
+grid at each of ``settings.replicates`` independent replicates. The analysis (:func:`analyse`, computed once) and
+the claims are in :mod:`.analysis` on top of :mod:`steerlib.measures.premem`; the figures are in :mod:`.figures`.
 """
-from steerlib.chapters.reasoning.pre_memorization.analysis import PRIORS, Analysis, analyse, claims, extra
-from steerlib.chapters.reasoning.pre_memorization.experiment import (
-           PROFILES,
-           Results,
-           RunLog,
-           RunSpec,
-           Settings,
-           grid,
-           jobs,
-           run,
+from steerlib.chapters.reasoning.pre_memorization.analysis import (
+    PRIORS,
+    SPECS,
+    Analysis,
+    analyse,
+    claims,
+    extra,
+    measured,
+    statistics,
 )
+from steerlib.chapters.reasoning.pre_memorization.experiment import (
+    PROFILES,
+    Results,
+    RunLog,
+    RunSpec,
+    Settings,
+    grid,
+    jobs,
+    run,
+)
+from steerlib.core.chapter import Chapter
 
-__all__ = ["PROFILES", "PRIORS", "Analysis", "Results", "RunLog", "RunSpec", "Settings", "analyse", "claims", "extra",
-           "grid", "jobs", "run"]
+CHAPTER = Chapter(name="pre-memorization", part="reasoning",
+                  title="Pre-memorization train accuracy predicts test accuracy", package=__name__, profiles=PROFILES,
+                  run=run, claims=claims, extra=extra, jobs=jobs, results_type=Results, specs=SPECS)
+
+__all__ = ["CHAPTER", "PROFILES", "PRIORS", "SPECS", "Analysis", "Results", "RunLog", "RunSpec", "Settings", "analyse",
+           "claims", "extra", "grid", "jobs", "measured", "run", "statistics"]

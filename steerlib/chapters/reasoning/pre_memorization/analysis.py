@@ -1,5 +1,7 @@
 """The analysis of the grid (:func:`analyse`, computed once per Results): the calibrated threshold p, one row per run
-and checkpoint, the transfer tests of p and the prior metrics; then the claims and metrics.json's numbers."""
+and checkpoint, the transfer tests of p and the prior metrics; then the claims (:data:`SPECS`, judged on the mean over
+replicates of each replicate's :func:`statistics`) and metrics.json's numbers (replicate 0's, and every replicate's
+statistics)."""
 from __future__ import annotations
 
 import dataclasses
@@ -9,8 +11,9 @@ import numpy as np
 import pandas as pd
 
 from steerlib.chapters.reasoning.pre_memorization.experiment import Results
-from steerlib.core.claims import Claim, with_seeds
+from steerlib.core.claims import Claim, Measured, Spec, make_claims
 from steerlib.measures import premem
+from steerlib.measures.statistics import over_replicates
 
 P_GRID = np.round(np.arange(1.005, 1.3 + 1e-9, 0.005), 3)  # memorization thresholds swept (perplexity > 1)
 STATES = ("incorrect", "correct, not memorized", "memorized")
@@ -189,8 +192,51 @@ def analyse(r: Results) -> Analysis:
 
 # ------------------------------------------------------------------------------------------------------ claims
 
-N_BOOT = 300  # bootstrap resamples
-LO, HI = 2.5, 97.5  # percentiles of a 95% interval
+SPECS = (
+    Spec(id="H1", statement="train accuracy does not predict test accuracy",
+         statistic="R² of (train acc., test acc.) on y = x", op="<", threshold=0.5,
+         why="at most half the variance explained, far from the ~0.9 of pre-memorization accuracy (Fig 4.1)",
+         dissertation="Fig 4.1: train acc. ≈ 1, R² low"),
+    Spec(id="H1b", statement="runs that fit the train set (final train acc. ≥ 0.9) differ widely in test accuracy",
+         statistic="range of final test acc. over such runs (by replicate: {n_fitted})", op=">=", threshold=0.1,
+         why="about nine standard errors of one run's test accuracy (512 problems × 4 samples)",
+         dissertation="Fig 4.1"),
+    Spec(id="H2", statement="the share of examples that are correct (not memorized) before being memorized depends on "
+         "the learning rate", statistic="max - min of that share over learning rates (full data, most epochs; runs "
+         "with ≥ 10 memorized examples)", op=">=", threshold="the larger of 0.1 and the noise floor",
+         why="at least 0.1, and above the noise floor: how far the share moves between two halves of each "
+         "example's samples (mean over replicates)", dissertation="Fig 4.3"),
+    Spec(id="H3", statement="one threshold p gives pre-memorization accuracy ≈ test accuracy across runs and "
+         "checkpoints", statistic="R² on y = x at the calibrated p (by replicate: {p})", op=">=", threshold=0.85,
+         why="just below the dissertation's lowest R² (0.88, Gemma2-9B on MATH)",
+         dissertation="R² 0.94 GSM8K / 0.95 MATH (Llama3-8B), 0.97 / 0.88 (Gemma2-9B)"),
+    Spec(id="H4a", statement="R² is smooth in p: a plateau, not a spike",
+         statistic="width (log-log units of p) of the plateau around the best p where R² stays within 0.05 of its "
+         "maximum", op=">=", threshold=0.5,
+         why="p can be off by half a log-log unit at a cost of ≤ 0.05 R² (GSM8K's and MATH's p differ by 0.7)",
+         dissertation="Fig C.1"),
+    Spec(id="H4b", statement="p calibrated on 3 runs (that memorise, spread in test accuracy) transfers to the "
+         "held-out runs", statistic="mean R² loss on held-out runs vs their own best p (20 draws)", op="<=",
+         threshold=0.1, why="at most a tenth of the variance lost (Fig C.2: 1-3 runs give a robust p)",
+         dissertation="Fig C.2"),
+    Spec(id="H4c", statement="p calibrated on half the test set transfers to the other half",
+         statistic="mean R² loss on half B at half A's p vs half B's best p (20 splits)", op="<=", threshold=0.05,
+         why="the two halves differ only by test-set noise; half the H4b allowance", dissertation="Fig C.3"),
+    Spec(id="H5", statement="pre-memorization accuracy tracks test accuracy better than gradient variance, distance "
+         "from initialisation and ATC", statistic="Pearson r (ours) minus the largest |r| of the three prior metrics",
+         op=">", threshold=0.1, why="a clear margin; the dissertation's is 0.26 (0.98 vs 0.72)",
+         dissertation="Fig 4.5: 0.98 vs -0.72, 0.59, -0.04"),
+    Spec(id="H5b", statement="... and predicts the generalisation gap better than they do",
+         statistic="Pearson r of (train - pre-memorization acc.) with the gap (train - test acc.), minus the largest "
+         "|r| of the prior metrics with the gap", op=">", threshold=0.1,
+         why="the same margin against Fig 4.5's own target, the gap", dissertation="Fig 4.5 (generalisation gap)"),
+    Spec(id="H8", kind="prerequisite", statement="examples get memorized: some run ends with most train examples "
+         "memorized", statistic="largest final memorized fraction over runs", op=">=", threshold=0.5,
+         why="without memorization pre-memorization accuracy is just train accuracy", dissertation="section 4.3"),
+    Spec(id="H8b", statement="the min(·, Acc_m) term rarely binds",
+         statistic="fraction of (example, checkpoint) pairs where it binds", op="<", threshold=0.1,
+         why="'uncommon' in section 4.3: at most one pair in ten", dissertation="section 4.3"),
+)
 
 
 def _h2(r: Results, a: Analysis, rows: dict[int, np.ndarray] | None = None, half: int | None = None) -> float:
@@ -208,13 +254,15 @@ def _h2(r: Results, a: Analysis, rows: dict[int, np.ndarray] | None = None, half
 
 
 def statistics(r: Results) -> dict[str, float]:
-    """Every claim's statistic (see :func:`claims`)."""
+    """Every claim's statistic on one replicate's grid (see :data:`SPECS`), pooling its runs and checkpoints; NaN
+    where it is undefined: the claims that need p (:data:`P_DEPENDENT`) when p is not identified, H1b with fewer
+    than two fitted runs, H2 with fewer than two map runs that memorise ten examples."""
     a = analyse(r)
     final, pts = a.final, a.points
     fitted = final["train_acc"].to_numpy() >= 0.9
     prior = max(abs(a.correlations[k]) for k in ("grad_var", "dist_init", "atc"))
     prior_gap = max(abs(a.gap_correlations[k]) for k in ("grad_var", "dist_init", "atc"))
-    return {
+    out = {
         "H1": a.r2_train,
         "H1b": float(np.ptp(final["test_acc"].to_numpy()[fitted])) if fitted.sum() >= 2 else float("nan"),
         "H2": _h2(r, a),
@@ -227,52 +275,7 @@ def statistics(r: Results) -> dict[str, float]:
         "H8": float(final["memorized"].to_numpy().max()),
         "H8b": float(pts["min_binds"].to_numpy().mean()),
     }
-
-
-def _quantiles(values) -> tuple[float, float]:
-    v = np.asarray(values, dtype=float)
-    v = v[np.isfinite(v)]
-    return (float(np.percentile(v, LO)), float(np.percentile(v, HI))) if len(v) else (float("nan"),) * 2
-
-
-def intervals(r: Results, seed: int = 0) -> dict[str, tuple[float, float]]:
-    """95% intervals of :func:`statistics`: a bootstrap over runs (H1, H3, H4a, H5, H5b, H8b), over test problems
-    (H1b), over train examples (H2, H8), and the spread over the 20 calibration draws or test-set splits (H4b, H4c)."""
-    a, rng = analyse(r), np.random.default_rng(seed)
-    n_runs, pts = len(r.logs), a.points
-    test = np.stack([log.test_acc.mean(1) for log in r.logs])
-    train = np.stack([log.train_acc.mean(1) for log in r.logs])
-    p_idx = int(np.argmax(a.curve))
-    run_boot = {k: [] for k in ("H1", "H3", "H4a", "H5", "H5b", "H8b")}
-    gap_pred = _gap_predictors(pts)
-    for _ in range(N_BOOT):
-        idx = rng.integers(0, n_runs, n_runs)
-        sel = np.concatenate([np.flatnonzero(pts["run"].to_numpy() == i) for i in idx])
-        sub, curve = pts.iloc[sel], r2_rows(a.table[:, idx], test[idx])
-        gap = (sub["train_acc"] - sub["test_acc"]).to_numpy()
-        corr = {k: premem.pearson(sub[k], sub["test_acc"]) for k in PRIORS}
-        gcorr = {k: premem.pearson(v[sel], gap) for k, v in gap_pred.items()}
-        run_boot["H1"].append(premem.r2_identity(train[idx].ravel(), test[idx].ravel()))
-        run_boot["H3"].append(curve.max())
-        run_boot["H4a"].append(plateau_width(curve))
-        run_boot["H5"].append(corr["premem"] - max(abs(corr[k]) for k in ("grad_var", "dist_init", "atc")))
-        run_boot["H5b"].append(gcorr["premem"] - max(abs(gcorr[k]) for k in ("grad_var", "dist_init", "atc")))
-        run_boot["H8b"].append(sub["min_binds"].mean())
-    out = {k: _quantiles(v) for k, v in run_boot.items()}
-    last_test = np.stack([log.test_acc[-1] for log in r.logs])  # (runs, n_test) at the last checkpoint
-    fitted = a.final["train_acc"].to_numpy() >= 0.9
-    h1b = [np.ptp(last_test[fitted][:, rng.integers(0, last_test.shape[1], last_test.shape[1])].mean(1))
-           if fitted.sum() >= 2 else np.nan for _ in range(N_BOOT)]
-    out["H1b"] = _quantiles(h1b)
-    out["H2"] = _quantiles([_h2(r, a, {i: rng.integers(0, len(r.logs[i].train_acc[0]), len(r.logs[i].train_acc[0]))
-                                      for i in a.map_runs}) for _ in range(N_BOOT // 3)])
-    best = int(np.argmax(a.final["memorized"].to_numpy()))
-    memorized = premem.memorized(r.logs[best].train_perp[-1], P_GRID[p_idx])
-    out["H8"] = _quantiles([memorized[rng.integers(0, len(memorized), len(memorized))].mean()
-                            for _ in range(N_BOOT)])
-    out["H4b"] = _quantiles(a.transfer_runs[3][:, 1] - a.transfer_runs[3][:, 0])
-    out["H4c"] = _quantiles(a.transfer_halves[:, 2] - a.transfer_halves[:, 1])
-    return out
+    return {k: float("nan") if k in P_DEPENDENT and not a.identified else v for k, v in out.items()}
 
 
 def h2_floor(r: Results) -> float:
@@ -289,68 +292,37 @@ def h2_floor(r: Results) -> float:
     return float(np.mean(gaps)) if gaps else 0.0
 
 
+def measured(results: Results) -> dict[str, Measured]:
+    """Every claim's value: the mean over the replicates (``results`` and its ``others``) of :func:`statistics`, with
+    a prediction interval for a rerun (:func:`~steerlib.measures.statistics.over_replicates`); H2's threshold is the
+    larger of 0.1 and the mean over replicates of :func:`h2_floor`. A claim is not judged where its statistic is
+    undefined at every replicate (the claims that need p: where p is not identified)."""
+    every = [results, *results.others]
+    out = over_replicates([statistics(o) for o in every])
+    lost = [i for i, o in enumerate(every) if not analyse(o).identified]  # replicates where p is not identified
+    floor = max(0.1, round(float(np.mean([h2_floor(o) for o in every])), 3))
+    for cid, m in out.items():
+        judged, note = bool(np.isfinite(m.value)), m.note
+        if cid in P_DEPENDENT and lost:
+            note = NOT_IDENTIFIED if len(lost) == len(every) else (
+                f"p is not identified at replicate(s) {', '.join(map(str, lost))}, which the value leaves out")
+        elif not judged:
+            note = "the statistic is undefined here (too few runs)"
+        out[cid] = dataclasses.replace(m, judged=judged, note=note, threshold=floor if cid == "H2" else None)
+    return out
+
+
+def context(results: Results) -> dict[str, str]:
+    """The values the claims' texts name, one per replicate: the calibrated p and the number of fitted runs."""
+    every = [analyse(o) for o in (results, *results.others)]
+    return {"p": ", ".join(f"{a.p:.3f}" if a.identified else "not identified" for a in every),
+            "n_fitted": ", ".join(str(int((a.final["train_acc"] >= 0.9).sum())) for a in every)}
 
 
 def claims(results: Results) -> list[Claim]:
-    """H1–H5 and H8 (see the research note) with 95% intervals widened to the other seeds' values; p is calibrated
-    on all runs unless a claim says otherwise. Claims that need p are not judged when p is not identified."""
-    r, a = results, analyse(results)
-    values, ivals = statistics(r), intervals(r)
-    others = {o.seed: statistics(o) for o in r.others}
-    floor = max(0.1, round(h2_floor(r), 3))
-    n_fitted = int((a.final["train_acc"] >= 0.9).sum())
-    runs, tests, examples = (f"95% bootstrap over the {len(r.logs)} runs ({N_BOOT} resamples)",
-                             f"95% bootstrap over the {r.logs[0].test_acc.shape[1]} test problems ({N_BOOT})",
-                             f"95% bootstrap over train examples ({N_BOOT // 3} resamples)")
-    specs = [
-        ("H1", "evidence", "train accuracy does not predict test accuracy", "R² of (train acc., test acc.) on y = x",
-         "<", 0.5, "at most half the variance explained, far from the ~0.9 of pre-memorization accuracy (Fig 4.1)",
-         "Fig 4.1: train acc. ≈ 1, R² low", runs),
-        ("H1b", "evidence", "runs that fit the train set (final train acc. ≥ 0.9) differ widely in test accuracy",
-         f"range of final test acc. over the {n_fitted} such runs", ">=", 0.1,
-         "about nine standard errors of one run's test accuracy (512 problems × 4 samples)", "Fig 4.1", tests),
-        ("H2", "evidence", "the share of examples that are correct (not memorized) before being memorized depends on "
-         "the learning rate", "max - min of that share over learning rates (full data, most epochs; runs with ≥ 10 "
-         "memorized examples)", ">=", floor, "at least 0.1, and above the noise floor: how far the share moves "
-         "between two halves of each example's samples", "Fig 4.3", examples),
-        ("H3", "evidence", "one threshold p gives pre-memorization accuracy ≈ test accuracy across runs and "
-         "checkpoints", f"R² on y = x at the calibrated p = {a.p:.3f}", ">=", 0.85,
-         "just below the dissertation's lowest R² (0.88, Gemma2-9B on MATH)",
-         "R² 0.94 GSM8K / 0.95 MATH (Llama3-8B), 0.97 / 0.88 (Gemma2-9B)", runs),
-        ("H4a", "evidence", "R² is smooth in p: a plateau, not a spike",
-         "width (log-log units of p) of the plateau around the best p where R² stays within 0.05 of its maximum",
-         ">=", 0.5, "p can be off by half a log-log unit at a cost of ≤ 0.05 R² (GSM8K's and MATH's p differ by 0.7)",
-         "Fig C.1", runs),
-        ("H4b", "evidence", "p calibrated on 3 runs (that memorise, spread in test accuracy) transfers to the "
-         "held-out runs", "mean R² loss on held-out runs vs their own best p (20 draws)", "<=", 0.1,
-         "at most a tenth of the variance lost (Fig C.2: 1-3 runs give a robust p)", "Fig C.2",
-         "95% spread over the 20 draws of calibration runs"),
-        ("H4c", "evidence", "p calibrated on half the test set transfers to the other half",
-         "mean R² loss on half B at half A's p vs half B's best p (20 splits)", "<=", 0.05,
-         "the two halves differ only by test-set noise; half the H4b allowance", "Fig C.3",
-         "95% spread over the 20 random splits"),
-        ("H5", "evidence", "pre-memorization accuracy tracks test accuracy better than gradient variance, distance "
-         "from initialisation and ATC", "Pearson r (ours) minus the largest |r| of the three prior metrics", ">", 0.1,
-         "a clear margin; the dissertation's is 0.26 (0.98 vs 0.72)", "Fig 4.5: 0.98 vs -0.72, 0.59, -0.04", runs),
-        ("H5b", "evidence", "... and predicts the generalisation gap better than they do",
-         "Pearson r of (train - pre-memorization acc.) with the gap (train - test acc.), minus the largest |r| of "
-         "the prior metrics with the gap", ">", 0.1, "the same margin against Fig 4.5's own target, the gap",
-         "Fig 4.5 (generalisation gap)", runs),
-        ("H8", "prerequisite", "examples get memorized: some run ends with most train examples memorized",
-         "largest final memorized fraction over runs", ">=", 0.5,
-         "without memorization pre-memorization accuracy is just train accuracy", "section 4.3", examples),
-        ("H8b", "evidence", "the min(·, Acc_m) term rarely binds", "fraction of (example, checkpoint) pairs where it "
-         "binds", "<", 0.1, "'uncommon' in section 4.3: at most one pair in ten", "section 4.3", runs),
-    ]
-    out = []
-    for cid, kind, statement, statistic, op, threshold, why, paper, how in specs:
-        judged = (a.identified or cid not in P_DEPENDENT) and bool(np.isfinite(values[cid]))
-        note = ("" if judged else NOT_IDENTIFIED if cid in P_DEPENDENT and not a.identified
-                else "the statistic is undefined here (too few runs)")
-        claim = Claim(cid, statement, statistic, values[cid], op, threshold, paper, kind, why, ivals[cid], how,
-                      judged, note)
-        out.append(with_seeds(claim, {seed: v[cid] for seed, v in others.items()}))
-    return out
+    """H1–H5 and H8 (see the research note): each the mean over replicates of its statistic on that replicate's
+    grid, with a prediction interval; p is calibrated on all runs of a replicate unless a claim says otherwise."""
+    return make_claims(SPECS, measured(results), context=context(results))
 
 
 def extra(results: Results) -> dict:
@@ -373,7 +345,9 @@ def extra(results: Results) -> dict:
         "correlations": {k: round(v, 3) for k, v in a.correlations.items()},
         "gap_correlations": {k: round(v, 3) for k, v in a.gap_correlations.items()},
         "h2_noise_floor": round(h2_floor(r), 3),
-        "seed_values": {o.seed: {k: round(v, 3) for k, v in statistics(o).items()} for o in [r, *r.others]},
+        "replicate_values": {o.replicate: {k: round(v, 3) for k, v in statistics(o).items()}
+                             for o in [r, *r.others]},
+        "p_by_replicate": {o.replicate: analyse(o).p if analyse(o).identified else None for o in [r, *r.others]},
         "correct_first_share": a.correct_first,
         "other_trace_share": round(float(np.mean([log.train_other.sum() / max(log.train_acc.sum(), 1e-9)
                                                   for log in r.logs])), 3),

@@ -12,18 +12,19 @@ from typing import Any
 import numpy as np
 import torch
 
+from steerlib.chapters.reasoning import common
+from steerlib.chapters.reasoning.common import N_PRETRAIN, PRETRAIN, PRETRAINING, TASK, TINY
 from steerlib.core.chapter import Run, check_run, replicated
 from steerlib.core.checks import check_range, check_ranges, check_type
-from steerlib.core.jobs import Job, Stage, at_seeds, per_seed, results_stage, run_jobs
+from steerlib.core.jobs import Job, Stage, at_replicates, per_replicate, results_stage, run_jobs
+from steerlib.core.seeds import substream
 from steerlib.lm.base import BaseModelConfig
-from steerlib.lm.models import SMOLLM2
-from steerlib.lm.reasoning import PRETRAIN, TINY, pretrained_on_task
 from steerlib.lm.sampling import SAMPLER, sample
 from steerlib.lm.scoring import score_ids
 from steerlib.lm.sft import SFTConfig, batch_indices, train_sft
 from steerlib.lm.tokenizer import collate, encode_prompts, encode_responses, pad_id, tokenize_sft
 from steerlib.measures import premem
-from steerlib.worlds.running_totals import TaskConfig, answers_match, same_trace, splits
+from steerlib.worlds.running_totals import TaskConfig, answers_match, same_trace
 
 VERSIONS = {"sampler": SAMPLER}  # the results hold sampled tokens: a new sampler recomputes them
 
@@ -51,9 +52,9 @@ class RunSpec:
 
 @dataclasses.dataclass(frozen=True)
 class Settings:
-    task: TaskConfig = TaskConfig(events=(3, 4))  # finetuning and test problems: many traces, perplexity well above 1
+    task: TaskConfig = TASK  # finetuning and test problems: many traces, perplexity well above 1
     base: BaseModelConfig = TINY  # the model pretrained on the task (paper: a pretrained causal LM)
-    n_pretrain: int = 30000  # pretraining pool: problems with random traces
+    n_pretrain: int = N_PRETRAIN  # pretraining pool: problems with random traces
     pretrain: SFTConfig = PRETRAIN
     n_train: int = 256  # finetuning problems (one fixed target trace each)
     n_test: int = 512
@@ -70,13 +71,13 @@ class Settings:
     max_new_tokens: int = 30
     grad_var_batches: int = 5
     sample_batch: int = 1024  # sequences sampled at once (1024 is fastest on 2 CPU cores for the tiny model)
-    seeds: int = 3  # the whole grid runs at seeds seed, seed+1, ...: the claims' intervals include the spread
+    replicates: int = 3  # independent replicates of the whole grid, pretraining included (common.setup)
 
     def __post_init__(self):
         for name, cls in (("task", TaskConfig), ("base", BaseModelConfig), ("pretrain", SFTConfig)):
             check_type(name, getattr(self, name), cls, f"a {cls.__name__}")
         for name in ("n_pretrain", "n_test", "batch_size", "max_new_tokens", "grad_var_batches", "sample_batch",
-                     "seeds"):
+                     "replicates"):
             check_range(name, getattr(self, name), 1, integer=True)
         check_range("k", self.k, 2, integer=True)  # two halves of the samples give H2's noise floor
         check_range("n_train", self.n_train, self.batch_size, integer=True)
@@ -96,13 +97,10 @@ class Settings:
 
 
 PROFILES = {
-    "smoke": Settings(n_pretrain=6000, pretrain=SFTConfig(steps=250, batch_size=64, lr=3e-3, checkpoint_every=50),
-                      n_train=48,
-                      n_test=64, lrs=(1e-4, 1e-3), epochs=(2, 8), fractions=(0.5,), matched_epochs=4,
-                      checkpoints=(0.25, 0.5, 1.0), k=2, seeds=1),
-    "cpu": Settings(),
-    "paper": Settings(base=dataclasses.replace(TINY, model=SMOLLM2), n_pretrain=50000,
-                      pretrain=SFTConfig(steps=2000, batch_size=64, lr=1e-4), n_train=1024, n_test=1024,
+    "smoke": Settings(**PRETRAINING["smoke"], n_train=48, n_test=64, lrs=(1e-4, 1e-3), epochs=(2, 8),
+                      fractions=(0.5,), matched_epochs=4, checkpoints=(0.25, 0.5, 1.0), k=2, replicates=1),
+    "cpu": Settings(**PRETRAINING["cpu"]),
+    "paper": Settings(**PRETRAINING["paper"], n_train=1024, n_test=1024,
                       lrs=(1e-6, 3e-6, 1e-5, 3e-5, 1e-4, 3e-4), epochs=(1, 3, 6), matched_epochs=3, batch_size=32,
                       k=8),
 }
@@ -126,10 +124,10 @@ class RunLog:
 
 @dataclasses.dataclass(eq=False)  # compared by identity, so that analysis.analyse keeps one Analysis per Results
 class Results:
-    """One seed's grid; ``others`` holds the same grid at the next seeds (their own ``others`` empty), whose values
-    widen the claims' intervals to the seed-to-seed spread."""
+    """One replicate's grid; replicate 0's ``others`` holds the grid at replicates 1, 2, ... (their own ``others``
+    empty): the claims are means over all of them."""
 
-    seed: int
+    replicate: int
     specs: list[RunSpec]
     logs: list[RunLog]  # one per spec
     pretrain_loss: list[float]
@@ -150,24 +148,26 @@ def grid(settings: Settings) -> list[RunSpec]:
 
 
 class Experiment:
-    """The data, tokenizer and pretrained model every run of the grid starts from (pretraining is cached)."""
+    """The data, tokenizer and pretrained model every run of the grid starts from (:func:`~steerlib.chapters.
+    reasoning.common.setup`: the pretraining is cached and shared with robustness-and-curation)."""
 
     def __init__(self, settings: Settings, run: Run):
-        s = self.s = settings
-        self.seed, self.device, self.cache = run.seed, run.device, run.cache
-        pool, self.train, self.test, _, _ = splits(s.task, s.n_pretrain, s.n_train, s.n_test, run.seed)
-        self.base = pretrained_on_task(s.task, s.n_pretrain, s.base, s.pretrain, pool, run.seed, run.device, run.cache)
+        s, self.run = settings, run
+        self.s, self.device, self.cache = s, run.device, run.cache
+        part = common.setup(s, run)
+        self.base, self.train, self.test = part.base, part.train, part.test
         self.tok = self.base.tokenizer
         self.prompt_ids = {n: encode_prompts(self.tok, d["prompt"]) for n, d in (("train", self.train),
                                                                                  ("test", self.test))}
         self.target_ids = encode_responses(self.tok, self.train["response"])
 
     def run_key(self, spec: RunSpec) -> dict[str, Any]:
-        """What a run's result depends on: pretraining, finetuning/evaluation settings and the spec, not the rest of
-        the grid (``sample_batch`` stays in: it changes which random numbers each sample draws, and so does the
-        sampler's version)."""
-        finetune = {**dataclasses.asdict(self.s), "lrs": (), "epochs": (), "fractions": (), "seeds": 1}
-        return {"pretrain": self.base.key, "settings": finetune, "spec": spec, "sampler": SAMPLER}
+        """What a run's result depends on: pretraining, finetuning/evaluation settings, the spec and the streams its
+        batch order and samples come from, not the rest of the grid (``sample_batch`` stays in: it changes which
+        random numbers each sample draws, and so does the sampler's version)."""
+        finetune = {**dataclasses.asdict(self.s), "lrs": (), "epochs": (), "fractions": (), "replicates": 1}
+        streams = {name: self.run.stream(name) for name in ("order", "sampling")}
+        return {"pretrain": self.base.key, "settings": finetune, "spec": spec, "streams": streams, "sampler": SAMPLER}
 
 
 def _flat_grad(model: torch.nn.Module) -> torch.Tensor:
@@ -179,10 +179,11 @@ def _flat_params(model: torch.nn.Module) -> torch.Tensor:
 
 
 def _gradient_variance(model, ids: list, labels: list, ex: Experiment) -> float:
-    """premem.gradient_variance over ``grad_var_batches`` fixed minibatches of the run's data."""
-    grads = []
+    """premem.gradient_variance over ``grad_var_batches`` fixed minibatches of the run's data (drawn from the
+    ``order`` stream's sub-stream "gradient variance")."""
+    grads, order = [], substream(ex.run.stream("order"), "gradient variance")
     for j in range(ex.s.grad_var_batches):
-        idx = batch_indices(ex.seed + 1, j, len(ids), ex.s.batch_size)
+        idx = batch_indices(order, j, len(ids), ex.s.batch_size)
         batch = collate([ids[i] for i in idx], [labels[i] for i in idx], pad_id(ex.tok))
         model.zero_grad(set_to_none=True)
         model(**{k: v.to(ex.device) for k, v in batch.items()}).loss.backward()
@@ -195,7 +196,8 @@ def _gradient_variance(model, ids: list, labels: list, ex: Experiment) -> float:
 def evaluate(model, ex: Experiment, n_train: int, seed: int) -> dict[str, np.ndarray]:
     """One checkpoint's per-example fields of :class:`RunLog`: sampled accuracy (k samples at T) of the first
     ``n_train`` train problems and of all test problems, the share of samples correct with a trace other than the
-    target, target-trace perplexity, and the mean token log-likelihood of the greedy response (ATC's confidence)."""
+    target, target-trace perplexity, and the mean token log-likelihood of the greedy response (ATC's confidence).
+    ``seed`` draws the samples (greedy decoding draws nothing)."""
     s, train = ex.s, ex.train.select(range(n_train))
     prompts = list(train["prompt"]) + list(ex.test["prompt"])
     answers = list(train["answer"]) + list(ex.test["answer"])
@@ -225,7 +227,7 @@ def _finetune(ex: Experiment, spec: RunSpec, progress: bool) -> RunLog:
     n, steps = spec.size(s.n_train, s.batch_size), spec.steps(s.n_train, s.batch_size)
     data = tokenize_sft(ex.train.select(range(n)).select_columns(["prompt", "response"]), ex.tok)
     ids, labels = list(data["input_ids"]), list(data["labels"])
-    checkpoints = sorted({max(1, round(f * steps)) for f in s.checkpoints})
+    checkpoints = common.checkpoint_steps(s.checkpoints, steps)
     model = copy.deepcopy(ex.base.model).to(ex.device)
     theta0 = _flat_params(model)
     rows: dict[int, dict] = ex.cache.load_checkpoint(RUN_KIND, key) or {}  # step -> RunLog's fields there, kept
@@ -235,13 +237,14 @@ def _finetune(ex: Experiment, spec: RunSpec, progress: bool) -> RunLog:
         if step not in checkpoints:
             return
         model.eval()
-        row = evaluate(model, ex, n, seed=ex.seed * 1000 + step)
+        row = evaluate(model, ex, n, seed=common.checkpoint_sampling(ex.run, step))
         rows[step] = {**row, "grad_var": _gradient_variance(model, ids, labels, ex),
                       "dist_init": premem.distance_from_init(_flat_params(model).cpu(), theta0.cpu()), "step": step}
         ex.cache.save_checkpoint(RUN_KIND, key, rows)
 
     cfg = SFTConfig(steps=steps, batch_size=s.batch_size, lr=spec.lr, warmup=s.warmup, schedule="linear",
-                    grad_clip=s.grad_clip, seed=ex.seed, checkpoint_every=max(steps // SAVES_PER_RUN, 1))
+                    grad_clip=s.grad_clip, seed=common.finetune_order(ex.run),
+                    checkpoint_every=max(steps // SAVES_PER_RUN, 1))
     sft_key = {"run": key}  # train_sft's checkpoints (weights, optimizer, schedule, losses), so a killed run resumes
     losses = train_sft(model, data, cfg, pad_id(ex.tok), ex.device, ex.cache, sft_key, desc=spec.name,
                        on_step=log_checkpoint, progress=progress)
@@ -274,24 +277,26 @@ def _run_grid(settings: Settings, run: Run) -> Results:
     workers = torch.get_num_threads() if run.device.type == "cpu" and run.cache.enabled else 1
     done = run_jobs(train_run, specs, ex, functools.partial(Experiment, settings, run), workers, desc="runs")
     seconds.update({spec.name: t for spec, (_, t) in zip(specs, done)})
-    return Results(run.seed, specs, [log for log, _ in done], ex.base.losses, seconds)
+    return Results(run.replicate, specs, [log for log, _ in done], ex.base.losses, seconds)
 
 
 def jobs(settings: Settings, run: Run) -> list[Stage]:
-    """Each seed's pretraining, then every run of :func:`grid` at every seed, then each seed's assembled results."""
-    return [per_seed("pretrain", Experiment, settings, run),
-            Stage("finetune", tuple(Job(f"seed {r.seed} {spec.name}", _train_spec, (s, r, spec))
-                                    for s, r in at_seeds(settings, run) for spec in grid(s))),
+    """Each replicate's pretraining, then every run of :func:`grid` at every replicate, then each replicate's
+    assembled results."""
+    return [per_replicate("pretrain", Experiment, settings, run),
+            Stage("finetune", tuple(Job(f"replicate {r.replicate} {spec.name}", _train_spec, (s, r, spec))
+                                    for s, r in at_replicates(settings, run) for spec in grid(s))),
             results_stage(settings, run, "pre-memorization", _run_grid, Results, VERSIONS)]
 
 
 def run(settings: Settings, run: Run) -> Results:
     """Pretrain (cached), then every run of :func:`grid`, each cached on its own (so an interrupted grid resumes),
-    at ``run.seed`` and at the ``settings.seeds - 1`` next seeds; each seed's assembled results are cached too.
+    at each of ``settings.replicates`` independent replicates of ``run`` (each drawing every random stream from
+    (seed, replicate), :mod:`steerlib.core.seeds`); each replicate's assembled results are cached too.
 
     On a CPU the runs go to as many worker processes of one thread each as torch has threads (a tiny model keeps
     only one core busy; ``$STEERLIB_THREADS=1`` runs them back to back), which read the pretrained model from the
-    run's cache; on a GPU, or without a cache, they go back to back. Every run depends on its spec and seeds alone,
+    run's cache; on a GPU, or without a cache, they go back to back. Every run depends on its spec and streams alone,
     so both ways give the same results.
     """
     check_run(settings, Settings, run)

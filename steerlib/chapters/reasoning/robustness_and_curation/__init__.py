@@ -1,6 +1,7 @@
 """Chapter 4, section 4.5: pre-memorization accuracy as a tool, for per-example robustness and for data curation.
 
-On the pre-memorization chapter's task and pretrained model (the same cache entry), two experiments:
+On the pre-memorization chapter's task and pretrained model (the same cache entry at the same seed and replicate,
+:mod:`steerlib.chapters.reasoning.common`), two experiments, each at ``settings.replicates`` independent replicates:
 
 - **Robustness** (Figs 4.6-4.7): runs trained until train accuracy is near 1 are made to open each training
   problem's response with a valid first line that is not the target's, and sample the rest; the accuracy drop of an
@@ -14,19 +15,39 @@ Every training run is its own cached job (:func:`~.experiment.run_job`); :func:`
 runs of each stage (stage 0: robustness runs and round 0; stage r: one run per method). The claims are in
 :mod:`.analysis`, the figures in :mod:`.figures`.
 """
-from steerlib.chapters.reasoning.robustness_and_curation.analysis import claims, curves, drop_table, extra, robust_table
+from steerlib.chapters.reasoning.robustness_and_curation.analysis import (
+    SPECS,
+    claims,
+    curves,
+    drop_table,
+    extra,
+    h7_stats,
+    low_minus_high,
+    measured,
+    noise_floors,
+    robust_table,
+    statistics,
+)
 from steerlib.chapters.reasoning.robustness_and_curation.experiment import (
     METHODS,
     PROFILES,
     CurationJob,
     Results,
+    RobustLog,
     RobustSpec,
+    RoundLog,
     Settings,
     jobs,
     run,
     run_job,
     stage_jobs,
 )
+from steerlib.core.chapter import Chapter
 
-__all__ = ["METHODS", "PROFILES", "CurationJob", "Results", "RobustSpec", "Settings", "claims", "curves",
-           "drop_table", "extra", "jobs", "robust_table", "run", "run_job", "stage_jobs"]
+CHAPTER = Chapter(name="robustness-and-curation", part="reasoning",
+                  title="Per-example robustness and data curation with pre-memorization accuracy", package=__name__,
+                  profiles=PROFILES, run=run, claims=claims, extra=extra, jobs=jobs, results_type=Results, specs=SPECS)
+
+__all__ = ["CHAPTER", "METHODS", "PROFILES", "SPECS", "CurationJob", "Results", "RobustLog", "RobustSpec", "RoundLog",
+           "Settings", "claims", "curves", "drop_table", "extra", "h7_stats", "jobs", "low_minus_high", "measured",
+           "noise_floors", "robust_table", "run", "run_job", "statistics", "stage_jobs"]

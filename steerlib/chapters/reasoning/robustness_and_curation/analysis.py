@@ -1,17 +1,19 @@
 """The analysis: per-example robustness against pre-memorization accuracy (H6), test accuracy against added examples
-per curation method (H7); then the claims and metrics.json's numbers."""
+per curation method (H7); then the claims (:data:`SPECS`, judged on the mean over replicates of each replicate's
+:func:`statistics`) and metrics.json's numbers."""
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 import pandas as pd
 
 from steerlib.chapters.reasoning.robustness_and_curation.experiment import Results
-from steerlib.core.claims import Claim, with_seeds
+from steerlib.core.claims import Claim, Measured, Spec, make_claims
 from steerlib.measures import curation, premem
-from steerlib.measures.statistics import bootstrap_interval, spearman
+from steerlib.measures.statistics import over_replicates, spearman
 
 EDGES = np.array([0.0, 0.25, 0.5, 0.75, 1.0])  # bins of pre-memorization (or train) accuracy, Fig 4.7
-N_BOOT = 300
 NEAR_ONE = 0.9  # "train accuracy near 1"
 
 
@@ -41,7 +43,7 @@ def _h6c(x, control, drop) -> float:
 
 
 def curves(r: Results) -> dict[str, np.ndarray]:
-    """Method -> (seeds, rounds + 1) test accuracy at each seed of ``r`` (its own and its ``others``)."""
+    """Method -> (replicates, rounds + 1) test accuracy at each replicate of ``r`` (its own and its ``others``)."""
     every = [r, *r.others]
     return {m: np.stack([o.test_acc[m] for o in every]) for m in r.test_acc}
 
@@ -61,7 +63,8 @@ def h7_stats(added: np.ndarray, acc: dict[str, np.ndarray]) -> tuple[float, floa
 
 
 def statistics(r: Results) -> dict[str, float]:
-    """H6pre, H6, H6b, H6c at this seed (robustness) and H7pre, H7, H7b on this seed's curves."""
+    """H6pre, H6, H6b, H6c on this replicate's robustness runs and H7pre, H7, H7b on its curation curves (see
+    :data:`SPECS`), and the share of D below t in round 0."""
     t = robust_table(r)
     ratio, ahead = h7_stats(r.added, r.test_acc)
     share = float(r.flagged[0]) if len(r.flagged) else float("nan")
@@ -71,74 +74,72 @@ def statistics(r: Results) -> dict[str, float]:
             "H7pre": min(share, 1 - share), "H7": ratio, "H7b": ahead, "share_below_t": share}
 
 
-def _range(values) -> tuple[float, float] | None:
-    v = np.asarray(values, dtype=float)
-    v = v[np.isfinite(v)]
-    return (float(v.min()), float(v.max())) if len(v) else None
+def noise_floors(r: Results) -> tuple[float, float]:
+    """H6's and H6b's noise floors on this replicate's robustness runs: the 95th percentile of |statistic| with the
+    pre-memorization accuracies shuffled (:func:`~steerlib.measures.curation.shuffle_floor`)."""
+    t = robust_table(r)
+    x, drop = t["premem"].to_numpy(), t["drop"].to_numpy()
+    return curation.shuffle_floor(spearman, x, drop), curation.shuffle_floor(low_minus_high, x, drop)
+
+
+SPECS = (  # each prerequisite gates its own experiment's claims
+    Spec(id="H6pre", kind="prerequisite", statement="the robustness runs end with train accuracy near 1",
+         statistic="mean unperturbed train accuracy at the end", op=">=", threshold=NEAR_ONE,
+         why="the dissertation perturbs models whose unperturbed train accuracy is near-perfect (Fig 4.6)",
+         gates=("H6", "H6b", "H6c"), dissertation="Fig 4.6"),
+    Spec(id="H6", statement="the accuracy drop under a forced valid opening falls as pre-memorization accuracy rises",
+         statistic="Spearman ρ(pre-memorization acc., drop) over train examples", op="<",
+         threshold="minus the noise floor", why="below minus the noise floor {floor}: the 95th percentile of |ρ| "
+         "with shuffled pre-memorization accuracies (mean over replicates)",
+         dissertation="Fig 4.7: drop far larger at low pre-memorization accuracy"),
+    Spec(id="H6b", statement="examples with low pre-memorization accuracy drop more than those with high",
+         statistic="mean drop in the lowest minus the highest occupied bin of pre-memorization acc. (edges "
+         "0/.25/.5/.75/1)", op=">", threshold="the noise floor", why="above the noise floor {floor}: the 95th "
+         "percentile of that difference with shuffled accuracies (mean over replicates)",
+         dissertation="Fig 4.7 (bin means)"),
+    Spec(id="H6c", statement="pre-memorization accuracy orders the drop better than plain train accuracy does",
+         statistic="-ρ(pre-memorization acc., drop) - |ρ(train acc., drop)|", op=">", threshold=0.0,
+         why="the rival (plain train accuracy explains the drop as well) predicts at most 0",
+         dissertation="section 4.5"),
+    Spec(id="H7pre", kind="prerequisite", statement="in the first round enough examples fall below t for curation "
+         "to differ from i.i.d. sampling", statistic="min(share below t, share above) of D in round 0 (share below "
+         "t: {share}, mean over replicates)", op=">=", threshold=0.1,
+         why="at least a tenth of D flagged, and a tenth not: otherwise the method adds examples like all or none "
+         "of D", gates=("H7", "H7b"), dissertation="Algorithm 1, t = 0.75"),
+    Spec(id="H7", statement="curation by pre-memorization accuracy needs fewer added examples than i.i.d. sampling "
+         "to reach the same test accuracy", statistic="sample-efficiency ratio (i.i.d. / curation) at equal test "
+         "accuracy", op=">=", threshold=1.5, why="the dissertation's lower figure (1.5x on MATH; 2x on GSM8K)",
+         dissertation="about 2x (GSM8K), 1.5x (MATH)"),
+    Spec(id="H7b", statement="curation by pre-memorization accuracy is ahead of IFD and the step-count heuristic",
+         statistic="mean over rounds 1..n of test acc. (curation - better of IFD and heuristic)", op=">",
+         threshold=0.0, why="the rivals select as well if the difference is at most 0", dissertation="Fig 4.8"),
+)
+UNDEFINED = {"H7": "neither curve rises above round 0's accuracy at the common level, so no ratio is defined"}
+
+
+def measured(results: Results) -> dict[str, Measured]:
+    """Every claim's value: the mean over the replicates (``results`` and its ``others``) of :func:`statistics`, with
+    a prediction interval for a rerun (:func:`~steerlib.measures.statistics.over_replicates`); H6's and H6b's
+    thresholds are the mean over replicates of :func:`noise_floors`. A claim whose statistic is undefined at every
+    replicate is not judged."""
+    every = [results, *results.others]
+    per = [statistics(o) for o in every]
+    out = over_replicates([{k: v for k, v in values.items() if k != "share_below_t"} for values in per])
+    rho, bins = (round(float(v), 3) for v in np.nanmean([noise_floors(o) for o in every], axis=0))
+    thresholds = {"H6": (-rho, rho), "H6b": (bins, bins)}
+    for cid, m in out.items():
+        judged = bool(np.isfinite(m.value))
+        threshold, floor = thresholds.get(cid, (None, None))
+        out[cid] = dataclasses.replace(m, judged=judged, threshold=threshold, context={"floor": floor},
+                                       note=m.note if judged else UNDEFINED.get(cid, "the statistic is undefined here"))
+    return out
 
 
 def claims(results: Results) -> list[Claim]:
-    """H6 (robustness) with 95% bootstrap intervals over train examples widened to the other seeds' values, and
-    H7 (curation) on the curves averaged over seeds with their spread over seeds."""
-    r = results
-    tab = robust_table(r)
-    x, ctrl, drop = (tab[c].to_numpy() for c in ("premem", "train_acc", "drop"))
-    values = statistics(r)
-    others = {o.seed: statistics(o) for o in r.others}
-    floor_rho = round(curation.shuffle_floor(spearman, x, drop), 3)
-    floor_bins = round(curation.shuffle_floor(low_minus_high, x, drop), 3)
-    boot = {"H6": bootstrap_interval(spearman, x, drop, n_boot=N_BOOT),
-            "H6b": bootstrap_interval(low_minus_high, x, drop, n_boot=N_BOOT),
-            "H6c": bootstrap_interval(_h6c, x, ctrl, drop, n_boot=N_BOOT)}
-    examples = f"95% bootstrap over the {len(tab)} train examples of the robustness runs ({N_BOOT} resamples)"
-    runs_note = f"mean over the {len(r.robust)} robustness runs; zero width (a set-up check)"
-    mean = {m: a.mean(0) for m, a in curves(r).items()}
-    ratio, ahead = h7_stats(r.added, mean)
-    seeds = [r, *r.others]
-    per_seed = [h7_stats(o.added, o.test_acc) for o in seeds]
-    share = float(np.mean([o.flagged[0] for o in seeds]))
-    spread = f"range over the {len(seeds)} seeds' own values (curves averaged over seeds for the value)"
-    specs = [
-        ("H6pre", "prerequisite", "the robustness runs end with train accuracy near 1",
-         "mean unperturbed train accuracy at the end", ">=", NEAR_ONE, values["H6pre"], None, runs_note,
-         "the dissertation perturbs models whose unperturbed train accuracy is near-perfect (Fig 4.6)", "Fig 4.6"),
-        ("H6", "evidence", "the accuracy drop under a forced valid opening falls as pre-memorization accuracy rises",
-         "Spearman ρ(pre-memorization acc., drop) over train examples", "<", -floor_rho, values["H6"], boot["H6"],
-         examples, f"below minus the noise floor {floor_rho}: the 95th percentile of |ρ| with shuffled "
-         "pre-memorization accuracies", "Fig 4.7: drop far larger at low pre-memorization accuracy"),
-        ("H6b", "evidence", "examples with low pre-memorization accuracy drop more than those with high",
-         "mean drop in the lowest minus the highest occupied bin of pre-memorization acc. (edges 0/.25/.5/.75/1)",
-         ">", floor_bins, values["H6b"], boot["H6b"], examples,
-         f"above the noise floor {floor_bins}: the 95th percentile of that difference with shuffled accuracies",
-         "Fig 4.7 (bin means)"),
-        ("H6c", "evidence", "pre-memorization accuracy orders the drop better than plain train accuracy does",
-         "-ρ(pre-memorization acc., drop) - |ρ(train acc., drop)|", ">", 0.0, values["H6c"], boot["H6c"], examples,
-         "the rival (plain train accuracy explains the drop as well) predicts at most 0", "section 4.5"),
-        ("H7pre", "prerequisite", "in the first round enough examples fall below t for curation to differ from "
-         "i.i.d. sampling", f"min(share below t, share above) of D in round 0 (share below t: {share:.2f}, mean "
-         "over seeds)", ">=", 0.1, min(share, 1 - share), _range([min(v, 1 - v) for v in
-                                                                  (o.flagged[0] for o in seeds)]), spread,
-         "at least a tenth of D flagged, and a tenth not: otherwise the method adds examples like all or none of D",
-         "Algorithm 1, t = 0.75"),
-        ("H7", "evidence", "curation by pre-memorization accuracy needs fewer added examples than i.i.d. sampling to "
-         "reach the same test accuracy", "sample-efficiency ratio (i.i.d. / curation) at equal test accuracy", ">=",
-         1.5, ratio, _range([v for v, _ in per_seed]), spread,
-         "the dissertation's lower figure (1.5x on MATH; 2x on GSM8K)", "about 2x (GSM8K), 1.5x (MATH)"),
-        ("H7b", "evidence", "curation by pre-memorization accuracy is ahead of IFD and the step-count heuristic",
-         "mean over rounds 1..n of test acc. (curation - better of IFD and heuristic)", ">", 0.0, ahead,
-         _range([v for _, v in per_seed]), spread, "the rivals select as well if the difference is at most 0",
-         "Fig 4.8"),
-    ]
-    out = []
-    for cid, kind, statement, statistic, op, threshold, value, interval, how, why, paper in specs:
-        judged = bool(np.isfinite(value))
-        note = "" if judged else ("neither curve rises above round 0's accuracy at the common level, so no ratio "
-                                  "is defined" if cid == "H7" else "the statistic is undefined here")
-        gates = tuple(c[0] for c in specs if c[1] == "evidence" and c[0][:2] == cid[:2]) if kind == "prerequisite" else ()
-        claim = Claim(cid, statement, statistic, value, op, threshold, paper, kind, why, interval, how, judged, note,
-                      gates=gates)  # each prerequisite gates its own experiment's claims
-        out.append(with_seeds(claim, {s: v[cid] for s, v in others.items()}) if cid.startswith("H6") else claim)
-    return out
+    """H6 (robustness) and H7 (curation): each the mean over replicates of its statistic on that replicate, with a
+    prediction interval; each prerequisite gates its own experiment's claims."""
+    share = float(np.nanmean([statistics(o)["share_below_t"] for o in (results, *results.others)]))
+    return make_claims(SPECS, measured(results), context={"share": f"{share:.2f}"})
 
 
 def bin_labels() -> list[str]:
@@ -148,7 +149,7 @@ def bin_labels() -> list[str]:
 
 def drop_table(r: Results) -> pd.DataFrame:
     """Mean drop per bin of pre-memorization accuracy and of plain train accuracy, and the examples per
-    pre-memorization bin, at ``r``'s seed (NaN for an empty bin)."""
+    pre-memorization bin, at ``r``'s replicate (NaN for an empty bin)."""
     tab = robust_table(r)
     return pd.DataFrame({"pre-memorization acc.": curation.bin_means(tab["premem"], tab["drop"], EDGES),
                          "train acc.": curation.bin_means(tab["train_acc"], tab["drop"], EDGES),
@@ -157,8 +158,9 @@ def drop_table(r: Results) -> pd.DataFrame:
 
 
 def extra(results: Results) -> dict:
-    """Numbers for metrics.json: bin means of the drop, correlations, curves per method (mean and per seed),
-    efficiency ratios per seed, shares below t per round, events of added problems, timings."""
+    """Numbers for metrics.json: bin means of the drop and correlations (replicate 0), curves per method (mean and
+    per replicate), efficiency ratios per replicate, shares below t per round, events of added problems (replicate
+    0), every replicate's statistics, timings."""
     r = results
     tab, bins = robust_table(r), drop_table(r)
     acc = curves(r)
@@ -172,10 +174,11 @@ def extra(results: Results) -> dict:
         "spearman_train_drop": round(spearman(tab["train_acc"], tab["drop"]), 3),
         "added": r.added.tolist(),
         "test_acc_mean": {m: np.round(a.mean(0), 4).tolist() for m, a in acc.items()},
-        "test_acc_by_seed": {m: np.round(a, 4).tolist() for m, a in acc.items()},
-        "efficiency_ratio_by_seed": [round(h7_stats(o.added, o.test_acc)[0], 3) for o in [r, *r.others]],
-        "share_below_t_by_round": {o.seed: np.round(o.flagged, 3).tolist() for o in [r, *r.others]},
+        "test_acc_by_replicate": {m: np.round(a, 4).tolist() for m, a in acc.items()},
+        "efficiency_ratio_by_replicate": [round(h7_stats(o.added, o.test_acc)[0], 3) for o in [r, *r.others]],
+        "share_below_t_by_round": {o.replicate: np.round(o.flagged, 3).tolist() for o in [r, *r.others]},
         "mean_events_added": {m: round(float(v.mean()), 3) for m, v in r.added_events.items()},
-        "seed_values": {o.seed: {k: round(v, 3) for k, v in statistics(o).items()} for o in [r, *r.others]},
+        "replicate_values": {o.replicate: {k: round(v, 3) for k, v in statistics(o).items()}
+                             for o in [r, *r.others]},
         "seconds": {k: round(v, 1) for k, v in r.seconds.items()},
     }

@@ -23,12 +23,14 @@ import numpy as np
 import torch
 from datasets import Dataset
 
+from steerlib.chapters.reasoning import common
+from steerlib.chapters.reasoning.common import N_PRETRAIN, PRETRAIN, PRETRAINING, TASK, TINY
 from steerlib.core.chapter import Run, check_run, replicated
 from steerlib.core.checks import check_choices, check_range, check_ranges, check_type
-from steerlib.core.jobs import Job, Stage, at_seeds, per_seed, results_stage, run_jobs
+from steerlib.core.jobs import Job, Stage, at_replicates, per_replicate, results_stage, run_jobs
+from steerlib.core.seeds import substream
 from steerlib.lm.base import BaseModelConfig, corpus_digest
-from steerlib.lm.models import SMOLLM2
-from steerlib.lm.reasoning import PRETRAIN, TINY, pretrained_on_task, sampled_correct
+from steerlib.lm.reasoning import sampled_correct
 from steerlib.lm.sampling import SAMPLER
 from steerlib.lm.scoring import score_ids
 from steerlib.lm.sft import SFTConfig, train_sft
@@ -45,7 +47,6 @@ from steerlib.worlds.running_totals import (
     problems,
     random_trace,
     similar_problem,
-    splits,
 )
 
 METHODS = ("premem", "iid", "ifd", "heuristic")  # pre-memorization curation (Algorithm 1) and its three baselines
@@ -55,15 +56,15 @@ VERSIONS = {"sampler": SAMPLER}  # the results hold sampled tokens: a new sample
 
 @dataclasses.dataclass(frozen=True)
 class Settings:
-    task: TaskConfig = TaskConfig(events=(3, 4))  # as the pre-memorization chapter (its pretraining is reused)
+    task: TaskConfig = TASK  # as the pre-memorization chapter (its pretraining is reused: common.setup)
     base: BaseModelConfig = TINY
-    n_pretrain: int = 30000
+    n_pretrain: int = N_PRETRAIN
     pretrain: SFTConfig = PRETRAIN
-    n_test: int = 512  # the pre-memorization chapter's test set (same draw at the same seed)
+    n_test: int = 512  # test problems (drawn after the finetuning problems, so not the pre-memorization chapter's)
     batch_size: int = 8
     warmup: float = 0.1  # linear warm-up, then linear decay (AdamW), as in the pre-memorization chapter
     grad_clip: float = 2.0
-    p: float = 1.145  # memorization threshold: the pre-memorization chapter's calibrated p (cpu, seed 0)
+    p: float = 1.145  # memorization threshold: the pre-memorization chapter's calibrated p (cpu, before the streams)
     checkpoints: tuple[float, ...] = (0.07, 0.15, 0.3, 0.5, 0.75, 1.0)  # where Acc_m and Perp_m are logged
     k: int = 4  # samples per problem and checkpoint
     temperature: float = 0.8
@@ -82,13 +83,13 @@ class Settings:
     methods: tuple[str, ...] = METHODS
     lr: float = 1e-3  # every curation run (and the IFD scorer) trains from the pretrained model
     epochs: float = 24
-    seeds: int = 3
+    replicates: int = 3  # independent replicates of both experiments, pretraining included
 
     def __post_init__(self):
         for name, cls in (("task", TaskConfig), ("base", BaseModelConfig), ("pretrain", SFTConfig)):
             check_type(name, getattr(self, name), cls, f"a {cls.__name__}")
         for name in ("n_pretrain", "n_test", "batch_size", "max_new_tokens", "sample_batch", "k_final", "rounds",
-                     "per_round", "seeds"):
+                     "per_round", "replicates"):
             check_range(name, getattr(self, name), 1, integer=True)
         check_range("k", self.k, 1, integer=True)
         for name in ("n_robust", "n_initial"):
@@ -114,14 +115,11 @@ class Settings:
 
 
 PROFILES = {
-    "smoke": Settings(n_pretrain=6000, pretrain=SFTConfig(steps=250, batch_size=64, lr=3e-3, checkpoint_every=50),
-                      n_test=64, checkpoints=(0.5, 1.0), k=2, n_robust=32, robust_lrs=(1e-3,), robust_epochs=8,
-                      k_final=4, n_initial=16, rounds=2, per_round=8, epochs=4, seeds=1),
-    "cpu": Settings(),
-    "paper": Settings(base=dataclasses.replace(TINY, model=SMOLLM2), n_pretrain=50000,
-                      pretrain=SFTConfig(steps=2000, batch_size=64, lr=1e-4), n_test=1024, batch_size=32, k=8,
-                      n_robust=1024, robust_lrs=(1e-4, 3e-4), robust_epochs=6, k_final=16, n_initial=512,
-                      per_round=256, lr=1e-4, epochs=3, seeds=3),
+    "smoke": Settings(**PRETRAINING["smoke"], n_test=64, checkpoints=(0.5, 1.0), k=2, n_robust=32, robust_lrs=(1e-3,),
+                      robust_epochs=8, k_final=4, n_initial=16, rounds=2, per_round=8, epochs=4, replicates=1),
+    "cpu": Settings(**PRETRAINING["cpu"]),
+    "paper": Settings(**PRETRAINING["paper"], n_test=1024, batch_size=32, k=8, n_robust=1024, robust_lrs=(1e-4, 3e-4),
+                      robust_epochs=6, k_final=16, n_initial=512, per_round=256, lr=1e-4, epochs=3, replicates=3),
 }
 
 
@@ -171,9 +169,9 @@ class RoundLog:
 
 @dataclasses.dataclass(eq=False)
 class Results:
-    """One seed; ``others`` holds the same experiment at the next seeds."""
+    """One replicate; replicate 0's ``others`` holds the same experiment at replicates 1, 2, ..."""
 
-    seed: int
+    replicate: int
     p: float  # the memorization threshold and Algorithm 1's t the run used
     t: float
     robust_specs: list[RobustSpec]
@@ -187,31 +185,31 @@ class Results:
 
 
 class Experiment:
-    """The data, tokenizer and pretrained model every run starts from (the pretraining is the pre-memorization
-    chapter's cache entry)."""
+    """The data, tokenizer and pretrained model every run starts from (:func:`~steerlib.chapters.reasoning.common.
+    setup`: the pretraining is the pre-memorization chapter's cache entry at the same seed and replicate)."""
 
     def __init__(self, settings: Settings, run: Run):
-        s = self.s = settings
-        self.seed, self.device, self.cache = run.seed, run.device, run.cache
-        pool, train, self.test, problems_, _ = splits(s.task, s.n_pretrain, s.n_train, s.n_test, run.seed)
-        self.base = pretrained_on_task(s.task, s.n_pretrain, s.base, s.pretrain, pool, run.seed, run.device,
-                                       run.cache)
+        s, self.run = settings, run
+        self.s, self.device, self.cache = s, run.device, run.cache
+        part = common.setup(s, run)
+        self.base, self.test = part.base, part.test
         self.tok = self.base.tokenizer
-        examples = [Example(p, r) for p, r in zip(problems_, train["response"])]
+        examples = [Example(p, r) for p, r in zip(part.train_problems, part.train["response"])]
         self.robust_set = examples[:s.n_robust]
         self.initial = examples[:s.n_initial]
         self.scorer_set = examples[s.n_initial:2 * s.n_initial]
 
     def key(self, job: RobustSpec | CurationJob) -> dict[str, Any]:
-        """What a run depends on: the pretraining, the settings that shape a run, its data (by digest) and the
-        sampler (its logs hold sampled accuracies)."""
+        """What a run depends on: the pretraining, the settings that shape a run, its data (by digest), the streams
+        its batch order, samples and perturbations come from, and the sampler (its logs hold sampled accuracies)."""
         shared = {k: v for k, v in dataclasses.asdict(self.s).items()
-                  if k not in ("robust_lrs", "rounds", "methods", "seeds", "per_round")}
+                  if k not in ("robust_lrs", "rounds", "methods", "replicates", "per_round")}
+        streams = {name: self.run.stream(name) for name in ("order", "sampling", "eval")}
         if isinstance(job, RobustSpec):
-            return {"pretrain": self.base.key, "settings": shared, "spec": job, **VERSIONS}
+            return {"pretrain": self.base.key, "settings": shared, "spec": job, "streams": streams, **VERSIONS}
         data = corpus_digest([f"{e.problem.prompt}{e.response}" for e in self.initial + list(job.added)])
         return {"pretrain": self.base.key, "settings": shared, "method": job.method, "round": job.round,
-                "data": data, **VERSIONS}
+                "data": data, "streams": streams, **VERSIONS}
 
 
 def as_dataset(examples: list[Example]) -> Dataset:
@@ -225,7 +223,7 @@ def _finetune(ex: Experiment, examples: list[Example], lr: float, epochs: float,
     checkpoints of ``settings.checkpoints``."""
     s = ex.s
     steps = math.ceil(epochs * len(examples) / s.batch_size)
-    checkpoints = sorted({max(1, round(f * steps)) for f in s.checkpoints})
+    checkpoints = common.checkpoint_steps(s.checkpoints, steps)
     model = copy.deepcopy(ex.base.model).to(ex.device)
 
     def on_step(step: int, m) -> None:
@@ -234,7 +232,7 @@ def _finetune(ex: Experiment, examples: list[Example], lr: float, epochs: float,
             on_checkpoint(m, step)
 
     cfg = SFTConfig(steps=steps, batch_size=s.batch_size, lr=lr, warmup=s.warmup, schedule="linear",
-                    grad_clip=s.grad_clip, seed=ex.seed)
+                    grad_clip=s.grad_clip, seed=common.finetune_order(ex.run))
     train_sft(model, tokenize_sft(as_dataset(examples), ex.tok), cfg, pad_id(ex.tok), ex.device, desc=desc,
               on_step=on_step, progress=progress)
     return model.eval()
@@ -242,7 +240,7 @@ def _finetune(ex: Experiment, examples: list[Example], lr: float, epochs: float,
 
 @torch.no_grad()
 def accuracy_and_perplexity(model, ex: Experiment, examples: list[Example], seed: int) -> tuple[np.ndarray, ...]:
-    """Sampled accuracy (k samples at T) and target-trace perplexity of each example."""
+    """Sampled accuracy (k samples at T, drawn with ``seed``) and target-trace perplexity of each example."""
     s = ex.s
     prompts = [e.problem.prompt for e in examples]
     acc = sampled_correct(model, ex.tok, prompts, [e.problem.answer for e in examples], s.k, s.max_new_tokens,
@@ -254,21 +252,22 @@ def accuracy_and_perplexity(model, ex: Experiment, examples: list[Example], seed
 
 def _log_checkpoints(ex: Experiment, examples: list[Example], rows: list) -> Any:
     def log(model, step: int) -> None:
-        rows.append(accuracy_and_perplexity(model, ex, examples, ex.seed * 1000 + step))
+        rows.append(accuracy_and_perplexity(model, ex, examples, common.checkpoint_sampling(ex.run, step)))
     return log
 
 
 def _robust(ex: Experiment, spec: RobustSpec, progress: bool) -> RobustLog:
     s, examples, rows = ex.s, ex.robust_set, []
     model = _finetune(ex, examples, spec.lr, spec.epochs, _log_checkpoints(ex, examples, rows), "robust", progress)
-    rng = np.random.default_rng([ex.seed, 4, 6])
+    rng = ex.run.rng("eval")  # the forced openings
     openings = [forced_opening(e.problem, e.response, s.task.max_value, rng) for e in examples]
     has = np.array([o is not None for o in openings])
     prompts = [e.problem.prompt for e in examples]
     forced = [f"{p} {o} ." for p, o in zip(prompts, openings) if o is not None]
     answers = [e.problem.answer for e in examples]
     sample = functools.partial(sampled_correct, model, ex.tok, k=s.k_final, max_new_tokens=s.max_new_tokens,
-                               temperature=s.temperature, seed=ex.seed + 1, batch_size=s.sample_batch)
+                               temperature=s.temperature, seed=substream(ex.run.stream("sampling"), "final"),
+                               batch_size=s.sample_batch)
     perturbed = np.full(len(examples), np.nan)
     perturbed[has] = sample(forced, [a for a, h in zip(answers, has) if h]).correct.mean(1)
     return RobustLog(acc=np.stack([a for a, _ in rows]), perp=np.stack([p for _, p in rows]),
@@ -282,7 +281,8 @@ def _curation(ex: Experiment, job: CurationJob, progress: bool) -> RoundLog:
     log = _log_checkpoints(ex, examples, rows) if needs_premem else (lambda model, step: None)
     model = _finetune(ex, examples, s.lr, s.epochs, log, f"{job.method or 'D'} r{job.round}", progress)
     test = sampled_correct(model, ex.tok, list(ex.test["prompt"]), list(ex.test["answer"]), s.k, s.max_new_tokens,
-                           s.temperature, ex.seed + 2, s.sample_batch).correct.mean(1)
+                           s.temperature, substream(ex.run.stream("sampling"), "test"),
+                           s.sample_batch).correct.mean(1)
     if not needs_premem:
         return RoundLog(test, np.zeros(0), np.zeros(0))
     acc, perp = np.stack([a for a, _ in rows]), np.stack([p for _, p in rows])
@@ -306,7 +306,7 @@ def ifd_scorer(ex: Experiment):
     s = ex.s
     model = copy.deepcopy(ex.base.model).to(ex.device)
     cfg = SFTConfig(steps=math.ceil(s.epochs * len(ex.scorer_set) / s.batch_size), batch_size=s.batch_size, lr=s.lr,
-                    warmup=s.warmup, schedule="linear", grad_clip=s.grad_clip, seed=ex.seed)
+                    warmup=s.warmup, schedule="linear", grad_clip=s.grad_clip, seed=common.finetune_order(ex.run))
     key = {"pretrain": ex.base.key, "ifd-scorer": corpus_digest([e.response for e in ex.scorer_set])}
     train_sft(model, tokenize_sft(as_dataset(ex.scorer_set), ex.tok), cfg, pad_id(ex.tok), ex.device, ex.cache, key,
               desc="ifd scorer", progress=False)
@@ -329,10 +329,10 @@ def _pick(candidates: np.ndarray, m: int, rng: np.random.Generator) -> np.ndarra
     return np.concatenate([rng.permutation(candidates) for _ in range(math.ceil(m / len(candidates)))])[:m]
 
 
-def new_examples(ex: Experiment, seeds: list[Problem], rng: np.random.Generator) -> tuple[Example, ...]:
-    """One similar problem (same structure, fresh values) per seed problem, each with a random target trace."""
+def new_examples(ex: Experiment, sources: list[Problem], rng: np.random.Generator) -> tuple[Example, ...]:
+    """One similar problem (same structure, fresh values) per source problem, each with a random target trace."""
     out = []
-    for p in seeds:
+    for p in sources:
         q = similar_problem(p, ex.s.task, rng)
         out.append(Example(q, " " + random_trace(q, ex.s.task.max_value, rng)))
     return tuple(out)
@@ -351,7 +351,8 @@ def select(ex: Experiment, method: str, job: CurationJob, log: RoundLog, scorer,
     s, examples = ex.s, ex.initial + list(job.added)
     m, share = s.per_round, float("nan")
     if method == "iid":
-        fresh = problems(m, s.task.events, s.task, rng, (NEW_GAINS, NEW_LOSSES) if s.task.new_verbs else (GAINS, LOSSES))
+        verbs = (NEW_GAINS, NEW_LOSSES) if s.task.new_verbs else (GAINS, LOSSES)
+        fresh = problems(m, s.task.events, s.task, rng, verbs)
         return tuple(Example(q, " " + random_trace(q, s.task.max_value, rng)) for q in fresh), share
     if method == "premem":
         low = log.premem < s.t
@@ -377,9 +378,10 @@ def first_jobs(s: Settings) -> list[RobustSpec | CurationJob]:
 
 def next_job(ex: Experiment, method: str, job: CurationJob, log: RoundLog, scorer) -> tuple[CurationJob, float]:
     """``method``'s job of the round after ``job`` (whose run gave ``log``), and :func:`select`'s share below t;
-    its random draws depend on the seed, the round and the method alone."""
+    its random draws come from the ``data`` stream's sub-stream ("curation", round, method's index in
+    :data:`METHODS`): they depend on the replicate, the round and the method alone."""
     stage = job.round + 1
-    rng = np.random.default_rng([ex.seed, stage, ex.s.methods.index(method)])
+    rng = np.random.default_rng(substream(ex.run.stream("data"), "curation", stage, METHODS.index(method)))
     added, share = select(ex, method, job, log, scorer, rng)
     return CurationJob(method, stage, job.added + added), share
 
@@ -423,16 +425,16 @@ def _round(settings: Settings, run: Run, stage: int, method: str) -> None:
 
 
 def jobs(settings: Settings, run: Run) -> list[Stage]:
-    """Each seed's pretraining (the pre-memorization chapter's entry); stage 0 (the robustness runs, round 0 of
-    curation and the IFD scorer); one stage per curation round (one job per seed and method: a round starts from
-    the method's previous round); then each seed's results, which the notebook reads."""
+    """Each replicate's pretraining (the pre-memorization chapter's entry); stage 0 (the robustness runs, round 0 of
+    curation and the IFD scorer); one stage per curation round (one job per replicate and method: a round starts
+    from the method's previous round); then each replicate's results, which the notebook reads."""
     labels = [f"robust lr={j.lr:g}" if isinstance(j, RobustSpec) else "round 0" for j in first_jobs(settings)]
     first = [(i, label) for i, label in enumerate(labels)] + ([(-1, "ifd scorer")] if "ifd" in settings.methods else [])
-    return [per_seed("pretrain", Experiment, settings, run),
-            Stage("stage-0", tuple(Job(f"seed {r.seed} {label}", _first, (s, r, i))
-                                   for s, r in at_seeds(settings, run) for i, label in first)),
-            *[Stage(f"round-{k}", tuple(Job(f"seed {r.seed} {m}", _round, (s, r, k, m))
-                                        for s, r in at_seeds(settings, run) for m in s.methods))
+    return [per_replicate("pretrain", Experiment, settings, run),
+            Stage("stage-0", tuple(Job(f"replicate {r.replicate} {label}", _first, (s, r, i))
+                                   for s, r in at_replicates(settings, run) for i, label in first)),
+            *[Stage(f"round-{k}", tuple(Job(f"replicate {r.replicate} {m}", _round, (s, r, k, m))
+                                        for s, r in at_replicates(settings, run) for m in s.methods))
               for k in range(1, settings.rounds + 1)],
             results_stage(settings, run, "robustness-and-curation", _experiment, Results, VERSIONS)]
 
@@ -466,14 +468,15 @@ def _experiment(settings: Settings, run: Run) -> Results:
             test[job.method].append(log.test_acc.mean())
         seconds[f"round {stage}"] = time.time() - t
     m = settings.per_round
-    return Results(run.seed, settings.p, settings.t, first_jobs(settings)[:-1], robust, np.arange(settings.rounds + 1) * m,
+    return Results(run.replicate, settings.p, settings.t, first_jobs(settings)[:-1], robust,
+                   np.arange(settings.rounds + 1) * m,
                    {k: np.array(v) for k, v in test.items()}, np.array(flagged),
                    {k: np.array([len(e.problem.deltas) for e in done[k].added]) for k in settings.methods}, seconds)
 
 
 def run(settings: Settings, run: Run) -> Results:
-    """Every stage at ``run.seed`` and at the ``settings.seeds - 1`` next seeds, each run cached on its own and each
-    seed's results as a whole; on a CPU with a cache, a stage's runs go to worker processes (as the
+    """Every stage at each of ``settings.replicates`` independent replicates of ``run``, each run cached on its own
+    and each replicate's results as a whole; on a CPU with a cache, a stage's runs go to worker processes (as the
     pre-memorization grid's do)."""
     check_run(settings, Settings, run)
     return replicated(run, settings, "robustness-and-curation", _experiment, Results, VERSIONS)

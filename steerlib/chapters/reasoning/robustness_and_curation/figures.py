@@ -13,7 +13,7 @@ LABELS = {"premem": "pre-memorization (Alg. 1)", "iid": "i.i.d.", "ifd": "IFD", 
 
 def plot_drop(r: Results):
     """Fig 4.7: the per-example accuracy drop under a forced opening, in bins of pre-memorization accuracy (left)
-    and, as a control, of plain train accuracy (right); boxes over examples, every seed pooled."""
+    and, as a control, of plain train accuracy (right); boxes over examples, every replicate pooled."""
     tab = pd.concat([robust_table(x) for x in (r, *r.others)], ignore_index=True)
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
     names = bin_labels()
@@ -31,12 +31,12 @@ def plot_drop(r: Results):
 
 def plot_curation(r: Results):
     """Fig 4.8: mean test accuracy against the number of added examples for each method; the band spans the
-    seeds' values."""
+    replicates' values."""
     fig, ax = plt.subplots(figsize=(6, 4))
     for method, acc in curves(r).items():
         line, = ax.plot(r.added, acc.mean(0), marker="o", label=LABELS[method])
         ax.fill_between(r.added, acc.min(0), acc.max(0), color=line.get_color(), alpha=0.15)
-    ax.set(xlabel="added training examples", ylabel="test accuracy", title=f"{len(r.others) + 1} seed(s)")
+    ax.set(xlabel="added training examples", ylabel="test accuracy", title=f"{len(r.others) + 1} replicate(s)")
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig

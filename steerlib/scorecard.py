@@ -2,28 +2,32 @@
 
 The card shows one run per chapter, at one profile (the book's: ``$STEERLIB_PROFILE``, else ``cpu``): runs at other
 profiles (e.g. smoke runs left by tests) are left out, and of several runs of one chapter the newest is shown;
-:func:`sources` says which runs were used and which were left out. The headline counts evidence claims that hold;
-fragile holds (the interval reaches across the threshold) are shown beside it, prerequisites apart. Every claim is
-listed, grouped by chapter, and links to its chapter's claims section.
+:func:`sources` says which runs were used, where they were computed, and which were left out. The headline counts
+evidence claims by verdict, apart for claims registered before any result and claims revised after results (the
+claims ledger, :mod:`steerlib.core.ledger`). :func:`margins` puts every evidence claim on one scale (its signed
+distance from the threshold in units of its interval) for the card's picture. Every claim is listed, grouped by
+chapter, and links to its chapter's claims section.
 """
 from __future__ import annotations
 
 import datetime
 import html
+import math
 import os
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from steerlib.chapters import CHAPTERS
+from steerlib.book import CHAPTERS, part_of
 from steerlib.core.chapter import results_root
-from steerlib.core.checks import check_columns, check_type
-from steerlib.core.claims import VERDICTS
+from steerlib.core.checks import check_columns, check_range, check_type
+from steerlib.core.claims import HOLDING, VERDICTS
 from steerlib.core.profiles import resolve_profile
 from steerlib.core.record import read_metrics
 
-COLUMNS = ["chapter", "profile", "seed", "kind", "id", "claim", "dissertation", "statistic", "value", "interval",
-           "threshold", "why", "verdict", "note"]
+COLUMNS = ["chapter", "profile", "seed", "kind", "id", "claim", "dissertation", "statistic", "value", "interval", "op",
+           "threshold", "why", "verdict", "ledger", "note"]
 
 
 def _verdict(c: dict) -> str:
@@ -74,25 +78,40 @@ def collect(root: str | Path | None = None, profile: str | None = None) -> pd.Da
                 "chapter": record["chapter"], "profile": record["config"].get("profile", "?"),
                 "seed": record["config"].get("seed"), "kind": c.get("kind", "evidence"), "id": c["id"],
                 "claim": c["statement"], "dissertation": c.get("dissertation", ""), "statistic": c["statistic"],
-                "value": c["value"], "interval": tuple(interval) if interval else None,
-                "threshold": f"{c['op']} {c['threshold']:g}", "why": c.get("why", ""), "verdict": _verdict(c),
-                "note": c.get("note", ""),
+                "value": c["value"], "interval": tuple(interval) if interval else None, "op": c["op"],
+                "threshold": c["threshold"], "why": c.get("why", ""), "verdict": _verdict(c),
+                "ledger": c.get("ledger") or "not in the ledger", "note": c.get("note", ""),
             })
     card = pd.DataFrame(rows, columns=COLUMNS)
     card.attrs.update(root=str(root), profile=profile, left_out=left_out,
                       runs={chapter: f"{path.parent.name} (finished {when[:19].replace('T', ' ')} UTC)"
-                            for chapter, (when, path, _) in newest.items()})
+                            for chapter, (when, path, _) in newest.items()},
+                      machines={chapter: _machine(record) for chapter, (_, _, record) in newest.items()})
     return card
 
 
+def _machine(record: dict) -> str:
+    """Where a run computed its numbers, in words (records written before they said so: "not recorded")."""
+    m = record.get("machine")
+    if not m:
+        return "not recorded"
+    kernels = m["kernels"] + (f" (ATEN_CPU_CAPABILITY={m['aten_cpu_capability']})" if m["aten_cpu_capability"] else "")
+    cbwr = f", MKL_CBWR={m['mkl_cbwr']}" if m["mkl_cbwr"] else ""
+    return f"{m['cpu']} ({m['arch']}), torch {m['torch']} with {m['blas']}, {kernels} kernels{cbwr}, {m['threads']} threads"
+
+
 def sources(card: pd.DataFrame) -> str:
-    """One paragraph: the profile and folder the card was gathered from, the run shown per chapter, and the runs
-    left out."""
+    """One paragraph: the profile and folder the card was gathered from, the run shown per chapter and where it was
+    computed, and the runs left out."""
     attrs = check_card(card).attrs
     if "runs" not in attrs:
         return ""
-    runs = "; ".join(f"{chapter}: {run}" for chapter, run in attrs["runs"].items()) or "none"
+    machines = attrs.get("machines", {})
+    runs = "; ".join(f"{chapter}: {run}, on {machines.get(chapter, 'not recorded')}"
+                     for chapter, run in attrs["runs"].items()) or "none"
     text = f"Runs at the {attrs['profile']} profile from `{attrs['root']}`, one per chapter: {runs}."
+    if len(set(machines.values())) > 1:
+        text += " **The chapters ran on different machines or settings**, which can move fragile verdicts."
     if attrs["left_out"]:
         text += f" Left out: {'; '.join(attrs['left_out'])}."
     return text
@@ -106,25 +125,54 @@ def check_card(card: pd.DataFrame) -> pd.DataFrame:
 
 
 def summary(card: pd.DataFrame) -> pd.DataFrame:
-    """Per chapter: evidence claims by verdict, and prerequisites that hold out of all prerequisites."""
+    """Per chapter: evidence claims by verdict, how many were revised after results, and prerequisites that hold out
+    of all prerequisites."""
     check_card(card)
     evidence = card[card["kind"] == "evidence"]
     table = pd.crosstab(evidence["chapter"], evidence["verdict"]).reindex(columns=list(VERDICTS), fill_value=0)
+    table["revised after results"] = evidence.groupby("chapter")["ledger"].agg(
+        lambda v: int(v.str.startswith("revised after").sum()))
     prereq = card[card["kind"] == "prerequisite"].groupby("chapter")["verdict"]
-    table["prerequisites"] = prereq.agg(lambda v: f"{(v == 'holds').sum() + (v == 'holds (fragile)').sum()} of "
-                                              f"{len(v)}")
+    table["prerequisites"] = prereq.agg(lambda v: f"{v.isin(HOLDING).sum()} of {len(v)}")
     order = [c for c in CHAPTERS if c in table.index] + [c for c in table.index if c not in CHAPTERS]
     return table.reindex(order).fillna("0 of 0")
 
 
+def _count(verdicts: pd.Series) -> str:
+    n = {v: int((verdicts == v).sum()) for v in VERDICTS}
+    return (f"{n['holds']} of {len(verdicts)} hold and {n['holds (fragile)']} more hold but are fragile; "
+            f"{n['does not hold']} do not hold and {n['does not hold (fragile)']} more miss but are fragile; "
+            f"{n['not judged']} are not judged")
+
+
 def headline(card: pd.DataFrame) -> str:
-    """One sentence: evidence claims that hold, fragile holds beside them, and what was not judged."""
+    """Evidence claims by verdict, counted apart for claims on the record before any result (registered before
+    results, never revised after) and claims revised after results; prerequisites that hold."""
     check_card(card)
-    v = card.loc[card["kind"] == "evidence", "verdict"]
+    evidence = card[card["kind"] == "evidence"]
+    late = evidence["ledger"].str.contains("after results")
     p = card.loc[card["kind"] == "prerequisite", "verdict"]
-    return (f"{(v == 'holds').sum()} of {len(v)} evidence claims hold, and {(v == 'holds (fragile)').sum()} more hold "
-            f"but are fragile; {(v == 'does not hold').sum()} do not hold and {(v == 'not judged').sum()} are not "
-            f"judged. Prerequisites: {p.isin(['holds', 'holds (fragile)']).sum()} of {len(p)} hold.")
+    return (f"Evidence claims registered before any result: {_count(evidence.loc[~late, 'verdict'])}. "
+            f"Claims registered or revised after results: {_count(evidence.loc[late, 'verdict'])}. "
+            f"Prerequisites: {p.isin(HOLDING).sum()} of {len(p)} hold.")
+
+
+def margins(card: pd.DataFrame, clip: float = 4.0) -> pd.DataFrame:
+    """Every evidence claim on one scale: its signed distance from the threshold in units of its interval's
+    half-width, positive on the holding side, clipped to ±``clip``: beyond ±1 the interval clears the threshold
+    (holds / does not hold), within it the verdict is fragile. A claim without an interval, or with a zero-width
+    one, sits at ±``clip``; claims not judged are left out."""
+    check_card(card)
+    check_range("clip", clip, 1)
+    rows = []
+    for r in card[(card["kind"] == "evidence") & (card["verdict"] != "not judged")].itertuples():
+        sign = 1.0 if r.op in (">", ">=") else -1.0
+        gap = sign * (float(r.value) - float(r.threshold))
+        half = (r.interval[1] - r.interval[0]) / 2 if r.interval else 0.0
+        margin = gap / half if half > 0 else math.copysign(math.inf, gap if gap else 1.0)
+        rows.append({"chapter": r.chapter, "id": r.id, "margin": float(np.clip(margin, -clip, clip)),
+                     "verdict": r.verdict, "ledger": r.ledger})
+    return pd.DataFrame(rows, columns=["chapter", "id", "margin", "verdict", "ledger"])
 
 
 def chapter_link(chapter: str) -> str:
@@ -133,8 +181,7 @@ def chapter_link(chapter: str) -> str:
     check_type("chapter", chapter, str, "a chapter's name")
     if chapter not in CHAPTERS:
         return ""
-    part = CHAPTERS[chapter].split(".")[-2]
-    return f"{part}/{chapter}.html#claims"
+    return f"{part_of(chapter)}/{chapter}.html#claims"
 
 
 def _fmt(x: float) -> str:
@@ -144,7 +191,7 @@ def _fmt(x: float) -> str:
 def to_html(card: pd.DataFrame) -> str:
     """Every claim in one HTML table, grouped by chapter (a heading row each, linked to the chapter's claims)."""
     check_card(card)
-    head = ["id", "kind", "claim", "dissertation", "ours", "threshold (why)", "verdict"]
+    head = ["id", "kind", "claim", "dissertation", "ours", "threshold (why)", "verdict", "ledger"]
     out = ['<table class="scorecard">', "<thead><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr></thead>",
            "<tbody>"]
     for chapter, rows in card.groupby("chapter", sort=False):
@@ -157,8 +204,8 @@ def to_html(card: pd.DataFrame) -> str:
             if r.interval:
                 ours += f" [{_fmt(r.interval[0])}, {_fmt(r.interval[1])}]"
             verdict = r.verdict + (f" ({r.note})" if r.note else "")
-            cells = [r.id, r.kind, r.claim, r.dissertation, ours, f"{r.threshold}" + (f" ({r.why})" if r.why else ""),
-                     verdict]
+            threshold = f"{r.op} {r.threshold:g}" + (f" ({r.why})" if r.why else "")
+            cells = [r.id, r.kind, r.claim, r.dissertation, ours, threshold, verdict, r.ledger]
             out.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
     out.append("</tbody></table>")
     return "\n".join(out)
