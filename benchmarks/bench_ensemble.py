@@ -1,9 +1,11 @@
-"""Benchmark: train 5 replicates together (an Ensemble, one optimiser) vs one after another (a plain per-replicate loop).
+"""Benchmark: train 5 replicates together (an Ensemble, one optimiser) vs one after another (a plain
+per-replicate loop).
 
 Usage: python benchmarks/bench_ensemble.py [--dataset digits] [--replicates 5] [--epochs 5] [--chapter]
 Prints the wall time of both, the speed-up, and (with --chapter) the reversion chapter's wall time at `cpu`,
 executed through papermill with a fresh run cache.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -57,9 +59,24 @@ def main() -> None:
             env = {**os.environ, "STEERLIB_CACHE": str(Path(tmp) / "cache")}
             for label in ("first run (trains)", "second run (cached)"):
                 t = time.perf_counter()
-                subprocess.run(["papermill", "extrapolation/reversion.ipynb", str(Path(tmp) / "out.ipynb"),
-                                "-p", "profile", "cpu", "-p", "out_dir", str(Path(tmp) / "results"), "--log-level",
-                                "WARNING"], cwd=book, env=env, check=True)
+                subprocess.run(
+                    [
+                        "papermill",
+                        "extrapolation/reversion.ipynb",
+                        str(Path(tmp) / "out.ipynb"),
+                        "-p",
+                        "profile",
+                        "cpu",
+                        "-p",
+                        "out_dir",
+                        str(Path(tmp) / "results"),
+                        "--log-level",
+                        "WARNING",
+                    ],
+                    cwd=book,
+                    env=env,
+                    check=True,
+                )
                 print(f"reversion chapter, cpu profile, {label}: {time.perf_counter() - t:.1f} s")
 
 

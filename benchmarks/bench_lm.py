@@ -13,8 +13,10 @@ static (preallocated) cache, optionally that plus ``torch.compile`` (``--compile
 :func:`steerlib.lm.sampling.sample`. The variants run interleaved, ``--repeats`` times each, in one process, so a
 busy machine slows all of them alike; the ratios to ``generate`` are medians over the repeats.
 
-    python benchmarks/bench_lm.py [--threads 1] [--profile cpu] [--repeats 3] [--compile] [--json results/benchmarks/lm.json]
+    python benchmarks/bench_lm.py [--threads 1] [--profile cpu] [--repeats 3] [--compile]
+                                  [--json results/benchmarks/lm.json]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -53,8 +55,11 @@ def flops_per_token(model, seq_len: int) -> float:
     """Training FLOPs per token: 6 N (matmul weights, output head included) + 6 L T d (attention products)."""
     cfg = model.config
     d, layers = cfg.hidden_size, cfg.num_hidden_layers
-    blocks = sum(p.numel() for n, p in model.named_parameters() if p.dim() == 2 and not any(
-        e in n for e in ("wte", "wpe", "embed_tokens", "lm_head")))
+    blocks = sum(
+        p.numel()
+        for n, p in model.named_parameters()
+        if p.dim() == 2 and not any(e in n for e in ("wte", "wpe", "embed_tokens", "lm_head"))
+    )
     return 6 * (blocks + d * cfg.vocab_size) + 6 * layers * seq_len * d
 
 
@@ -62,42 +67,67 @@ def bench_training(args) -> dict:
     """Training tokens/s and GFLOP/s of the unfamiliar-examples chapter's base model, and the matmul peak."""
     cpu = UNFAMILIAR["cpu"]
     tok = word_tokenizer(knowledge.vocabulary(knowledge.make_world(cpu.world)))
-    model = build_model(tiny_config(tok, cpu.base.arch, cpu.base.d_model, cpu.base.n_layers,
-                                    max(cpu.base.d_model // 32, 1), cpu.base.max_len), seed=0)
+    model = build_model(
+        tiny_config(
+            tok, cpu.base.arch, cpu.base.d_model, cpu.base.n_layers, max(cpu.base.d_model // 32, 1), cpu.base.max_len
+        ),
+        seed=0,
+    )
     g = torch.Generator().manual_seed(0)
     ids = torch.randint(4, len(tok), (args.steps * args.batch, args.seq), generator=g).tolist()
     data = Dataset.from_dict({"input_ids": ids, "labels": ids})
-    train_sft(model, data.select(range(args.batch * 3)), SFTConfig(steps=3, batch_size=args.batch), pad_id(tok),
-              "cpu", progress=False)  # warm-up
+    train_sft(
+        model,
+        data.select(range(args.batch * 3)),
+        SFTConfig(steps=3, batch_size=args.batch),
+        pad_id(tok),
+        "cpu",
+        progress=False,
+    )  # warm-up
     start = time.perf_counter()
-    train_sft(model, data, SFTConfig(steps=args.steps, batch_size=args.batch, lr=1e-3), pad_id(tok), "cpu",
-              progress=False)
+    train_sft(
+        model, data, SFTConfig(steps=args.steps, batch_size=args.batch, lr=1e-3), pad_id(tok), "cpu", progress=False
+    )
     seconds = time.perf_counter() - start
     tokens_per_s = args.steps * args.batch * args.seq / seconds
     gflops = tokens_per_s * flops_per_token(model, args.seq) / 1e9
     peak = matmul_peak()
-    return {"model": f"{cpu.base.arch}, {cpu.base.n_layers} layers x {cpu.base.d_model}, vocab {len(tok)}",
-            "params": sum(p.numel() for p in model.parameters()), "batch": args.batch, "seq": args.seq,
-            "ms_per_step": 1e3 * seconds / args.steps, "tokens_per_s": tokens_per_s, "gflops": gflops,
-            "matmul_peak_gflops": peak, "fraction_of_peak": gflops / peak}
+    return {
+        "model": f"{cpu.base.arch}, {cpu.base.n_layers} layers x {cpu.base.d_model}, vocab {len(tok)}",
+        "params": sum(p.numel() for p in model.parameters()),
+        "batch": args.batch,
+        "seq": args.seq,
+        "ms_per_step": 1e3 * seconds / args.steps,
+        "tokens_per_s": tokens_per_s,
+        "gflops": gflops,
+        "matmul_peak_gflops": peak,
+        "fraction_of_peak": gflops / peak,
+    }
 
 
 def generate(model, tokenizer, prompts, max_new_tokens, temperature, seed, batch_size, **options) -> list[list[int]]:
     """Response ids through ``model.generate``, batch by batch, as ``lm.sampling.sample`` called it before it had
     its own loop (``options``: e.g. ``cache_implementation="static"``)."""
     eos, pad_token = tokenizer.eos_token_id, pad_id(tokenizer)
-    config = GenerationConfig(max_new_tokens=max_new_tokens, do_sample=temperature > 0,
-                              temperature=temperature if temperature > 0 else None, top_k=None, top_p=None,
-                              eos_token_id=eos, pad_token_id=pad_token, **options)
+    config = GenerationConfig(
+        max_new_tokens=max_new_tokens,
+        do_sample=temperature > 0,
+        temperature=temperature if temperature > 0 else None,
+        top_k=None,
+        top_p=None,
+        eos_token_id=eos,
+        pad_token_id=pad_token,
+        **options,
+    )
     prompt_ids, ids = encode_prompts(tokenizer, prompts), []
     torch.manual_seed(seed)
     for i in range(0, len(prompt_ids), batch_size):
-        chunk = prompt_ids[i:i + batch_size]
+        chunk = prompt_ids[i : i + batch_size]
         input_ids = pad(chunk, pad_token, side="left")
         mask = pad([[1] * len(p) for p in chunk], 0, side="left")
         with torch.no_grad():
             out = model.generate(input_ids=input_ids, attention_mask=mask, generation_config=config)
-        ids += [row[:row.index(eos) + 1] if eos in row else row for row in out[:, input_ids.shape[1]:].tolist()]
+        ids += [row[: row.index(eos) + 1] if eos in row else row for row in out[:, input_ids.shape[1] :].tolist()]
     return ids
 
 
@@ -105,20 +135,31 @@ def bench_sampling(args) -> dict:
     """Tokens/s of each sampler on one checkpoint evaluation of the pre-memorization chapter at ``args.profile``."""
     s = PREMEM[args.profile]
     pool, train, test, _, _ = running_totals.splits(s.task, s.n_pretrain, s.n_train, s.n_test, 0)
-    base = pretrained_base(s.base, running_totals.vocabulary(s.task), pool, s.pretrain, 0, torch.device("cpu"),
-                           RunCache(), key={"task": s.task, "n_pretrain": s.n_pretrain})  # the chapter's, cached
+    base = pretrained_base(
+        s.base,
+        running_totals.vocabulary(s.task),
+        pool,
+        s.pretrain,
+        0,
+        torch.device("cpu"),
+        RunCache(),
+        key={"task": s.task, "n_pretrain": s.n_pretrain},
+    )  # the chapter's, cached
     model, tok = base.model, base.tokenizer
     prompts = [p for p in list(train["prompt"]) + list(test["prompt"]) for _ in range(s.k)]
     shape = (model, tok, prompts, s.max_new_tokens, s.temperature, 0, s.sample_batch)
-    samplers = {"generate": lambda: generate(*shape),
-                "generate, static cache": lambda: generate(*shape, cache_implementation="static"),
-                "steerlib": lambda: sample(*shape).ids}
+    samplers = {
+        "generate": lambda: generate(*shape),
+        "generate, static cache": lambda: generate(*shape, cache_implementation="static"),
+        "steerlib": lambda: sample(*shape).ids,
+    }
     compile_s = None
     if args.compile:
         compiled = CompileConfig()
         compiled._compile_all_devices = True  # transformers compiles on GPUs only unless told so
         samplers["generate, static cache + torch.compile"] = lambda: generate(
-            *shape, cache_implementation="static", compile_config=compiled)
+            *shape, cache_implementation="static", compile_config=compiled
+        )
         start = time.perf_counter()
         samplers["generate, static cache + torch.compile"]()  # compiling, outside the timed repeats
         compile_s = time.perf_counter() - start
@@ -129,22 +170,36 @@ def bench_sampling(args) -> dict:
             tokens = sum(len(r) for r in run())
             rates[name].append(tokens / (time.perf_counter() - start))
     ratios = {name: statistics.median(r / g for r, g in zip(rates[name], rates["generate"])) for name in samplers}
-    return {"profile": args.profile, "prompts": len(prompts), "batch": s.sample_batch,
-            "max_new_tokens": s.max_new_tokens, "temperature": s.temperature, "repeats": args.repeats,
-            "model": f"{s.base.arch}, {s.base.n_layers} layers x {s.base.d_model}, vocab {len(tok)}",
-            "tokens_per_s": {name: statistics.median(r) for name, r in rates.items()}, "all_tokens_per_s": rates,
-            "ratio_to_generate": ratios, "compile_s": compile_s}
+    return {
+        "profile": args.profile,
+        "prompts": len(prompts),
+        "batch": s.sample_batch,
+        "max_new_tokens": s.max_new_tokens,
+        "temperature": s.temperature,
+        "repeats": args.repeats,
+        "model": f"{s.base.arch}, {s.base.n_layers} layers x {s.base.d_model}, vocab {len(tok)}",
+        "tokens_per_s": {name: statistics.median(r) for name, r in rates.items()},
+        "all_tokens_per_s": rates,
+        "ratio_to_generate": ratios,
+        "compile_s": compile_s,
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: $STEERLIB_THREADS, else "
-                                                                   "all cores)")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch threads (default: $STEERLIB_THREADS, else all cores)"
+    )
     parser.add_argument("--batch", type=int, default=64, help="training sequences per step")
     parser.add_argument("--seq", type=int, default=32, help="tokens per training sequence")
     parser.add_argument("--steps", type=int, default=30)
-    parser.add_argument("--profile", default="cpu", choices=tuple(PREMEM), help="the pre-memorization profile whose "
-                        "sampling is timed (its pretrained model comes from the run cache, or is trained once)")
+    parser.add_argument(
+        "--profile",
+        default="cpu",
+        choices=tuple(PREMEM),
+        help="the pre-memorization profile whose "
+        "sampling is timed (its pretrained model comes from the run cache, or is trained once)",
+    )
     parser.add_argument("--repeats", type=int, default=3, help="interleaved repeats of each sampler")
     parser.add_argument("--compile", action="store_true", help="also time generate with torch.compile (slow)")
     parser.add_argument("--json", type=Path, default=None, help="also write the numbers to this file")
@@ -153,12 +208,16 @@ def main() -> None:
     record = {"threads": threads, "training": bench_training(args), "sampling": bench_sampling(args)}
     t, s = record["training"], record["sampling"]
     print(f"threads  : {threads}")
-    print(f"training : {t['model']}, batch {t['batch']} x {t['seq']} tokens, {t['ms_per_step']:.0f} ms/step, "
-          f"{t['tokens_per_s']:,.0f} tokens/s, {t['gflops']:.1f} GFLOP/s = {100 * t['fraction_of_peak']:.0f}% of the "
-          f"dense matmul peak measured now ({t['matmul_peak_gflops']:.0f} GFLOP/s)")
-    print(f"sampling : pre-memorization at {s['profile']} ({s['model']}), {s['prompts']} prompts in batches of "
-          f"{s['batch']}, up to {s['max_new_tokens']} new tokens at T={s['temperature']}; median of {s['repeats']} "
-          "interleaved repeats")
+    print(
+        f"training : {t['model']}, batch {t['batch']} x {t['seq']} tokens, {t['ms_per_step']:.0f} ms/step, "
+        f"{t['tokens_per_s']:,.0f} tokens/s, {t['gflops']:.1f} GFLOP/s = {100 * t['fraction_of_peak']:.0f}% of the "
+        f"dense matmul peak measured now ({t['matmul_peak_gflops']:.0f} GFLOP/s)"
+    )
+    print(
+        f"sampling : pre-memorization at {s['profile']} ({s['model']}), {s['prompts']} prompts in batches of "
+        f"{s['batch']}, up to {s['max_new_tokens']} new tokens at T={s['temperature']}; median of {s['repeats']} "
+        "interleaved repeats"
+    )
     for name, rate in s["tokens_per_s"].items():
         print(f"  {name:40s} {rate:9,.0f} tokens/s  {s['ratio_to_generate'][name]:.2f}x generate")
     if s["compile_s"] is not None:

@@ -12,4 +12,5 @@ Above them the chapters (:mod:`steerlib.chapters`, one package each) and the boo
 and the one call, ``execute``), :mod:`steerlib.jobs` (``python -m steerlib.jobs``), :mod:`steerlib.scorecard` and
 :mod:`steerlib.performance` (the summary pages).
 """
+
 __version__ = "0.1.0"

@@ -10,6 +10,7 @@ are heavy: transformers, datasets), :func:`execute` runs it::
 
 ``_toc.yml``, the Makefile's notebook list and this registry name the same chapters (tests/test_contract.py).
 """
+
 from __future__ import annotations
 
 import importlib

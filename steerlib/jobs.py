@@ -5,6 +5,7 @@ task), runs them all back to back or in worker processes, or launches them throu
 array of tasks per stage, sharing one ``$STEERLIB_CACHE``). The run is the notebook's (:func:`~steerlib.core.chapter.
 prepare`), so the notebook then finds every run in the cache.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,8 +20,7 @@ from steerlib.core.jobs import Stage, run_stages
 from steerlib.core.profiles import resolve_profile
 
 
-def stages(name: str, profile: str | None = None, seed: int = 0, device: str = "auto",
-           **overrides: Any) -> list[Stage]:
+def stages(name: str, profile: str | None = None, seed: int = 0, device: str = "auto", **overrides: Any) -> list[Stage]:
     """The stages of chapter ``name`` at ``profile`` and ``seed`` (nothing runs)."""
     ch = chapter(name)
     run, settings = prepare(ch, profile, seed, device=device, **overrides)
@@ -33,8 +33,13 @@ def call_main(argv: list[str]) -> None:
     main(argv)
 
 
-def launch(argv: list[str], stages: Sequence[Stage], cluster: str, folder: str | os.PathLike,
-           resources: Mapping[str, Any] | None = None) -> int:
+def launch(
+    argv: list[str],
+    stages: Sequence[Stage],
+    cluster: str,
+    folder: str | os.PathLike,
+    resources: Mapping[str, Any] | None = None,
+) -> int:
     """Run every job through submitit on ``cluster`` ("slurm", or "local" for local processes): per stage, in
     order, an array of tasks ``main(argv + ["--stage", name, "--job", i])``, waiting for a stage's tasks before
     submitting the next. Returns how many jobs ran. Logs go to ``folder``; ``resources`` are submitit's parameters
@@ -67,23 +72,29 @@ def main(argv: list[str] | None = None) -> None:
     the notebook's (:func:`~steerlib.core.chapter.prepare`), so both share ``$STEERLIB_CACHE``."""
     prog = "python -m steerlib.jobs"
     parser = argparse.ArgumentParser(
-        prog=prog, formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog=prog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         description="A chapter's training runs as jobs, in stages that run in order, sharing one $STEERLIB_CACHE;\n"
-                    "the chapter's notebook then finds every run in the cache.",
+        "the chapter's notebook then finds every run in the cache.",
         epilog=f"{prog} reversion --profile cpu --list               # the stages and jobs, one line each\n"
-               f"{prog} reversion --profile cpu --stage ensembles --job 2   # one job ($SLURM_ARRAY_TASK_ID)\n"
-               f"{prog} reversion --profile cpu --stage ensembles   # one stage's jobs\n"
-               f"{prog} reversion --profile cpu --workers 2         # every stage, 2 worker processes\n"
-               f"{prog} pre-memorization --profile paper --launch slurm --partition gpu --gpus 1 --hours 4\n"
-               f"{' ' * len(prog)}                   # every stage as Slurm array tasks (submitit)")
+        f"{prog} reversion --profile cpu --stage ensembles --job 2   # one job ($SLURM_ARRAY_TASK_ID)\n"
+        f"{prog} reversion --profile cpu --stage ensembles   # one stage's jobs\n"
+        f"{prog} reversion --profile cpu --workers 2         # every stage, 2 worker processes\n"
+        f"{prog} pre-memorization --profile paper --launch slurm --partition gpu --gpus 1 --hours 4\n"
+        f"{' ' * len(prog)}                   # every stage as Slurm array tasks (submitit)",
+    )
     parser.add_argument("chapter", choices=list(CHAPTERS), help="the chapter (its notebook's name)")
     parser.add_argument("--profile", default=None, help="smoke | cpu | paper (gpu); default $STEERLIB_PROFILE or cpu")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
     what = parser.add_mutually_exclusive_group()
     what.add_argument("--list", action="store_true", help="print the stages and their jobs and exit")
-    what.add_argument("--launch", choices=("slurm", "local"), default=None,
-                      help="submit every stage's jobs through submitit, stage after stage, and wait for them")
+    what.add_argument(
+        "--launch",
+        choices=("slurm", "local"),
+        default=None,
+        help="submit every stage's jobs through submitit, stage after stage, and wait for them",
+    )
     parser.add_argument("--stage", default=None, help="run only this stage (see --list)")
     parser.add_argument("--job", type=int, default=None, help="with --stage: run only this job of it (see --list)")
     parser.add_argument("--workers", type=int, default=1, help="worker processes of one thread each (default 1)")
@@ -106,8 +117,15 @@ def main(argv: list[str] | None = None) -> None:
         resources = {"timeout_min": int(args.hours * 60)}
         if args.launch == "slurm":
             resources.update(gpus_per_node=args.gpus, **({"slurm_partition": args.partition} if args.partition else {}))
-        base = [args.chapter, "--profile", resolve_profile(args.profile), "--seed", str(args.seed), "--device",
-                args.device]
+        base = [
+            args.chapter,
+            "--profile",
+            resolve_profile(args.profile),
+            "--seed",
+            str(args.seed),
+            "--device",
+            args.device,
+        ]
         n = launch(base, listed, args.launch, args.folder, resources)
         print(f"{n} jobs done ({args.launch}); logs in {args.folder}")
         return
@@ -121,8 +139,9 @@ def main(argv: list[str] | None = None) -> None:
         if args.job is not None:
             jobs = listed[0].jobs
             if not 0 <= args.job < len(jobs):
-                parser.error(f"--job={args.job} is out of range; allowed values lie in [0, {len(jobs) - 1}] "
-                             "(see --list)")
+                parser.error(
+                    f"--job={args.job} is out of range; allowed values lie in [0, {len(jobs) - 1}] (see --list)"
+                )
             listed = [Stage(args.stage, (jobs[args.job],))]
     seconds = run_stages(listed, args.workers)
     print(f"{len(seconds)} jobs done in {sum(seconds):.0f} s")

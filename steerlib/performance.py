@@ -1,5 +1,6 @@
 """The book's performance page: what each chapter cost (from its ``metrics.json``) and how fast the language-model
 stack runs (from ``benchmarks/bench_lm.py``'s ``--json`` record, ``<results>/benchmarks/lm.json``)."""
+
 from __future__ import annotations
 
 import json
@@ -20,8 +21,10 @@ def _root(root: str | os.PathLike | None) -> Path:
     check_type("results_dir", root, (str, os.PathLike, type(None)), "a folder path or None")
     root = Path(root) if root is not None else results_root()
     if not root.is_dir():
-        raise FileNotFoundError(f"results_dir={str(root)!r} does not exist; run the chapters first (make book) "
-                                "or name the folder that holds <chapter>/metrics.json")
+        raise FileNotFoundError(
+            f"results_dir={str(root)!r} does not exist; run the chapters first (make book) "
+            "or name the folder that holds <chapter>/metrics.json"
+        )
     return root
 
 
@@ -37,15 +40,27 @@ def chapter_costs(root: str | os.PathLike | None = None, profile: str | None = N
             continue
         wall, used = record["wall_time_s"], record.get("resources", {})
         stages = record["extra"].get("seconds")
-        stages = {k: v for k, v in stages.items() if isinstance(v, (int, float)) and k != "total"} if isinstance(
-            stages, dict) else {}
+        stages = (
+            {k: v for k, v in stages.items() if isinstance(v, (int, float)) and k != "total"}
+            if isinstance(stages, dict)
+            else {}
+        )
         top = sorted(stages.items(), key=lambda kv: -kv[1])[:4]
-        rows.append({"chapter": record["chapter"], "profile": profile, "wall time (min)": wall / 60,
-                     "threads": used.get("threads"), "CPU (min)": used["cpu_s"] / 60 if "cpu_s" in used else None,
-                     "cores busy": used["cpu_s"] / wall if "cpu_s" in used and wall else None,
-                     "where the time goes": ", ".join(f"{k} {v / 60:.1f} min" for k, v in top) or "not recorded"})
-    table = pd.DataFrame(rows, columns=["chapter", "profile", "wall time (min)", "threads", "CPU (min)", "cores busy",
-                                        "where the time goes"])
+        rows.append(
+            {
+                "chapter": record["chapter"],
+                "profile": profile,
+                "wall time (min)": wall / 60,
+                "threads": used.get("threads"),
+                "CPU (min)": used["cpu_s"] / 60 if "cpu_s" in used else None,
+                "cores busy": used["cpu_s"] / wall if "cpu_s" in used and wall else None,
+                "where the time goes": ", ".join(f"{k} {v / 60:.1f} min" for k, v in top) or "not recorded",
+            }
+        )
+    table = pd.DataFrame(
+        rows,
+        columns=["chapter", "profile", "wall time (min)", "threads", "CPU (min)", "cores busy", "where the time goes"],
+    )
     return table.sort_values("wall time (min)", ascending=False).set_index("chapter")
 
 

@@ -8,6 +8,7 @@ claims ledger, :mod:`steerlib.core.ledger`). :func:`margins` puts every evidence
 distance from the threshold in units of its interval) for the card's picture. Every claim is listed, grouped by
 chapter, and links to its chapter's claims section.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -26,8 +27,24 @@ from steerlib.core.claims import HOLDING, VERDICTS
 from steerlib.core.profiles import resolve_profile
 from steerlib.core.record import read_metrics
 
-COLUMNS = ["chapter", "profile", "seed", "kind", "id", "claim", "dissertation", "statistic", "value", "interval", "op",
-           "threshold", "why", "verdict", "ledger", "note"]
+COLUMNS = [
+    "chapter",
+    "profile",
+    "seed",
+    "kind",
+    "id",
+    "claim",
+    "dissertation",
+    "statistic",
+    "value",
+    "interval",
+    "op",
+    "threshold",
+    "why",
+    "verdict",
+    "ledger",
+    "note",
+]
 
 
 def _verdict(c: dict) -> str:
@@ -52,8 +69,10 @@ def collect(root: str | Path | None = None, profile: str | None = None) -> pd.Da
         raise ValueError("results_dir='' is not a folder; name the folder that holds <chapter>/metrics.json, or None")
     root = Path(root) if root is not None else results_root()
     if not root.is_dir():
-        raise FileNotFoundError(f"results_dir={str(root)!r} does not exist; run the chapters first (make book) "
-                                "or name the folder that holds <chapter>/metrics.json")
+        raise FileNotFoundError(
+            f"results_dir={str(root)!r} does not exist; run the chapters first (make book) "
+            "or name the folder that holds <chapter>/metrics.json"
+        )
     profile = resolve_profile(profile)
     newest: dict[str, tuple[str, Path, dict]] = {}
     left_out = []
@@ -71,22 +90,40 @@ def collect(root: str | Path | None = None, profile: str | None = None) -> pd.Da
         newest[record["chapter"]] = run
     rows = []
     order = {name: i for i, name in enumerate(CHAPTERS)}  # the book's order; other chapters after, by folder
-    for _, path, record in sorted(newest.values(), key=lambda r: (order.get(r[2]["chapter"], len(order)), str(r[1]))):
+    for _, _, record in sorted(newest.values(), key=lambda r: (order.get(r[2]["chapter"], len(order)), str(r[1]))):
         for c in record["claims"]:
             interval = c.get("interval")
-            rows.append({
-                "chapter": record["chapter"], "profile": record["config"].get("profile", "?"),
-                "seed": record["config"].get("seed"), "kind": c.get("kind", "evidence"), "id": c["id"],
-                "claim": c["statement"], "dissertation": c.get("dissertation", ""), "statistic": c["statistic"],
-                "value": c["value"], "interval": tuple(interval) if interval else None, "op": c["op"],
-                "threshold": c["threshold"], "why": c.get("why", ""), "verdict": _verdict(c),
-                "ledger": c.get("ledger") or "not in the ledger", "note": c.get("note", ""),
-            })
+            rows.append(
+                {
+                    "chapter": record["chapter"],
+                    "profile": record["config"].get("profile", "?"),
+                    "seed": record["config"].get("seed"),
+                    "kind": c.get("kind", "evidence"),
+                    "id": c["id"],
+                    "claim": c["statement"],
+                    "dissertation": c.get("dissertation", ""),
+                    "statistic": c["statistic"],
+                    "value": c["value"],
+                    "interval": tuple(interval) if interval else None,
+                    "op": c["op"],
+                    "threshold": c["threshold"],
+                    "why": c.get("why", ""),
+                    "verdict": _verdict(c),
+                    "ledger": c.get("ledger") or "not in the ledger",
+                    "note": c.get("note", ""),
+                }
+            )
     card = pd.DataFrame(rows, columns=COLUMNS)
-    card.attrs.update(root=str(root), profile=profile, left_out=left_out,
-                      runs={chapter: f"{path.parent.name} (finished {when[:19].replace('T', ' ')} UTC)"
-                            for chapter, (when, path, _) in newest.items()},
-                      machines={chapter: _machine(record) for chapter, (_, _, record) in newest.items()})
+    card.attrs.update(
+        root=str(root),
+        profile=profile,
+        left_out=left_out,
+        runs={
+            chapter: f"{path.parent.name} (finished {when[:19].replace('T', ' ')} UTC)"
+            for chapter, (when, path, _) in newest.items()
+        },
+        machines={chapter: _machine(record) for chapter, (_, _, record) in newest.items()},
+    )
     return card
 
 
@@ -97,7 +134,8 @@ def _machine(record: dict) -> str:
         return "not recorded"
     kernels = m["kernels"] + (f" (ATEN_CPU_CAPABILITY={m['aten_cpu_capability']})" if m["aten_cpu_capability"] else "")
     cbwr = f", MKL_CBWR={m['mkl_cbwr']}" if m["mkl_cbwr"] else ""
-    return f"{m['cpu']} ({m['arch']}), torch {m['torch']} with {m['blas']}, {kernels} kernels{cbwr}, {m['threads']} threads"
+    torch_build = f"torch {m['torch']} with {m['blas']}"
+    return f"{m['cpu']} ({m['arch']}), {torch_build}, {kernels} kernels{cbwr}, {m['threads']} threads"
 
 
 def sources(card: pd.DataFrame) -> str:
@@ -107,8 +145,12 @@ def sources(card: pd.DataFrame) -> str:
     if "runs" not in attrs:
         return ""
     machines = attrs.get("machines", {})
-    runs = "; ".join(f"{chapter}: {run}, on {machines.get(chapter, 'not recorded')}"
-                     for chapter, run in attrs["runs"].items()) or "none"
+    runs = (
+        "; ".join(
+            f"{chapter}: {run}, on {machines.get(chapter, 'not recorded')}" for chapter, run in attrs["runs"].items()
+        )
+        or "none"
+    )
     text = f"Runs at the {attrs['profile']} profile from `{attrs['root']}`, one per chapter: {runs}."
     if len(set(machines.values())) > 1:
         text += " **The chapters ran on different machines or settings**, which can move fragile verdicts."
@@ -131,7 +173,8 @@ def summary(card: pd.DataFrame) -> pd.DataFrame:
     evidence = card[card["kind"] == "evidence"]
     table = pd.crosstab(evidence["chapter"], evidence["verdict"]).reindex(columns=list(VERDICTS), fill_value=0)
     table["revised after results"] = evidence.groupby("chapter")["ledger"].agg(
-        lambda v: int(v.str.startswith("revised after").sum()))
+        lambda v: int(v.str.startswith("revised after").sum())
+    )
     prereq = card[card["kind"] == "prerequisite"].groupby("chapter")["verdict"]
     table["prerequisites"] = prereq.agg(lambda v: f"{v.isin(HOLDING).sum()} of {len(v)}")
     order = [c for c in CHAPTERS if c in table.index] + [c for c in table.index if c not in CHAPTERS]
@@ -140,9 +183,11 @@ def summary(card: pd.DataFrame) -> pd.DataFrame:
 
 def _count(verdicts: pd.Series) -> str:
     n = {v: int((verdicts == v).sum()) for v in VERDICTS}
-    return (f"{n['holds']} of {len(verdicts)} hold and {n['holds (fragile)']} more hold but are fragile; "
-            f"{n['does not hold']} do not hold and {n['does not hold (fragile)']} more miss but are fragile; "
-            f"{n['not judged']} are not judged")
+    return (
+        f"{n['holds']} of {len(verdicts)} hold and {n['holds (fragile)']} more hold but are fragile; "
+        f"{n['does not hold']} do not hold and {n['does not hold (fragile)']} more miss but are fragile; "
+        f"{n['not judged']} are not judged"
+    )
 
 
 def headline(card: pd.DataFrame) -> str:
@@ -152,9 +197,11 @@ def headline(card: pd.DataFrame) -> str:
     evidence = card[card["kind"] == "evidence"]
     late = evidence["ledger"].str.contains("after results")
     p = card.loc[card["kind"] == "prerequisite", "verdict"]
-    return (f"Evidence claims registered before any result: {_count(evidence.loc[~late, 'verdict'])}. "
-            f"Claims registered or revised after results: {_count(evidence.loc[late, 'verdict'])}. "
-            f"Prerequisites: {p.isin(HOLDING).sum()} of {len(p)} hold.")
+    return (
+        f"Evidence claims registered before any result: {_count(evidence.loc[~late, 'verdict'])}. "
+        f"Claims registered or revised after results: {_count(evidence.loc[late, 'verdict'])}. "
+        f"Prerequisites: {p.isin(HOLDING).sum()} of {len(p)} hold."
+    )
 
 
 def margins(card: pd.DataFrame, clip: float = 4.0) -> pd.DataFrame:
@@ -170,8 +217,15 @@ def margins(card: pd.DataFrame, clip: float = 4.0) -> pd.DataFrame:
         gap = sign * (float(r.value) - float(r.threshold))
         half = (r.interval[1] - r.interval[0]) / 2 if r.interval else 0.0
         margin = gap / half if half > 0 else math.copysign(math.inf, gap if gap else 1.0)
-        rows.append({"chapter": r.chapter, "id": r.id, "margin": float(np.clip(margin, -clip, clip)),
-                     "verdict": r.verdict, "ledger": r.ledger})
+        rows.append(
+            {
+                "chapter": r.chapter,
+                "id": r.id,
+                "margin": float(np.clip(margin, -clip, clip)),
+                "verdict": r.verdict,
+                "ledger": r.ledger,
+            }
+        )
     return pd.DataFrame(rows, columns=["chapter", "id", "margin", "verdict", "ledger"])
 
 
@@ -192,8 +246,11 @@ def to_html(card: pd.DataFrame) -> str:
     """Every claim in one HTML table, grouped by chapter (a heading row each, linked to the chapter's claims)."""
     check_card(card)
     head = ["id", "kind", "claim", "dissertation", "ours", "threshold (why)", "verdict", "ledger"]
-    out = ['<table class="scorecard">', "<thead><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr></thead>",
-           "<tbody>"]
+    out = [
+        '<table class="scorecard">',
+        "<thead><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr></thead>",
+        "<tbody>",
+    ]
     for chapter, rows in card.groupby("chapter", sort=False):
         link = chapter_link(chapter)
         name = f'<a href="{link}">{html.escape(chapter)}</a>' if link else html.escape(chapter)

@@ -11,6 +11,7 @@ Used by ``tests/test_browser.py`` on the smoke book (``make smoke-book``). By ha
 
     python tests/bookcheck.py _build/smoke/_build/html _build/smoke/results _build/smoke/screenshots
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -22,8 +23,16 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 # Debian's chromium, driven by Playwright (no browser download); a fresh profile every launch.
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 VIEWPORT = {"width": 1280, "height": 900}  # a laptop's window
 
 PROGRESS = re.compile(r"\d+%\|[^|\n]*\||\|\s*\d+/\d+ \[\d+:\d+")  # tqdm: "  3%|▎    | 1000/30000 [00:01<00:30"
@@ -131,8 +140,11 @@ def page_problems(facts: dict, chapter_claims: dict[str, list[str]], stem: str) 
     if raw:
         problems.append(f"raw TeX left after typesetting: {raw[:8]}")
     if stem in chapter_claims:
-        missing = min(([c for c in chapter_claims[stem] if c not in rows] for rows in facts["tables"]), key=len,
-                      default=chapter_claims[stem])
+        missing = min(
+            ([c for c in chapter_claims[stem] if c not in rows] for rows in facts["tables"]),
+            key=len,
+            default=chapter_claims[stem],
+        )
         if missing:
             problems.append(f"no table lists every claim of the chapter's metrics.json (missing: {missing})")
     if stem == "scorecard":
@@ -161,8 +173,9 @@ def move_sliders(page, screenshot: Path) -> tuple[int, list[str]]:
         after_menu = image.get_attribute("src")
         slider.screenshot(path=screenshot.with_name(f"{screenshot.stem}-slider{k}-after.png"))
         if after_key == before or (len(choices) > 1 and after_menu == after_key):
-            problems.append(f"static slider {k} does not move (key press: {after_key != before}, menu: "
-                            f"{after_menu != after_key})")
+            problems.append(
+                f"static slider {k} does not move (key press: {after_key != before}, menu: {after_menu != after_key})"
+            )
         else:
             moved += 1
     return moved, problems
@@ -171,6 +184,7 @@ def move_sliders(page, screenshot: Path) -> tuple[int, list[str]]:
 def watch(page, report: PageReport) -> None:
     """Record on ``report`` every request that would leave the machine (and abort it), every local file that fails
     to load and every uncaught JavaScript error of ``page``."""
+
     def block(route) -> None:
         report.problems.append(f"network request: {route.request.url}")
         route.abort()
@@ -203,21 +217,25 @@ def photograph(page, path: Path) -> None:
     page.set_viewport_size(VIEWPORT)
 
 
-def check_book(html: Path, results: Path, screenshots: Path, chromium: str = "/usr/bin/chromium",
-               pages: list[str] | None = None) -> list[PageReport]:
+def check_book(
+    html: Path, results: Path, screenshots: Path, chromium: str = "/usr/bin/chromium", pages: list[str] | None = None
+) -> list[PageReport]:
     """Open every page of the built book at ``html`` (or just ``pages``) offline in headless ``chromium``, check it
     against the chapters' records in ``results`` and save a full-page screenshot of it in ``screenshots``."""
     if not Path(chromium).is_file():
-        raise FileNotFoundError(f"the browser check needs headless Chromium at {chromium}: install Debian's chromium "
-                                "package (apt-get install chromium; make test does) or set CHROMIUM=/path/to/it")
+        raise FileNotFoundError(
+            f"the browser check needs headless Chromium at {chromium}: install Debian's chromium "
+            "package (apt-get install chromium; make test does) or set CHROMIUM=/path/to/it"
+        )
     from playwright.sync_api import sync_playwright
 
     html, chapter_claims = html.resolve(), claims_by_chapter(results)
     screenshots.mkdir(parents=True, exist_ok=True)
     reports = []
     with sync_playwright() as pw, tempfile.TemporaryDirectory() as profile:
-        context = pw.chromium.launch_persistent_context(profile, executable_path=chromium, headless=True,
-                                                        args=CHROMIUM_ARGS, viewport=VIEWPORT)
+        context = pw.chromium.launch_persistent_context(
+            profile, executable_path=chromium, headless=True, args=CHROMIUM_ARGS, viewport=VIEWPORT
+        )
         for name in pages or book_pages(html):
             report = PageReport(name)
             page = context.new_page()

@@ -1,4 +1,5 @@
 """Iterated FGSM on a linear model, where each round's step is known in closed form."""
+
 from collections import OrderedDict
 
 import torch
@@ -55,8 +56,12 @@ def test_random_sign_control_has_the_same_size_per_entry():
 
 def test_fgsm_in_batches_equals_fgsm_in_one_batch():
     """Each input's gradient is its own (eval mode), so the batch size changes nothing but speed."""
-    ens = Ensemble(lambda: nn.Sequential(OrderedDict(flatten=nn.Flatten(), fc1=nn.Linear(4, 8), relu=nn.ReLU(),
-                                                     fc2=nn.Linear(8, 3))), replicates(0, 2))
+    ens = Ensemble(
+        lambda: nn.Sequential(
+            OrderedDict(flatten=nn.Flatten(), fc1=nn.Linear(4, 8), relu=nn.ReLU(), fc2=nn.Linear(8, 3))
+        ),
+        replicates(0, 2),
+    )
     g = torch.Generator().manual_seed(1)
     x, y = torch.rand(7, 1, 4, generator=g), torch.randint(0, 3, (7,), generator=g)
     loss = make_loss("ce", 3)

@@ -1,5 +1,6 @@
 """Batch runs (the book build: ``STEERLIB_INTERACTIVE=0``) show no progress bars; a slider of pre-drawn frames
 needs no kernel."""
+
 import os
 
 import matplotlib.pyplot as plt
@@ -38,9 +39,10 @@ def test_frame_slider_holds_every_frame_and_closes_the_figures():
         return f
 
     before = plt.get_fignums()
-    page = frame_slider({"a": [("a0", fig(0)), ("a1", fig(1))], "b": [("b0", fig(2))]}, menu="shift",
-                        slider="level").data
+    page = frame_slider(
+        {"a": [("a0", fig(0)), ("a1", fig(1))], "b": [("b0", fig(2))]}, menu="shift", slider="level"
+    ).data
     assert plt.get_fignums() == before
     assert page.count("data:image/png;base64,") == 1 + 3  # the first frame in the <img>, then all in the script
     assert '<option value="a">' in page and '<option value="b">' in page and 'max="1"' in page
-    assert page.count("<script>") == 1 and "</script>" not in page.split("<script>")[1][:-len("</script>")]
+    assert page.count("<script>") == 1 and "</script>" not in page.split("<script>")[1][: -len("</script>")]

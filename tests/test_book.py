@@ -1,4 +1,5 @@
 """The book: every notebook is well formed and listed, and every chapter runs under papermill at `smoke`."""
+
 import json
 import re
 import shutil
@@ -12,8 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "book"
 TOC = (ROOT / "_toc.yml").read_text()
 TOC_FILES = re.findall(r"file:\s*(\S+)", TOC) + [re.search(r"root:\s*(\S+)", TOC).group(1)]
-NOTEBOOKS = sorted(p for p in BOOK.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts
-                   and "results" not in p.parts)
+NOTEBOOKS = sorted(p for p in BOOK.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts and "results" not in p.parts)
 CHAPTERS = [p for p in NOTEBOOKS if p.stem not in ("scorecard", "performance")]  # the summary pages
 
 
@@ -61,8 +61,15 @@ def test_every_install_cell_installs_from_the_books_home(tmp_path):
 def test_chapter_runs_under_papermill_and_records_its_claims(path, tmp_path):
     pm = pytest.importorskip("papermill")
     out_dir = tmp_path / "results"
-    pm.execute_notebook(str(path), str(tmp_path / path.name), cwd=str(path.parent), kernel_name="python3",
-                        parameters={"profile": "smoke", "out_dir": str(out_dir)}, progress_bar=False, execution_timeout=900)
+    pm.execute_notebook(
+        str(path),
+        str(tmp_path / path.name),
+        cwd=str(path.parent),
+        kernel_name="python3",
+        parameters={"profile": "smoke", "out_dir": str(out_dir)},
+        progress_bar=False,
+        execution_timeout=900,
+    )
     record = json.loads((out_dir / "metrics.json").read_text())
     assert record["config"]["profile"] == "smoke"
     fields = {"id", "statement", "value", "threshold", "holds", "kind", "why", "interval", "uncertainty", "verdict"}
@@ -76,14 +83,32 @@ def test_scorecard_lists_every_claim_with_its_verdict(tmp_path):
     from steerlib.core.claims import Claim
     from steerlib.core.record import write_metrics
 
-    claims = [Claim(f"T{i}", f"toy claim {i}", "x", float(i), ">", 5.0, why="toy", interval=(i - 1.0, i + 1.0),
-                    uncertainty="toy") for i in range(80)]  # more rows than pandas shows by default
+    claims = [
+        Claim(
+            f"T{i}",
+            f"toy claim {i}",
+            "x",
+            float(i),
+            ">",
+            5.0,
+            why="toy",
+            interval=(i - 1.0, i + 1.0),
+            uncertainty="toy",
+        )
+        for i in range(80)
+    ]  # more rows than pandas shows by default
     claims.append(Claim("P1", "toy prerequisite", "x", 1.0, ">", 0.5, kind="prerequisite", why="toy"))
     write_metrics(tmp_path / "toy", "toy", {"profile": "smoke"}, claims, 0)
     write_metrics(tmp_path / "toy-cpu", "toy", {"profile": "cpu"}, [Claim("T2", "cpu toy", "x", 1.0, ">", 0.5)], 0)
-    pm.execute_notebook(str(BOOK / "scorecard.ipynb"), str(tmp_path / "card.ipynb"), cwd=str(BOOK),
-                        kernel_name="python3", parameters={"results_dir": str(tmp_path), "profile": "smoke"},
-                        progress_bar=False, execution_timeout=900)
+    pm.execute_notebook(
+        str(BOOK / "scorecard.ipynb"),
+        str(tmp_path / "card.ipynb"),
+        cwd=str(BOOK),
+        kernel_name="python3",
+        parameters={"results_dir": str(tmp_path), "profile": "smoke"},
+        progress_bar=False,
+        execution_timeout=900,
+    )
     text = (tmp_path / "card.ipynb").read_text()
     assert all(f"toy claim {i}<" in text for i in range(80)), "every claim is listed, none cut by a row limit"
     assert "holds (fragile)" in text and "does not hold" in text and "toy prerequisite" in text
@@ -99,13 +124,17 @@ def test_scorecard_refuses_a_missing_results_folder(tmp_path):
         scorecard.collect(tmp_path / "nowhere")
 
 
-@pytest.mark.parametrize("params, message", [
-    ({"profile": "laptop"}, "profile='laptop'.*'smoke', 'cpu', 'paper', 'gpu'"),
-    ({"profile": ""}, "profile=''.*'smoke', 'cpu', 'paper', 'gpu'"),
-    ({"seed": "abc"}, "seed='abc' is a str; seed must be an integer"),
-    ({"seed": 1.5}, "seed=1.5 is a float; seed must be an integer"),
-    ({"seed": -1}, "seed=-1 is out of range; allowed values lie in \\[0, 4294967295\\]"),
-], ids=["profile-laptop", "profile-empty", "seed-abc", "seed-1.5", "seed--1"])
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"profile": "laptop"}, "profile='laptop'.*'smoke', 'cpu', 'paper', 'gpu'"),
+        ({"profile": ""}, "profile=''.*'smoke', 'cpu', 'paper', 'gpu'"),
+        ({"seed": "abc"}, "seed='abc' is a str; seed must be an integer"),
+        ({"seed": 1.5}, "seed=1.5 is a float; seed must be an integer"),
+        ({"seed": -1}, "seed=-1 is out of range; allowed values lie in \\[0, 4294967295\\]"),
+    ],
+    ids=["profile-laptop", "profile-empty", "seed-abc", "seed-1.5", "seed--1"],
+)
 def test_bad_parameters_fail_the_chapter_early_with_a_clear_error(params, message, tmp_path):
     """The checks live in the one call that runs a chapter (steerlib.book.execute), which every chapter notebook
     makes first; nothing is written."""
@@ -113,8 +142,15 @@ def test_bad_parameters_fail_the_chapter_early_with_a_clear_error(params, messag
     path = BOOK / "extrapolation" / "reversion.ipynb"
     out_dir = tmp_path / "results"
     with pytest.raises(pm.PapermillExecutionError, match=message):
-        pm.execute_notebook(str(path), str(tmp_path / "bad.ipynb"), cwd=str(path.parent), kernel_name="python3",
-                            parameters={"profile": "smoke", "out_dir": str(out_dir), **params}, progress_bar=False, execution_timeout=900)
+        pm.execute_notebook(
+            str(path),
+            str(tmp_path / "bad.ipynb"),
+            cwd=str(path.parent),
+            kernel_name="python3",
+            parameters={"profile": "smoke", "out_dir": str(out_dir), **params},
+            progress_bar=False,
+            execution_timeout=900,
+        )
     assert not out_dir.exists()
 
 
@@ -124,21 +160,61 @@ def test_performance_page_shows_each_chapters_cost_and_the_benchmark(tmp_path):
     from steerlib.core.record import write_metrics
 
     claim = [Claim("T1", "toy", "x", 1.0, ">", 0.5, why="toy", uncertainty="toy")]
-    path = write_metrics(tmp_path / "toy", "toy", {"profile": "smoke"}, claim, 0,
-                         {"seconds": {"pretrain": 120.0, "grid": 480.0, "total": 600.0}})
+    path = write_metrics(
+        tmp_path / "toy",
+        "toy",
+        {"profile": "smoke"},
+        claim,
+        0,
+        {"seconds": {"pretrain": 120.0, "grid": 480.0, "total": 600.0}},
+    )
     record = json.loads(path.read_text())
     assert record["resources"]["threads"] >= 1 and record["resources"]["cpu_s"] > 0
     card = tmp_path / "page.ipynb"
-    pm.execute_notebook(str(BOOK / "performance.ipynb"), str(card), cwd=str(BOOK), kernel_name="python3",
-                        parameters={"results_dir": str(tmp_path), "profile": "smoke"}, progress_bar=False)
+    pm.execute_notebook(
+        str(BOOK / "performance.ipynb"),
+        str(card),
+        cwd=str(BOOK),
+        kernel_name="python3",
+        parameters={"results_dir": str(tmp_path), "profile": "smoke"},
+        progress_bar=False,
+    )
     assert "grid 8.0 min, pretrain 2.0 min" in card.read_text() and "make bench" in card.read_text()
     (tmp_path / "benchmarks").mkdir()
-    (tmp_path / "benchmarks" / "lm.json").write_text(json.dumps({"threads": 1, "training": {
-        "model": "toy", "batch": 4, "seq": 8, "tokens_per_s": 1000.0, "gflops": 2.0, "matmul_peak_gflops": 50.0,
-        "fraction_of_peak": 0.04}, "sampling": {"profile": "cpu", "model": "toy", "prompts": 8, "batch": 8,
-        "max_new_tokens": 4, "temperature": 0.8, "repeats": 3, "tokens_per_s": {"generate": 100.0, "steerlib": 170.0},
-        "ratio_to_generate": {"generate": 1.0, "steerlib": 1.7}}}))
-    pm.execute_notebook(str(BOOK / "performance.ipynb"), str(card), cwd=str(BOOK), kernel_name="python3",
-                        parameters={"results_dir": str(tmp_path), "profile": "smoke"}, progress_bar=False)
+    (tmp_path / "benchmarks" / "lm.json").write_text(
+        json.dumps(
+            {
+                "threads": 1,
+                "training": {
+                    "model": "toy",
+                    "batch": 4,
+                    "seq": 8,
+                    "tokens_per_s": 1000.0,
+                    "gflops": 2.0,
+                    "matmul_peak_gflops": 50.0,
+                    "fraction_of_peak": 0.04,
+                },
+                "sampling": {
+                    "profile": "cpu",
+                    "model": "toy",
+                    "prompts": 8,
+                    "batch": 8,
+                    "max_new_tokens": 4,
+                    "temperature": 0.8,
+                    "repeats": 3,
+                    "tokens_per_s": {"generate": 100.0, "steerlib": 170.0},
+                    "ratio_to_generate": {"generate": 1.0, "steerlib": 1.7},
+                },
+            }
+        )
+    )
+    pm.execute_notebook(
+        str(BOOK / "performance.ipynb"),
+        str(card),
+        cwd=str(BOOK),
+        kernel_name="python3",
+        parameters={"results_dir": str(tmp_path), "profile": "smoke"},
+        progress_bar=False,
+    )
     text = card.read_text()
     assert "**4%**" in text and "1.70" in text and "steerlib" in text

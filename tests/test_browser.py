@@ -5,6 +5,7 @@ copies of a chapter page.
 ``make test`` builds the smoke book first (``make smoke-book``) and installs Chromium; without either these tests
 fail, saying what is missing. They never skip.
 """
+
 from __future__ import annotations
 
 import os
@@ -68,22 +69,48 @@ def test_the_static_slider_moves_without_a_kernel(reports):
 
 DOCTORED = {  # page name -> (how the reversion page is changed, the problems the check must report)
     "control": (lambda html: html, set()),
-    "error": (lambda html: html.replace('<div class="cell_output docutils container">', (
-        '<div class="cell_output docutils container"><div class="output traceback highlight-ipythontb notranslate">'
-        '<div class="highlight"><pre>Traceback (most recent call last):\nValueError: doctored</pre></div></div>'),
-        1), {"error output", "error text in an output"}),
-    "missing-figure": (lambda html: html.replace('src="../../_images/', 'src="../../_images/missing-', 1),
-                       {"image did not load", "failed to load"}),
-    "network": (lambda html: html.replace("</head>", '<script src="https://cdn.jsdelivr.net/npm/mathjax@3/es5/'
-                                          'tex-chtml.js"></script></head>'), {"network request"}),
-    "raw-tex": (lambda html: re.sub(r'<script[^>]*src="[^"]*mathjax/tex-chtml\.js"[^>]*></script>', "", html),
-                {"raw TeX left after typesetting"}),
-    "progress-bar": (lambda html: html.replace('<div class="cell_output docutils container">', (
-        '<div class="cell_output docutils container"><div class="output stream highlight-myst-ansi notranslate">'
-        '<div class="highlight"><pre>tokenize:   3%|▎         | 1000/30000 [00:01&lt;00:30]</pre></div></div>'),
-        1), {"progress-bar output"}),
-    "broken-link": (lambda html: html.replace("</article>", '<a href="nowhere.html#claims">x</a></article>'),
-                    {"broken internal link to book/extrapolation/nowhere.html"}),
+    "error": (
+        lambda html: html.replace(
+            '<div class="cell_output docutils container">',
+            (
+                '<div class="cell_output docutils container">'
+                '<div class="output traceback highlight-ipythontb notranslate">'
+                '<div class="highlight"><pre>Traceback (most recent call last):\nValueError: doctored</pre></div></div>'
+            ),
+            1,
+        ),
+        {"error output", "error text in an output"},
+    ),
+    "missing-figure": (
+        lambda html: html.replace('src="../../_images/', 'src="../../_images/missing-', 1),
+        {"image did not load", "failed to load"},
+    ),
+    "network": (
+        lambda html: html.replace(
+            "</head>", '<script src="https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-chtml.js"></script></head>'
+        ),
+        {"network request"},
+    ),
+    "raw-tex": (
+        lambda html: re.sub(r'<script[^>]*src="[^"]*mathjax/tex-chtml\.js"[^>]*></script>', "", html),
+        {"raw TeX left after typesetting"},
+    ),
+    "progress-bar": (
+        lambda html: html.replace(
+            '<div class="cell_output docutils container">',
+            (
+                '<div class="cell_output docutils container">'
+                '<div class="output stream highlight-myst-ansi notranslate">'
+                '<div class="highlight"><pre>tokenize:   3%|▎         | 1000/30000 [00:01&lt;00:30]</pre></div></div>'
+            ),
+            1,
+        ),
+        {"progress-bar output"},
+    ),
+    "broken-link": (
+        lambda html: html.replace("</article>", '<a href="nowhere.html#claims">x</a></article>'),
+        {"broken internal link to book/extrapolation/nowhere.html"},
+    ),
 }
 
 

@@ -67,8 +67,14 @@ class Result:
 
 
 def _result() -> Result:
-    return Result([Spec(1e-3, 2), Spec(1e-2, 4)], pd.DataFrame({"level": [0, 1], "shift": ["none", "rotate"]}),
-                  np.linspace(0, 1, 5), np.array(["a", "b"]), torch.arange(3.0), {"x": Spec(0.5, 1)})
+    return Result(
+        [Spec(1e-3, 2), Spec(1e-2, 4)],
+        pd.DataFrame({"level": [0, 1], "shift": ["none", "rotate"]}),
+        np.linspace(0, 1, 5),
+        np.array(["a", "b"]),
+        torch.arange(3.0),
+        {"x": Spec(0.5, 1)},
+    )
 
 
 def test_a_dataclass_result_roundtrips_as_plain_data(tmp_path):

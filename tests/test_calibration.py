@@ -1,4 +1,5 @@
 """Temperature scaling recovers known temperatures on synthetic logits."""
+
 import pytest
 import torch
 import torch.nn.functional as F

@@ -1,5 +1,6 @@
 """The cautious-decisions chapter: settings, its statistics on hand-made results, the smoke run end to end
 (structure only), and its cpu claims (slow)."""
+
 import matplotlib
 import numpy as np
 import pandas as pd
@@ -75,19 +76,31 @@ def toy_results(spread: float, replicates: int = 4) -> cautious_decisions.Result
     rng = np.random.default_rng(0)
     tables = (RewardTable(), RewardTable(1.0, -0.05, 0.0))
     sets = [("none", 0)] + [(shift, level) for shift in ("rotate", "blur") for level in range(1, 6)]
-    curves = {"reward": (lambda lv: 0.1 + 0.15 * lv, lambda lv: 0.5 - 0.05 * lv),
-              "ce": (lambda lv: 0.0, lambda lv: 0.55 - 0.5 * lv), "calibrated": (lambda lv: 0.1, lambda lv: 0.5),
-              "oracle": (lambda lv: 0.12 + 0.15 * lv, lambda lv: 0.6 - 0.04 * lv)}
+    curves = {
+        "reward": (lambda lv: 0.1 + 0.15 * lv, lambda lv: 0.5 - 0.05 * lv),
+        "ce": (lambda lv: 0.0, lambda lv: 0.55 - 0.5 * lv),
+        "calibrated": (lambda lv: 0.1, lambda lv: 0.5),
+        "oracle": (lambda lv: 0.12 + 0.15 * lv, lambda lv: 0.6 - 0.04 * lv),
+    }
     rows = []
     for table in tables:
         for method, (abstain, reward) in curves.items():
             for shift, level in sets:
                 for replicate in range(replicates):
                     ab = abstain(level) if table == tables[0] or method != "reward" else 0.02 * level
-                    rows.append({"dataset": "toy", "rewards": table.label, "method": method, "shift": shift,
-                                 "level": level, "severity": float(level), "replicate": replicate,
-                                 "abstain": float(np.clip(ab + rng.normal(0, spread), 0, 1)),
-                                 "reward": reward(level) + rng.normal(0, spread)})
+                    rows.append(
+                        {
+                            "dataset": "toy",
+                            "rewards": table.label,
+                            "method": method,
+                            "shift": shift,
+                            "level": level,
+                            "severity": float(level),
+                            "replicate": replicate,
+                            "abstain": float(np.clip(ab + rng.normal(0, spread), 0, 1)),
+                            "reward": reward(level) + rng.normal(0, spread),
+                        }
+                    )
     return cautious_decisions.Results(pd.DataFrame(rows), {}, {t.label: t for t in tables}, pd.DataFrame())
 
 
@@ -97,16 +110,35 @@ def test_statistics_of_hand_worked_curves():
     0.55 - 0.5 level (CE), 0.6 - 0.04 level (oracle), so the gain over CE is -0.05 + 0.45 level and the oracle's
     0.05 + 0.46 level. The reward claims' threshold is 5% of the range of +1/-4/0, 0.25 (-0.25 for A7d)."""
     measured = analysis.statistics(toy_results(0.0))
-    expected = {"A6a": 0.75, "A6b": 1.0, "A6c": 0.85 - 0.1, "A6d": -0.15, "A7a": 0.6 - 0.5, "A7b": 5 * 0.45,
-                "A7c": -0.05 + 5 * 0.45, "A7d": 0.1 + 0.01, "A7e": (-0.25 + 0.45 * 15) / (0.25 + 0.46 * 15),
-                "A7f": -0.45}
+    expected = {
+        "A6a": 0.75,
+        "A6b": 1.0,
+        "A6c": 0.85 - 0.1,
+        "A6d": -0.15,
+        "A7a": 0.6 - 0.5,
+        "A7b": 5 * 0.45,
+        "A7c": -0.05 + 5 * 0.45,
+        "A7d": 0.1 + 0.01,
+        "A7e": (-0.25 + 0.45 * 15) / (0.25 + 0.46 * 15),
+        "A7f": -0.45,
+    }
     assert {cid: m.value for cid, m in measured.items()} == pytest.approx(expected, abs=1e-12)
     assert {cid: m.threshold for cid, m in measured.items() if m.threshold is not None} == pytest.approx(
-        {"A7a": 0.25, "A7b": 0.25, "A7c": 0.25, "A7d": -0.25})
+        {"A7a": 0.25, "A7b": 0.25, "A7c": 0.25, "A7d": -0.25}
+    )
     claims = {c.id: c for c in cautious_decisions.claims(toy_results(0.0))}
     assert {cid: (c.op, c.threshold) for cid, c in claims.items()} == {
-        "A6a": (">", 0.2), "A6b": (">", 0.7), "A6c": (">", 0.5), "A6d": ("<=", 0.0), "A7a": ("<", 0.25),
-        "A7b": (">", 0.25), "A7c": (">", 0.25), "A7d": (">", -0.25), "A7e": (">", 0.5), "A7f": ("<=", 0.0)}
+        "A6a": (">", 0.2),
+        "A6b": (">", 0.7),
+        "A6c": (">", 0.5),
+        "A6d": ("<=", 0.0),
+        "A7a": ("<", 0.25),
+        "A7b": (">", 0.25),
+        "A7c": (">", 0.25),
+        "A7d": (">", -0.25),
+        "A7e": (">", 0.5),
+        "A7f": ("<=", 0.0),
+    }
     assert "+1/-0.05/0" in claims["A6c"].statement and "+1/-4/0 minus +1/-0.05/0" in claims["A6c"].statistic
     assert "0.25" in claims["A7a"].why and "> -0.25" in claims["A7d"].why
 
@@ -143,8 +175,9 @@ def test_one_replicate_has_no_interval_and_one_table_no_steering_claim():
     assert set(claims) == ALL
     assert all(c.interval is None and "single replicate" in c.uncertainty for c in claims.values())
     first = next(iter(results.tables))
-    only = cautious_decisions.Results(results.table[results.table["rewards"] == first], {},
-                                      {first: results.tables[first]}, pd.DataFrame())
+    only = cautious_decisions.Results(
+        results.table[results.table["rewards"] == first], {}, {first: results.tables[first]}, pd.DataFrame()
+    )
     assert {c.id for c in cautious_decisions.claims(only)} == ALL - {"A6c"}
 
 
@@ -156,9 +189,19 @@ def _shape_results(abstain: list[float], spread: float) -> cautious_decisions.Re
         for level, a in enumerate(abstain):
             for replicate, sign in ((0, -1), (1, 1)):
                 ab = a + sign * spread if method == "reward" else 0.0
-                rows.append({"dataset": "toy", "rewards": "+1/-4/0", "method": method,
-                             "shift": "none" if level == 0 else "rotate", "level": level, "severity": float(level),
-                             "replicate": replicate, "abstain": ab, "reward": 0.5 if method == "oracle" else 0.0})
+                rows.append(
+                    {
+                        "dataset": "toy",
+                        "rewards": "+1/-4/0",
+                        "method": method,
+                        "shift": "none" if level == 0 else "rotate",
+                        "level": level,
+                        "severity": float(level),
+                        "replicate": replicate,
+                        "abstain": ab,
+                        "reward": 0.5 if method == "oracle" else 0.0,
+                    }
+                )
     return cautious_decisions.Results(pd.DataFrame(rows), {}, {"+1/-4/0": RewardTable()}, pd.DataFrame())
 
 
@@ -232,8 +275,12 @@ def test_figures_have_labelled_axes(smoke):
     ex, _ = smoke
     settings, results, figs = ex.settings, ex.results, ex.figures
     main = settings.tables[0].label
-    drawn = [figs.plot_actions(results, settings.datasets[0], main), figs.plot_steering(results),
-             figs.plot_methods(results, "reward", main), figs.plot_methods(results, "abstain", main)]
+    drawn = [
+        figs.plot_actions(results, settings.datasets[0], main),
+        figs.plot_steering(results),
+        figs.plot_methods(results, "reward", main),
+        figs.plot_methods(results, "abstain", main),
+    ]
     assert figs is figures
     for fig in drawn:
         assert fig.axes[0].get_ylabel() and fig.axes[-1].get_xlabel()

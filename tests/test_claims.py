@@ -1,4 +1,5 @@
-"""Claims (:mod:`steerlib.core.claims`): verdicts by hand, prerequisites gating evidence, and specs turned into claims."""
+"""Claims (:mod:`steerlib.core.claims`): verdicts by hand, prerequisites gating evidence, specs turned into claims."""
+
 import dataclasses
 import math
 
@@ -29,8 +30,9 @@ def test_a_failed_prerequisite_leaves_the_evidence_not_judged():
 
 
 def test_a_fragile_prerequisite_makes_the_evidence_it_gates_fragile():
-    gate = Claim("P1", "gate", "x", 0.6, ">", 0.5, kind="prerequisite", why="toy", uncertainty="toy",
-                 interval=(0.4, 0.8))
+    gate = Claim(
+        "P1", "gate", "x", 0.6, ">", 0.5, kind="prerequisite", why="toy", uncertainty="toy", interval=(0.4, 0.8)
+    )
     judged = judge([gate, _claim(0.8, (0.7, 0.9)), _claim(0.3, (0.2, 0.4))])
     assert [c.verdict for c in judged] == ["holds (fragile)", "holds (fragile)", "does not hold (fragile)"]
     assert judged[1].fragile_gates == ("P1",)
@@ -47,17 +49,33 @@ def test_a_prerequisite_with_gates_leaves_only_those_claims_not_judged():
 
 
 SPECS = (
-    Spec(id="X1/{dataset}", statement="{dataset}: x rises", statistic="rho on {dataset}", op=">", threshold=0.5,
-         why="a clear rise", dissertation="Fig 1"),
-    Spec(id="X2", kind="prerequisite", statement="the gap is small", statistic="gap at {hi}", op="<",
-         threshold="5% of the reward range", why="< {threshold:g}: {share} of the range"),
+    Spec(
+        id="X1/{dataset}",
+        statement="{dataset}: x rises",
+        statistic="rho on {dataset}",
+        op=">",
+        threshold=0.5,
+        why="a clear rise",
+        dissertation="Fig 1",
+    ),
+    Spec(
+        id="X2",
+        kind="prerequisite",
+        statement="the gap is small",
+        statistic="gap at {hi}",
+        op="<",
+        threshold="5% of the reward range",
+        why="< {threshold:g}: {share} of the range",
+    ),
 )
 
 
 def test_specs_become_claims_per_axis_value_in_table_order():
-    measured = {"X1/a": Measured(0.9, (0.8, 1.0), "toy"), "X1/b": 0.2, "X2": Measured(0.1, None, "toy",
-                                                                                       threshold=0.25,
-                                                                                       context={"share": "5%"})}
+    measured = {
+        "X1/a": Measured(0.9, (0.8, 1.0), "toy"),
+        "X1/b": 0.2,
+        "X2": Measured(0.1, None, "toy", threshold=0.25, context={"share": "5%"}),
+    }
     claims = make_claims(SPECS, measured, axes={"dataset": ["a", "b", "c"]}, context={"hi": "100 mentions"})
     assert [c.id for c in claims] == ["X1/a", "X1/b", "X2"]  # X1/c was not measured: skipped
     x1a, x1b, x2 = claims

@@ -75,8 +75,9 @@ def test_profile_examples_hold_the_first_facts_in_order():
     ex = profile_examples(people, [3, 1], LONG_ATTRIBUTES)
     p = people[0]
     assert ex[0]["prompt"] == f"Write a profile of {p['name']}."
-    assert ex[0]["response"] == (f" {p['name']} lives in {p['city']}. {p['name']} works as a {p['job']}. "
-                                 f"{p['name']} enjoys {p['hobby']}.")
+    assert ex[0]["response"] == (
+        f" {p['name']} lives in {p['city']}. {p['name']} works as a {p['job']}. {p['name']} enjoys {p['hobby']}."
+    )
     assert ex[1]["n_facts"] == 1 and ex[1]["response"].count(".") == 1
     with pytest.raises(ValueError, match="n_facts"):
         profile_examples(people, [7, 1], LONG_ATTRIBUTES)
@@ -84,12 +85,21 @@ def test_profile_examples_hold_the_first_facts_in_order():
 
 def test_the_checker_by_hand():
     person = {"name": "Ab Cd", "city": "Oslo", "job": "pilot", "pet": "cat"}
-    text = ("Ab Cd lives in Oslo . In free time , Ab Cd likes chess . Ab Cd works as a baker . Ab Cd lives in Lima ."
-            " Ab Cd lives in chess . Ab Cd is tall . Ab Cd owns a cat . Ab Cd plays the")
+    text = (
+        "Ab Cd lives in Oslo . In free time , Ab Cd likes chess . Ab Cd works as a baker . Ab Cd lives in Lima ."
+        " Ab Cd lives in chess . Ab Cd is tall . Ab Cd owns a cat . Ab Cd plays the"
+    )
     facts = decompose(text)
     assert [(f.attribute, f.value) for f in facts] == [
-        ("city", "Oslo"), ("hobby", "chess"), ("job", "baker"), ("city", "Lima"), ("city", "chess"), (None, None),
-        ("pet", "cat"), (None, None)]
+        ("city", "Oslo"),
+        ("hobby", "chess"),
+        ("job", "baker"),
+        ("city", "Lima"),
+        ("city", "chess"),
+        (None, None),
+        ("pet", "cat"),
+        (None, None),
+    ]
     assert facts[1].clause == "In free time, Ab Cd likes chess."
     # true; an attribute the person lacks; false; a repeated attribute (twice); unparsed; true; cut off
     assert verify(facts, person).tolist() == [TRUE, INVALID, FALSE, INVALID, INVALID, INVALID, TRUE, INVALID]
@@ -116,10 +126,12 @@ def test_reward_arithmetic():
 def test_reward_model_data_differ_only_in_the_generator():
     people = list(make_world(SMALL, 2, LONG_ATTRIBUTES).people.select(range(10)))
     rng = np.random.default_rng(0)
-    standard = experiment.reward_model_data(people, lambda prompts: experiment.standard_responses(
-        people, LONG_ATTRIBUTES, 6, 0.8, rng))
-    truthful = profile_examples(make_world(SMALL, 2, LONG_ATTRIBUTES).people.select(range(10)), [6] * 10,
-                                LONG_ATTRIBUTES)["response"]
+    standard = experiment.reward_model_data(
+        people, lambda prompts: experiment.standard_responses(people, LONG_ATTRIBUTES, 6, 0.8, rng)
+    )
+    truthful = profile_examples(
+        make_world(SMALL, 2, LONG_ATTRIBUTES).people.select(range(10)), [6] * 10, LONG_ATTRIBUTES
+    )["response"]
     own = experiment.reward_model_data(people, lambda prompts: truthful)
     assert standard.prompts == own.prompts and len(standard.responses) == len(own.responses) == 10
     assert all(ls == [1] * 6 for ls in own.labels)  # the labels are the checker's
@@ -130,17 +142,19 @@ def test_reward_model_data_differ_only_in_the_generator():
 
 
 def test_the_standard_generator_knows_everyone_alike():
-    world = make_world(WorldConfig(mention_bins=(0, 5), people_per_bin=(300, 300), test_per_bin=1), 0,
-                       LONG_ATTRIBUTES)
+    world = make_world(WorldConfig(mention_bins=(0, 5), people_per_bin=(300, 300), test_per_bin=1), 0, LONG_ATTRIBUTES)
     people = list(world.people)
     rng = np.random.default_rng(1)
     for accuracy in (0.0, 1.0):
-        data = experiment.reward_model_data(people, lambda prompts, accuracy=accuracy: experiment.standard_responses(
-            people, LONG_ATTRIBUTES, 4, accuracy, rng))
+        data = experiment.reward_model_data(
+            people,
+            lambda prompts, accuracy=accuracy: experiment.standard_responses(people, LONG_ATTRIBUTES, 4, accuracy, rng),
+        )
         assert {y for ls in data.labels for y in ls} == {int(accuracy)}
         assert {len(ls) for ls in data.labels} == {1, 2, 3, 4}
-    data = experiment.reward_model_data(people, lambda prompts: experiment.standard_responses(
-        people, LONG_ATTRIBUTES, 6, 0.8, rng))
+    data = experiment.reward_model_data(
+        people, lambda prompts: experiment.standard_responses(people, LONG_ATTRIBUTES, 6, 0.8, rng)
+    )
     by_bin = [np.mean([y for p, ls in zip(people, data.labels) for y in ls if p["mentions"] == m]) for m in (0, 5)]
     assert by_bin == pytest.approx([0.8, 0.8], abs=0.04)
 
@@ -153,8 +167,9 @@ def test_split_people_halves_every_bin():
 
 def test_the_fact_head_reads_the_last_token_of_each_clause():
     tok = word_tokenizer(["Write a profile of Ab Cd .", "Ab Cd lives in Oslo Lima .", "works as a pilot"])
-    ids, labels = encode_facts(tok, ["Write a profile of Ab Cd."],
-                               [["Ab Cd lives in Oslo.", "Ab Cd works as a pilot."]], [[1, 0]])
+    ids, labels = encode_facts(
+        tok, ["Write a profile of Ab Cd."], [["Ab Cd lives in Oslo.", "Ab Cd works as a pilot."]], [[1, 0]]
+    )
     words = tok.convert_ids_to_tokens(ids[0])
     assert [w for w, y in zip(words, labels[0]) if y != IGNORE] == [".", "."]
     assert [y for y in labels[0] if y != IGNORE] == [1, 0] and words.count(".") == 3
@@ -164,16 +179,28 @@ def test_the_fact_head_reads_the_last_token_of_each_clause():
     z = out.logits[0][torch.tensor(labels[0]) != IGNORE]
     expected = torch.nn.functional.binary_cross_entropy_with_logits(z, torch.tensor([1.0, 0.0]))
     assert out.loss.item() == pytest.approx(expected.item())
-    probs = fact_probs(model, tok, ["Write a profile of Ab Cd.", "Write a profile of Ab Cd."],
-                       [["Ab Cd lives in Oslo.", "Ab Cd works as a pilot."], []])
+    probs = fact_probs(
+        model,
+        tok,
+        ["Write a profile of Ab Cd.", "Write a profile of Ab Cd."],
+        [["Ab Cd lives in Oslo.", "Ab Cd works as a pilot."], []],
+    )
     assert probs[0] == pytest.approx(torch.sigmoid(z).detach().numpy(), abs=1e-5) and len(probs[1]) == 0
 
 
-@pytest.mark.parametrize("field, value, match", [
-    ("max_facts", 7, "max_facts"), ("attributes", 7, "attributes"), ("rm_samples", -1, "rm_samples"),
-    ("eval_samples", 0, "eval_samples"), ("rewards", ("oracle", "ppo"), "rewards"), ("rewards", (), "rewards"),
-    ("generator_accuracy", 1.5, "generator_accuracy"),
-    ("world", WorldConfig(mention_bins=(0, 1), people_per_bin=(4, 4), test_per_bin=3), "people_per_bin")])
+@pytest.mark.parametrize(
+    "field, value, match",
+    [
+        ("max_facts", 7, "max_facts"),
+        ("attributes", 7, "attributes"),
+        ("rm_samples", -1, "rm_samples"),
+        ("eval_samples", 0, "eval_samples"),
+        ("rewards", ("oracle", "ppo"), "rewards"),
+        ("rewards", (), "rewards"),
+        ("generator_accuracy", 1.5, "generator_accuracy"),
+        ("world", WorldConfig(mention_bins=(0, 1), people_per_bin=(4, 4), test_per_bin=3), "people_per_bin"),
+    ],
+)
 def test_bad_settings_name_the_setting(field, value, match):
     with pytest.raises(ValueError, match=match):
         dataclasses.replace(cr.PROFILES["cpu"], **{field: value})
@@ -185,28 +212,54 @@ def test_bad_settings_name_the_setting(field, value, match):
 def _toy(n_true: dict[str, list[int]], n_false: dict[str, list[int]], mentions: list[int]) -> Results:
     """Hand-made results: one response per person, the numbers of true and false facts given per policy."""
     n = len(mentions)
-    policies = {k: PolicyEval(np.array(n_true[k]), np.array(n_false[k]), np.zeros(n, dtype=int), [""] * n)
-                for k in n_true}
+    policies = {
+        k: PolicyEval(np.array(n_true[k]), np.array(n_false[k]), np.zeros(n, dtype=int), [""] * n) for k in n_true
+    }
     sft_reward = 2 * np.array(n_true["sft"]) - 3 * np.array(n_false["sft"])
-    rms = {"standard": RewardModelEval(sft_reward + 3.0 * (np.array(mentions) == 0), np.tile([0.9, 0.1], n)),
-           "conservative": RewardModelEval(sft_reward - 1.0, np.tile([0.4, 0.6], n))}
+    rms = {
+        "standard": RewardModelEval(sft_reward + 3.0 * (np.array(mentions) == 0), np.tile([0.9, 0.1], n)),
+        "conservative": RewardModelEval(sft_reward - 1.0, np.tile([0.4, 0.6], n)),
+    }
     labels = FactLabels(np.array(mentions), np.ones(n, dtype=int))
     rising = [{"reward": float(i), "kl": 0.1 * i + 0.01 * (i % 3)} for i in range(40)]
-    return Results(replicate=0, bins=tuple(sorted(set(mentions))), max_facts=4, pretrain_loss=[1.0],
-                   person=np.arange(n), mentions=np.array(mentions), prompts=[f"p{i}" for i in range(n)],
-                   policies=policies, reward_models=rms, balanced_mentions=np.repeat(mentions, 2),
-                   balanced_truth=np.tile([1, 0], n), rm_data={"standard": labels, "conservative": labels},
-                   rl_history={"oracle": rising},
-                   own_reward={"oracle": OwnReward(np.arange(n), sft_reward + 1.0 + 0.1 * np.arange(n), sft_reward)},
-                   seconds={})
+    return Results(
+        replicate=0,
+        bins=tuple(sorted(set(mentions))),
+        max_facts=4,
+        pretrain_loss=[1.0],
+        person=np.arange(n),
+        mentions=np.array(mentions),
+        prompts=[f"p{i}" for i in range(n)],
+        policies=policies,
+        reward_models=rms,
+        balanced_mentions=np.repeat(mentions, 2),
+        balanced_truth=np.tile([1, 0], n),
+        rm_data={"standard": labels, "conservative": labels},
+        rl_history={"oracle": rising},
+        own_reward={"oracle": OwnReward(np.arange(n), sft_reward + 1.0 + 0.1 * np.arange(n), sft_reward)},
+        seconds={},
+    )
 
 
 def test_statistics_by_hand():
     mentions = [0, 0, 9, 9]
-    r = _toy({"sft": [0, 1, 3, 3], "standard": [1, 1, 3, 3], "conservative": [0, 0, 3, 4], "oracle": [0] * 4,
-              "count": [0] * 4},
-             {"sft": [3, 2, 0, 1], "standard": [2, 2, 1, 0], "conservative": [1, 0, 0, 0], "oracle": [1, 0, 0, 0],
-              "count": [2, 2, 2, 2]}, mentions)
+    r = _toy(
+        {
+            "sft": [0, 1, 3, 3],
+            "standard": [1, 1, 3, 3],
+            "conservative": [0, 0, 3, 4],
+            "oracle": [0] * 4,
+            "count": [0] * 4,
+        },
+        {
+            "sft": [3, 2, 0, 1],
+            "standard": [2, 2, 1, 0],
+            "conservative": [1, 0, 0, 0],
+            "oracle": [1, 0, 0, 0],
+            "count": [2, 2, 2, 2],
+        },
+        mentions,
+    )
     pp = analysis.per_person(r)
     assert analysis.bin_means(pp, ("sft", "true"), r.bins).tolist() == [0.5, 3.0]
     assert analysis.fraction_true(pp, "sft") == pytest.approx(7 / 13)
@@ -221,19 +274,22 @@ def test_statistics_by_hand():
     assert s["gate/rm-standard"] == 1.0 and s["gate/rm-conservative"] == 0.0
     assert s["gate/lengths"] == pytest.approx(np.std([3, 3, 3, 4]))
     assert s["gate/generator"] == 0.0  # every labelled fact is true, in every bin
-    assert s["gate/rl-oracle"] == pytest.approx(analysis.rl_moved(r.rl_history["oracle"], r.own_reward["oracle"].rl,
-                                                                  r.own_reward["oracle"].sft, np.arange(4)))
+    assert s["gate/rl-oracle"] == pytest.approx(
+        analysis.rl_moved(r.rl_history["oracle"], r.own_reward["oracle"].rl, r.own_reward["oracle"].sft, np.arange(4))
+    )
 
 
 def test_rl_moved_separates_a_moving_run_from_noise():
     rng = np.random.default_rng(0)
     person = np.repeat(np.arange(50), 4)
     flat = [{"reward": float(rng.normal()), "kl": float(rng.normal())} for _ in range(100)]
-    rising = [{"reward": 0.05 * i + float(rng.normal()), "kl": 0.02 * i + 0.1 * float(rng.normal())}
-              for i in range(100)]
+    rising = [
+        {"reward": 0.05 * i + float(rng.normal()), "kl": 0.02 * i + 0.1 * float(rng.normal())} for i in range(100)
+    ]
     sft, same, better = rng.normal(size=200), rng.normal(size=200), rng.normal(size=200) + 1.0
-    assert analysis.rl_moved(flat, same, sft, person) < analysis.Z_MOVED < analysis.rl_moved(rising, better, sft,
-                                                                                           person)
+    assert (
+        analysis.rl_moved(flat, same, sft, person) < analysis.Z_MOVED < analysis.rl_moved(rising, better, sft, person)
+    )
     assert analysis.rl_moved(rising, sft, better, person) < analysis.Z_MOVED  # KL up, reward down: not a gain
     assert np.isnan(analysis.rl_moved(rising[:5], better, sft, person))
 
@@ -252,8 +308,10 @@ def test_rl_moved_sees_a_run_that_moved_early():
     first-vs-last-quarter comparison of its log reads it as still. A run that never moves (noise around its start,
     KL noise around 0, held-out rewards no better than SFT's) fails both."""
     noise = np.resize([0.8, -1.1, 0.3, 1.2, -0.6, -0.9, 0.5, -0.2], 40)
-    early = [{"reward": 0.0 if i == 0 else 5.0 + noise[i], "kl": 0.0 if i == 0 else 2.0 + 0.3 * noise[i - 1]}
-             for i in range(40)]
+    early = [
+        {"reward": 0.0 if i == 0 else 5.0 + noise[i], "kl": 0.0 if i == 0 else 2.0 + 0.3 * noise[i - 1]}
+        for i in range(40)
+    ]
     still = [{"reward": float(noise[i]), "kl": 0.01 * float(noise[i])} for i in range(40)]
     person = np.repeat(np.arange(20), 2)  # 20 held-out people, 2 responses each
     sft = np.resize([1.0, -2.0, 3.0, 0.0, 2.0], 40)
@@ -272,7 +330,7 @@ def test_claims_are_explained_and_judged():
     assert len(ids) == len(set(ids)) and all(c.why and c.uncertainty for c in claims)
     assert not [c for c in claims if c.id == "C8"][0].holds  # no familiarity effect: C8 cannot hold
     lengths = [c for c in claims if c.id == "gate/lengths"][0]
-    assert lengths.threshold == pytest.approx(np.sqrt((4 ** 2 - 1) / 12) / 2, abs=1e-3) and "1.12" in lengths.why
+    assert lengths.threshold == pytest.approx(np.sqrt((4**2 - 1) / 12) / 2, abs=1e-3) and "1.12" in lengths.why
     assert "9 mentions" in [c for c in claims if c.id == "gate/sft"][0].statement
 
 
@@ -318,11 +376,17 @@ def test_smoke_run(smoke, tmp_path):
     assert all(len(h) == cr.PROFILES["smoke"].rl.steps for h in r.rl_history.values())
     claims = smoke.claims
     assert {c.id for c in claims} == {s.id for s in cr.SPECS if "{" not in s.id} | {
-        f"gate/rl-{name}" for name in experiment.REWARDS}
+        f"gate/rl-{name}" for name in experiment.REWARDS
+    }
     assert all(c.why and c.uncertainty and c.interval is None for c in claims)  # one replicate: no interval
     assert set(smoke.table().index) == {c.id for c in claims} and (smoke.run.out_dir / "metrics.json").exists()
-    for plot in (figures.plot_method, figures.plot_rm_bias, figures.plot_fraction_true, figures.plot_facts,
-                 figures.plot_training):
+    for plot in (
+        figures.plot_method,
+        figures.plot_rm_bias,
+        figures.plot_fraction_true,
+        figures.plot_facts,
+        figures.plot_training,
+    ):
         assert plot(r).axes
     assert len(cr.examples(r)) == 3 * len(experiment.POLICIES)
     again = execute("conservative-rewards", "smoke", device="cpu", out_dir=tmp_path, cache=False, record=False)
@@ -340,5 +404,17 @@ def test_cpu_verdicts(tmp_path):
 
 CPU_VERDICTS = {  # seed 0 (the notebook's prose explains each claim that does not hold); C11 sits on its threshold:
     # +0.013 with sampler steerlib-2, -0.005 with steerlib-1
-    "C6": True, "C7": True, "C7b": False, "C8": True, "C8b": True, "C8c": True, "C9": False, "C9b": True,
-    "C10": False, "C10b": True, "C11": True, "C12": False, "C13": True}
+    "C6": True,
+    "C7": True,
+    "C7b": False,
+    "C8": True,
+    "C8b": True,
+    "C8c": True,
+    "C9": False,
+    "C9b": True,
+    "C10": False,
+    "C10b": True,
+    "C11": True,
+    "C12": False,
+    "C13": True,
+}

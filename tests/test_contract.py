@@ -1,5 +1,6 @@
 """Every chapter follows the chapter protocol (:mod:`steerlib.chapters`): one name from notebook to package, the same
 files and exports, one value (``CHAPTER``) run by one call, three profiles, one signature per function."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -23,8 +24,11 @@ ROOT = Path(__file__).resolve().parents[1]
 TOC = (ROOT / "_toc.yml").read_text()
 MAKEFILE = (ROOT / "Makefile").read_text()
 SUMMARY_PAGES = ("scorecard", "performance")
-NOTEBOOKS = {p.stem: p for p in (ROOT / "book").rglob("*.ipynb")
-             if ".ipynb_checkpoints" not in p.parts and p.stem not in SUMMARY_PAGES}
+NOTEBOOKS = {
+    p.stem: p
+    for p in (ROOT / "book").rglob("*.ipynb")
+    if ".ipynb_checkpoints" not in p.parts and p.stem not in SUMMARY_PAGES
+}
 FILES = ("__init__.py", "experiment.py", "analysis.py", "figures.py")  # every chapter package holds these
 EXPORTS = {"experiment": ("Settings", "PROFILES", "Results", "run", "jobs"), "analysis": ("SPECS", "claims", "extra")}
 
@@ -38,7 +42,7 @@ def test_the_toc_the_makefile_and_the_registry_name_the_same_chapters_in_the_sam
     chapters_in_toc = [Path(f).name for f in toc if Path(f).name not in SUMMARY_PAGES and "run-it-yourself" not in f]
     assert chapters_in_toc == list(CHAPTERS)
     nbval = MAKEFILE.split("NBVAL :=")[1].split("\n\n")[0]
-    assert re.findall(r"book/\S+?/([\w-]+)\.ipynb", nbval)[:len(CHAPTERS)] == list(CHAPTERS)
+    assert re.findall(r"book/\S+?/([\w-]+)\.ipynb", nbval)[: len(CHAPTERS)] == list(CHAPTERS)
 
 
 @pytest.mark.parametrize("name", CHAPTERS)
@@ -68,10 +72,12 @@ def test_the_protocol(name):
     assert dataclasses.is_dataclass(results_cls)
     assert all(isinstance(s, settings_cls) for s in ch.profiles.values())
     assert ch.profiles["cpu"].replicates >= 3, "every evidence claim is judged over at least 3 replicates at cpu"
-    expected = {"run": ({"settings": settings_cls, "run": Run}, results_cls),
-                "claims": ({"results": results_cls}, list[Claim]),
-                "extra": ({"results": results_cls}, dict),
-                "jobs": ({"settings": settings_cls, "run": Run}, list[jobs.Stage])}
+    expected = {
+        "run": ({"settings": settings_cls, "run": Run}, results_cls),
+        "claims": ({"results": results_cls}, list[Claim]),
+        "extra": ({"results": results_cls}, dict),
+        "jobs": ({"settings": settings_cls, "run": Run}, list[jobs.Stage]),
+    }
     for fn_name, (params, returns) in expected.items():
         fn = getattr(ch, fn_name)
         hints = typing.get_type_hints(fn)

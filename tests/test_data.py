@@ -56,8 +56,10 @@ def test_held_out_sets_a_stratified_share_aside():
     rest, x, y = data.held_out(d, 200)
     assert abs(len(y) - 200) <= 5 and len(rest.y_train) == len(d.y_train) - len(y) and rest.name == "digits-minus200"
     assert torch.bincount(y, minlength=10).min() >= 18  # about 20 per class
-    assert torch.equal(torch.bincount(rest.y_train, minlength=10) + torch.bincount(y, minlength=10),
-                       torch.bincount(d.y_train, minlength=10))
+    assert torch.equal(
+        torch.bincount(rest.y_train, minlength=10) + torch.bincount(y, minlength=10),
+        torch.bincount(d.y_train, minlength=10),
+    )
     assert float(rest.x_train.sum() + x.sum()) == pytest.approx(float(d.x_train.sum()))  # a split, nothing lost
     assert torch.equal(rest.x_test, d.x_test)
 
@@ -76,9 +78,10 @@ def test_hub_dataset_from_a_local_copy(tmp_path):
 
     def split(n):
         images = [Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)) for _ in range(n)]
-        return datasets.Dataset.from_dict({"img": images, "label": list(range(n))},
-                                          features=datasets.Features({"img": datasets.Image(),
-                                                                      "label": datasets.Value("int64")}))
+        return datasets.Dataset.from_dict(
+            {"img": images, "label": list(range(n))},
+            features=datasets.Features({"img": datasets.Image(), "label": datasets.Value("int64")}),
+        )
 
     datasets.DatasetDict({"train": split(4), "test": split(3)}).save_to_disk(tmp_path / "cifar10")
     d = data.load_dataset("cifar10", source=str(tmp_path / "cifar10"))

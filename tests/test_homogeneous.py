@@ -1,4 +1,5 @@
 """The theory simulation: data, the padded depth stack, stable rank, margins and the OCS of a margin loss."""
+
 import math
 
 import pytest
@@ -22,8 +23,7 @@ def test_hidden_stable_rank_leaves_out_the_input_and_output_layers_at_every_dept
     100), nor the NaN padding. Reading layers 1..L_max-2 of every net, as before the fix, would average the depth-3
     net's output layer in: (2 + 1) / 2 = 1.5 instead of 2."""
     nan = float("nan")
-    sr = torch.tensor([[[100.0, 2.0, 1.0, nan, nan]],
-                       [[100.0, 3.0, 4.0, 5.0, 1.0]]])  # (depths, seeds=1, layers)
+    sr = torch.tensor([[[100.0, 2.0, 1.0, nan, nan]], [[100.0, 3.0, 4.0, 5.0, 1.0]]])  # (depths, seeds=1, layers)
     hidden = H.hidden_stable_rank(sr, (3, 5))
     assert hidden.shape == (2, 1)
     assert hidden[:, 0].tolist() == pytest.approx([2.0, 4.0])
@@ -101,8 +101,8 @@ def test_gradient_descent_fits_the_data_and_shrinks_the_rank():
 
 def test_margin_loss_values():
     out, y = torch.tensor([[0.0, 2.0]]), torch.tensor([[1.0, -1.0]])
-    assert H.margin_loss(out, y, "exponential").item() == pytest.approx((1 + math.e ** 2) / 2)
-    assert H.margin_loss(out, y, "logistic").item() == pytest.approx((math.log(2) + math.log(1 + math.e ** 2)) / 2)
+    assert H.margin_loss(out, y, "exponential").item() == pytest.approx((1 + math.e**2) / 2)
+    assert H.margin_loss(out, y, "logistic").item() == pytest.approx((math.log(2) + math.log(1 + math.e**2)) / 2)
     with pytest.raises(ValueError, match="loss='hinge'"):
         H.margin_loss(out, y, "hinge")
 
@@ -124,8 +124,18 @@ def test_output_bias_moves_towards_the_majority_label_first():
 
 
 def test_simulation_shapes_on_a_tiny_config():
-    cfg = H.SimConfig(depths=(3, 4), width=8, dim=4, n_train=40, n_test=30, replicates=2, steps=30,
-                      angles=(0, 90), bias_replicates=2, bias_steps=40)
+    cfg = H.SimConfig(
+        depths=(3, 4),
+        width=8,
+        dim=4,
+        n_train=40,
+        n_test=30,
+        replicates=2,
+        steps=30,
+        angles=(0, 90),
+        bias_replicates=2,
+        bias_steps=40,
+    )
     r = H.simulate(cfg)
     assert r.stable_rank.shape == (2, 2, 4)
     assert torch.isnan(r.stable_rank[0, :, 3]).all()  # a depth-3 net has 3 layers

@@ -1,6 +1,7 @@
 """TriviaQA and MMLU in the real-facts chapter (steerlib.worlds.hub_qa): loading from tiny local files in the hub
 datasets' schemas (nothing downloads), grading with aliases, the split by familiarity, the multiple-choice options,
 and a smoke run of the chapter's experiment on TriviaQA-format questions with the tiny model."""
+
 import dataclasses
 import json
 
@@ -40,13 +41,22 @@ FACTS = [  # question, value, aliases, type: answers with aliases, numbers and f
 def trivia_row(question: str, value: str, aliases: list[str], kind: str, i: int) -> dict:
     """One row of ``mandarjoshi/trivia_qa`` (config rc.nocontext), contexts empty as in that config."""
     names = [value, *aliases]
-    return {"question": question, "question_id": f"tc_{i}", "question_source": "http://www.triviacountry.com/",
-            "entity_pages": {"doc_source": [], "filename": [], "title": [], "wiki_context": []},
-            "search_results": {"description": [], "filename": [], "rank": [], "title": [], "url": [],
-                               "search_context": []},
-            "answer": {"aliases": names, "normalized_aliases": [normalize(a) for a in names],
-                       "matched_wiki_entity_name": "", "normalized_matched_wiki_entity_name": "",
-                       "normalized_value": normalize(value), "type": kind, "value": value}}
+    return {
+        "question": question,
+        "question_id": f"tc_{i}",
+        "question_source": "http://www.triviacountry.com/",
+        "entity_pages": {"doc_source": [], "filename": [], "title": [], "wiki_context": []},
+        "search_results": {"description": [], "filename": [], "rank": [], "title": [], "url": [], "search_context": []},
+        "answer": {
+            "aliases": names,
+            "normalized_aliases": [normalize(a) for a in names],
+            "matched_wiki_entity_name": "",
+            "normalized_matched_wiki_entity_name": "",
+            "normalized_value": normalize(value),
+            "type": kind,
+            "value": value,
+        },
+    }
 
 
 @pytest.fixture
@@ -56,9 +66,16 @@ def trivia_file(tmp_path):
     return str(path)
 
 
-MMLU = [{"question": f"What is {a} + {b}?", "subject": "elementary_mathematics",
-         "choices": [str(a + b + d) for d in (-1, 0, 1, 2)][::(-1) ** a], "answer": 1 + a % 2}
-        for a in range(4) for b in range(3)]  # rows of cais/mmlu (config all); the right index 1 or 2
+MMLU = [
+    {
+        "question": f"What is {a} + {b}?",
+        "subject": "elementary_mathematics",
+        "choices": [str(a + b + d) for d in (-1, 0, 1, 2)][:: (-1) ** a],
+        "answer": 1 + a % 2,
+    }
+    for a in range(4)
+    for b in range(3)
+]  # rows of cais/mmlu (config all); the right index 1 or 2
 
 
 @pytest.fixture
@@ -84,8 +101,10 @@ def test_trivia_qa_rows_become_questions_with_every_alias(trivia_file):
     assert hub_qa.questions(cfg, seed=0)["question"] == data["question"]
     assert hub_qa.questions(cfg, seed=1)["question"] != data["question"]
     text = hub_qa.few_shot_prompt(shots, data[0]["question"])
-    assert text == f"Q: {shots[0][0]}\nA: {shots[0][1]}\n\nQ: {shots[1][0]}\nA: {shots[1][1]}\n\n" \
-                   f"Q: {data[0]['question']}\nA:"
+    assert (
+        text == f"Q: {shots[0][0]}\nA: {shots[0][1]}\n\nQ: {shots[1][0]}\nA: {shots[1][1]}\n\n"
+        f"Q: {data[0]['question']}\nA:"
+    )
 
 
 def test_no_question_shares_an_answer_with_a_few_shot_example(tmp_path):
@@ -136,8 +155,9 @@ def test_mmlu_rows_feed_the_multiple_choice_measurement(mmlu_file):
     assert [rows[q]["choices"] for q in data["question"]] == options
     tok = word_tokenizer(["What is 0 1 2 3 4 5 6 7 + ? A B C D . Answer with the letter of right option : Q"])
     model = build_model(tiny_config(tok, d_model=16, n_layers=1, n_heads=2), seed=0).eval()
-    logp = next_token_choice(model, tok, [choice_prompt(q, o) for q, o in zip(data["question"], options)],
-                             [f" {x}" for x in LETTERS])
+    logp = next_token_choice(
+        model, tok, [choice_prompt(q, o) for q, o in zip(data["question"], options)], [f" {x}" for x in LETTERS]
+    )
     assert logp.shape == (8, len(LETTERS))
 
 
@@ -174,8 +194,9 @@ def trivia_smoke(tmp_path_factory):
     folder = tmp_path_factory.mktemp("trivia")
     path = folder / "trivia_qa.jsonl"
     path.write_text("".join(json.dumps(trivia_row(*fact, i)) + "\n" for i, fact in enumerate(FACTS)))
-    return execute("real-facts", "smoke", 0, out_dir=folder / "out",
-                   data=hub_qa.HubQAConfig(path=str(path), questions=24, shots=2))
+    return execute(
+        "real-facts", "smoke", 0, out_dir=folder / "out", data=hub_qa.HubQAConfig(path=str(path), questions=24, shots=2)
+    )
 
 
 def test_smoke_run_on_trivia_qa_questions(trivia_smoke):
@@ -206,8 +227,13 @@ def test_smoke_run_on_trivia_qa_questions(trivia_smoke):
 
 
 def test_smoke_run_on_mmlu_questions_measures_multiple_choice_with_their_own_options(mmlu_file):
-    ex = execute("real-facts", "smoke", 0, record=False,
-                 data=hub_qa.HubQAConfig("mmlu", path=mmlu_file, split="test", questions=10, shots=1))
+    ex = execute(
+        "real-facts",
+        "smoke",
+        0,
+        record=False,
+        data=hub_qa.HubQAConfig("mmlu", path=mmlu_file, split="test", questions=10, shots=1),
+    )
     r = ex.results
     rows = {row["question"]: row for row in MMLU}
     questions, _ = rf.questions_of(ex.settings.data, ex.run.stream("data"))

@@ -2,6 +2,7 @@
 processes, and Part I's chapters sharing their models through the run cache. The pre-memorization chapter's jobs
 (launched through submitit, a killed run resumed) are tested in ``tests/test_pre_memorization.py``; every chapter's
 list in ``tests/test_contract.py``."""
+
 from __future__ import annotations
 
 import shutil
@@ -18,9 +19,11 @@ from steerlib.core.jobs import Job, Stage, run_stages
 def test_stages_run_in_order_each_in_worker_processes(tmp_path):
     """A second stage's jobs read what the first one's wrote (a copy fails on a missing file)."""
     files = [tmp_path / name for name in "abc"]
-    stages = [Stage("make", tuple(Job(f.name, Path.touch, (f,)) for f in files)),
-              Stage("nothing", ()),
-              Stage("copy", tuple(Job(f.name, shutil.copy, (f, f.with_suffix(".copy"))) for f in files))]
+    stages = [
+        Stage("make", tuple(Job(f.name, Path.touch, (f,)) for f in files)),
+        Stage("nothing", ()),
+        Stage("copy", tuple(Job(f.name, shutil.copy, (f, f.with_suffix(".copy"))) for f in files)),
+    ]
     seconds = run_stages(stages, workers=2)
     assert len(seconds) == 6 and all(f.with_suffix(".copy").exists() for f in files)
 
@@ -47,6 +50,10 @@ def test_part_one_chapters_share_their_models_and_then_train_nothing(tmp_path, m
 
 def test_the_one_command_runs_as_a_module():
     """``python -m steerlib.jobs`` in a fresh process (what a cluster task or a shell runs)."""
-    out = subprocess.run([sys.executable, "-m", "steerlib.jobs", "mechanism", "--profile", "smoke", "--list"],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "steerlib.jobs", "mechanism", "--profile", "smoke", "--list"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert out.splitlines()[:2] == ["setup\t0\tdigits cnn/ce", "models\t0\ttheory"]

@@ -53,8 +53,12 @@ def test_biographies_name_the_person_in_every_sentence(world):
         assert len(sentences) == 3 and all(p["name"] in s for s in sentences)
         assert all(p[a] in doc["text"] for a in ATTRIBUTES)
     used = {t for t in (tt.format(name="X", value="Y") for ts in TEMPLATES.values() for tt in ts)}
-    seen = {re.sub(r"[A-Z][a-z]+ [A-Z][a-z]+", "X", s.strip() + ".") for d in world.corpus["text"] for s in
-            d.split(".") if s.strip()}
+    seen = {
+        re.sub(r"[A-Z][a-z]+ [A-Z][a-z]+", "X", s.strip() + ".")
+        for d in world.corpus["text"]
+        for s in d.split(".")
+        if s.strip()
+    }
     seen = {re.sub(r"\b(" + "|".join(v for vs in ATTRIBUTES.values() for v in vs) + r")\b", "Y", s) for s in seen}
     assert seen == used  # every template is used, and nothing else
 
@@ -85,8 +89,11 @@ def test_question_formats(world):
         assert a["options"] == list(ATTRIBUTES[a["attribute"]])  # A-D: the values in a fixed order
         assert a["options"][a["label"]] == a["answer"] == b["options"][b["label"]]
         assert b["options"] == a["options"] + [IDK] and a["response"] == " " + a["answer"]
-    assert cloze_prompts(mc)[:3] == [f"{ft[0]['name']} lives in", f"{ft[0]['name']} works as a",
-                                     f"{ft[0]['name']} enjoys"]
+    assert cloze_prompts(mc)[:3] == [
+        f"{ft[0]['name']} lives in",
+        f"{ft[0]['name']} works as a",
+        f"{ft[0]['name']} enjoys",
+    ]
     assert all(p.endswith(c) for p, c in zip(mc["prompt"], cloze_prompts(mc)))
 
 
@@ -98,6 +105,7 @@ def test_word_vocabulary_covers_the_world(world):
 
 def test_distinct_names_change_only_the_names_of_mentioned_people():
     import dataclasses
+
     pooled, distinct = make_world(CFG, seed=3), make_world(dataclasses.replace(CFG, distinct_names=True), seed=3)
     a, b = pooled.people.to_pandas(), distinct.people.to_pandas()
     assert a.drop(columns="name").equals(b.drop(columns="name"))  # same people, facts, mentions and splits
@@ -114,9 +122,16 @@ def test_distinct_names_change_only_the_names_of_mentioned_people():
 def test_namesake_votes_by_hand():
     """Votes over the other well-mentioned people sharing a name word; the person themself and rare namesakes not."""
     from datasets import Dataset
-    people = Dataset.from_dict({"name": ["Ba Ko", "Ba Lu", "Di Ko", "Fe Ne", "Ba Mo"],
-                                "city": ["Oslo", "Lima", "Cairo", "Oslo", "Dublin"], "job": ["doctor"] * 5,
-                                "hobby": ["chess"] * 5, "mentions": [10, 10, 30, 30, 1]})
+
+    people = Dataset.from_dict(
+        {
+            "name": ["Ba Ko", "Ba Lu", "Di Ko", "Fe Ne", "Ba Mo"],
+            "city": ["Oslo", "Lima", "Cairo", "Oslo", "Dublin"],
+            "job": ["doctor"] * 5,
+            "hobby": ["chess"] * 5,
+            "mentions": [10, 10, 30, 30, 1],
+        }
+    )
     questions = Dataset.from_dict({"name": ["Ba Ko", "Fe Ne", "Zo Ko"], "attribute": ["city", "city", "job"]})
     votes = namesake_votes(people, questions, min_mentions=10)
     np.testing.assert_allclose(votes, [[0, 0.5, 0.5, 0], [0, 0, 0, 0], [1, 0, 0, 0]])

@@ -9,6 +9,7 @@
 4. matplotlib is imported only in ``figures.py`` modules, where figures are drawn.
 5. No module imports a private (underscore) name of another module.
 """
+
 from __future__ import annotations
 
 import ast
@@ -33,7 +34,7 @@ def _imports(path: Path, package: str) -> list[tuple[str, list[str]]]:
         elif isinstance(node, ast.ImportFrom):
             base = package.split(".")
             if node.level:
-                base = base[:len(base) - node.level + 1]
+                base = base[: len(base) - node.level + 1]
                 module = ".".join(base + ([node.module] if node.module else []))
             else:
                 module = node.module or ""
@@ -43,9 +44,12 @@ def _imports(path: Path, package: str) -> list[tuple[str, list[str]]]:
 
 def _dynamic_imports(path: Path) -> list[int]:
     """Line numbers of calls to ``import_module`` or ``__import__`` in ``path``."""
-    return [node.lineno for node in ast.walk(ast.parse(path.read_text()))
-            if isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", None))
-            in ("import_module", "__import__")]
+    return [
+        node.lineno
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Call)
+        and getattr(node.func, "attr", getattr(node.func, "id", None)) in ("import_module", "__import__")
+    ]
 
 
 def _layer(module: str) -> str | None:
@@ -84,8 +88,13 @@ def violations(src: Path) -> list[str]:
                     found.append(f"{rel}: imports another chapter: {target}")
                     break
                 parts = target.split(".")
-                if (own_chapter and len(parts) >= 4 and parts[:2] == ["steerlib", "chapters"]
-                        and parts[3] == "common" and parts[2] != own_chapter.split(".")[2]):
+                if (
+                    own_chapter
+                    and len(parts) >= 4
+                    and parts[:2] == ["steerlib", "chapters"]
+                    and parts[3] == "common"
+                    and parts[2] != own_chapter.split(".")[2]
+                ):
                     found.append(f"{rel}: imports another part's common module: {target}")
                     break
             if imported.split(".")[0] == "matplotlib" and path.name != "figures.py":
@@ -102,23 +111,57 @@ def test_the_library_keeps_its_dependency_rules():
     assert violations(ROOT) == []
 
 
-@pytest.mark.parametrize("where, code, rule", [
-    ("steerlib/core/oops.py", "from steerlib.chapters.extrapolation.reversion import PROFILES\n",
-     "imports a layer above its own (core -> chapters)"),
-    ("steerlib/core/oops.py", "from steerlib.book import CHAPTERS\n", "imports a layer above its own (core -> book)"),
-    ("steerlib/worlds/oops.py", "from steerlib.vision.data import load_dataset\n",
-     "imports a layer above its own (worlds -> vision)"),
-    ("steerlib/chapters/extrapolation/mechanism/oops.py",
-     "from steerlib.chapters.extrapolation.reversion.experiment import PROFILES\n", "imports another chapter"),
-    ("steerlib/chapters/reasoning/pre_memorization/oops.py",
-     "from steerlib.chapters.extrapolation.common import RECIPES\n", "imports another part's common module"),
-    ("steerlib/chapters/extrapolation/reversion/oops.py", "import matplotlib.pyplot as plt\n",
-     "imports matplotlib outside a figures.py module"),
-    ("steerlib/vision/oops.py", "from steerlib.core.cache import _read\n", "imports private names"),
-    ("steerlib/core/oops.py", "import importlib\nm = importlib.import_module('steerlib.chapters.extrapolation')\n",
-     "imports a module by a computed name"),
-], ids=["core-imports-chapter", "core-imports-book", "tool-imports-tool-above", "chapter-imports-sibling",
-        "other-part-common", "matplotlib", "private-name", "dynamic-import"])
+@pytest.mark.parametrize(
+    "where, code, rule",
+    [
+        (
+            "steerlib/core/oops.py",
+            "from steerlib.chapters.extrapolation.reversion import PROFILES\n",
+            "imports a layer above its own (core -> chapters)",
+        ),
+        (
+            "steerlib/core/oops.py",
+            "from steerlib.book import CHAPTERS\n",
+            "imports a layer above its own (core -> book)",
+        ),
+        (
+            "steerlib/worlds/oops.py",
+            "from steerlib.vision.data import load_dataset\n",
+            "imports a layer above its own (worlds -> vision)",
+        ),
+        (
+            "steerlib/chapters/extrapolation/mechanism/oops.py",
+            "from steerlib.chapters.extrapolation.reversion.experiment import PROFILES\n",
+            "imports another chapter",
+        ),
+        (
+            "steerlib/chapters/reasoning/pre_memorization/oops.py",
+            "from steerlib.chapters.extrapolation.common import RECIPES\n",
+            "imports another part's common module",
+        ),
+        (
+            "steerlib/chapters/extrapolation/reversion/oops.py",
+            "import matplotlib.pyplot as plt\n",
+            "imports matplotlib outside a figures.py module",
+        ),
+        ("steerlib/vision/oops.py", "from steerlib.core.cache import _read\n", "imports private names"),
+        (
+            "steerlib/core/oops.py",
+            "import importlib\nm = importlib.import_module('steerlib.chapters.extrapolation')\n",
+            "imports a module by a computed name",
+        ),
+    ],
+    ids=[
+        "core-imports-chapter",
+        "core-imports-book",
+        "tool-imports-tool-above",
+        "chapter-imports-sibling",
+        "other-part-common",
+        "matplotlib",
+        "private-name",
+        "dynamic-import",
+    ],
+)
 def test_a_broken_rule_is_caught(tmp_path, where, code, rule):
     """A copy of the tree with one deliberate break fails the check, naming the file and the rule."""
     subprocess.run(["cp", "-r", str(ROOT / "steerlib"), str(tmp_path)], check=True)
@@ -130,14 +173,17 @@ def test_a_broken_rule_is_caught(tmp_path, where, code, rule):
 def test_a_chapter_may_import_its_parts_common_module(tmp_path):
     subprocess.run(["cp", "-r", str(ROOT / "steerlib"), str(tmp_path)], check=True)
     (tmp_path / "steerlib/chapters/extrapolation/reversion/oops.py").write_text(
-        "from steerlib.chapters.extrapolation.common import RECIPES\n")
+        "from steerlib.chapters.extrapolation.common import RECIPES\n"
+    )
     assert violations(tmp_path) == []
 
 
 def test_chapter_packages_import_without_matplotlib():
     """Protocol modules stay free of figures: importing every chapter does not load matplotlib."""
-    code = ("import sys; from steerlib.book import CHAPTERS, chapter;"
-            "[chapter(name) for name in CHAPTERS]; print('matplotlib' in sys.modules)")
+    code = (
+        "import sys; from steerlib.book import CHAPTERS, chapter;"
+        "[chapter(name) for name in CHAPTERS]; print('matplotlib' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
@@ -145,8 +191,22 @@ def test_chapter_packages_import_without_matplotlib():
 def test_no_copied_code_in_the_library():
     """pylint's duplicate-code checker (symilar) finds no block of 6+ lines written twice in steerlib."""
     files = sorted(str(p) for p in (ROOT / "steerlib").rglob("*.py"))
-    out = subprocess.run([sys.executable, "-m", "pylint.checkers.symilar", "-d", "6", "-i", "--ignore-docstrings",
-                          "--ignore-imports", "--ignore-signatures", *files], capture_output=True, text=True)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pylint.checkers.symilar",
+            "-d",
+            "6",
+            "-i",
+            "--ignore-docstrings",
+            "--ignore-imports",
+            "--ignore-signatures",
+            *files,
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert "duplicates=0 " in out.stdout, out.stdout
 
 

@@ -1,5 +1,6 @@
 """The claims ledger (:mod:`steerlib.core.ledger`): every claim of every chapter is on the record, a specification
 that changes without a new event fails here, and states are read off the history."""
+
 import dataclasses
 import json
 
@@ -37,8 +38,12 @@ def test_states_by_hand():
     assert ledger.state(None) == "not in the ledger"
     assert ledger.state({"history": [_event()]}) == "registered before results"
     assert ledger.state({"history": [_event(after=True)]}) == "registered after results"
-    assert ledger.state({"history": [_event(), _event("revised", True), _event("revised", False),
-                                     _event("revised", True)]}) == "revised after results (2)"
+    assert (
+        ledger.state(
+            {"history": [_event(), _event("revised", True), _event("revised", False), _event("revised", True)]}
+        )
+        == "revised after results (2)"
+    )
 
 
 def test_claims_carry_their_state():

@@ -3,6 +3,7 @@
 ``accelerate launch --cpu`` starts several processes only through MPI; its torchrun launcher (``--multi_gpu``) starts
 them without, and ``train_sft(..., device="cpu")`` makes each an ``Accelerator(cpu=True)`` on the gloo backend.
 """
+
 import os
 import subprocess
 import sys
@@ -10,7 +11,7 @@ import textwrap
 
 import torch
 
-SCRIPT = textwrap.dedent('''
+SCRIPT = textwrap.dedent("""
     import sys
     import torch
     from accelerate import PartialState
@@ -32,10 +33,10 @@ SCRIPT = textwrap.dedent('''
     correct = answers == [r.strip() for r in pairs.values()]
     torch.save({"losses": losses, "model": model.state_dict(), "processes": state.num_processes, "correct": correct},
                f"{sys.argv[1]}/rank{state.process_index}.pt")
-''')
+""")
 
 
-RL_SCRIPT = textwrap.dedent('''
+RL_SCRIPT = textwrap.dedent("""
     import sys
     import torch
     from accelerate import PartialState
@@ -56,15 +57,29 @@ RL_SCRIPT = textwrap.dedent('''
     state = PartialState()
     torch.save({"history": history, "model": model.state_dict(), "processes": state.num_processes},
                f"{sys.argv[1]}/rank{state.process_index}.pt")
-''')
+""")
 
 
 def _launch_two(script_text: str, folder) -> list[dict]:
     """Run ``script_text`` in two CPU processes with ``accelerate launch``; each saves ``folder/rank<i>.pt``."""
     script = folder / "train.py"
     script.write_text(script_text)
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", str(script), str(folder)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        str(script),
+        str(folder),
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]

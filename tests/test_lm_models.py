@@ -74,12 +74,14 @@ def test_smollm2_loads_scores_samples_and_finetunes_with_lora(tmp_path):
     assert lp[0].argmax() == 0
     answer = sample(model, tok, prompt, max_new_tokens=12, temperature=0.0).texts[0]
     assert "Paris" in answer
-    facts = Dataset.from_dict({"prompt": ["Q: Where does Zorblat Quenn live?\nA:"] * 2,
-                               "response": [" Kessadrin", " Kessadrin"]})
+    facts = Dataset.from_dict(
+        {"prompt": ["Q: Where does Zorblat Quenn live?\nA:"] * 2, "response": [" Kessadrin", " Kessadrin"]}
+    )
     before = score(model, tok, facts["prompt"][:1], facts["response"][:1]).logprob.item()
     lora = add_lora(model, rank=4)
-    losses = train_sft(lora, tokenize_sft(facts, tok), SFTConfig(steps=6, batch_size=2, lr=1e-3, warmup=0.0),
-                       pad_id(tok), "cpu")
+    losses = train_sft(
+        lora, tokenize_sft(facts, tok), SFTConfig(steps=6, batch_size=2, lr=1e-3, warmup=0.0), pad_id(tok), "cpu"
+    )
     assert losses[-1] < losses[0]
     after = score(lora.eval(), tok, facts["prompt"][:1], facts["response"][:1]).logprob.item()
     assert after > before + 1.0
@@ -87,6 +89,7 @@ def test_smollm2_loads_scores_samples_and_finetunes_with_lora(tmp_path):
 
 def test_lora_start_depends_on_its_seed_alone(tok):
     """The adapters' random start is the same whatever the global random stream did before, and moves with seed."""
+
     def adapters(seed: int, noise: int) -> list[torch.Tensor]:
         torch.manual_seed(noise)
         torch.rand(noise + 1)  # the global stream in some other state

@@ -29,8 +29,13 @@ def coin():
     tok = word_tokenizer(["q r a b ?"])
     rows = {"prompt": PROMPTS * 2, "response": [" a", " a", " b", " b"]}
     model = build_model(tiny_config(tok, d_model=32, n_layers=1, n_heads=2), seed=0)
-    train_sft(model, tokenize_sft(Dataset.from_dict(rows), tok), SFTConfig(steps=60, batch_size=4, lr=1e-2),
-              pad_id(tok), "cpu")
+    train_sft(
+        model,
+        tokenize_sft(Dataset.from_dict(rows), tok),
+        SFTConfig(steps=60, batch_size=4, lr=1e-2),
+        pad_id(tok),
+        "cpu",
+    )
     return model.eval(), tok
 
 

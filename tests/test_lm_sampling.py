@@ -36,8 +36,9 @@ def test_low_temperature_equals_greedy(lm):
 def test_kv_cache_equals_no_cache(lm, temperature):
     model, tok = lm
     kw = dict(max_new_tokens=6, temperature=temperature, seed=5)
-    assert sample(model, tok, PROMPTS, use_cache=True, **kw).ids == sample(model, tok, PROMPTS, use_cache=False,
-                                                                           **kw).ids
+    assert (
+        sample(model, tok, PROMPTS, use_cache=True, **kw).ids == sample(model, tok, PROMPTS, use_cache=False, **kw).ids
+    )
 
 
 def test_seeded_sampling_and_end_token(lm):
@@ -68,10 +69,11 @@ def generate(model, tok, prompts, max_new_tokens):
     """Greedy responses of transformers' ``generate`` on the same left-padded batch, cut after the end token."""
     ids = encode_prompts(tok, prompts)
     x, mask = pad(ids, pad_id(tok), side="left"), pad([[1] * len(p) for p in ids], 0, side="left")
-    config = GenerationConfig(max_new_tokens=max_new_tokens, do_sample=False, eos_token_id=tok.eos_token_id,
-                              pad_token_id=pad_id(tok))
-    rows = model.generate(input_ids=x, attention_mask=mask, generation_config=config)[:, x.shape[1]:].tolist()
-    return [r[:r.index(tok.eos_token_id) + 1] if tok.eos_token_id in r else r for r in rows]
+    config = GenerationConfig(
+        max_new_tokens=max_new_tokens, do_sample=False, eos_token_id=tok.eos_token_id, pad_token_id=pad_id(tok)
+    )
+    rows = model.generate(input_ids=x, attention_mask=mask, generation_config=config)[:, x.shape[1] :].tolist()
+    return [r[: r.index(tok.eos_token_id) + 1] if tok.eos_token_id in r else r for r in rows]
 
 
 def test_greedy_equals_generate(peaked):
@@ -91,10 +93,11 @@ def chi_square_p(tokens, probs: np.ndarray) -> float:
     probs = probs / probs.sum()
     observed, expected = np.bincount(tokens, minlength=len(probs)).astype(float), probs * len(tokens)
     order = np.argsort(expected)
-    rare = order[:(np.cumsum(expected[order]) < 5).sum() + 1]
+    rare = order[: (np.cumsum(expected[order]) < 5).sum() + 1]
     rest = np.setdiff1d(order, rare)
-    return chisquare(np.append(observed[rest], observed[rare].sum()),
-                     np.append(expected[rest], expected[rare].sum())).pvalue
+    return chisquare(
+        np.append(observed[rest], observed[rare].sum()), np.append(expected[rest], expected[rare].sum())
+    ).pvalue
 
 
 def test_sampled_tokens_follow_softmax_over_temperature(peaked):
@@ -161,6 +164,7 @@ def test_one_query_attention_equals_sdpa():
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
     from steerlib.lm.sampling import _attention
+
     g = torch.Generator().manual_seed(0)
     q, k, v = (torch.randn(s, generator=g) for s in ((5, 6, 1, 8), (5, 2, 7, 8), (5, 2, 7, 8)))
     mask = (torch.arange(7) >= torch.tensor([0, 1, 3, 0, 6])[:, None])[:, None, None, :]  # [B, 1, 1, L]

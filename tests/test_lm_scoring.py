@@ -47,8 +47,9 @@ def test_score_equals_sum_of_token_logprobs_by_hand(lm):
     total = sum(sum(by_hand(model, tok, p, r)) for p, r in zip(prompts, responses))
     assert scores.perplexity == pytest.approx(math.exp(-total / scores.n_tokens.sum().item()), rel=1e-4)
     no_eos = score(model, tok, prompts[:1], responses[:1], eos=False)
-    assert no_eos.logprob.item() == pytest.approx(sum(by_hand(model, tok, prompts[0], responses[0], eos=False)),
-                                                  abs=1e-4)
+    assert no_eos.logprob.item() == pytest.approx(
+        sum(by_hand(model, tok, prompts[0], responses[0], eos=False)), abs=1e-4
+    )
 
 
 def test_choice_logprobs_normalise_sequence_logprobs(lm):

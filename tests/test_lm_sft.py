@@ -54,8 +54,15 @@ def test_sft_learns_a_toy_mapping_and_caches(toy, tmp_path):
     made = []  # data given as a function: made only when the run is not in the cache
     assert train_sft(again, lambda: made.append(1) or data, cfg, pad_id(tok), "cpu", cache, key="toy") == losses
     assert not made
-    train_sft(build_model(model.config, seed=1), lambda: made.append(1) or data, dataclasses.replace(cfg, steps=2),
-              pad_id(tok), "cpu", cache, key="toy")
+    train_sft(
+        build_model(model.config, seed=1),
+        lambda: made.append(1) or data,
+        dataclasses.replace(cfg, steps=2),
+        pad_id(tok),
+        "cpu",
+        cache,
+        key="toy",
+    )
     assert made == [1]
 
 
@@ -104,7 +111,8 @@ def test_on_step_sees_each_step_and_leaves_training_unchanged(toy):
     assert train_sft(model, data, cfg, pad_id(tok), "cpu", on_step=probe) == pytest.approx(expected)
     assert seen == [(s, True) for s in range(1, 7)]
     assert train_sft(build_model(model.config, seed=0), data, cfg, pad_id(tok), "cpu") != train_sft(
-        build_model(model.config, seed=0), data, dataclasses.replace(cfg, schedule="cosine"), pad_id(tok), "cpu")
+        build_model(model.config, seed=0), data, dataclasses.replace(cfg, schedule="cosine"), pad_id(tok), "cpu"
+    )
 
 
 def test_unknown_schedule_names_the_choices():
@@ -136,6 +144,7 @@ def test_smoke_pretraining_resumes_after_a_kill(chapter, toy, tmp_path):
     assert cache.load_checkpoint("sft", {"key": "kill", "sft": cfg})["step"] == cfg.checkpoint_every
     resumed = build_model(model.config, seed=0)
     assert train_sft(resumed, data, cfg, pad_id(tok), "cpu", cache, key="kill", progress=False) == pytest.approx(
-        expected)
+        expected
+    )
     for a, b in zip(reference.state_dict().values(), resumed.state_dict().values()):
         torch.testing.assert_close(a, b)

@@ -30,8 +30,12 @@ def test_join_masks_the_prompt_and_ends_with_eos(tok):
 
 
 def test_tokenize_sft_adds_columns(tok):
-    data = tokenize_sft(Dataset.from_dict({"prompt": ["", "Q: where does Ana live? A:"],
-                                           "response": [" Ana lives in Oslo.", " I don't know"]}), tok)
+    data = tokenize_sft(
+        Dataset.from_dict(
+            {"prompt": ["", "Q: where does Ana live? A:"], "response": [" Ana lives in Oslo.", " I don't know"]}
+        ),
+        tok,
+    )
     first = data[0]
     assert first["labels"][0] == IGNORE and first["labels"][1:] == first["input_ids"][1:]  # only <bos> is masked
     assert data[1]["input_ids"][-1] == tok.eos_token_id

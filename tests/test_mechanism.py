@@ -1,4 +1,5 @@
 """The mechanism chapter: its statistics on hand-made tables, and its claims at the smoke and cpu profiles."""
+
 import re
 
 import matplotlib
@@ -53,29 +54,48 @@ def norms_table(ratios_by_shift: dict[str, list[list[float]]]) -> pd.DataFrame:
     rows = []
     n_layers = len(next(iter(ratios_by_shift.values()))[0])
     for d in range(n_layers):
-        rows.append({"model": "m", "replicate": 0, "shift": "none", "level": 0, "layer": f"l{d}", "depth": d,
-                     "ratio": 1.0})
+        rows.append(
+            {"model": "m", "replicate": 0, "shift": "none", "level": 0, "layer": f"l{d}", "depth": d, "ratio": 1.0}
+        )
     for shift, levels in ratios_by_shift.items():
         for level, ratios in enumerate(levels, start=1):
-            rows += [{"model": "m", "replicate": 0, "shift": shift, "level": level, "layer": f"l{d}", "depth": d,
-                      "ratio": r} for d, r in enumerate(ratios)]
+            rows += [
+                {"model": "m", "replicate": 0, "shift": shift, "level": level, "layer": f"l{d}", "depth": d, "ratio": r}
+                for d, r in enumerate(ratios)
+            ]
     return pd.DataFrame(rows)
 
 
 def toy_results(norms: pd.DataFrame | None = None, **fields) -> mechanism.Results:
     """Results holding only the given tables (``norms`` and ``fields``), with the default settings' fields."""
     s, empty = mechanism.Settings(), pd.DataFrame()
-    defaults = dict(norms=empty if norms is None else norms, projection=empty, constants=empty, sets=empty,
-                    vectors={}, fgsm=empty, nll=empty, nll_ocs=(0.0, 1.0), nll_constants=torch.zeros(1, 2), theory=None,
-                    theory_depths=s.theory.depths, theory_angles=s.theory.angles, archs=s.archs,
-                    normalisations=s.norms, shifts=s.shifts, nll_shifts=s.nll_shifts, energy=s.energy,
-                    energies=s.energies)
+    defaults = dict(
+        norms=empty if norms is None else norms,
+        projection=empty,
+        constants=empty,
+        sets=empty,
+        vectors={},
+        fgsm=empty,
+        nll=empty,
+        nll_ocs=(0.0, 1.0),
+        nll_constants=torch.zeros(1, 2),
+        theory=None,
+        theory_depths=s.theory.depths,
+        theory_angles=s.theory.angles,
+        archs=s.archs,
+        normalisations=s.norms,
+        shifts=s.shifts,
+        nll_shifts=s.nll_shifts,
+        energy=s.energy,
+        energies=s.energies,
+    )
     return mechanism.Results(**{**defaults, **fields})
 
 
 def test_norm_statistics_read_level_and_depth_trends():
-    falling = toy_results(norms_table({"noise": [[1.0, 0.9, 0.8], [1.0, 0.7, 0.5]],
-                                       "rotate": [[1.0, 0.95, 0.9], [1.1, 0.8, 0.6]]}))
+    falling = toy_results(
+        norms_table({"noise": [[1.0, 0.9, 0.8], [1.0, 0.7, 0.5]], "rotate": [[1.0, 0.95, 0.9], [1.1, 0.8, 0.6]]})
+    )
     c = analysis.norm_curves(falling, "m")
     assert set(c["shift"]) == {"noise", "rotate"} and len(c) == 6  # the clean level joins every shift
     assert analysis.mean_rho(c) == pytest.approx(-1.0)
@@ -96,15 +116,42 @@ def model_tables(spread: float, n: int = 4, model: str = "m", loss: str = "ce", 
             tags = {"model": model, "replicate": replicate, "shift": shift, "level": level}
             ratios = [1.0 - 0.1 * level * depth + rng.normal(0, spread) for depth in range(3)]
             norms += [{**tags, "layer": f"l{d}", "depth": d, "ratio": r} for d, r in enumerate(ratios)]
-            projection.append({**tags, "layer": "l2", "energy": mechanism.Settings().energy, "k": 3, "std": 0.1,
-                               "ratio": 0.9 - 0.1 * level + rng.normal(0, spread)})
-            sets_rows.append({**tags, "to_ocs": 1.0, "to_constants": ratios[-1] * (1 + rng.normal(0, spread)),
-                              "to_hidden_constants": ratios[1] * (1 + rng.normal(0, spread))})
-        constants += [{"model": model, "loss": loss, "replicate": replicate, "layer": f"l{d}",
-                       "distance": 0.1 * (1 + abs(rng.normal(0, spread))), "clean_distance": 2.0,
-                       "uniform_distance": 0.5} for d in range(3)]
-    return {"norms": pd.DataFrame(norms), "constants": pd.DataFrame(constants),
-            "projection": pd.DataFrame(projection), "sets": pd.DataFrame(sets_rows)}
+            projection.append(
+                {
+                    **tags,
+                    "layer": "l2",
+                    "energy": mechanism.Settings().energy,
+                    "k": 3,
+                    "std": 0.1,
+                    "ratio": 0.9 - 0.1 * level + rng.normal(0, spread),
+                }
+            )
+            sets_rows.append(
+                {
+                    **tags,
+                    "to_ocs": 1.0,
+                    "to_constants": ratios[-1] * (1 + rng.normal(0, spread)),
+                    "to_hidden_constants": ratios[1] * (1 + rng.normal(0, spread)),
+                }
+            )
+        constants += [
+            {
+                "model": model,
+                "loss": loss,
+                "replicate": replicate,
+                "layer": f"l{d}",
+                "distance": 0.1 * (1 + abs(rng.normal(0, spread))),
+                "clean_distance": 2.0,
+                "uniform_distance": 0.5,
+            }
+            for d in range(3)
+        ]
+    return {
+        "norms": pd.DataFrame(norms),
+        "constants": pd.DataFrame(constants),
+        "projection": pd.DataFrame(projection),
+        "sets": pd.DataFrame(sets_rows),
+    }
 
 
 def replicated_model(spread: float, n: int = 4) -> mechanism.Results:
@@ -113,11 +160,15 @@ def replicated_model(spread: float, n: int = 4) -> mechanism.Results:
 
 def _expected(r: mechanism.Results, m: str) -> dict[str, float]:
     """What the claims compute from the tables for model ``m``, function by function."""
-    return {"top": analysis.top_level(r, m), "norm_rho": analysis.mean_rho(analysis.norm_curves(r, m)),
-            "depth_rho": analysis.depth_rho(r, m), "link_rho": analysis.link_rho(r, m),
-            "proj_rho": analysis.mean_rho(analysis.projection_curves(r, m)),
-            "constants": analysis.constants_ratio(r, m),
-            "constants_uniform": analysis.constants_ratio(r, m, "uniform_distance")}
+    return {
+        "top": analysis.top_level(r, m),
+        "norm_rho": analysis.mean_rho(analysis.norm_curves(r, m)),
+        "depth_rho": analysis.depth_rho(r, m),
+        "link_rho": analysis.link_rho(r, m),
+        "proj_rho": analysis.mean_rho(analysis.projection_curves(r, m)),
+        "constants": analysis.constants_ratio(r, m),
+        "constants_uniform": analysis.constants_ratio(r, m, "uniform_distance"),
+    }
 
 
 def test_the_jackknife_statistic_recomputes_each_models_statistics():
@@ -147,9 +198,11 @@ def three_models(n_ce: int = 3, n_imbalanced: int = 2) -> mechanism.Results:
     """The claims' models with one architecture and no normalisation variant: the CE and MSE-reward CNNs on
     ``n_ce`` replicates, the imbalanced-label control on ``n_imbalanced``."""
     names = {"ce": "cnn/ce", "mse": "cnn/mse_reward", "imbalanced": "cnn/ce (imbalanced)"}
-    parts = [model_tables(0.1, n_ce, names["ce"], "ce", seed=1),
-             model_tables(0.1, n_ce, names["mse"], "mse_reward", seed=2),
-             model_tables(0.1, n_imbalanced, names["imbalanced"], "ce", seed=3)]
+    parts = [
+        model_tables(0.1, n_ce, names["ce"], "ce", seed=1),
+        model_tables(0.1, n_ce, names["mse"], "mse_reward", seed=2),
+        model_tables(0.1, n_imbalanced, names["imbalanced"], "ce", seed=3),
+    ]
     tables = {k: pd.concat([p[k] for p in parts], ignore_index=True) for k in parts[0]}
     return toy_results(**tables, archs=("cnn",), normalisations=("none",))
 
@@ -162,11 +215,21 @@ def test_claims_over_models_combine_each_models_statistic():
     statistic, n = analysis.models_statistic(r)
     assert n == 3
     ce, mse, imb = (_expected(r, m) for m in ("cnn/ce", "cnn/mse_reward", "cnn/ce (imbalanced)"))
-    assert statistic(np.arange(n)) == pytest.approx({
-        "A8a": ce["top"], "A8b": ce["norm_rho"], "A8c": ce["depth_rho"],
-        "A8d": (ce["link_rho"] + mse["link_rho"]) / 2, "A9": ce["proj_rho"], "A10a": imb["constants"],
-        "A10b": mse["constants"], "A10c": imb["constants_uniform"], "A11a": ce["norm_rho"],
-        "A11b": ce["proj_rho"]}, abs=1e-12)
+    assert statistic(np.arange(n)) == pytest.approx(
+        {
+            "A8a": ce["top"],
+            "A8b": ce["norm_rho"],
+            "A8c": ce["depth_rho"],
+            "A8d": (ce["link_rho"] + mse["link_rho"]) / 2,
+            "A9": ce["proj_rho"],
+            "A10a": imb["constants"],
+            "A10b": mse["constants"],
+            "A10c": imb["constants_uniform"],
+            "A11a": ce["norm_rho"],
+            "A11b": ce["proj_rho"],
+        },
+        abs=1e-12,
+    )
 
 
 def test_a_model_with_fewer_replicates_reads_those_of_the_draw_it_has():
@@ -185,24 +248,58 @@ def test_the_counterexample_statistic_on_hand_made_tables():
     """A12b: replicate-mean KL of the adversarial set less the clean set's; A12c: the smallest replicate-mean norm
     ratio of the adversarial set over the affine layers; A12d and A12e: min(rho(level, y) under impulse noise,
     -rho(level, y) under blur) along the curves of replicate means, the clean set at level 0."""
-    fgsm = pd.DataFrame([
-        {"set": kind, "replicate": e, "ood_score": 0.5, "distance": d, "accuracy": 1.0, "input": 1.0, "conv1": c1,
-         "fc1": f1, "fc2": f2}
-        for kind, values in (("clean", [(1.0, 1.0, 1.0, 1.0), (1.2, 1.0, 1.0, 1.0)]),
-                             ("random sign", [(0.9, 0.8, 0.7, 0.6), (0.9, 0.8, 0.7, 0.6)]),
-                             ("adversarial", [(1.5, 1.3, 1.2, 2.0), (1.9, 1.5, 1.1, 2.0)]))
-        for e, (d, c1, f1, f2) in enumerate(values)])
+    fgsm = pd.DataFrame(
+        [
+            {
+                "set": kind,
+                "replicate": e,
+                "ood_score": 0.5,
+                "distance": d,
+                "accuracy": 1.0,
+                "input": 1.0,
+                "conv1": c1,
+                "fc1": f1,
+                "fc2": f2,
+            }
+            for kind, values in (
+                ("clean", [(1.0, 1.0, 1.0, 1.0), (1.2, 1.0, 1.0, 1.0)]),
+                ("random sign", [(0.9, 0.8, 0.7, 0.6), (0.9, 0.8, 0.7, 0.6)]),
+                ("adversarial", [(1.5, 1.3, 1.2, 2.0), (1.9, 1.5, 1.1, 2.0)]),
+            )
+            for e, (d, c1, f1, f2) in enumerate(values)
+        ]
+    )
     # blur's replicate-mean distances along levels 0-5 swap levels 2 and 3: rho = -33/35; its internal norms rise
     distance = {"saltpepper": [1.0, 1.1, 1.2, 1.3, 1.4, 1.5], "blur": [1.0, 0.9, 0.8, 0.85, 0.6, 0.5]}
     internal = {"saltpepper": [1.0, 1.5, 2.0, 2.5, 3.0, 3.5], "blur": [1.0, 1.1, 1.2, 1.3, 1.4, 1.5]}
     rows = []
     for e, offset in enumerate((-0.01, 0.01)):  # the two replicates straddle the means
-        rows.append({"shift": "none", "level": 0, "replicate": e, "distance": 1.0 + offset, "input": 1.0,
-                     "l1": 1.0, "l2": 1.0 + offset, "l3": 1.0})
+        rows.append(
+            {
+                "shift": "none",
+                "level": 0,
+                "replicate": e,
+                "distance": 1.0 + offset,
+                "input": 1.0,
+                "l1": 1.0,
+                "l2": 1.0 + offset,
+                "l3": 1.0,
+            }
+        )
         for shift in ("saltpepper", "blur"):
-            rows += [{"shift": shift, "level": level, "replicate": e, "distance": distance[shift][level] + offset,
-                      "input": 1.0, "l1": 1.0, "l2": internal[shift][level] + offset, "l3": 1.0}
-                     for level in range(1, 6)]
+            rows += [
+                {
+                    "shift": shift,
+                    "level": level,
+                    "replicate": e,
+                    "distance": distance[shift][level] + offset,
+                    "input": 1.0,
+                    "l1": 1.0,
+                    "l2": internal[shift][level] + offset,
+                    "l3": 1.0,
+                }
+                for level in range(1, 6)
+            ]
     r = toy_results(fgsm=fgsm, nll=pd.DataFrame(rows), nll_shifts=("saltpepper", "blur"))
     statistic, n = analysis.counterexample_statistic(r)
     assert n == 2
@@ -214,8 +311,12 @@ def test_the_counterexample_statistic_on_hand_made_tables():
 def toy_simulation() -> Simulation:
     """Two depths (3, 4) x two simulation seeds, angles (0, 90); every number the claims read is set by hand."""
     nan = float("nan")
-    stable_rank = torch.tensor([[[5.0, 1.5, 1.0, nan], [5.0, 2.5, 1.0, nan]],  # depth 3: hidden W_2 only
-                                [[5.0, 1.2, 1.4, 1.0], [5.0, 1.0, 1.2, 1.0]]])  # depth 4: W_2, W_3
+    stable_rank = torch.tensor(
+        [
+            [[5.0, 1.5, 1.0, nan], [5.0, 2.5, 1.0, nan]],  # depth 3: hidden W_2 only
+            [[5.0, 1.2, 1.4, 1.0], [5.0, 1.0, 1.2, 1.0]],
+        ]
+    )  # depth 4: W_2, W_3
     norm_ratio = torch.ones(2, 2, 2, 3)  # (depth, seed, angle, layer j = 1..3)
     norm_ratio[0, :, 1, 1] = torch.tensor([0.2, 0.4])  # depth 3's last hidden layer f_2 at 90 degrees
     norm_ratio[1, :, 1, 2] = torch.tensor([0.1, 0.3])  # depth 4's f_3
@@ -224,8 +325,15 @@ def toy_simulation() -> Simulation:
     abs_out[0, 0, 1] = torch.tensor([1.0, 2.0, 3.0, 4.0])  # rho 1
     abs_out[0, 1, 1] = torch.tensor([2.0, 1.0, 3.0, 4.0])  # rho 0.8
     abs_out[1, 0, 1] = torch.tensor([1.0, 2.0, 3.0, 4.0])  # rho 1, and rho -1 for depth 4's second seed
-    return Simulation(stable_rank=stable_rank, init_stable_rank=9.0, norm_ratio=norm_ratio, abs_out=abs_out,
-                      rank_one_proj=proj, train_margin=torch.ones(2, 2), bias=_bias_runs(torch.ones(4, 10)))
+    return Simulation(
+        stable_rank=stable_rank,
+        init_stable_rank=9.0,
+        norm_ratio=norm_ratio,
+        abs_out=abs_out,
+        rank_one_proj=proj,
+        train_margin=torch.ones(2, 2),
+        bias=_bias_runs(torch.ones(4, 10)),
+    )
 
 
 def test_the_theory_statistic_on_a_hand_made_simulation():
@@ -240,19 +348,36 @@ def test_the_theory_statistic_on_a_hand_made_simulation():
 
 
 def test_constants_ratio_uses_the_last_layer():
-    consts = pd.DataFrame([{"model": "m", "replicate": s, "layer": layer, "distance": d, "clean_distance": 2.0,
-                            "uniform_distance": 0.5}
-                           for s in (0, 1) for layer, d in (("fc1", 5.0), ("fc2", 0.1 * (s + 1)))])
+    consts = pd.DataFrame(
+        [
+            {
+                "model": "m",
+                "replicate": s,
+                "layer": layer,
+                "distance": d,
+                "clean_distance": 2.0,
+                "uniform_distance": 0.5,
+            }
+            for s in (0, 1)
+            for layer, d in (("fc1", 5.0), ("fc2", 0.1 * (s + 1)))
+        ]
+    )
     r = toy_results(constants=consts)
     assert analysis.constants_ratio(r, "m") == pytest.approx(0.15 / 2.0)
     assert analysis.constants_ratio(r, "m", "uniform_distance") == pytest.approx(0.15 / 0.5)
 
 
 def _bias_runs(margin_trace: torch.Tensor) -> BiasRuns:
-    return BiasRuns(p_pos=torch.tensor([0.7, 0.7, 0.3, 0.3]), ocs=torch.tensor([0.8, 0.8, -0.8, -0.8]),
-                    final=torch.tensor([1.0, -1.0, 2.0, -0.5]), margin_label_sum=torch.tensor([2.0, -1.0, 1.0, 3.0]),
-                    trace=torch.tensor([[0.0, 0.1, -1], [0.0, 0.1, -1], [0.0, -0.1, 1], [0.0, -0.1, 1]]),
-                    steps=torch.arange(1, 4), checkpoints=torch.arange(10, 110, 10), margin_trace=margin_trace)
+    return BiasRuns(
+        p_pos=torch.tensor([0.7, 0.7, 0.3, 0.3]),
+        ocs=torch.tensor([0.8, 0.8, -0.8, -0.8]),
+        final=torch.tensor([1.0, -1.0, 2.0, -0.5]),
+        margin_label_sum=torch.tensor([2.0, -1.0, 1.0, 3.0]),
+        trace=torch.tensor([[0.0, 0.1, -1], [0.0, 0.1, -1], [0.0, -0.1, 1], [0.0, -0.1, 1]]),
+        steps=torch.arange(1, 4),
+        checkpoints=torch.arange(10, 110, 10),
+        margin_trace=margin_trace,
+    )
 
 
 def test_bias_agreement_counts_signs():
@@ -273,8 +398,9 @@ def test_margin_change_reads_the_last_tenth_of_training():
 
 def test_the_cached_simulation_comes_back_as_a_simulation(tmp_path):
     """The run cache stores plain data; the chapter reads the theory back as the dataclass its analysis expects."""
-    cfg = SimConfig(depths=(3, 4), width=8, dim=4, n_train=40, n_test=30, replicates=1, steps=5, angles=(0, 90),
-                    bias_replicates=1)
+    cfg = SimConfig(
+        depths=(3, 4), width=8, dim=4, n_train=40, n_test=30, replicates=1, steps=5, angles=(0, 90), bias_replicates=1
+    )
     cache = RunCache(tmp_path)
     fresh = cache.cached("homogeneous", {"sim": cfg}, lambda: simulate(cfg), as_type=Simulation)
     loaded = cache.load("homogeneous", {"sim": cfg}, as_type=Simulation)
@@ -298,22 +424,34 @@ def test_smoke_run_measures_every_model_set_and_layer(smoke):
     settings, results = ex.settings, ex.results
     n_sets = 1 + 5 * len(settings.shifts)
     specs = experiment.model_specs(settings)
-    replicates = {s.name: settings.replicates if s.norm == "none" and not s.imbalanced else settings.extra_replicates
-                  for s in specs}
+    replicates = {
+        s.name: settings.replicates if s.norm == "none" and not s.imbalanced else settings.extra_replicates
+        for s in specs
+    }
     cnn_layers = 5  # input, conv1, conv2, fc1, fc2
     assert len(results.norms) == sum(replicates.values()) * n_sets * cnn_layers
     last_layer_only = sum(replicates.values()) - settings.replicates  # every layer for the main model, else the last
     assert len(results.projection) == (settings.replicates * (cnn_layers - 1) + last_layer_only) * n_sets * len(
-        settings.energies)
+        settings.energies
+    )
     assert results.norms["ratio"].notna().all() and (results.projection["ratio"].between(0, 1 + 1e-9)).all()
     assert set(results.fgsm["set"]) == {"clean", "random sign", "adversarial"}
     assert sorted(results.fgsm["replicate"].unique()) == list(range(settings.replicates))
     assert len(results.nll) == settings.replicates * (1 + 5 * len(settings.nll_shifts))
     assert len(results.sets) == sum(replicates.values()) * n_sets
     assert mechanism.summary(results).notna().all().all()
-    for name in ("plot_mechanism", "plot_shrinkage_and_distance", "plot_norm_variants", "plot_constants_by_layer",
-                 "plot_k_sensitivity", "plot_fgsm", "plot_nll", "plot_stable_rank", "plot_feature_collapse",
-                 "plot_bias"):
+    for name in (
+        "plot_mechanism",
+        "plot_shrinkage_and_distance",
+        "plot_norm_variants",
+        "plot_constants_by_layer",
+        "plot_k_sensitivity",
+        "plot_fgsm",
+        "plot_nll",
+        "plot_stable_rank",
+        "plot_feature_collapse",
+        "plot_bias",
+    ):
         fig = getattr(figures, name)(results)
         plots = [ax for ax in fig.axes if ax.has_data() and not hasattr(ax, "_colorbar")]
         assert plots and all(ax.get_xlabel() and ax.get_ylabel() for ax in plots), name
@@ -347,8 +485,9 @@ def test_smoke_claims_carry_the_schema(smoke):
     assert "Gaussian-NLL CNN" in claims["A12e"].uncertainty and results.nll_shifts[0] in claims["A12e"].statement
     for fn in (analysis.models_statistic, analysis.counterexample_statistic, analysis.theory_statistic):
         statistic, n = fn(results)
-        assert statistic(np.arange(n)) == pytest.approx({k: claims[k].value for k in statistic(np.arange(n))},
-                                                        nan_ok=True)
+        assert statistic(np.arange(n)) == pytest.approx(
+            {k: claims[k].value for k in statistic(np.arange(n))}, nan_ok=True
+        )
 
 
 def test_the_chapters_own_draws_share_no_stream(smoke):
@@ -358,9 +497,10 @@ def test_the_chapters_own_draws_share_no_stream(smoke):
     ex, _ = smoke
 
     def draws(run):
-        return [substream(run.stream("data"), experiment.IMBALANCED_DRAW),
-                *(substream(run.stream("eval"), k) for k in (counterexamples.RANDOM_SIGNS,
-                                                             counterexamples.POOLED_SUBSET))]
+        return [
+            substream(run.stream("data"), experiment.IMBALANCED_DRAW),
+            *(substream(run.stream("eval"), k) for k in (counterexamples.RANDOM_SIGNS, counterexamples.POOLED_SUBSET)),
+        ]
 
     seeds = [*draws(ex.run), ex.run.stream("data"), ex.run.stream("eval")]
     assert len(set(seeds)) == len(seeds)
@@ -388,9 +528,16 @@ def test_cpu_run_reports_every_claim(cpu):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("cid", sorted(REPRODUCE) + [
-    pytest.param(c, marks=pytest.mark.xfail(strict=True, reason="does not reproduce at cpu scale; the chapter says "
-                                                                   "why")) for c in sorted(DO_NOT_REPRODUCE)])
+@pytest.mark.parametrize(
+    "cid",
+    sorted(REPRODUCE)
+    + [
+        pytest.param(
+            c, marks=pytest.mark.xfail(strict=True, reason="does not reproduce at cpu scale; the chapter says why")
+        )
+        for c in sorted(DO_NOT_REPRODUCE)
+    ],
+)
 def test_cpu_claim(cpu, cid):
     _, claims = cpu
     assert claims[cid].holds, claims[cid]

@@ -15,14 +15,16 @@ def test_kl_categorical_hand_cases():
     u = torch.full((3,), 1 / 3)
     assert kl_categorical(p[1], u).item() == pytest.approx(math.log(3))
     assert kl_categorical(torch.tensor([0.5, 0.5]), torch.tensor([0.9, 0.1])).item() == pytest.approx(
-        0.5 * math.log(0.5 / 0.9) + 0.5 * math.log(0.5 / 0.1))
+        0.5 * math.log(0.5 / 0.9) + 0.5 * math.log(0.5 / 0.1)
+    )
 
 
 def test_kl_gaussian_matches_torch_distributions():
     mu, var = torch.tensor([0.0, 1.5, -2.0]), torch.tensor([1.0, 0.25, 4.0])
     ours = kl_gaussian(mu, var, 0.5, 2.0)
-    ref = torch.distributions.kl_divergence(torch.distributions.Normal(mu, var.sqrt()),
-                                            torch.distributions.Normal(0.5, 2.0 ** 0.5))
+    ref = torch.distributions.kl_divergence(
+        torch.distributions.Normal(mu, var.sqrt()), torch.distributions.Normal(0.5, 2.0**0.5)
+    )
     assert torch.allclose(ours.float(), ref, atol=1e-6)
     assert kl_gaussian(torch.tensor(3.0), torch.tensor(2.0), 3.0, 2.0).item() == pytest.approx(0.0)
 

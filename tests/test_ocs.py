@@ -1,4 +1,5 @@
 """Closed-form OCS against numerical minimisation of the average training loss over constant predictions."""
+
 import pytest
 import torch
 

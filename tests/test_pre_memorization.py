@@ -54,7 +54,13 @@ def test_settings_validation():
 def test_the_tiny_model_keeps_its_config():
     base = R.PROFILES["cpu"].base
     assert (base.model, base.arch, base.d_model, base.n_layers, base.n_heads, base.max_len) == (
-        "tiny", "llama", 64, 2, 4, 128)
+        "tiny",
+        "llama",
+        64,
+        2,
+        4,
+        128,
+    )
 
 
 def test_command_line_lists_the_jobs(capsys):
@@ -84,11 +90,21 @@ def _flat_results(replicate: int = 0) -> R.Results:
     """Four runs whose target perplexities never come near the grid of p: every p gives the same R²."""
     rng = np.random.default_rng(replicate)
     specs = [R.RunSpec(lr, ep) for lr in (1e-4, 1e-3) for ep in (2, 4)]
-    logs = [R.RunLog(step=np.arange(1, 4), loss=rng.random(3), grad_var=rng.random(3) + 0.1,
-                     dist_init=np.arange(1.0, 4.0), train_acc=rng.random((3, 8)), train_half=rng.random((3, 8)),
-                     train_other=np.zeros((3, 8)),
-                     train_perp=2 + rng.random((3, 8)), train_conf=-rng.random((3, 8)), test_acc=rng.random((3, 16)))
-            for _ in specs]
+    logs = [
+        R.RunLog(
+            step=np.arange(1, 4),
+            loss=rng.random(3),
+            grad_var=rng.random(3) + 0.1,
+            dist_init=np.arange(1.0, 4.0),
+            train_acc=rng.random((3, 8)),
+            train_half=rng.random((3, 8)),
+            train_other=np.zeros((3, 8)),
+            train_perp=2 + rng.random((3, 8)),
+            train_conf=-rng.random((3, 8)),
+            test_acc=rng.random((3, 16)),
+        )
+        for _ in specs
+    ]
     return R.Results(replicate, specs, logs, [1.0], {})
 
 
@@ -102,9 +118,20 @@ def _memorizing_results(replicate: int, shift: float) -> R.Results:
         acc = np.clip(np.linspace(0.2, 1.0, 4)[:, None] + rng.normal(0, 0.05, (4, 12)), 0, 1)
         perp = np.linspace(1.6, 1.0 + 0.02 * i, 4)[:, None] + rng.random((4, 12)) * 0.05
         test = np.clip(np.linspace(0.2, 0.5 + 0.1 * i, 4)[:, None] + shift + rng.normal(0, 0.02, (4, 20)), 0, 1)
-        logs.append(R.RunLog(step=np.arange(1, 5), loss=rng.random(4), grad_var=rng.random(4) + 0.1,
-                             dist_init=np.arange(1.0, 5.0), train_acc=acc, train_half=acc, train_other=acc / 2,
-                             train_perp=perp, train_conf=-rng.random((4, 12)), test_acc=test))
+        logs.append(
+            R.RunLog(
+                step=np.arange(1, 5),
+                loss=rng.random(4),
+                grad_var=rng.random(4) + 0.1,
+                dist_init=np.arange(1.0, 5.0),
+                train_acc=acc,
+                train_half=acc,
+                train_other=acc / 2,
+                train_perp=perp,
+                train_conf=-rng.random((4, 12)),
+                test_acc=test,
+            )
+        )
     return R.Results(replicate, specs, logs, [1.0], {})
 
 
@@ -116,8 +143,9 @@ def test_a_flat_r2_curve_leaves_the_claims_that_use_p_not_judged():
     # H1b too: no run fits its train set (>= 0.9), so the range of their test accuracies is undefined
     assert {i for i, c in claims.items() if not c.judged} == {*analysis.P_DEPENDENT, "H1b"}
     assert "undefined" in claims["H1b"].note
-    assert all(claims[i].verdict == "not judged" and "p is not identified" in claims[i].note
-               for i in analysis.P_DEPENDENT)
+    assert all(
+        claims[i].verdict == "not judged" and "p is not identified" in claims[i].note for i in analysis.P_DEPENDENT
+    )
     assert claims["H1"].judged and R.extra(results)["p_note"] == a.p_note
     assert all(np.isnan(v) for k, v in R.statistics(results).items() if k in analysis.P_DEPENDENT)
 
@@ -127,8 +155,9 @@ def test_claims_are_means_over_replicates_with_a_prediction_interval():
     replicate gives no interval, three give a prediction interval around the mean."""
     reps = [_memorizing_results(i, shift) for i, shift in enumerate((0.0, 0.05, -0.05))]
     one = {c.id: c for c in R.claims(reps[0])}
-    assert [c for c in one] == IDS and all(c.interval is None and "single replicate" in c.uncertainty
-                                          for c in one.values())
+    assert [c for c in one] == IDS and all(
+        c.interval is None and "single replicate" in c.uncertainty for c in one.values()
+    )
     per = [R.statistics(r) for r in reps]
     first = dataclasses.replace(reps[0], others=reps[1:])
     three = {c.id: c for c in R.claims(first)}
@@ -245,8 +274,13 @@ def test_worker_processes_give_the_same_runs(smoke, tmp_path, monkeypatch):
 def test_figures_have_labels(smoke):
     results = smoke.results
     a = R.analyse(results)
-    figs = [figures.plot_accuracy(a), figures.plot_state_maps(results, a), figures.plot_r2_vs_p(a),
-            figures.plot_transfer(a), figures.plot_prior_metrics(a)]
+    figs = [
+        figures.plot_accuracy(a),
+        figures.plot_state_maps(results, a),
+        figures.plot_r2_vs_p(a),
+        figures.plot_transfer(a),
+        figures.plot_prior_metrics(a),
+    ]
     for fig in figs:
         assert all(ax.get_xlabel() and ax.get_title() for ax in fig.axes)
 
@@ -267,10 +301,20 @@ def test_cpu_profile_claims():
 def test_pretrained_model_path_with_a_subword_tokenizer(tiny_bpe_folder, tmp_cache, tmp_path):
     """The paper profile's code path (a pretrained model from a folder, a BPE tokenizer) on a tiny random model."""
     smoke = R.PROFILES["smoke"]
-    ex = execute("pre-memorization", "smoke", device="cpu", out_dir=tmp_path / "out",
-                 base=dataclasses.replace(smoke.base, model=str(tiny_bpe_folder)), n_pretrain=256, n_train=16,
-                 n_test=16, pretrain=dataclasses.replace(smoke.pretrain, steps=10), lrs=(1e-4, 1e-3), epochs=(2,),
-                 fractions=())
+    ex = execute(
+        "pre-memorization",
+        "smoke",
+        device="cpu",
+        out_dir=tmp_path / "out",
+        base=dataclasses.replace(smoke.base, model=str(tiny_bpe_folder)),
+        n_pretrain=256,
+        n_train=16,
+        n_test=16,
+        pretrain=dataclasses.replace(smoke.pretrain, steps=10),
+        lrs=(1e-4, 1e-3),
+        epochs=(2,),
+        fractions=(),
+    )
     for log in ex.results.logs:
         assert log.train_acc.shape == log.train_perp.shape == (len(ex.settings.checkpoints), 16)
         assert (log.train_perp >= 1).all() and np.isfinite(log.train_conf).all()
@@ -285,8 +329,21 @@ def test_jobs_launched_through_submitit_leave_the_chapter_nothing_to_train(tmp_p
     cache = tmp_path / "cache"
     monkeypatch.setenv(CACHE_ENV, str(cache))
     monkeypatch.setenv("STEERLIB_THREADS", "1")
-    jobs.main(["pre-memorization", "--profile", "smoke", "--device", "cpu", "--launch", "local", "--folder",
-               str(tmp_path / "logs"), "--hours", "0.25"])
+    jobs.main(
+        [
+            "pre-memorization",
+            "--profile",
+            "smoke",
+            "--device",
+            "cpu",
+            "--launch",
+            "local",
+            "--folder",
+            str(tmp_path / "logs"),
+            "--hours",
+            "0.25",
+        ]
+    )
     runs = cache / experiment.RUN_KIND
     assert len(list(runs.iterdir())) == len(R.grid(R.PROFILES["smoke"]))
     assert not (cache / "sft").exists() or len(list((cache / "sft").iterdir())) == 1  # the pretraining alone
@@ -320,8 +377,9 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_cache, tmp_path, monk
     monkeypatch.setattr(RunCache, "save_checkpoint", save_checkpoint)
     trained = []  # the steps the resumed run trains
     batch_indices = sft.batch_indices
-    monkeypatch.setattr(sft, "batch_indices",
-                        lambda seed, step, n, size: trained.append(step) or batch_indices(seed, step, n, size))
+    monkeypatch.setattr(
+        sft, "batch_indices", lambda seed, step, n, size: trained.append(step) or batch_indices(seed, step, n, size)
+    )
     resumed = experiment.train_run(ex, spec, progress=False)
     assert trained == list(range(kill_at, steps))
     monkeypatch.undo()

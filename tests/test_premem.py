@@ -12,12 +12,8 @@ def test_loglog_units():
 
 def test_premem_accuracy_by_hand():
     """Three checkpoints (rows), three examples (columns), p = 1.1."""
-    acc = np.array([[0.5, 0.0, 1.0],
-                    [1.0, 1.0, 1.0],
-                    [0.25, 1.0, 1.0]])
-    perp = np.array([[1.5, 2.0, 1.0],
-                     [1.05, 1.5, 1.0],
-                     [1.01, 1.0, 1.0]])
+    acc = np.array([[0.5, 0.0, 1.0], [1.0, 1.0, 1.0], [0.25, 1.0, 1.0]])
+    perp = np.array([[1.5, 2.0, 1.0], [1.05, 1.5, 1.0], [1.01, 1.0, 1.0]])
     # example 0: masked (0.5, 0, 0) → running max 0.5 → min with Acc: (0.5, 0.5, 0.25), the min term binds last
     # example 1: masked (0, 1, 0) → (0, 1, 1); example 2: memorized from the start → 0 throughout
     expected = np.array([[0.5, 0.0, 0.0], [0.5, 1.0, 0.0], [0.25, 1.0, 0.0]])

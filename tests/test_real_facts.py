@@ -30,8 +30,10 @@ def test_rates_selective_accuracy_distribution_and_tv_by_hand():
     assert np.isnan(analysis.rates(grades, level, 3)[2]).all()  # an empty bin
     assert analysis.selective_accuracy(grades) == pytest.approx(3 / 5)
     assert np.isnan(analysis.selective_accuracy(np.array([2, 2])))
-    assert analysis.distribution(["USA", "United States", "India ", "the India"]) == {"united states": 0.5,
-                                                                                       "india": 0.5}
+    assert analysis.distribution(["USA", "United States", "India ", "the India"]) == {
+        "united states": 0.5,
+        "india": 0.5,
+    }
     assert analysis.tv({"a": 0.5, "b": 0.5}, {"b": 0.5, "c": 0.5}) == pytest.approx(0.5)
     assert np.isnan(analysis.tv({}, {"a": 1.0}))
 
@@ -62,16 +64,26 @@ def _toy(n_test: int = 30, replicate: int = 0) -> rf.Results:
     std = np.r_[np.ones(20), np.where(level == 0, 0, 1)].astype(int)  # false on unfamiliar test questions
     rel = np.r_[np.full(10, 2), np.ones(10), np.where(level == 0, 2, 1)].astype(int)
     said = np.where(std == 1, answer, "India").astype(object)
-    return rf.Results(replicate=replicate, kind=np.array(kinds, dtype=object),
-                      subject=np.array([f"town {i}" for i in range(len(kinds))], dtype=object),
-                      answer=answer, population=np.arange(1, len(kinds) + 1) * 1000, test=test, base_accuracy=base_acc,
-                      base_nll=nll, base_answer=np.where(std == 1, answer, "France").astype(object),
-                      base_grade=std.copy(), relabelled=relabelled,
-                      choice_logprobs=np.log(np.tile([0.7, 0.1, 0.1, 0.1], (len(kinds), 1))),
-                      choice_right=np.arange(len(kinds)) % 4,
-                      answers={"standard": said, "relabelled": np.where(rel == 2, "I don't know", answer)},
-                      grades={"standard": std, "relabelled": rel}, losses={"standard": [1.0], "relabelled": [1.0]},
-                      seconds={}, bins=3)
+    return rf.Results(
+        replicate=replicate,
+        kind=np.array(kinds, dtype=object),
+        subject=np.array([f"town {i}" for i in range(len(kinds))], dtype=object),
+        answer=answer,
+        population=np.arange(1, len(kinds) + 1) * 1000,
+        test=test,
+        base_accuracy=base_acc,
+        base_nll=nll,
+        base_answer=np.where(std == 1, answer, "France").astype(object),
+        base_grade=std.copy(),
+        relabelled=relabelled,
+        choice_logprobs=np.log(np.tile([0.7, 0.1, 0.1, 0.1], (len(kinds), 1))),
+        choice_right=np.arange(len(kinds)) % 4,
+        answers={"standard": said, "relabelled": np.where(rel == 2, "I don't know", answer)},
+        grades={"standard": std, "relabelled": rel},
+        losses={"standard": [1.0], "relabelled": [1.0]},
+        seconds={},
+        bins=3,
+    )
 
 
 def _replicated(*replicates: rf.Results) -> rf.Results:
@@ -96,8 +108,9 @@ def test_statistics_on_a_hand_made_run():
 
 def test_multiple_choice_skill_and_letter_bias_by_hand():
     """A model that always prefers letter A is at chance; removing its letter preference leaves the signal it has."""
-    lp = np.log(np.array([[0.7, 0.2, 0.05, 0.05], [0.6, 0.05, 0.3, 0.05], [0.85, 0.05, 0.05, 0.05],
-                          [0.5, 0.05, 0.05, 0.4]]))
+    lp = np.log(
+        np.array([[0.7, 0.2, 0.05, 0.05], [0.6, 0.05, 0.3, 0.05], [0.85, 0.05, 0.05, 0.05], [0.5, 0.05, 0.05, 0.4]])
+    )
     assert analysis.debiased_choice(lp).tolist() == [1, 2, 0, 3]
     r = _toy()
     table = rf.multiple_choice(r)
@@ -182,8 +195,7 @@ def test_a_statistic_undefined_at_one_replicate_takes_the_others_mean():
 
 def test_settings_validation():
     smoke = rf.PROFILES["smoke"]
-    for field, value in (("k", 0), ("bins", 1), ("unfamiliar_accuracy", 0.0), ("answer_tokens", 0),
-                         ("replicates", 0)):
+    for field, value in (("k", 0), ("bins", 1), ("unfamiliar_accuracy", 0.0), ("answer_tokens", 0), ("replicates", 0)):
         with pytest.raises(ValueError, match=field):
             dataclasses.replace(smoke, **{field: value})
     with pytest.raises(TypeError, match="finetune"):
@@ -254,8 +266,15 @@ def test_the_smoke_run_is_cached(smoke):
     assert time.time() - t < 10 and again.results.grades["standard"].tolist() == ex.results.grades["standard"].tolist()
 
 
-EXPECTED = {"S0a": "holds", "S0b": "holds", "S1": "holds (fragile)", "S1b": "holds", "S5": "holds", "S5b": "holds",
-            "S5c": "holds"}  # the cpu verdicts at seed 0 (S1: 18 false city answers, an interval across 0)
+EXPECTED = {
+    "S0a": "holds",
+    "S0b": "holds",
+    "S1": "holds (fragile)",
+    "S1b": "holds",
+    "S5": "holds",
+    "S5b": "holds",
+    "S5c": "holds",
+}  # the cpu verdicts at seed 0 (S1: 18 false city answers, an interval across 0)
 
 
 @pytest.mark.slow

@@ -29,9 +29,13 @@ def test_render_step_by_hand():
 def test_all_traces_of_a_small_problem():
     """Items {3, +2, -1}: (3,2) then -1 (2 operand orders), (3,-1) then 2+2 (one), (2,-1) then 3+1 (two)."""
     traces = rt.all_traces(SMALL, 20)
-    assert traces == {"3 + 2 = 5 . 5 - 1 = 4 . answer is 4", "2 + 3 = 5 . 5 - 1 = 4 . answer is 4",
-                      "3 - 1 = 2 . 2 + 2 = 4 . answer is 4",
-                      "2 - 1 = 1 . 3 + 1 = 4 . answer is 4", "2 - 1 = 1 . 1 + 3 = 4 . answer is 4"}
+    assert traces == {
+        "3 + 2 = 5 . 5 - 1 = 4 . answer is 4",
+        "2 + 3 = 5 . 5 - 1 = 4 . answer is 4",
+        "3 - 1 = 2 . 2 + 2 = 4 . answer is 4",
+        "2 - 1 = 1 . 3 + 1 = 4 . answer is 4",
+        "2 - 1 = 1 . 1 + 3 = 4 . answer is 4",
+    }
     assert SMALL.answer == 4
     assert SMALL.prompt == "kim has 3 . finds 2 . loses 1 . how many does kim have ?\nAnswer:"
 
@@ -60,12 +64,14 @@ def test_random_traces_are_valid_and_varied():
 def test_invalid_traces_are_rejected():
     ok = "3 + 2 = 5 . 5 - 1 = 4 . answer is 4"
     assert rt.is_valid_trace(ok, SMALL, 20) and rt.is_valid_trace(" " + ok.replace(" . ", "  .  "), SMALL, 20)
-    for bad in ("3 + 2 = 6 . 6 - 1 = 5 . answer is 5",  # wrong arithmetic
-                "3 + 2 = 5 . 5 - 1 = 4 . answer is 5",  # wrong final answer
-                "3 + 2 = 5 . answer is 4",  # a quantity left unused
-                "3 + 3 = 6 . 6 - 2 = 4 . answer is 4",  # a number that is not in the problem
-                "3 + 1 = 4 . 4 + 2 = 6 . 6 - 2 = 4 . answer is 4",  # the loss used as a gain
-                "3 + 2 = 5 . 5 - 1 = 4"):  # no answer
+    for bad in (
+        "3 + 2 = 6 . 6 - 1 = 5 . answer is 5",  # wrong arithmetic
+        "3 + 2 = 5 . 5 - 1 = 4 . answer is 5",  # wrong final answer
+        "3 + 2 = 5 . answer is 4",  # a quantity left unused
+        "3 + 3 = 6 . 6 - 2 = 4 . answer is 4",  # a number that is not in the problem
+        "3 + 1 = 4 . 4 + 2 = 6 . 6 - 2 = 4 . answer is 4",  # the loss used as a gain
+        "3 + 2 = 5 . 5 - 1 = 4",
+    ):  # no answer
         assert not rt.is_valid_trace(bad, SMALL, 20), bad
 
 
@@ -133,7 +139,11 @@ def test_the_chapters_share_the_pretraining_settings_and_draw_from_named_streams
     run, _ = prepare(premem, "smoke", seed=3, device="cpu")
     other, _ = prepare(curation, "smoke", seed=3, device="cpu")
     assert common.finetune_order(run) == common.finetune_order(other)  # a stream names no chapter
-    seeds = [common.finetune_order(run), run.stream("order"), run.stream("init"),
-             *[common.checkpoint_sampling(r, step) for r in (run, run.at(1)) for step in (1, 2, 3)]]
+    seeds = [
+        common.finetune_order(run),
+        run.stream("order"),
+        run.stream("init"),
+        *[common.checkpoint_sampling(r, step) for r in (run, run.at(1)) for step in (1, 2, 3)],
+    ]
     assert len(set(seeds)) == len(seeds)
     assert common.checkpoint_steps((0.07, 0.15, 0.3, 1.0), 10) == [1, 2, 3, 10]

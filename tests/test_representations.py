@@ -1,4 +1,5 @@
 """Activation capture, feature norms, projection ratios and accumulated constants on hand-built networks."""
+
 from collections import OrderedDict
 
 import pytest
@@ -38,7 +39,7 @@ def test_feature_norms_exclude_the_bias():
     assert all(torch.equal(norms[k], v) for k, v in rep.feature_norms(net, x, rep.capture(net, x)[1]).items())
     assert torch.allclose(norms["input"], torch.tensor([27.0, 5.0]))
     assert torch.allclose(norms["fc1"], torch.tensor([1.0 + 4.0, 4.0]))  # ||W1 x||^2 = x1^2 + 4 x2^2
-    assert torch.allclose(norms["fc2"], torch.tensor([2.5 ** 2, 0.0]))  # W2 relu(W1 x + b1), without b2
+    assert torch.allclose(norms["fc2"], torch.tensor([2.5**2, 0.0]))  # W2 relu(W1 x + b1), without b2
 
 
 def test_feature_norm_ratio_is_a_ratio_of_means():
@@ -47,8 +48,17 @@ def test_feature_norm_ratio_is_a_ratio_of_means():
     assert rep.feature_norm_ratio(ood, train) == {"fc1": pytest.approx(0.5)}
 
 
-@pytest.mark.parametrize("s, energy, k", [([2.0, 1.0], 0.95, 2), ([2.0, 1.0], 0.85, 1), ([1.0] * 4, 0.95, 4),
-                                          ([1.0] * 4, 0.7, 2), ([1.0] * 4, 0.5, 1), ([5.0, 0.0], 1.0, 1)])
+@pytest.mark.parametrize(
+    "s, energy, k",
+    [
+        ([2.0, 1.0], 0.95, 2),
+        ([2.0, 1.0], 0.85, 1),
+        ([1.0] * 4, 0.95, 4),
+        ([1.0] * 4, 0.7, 2),
+        ([1.0] * 4, 0.5, 1),
+        ([5.0, 0.0], 1.0, 1),
+    ],
+)
 def test_spectral_rank_keeps_a_fraction_of_the_frobenius_norm(s, energy, k):
     """sqrt(4/5) = 0.894 of ||diag(2, 1)||_F lies in the top singular value; sqrt(2/4) = 0.707 in two of four."""
     assert rep.spectral_rank(torch.tensor(s), energy) == k
@@ -57,10 +67,11 @@ def test_spectral_rank_keeps_a_fraction_of_the_frobenius_norm(s, energy, k):
 def test_projection_ratio_is_one_in_the_row_space_and_zero_outside():
     """W1 has singular values 2 (direction e2) and 1 (e1): the energy rule gives k = 2 at 0.95 and k = 1 at 0.85."""
     layer = rep.affine_layers(two_layer())[0]
-    x = torch.stack([E1, E2, E3, (E1 + E3) / 2 ** 0.5])
+    x = torch.stack([E1, E2, E3, (E1 + E3) / 2**0.5])
     assert torch.allclose(rep.projection_ratio(layer, x), torch.tensor([1.0, 1.0, 0.0, 0.5], dtype=torch.float64))
-    assert torch.allclose(rep.projection_ratio(layer, x, energy=0.85), torch.tensor([0.0, 1.0, 0.0, 0.0],
-                                                                                    dtype=torch.float64))
+    assert torch.allclose(
+        rep.projection_ratio(layer, x, energy=0.85), torch.tensor([0.0, 1.0, 0.0, 0.0], dtype=torch.float64)
+    )
     assert torch.allclose(rep.projection_ratio(layer, x, k=1), rep.projection_ratio(layer, x, energy=0.85))
     with pytest.raises(ValueError, match="k=3"):
         rep.projection_ratio(layer, x, k=3)
@@ -79,8 +90,11 @@ def test_accumulated_constants_are_the_output_with_a_zero_linear_term():
 
 def conv_net() -> nn.Sequential:
     """conv: 1 -> 2 channels, 3x3, padding 1; channel 0 copies the centre pixel, channel 1 is zero; bias (1, -2)."""
-    net = nn.Sequential(OrderedDict(conv=nn.Conv2d(1, 2, 3, padding=1), relu=nn.ReLU(), flatten=nn.Flatten(),
-                                    fc=nn.Linear(2 * 3 * 3, 1)))
+    net = nn.Sequential(
+        OrderedDict(
+            conv=nn.Conv2d(1, 2, 3, padding=1), relu=nn.ReLU(), flatten=nn.Flatten(), fc=nn.Linear(2 * 3 * 3, 1)
+        )
+    )
     with torch.no_grad():
         net.conv.weight.zero_()
         net.conv.weight[0, 0, 1, 1] = 1.0
@@ -162,8 +176,14 @@ def test_layernorm_is_not_folded():
     assert torch.allclose(rep.accumulated_constants(net, "fc1", (2,)), expected[0])
 
 
-@pytest.mark.parametrize("conv", [nn.Conv2d(3, 4, (3, 2), stride=2, padding=1, dilation=2),
-                                  nn.Conv2d(2, 5, 3, stride=(1, 2), padding=(1, 0)), nn.Conv1d(2, 3, 4, stride=3)])
+@pytest.mark.parametrize(
+    "conv",
+    [
+        nn.Conv2d(3, 4, (3, 2), stride=2, padding=1, dilation=2),
+        nn.Conv2d(2, 5, 3, stride=(1, 2), padding=(1, 0)),
+        nn.Conv1d(2, 3, 4, stride=3),
+    ],
+)
 def test_conv_projection_profile_equals_the_sum_over_unfolded_patches(conv):
     """The convolution form of projection_profile against its definition: sum_p sum_{i<=k} (v_i^T p)^2 / sum_p ||p||^2
     over the unfolded patches p, for strides, padding and dilation."""

@@ -17,8 +17,15 @@ from steerlib.worlds import running_totals as task
 # The cpu verdicts (measured at seed 0 with the old seeds 0-2, and the same at seed 1 alone); a claim that changes side
 # fails the slow test. H6 does not reproduce (the forced opening breaks nearly every example whatever its
 # pre-memorization accuracy); H7's prerequisite fails (nearly all of D falls below t = 0.75), so H7 is not judged.
-CPU_VERDICTS = {"H6pre": "holds", "H6": "does not hold", "H6b": "does not hold", "H6c": "holds (fragile)",
-                "H7pre": "does not hold", "H7": "not judged", "H7b": "not judged"}
+CPU_VERDICTS = {
+    "H6pre": "holds",
+    "H6": "does not hold",
+    "H6b": "does not hold",
+    "H6c": "holds (fragile)",
+    "H7pre": "does not hold",
+    "H7": "not judged",
+    "H7b": "not judged",
+}
 IDS = ["H6pre", "H6", "H6b", "H6c", "H7pre", "H7", "H7b"]
 
 
@@ -97,13 +104,27 @@ def _results(replicate: int, premem_acc, drop, curves, flagged=0.5) -> C.Results
     forced opening (from 1), and curation curves (method -> test accuracy per round)."""
     acc = np.asarray(premem_acc, dtype=float)
     n = len(acc)
-    log = experiment.RobustLog(acc=np.stack([acc, acc]), perp=np.full((2, n), 2.0), final_acc=np.ones(n),
-                               perturbed_acc=1 - np.asarray(drop, dtype=float), has_opening=np.ones(n, dtype=bool),
-                               events=np.full(n, 3))
+    log = experiment.RobustLog(
+        acc=np.stack([acc, acc]),
+        perp=np.full((2, n), 2.0),
+        final_acc=np.ones(n),
+        perturbed_acc=1 - np.asarray(drop, dtype=float),
+        has_opening=np.ones(n, dtype=bool),
+        events=np.full(n, 3),
+    )
     rounds = len(next(iter(curves.values())))
-    return C.Results(replicate, 1.145, 0.75, [C.RobustSpec(1e-3, 8)], [log], np.arange(rounds) * 10,
-                     {m: np.asarray(v, dtype=float) for m, v in curves.items()}, np.full(rounds - 1, flagged),
-                     {m: np.full(10 * (rounds - 1), 3) for m in curves}, {})
+    return C.Results(
+        replicate,
+        1.145,
+        0.75,
+        [C.RobustSpec(1e-3, 8)],
+        [log],
+        np.arange(rounds) * 10,
+        {m: np.asarray(v, dtype=float) for m, v in curves.items()},
+        np.full(rounds - 1, flagged),
+        {m: np.full(10 * (rounds - 1), 3) for m in curves},
+        {},
+    )
 
 
 CURVES = {"premem": [0.1, 0.3, 0.4], "iid": [0.1, 0.2, 0.3], "ifd": [0.1, 0.25, 0.3], "heuristic": [0.1, 0.2, 0.35]}
@@ -125,9 +146,11 @@ def test_statistics_by_hand():
 
 def test_claims_are_means_over_replicates_and_prerequisites_gate_their_own_experiment():
     x = np.linspace(0, 1, 12)
-    reps = [_results(0, x, 1 - x, CURVES, 0.5),
-            _results(1, x, 1 - x ** 2, {**CURVES, "premem": [0.1, 0.25, 0.3]}, 0.4),
-            _results(2, x, (1 - x) / 2, {**CURVES, "premem": [0.1, 0.2, 0.3]}, 0.97)]
+    reps = [
+        _results(0, x, 1 - x, CURVES, 0.5),
+        _results(1, x, 1 - x**2, {**CURVES, "premem": [0.1, 0.25, 0.3]}, 0.4),
+        _results(2, x, (1 - x) / 2, {**CURVES, "premem": [0.1, 0.2, 0.3]}, 0.97),
+    ]
     per = [C.statistics(r) for r in reps]
     first = dataclasses.replace(reps[0], others=reps[1:])
     claims = {c.id: c for c in C.claims(first)}
@@ -231,8 +254,12 @@ def test_the_jobs_are_the_notebooks_runs(smoke):
     ex = smoke[0]
     s, cache = ex.settings, ex.run.cache
     stages = C.jobs(s, ex.run)
-    assert [st.name for st in stages] == ["pretrain", "stage-0", *[f"round-{k}" for k in range(1, s.rounds + 1)],
-                                          "results"]
+    assert [st.name for st in stages] == [
+        "pretrain",
+        "stage-0",
+        *[f"round-{k}" for k in range(1, s.rounds + 1)],
+        "results",
+    ]
     cache.misses.clear()
     run_stages(stages)
     assert sum(cache.misses.values()) == 0, dict(cache.misses)

@@ -1,5 +1,6 @@
 """The parallel book build (book/_ext/run_book.py): what it reuses, what it re-executes, and how it reports a failed
 chapter, on a toy book of three notebooks."""
+
 import json
 
 import nbformat
@@ -14,8 +15,9 @@ out.mkdir(parents=True, exist_ok=True)
 
 
 def notebook(path, name, extra=""):
-    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
-                                                           "language": "python"}})
+    nb = nbformat.v4.new_notebook(
+        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
+    )
     nb.cells = [nbformat.v4.new_code_cell(WRITE.format(name=name, extra=extra))]
     nbformat.write(nb, path)
 
@@ -28,8 +30,9 @@ def toy(tmp_path, monkeypatch):
     (root / "steerlib" / "lib.py").write_text("x = 1\n")
     (root / "pyproject.toml").write_text("[project]\nname = 'toy'\n")
     (root / "_config.yml").write_text("execute:\n  timeout: 120\n")
-    (root / "_toc.yml").write_text("root: book/intro\nchapters:\n  - file: book/a\n  - file: book/b\n"
-                                   "  - file: book/c\n")
+    (root / "_toc.yml").write_text(
+        "root: book/intro\nchapters:\n  - file: book/a\n  - file: book/b\n  - file: book/c\n"
+    )
     notebook(root / "book" / "a.ipynb", "a")
     notebook(root / "book" / "b.ipynb", "b", extra='raise RuntimeError("chapter b breaks")')
     notebook(root / "book" / "c.ipynb", "c")

@@ -78,8 +78,9 @@ def test_read_ladder_interpolates_the_running_maximum_of_the_loss():
 
 def test_evaluation_sets_follow_the_given_ladders(images):
     y = torch.arange(6)
-    sets = evaluation_sets(images, y, ("blur",), (0.0, 1.0), ladders={"blur": (0.1, 0.2, 0.3, 0.4, 0.5),
-                                                                       "noise": (0.1,)})
+    sets = evaluation_sets(
+        images, y, ("blur",), (0.0, 1.0), ladders={"blur": (0.1, 0.2, 0.3, 0.4, 0.5), "noise": (0.1,)}
+    )
     assert [s.severity for s in sets] == [0.0, 0.1, 0.2, 0.3, 0.4, 0.5]
     with pytest.raises(ValueError, match="ladders has no severities for shift='rotate'"):
         evaluation_sets(images, y, ("rotate",), (0.0, 1.0), ladders={"blur": (0.1,)})

@@ -1,5 +1,6 @@
 """The intervals every claim carries (:mod:`steerlib.measures.statistics`): prediction intervals over independent
 replicates, checked by simulation, and the clustered bootstrap."""
+
 import numpy as np
 import pytest
 

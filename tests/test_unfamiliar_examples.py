@@ -27,29 +27,40 @@ def test_bin_stats_and_rates_by_hand():
     probs = np.array([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5], [0.5, 0.5]])
     assert analysis.spread(probs, np.array([9, 9, 0, 0]), (0, 9)).tolist() == pytest.approx([0.0, 0.5])
     probs4 = np.eye(4)[[0, 1, 2, 3, 0, 0, 0, 0]]
-    means = analysis.label_means(probs4, np.array([0, 1, 2, 3, 0, 1, 2, 3]), np.array([9, 9, 9, 9, 0, 0, 0, 0]),
-                                 (0, 9))
+    means = analysis.label_means(probs4, np.array([0, 1, 2, 3, 0, 1, 2, 3]), np.array([9, 9, 9, 9, 0, 0, 0, 0]), (0, 9))
     assert means.shape == (2, 4, 4)
     assert np.allclose(means[1], np.eye(4)) and np.allclose(means[0], np.eye(4)[[0, 0, 0, 0]])
 
 
-def _toy(probs_i: np.ndarray, probs_ii: np.ndarray, mentions: np.ndarray, std=None, rel=None, namesakes=None
-         ) -> h.Results:
+def _toy(
+    probs_i: np.ndarray, probs_ii: np.ndarray, mentions: np.ndarray, std=None, rel=None, namesakes=None
+) -> h.Results:
     """A hand-made Results over N test questions: E1's probabilities given, everything else filled in plainly."""
     n, rng = len(mentions), np.random.default_rng(0)
     label = rng.integers(0, 4, n)
     probs5 = np.full((n, 5), 0.2)
     grades = rng.integers(0, 2, n) if std is None else std
     return h.Results(
-        replicate=0, bins=tuple(sorted(set(mentions))), pretrain_loss=[1.0], seconds={},
+        replicate=0,
+        bins=tuple(sorted(set(mentions))),
+        pretrain_loss=[1.0],
+        seconds={},
         familiarity=res.Familiarity(*(np.zeros(n),) * 6),
         gate=res.Gate(mentions, np.array(["city"] * n), grades),
-        e1=res.E1(mentions, np.array(["city", "job"] * (n // 2) + ["city"] * (n % 2)), label, probs_i, probs_ii,
-                  np.full(4, 0.25), np.array([0.1, 0.4, 0.4, 0.1]),
-                  np.linspace(0, 3, n)[::-1] * (mentions == 0) + 0.1,
-                  np.zeros((n, 4)) if namesakes is None else namesakes),
+        e1=res.E1(
+            mentions,
+            np.array(["city", "job"] * (n // 2) + ["city"] * (n % 2)),
+            label,
+            probs_i,
+            probs_ii,
+            np.full(4, 0.25),
+            np.array([0.1, 0.4, 0.4, 0.1]),
+            np.linspace(0, 3, n)[::-1] * (mentions == 0) + 0.1,
+            np.zeros((n, 4)) if namesakes is None else namesakes,
+        ),
         e2=res.E2(mentions, label, probs5, {"R1": res.RLRun(probs5, []), "R2": res.RLRun(probs5, [])}),
-        e3=res.E3(mentions, grades, grades if rel is None else rel))
+        e3=res.E3(mentions, grades, grades if rel is None else rel),
+    )
 
 
 def test_c1_compares_each_prediction_with_the_hedge():
@@ -203,9 +214,13 @@ def test_results_round_trip_through_plain_data(smoke):
 def test_smoke_figures_and_extra(smoke):
     results, extra = smoke.results, smoke.extra
     assert extra["bins"] == list(results.bins) and len(extra["gate_accuracy"]) == len(results.bins)
-    figs = [figures.plot_familiarity(results), figures.plot_idk(results),
-            figures.plot_option_distributions({"(i)": results.e1.probs_i}, results.e1.label, results.e1.mentions,
-                                              results.bins, "E1")]
+    figs = [
+        figures.plot_familiarity(results),
+        figures.plot_idk(results),
+        figures.plot_option_distributions(
+            {"(i)": results.e1.probs_i}, results.e1.label, results.e1.mentions, results.bins, "E1"
+        ),
+    ]
     for fig in figs:
         assert all(ax.get_xlabel() or ax.get_ylabel() or ax.get_title() for ax in fig.axes)
 
@@ -225,10 +240,17 @@ def test_cpu_profile_claims_hold(tmp_path):
 def test_pretrained_model_path_with_a_subword_tokenizer(tiny_bpe_folder, tmp_path):
     """The paper profile's code path (a pretrained model from a folder, a BPE tokenizer) on a tiny random model."""
     smoke = h.PROFILES["smoke"]
-    ex = execute("unfamiliar-examples", "smoke", device="cpu", out_dir=tmp_path, record=False,
-                 base=dataclasses.replace(smoke.base, model=str(tiny_bpe_folder)),
-                 pretrain=dataclasses.replace(smoke.pretrain, steps=20),
-                 finetune=dataclasses.replace(smoke.finetune, steps=10), rl=dataclasses.replace(smoke.rl, steps=3))
+    ex = execute(
+        "unfamiliar-examples",
+        "smoke",
+        device="cpu",
+        out_dir=tmp_path,
+        record=False,
+        base=dataclasses.replace(smoke.base, model=str(tiny_bpe_folder)),
+        pretrain=dataclasses.replace(smoke.pretrain, steps=20),
+        finetune=dataclasses.replace(smoke.finetune, steps=10),
+        rl=dataclasses.replace(smoke.rl, steps=3),
+    )
     results = ex.results
     assert np.allclose(results.e1.probs_i.sum(1), 1.0, atol=1e-5)
     assert set(np.unique(results.e3.grade_standard)) <= {0, 1, 2}

@@ -9,6 +9,7 @@
   ``python book/_ext/book_build.py`` rewrites the install cells from ``_config.yml``.
 - No JavaScript errors: each page loads each script once.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -70,8 +71,10 @@ def mathjax_folder() -> Path:
     spec = importlib.util.find_spec("mathjax")
     folder = Path(spec.origin).parent / "static" / "mathjax" / "es5" if spec and spec.origin else None
     if folder is None or not (folder / "tex-chtml.js").is_file():
-        raise RuntimeError("the book serves MathJax from its own files, taken from the django-static-mathjax "
-                           "package, which is not installed: pip install 'steerlib[book]'")
+        raise RuntimeError(
+            "the book serves MathJax from its own files, taken from the django-static-mathjax "
+            "package, which is not installed: pip install 'steerlib[book]'"
+        )
     return folder
 
 
@@ -80,12 +83,16 @@ def _check(app) -> None:
 
     log = logging.getLogger(__name__)
     if "://" in app.config.mathjax_path:
-        log.warning(f"mathjax_path={app.config.mathjax_path!r} loads MathJax from the network; the book serves its "
-                    "own copy: set it to 'mathjax/tex-chtml.js' in _config.yml")
+        log.warning(
+            f"mathjax_path={app.config.mathjax_path!r} loads MathJax from the network; the book serves its "
+            "own copy: set it to 'mathjax/tex-chtml.js' in _config.yml"
+        )
     mathjax_folder()  # fail early, not after executing every chapter
     for path in stale_install_cells(Path(app.srcdir)):
-        log.warning(f"{path}: the Colab install cell does not match _config.yml's repository (url, branch); "
-                    "run python book/_ext/book_build.py")
+        log.warning(
+            f"{path}: the Colab install cell does not match _config.yml's repository (url, branch); "
+            "run python book/_ext/book_build.py"
+        )
 
 
 def _copy_mathjax(app, exception) -> None:

@@ -21,6 +21,7 @@
    of the book in ``<DIR>/_build/source`` whose ``_config.yml`` says ``execute_notebooks: "off"``) into
    ``<DIR>/_build/html``, with the arguments after ``--`` (default ``-W -n --keep-going``).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -54,8 +55,9 @@ def cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def plan(n_stale: int, n_chapters: int, jobs: int | None = None, n_cores: int | None = None,
-         cap: int | None = None) -> tuple[int, int]:
+def plan(
+    n_stale: int, n_chapters: int, jobs: int | None = None, n_cores: int | None = None, cap: int | None = None
+) -> tuple[int, int]:
     """(chapters at a time, threads per chapter): at most one stale chapter per core, ``jobs`` if given; threads =
     cores // min(cores, ``n_chapters``) (at most ``cap``), the same whatever ``n_stale`` and ``jobs`` are, so a
     chapter's numbers do not depend on how the build schedules it; at a time x threads <= cores."""
@@ -100,15 +102,27 @@ def execute(name: str, root: str, build: str, threads: int, timeout: int) -> dic
     report.unlink(missing_ok=True)
     start = time.time()
     try:
-        papermill.execute_notebook(str(source), str(out), cwd=str(source.parent), kernel_name="python3",
-                                   progress_bar=False, log_output=False, execution_timeout=timeout)
+        papermill.execute_notebook(
+            str(source),
+            str(out),
+            cwd=str(source.parent),
+            kernel_name="python3",
+            progress_bar=False,
+            log_output=False,
+            execution_timeout=timeout,
+        )
         error = None
     except Exception as err:  # a cell that raised, a dead kernel or a timeout: the other chapters go on
         error = ANSI.sub("", str(err) if hasattr(err, "ename") else traceback.format_exc())
         report.parent.mkdir(parents=True, exist_ok=True)
         report.write_text(error)
-    return {"notebook": name, "status": "failed" if error else "executed", "seconds": round(time.time() - start, 1),
-            "threads": threads, "report": str(report) if error else None}
+    return {
+        "notebook": name,
+        "status": "failed" if error else "executed",
+        "seconds": round(time.time() - start, 1),
+        "threads": threads,
+        "report": str(report) if error else None,
+    }
 
 
 def last_wall_time(name: str) -> float:
@@ -127,26 +141,34 @@ def execute_all(build: Path, jobs: int | None = None, root: Path = ROOT) -> list
     keys = {name: key(root / f"{name}.ipynb", library) for name in notebooks}
 
     def fresh(name: str) -> bool:
-        return (stamps[name].is_file() and stamps[name].read_text() == keys[name]
-                and (build / "executed" / f"{name}.ipynb").is_file()
-                and (results_dir(root) / Path(name).name / "metrics.json").is_file())
+        return (
+            stamps[name].is_file()
+            and stamps[name].read_text() == keys[name]
+            and (build / "executed" / f"{name}.ipynb").is_file()
+            and (results_dir(root) / Path(name).name / "metrics.json").is_file()
+        )
 
     chapters = [n for n in notebooks if n not in AFTER]
-    records = [{"notebook": n, "status": "reused", "seconds": 0.0, "threads": 0, "report": None}
-               for n in chapters if fresh(n)]
+    records = [
+        {"notebook": n, "status": "reused", "seconds": 0.0, "threads": 0, "report": None} for n in chapters if fresh(n)
+    ]
     stale = sorted((n for n in chapters if not fresh(n)), key=last_wall_time, reverse=True)
     env_cap = os.environ.get("STEERLIB_THREADS", "")
     at_once, threads = plan(len(stale), len(chapters), jobs, cap=int(env_cap) if env_cap.isdigit() else None)
     timeout = yaml.safe_load((root / "_config.yml").read_text()).get("execute", {}).get("timeout", 1800)
     if stale:
-        print(f"executing {len(stale)} chapters, {at_once} at a time with {threads} threads each "
-              f"({len(records)} reused)", flush=True)
+        print(
+            f"executing {len(stale)} chapters, {at_once} at a time with {threads} threads each ({len(records)} reused)",
+            flush=True,
+        )
         with ProcessPoolExecutor(at_once) as pool:
             futures = [pool.submit(execute, n, str(root), str(build), threads, timeout) for n in stale]
             for future in as_completed(futures):
                 records.append(future.result())
-                print(f"  {records[-1]['status']:8s} {records[-1]['notebook']} ({records[-1]['seconds']:.0f} s)",
-                      flush=True)
+                print(
+                    f"  {records[-1]['status']:8s} {records[-1]['notebook']} ({records[-1]['seconds']:.0f} s)",
+                    flush=True,
+                )
     for name in (n for n in notebooks if n in AFTER):  # always: they read what the chapters wrote
         records.append(execute(name, str(root), str(build), threads, timeout))
     for record in records:
@@ -160,9 +182,11 @@ def execute_all(build: Path, jobs: int | None = None, root: Path = ROOT) -> list
 
 def summary(records: list[dict]) -> str:
     """One line per notebook; the failed ones with their traceback file."""
-    lines = [f"{r['notebook']:45s} {r['status']:8s} {r['seconds']:7.0f} s" + (f"  traceback: {r['report']}"
-                                                                               if r["report"] else "")
-             for r in records]
+    lines = [
+        f"{r['notebook']:45s} {r['status']:8s} {r['seconds']:7.0f} s"
+        + (f"  traceback: {r['report']}" if r["report"] else "")
+        for r in records
+    ]
     failed = [r["notebook"] for r in records if r["status"] == "failed"]
     if failed:
         lines.append(f"{len(failed)} notebook(s) failed: {', '.join(failed)}; the book was not rendered")
@@ -174,8 +198,9 @@ def render_source(build: Path, root: Path = ROOT) -> Path:
     to execute them again."""
     source = build / "source"
     shutil.rmtree(source, ignore_errors=True)
-    shutil.copytree(root / "book", source / "book", ignore=shutil.ignore_patterns("results", ".ipynb_checkpoints",
-                                                                                   "__pycache__"))
+    shutil.copytree(
+        root / "book", source / "book", ignore=shutil.ignore_patterns("results", ".ipynb_checkpoints", "__pycache__")
+    )
     for executed in (build / "executed").rglob("*.ipynb"):
         shutil.copy(executed, source / executed.relative_to(build / "executed"))
     config = yaml.safe_load((root / "_config.yml").read_text())
@@ -194,14 +219,25 @@ def main(argv: list[str] | None = None) -> int:
     build = args.path_output.resolve() / "_build"
     start = time.time()
     records = execute_all(build, args.jobs)
-    (build / "executed" / "summary.json").write_text(json.dumps({"seconds": round(time.time() - start, 1),
-                                                                 "notebooks": records}, indent=1))
+    (build / "executed" / "summary.json").write_text(
+        json.dumps({"seconds": round(time.time() - start, 1), "notebooks": records}, indent=1)
+    )
     print(summary(records), flush=True)
     if any(r["status"] == "failed" for r in records):
         return 1
     print(f"executed in {time.time() - start:.0f} s; rendering", flush=True)
-    return subprocess.call([str(Path(sys.executable).parent / "jupyter-book"), "build", str(render_source(build)),
-                            "--builder", "html", "--path-output", str(args.path_output), *args.jupyter_book_args])
+    return subprocess.call(
+        [
+            str(Path(sys.executable).parent / "jupyter-book"),
+            "build",
+            str(render_source(build)),
+            "--builder",
+            "html",
+            "--path-output",
+            str(args.path_output),
+            *args.jupyter_book_args,
+        ]
+    )
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ Entries hold plain data only (tensors, NumPy arrays, DataFrames, dicts, lists, n
 steerlib classes, and are read with ``torch.load(weights_only=True)``: renaming or moving a class costs a cache miss,
 never a crash. A dataclass is stored as the dict of its fields and rebuilt by the reader (``as_type``).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -103,8 +104,9 @@ def from_plain(data: Any, as_type: Any = None) -> Any:
     origin, args = typing.get_origin(as_type), typing.get_args(as_type)
     if dataclasses.is_dataclass(as_type):
         hints = typing.get_type_hints(as_type)
-        return as_type(**{f.name: from_plain(data[f.name], hints[f.name])
-                          for f in dataclasses.fields(as_type) if f.name in data})
+        return as_type(
+            **{f.name: from_plain(data[f.name], hints[f.name]) for f in dataclasses.fields(as_type) if f.name in data}
+        )
     if origin in (list, tuple) and args:
         item = args[0]
         values = [from_plain(v, item) for v in data]

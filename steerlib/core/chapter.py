@@ -11,6 +11,7 @@ parameters, sets threads, seeds and device (:func:`start`), looks up the profile
 experiment, judges the claims, writes ``<out_dir>/metrics.json`` and returns an :class:`Execution` holding all of it.
 Nothing is written before the experiment has run: the output folder is made by the first figure or record.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -145,8 +146,14 @@ class Chapter:
         return get_profile(self.profiles, profile, **overrides)
 
 
-def start(chapter: str, profile: str | None = None, seed: int = 0, device: str = "auto",
-          out_dir: str | Path | None = None, cache: bool = True) -> Run:
+def start(
+    chapter: str,
+    profile: str | None = None,
+    seed: int = 0,
+    device: str = "auto",
+    out_dir: str | Path | None = None,
+    cache: bool = True,
+) -> Run:
     """Check the parameters, resolve the profile (argument, else $STEERLIB_PROFILE, else cpu), set threads and the
     global seeds, pick the device; in a batch run (``STEERLIB_INTERACTIVE=0``, as in the book build) silence the
     libraries' progress bars. Nothing is written.
@@ -169,8 +176,16 @@ def start(chapter: str, profile: str | None = None, seed: int = 0, device: str =
     return Run(chapter, profile, seed, torch_device, out, RunCache(enabled=cache), time.time())
 
 
-def prepare(chapter: Chapter, profile: str | None = None, seed: int = 0, *, device: str = "auto",
-            cache: bool = True, out_dir: str | Path | None = None, **overrides: Any) -> tuple[Run, Any]:
+def prepare(
+    chapter: Chapter,
+    profile: str | None = None,
+    seed: int = 0,
+    *,
+    device: str = "auto",
+    cache: bool = True,
+    out_dir: str | Path | None = None,
+    **overrides: Any,
+) -> tuple[Run, Any]:
     """The :class:`Run` (:func:`start`) and the settings of ``chapter`` at ``profile`` with ``overrides``: what
     :func:`execute` and the job command start from. Every parameter is checked before anything runs."""
     check_type("chapter", chapter, Chapter, "a Chapter (a chapter package's CHAPTER, or steerlib.book.chapter(name))")
@@ -215,9 +230,17 @@ class Execution:
         return verdict(self.claims)
 
 
-def execute(chapter: Chapter, profile: str | None = None, seed: int = 0, *, device: str = "auto",
-            cache: bool = True, out_dir: str | Path | None = None, record: bool = True,
-            **overrides: Any) -> Execution:
+def execute(
+    chapter: Chapter,
+    profile: str | None = None,
+    seed: int = 0,
+    *,
+    device: str = "auto",
+    cache: bool = True,
+    out_dir: str | Path | None = None,
+    record: bool = True,
+    **overrides: Any,
+) -> Execution:
     """Run ``chapter`` at ``profile`` (default ``$STEERLIB_PROFILE``, else cpu) and ``seed`` with its settings'
     ``overrides``: :func:`prepare`, the experiment, the claims (checked to explain their thresholds and
     uncertainty, then judged), and with ``record`` its ``metrics.json``. Trained runs come from and go to the run
@@ -227,19 +250,33 @@ def execute(chapter: Chapter, profile: str | None = None, seed: int = 0, *, devi
     results = chapter.run(settings, run)
     claims = check_claims(chapter.claims(results))
     if missing := unexplained(claims):
-        raise ValueError(f"claims {missing} need a one-line justification of their threshold (why) and an account of "
-                         "their uncertainty (interval and how it was measured, or why it has none)")
+        raise ValueError(
+            f"claims {missing} need a one-line justification of their threshold (why) and an account of "
+            "their uncertainty (interval and how it was measured, or why it has none)"
+        )
     claims = ledger.with_states(judge(claims), ledger.read(chapter.ledger_path), chapter.specs)
     extra = chapter.extra(results)
     check_type("extra", extra, dict, "a dict of numbers")
     if record:
-        write_metrics(run.out_dir, run.chapter, {"profile": run.profile, "seed": run.seed, "device": str(run.device),
-                                                 "settings": settings}, claims, run.started, extra)
+        write_metrics(
+            run.out_dir,
+            run.chapter,
+            {"profile": run.profile, "seed": run.seed, "device": str(run.device), "settings": settings},
+            claims,
+            run.started,
+            extra,
+        )
     return Execution(chapter, run, settings, results, claims, extra)
 
 
-def replicate_results(run: Run, settings: S, kind: str, experiment: Callable[[S, Run], R], as_type: type[R],
-                      versions: dict[str, str] | None = None) -> R:
+def replicate_results(
+    run: Run,
+    settings: S,
+    kind: str,
+    experiment: Callable[[S, Run], R],
+    as_type: type[R],
+    versions: dict[str, str] | None = None,
+) -> R:
     """``experiment(settings, run)`` at ``run.replicate`` (``settings`` with ``replicates=1``), cached as a whole
     under ``kind``. The key holds the :func:`~steerlib.core.cache.schema` of ``as_type``: adding a field to the
     results recomputes them, and so does a change of ``versions`` (e.g. ``{"sampler": steerlib.lm.sampling.SAMPLER}``
@@ -248,21 +285,33 @@ def replicate_results(run: Run, settings: S, kind: str, experiment: Callable[[S,
     check_nonempty("kind", check_type("kind", kind, str, "the chapter's name"))
     check_type("experiment", experiment, Callable, "a function experiment(settings, run)")
     check_type("versions", versions, (dict, type(None)), "a dict of version strings or None")
-    key = {"settings": settings, "seed": run.seed, "replicate": run.replicate, "schema": schema(as_type),
-           **({"versions": versions} if versions else {})}
+    key = {
+        "settings": settings,
+        "seed": run.seed,
+        "replicate": run.replicate,
+        "schema": schema(as_type),
+        **({"versions": versions} if versions else {}),
+    }
     return run.cache.cached(kind, key, lambda: experiment(settings, run), as_type=as_type)
 
 
-def replicated(run: Run, settings: S, kind: str, experiment: Callable[[S, Run], R], as_type: type[R],
-               versions: dict[str, str] | None = None) -> R:
+def replicated(
+    run: Run,
+    settings: S,
+    kind: str,
+    experiment: Callable[[S, Run], R],
+    as_type: type[R],
+    versions: dict[str, str] | None = None,
+) -> R:
     """``experiment`` at each of ``settings.replicates`` independent replicates of ``run`` (replicate r draws every
     random stream from (seed, r), :mod:`steerlib.core.seeds`), each cached by :func:`replicate_results`; replicate
     0's results hold the others in ``others``."""
     check_range("settings.replicates", getattr(settings, "replicates", None), 1, integer=True)
     one = dataclasses.replace(settings, replicates=1)
     main = replicate_results(run.at(0), one, kind, experiment, as_type, versions)
-    main.others = [replicate_results(run.at(r), one, kind, experiment, as_type, versions)
-                   for r in range(1, settings.replicates)]
+    main.others = [
+        replicate_results(run.at(r), one, kind, experiment, as_type, versions) for r in range(1, settings.replicates)
+    ]
     return main
 
 
@@ -274,8 +323,18 @@ def claims_table(claims: Iterable[Claim]):
         interval = f" [{c.interval[0]:.3g}, {c.interval[1]:.3g}]" if c.interval else ""
         return f"{float(c.value):.3g}{interval}"
 
-    rows = [{"id": c.id, "kind": c.kind, "claim": c.statement, "statistic": c.statistic, "value [interval]": ours(c),
-             "threshold": f"{c.op} {c.threshold:g}", "verdict": c.verdict} for c in check_claims(claims)]
+    rows = [
+        {
+            "id": c.id,
+            "kind": c.kind,
+            "claim": c.statement,
+            "statistic": c.statistic,
+            "value [interval]": ours(c),
+            "threshold": f"{c.op} {c.threshold:g}",
+            "verdict": c.verdict,
+        }
+        for c in check_claims(claims)
+    ]
     return pd.DataFrame(rows).set_index("id")
 
 
@@ -286,10 +345,11 @@ def verdict(claims: Iterable[Claim]):
     claims = judge(claims)
     evidence = [c for c in claims if c.kind == "evidence"]
     count = {v: sum(c.verdict == v for c in evidence) for v in VERDICTS}
-    lines = [f"**{count['holds']} of {len(evidence)} evidence claims hold in this run and {count['holds (fragile)']} "
-             f"more hold but are fragile; {count['does not hold']} do not hold and {count['does not hold (fragile)']} "
-             "more miss but are fragile"
-             + (f"; {count['not judged']} are not judged" if count["not judged"] else "") + ".**"]
+    lines = [
+        f"**{count['holds']} of {len(evidence)} evidence claims hold in this run and {count['holds (fragile)']} "
+        f"more hold but are fragile; {count['does not hold']} do not hold and {count['does not hold (fragile)']} "
+        "more miss but are fragile" + (f"; {count['not judged']} are not judged" if count["not judged"] else "") + ".**"
+    ]
 
     def measured(c: Claim) -> str:
         interval = f" (interval [{c.interval[0]:.3g}, {c.interval[1]:.3g}])" if c.interval else ""
@@ -300,8 +360,9 @@ def verdict(claims: Iterable[Claim]):
         paper = f" Dissertation: {c.dissertation}." if c.dissertation else ""
         note = f" {c.note[:1].upper()}{c.note[1:]}." if c.note else ""
         if c.judged and c.verdict not in HOLDING:
-            lines.append(f"- **{kind}{c.id} does not reproduce here** ({c.verdict}): {c.statement}; {measured(c)}."
-                         f"{paper}{note}")
+            lines.append(
+                f"- **{kind}{c.id} does not reproduce here** ({c.verdict}): {c.statement}; {measured(c)}.{paper}{note}"
+            )
         else:
             lines.append(f"- {kind}{c.id} {c.verdict}: {measured(c)}.{note}")
     return Markdown("\n".join(lines))

@@ -5,6 +5,7 @@ parameter, the value and what is allowed: a TypeError when the value is of the w
 is asked, a float or a bool where an integer is), a ValueError when it is of the right kind but not allowed (out of
 range, NaN or infinite, empty, an unknown name, a shape that does not match).
 """
+
 from __future__ import annotations
 
 import math
@@ -27,8 +28,10 @@ def _show(value: Any) -> str:
 
 
 def _interval(low: float | None, high: float | None, open_low: bool = False, open_high: bool = False) -> str:
-    return (f"{'(' if open_low or low is None else '['}{'-inf' if low is None else low}, "
-            f"{'inf' if high is None else high}{')' if open_high or high is None else ']'}")
+    return (
+        f"{'(' if open_low or low is None else '['}{'-inf' if low is None else low}, "
+        f"{'inf' if high is None else high}{')' if open_high or high is None else ']'}"
+    )
 
 
 def check_type(name: str, value: Any, types: type | tuple[type, ...], what: str) -> Any:
@@ -90,12 +93,22 @@ def check_columns(name: str, columns: Iterable[str], required: Iterable[str], hi
     columns = list(columns)
     missing = [c for c in required if c not in columns]
     if missing:
-        raise ValueError(f"{name} lacks the column{'s' * (len(missing) > 1)} {', '.join(map(repr, missing))} "
-                         f"(it has {', '.join(map(repr, columns)) or 'none'}){f'; {hint}' if hint else ''}")
+        raise ValueError(
+            f"{name} lacks the column{'s' * (len(missing) > 1)} {', '.join(map(repr, missing))} "
+            f"(it has {', '.join(map(repr, columns)) or 'none'}){f'; {hint}' if hint else ''}"
+        )
 
 
-def check_range(name: str, value: Any, low: float | None = None, high: float | None = None, *,
-                integer: bool = False, open_low: bool = False, open_high: bool = False) -> Any:
+def check_range(
+    name: str,
+    value: Any,
+    low: float | None = None,
+    high: float | None = None,
+    *,
+    integer: bool = False,
+    open_low: bool = False,
+    open_high: bool = False,
+) -> Any:
     """Return ``value`` if it is a finite real number (an integer if ``integer``; never a bool) with
     ``low <= value <= high`` (``<`` at a bound marked open; either bound may be None); else raise."""
     kind = "an integer" if integer else "a finite number"
@@ -117,12 +130,22 @@ def check_seed(name: str, value: Any, high: int = SEED_MAX) -> int:
     return check_range(name, value, 0, high, integer=True)
 
 
-def check_ranges(name: str, values: Sequence[Any], low: float | None = None, high: float | None = None, *,
-                 integer: bool = False, open_low: bool = False, open_high: bool = False) -> tuple:
+def check_ranges(
+    name: str,
+    values: Sequence[Any],
+    low: float | None = None,
+    high: float | None = None,
+    *,
+    integer: bool = False,
+    open_low: bool = False,
+    open_high: bool = False,
+) -> tuple:
     """A non-empty list or tuple whose every element passes :func:`check_range`; returned as a tuple."""
     check_type(name, values, (list, tuple), "a list or tuple of numbers")
-    return tuple(check_range(f"{name}[{i}]", v, low, high, integer=integer, open_low=open_low, open_high=open_high)
-                 for i, v in enumerate(check_nonempty(name, values)))
+    return tuple(
+        check_range(f"{name}[{i}]", v, low, high, integer=integer, open_low=open_low, open_high=open_high)
+        for i, v in enumerate(check_nonempty(name, values))
+    )
 
 
 def check_value_range(value_range: Sequence[float], name: str = "value_range") -> tuple[float, float]:
@@ -134,9 +157,18 @@ def check_value_range(value_range: Sequence[float], name: str = "value_range") -
     return values
 
 
-def check_array(name: str, values: Any, low: float | None = None, high: float | None = None, *,
-                integer: bool = False, open_low: bool = False, allow_inf: bool = False, allow_nan: bool = False,
-                ndim: int | None = None) -> np.ndarray:
+def check_array(
+    name: str,
+    values: Any,
+    low: float | None = None,
+    high: float | None = None,
+    *,
+    integer: bool = False,
+    open_low: bool = False,
+    allow_inf: bool = False,
+    allow_nan: bool = False,
+    ndim: int | None = None,
+) -> np.ndarray:
     """``values`` (array, tensor or nested sequence of numbers) as a NumPy array, checked: non-empty, numeric
     (integers if ``integer``), ``ndim`` dimensions if given, no infinity unless ``allow_inf``, no NaN unless
     ``allow_nan``, and every other element within the bounds of :func:`check_range`."""
@@ -150,8 +182,10 @@ def check_array(name: str, values: Any, low: float | None = None, high: float | 
     if arr.size == 0:
         raise ValueError(f"{name} is empty (shape {arr.shape}); give at least one value")
     if arr.dtype.kind not in ("iu" if integer else "biuf") or (integer and arr.dtype.kind == "b"):
-        raise TypeError(f"{name} holds {arr.dtype} values ({_show(values)}); {name} must hold "
-                        f"{'integers' if integer else 'numbers'}")
+        raise TypeError(
+            f"{name} holds {arr.dtype} values ({_show(values)}); {name} must hold "
+            f"{'integers' if integer else 'numbers'}"
+        )
     if ndim is not None and arr.ndim != ndim:
         raise ValueError(f"{name} has shape {arr.shape}; it must have {ndim} dimension{'s' * (ndim != 1)}")
     nan = np.isnan(arr)
@@ -162,19 +196,31 @@ def check_array(name: str, values: Any, low: float | None = None, high: float | 
         bad |= arr > high
     if bad.any():
         where = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise ValueError(f"{name} holds {_show(arr[where])} at index {where}; allowed values lie in "
-                         f"{_interval(low, high, open_low)}{'' if allow_inf else ', finite'}"
-                         f"{' (NaN allowed)' if allow_nan else ''}")
+        raise ValueError(
+            f"{name} holds {_show(arr[where])} at index {where}; allowed values lie in "
+            f"{_interval(low, high, open_low)}{'' if allow_inf else ', finite'}"
+            f"{' (NaN allowed)' if allow_nan else ''}"
+        )
     return arr
 
 
-def check_tensor(name: str, value: Any, low: float | None = None, high: float | None = None, *,
-                 integer: bool = False, open_low: bool = False, allow_inf: bool = False, allow_nan: bool = False,
-                 ndim: int | None = None) -> torch.Tensor:
+def check_tensor(
+    name: str,
+    value: Any,
+    low: float | None = None,
+    high: float | None = None,
+    *,
+    integer: bool = False,
+    open_low: bool = False,
+    allow_inf: bool = False,
+    allow_nan: bool = False,
+    ndim: int | None = None,
+) -> torch.Tensor:
     """``value`` if it is a torch tensor that passes :func:`check_array` with the same arguments; else raise."""
     check_type(name, value, torch.Tensor, "a torch tensor")
-    check_array(name, value, low, high, integer=integer, open_low=open_low, allow_inf=allow_inf,
-                allow_nan=allow_nan, ndim=ndim)
+    check_array(
+        name, value, low, high, integer=integer, open_low=open_low, allow_inf=allow_inf, allow_nan=allow_nan, ndim=ndim
+    )
     return value
 
 

@@ -20,6 +20,7 @@ A chapter writes its claims as a table of :class:`Spec` (what is claimed, agains
 before any run) and computes its statistics apart, as :class:`Measured` values by claim id; :func:`make_claims` joins
 the two.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -98,7 +99,9 @@ class Claim:
         if not self.judged or math.isnan(float(self.value)):
             return False
         side = bool(OPS[self.op](self.value, self.threshold))
-        crosses = self.interval is not None and any(bool(OPS[self.op](v, self.threshold)) != side for v in self.interval)
+        crosses = self.interval is not None and any(
+            bool(OPS[self.op](v, self.threshold)) != side for v in self.interval
+        )
         return crosses or bool(self.undefined_at) or bool(self.fragile_gates)
 
     @property
@@ -110,9 +113,13 @@ class Claim:
         return "holds (fragile)" if self.fragile else "holds"
 
     def as_dict(self) -> dict[str, Any]:
-        return {**dataclasses.asdict(self), "value": float(self.value),
-                "interval": list(self.interval) if self.interval is not None else None,
-                "holds": self.holds, "verdict": self.verdict}
+        return {
+            **dataclasses.asdict(self),
+            "value": float(self.value),
+            "interval": list(self.interval) if self.interval is not None else None,
+            "holds": self.holds,
+            "verdict": self.verdict,
+        }
 
 
 # ------------------------------------------------------------------------------------------- specifications
@@ -179,13 +186,19 @@ def _fill(text: str, values: Mapping[str, Any], where: str) -> str:
     try:
         return text.format(**values)
     except (KeyError, IndexError, ValueError) as err:
-        raise ValueError(f"{where}: cannot fill {text!r} ({err.__class__.__name__}: {err}); the placeholders come "
-                         f"from the context, the axes and the measured context: {sorted(values)}") from None
+        raise ValueError(
+            f"{where}: cannot fill {text!r} ({err.__class__.__name__}: {err}); the placeholders come "
+            f"from the context, the axes and the measured context: {sorted(values)}"
+        ) from None
 
 
-def make_claims(specs: Sequence[Spec], measured: Mapping[str, Measured | float], *,
-                axes: Mapping[str, Sequence[Any]] | None = None, context: Mapping[str, Any] | None = None
-                ) -> list[Claim]:
+def make_claims(
+    specs: Sequence[Spec],
+    measured: Mapping[str, Measured | float],
+    *,
+    axes: Mapping[str, Sequence[Any]] | None = None,
+    context: Mapping[str, Any] | None = None,
+) -> list[Claim]:
     """One :class:`Claim` per spec and axis value whose (filled) id is in ``measured``, in the table's order.
 
     A spec whose id holds ``{name}`` with ``name`` in ``axes`` stands for one claim per value (per combination, for
@@ -208,16 +221,34 @@ def make_claims(specs: Sequence[Spec], measured: Mapping[str, Measured | float],
             values = {**values, **m.context}
             if isinstance(spec.threshold, str):
                 if m.threshold is None:
-                    raise ValueError(f"claim {cid}: its threshold is the rule {spec.threshold!r}, so its Measured "
-                                     "must carry the threshold's value")
+                    raise ValueError(
+                        f"claim {cid}: its threshold is the rule {spec.threshold!r}, so its Measured "
+                        "must carry the threshold's value"
+                    )
                 threshold = float(m.threshold)
             else:
                 threshold = float(spec.threshold)
             values["threshold"] = threshold
-            out.append(Claim(cid, _fill(spec.statement, values, cid), _fill(spec.statistic, values, cid), m.value,
-                             spec.op, threshold, _fill(spec.dissertation, values, cid), spec.kind,
-                             _fill(spec.why, values, cid), m.interval, m.uncertainty, m.judged, m.note,
-                             tuple(m.undefined_at), spec.gates, fingerprint=spec.fingerprint()))
+            out.append(
+                Claim(
+                    cid,
+                    _fill(spec.statement, values, cid),
+                    _fill(spec.statistic, values, cid),
+                    m.value,
+                    spec.op,
+                    threshold,
+                    _fill(spec.dissertation, values, cid),
+                    spec.kind,
+                    _fill(spec.why, values, cid),
+                    m.interval,
+                    m.uncertainty,
+                    m.judged,
+                    m.note,
+                    tuple(m.undefined_at),
+                    spec.gates,
+                    fingerprint=spec.fingerprint(),
+                )
+            )
     return out
 
 

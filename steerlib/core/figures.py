@@ -1,5 +1,6 @@
 """Figure helpers for chapter notebooks: save a figure with the run's results and show it; a slider of pre-drawn
 frames that moves without a kernel (static HTML, Jupyter and Colab alike); the scorecard's picture."""
+
 from __future__ import annotations
 
 import base64
@@ -38,8 +39,7 @@ def png_data_uri(fig: plt.Figure, dpi: int = 80) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
-def frame_slider(frames: Mapping[str, Sequence[tuple[str, plt.Figure]]], menu: str, slider: str,
-                 dpi: int = 80):
+def frame_slider(frames: Mapping[str, Sequence[tuple[str, plt.Figure]]], menu: str, slider: str, dpi: int = 80):
     """A figure that moves without a kernel: ``frames[choice]`` is a list of ``(label, figure)``; a ``menu`` picks the
     choice and a ``slider`` steps through its frames, pre-drawn as PNG and swapped by a few lines of JavaScript.
 
@@ -50,8 +50,9 @@ def frame_slider(frames: Mapping[str, Sequence[tuple[str, plt.Figure]]], menu: s
     check_type("frames", frames, Mapping, "a dict: menu choice -> list of (label, figure)")
     check_nonempty("frames", frames)
     for choice, steps in frames.items():
-        check_nonempty(f"frames[{choice!r}]", check_type(f"frames[{choice!r}]", steps, Sequence,
-                                                         "a list of (label, figure)"))
+        check_nonempty(
+            f"frames[{choice!r}]", check_type(f"frames[{choice!r}]", steps, Sequence, "a list of (label, figure)")
+        )
     data = {choice: [(label, png_data_uri(fig, dpi)) for label, fig in steps] for choice, steps in frames.items()}
     first, steps = next(iter(data.items()))
     script_data = json.dumps(data).replace("</", "<\\/")  # nothing in it can close the script
@@ -61,7 +62,7 @@ def frame_slider(frames: Mapping[str, Sequence[tuple[str, plt.Figure]]], menu: s
 <label>{html.escape(menu)} <select>{options}</select></label>
 <label style="margin-left: 1em">{html.escape(slider)} <input type="range" min="0" max="{len(steps) - 1}" step="1"
 value="0"></label> <output>{html.escape(steps[0][0])}</output><br>
-<img alt="{html.escape(f'{first}, {steps[0][0]}')}" src="{steps[0][1]}" style="max-width: 100%">
+<img alt="{html.escape(f"{first}, {steps[0][0]}")}" src="{steps[0][1]}" style="max-width: 100%">
 </div>
 <script>
 (function () {{
@@ -82,8 +83,12 @@ value="0"></label> <output>{html.escape(steps[0][0])}</output><br>
 </script>""")
 
 
-VERDICT_COLOURS = {"holds": "#1b7837", "holds (fragile)": "#a6dba0", "does not hold (fragile)": "#f4a582",
-                   "does not hold": "#b2182b"}
+VERDICT_COLOURS = {
+    "holds": "#1b7837",
+    "holds (fragile)": "#a6dba0",
+    "does not hold (fragile)": "#f4a582",
+    "does not hold": "#b2182b",
+}
 
 
 def plot_scorecard(margins, clip: float = 4.0) -> plt.Figure:
@@ -102,18 +107,29 @@ def plot_scorecard(margins, clip: float = 4.0) -> plt.Figure:
         jitter = (np.arange(len(rows)) % 7 - 3) * 0.06  # spread claims with equal margins
         for late, marker in ((False, "o"), (True, "^")):
             pick = rows["ledger"].str.contains("after results") == late
-            ax.scatter(rows.loc[pick, "margin"], i + jitter[pick.to_numpy()], marker=marker, s=28, linewidths=0.4,
-                       edgecolors="black", c=[VERDICT_COLOURS[v] for v in rows.loc[pick, "verdict"]])
+            ax.scatter(
+                rows.loc[pick, "margin"],
+                i + jitter[pick.to_numpy()],
+                marker=marker,
+                s=28,
+                linewidths=0.4,
+                edgecolors="black",
+                c=[VERDICT_COLOURS[v] for v in rows.loc[pick, "verdict"]],
+            )
     for x, style in ((0, "-"), (-1, ":"), (1, ":")):
         ax.axvline(x, color="grey", linestyle=style, linewidth=0.8)
     ax.set_yticks(range(len(chapters)), chapters)
     ax.invert_yaxis()
     ax.set_xlim(-clip - 0.3, clip + 0.3)
-    ax.set_xlabel("signed distance from the threshold, in interval half-widths (> 0: holds; |x| < 1: fragile; "
-                  f"±{clip:g}: beyond, or no interval)")
+    ax.set_xlabel(
+        "signed distance from the threshold, in interval half-widths (> 0: holds; |x| < 1: fragile; "
+        f"±{clip:g}: beyond, or no interval)"
+    )
     handles = [plt.Line2D([], [], marker="s", linestyle="", color=c, label=v) for v, c in VERDICT_COLOURS.items()]
-    handles += [plt.Line2D([], [], marker=m, linestyle="", color="grey", label=label)
-                for m, label in (("o", "registered before results"), ("^", "registered or revised after results"))]
+    handles += [
+        plt.Line2D([], [], marker=m, linestyle="", color="grey", label=label)
+        for m, label in (("o", "registered before results"), ("^", "registered or revised after results"))
+    ]
     ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=3, fontsize=8, frameon=False)
     ax.set_title("Evidence claims: where each value sits against its threshold")
     fig.tight_layout()

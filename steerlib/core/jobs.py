@@ -11,20 +11,21 @@ A job's result depends on its arguments alone (its seeds are in them), so every 
 results. :func:`run_jobs` is the pool the job command (``python -m steerlib.jobs``, :mod:`steerlib.jobs`) and the
 chapters (e.g. a grid of runs) use.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import functools
 import multiprocessing
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, TypeVar
 
 import torch
 
 from steerlib.core.chapter import Run, replicate_results
-from steerlib.core.checks import check_choice, check_nonempty, check_range, check_type
+from steerlib.core.checks import check_nonempty, check_range, check_type
 from steerlib.core.runtime import progress_bar
 
 S = TypeVar("S")  # the state every job starts from, e.g. a pretrained model and its data
@@ -89,14 +90,24 @@ def per_replicate(name: str, fn: Callable[[S, Run], Any], settings: S, run: Run)
     return Stage(name, tuple(Job(f"replicate {r.replicate}", fn, (s, r)) for s, r in at_replicates(settings, run)))
 
 
-def results_stage(settings: S, run: Run, kind: str, experiment: Callable[[S, Run], Any], as_type: type,
-                  versions: dict[str, str] | None = None) -> Stage:
+def results_stage(
+    settings: S,
+    run: Run,
+    kind: str,
+    experiment: Callable[[S, Run], Any],
+    as_type: type,
+    versions: dict[str, str] | None = None,
+) -> Stage:
     """Stage "results": each replicate's whole results, cached as the chapter's ``run`` caches them
     (:func:`~steerlib.core.chapter.replicate_results` of ``kind``, ``experiment``, ``as_type`` and ``versions``),
     the entries the notebook reads; a job trains whatever of its replicate the earlier stages did not list."""
-    return Stage("results", tuple(Job(f"replicate {r.replicate}", replicate_results,
-                                      (r, s, kind, experiment, as_type, versions))
-                                  for s, r in at_replicates(settings, run)))
+    return Stage(
+        "results",
+        tuple(
+            Job(f"replicate {r.replicate}", replicate_results, (r, s, kind, experiment, as_type, versions))
+            for s, r in at_replicates(settings, run)
+        ),
+    )
 
 
 # ------------------------------------------------------------------------------------------- running them
@@ -116,8 +127,9 @@ def _work(job: JobFn, item: T) -> tuple[R, float]:
     return _timed(job, _WORKER["state"], item, False)  # one bar, in the parent, counts the jobs
 
 
-def run_jobs(job: JobFn, items: Sequence[T], state: S, make_state: Callable[[], S], workers: int = 1,
-             desc: str = "jobs") -> list[tuple[R, float]]:
+def run_jobs(
+    job: JobFn, items: Sequence[T], state: S, make_state: Callable[[], S], workers: int = 1, desc: str = "jobs"
+) -> list[tuple[R, float]]:
     """``job(state, item, progress)`` of every item, in order, each with its wall-clock seconds.
 
     With ``workers`` = 1 the jobs run back to back on ``state``; otherwise in ``min(workers, len(items))`` spawned
@@ -151,5 +163,9 @@ def run_stages(stages: Sequence[Stage], workers: int = 1) -> list[float]:
     for stage in check_nonempty("stages", stages):
         check_type("stages", stage, Stage, "a list of Stages (from a chapter's jobs)")
     check_range("workers", workers, 1, integer=True)
-    return [t for stage in stages if stage.jobs
-            for _, t in run_jobs(_run_job, stage.jobs, None, _no_state, workers, desc=stage.name)]
+    return [
+        t
+        for stage in stages
+        if stage.jobs
+        for _, t in run_jobs(_run_job, stage.jobs, None, _no_state, workers, desc=stage.name)
+    ]

@@ -13,6 +13,7 @@ after a miss, a statistic reworked after a run). A claim's state (:func:`state`)
 matches), so a threshold cannot move off the record. Changes to the whole book's protocol (the seeding path, how
 intervals are computed) are not revisions of one claim: they are listed once, in ``steerlib/chapters/protocol.json``.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -38,8 +39,9 @@ def read(path: str | os.PathLike) -> dict[str, dict]:
     ledger = json.loads(path.read_text())
     check_type("ledger", ledger, dict, "a dict of claim id -> entry")
     for cid, entry in ledger.items():
-        history = check_nonempty(f"{cid}.history", check_type(f"{cid}.history", entry.get("history"), list,
-                                                             "a list of events"))
+        history = check_nonempty(
+            f"{cid}.history", check_type(f"{cid}.history", entry.get("history"), list, "a list of events")
+        )
         for event in history:
             missing = [f for f in FIELDS if f not in event]
             if missing:
@@ -51,7 +53,7 @@ def read(path: str | os.PathLike) -> dict[str, dict]:
 
 
 def state(entry: Mapping[str, Any] | None) -> str:
-    """"registered before results", "registered after results", "revised after results (n)" (n: revisions made
+    """ "registered before results", "registered after results", "revised after results (n)" (n: revisions made
     after a cpu result of the claim was seen), or "not in the ledger"."""
     if not entry:
         return "not in the ledger"
@@ -74,17 +76,17 @@ def problems(specs: Sequence[Spec], ledger: Mapping[str, Mapping[str, Any]]) -> 
         if entry is None:
             out.append(f"{spec.id}: not in the ledger; register it (fingerprint {spec.fingerprint()})")
         elif entry.get("fingerprint") != spec.fingerprint():
-            out.append(f"{spec.id}: its specification changed (fingerprint {spec.fingerprint()}, the ledger has "
-                       f"{entry.get('fingerprint')}); add a 'revised' event saying what, why and whether after "
-                       "results, and record the new fingerprint")
+            out.append(
+                f"{spec.id}: its specification changed (fingerprint {spec.fingerprint()}, the ledger has "
+                f"{entry.get('fingerprint')}); add a 'revised' event saying what, why and whether after "
+                "results, and record the new fingerprint"
+            )
     ids = {spec.id for spec in specs}
     out += [f"{cid}: in the ledger but not a claim of the chapter" for cid in ledger if cid not in ids]
     return out
 
 
-def with_states(claims: Iterable[Claim], ledger: Mapping[str, Mapping[str, Any]],
-                specs: Sequence[Spec]) -> list[Claim]:
+def with_states(claims: Iterable[Claim], ledger: Mapping[str, Mapping[str, Any]], specs: Sequence[Spec]) -> list[Claim]:
     """``claims`` with each one's ledger state (:func:`state` of the entry of the spec it was made from)."""
     by_fingerprint = {spec.fingerprint(): spec.id for spec in specs}
-    return [dataclasses.replace(c, ledger=state(ledger.get(by_fingerprint.get(c.fingerprint, c.id))))
-            for c in claims]
+    return [dataclasses.replace(c, ledger=state(ledger.get(by_fingerprint.get(c.fingerprint, c.id)))) for c in claims]

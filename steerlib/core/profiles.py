@@ -5,6 +5,7 @@ A *profile* names a scale for a chapter: ``smoke`` (seconds, for tests), ``cpu``
 ``gpu`` is an alias). Each chapter module keeps its own ``PROFILES`` dict mapping these names to a frozen
 dataclass of settings, so the settings live in the library rather than in notebooks.
 """
+
 from __future__ import annotations
 
 import dataclasses

@@ -1,5 +1,6 @@
 """A chapter run's record, ``<out_dir>/metrics.json``: configuration, package versions, the machine it computed on,
 wall time, the resources it used, claims, extra numbers."""
+
 from __future__ import annotations
 
 import datetime
@@ -20,8 +21,20 @@ from steerlib.core.checks import check_nonempty, check_range, check_type
 from steerlib.core.claims import Claim, check_claims
 
 
-def versions(packages: Sequence[str] = ("steerlib", "torch", "numpy", "scipy", "scikit-learn", "pandas",
-                                        "transformers", "peft", "accelerate", "datasets")) -> dict:
+def versions(
+    packages: Sequence[str] = (
+        "steerlib",
+        "torch",
+        "numpy",
+        "scipy",
+        "scikit-learn",
+        "pandas",
+        "transformers",
+        "peft",
+        "accelerate",
+        "datasets",
+    ),
+) -> dict:
     """Installed versions of the packages that shape a chapter's numbers, plus Python's."""
     check_type("packages", packages, (list, tuple), "a list of package names")
     out = {"python": platform.python_version()}
@@ -49,10 +62,17 @@ def machine() -> dict:
     BLAS), the CPU kernels torch dispatches to (``ATEN_CPU_CAPABILITY`` can lower them) and MKL's reproducibility
     mode (``MKL_CBWR``), the threads."""
     blas = re.search(r"BLAS_INFO=(\w+)", torch.__config__.show())
-    return {"cpu": _cpu_model(), "arch": platform.machine(), "os": platform.platform(), "torch": torch.__version__,
-            "blas": blas.group(1) if blas else "unknown", "kernels": torch.backends.cpu.get_cpu_capability(),
-            "aten_cpu_capability": os.environ.get("ATEN_CPU_CAPABILITY", ""), "mkl_cbwr": os.environ.get("MKL_CBWR", ""),
-            "threads": torch.get_num_threads()}
+    return {
+        "cpu": _cpu_model(),
+        "arch": platform.machine(),
+        "os": platform.platform(),
+        "torch": torch.__version__,
+        "blas": blas.group(1) if blas else "unknown",
+        "kernels": torch.backends.cpu.get_cpu_capability(),
+        "aten_cpu_capability": os.environ.get("ATEN_CPU_CAPABILITY", ""),
+        "mkl_cbwr": os.environ.get("MKL_CBWR", ""),
+        "threads": torch.get_num_threads(),
+    }
 
 
 def _resources() -> dict:
@@ -60,12 +80,16 @@ def _resources() -> dict:
     of this process and of its finished child processes (e.g. a grid's worker processes) since it started."""
     t = os.times()
     n_cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return {"threads": torch.get_num_threads(), "cores": n_cores,
-            "cpu_s": round(t.user + t.system + t.children_user + t.children_system, 2)}
+    return {
+        "threads": torch.get_num_threads(),
+        "cores": n_cores,
+        "cpu_s": round(t.user + t.system + t.children_user + t.children_system, 2),
+    }
 
 
-def write_metrics(out_dir: str | Path, chapter: str, config: Any, claims: Iterable[Claim],
-                  started: float, extra: dict | None = None) -> Path:
+def write_metrics(
+    out_dir: str | Path, chapter: str, config: Any, claims: Iterable[Claim], started: float, extra: dict | None = None
+) -> Path:
     """Write ``metrics.json`` (chapter, config, versions, when it finished, wall time, :func:`_resources`, claims,
     extra numbers); return its path. Everything is checked before the folder is made."""
     check_type("out_dir", out_dir, (str, os.PathLike), "a folder path")

@@ -1,5 +1,6 @@
 """Device selection, thread settings, loading from the Hugging Face hub (offline: its cache, or an
 error saying what to download), and whether a person watches the run (progress bars)."""
+
 from __future__ import annotations
 
 import os
@@ -128,8 +129,9 @@ def from_hub(needs: str, fix: str) -> Iterator[str]:
     except Exception as err:
         if not offline:
             raise
-        raise RuntimeError(f"{needs}, and the hub cannot be reached ({offline}); {err.__class__.__name__}. {fix}"
-                           ) from err
+        raise RuntimeError(
+            f"{needs}, and the hub cannot be reached ({offline}); {err.__class__.__name__}. {fix}"
+        ) from err
 
 
 def load_hub_dataset(*args, needs: str, fix: str, **kwargs):
@@ -137,6 +139,8 @@ def load_hub_dataset(*args, needs: str, fix: str, **kwargs):
     the hub clients' retries, or the RuntimeError naming ``needs`` and ``fix``."""
     import datasets
 
-    with from_hub(needs, fix) as offline, \
-            mock.patch.object(datasets.config, "HF_HUB_OFFLINE", bool(offline) or datasets.config.HF_HUB_OFFLINE):
+    with (
+        from_hub(needs, fix) as offline,
+        mock.patch.object(datasets.config, "HF_HUB_OFFLINE", bool(offline) or datasets.config.HF_HUB_OFFLINE),
+    ):
         return datasets.load_dataset(*args, **kwargs)

@@ -12,6 +12,7 @@ at different seeds share nothing: a run at seed 1 is not a run at seed 0 shifted
 on (seed, name, replicate) alone, never on which chapter asks, so chapters that train the same model at the same seed
 share it through the run cache.
 """
+
 from __future__ import annotations
 
 import dataclasses

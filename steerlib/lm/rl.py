@@ -22,6 +22,7 @@ reloads the policy and its reference from disk, logs and checkpoints its own way
 cache, for no gain in result or speed at this scale, so the chapters keep this loop (already multi-process through
 ``accelerate``, tested with two processes).
 """
+
 from __future__ import annotations
 
 import copy
@@ -90,10 +91,18 @@ def _sequence_logprobs(model, prompt_ids, response_ids, pad_token_id: int, devic
     return batch_logprobs(model, batch).sum(1)
 
 
-def train_reinforce(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prompts: Sequence[str],
-                    reward_fn: RewardFn, cfg: RLConfig, reference: PreTrainedModel | None = None,
-                    device: torch.device | str = "auto", cache: RunCache | None = None, key: Any = None,
-                    desc: str = "rl") -> list[dict[str, float]]:
+def train_reinforce(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    prompts: Sequence[str],
+    reward_fn: RewardFn,
+    cfg: RLConfig,
+    reference: PreTrainedModel | None = None,
+    device: torch.device | str = "auto",
+    cache: RunCache | None = None,
+    key: Any = None,
+    desc: str = "rl",
+) -> list[dict[str, float]]:
     """Finetune ``model`` in place to maximise ``reward_fn`` on responses to ``prompts``; return per-step stats.
 
     ``reward_fn(indices, texts)`` scores each response given the index of its prompt. The reference defaults to a
@@ -124,11 +133,18 @@ def train_reinforce(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, 
     for step in progress_bar(range(cfg.steps), desc=desc, leave=False, disable=not acc.is_main_process):
         g = torch.Generator().manual_seed(substream(cfg.seed, step, 0))  # the step's prompts
         chosen = torch.randint(len(prompts), (cfg.prompts_per_step,), generator=g)
-        chosen = chosen[acc.process_index::acc.num_processes]
+        chosen = chosen[acc.process_index :: acc.num_processes]
         idx = chosen.repeat_interleave(cfg.samples_per_prompt)  # (P·K,), the K samples of a prompt adjacent
         wrapped.eval()
-        samples = sample(acc.unwrap_model(wrapped), tokenizer, [prompts[i] for i in idx], cfg.max_new_tokens,
-                         cfg.temperature, seed=substream(cfg.seed, step, 1), batch_size=len(idx))
+        samples = sample(
+            acc.unwrap_model(wrapped),
+            tokenizer,
+            [prompts[i] for i in idx],
+            cfg.max_new_tokens,
+            cfg.temperature,
+            seed=substream(cfg.seed, step, 1),
+            batch_size=len(idx),
+        )
         prompt_ids = [all_prompt_ids[i] for i in idx]
         rewards = reward_fn(idx, samples.texts).float().to(acc.device)
         wrapped.train()
@@ -145,8 +161,9 @@ def train_reinforce(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, 
         acc.clip_grad_norm_(params, cfg.grad_clip)
         opt.step()
         opt.zero_grad(set_to_none=True)
-        history.append({"reward": acc.reduce(rewards.mean(), "mean").item(),
-                        "kl": acc.reduce(kl.mean(), "mean").item()})
+        history.append(
+            {"reward": acc.reduce(rewards.mean(), "mean").item(), "kl": acc.reduce(kl.mean(), "mean").item()}
+        )
     wrapped.eval()
     if use_cache and acc.is_main_process:
         cache.save("rl", full_key, {"model": model.state_dict(), "history": history})

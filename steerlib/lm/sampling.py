@@ -21,6 +21,7 @@ less work:
 tests/test_lm_sampling.py checks that greedy output equals ``generate``'s and that sampled tokens follow
 softmax(logits / τ).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -57,18 +58,26 @@ def _draw(logits: torch.Tensor, temperature: float) -> torch.Tensor:
     return torch.searchsorted(cdf, u, right=True)[:, 0].clamp(max=cdf.shape[1] - 1)
 
 
-def _attention(module: torch.nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
-               attention_mask: torch.Tensor | None, dropout: float = 0.0, scaling: float | None = None,
-               **kwargs) -> tuple[torch.Tensor, None]:
+def _attention(
+    module: torch.nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    dropout: float = 0.0,
+    scaling: float | None = None,
+    **kwargs,
+) -> tuple[torch.Tensor, None]:
     """softmax(q kᵀ · scaling + mask) v for one new query per row: query [B, H, 1, d], key and value [B, H_kv, L, d],
     the boolean mask [B, 1, 1, L] (True: attend); the H / H_kv query heads of each key/value head are stacked as
     rows of one matmul, so the cache is neither copied nor repeated. Longer queries, and models whose attention
     does more (soft-capped scores, attention sinks), go to SDPA."""
     if query.shape[2] > 1 or kwargs.get("softcap") is not None or kwargs.get("s_aux") is not None:
-        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
-                                      **kwargs)
+        return sdpa_attention_forward(
+            module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs
+        )
     b, h, _, d = query.shape
-    scores = query.reshape(b, key.shape[1], -1, d) @ key.transpose(2, 3) * (d ** -0.5 if scaling is None else scaling)
+    scores = query.reshape(b, key.shape[1], -1, d) @ key.transpose(2, 3) * (d**-0.5 if scaling is None else scaling)
     if attention_mask is not None:
         scores = scores.masked_fill(~attention_mask, float("-inf"))
     out = torch.softmax(scores, -1, dtype=torch.float32).to(value.dtype) @ value  # [B, H_kv, H / H_kv, d]
@@ -104,20 +113,27 @@ class _Preallocated(DynamicLayer):
             self._keys = keys.new_empty(*keys.shape[:2], self.capacity, keys.shape[-1])
             self._values = values.new_empty(*values.shape[:2], self.capacity, values.shape[-1])
         n = keys.shape[-2]
-        self._keys[:, :, self.length:self.length + n] = keys
-        self._values[:, :, self.length:self.length + n] = values
+        self._keys[:, :, self.length : self.length + n] = keys
+        self._values[:, :, self.length : self.length + n] = values
         self.length += n
-        self.keys, self.values = self._keys[:, :, :self.length], self._values[:, :, :self.length]
+        self.keys, self.values = self._keys[:, :, : self.length], self._values[:, :, : self.length]
         return self.keys, self.values
 
     def batch_select_indices(self, indices: torch.Tensor) -> None:
         self._keys, self._values = self._keys[indices], self._values[indices]
-        self.keys, self.values = self._keys[:, :, :self.length], self._values[:, :, :self.length]
+        self.keys, self.values = self._keys[:, :, : self.length], self._values[:, :, : self.length]
 
 
 @torch.no_grad()
-def _decode(model: PreTrainedModel, prompt_ids: Sequence[Sequence[int]], max_new_tokens: int, temperature: float,
-            eos: int, pad_token: int, use_cache: bool = True) -> list[list[int]]:
+def _decode(
+    model: PreTrainedModel,
+    prompt_ids: Sequence[Sequence[int]],
+    max_new_tokens: int,
+    temperature: float,
+    eos: int,
+    pad_token: int,
+    use_cache: bool = True,
+) -> list[list[int]]:
     """Response ids of one batch of tokenised prompts (see the module docstring for how)."""
     device = next(model.parameters()).device
     unique = list(dict.fromkeys(map(tuple, prompt_ids)))  # each distinct prompt once, in order of appearance
@@ -128,10 +144,12 @@ def _decode(model: PreTrainedModel, prompt_ids: Sequence[Sequence[int]], max_new
     positions = (mask.cumsum(1) - 1).clamp(min=0)  # RoPE and learned positions count from the first real token
     cache = None
     if use_cache:
-        cache = Cache(layers=[_Preallocated(ids.shape[1] + max_new_tokens)
-                              for _ in range(model.config.num_hidden_layers)])
-    logits = model(input_ids=ids, attention_mask=mask, position_ids=positions, cache=cache,
-                   use_cache=use_cache, logits_to_keep=1).logits[:, -1]
+        cache = Cache(
+            layers=[_Preallocated(ids.shape[1] + max_new_tokens) for _ in range(model.config.num_hidden_layers)]
+        )
+    logits = model(
+        input_ids=ids, attention_mask=mask, position_ids=positions, cache=cache, use_cache=use_cache, logits_to_keep=1
+    ).logits[:, -1]
     logits, ids, mask, positions = logits[copies], ids[copies], mask[copies], positions[copies]
     if use_cache:
         cache.batch_select_indices(copies)
@@ -153,18 +171,32 @@ def _decode(model: PreTrainedModel, prompt_ids: Sequence[Sequence[int]], max_new
         mask = torch.cat([mask, torch.ones_like(token)[:, None]], 1)
         positions = torch.cat([positions, positions[:, -1:] + 1], 1)
         step = slice(-1, None) if use_cache else slice(None)  # with a cache, only the new token goes in
-        logits = model(input_ids=ids[:, step], attention_mask=mask, position_ids=positions[:, step],
-                       cache=cache, use_cache=use_cache, logits_to_keep=1).logits[:, -1]
+        logits = model(
+            input_ids=ids[:, step],
+            attention_mask=mask,
+            position_ids=positions[:, step],
+            cache=cache,
+            use_cache=use_cache,
+            logits_to_keep=1,
+        ).logits[:, -1]
     responses = []
     for row in out.tolist():
-        responses.append(row[:row.index(eos) + 1] if eos in row else row)
+        responses.append(row[: row.index(eos) + 1] if eos in row else row)
     return responses
 
 
 @torch.no_grad()
-def sample(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prompts: Sequence[str],
-           max_new_tokens: int = 16, temperature: float = 1.0, seed: int = 0, batch_size: int = 256,
-           use_cache: bool = True, progress: bool = False) -> Samples:
+def sample(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    prompts: Sequence[str],
+    max_new_tokens: int = 16,
+    temperature: float = 1.0,
+    seed: int = 0,
+    batch_size: int = 256,
+    use_cache: bool = True,
+    progress: bool = False,
+) -> Samples:
     """Sample one response per prompt; the same seed gives the same responses."""
     check_type("model", model, torch.nn.Module, "a causal LM (a transformers or peft model)")
     check_range("temperature", temperature, 0)
@@ -178,5 +210,7 @@ def sample(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prompts: 
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), _decoding(model):
         torch.manual_seed(seed)
         for i in progress_bar(range(0, len(prompt_ids), batch_size), desc="sample", leave=False, disable=not progress):
-            ids += _decode(model, prompt_ids[i:i + batch_size], max_new_tokens, temperature, eos, pad_token, use_cache)
+            ids += _decode(
+                model, prompt_ids[i : i + batch_size], max_new_tokens, temperature, eos, pad_token, use_cache
+            )
     return Samples([tokenizer.decode(r, skip_special_tokens=True).strip() for r in ids], ids)

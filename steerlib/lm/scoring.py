@@ -5,6 +5,7 @@ For a prompt x and a response y = (y_1..y_T) (followed by the end token unless `
 ``perplexity = exp(Σ NLL / Σ T)``. Multiple-choice options are compared by their sequence log-probabilities,
 normalised over the options: ``log p(option k | x) = log p(y_k | x) - logsumexp_j log p(y_j | x)``.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -65,8 +66,13 @@ def batch_logprobs(model: PreTrainedModel, batch: dict[str, torch.Tensor]) -> to
 
 
 @torch.no_grad()
-def score_ids(model: PreTrainedModel, prompt_ids: Sequence[Sequence[int]], response_ids: Sequence[Sequence[int]],
-              pad_token_id: int, batch_size: int = 64) -> Scores:
+def score_ids(
+    model: PreTrainedModel,
+    prompt_ids: Sequence[Sequence[int]],
+    response_ids: Sequence[Sequence[int]],
+    pad_token_id: int,
+    batch_size: int = 64,
+) -> Scores:
     """Teacher-forced :class:`Scores` of token-id responses after token-id prompts."""
     check_type("model", model, torch.nn.Module, "a causal LM")
     check_range("pad_token_id", pad_token_id, 0, integer=True)
@@ -75,8 +81,10 @@ def score_ids(model: PreTrainedModel, prompt_ids: Sequence[Sequence[int]], respo
     ids, labels = join(prompt_ids, response_ids)
     logprob, n_tokens, token_nll = [], [], []
     for i in range(0, len(ids), batch_size):
-        batch = {k: v.to(device) for k, v in collate(ids[i:i + batch_size], labels[i:i + batch_size],
-                                                      pad_token_id).items()}
+        batch = {
+            k: v.to(device)
+            for k, v in collate(ids[i : i + batch_size], labels[i : i + batch_size], pad_token_id).items()
+        }
         lp = batch_logprobs(model, batch).cpu()
         keep = batch["labels"].cpu() != IGNORE
         logprob.append(lp.sum(1))
@@ -85,29 +93,57 @@ def score_ids(model: PreTrainedModel, prompt_ids: Sequence[Sequence[int]], respo
     return Scores(torch.cat(logprob), torch.cat(n_tokens), token_nll)
 
 
-def score(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prompts: Sequence[str],
-          responses: Sequence[str], eos: bool = True, batch_size: int = 64) -> Scores:
+def score(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    prompts: Sequence[str],
+    responses: Sequence[str],
+    eos: bool = True,
+    batch_size: int = 64,
+) -> Scores:
     """Teacher-forced :class:`Scores` of ``responses`` after ``prompts`` (response + end token if ``eos``)."""
     check_same_length("prompts, responses", check_strings("prompts", prompts), check_strings("responses", responses))
-    return score_ids(model, encode_prompts(tokenizer, prompts), encode_responses(tokenizer, responses, eos=eos),
-                     pad_id(tokenizer), batch_size)
+    return score_ids(
+        model,
+        encode_prompts(tokenizer, prompts),
+        encode_responses(tokenizer, responses, eos=eos),
+        pad_id(tokenizer),
+        batch_size,
+    )
 
 
-def choice_logprobs(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prompts: Sequence[str],
-                    choices: Sequence[Sequence[str]], eos: bool = True, batch_size: int = 64) -> torch.Tensor:
+def choice_logprobs(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    prompts: Sequence[str],
+    choices: Sequence[Sequence[str]],
+    eos: bool = True,
+    batch_size: int = 64,
+) -> torch.Tensor:
     """(N, K) log-probabilities of the K choices of each prompt, normalised over the choices."""
     check_same_length("prompts, choices", check_strings("prompts", prompts), check_nonempty("choices", choices))
     k = len(check_strings("choices", choices[0]))
     if any(len(check_strings("choices", c)) != k for c in choices):
         raise ValueError("choices must give every prompt the same number of options")
-    flat = score(model, tokenizer, [p for p in prompts for _ in range(k)], [c for cs in choices for c in cs],
-                 eos=eos, batch_size=batch_size)
+    flat = score(
+        model,
+        tokenizer,
+        [p for p in prompts for _ in range(k)],
+        [c for cs in choices for c in cs],
+        eos=eos,
+        batch_size=batch_size,
+    )
     return torch.log_softmax(flat.logprob.view(len(prompts), k), dim=-1)
 
 
 @torch.no_grad()
-def next_token_choice(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prompts: Sequence[str],
-                      options: Sequence[str], batch_size: int = 64) -> torch.Tensor:
+def next_token_choice(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    prompts: Sequence[str],
+    options: Sequence[str],
+    batch_size: int = 64,
+) -> torch.Tensor:
     """(N, K) log-probabilities of K single-token ``options`` (e.g. ``" A"`` .. ``" D"``) as the next token of each
     prompt, normalised over the options: ``log p(o_k | x) - logsumexp_j log p(o_j | x)``. One forward pass per
     prompt (:func:`choice_logprobs` gives multi-token options, at K passes)."""
@@ -121,9 +157,11 @@ def next_token_choice(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase
     device = next(model.parameters()).device
     out = []
     for i in range(0, len(encoded), batch_size):
-        rows = encoded[i:i + batch_size]
+        rows = encoded[i : i + batch_size]
         batch = collate(rows, rows, pad_id(tokenizer))
-        logits = model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device)).logits
+        logits = model(
+            input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device)
+        ).logits
         last = torch.tensor([len(r) - 1 for r in rows], device=device)
         picked = logits[torch.arange(len(rows), device=device), last].float().cpu()[:, option_ids]
         out.append(torch.log_softmax(picked, dim=-1))

@@ -7,6 +7,7 @@ Each step's global batch is a function of (seed, step) only (:func:`batch_indice
 share ``batch[rank::world]`` while ``accelerate`` averages the gradients, so one process and several give the same
 data, and a run interrupted mid-way resumes exactly from its last checkpoint in the :class:`~steerlib.cache.RunCache`.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -75,7 +76,7 @@ def batch_indices(seed: int, step: int, n: int, batch_size: int) -> torch.Tensor
     order = epoch_order(seed, epoch, n)
     if n < batch_size:  # tiny datasets: draw with replacement from repeated permutations
         order = order.repeat(batch_size // n + 1)
-    return order[j * batch_size:(j + 1) * batch_size]
+    return order[j * batch_size : (j + 1) * batch_size]
 
 
 def load_finished(model: PreTrainedModel, cache: RunCache, kind: str, key: Any) -> dict | None:
@@ -87,10 +88,18 @@ def load_finished(model: PreTrainedModel, cache: RunCache, kind: str, key: Any) 
     return done
 
 
-def train_sft(model: PreTrainedModel, data: Dataset | Callable[[], Dataset], cfg: SFTConfig, pad_token_id: int,
-              device: torch.device | str = "auto", cache: RunCache | None = None, key: Any = None,
-              desc: str = "sft", on_step: Callable[[int, PreTrainedModel], None] | None = None,
-              progress: bool = True) -> list[float]:
+def train_sft(
+    model: PreTrainedModel,
+    data: Dataset | Callable[[], Dataset],
+    cfg: SFTConfig,
+    pad_token_id: int,
+    device: torch.device | str = "auto",
+    cache: RunCache | None = None,
+    key: Any = None,
+    desc: str = "sft",
+    on_step: Callable[[int, PreTrainedModel], None] | None = None,
+    progress: bool = True,
+) -> list[float]:
     """Finetune ``model`` in place on ``data`` (columns ``input_ids``, ``labels``); return the loss of every step.
     ``data`` may be a function that returns the dataset: it is called only when the run is not in the cache (so a
     worker that finds the trained weights does not tokenize a large corpus first).
@@ -103,8 +112,12 @@ def train_sft(model: PreTrainedModel, data: Dataset | Callable[[], Dataset], cfg
     """
     check_type("model", model, torch.nn.Module, "a causal LM (a torch module)")
     check_type("cfg", cfg, SFTConfig, "an SFTConfig")
-    check_type("data", data, (Dataset, Callable), "a datasets.Dataset with input_ids and labels (tokenize_sft), or a "
-                                                  "function returning one")
+    check_type(
+        "data",
+        data,
+        (Dataset, Callable),
+        "a datasets.Dataset with input_ids and labels (tokenize_sft), or a function returning one",
+    )
     check_range("pad_token_id", pad_token_id, 0, integer=True)
     check_type("cache", cache, (RunCache, type(None)), "a RunCache or None")
     check_type("on_step", on_step, (Callable, type(None)), "a function on_step(step, model) or None")
@@ -128,11 +141,17 @@ def train_sft(model: PreTrainedModel, data: Dataset | Callable[[], Dataset], cfg
         start, losses = ckpt["step"], ckpt["losses"]
     wrapped, opt = acc.prepare(model, opt)
     ids, labels = list(data["input_ids"]), list(data["labels"])
-    bar = progress_bar(range(start, cfg.steps), desc=desc, initial=start, total=cfg.steps, leave=False,
-               disable=not (progress and acc.is_main_process))
+    bar = progress_bar(
+        range(start, cfg.steps),
+        desc=desc,
+        initial=start,
+        total=cfg.steps,
+        leave=False,
+        disable=not (progress and acc.is_main_process),
+    )
     for step in bar:
         wrapped.train()
-        idx = batch_indices(cfg.seed, step, len(ids), cfg.batch_size)[acc.process_index::acc.num_processes]
+        idx = batch_indices(cfg.seed, step, len(ids), cfg.batch_size)[acc.process_index :: acc.num_processes]
         batch = collate([ids[i] for i in idx], [labels[i] for i in idx], pad_token_id)
         loss = wrapped(**{k: v.to(acc.device) for k, v in batch.items()}).loss
         acc.backward(loss)
@@ -146,9 +165,17 @@ def train_sft(model: PreTrainedModel, data: Dataset | Callable[[], Dataset], cfg
             on_step(step + 1, acc.unwrap_model(wrapped))
             opt.zero_grad(set_to_none=True)
         if use_cache and acc.is_main_process and (step + 1) % cfg.checkpoint_every == 0 and step + 1 < cfg.steps:
-            cache.save_checkpoint("sft", full_key, {"model": model.state_dict(), "opt": opt.state_dict(),
-                                                    "sched": sched.state_dict(), "step": step + 1,
-                                                    "losses": losses})
+            cache.save_checkpoint(
+                "sft",
+                full_key,
+                {
+                    "model": model.state_dict(),
+                    "opt": opt.state_dict(),
+                    "sched": sched.state_dict(),
+                    "step": step + 1,
+                    "losses": losses,
+                },
+            )
     wrapped.eval()
     if use_cache and acc.is_main_process:
         cache.save("sft", full_key, {"model": model.state_dict(), "losses": losses})

@@ -7,6 +7,7 @@ and punctuation, every word is one token, and ``<bos>`` is prepended to encoded 
 A finetuning example is ``prompt ids + response ids + [eos]``; its labels are ``-100`` (ignored by the loss) on the
 prompt, so the SFT loss covers the response tokens and the end token only.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -42,8 +43,9 @@ def word_tokenizer(texts: Sequence[str]) -> PreTrainedTokenizerFast:
     tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
     tok.pre_tokenizer = split
     tok.post_processor = processors.TemplateProcessing(single="<bos> $A", special_tokens=[("<bos>", vocab["<bos>"])])
-    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", bos_token="<bos>", eos_token="<eos>",
-                                   unk_token="<unk>")
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, pad_token="<pad>", bos_token="<bos>", eos_token="<eos>", unk_token="<unk>"
+    )
 
 
 def check_tokenizer(tokenizer: PreTrainedTokenizerBase) -> PreTrainedTokenizerBase:
@@ -65,16 +67,16 @@ def encode_prompts(tokenizer: PreTrainedTokenizerBase, prompts: Sequence[str]) -
     return check_tokenizer(tokenizer)(check_strings("prompts", prompts))["input_ids"]
 
 
-def encode_responses(tokenizer: PreTrainedTokenizerBase, responses: Sequence[str], eos: bool = True
-                     ) -> list[list[int]]:
+def encode_responses(tokenizer: PreTrainedTokenizerBase, responses: Sequence[str], eos: bool = True) -> list[list[int]]:
     """Token ids of each response without special tokens, followed by the end token if ``eos``."""
     check_type("eos", eos, bool, "True or False")
     ids = check_tokenizer(tokenizer)(check_strings("responses", responses), add_special_tokens=False)["input_ids"]
     return [r + [tokenizer.eos_token_id] for r in ids] if eos else ids
 
 
-def join(prompt_ids: Sequence[Sequence[int]], response_ids: Sequence[Sequence[int]]
-         ) -> tuple[list[list[int]], list[list[int]]]:
+def join(
+    prompt_ids: Sequence[Sequence[int]], response_ids: Sequence[Sequence[int]]
+) -> tuple[list[list[int]], list[list[int]]]:
     """``input_ids = prompt + response`` and ``labels = [-100] * len(prompt) + response`` for each pair."""
     for name, ids in (("prompt_ids", prompt_ids), ("response_ids", response_ids)):
         check_sequence(name, ids, "a list of token-id lists")
@@ -84,8 +86,9 @@ def join(prompt_ids: Sequence[Sequence[int]], response_ids: Sequence[Sequence[in
     return ids, labels
 
 
-def tokenize_sft(data: Dataset, tokenizer: PreTrainedTokenizerBase, prompt: str = "prompt",
-                 response: str = "response") -> Dataset:
+def tokenize_sft(
+    data: Dataset, tokenizer: PreTrainedTokenizerBase, prompt: str = "prompt", response: str = "response"
+) -> Dataset:
     """Add ``input_ids`` and ``labels`` columns (see :func:`join`); responses end with the end token."""
     check_type("data", data, Dataset, "a datasets.Dataset")
     check_nonempty("data", data)
@@ -108,8 +111,9 @@ def pad(seqs: Sequence[Sequence[int]], value: int, side: str = "right") -> torch
     return torch.nn.utils.rnn.pad_sequence(tensors, batch_first=True, padding_value=value, padding_side=side)
 
 
-def collate(input_ids: Sequence[Sequence[int]], labels: Sequence[Sequence[int]], pad_token_id: int
-            ) -> dict[str, torch.Tensor]:
+def collate(
+    input_ids: Sequence[Sequence[int]], labels: Sequence[Sequence[int]], pad_token_id: int
+) -> dict[str, torch.Tensor]:
     """A right-padded batch: ``input_ids``, ``attention_mask`` (0 on padding) and ``labels`` (-100 on padding)."""
     for name, ids in (("input_ids", input_ids), ("labels", labels)):
         check_sequence(name, ids, "a list of token-id lists")

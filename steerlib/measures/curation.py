@@ -8,6 +8,7 @@ floors, and the sample-efficiency ratio of two data-collection methods.
   reach (the lower of their last values), ``n_baseline(A) / n_method(A)``, where ``n(A)`` is the first number of
   added examples at which a curve, linearly interpolated between its points, reaches ``A``.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -35,12 +36,17 @@ def bin_means(score, values, edges) -> np.ndarray:
         raise ValueError(f"edges={edges.tolist()} must hold at least two increasing numbers")
     which = np.clip(np.searchsorted(edges, score, side="right") - 1, 0, len(edges) - 2)
     inside = (score >= edges[0]) & (score <= edges[-1])
-    return np.array([values[inside & (which == b)].mean() if (inside & (which == b)).any() else np.nan
-                     for b in range(len(edges) - 1)])
+    return np.array(
+        [
+            values[inside & (which == b)].mean() if (inside & (which == b)).any() else np.nan
+            for b in range(len(edges) - 1)
+        ]
+    )
 
 
-def shuffle_floor(statistic: Callable[[np.ndarray, np.ndarray], float], x, y, n: int = 200, level: float = 0.95,
-                  seed: int = 0) -> float:
+def shuffle_floor(
+    statistic: Callable[[np.ndarray, np.ndarray], float], x, y, n: int = 200, level: float = 0.95, seed: int = 0
+) -> float:
     """The ``level`` quantile of ``|statistic(shuffled x, y)|`` over ``n`` random permutations of ``x``: how large
     the statistic gets when x carries no information about y (a noise floor)."""
     check_type("statistic", statistic, Callable, "a function statistic(x, y) returning a number")

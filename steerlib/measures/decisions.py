@@ -6,6 +6,7 @@ follows everything section 2.5 needs: the reward-regression targets, the expecte
 probabilities (at the label marginal: the OCS of the reward model), the action that OCS picks, and the Bayes-optimal
 rule for a calibrated classifier, answer iff max_c p_c >= threshold. Policies and metrics are pure functions.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -75,9 +76,11 @@ class RewardTable:
         check_range("num_classes", num_classes, 1, integer=True)
         check_tensor("actions", actions, 0, num_classes, integer=True)
         check_tensor("y", y, 0, num_classes - 1, integer=True)
-        if actions.shape[-y.dim():] != y.shape:
-            raise ValueError(f"actions has shape {tuple(actions.shape)} and y {tuple(y.shape)}; the last dimensions of "
-                             "actions must be y's (one action per label)")
+        if actions.shape[-y.dim() :] != y.shape:
+            raise ValueError(
+                f"actions has shape {tuple(actions.shape)} and y {tuple(y.shape)}; the last dimensions of "
+                "actions must be y's (one action per label)"
+            )
         answered = torch.where(actions == y, self.correct, self.wrong)
         return torch.where(actions == num_classes, self.abstain, answered).to(torch.float32)
 

@@ -1,4 +1,6 @@
-"""Divergences and distances between predictions (and entropy), pure functions on tensors. Each reduces over the last dimension and keeps leading ones."""
+"""Divergences and distances between predictions (and entropy), pure functions on tensors. Each reduces over the
+last dimension and keeps leading ones."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -7,8 +9,9 @@ import torch
 from steerlib.core.checks import check_range, check_shape, check_tensor
 
 
-def _check_pair(name_p: str, p: torch.Tensor, name_q: str, q: torch.Tensor, low: float | None = 0.0,
-                high: float | None = 1.0) -> None:
+def _check_pair(
+    name_p: str, p: torch.Tensor, name_q: str, q: torch.Tensor, low: float | None = 0.0, high: float | None = 1.0
+) -> None:
     """Both are non-empty tensors of values in [low, high], and ``q``'s shape broadcasts to ``p``'s with the same
     last dimension (the classes or outputs)."""
     check_tensor(name_p, p, low, high)
@@ -18,8 +21,10 @@ def _check_pair(name_p: str, p: torch.Tensor, name_q: str, q: torch.Tensor, low:
     except RuntimeError:  # not broadcastable
         fits = False
     if not fits:
-        raise ValueError(f"{name_q} has shape {tuple(q.shape)} and {name_p} {tuple(p.shape)}; {name_q} must broadcast "
-                         f"to {name_p}'s shape with the same last dimension")
+        raise ValueError(
+            f"{name_q} has shape {tuple(q.shape)} and {name_p} {tuple(p.shape)}; {name_q} must broadcast "
+            f"to {name_p}'s shape with the same last dimension"
+        )
 
 
 def kl_categorical(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:

@@ -21,6 +21,7 @@ solutions as lambda -> 0 (Wei, Lee, Liu & Ma 2019), and gradient descent reaches
 All depths and seeds train at once: a depth-L net is stored as a depth-L_max net whose last L_max - L hidden layers
 are frozen identities (ReLU(I h) = h for h >= 0, so the function and its gradients are exactly those of depth L).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -39,8 +40,8 @@ from steerlib.core.checks import (
     check_tensor,
     check_type,
 )
-from steerlib.core.seeds import substream
 from steerlib.core.runtime import progress_bar
+from steerlib.core.seeds import substream
 
 LOSSES = ("logistic", "exponential")
 
@@ -118,7 +119,7 @@ def hidden_stable_rank(stable_rank: torch.Tensor, depths: tuple[int, ...]) -> to
     check_tensor("stable_rank", stable_rank, allow_nan=True, ndim=3)
     depths = tuple(check_ranges("depths", depths, 3, stable_rank.shape[-1], integer=True))
     check_shape("depths", depths, (stable_rank.shape[0],), "one depth per row of stable_rank")
-    return torch.stack([stable_rank[i, :, 1:d - 1].mean(-1) for i, d in enumerate(depths)])
+    return torch.stack([stable_rank[i, :, 1 : d - 1].mean(-1) for i, d in enumerate(depths)])
 
 
 def normalised_margin(out: torch.Tensor, y: torch.Tensor, weights: list[torch.Tensor]) -> torch.Tensor:
@@ -147,7 +148,7 @@ class DeepReLUStack:
         g = torch.Generator().manual_seed(seed)
         b, m, lmax = len(depths), width, max(depths)
         self.depths = torch.tensor(depths)
-        self.active = torch.stack([self.depths - 2 > l for l in range(lmax - 2)]).float()  # (L_max - 2, B)
+        self.active = torch.stack([self.depths - 2 > layer for layer in range(lmax - 2)]).float()  # (L_max - 2, B)
         he = torch.randn(lmax - 2, b, m, m, generator=g) * math.sqrt(2 / m)
         self.w_in = torch.randn(b, m, dim, generator=g) * math.sqrt(2 / dim)
         self.w_hidden = torch.where(self.active[..., None, None].bool(), he, torch.eye(m).expand_as(he))
@@ -173,7 +174,7 @@ class DeepReLUStack:
         """The L weight matrices W_1..W_L of one member."""
         check_range("member", member, 0, len(self.depths) - 1, integer=True)
         depth = int(self.depths[member])
-        return [self.w_in[member], *[w[member] for w in self.w_hidden[:depth - 2]], self.w_out[member]]
+        return [self.w_in[member], *[w[member] for w in self.w_hidden[: depth - 2]], self.w_out[member]]
 
 
 def margin_loss(out: torch.Tensor, y: torch.Tensor, loss: str = "logistic") -> torch.Tensor:
@@ -195,8 +196,15 @@ def _margin_loss(out: torch.Tensor, y: torch.Tensor, loss: str) -> torch.Tensor:
     return (F.softplus(-margin) if loss == "logistic" else torch.exp(-margin)).mean(-1)
 
 
-def train(net: DeepReLUStack, x: torch.Tensor, y: torch.Tensor, steps: int, lr: float, weight_decay: float,
-          loss: str = "logistic") -> list[torch.Tensor]:
+def train(
+    net: DeepReLUStack,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    steps: int,
+    lr: float,
+    weight_decay: float,
+    loss: str = "logistic",
+) -> list[torch.Tensor]:
     """Full-batch gradient descent on mean loss + weight_decay/2 sum ||W_i||_F^2 (the bias is not decayed).
 
     Frozen identity layers get no update. Returns the output bias after every step (empty without a bias).
@@ -205,8 +213,10 @@ def train(net: DeepReLUStack, x: torch.Tensor, y: torch.Tensor, steps: int, lr: 
     check_tensor("x", x)
     _check_labels(y)
     if x.dim() not in (2, 3) or y.dim() not in (1, 2) or y.shape[-1] != x.shape[-2]:
-        raise ValueError(f"x has shape {tuple(x.shape)} and y {tuple(y.shape)}; give x (N, dim) or (B, N, dim) and "
-                         "y (N,) or (B, N), one label per input")
+        raise ValueError(
+            f"x has shape {tuple(x.shape)} and y {tuple(y.shape)}; give x (N, dim) or (B, N, dim) and "
+            "y (N,) or (B, N), one label per input"
+        )
     check_range("x.shape[-1] (dim)", x.shape[-1], net.w_in.shape[-1], net.w_in.shape[-1], integer=True)
     check_range("steps", steps, 1, integer=True)
     check_range("lr", lr, 0, open_low=True)
@@ -219,8 +229,11 @@ def train(net: DeepReLUStack, x: torch.Tensor, y: torch.Tensor, steps: int, lr: 
     trace = []
     for _ in progress_bar(range(steps), desc="gradient descent", leave=False):
         out, _ = net.forward(x)
-        sq = (net.w_in.pow(2).sum((1, 2)) + (net.w_hidden.pow(2).sum((2, 3)) * net.active).sum(0)
-              + net.w_out.pow(2).sum((1, 2)))
+        sq = (
+            net.w_in.pow(2).sum((1, 2))
+            + (net.w_hidden.pow(2).sum((2, 3)) * net.active).sum(0)
+            + net.w_out.pow(2).sum((1, 2))
+        )
         total = (_margin_loss(out, y, loss) + 0.5 * weight_decay * sq).sum()
         grads = torch.autograd.grad(total, params)
         with torch.no_grad():
@@ -352,8 +365,11 @@ def simulate(cfg: SimConfig, seed: int = 0) -> Simulation:
     train_margin = _per_member((y * out).min(-1).values, len(cfg.depths), cfg.replicates)
 
     # Prop 2.4.2: one net per (label fraction, seed), each on its own imbalanced dataset
-    data = [binary_data(cfg.n_train, cfg.dim, p, cfg.noise, substream(seed, 2, i, s))
-            for i, p in enumerate(cfg.bias_p_pos) for s in range(cfg.bias_replicates)]
+    data = [
+        binary_data(cfg.n_train, cfg.dim, p, cfg.noise, substream(seed, 2, i, s))
+        for i, p in enumerate(cfg.bias_p_pos)
+        for s in range(cfg.bias_replicates)
+    ]
     xb, yb = torch.stack([d[0] for d in data]), torch.stack([d[1] for d in data])
     bnet = DeepReLUStack([cfg.bias_depth] * len(data), cfg.width, cfg.dim, seed=substream(seed, 3), output_bias=True)
     n_checks = min(50, cfg.bias_steps)
@@ -364,10 +380,16 @@ def simulate(cfg: SimConfig, seed: int = 0) -> Simulation:
         done = end
         with torch.no_grad():
             out = bnet.forward(xb)[0] - bnet.bias[:, None]  # y f(W; x) without the bias, as in Prop 2.4.2
-        margin_trace.append(normalised_margin(out, yb, [bnet.w_in, *bnet.w_hidden[:cfg.bias_depth - 2], bnet.w_out]))
+        margin_trace.append(normalised_margin(out, yb, [bnet.w_in, *bnet.w_hidden[: cfg.bias_depth - 2], bnet.w_out]))
     p_hat = (yb > 0).float().mean(-1)
-    bias = BiasRuns(p_pos=p_hat, ocs=ocs_logit(p_hat, cfg.loss), final=bnet.bias.clone(),
-                    trace=torch.stack(trace, dim=1), margin_label_sum=(yb * margin_points(yb * out)).sum(-1),
-                    steps=torch.arange(1, cfg.bias_steps + 1), checkpoints=torch.tensor(ends),
-                    margin_trace=torch.stack(margin_trace, dim=1))
+    bias = BiasRuns(
+        p_pos=p_hat,
+        ocs=ocs_logit(p_hat, cfg.loss),
+        final=bnet.bias.clone(),
+        trace=torch.stack(trace, dim=1),
+        margin_label_sum=(yb * margin_points(yb * out)).sum(-1),
+        steps=torch.arange(1, cfg.bias_steps + 1),
+        checkpoints=torch.tensor(ends),
+        margin_trace=torch.stack(margin_trace, dim=1),
+    )
     return Simulation(**measured, train_margin=train_margin, bias=bias)

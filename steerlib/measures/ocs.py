@@ -1,4 +1,5 @@
 """Closed-form optimal constant solutions (OCS): f* = argmin_f (1/N) sum_i L(f, y_i), independent of the input."""
+
 from __future__ import annotations
 
 import torch

@@ -7,6 +7,7 @@ vec(x). On top: StandardScaler + L2-regularised logistic regression, refit on ``
 score = exp(mean log p(eval | x)) over the held-out evaluation points of every split: 0.5 when the two sets cannot be
 told apart (slightly below, by Jensen), 1 when they are perfectly separable.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -33,8 +34,14 @@ def random_relu_features(x: torch.Tensor, dim: int = 256, seed: int = 0) -> np.n
     return torch.cat([flat, torch.relu(flat @ w + b)], dim=1).numpy()
 
 
-def ood_score(x_ref: torch.Tensor, x_eval: torch.Tensor, n_splits: int = 10, C: float = 0.001,
-              feature_dim: int = 256, seed: int = 0) -> float:
+def ood_score(
+    x_ref: torch.Tensor,
+    x_eval: torch.Tensor,
+    n_splits: int = 10,
+    C: float = 0.001,
+    feature_dim: int = 256,
+    seed: int = 0,
+) -> float:
     """OOD score of ``x_eval`` relative to the training-distribution inputs ``x_ref`` (see the module docstring);
     each set holds at least two inputs of the same shape."""
     for name, x in (("x_ref", x_ref), ("x_eval", x_eval)):

@@ -6,6 +6,7 @@ memorized when ``Perp_m ≤ p``. Arrays are numpy, shaped (checkpoints, examples
 checked: accuracies lie in [0, 1], perplexities in [1, inf], and a threshold p is a finite number above 1 (every
 perplexity is at least 1, so p ≤ 1 would call nothing, or only perfect recall, memorized).
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -156,8 +157,10 @@ def calibrate_p(runs: Sequence[Run], p_grid: Sequence[float]) -> float:
     if np.isnan(curve).all():
         raise PNotIdentified(f"p is not identified: R² is undefined at {where} (test accuracy is constant)")
     if np.nanmax(curve) - np.nanmin(curve) <= 1e-12:
-        raise PNotIdentified(f"p is not identified: R² is {np.nanmax(curve):.4g} at {where}; every p gives the same "
-                             "pre-memorization accuracies (no target perplexity lies between the grid's ends)")
+        raise PNotIdentified(
+            f"p is not identified: R² is {np.nanmax(curve):.4g} at {where}; every p gives the same "
+            "pre-memorization accuracies (no target perplexity lies between the grid's ends)"
+        )
     return float(p_grid[int(np.nanargmax(curve))])
 
 

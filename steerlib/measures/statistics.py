@@ -1,6 +1,7 @@
 """Statistics the chapters' claims are judged with: rank correlations, bootstrap intervals over units or clusters,
 and prediction intervals over independent replicates (:func:`prediction_interval`, :func:`over_replicates`,
 :func:`jackknife`), the intervals every claim carries."""
+
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
@@ -9,7 +10,6 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from steerlib.core.claims import Measured
 from steerlib.core.checks import (
     check_array,
     check_columns,
@@ -19,6 +19,7 @@ from steerlib.core.checks import (
     check_seed,
     check_type,
 )
+from steerlib.core.claims import Measured
 
 
 def spearman(x, y) -> float:
@@ -30,8 +31,14 @@ def spearman(x, y) -> float:
     return float(stats.spearmanr(x, y).statistic)
 
 
-def bootstrap_interval(statistic: Callable[..., float], *samples: np.ndarray, n_boot: int = 1000,
-                       level: float = 0.95, seed: int = 0, clusters=None) -> tuple[float, float]:
+def bootstrap_interval(
+    statistic: Callable[..., float],
+    *samples: np.ndarray,
+    n_boot: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+    clusters=None,
+) -> tuple[float, float]:
     """Percentile bootstrap interval of ``statistic(*samples)``: the rows (first axis) of all ``samples`` are
     resampled together with replacement ``n_boot`` times; returns the (1-level)/2 and (1+level)/2 quantiles.
 
@@ -51,8 +58,9 @@ def bootstrap_interval(statistic: Callable[..., float], *samples: np.ndarray, n_
         labels = np.asarray(clusters)
         check_same_length("samples, clusters", np.asarray(samples[0]), labels)
         members = [np.flatnonzero(labels == u) for u in np.unique(labels)]
-        draws = [np.concatenate([members[k] for k in rng.integers(0, len(members), len(members))])
-                 for _ in range(n_boot)]
+        draws = [
+            np.concatenate([members[k] for k in rng.integers(0, len(members), len(members))]) for _ in range(n_boot)
+        ]
     values = np.array([statistic(*(np.asarray(s)[idx] for s in samples)) for idx in draws], dtype=float)
     values = values[~np.isnan(values)]
     if not len(values):
@@ -77,7 +85,9 @@ def spearman_rows(x, y) -> np.ndarray:
     try:
         x, y = np.broadcast_arrays(x, y)
     except ValueError:
-        raise ValueError(f"x, y have shapes {x.shape} and {y.shape}, which do not broadcast against each other") from None
+        raise ValueError(
+            f"x, y have shapes {x.shape} and {y.shape}, which do not broadcast against each other"
+        ) from None
     rx, ry = (stats.rankdata(v, axis=-1) for v in (x, y))
     rx, ry = rx - rx.mean(-1, keepdims=True), ry - ry.mean(-1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -120,8 +130,10 @@ def prediction_interval(values, level: float = 0.95) -> tuple[float, float]:
 def _note(n: int, unit: str, how: str) -> str:
     if n < 2:
         return f"no interval: a single {unit} at this profile, so nothing says how far a rerun would move"
-    return (f"95% prediction interval for a rerun with {n} new independent {unit}s ({how}, widened by "
-            f"{WIDEN:g}; tests/test_statistics.py checks its coverage)")
+    return (
+        f"95% prediction interval for a rerun with {n} new independent {unit}s ({how}, widened by "
+        f"{WIDEN:g}; tests/test_statistics.py checks its coverage)"
+    )
 
 
 def over_replicates(per_replicate: Sequence[Mapping[str, float]], unit: str = "replicate") -> dict[str, Measured]:
@@ -136,13 +148,18 @@ def over_replicates(per_replicate: Sequence[Mapping[str, float]], unit: str = "r
         undefined = tuple(int(i) for i in np.flatnonzero(~finite))
         value = float(x[finite].mean()) if finite.any() else float("nan")
         interval = prediction_interval(x) if finite.sum() >= 2 else None
-        out[key] = Measured(value, interval, _note(int(finite.sum()), unit, "mean ± t · s · sqrt(2/n)"),
-                            undefined_at=undefined if finite.any() else ())
+        out[key] = Measured(
+            value,
+            interval,
+            _note(int(finite.sum()), unit, "mean ± t · s · sqrt(2/n)"),
+            undefined_at=undefined if finite.any() else (),
+        )
     return out
 
 
-def jackknife(statistic: Callable[[np.ndarray], Mapping[str, float]], n: int,
-              unit: str = "replicate") -> dict[str, Measured]:
+def jackknife(
+    statistic: Callable[[np.ndarray], Mapping[str, float]], n: int, unit: str = "replicate"
+) -> dict[str, Measured]:
     """Each statistic of ``statistic(draw)`` (``draw``: the positions of the replicates that enter it) at every
     replicate, with a prediction interval from the jackknife: pseudo-values ``n·θ - (n-1)·θ_(-i)`` (θ_(-i) leaves
     replicate i out) stand in for replicate values in :func:`prediction_half_width`. For a mean they are the

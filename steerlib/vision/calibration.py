@@ -4,6 +4,7 @@
 dissertation's oracle does, or a single shared one. T = exp(tau) keeps it positive; tau minimises the mean negative
 log-likelihood of the labels with L-BFGS. Leading dimensions (e.g. ensemble members) are fitted independently.
 """
+
 from __future__ import annotations
 
 import torch

@@ -5,6 +5,7 @@
 need no network. ``mnist`` and ``cifar10`` (the ``paper`` profile) come through
 Hugging Face ``datasets``, from the hub or from a local copy saved with ``Dataset.save_to_disk``.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -107,8 +108,9 @@ def held_out(data: ImageData, n: int, seed: int = 0) -> tuple[ImageData, torch.T
     check_seed("seed", seed)
     x, y = data.x_train.numpy(), data.y_train.numpy()
     xtr, ytr, xho, yho = _stratified_split(x, y, n / len(y), seed)
-    rest = dataclasses.replace(data, name=f"{data.name}-minus{n}", x_train=torch.as_tensor(xtr),
-                               y_train=torch.as_tensor(ytr))
+    rest = dataclasses.replace(
+        data, name=f"{data.name}-minus{n}", x_train=torch.as_tensor(xtr), y_train=torch.as_tensor(ytr)
+    )
     return rest, torch.as_tensor(xho), torch.as_tensor(yho)
 
 
@@ -150,8 +152,15 @@ def _mnist1d() -> ImageData:
     np.random.seed(None)
     tr, te = d["x"].astype(np.float32)[:, None], d["x_test"].astype(np.float32)[:, None]
     lo, hi = tr.min(), tr.max()
-    return ImageData("mnist1d", torch.as_tensor(tr), torch.as_tensor(d["y"]), torch.as_tensor(te),
-                     torch.as_tensor(d["y_test"]), num_classes=10, value_range=(float(lo), float(hi)))
+    return ImageData(
+        "mnist1d",
+        torch.as_tensor(tr),
+        torch.as_tensor(d["y"]),
+        torch.as_tensor(te),
+        torch.as_tensor(d["y_test"]),
+        num_classes=10,
+        value_range=(float(lo), float(hi)),
+    )
 
 
 def _hf_split(split) -> tuple[np.ndarray, np.ndarray]:
@@ -170,11 +179,12 @@ def _hub(name: str, source: str | None) -> ImageData:
     else:
         ds = load_hub_dataset(
             HUB_IDS[name],
-            needs=f"dataset={name!r} needs Hugging Face dataset {HUB_IDS[name]!r}: no local copy at {source!r}, none in "
-                  "the Hugging Face cache",
+            needs=f"dataset={name!r} needs Hugging Face dataset {HUB_IDS[name]!r}: no local copy at {source!r}, "
+            "none in the Hugging Face cache",
             fix=f"Where there is a network, save one with datasets.load_dataset({HUB_IDS[name]!r}).save_to_disk("
-                f"'<folder>/{name}') and pass source='<folder>/{name}', or set ${LOCAL_DATA_ENV}=<folder>. The "
-                f"offline datasets need no network: {', '.join(OFFLINE_DATASETS)}.")
+            f"'<folder>/{name}') and pass source='<folder>/{name}', or set ${LOCAL_DATA_ENV}=<folder>. The "
+            f"offline datasets need no network: {', '.join(OFFLINE_DATASETS)}.",
+        )
     xtr, ytr = _hf_split(ds["train"])
     xte, yte = _hf_split(ds["test"])
     return ImageData(name, *map(torch.as_tensor, (xtr, ytr, xte, yte)), num_classes=10, value_range=(0.0, 1.0))
@@ -189,8 +199,9 @@ def load_dataset(name: str, source: str | None = None) -> ImageData:
     check_choice("dataset", name, DATASETS)
     check_type("source", source, (str, os.PathLike, type(None)), "a folder path or None")
     if source is not None and not os.path.isdir(source):
-        raise ValueError(f"source={str(source)!r} is not a folder; give the folder saved with "
-                         "datasets.Dataset.save_to_disk, or None")
+        raise ValueError(
+            f"source={str(source)!r} is not a folder; give the folder saved with datasets.Dataset.save_to_disk, or None"
+        )
     if name == "mnist5k":
         return _mnist5k()
     if name == "digits":

@@ -10,6 +10,7 @@ The grids end where a shift stops being a shift of the same task: rotation at 90
 9), noise at a standard deviation of the whole value range, salt-and-pepper at 60% of the entries, blur at a seventh
 of the input's side (4 pixels on 28x28 MNIST, where a digit is a blob).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -19,7 +20,6 @@ from steerlib.core.checks import (
     check_array,
     check_choice,
     check_choices,
-    check_range,
     check_ranges,
     check_seed,
     check_shape,
@@ -44,8 +44,9 @@ def grid(shift: str, input_shape: tuple[int, ...]) -> np.ndarray:
     return np.linspace(0.0, end, GRID_POINTS)
 
 
-def read_ladder(severities: np.ndarray, accuracy: np.ndarray, fractions: tuple[float, ...] = LOSS_FRACTIONS
-                ) -> tuple[float, ...]:
+def read_ladder(
+    severities: np.ndarray, accuracy: np.ndarray, fractions: tuple[float, ...] = LOSS_FRACTIONS
+) -> tuple[float, ...]:
     """The severity at which the relative accuracy loss 1 - accuracy / accuracy[0] (running maximum over the
     increasing ``severities``, linearly interpolated) first reaches each of ``fractions``; the last severity where it
     never does. Rounded to three significant digits."""
@@ -71,9 +72,15 @@ def read_ladder(severities: np.ndarray, accuracy: np.ndarray, fractions: tuple[f
 
 
 @torch.no_grad()
-def severity_ladders(model: Ensemble, x: torch.Tensor, y: torch.Tensor, shifts: tuple[str, ...],
-                     value_range: tuple[float, float], seed: int = 0,
-                     fractions: tuple[float, ...] = LOSS_FRACTIONS) -> dict[str, tuple[float, ...]]:
+def severity_ladders(
+    model: Ensemble,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    shifts: tuple[str, ...],
+    value_range: tuple[float, float],
+    seed: int = 0,
+    fractions: tuple[float, ...] = LOSS_FRACTIONS,
+) -> dict[str, tuple[float, ...]]:
     """Each shift's ladder (:func:`read_ladder`) from the accuracy of ``model`` (a classifier ensemble, its members'
     accuracies averaged) on the held-out inputs ``x`` with labels ``y`` over :func:`grid`."""
     check_type("model", model, Ensemble, "the cross-entropy Ensemble")
@@ -86,7 +93,9 @@ def severity_ladders(model: Ensemble, x: torch.Tensor, y: torch.Tensor, shifts: 
     ladders = {}
     for shift in shifts:
         sevs = grid(shift, tuple(x.shape[1:]))
-        acc = [float((model.predict(apply_shift(x, shift, s, value_range, seed)).argmax(-1) == y).float().mean())
-               for s in sevs]
+        acc = [
+            float((model.predict(apply_shift(x, shift, s, value_range, seed)).argmax(-1) == y).float().mean())
+            for s in sevs
+        ]
         ladders[shift] = read_ladder(sevs, np.asarray(acc), fractions)
     return ladders

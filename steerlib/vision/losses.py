@@ -8,6 +8,7 @@
   split): a continuous property of the image, as age is of a face in the dissertation. OCS: N(mean t, var t).
   Distance: KL(N(mu, sigma^2) || N(mu*, sigma*^2)).
 """
+
 from __future__ import annotations
 
 import dataclasses

@@ -4,6 +4,7 @@ Both are ``nn.Sequential`` with named layers (``conv1``, ``conv2``, ``fc1``, ``f
 can hook them by name. They take (N, C, H, W) images or (N, C, L) signals; ``norm`` adds BatchNorm or LayerNorm
 after every hidden linear/conv layer.
 """
+
 from __future__ import annotations
 
 from collections import OrderedDict
@@ -25,8 +26,9 @@ def _norm(kind: str, channels: int, conv_dims: int) -> nn.Module:
     return nn.GroupNorm(1, channels) if conv_dims else nn.LayerNorm(channels)
 
 
-def make_model(arch: str, input_shape: Sequence[int], out_dim: int, width: int = 32, hidden: int = 128,
-               norm: str = "none") -> nn.Sequential:
+def make_model(
+    arch: str, input_shape: Sequence[int], out_dim: int, width: int = 32, hidden: int = 128, norm: str = "none"
+) -> nn.Sequential:
     """Build ``arch`` for inputs of ``input_shape`` (C, H, W) or (C, L) with ``out_dim`` outputs.
 
     cnn: conv(width) -> ReLU -> maxpool2 -> conv(2 width) -> ReLU -> maxpool2 -> fc(hidden) -> ReLU -> fc(out_dim)
@@ -38,8 +40,12 @@ def make_model(arch: str, input_shape: Sequence[int], out_dim: int, width: int =
     if len(input_shape) not in (2, 3):
         raise ValueError(f"input_shape={tuple(input_shape)} is neither (C, H, W) nor (C, L)")
     check_range("input_shape[0] (channels)", input_shape[0], 1, integer=True)
-    check_ranges("input_shape[1:] (spatial size; the cnn pools twice by 2)", tuple(input_shape[1:]),
-                 4 if arch == "cnn" else 1, integer=True)
+    check_ranges(
+        "input_shape[1:] (spatial size; the cnn pools twice by 2)",
+        tuple(input_shape[1:]),
+        4 if arch == "cnn" else 1,
+        integer=True,
+    )
     for name, value in (("out_dim", out_dim), ("width", width), ("hidden", hidden)):
         check_range(name, value, 1, integer=True)
     channels, *spatial = input_shape

@@ -15,6 +15,7 @@ conv maps) divides by a statistic of each input, so it is not affine: it is left
 and W_i is the layer's own weight. In both cases zeroing the linear term feeds the layer's bias through the
 normalisation, so the normalisation's shifts are counted among the constants.
 """
+
 from __future__ import annotations
 
 import copy
@@ -56,8 +57,9 @@ class AffineLayer:
         check_type("name", self.name, str, "the layer's name in its model")
         check_type("module", self.module, AFFINE, "a Linear or Conv layer")
         if self.scale is not None:
-            check_shape("scale", check_tensor("scale", self.scale), (self.module.weight.shape[0],),
-                        "one per output channel")
+            check_shape(
+                "scale", check_tensor("scale", self.scale), (self.module.weight.shape[0],), "one per output channel"
+            )
 
     def weight_matrix(self) -> torch.Tensor:
         """The effective weight as a matrix (out, in) or, for conv, (out, in * kh * kw)."""
@@ -127,11 +129,13 @@ def capture(model: nn.Sequential, x: torch.Tensor, batch_size: int = 256) -> tup
         model = copy.deepcopy(model).to(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
     store: dict[str, list[torch.Tensor]] = {}
-    hooks = [module.register_forward_hook(lambda m, inp, out, name=name: store.setdefault(name, [])
-                                          .append(inp[0].detach()))
-             for name, module in model.named_children() if isinstance(module, AFFINE)]
+    hooks = [
+        module.register_forward_hook(lambda m, inp, out, name=name: store.setdefault(name, []).append(inp[0].detach()))
+        for name, module in model.named_children()
+        if isinstance(module, AFFINE)
+    ]
     try:
-        out = torch.cat([model(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
+        out = torch.cat([model(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
     finally:
         for h in hooks:
             h.remove()
@@ -157,8 +161,7 @@ def feature_norms(model: nn.Sequential, x: torch.Tensor, phis: Activations | Non
     return out
 
 
-def feature_norm_ratio(norms_ood: dict[str, torch.Tensor],
-                       norms_train: dict[str, torch.Tensor]) -> dict[str, float]:
+def feature_norm_ratio(norms_ood: dict[str, torch.Tensor], norms_train: dict[str, torch.Tensor]) -> dict[str, float]:
     """E_OOD ||W_i phi_i(x)||^2 / E_train ||W_i phi_i(x)||^2 per layer, from two :func:`feature_norms` results."""
     for name, norms in (("norms_ood", norms_ood), ("norms_train", norms_train)):
         check_nonempty(name, check_type(name, norms, dict, "a result of feature_norms"))
@@ -202,8 +205,7 @@ def projection_profile(layer: AffineLayer, phi: torch.Tensor) -> tuple[torch.Ten
     return s, captured.cumsum(-1) / total.clamp_min(1e-30)[:, None]
 
 
-def projection_ratio(layer: AffineLayer, phi: torch.Tensor, energy: float = 0.95,
-                     k: int | None = None) -> torch.Tensor:
+def projection_ratio(layer: AffineLayer, phi: torch.Tensor, energy: float = 0.95, k: int | None = None) -> torch.Tensor:
     """Per input: ||phi^T V V^T||^2 / ||phi||^2, V the top-k right singular vectors of the layer's weight, with k
     given or :func:`spectral_rank` (s, energy). For conv layers phi is the stack of its patches p, so the ratio is
     sum_p ||V^T p||^2 / sum_p ||p||^2."""

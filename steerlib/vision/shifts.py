@@ -13,6 +13,7 @@ Allowed severities (:data:`SEVERITY_RANGES`): rotation 0-360 degrees, noise 0-1 
 value range already drowns any image), blur 0-64 pixels (beyond the size of any image here; the filter's cost grows
 with it), salt-and-pepper 0-1 (a fraction).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -42,8 +43,11 @@ SEVERITY_RANGES = {"rotate": (0, 360), "noise": (0, 1), "blur": (0, 64), "saltpe
 # Default severities (level 1..5) for each shift; level 0 is the clean test set. "2d" is for 8x8 digits,
 # "2d-large" for 28x28 and larger images (MNIST, CIFAR-10), "1d" for mnist1d signals. Noise follows CIFAR-10-C's
 # Gaussian-noise severities and salt-and-pepper the dissertation's UTKFace levels; blur is scaled to the input size.
-_COMMON = {"rotate": (15, 30, 45, 60, 90), "noise": (0.04, 0.06, 0.08, 0.09, 0.10),
-           "saltpepper": (0.03, 0.06, 0.09, 0.17, 0.27)}
+_COMMON = {
+    "rotate": (15, 30, 45, 60, 90),
+    "noise": (0.04, 0.06, 0.08, 0.09, 0.10),
+    "saltpepper": (0.03, 0.06, 0.09, 0.17, 0.27),
+}
 SEVERITIES = {
     "2d-large": {**_COMMON, "blur": (1, 2, 3, 4, 6)},
     "2d": {**_COMMON, "blur": (0.4, 0.6, 0.8, 1.1, 1.5)},
@@ -87,8 +91,9 @@ def _rotate_1d(x: np.ndarray, degrees: float, half_width: float) -> np.ndarray:
     return out.reshape(n, c, length)
 
 
-def apply_shift(x: torch.Tensor, shift: str, severity: float, value_range: tuple[float, float] = (0.0, 1.0),
-                seed: int = 0) -> torch.Tensor:
+def apply_shift(
+    x: torch.Tensor, shift: str, severity: float, value_range: tuple[float, float] = (0.0, 1.0), seed: int = 0
+) -> torch.Tensor:
     """Return a shifted copy of ``x``, a batch (N, C, H, W) or (N, C, L); severity 0 returns ``x`` unchanged. Random
     shifts use ``seed``. Severities lie in :data:`SEVERITY_RANGES`."""
     check_choice("shift", shift, SHIFTS)
@@ -131,8 +136,9 @@ class EvalSet:
     y: torch.Tensor
 
 
-def _ladder(shift: str, input_shape: tuple[int, ...], ladders: dict[str, tuple[float, ...]] | None
-            ) -> tuple[float, ...]:
+def _ladder(
+    shift: str, input_shape: tuple[int, ...], ladders: dict[str, tuple[float, ...]] | None
+) -> tuple[float, ...]:
     """``ladders[shift]`` (checked), else the default :func:`severities`."""
     if ladders is None:
         return severities(shift, input_shape)
@@ -142,8 +148,14 @@ def _ladder(shift: str, input_shape: tuple[int, ...], ladders: dict[str, tuple[f
     return tuple(check_ranges(f"ladders[{shift!r}]", ladders[shift], *SEVERITY_RANGES[shift]))
 
 
-def evaluation_sets(x: torch.Tensor, y: torch.Tensor, shifts: tuple[str, ...], value_range: tuple[float, float],
-                    seed: int = 0, ladders: dict[str, tuple[float, ...]] | None = None) -> list[EvalSet]:
+def evaluation_sets(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    shifts: tuple[str, ...],
+    value_range: tuple[float, float],
+    seed: int = 0,
+    ladders: dict[str, tuple[float, ...]] | None = None,
+) -> list[EvalSet]:
     """The clean set (shift "none", level 0) followed by every shift at the severities of ``ladders[shift]`` (e.g.
     from :mod:`steerlib.vision.ladders`), or by default its five default :func:`severities`; level ``l``'s noise
     is drawn from ``substream(seed, l)``."""
@@ -160,8 +172,13 @@ def evaluation_sets(x: torch.Tensor, y: torch.Tensor, shifts: tuple[str, ...], v
     return sets
 
 
-def focus_sets(x: torch.Tensor, shift: str, value_range: tuple[float, float], seed: int = 0,
-               ladders: dict[str, tuple[float, ...]] | None = None) -> tuple[list[float], list[torch.Tensor]]:
+def focus_sets(
+    x: torch.Tensor,
+    shift: str,
+    value_range: tuple[float, float],
+    seed: int = 0,
+    ladders: dict[str, tuple[float, ...]] | None = None,
+) -> tuple[list[float], list[torch.Tensor]]:
     """Fig 2.2's sets: ``x`` (one class's test inputs) clean and at the severities of ``shift`` (as in
     :func:`evaluation_sets`), level ``l`` drawn from ``substream(seed, l)``; returns (severities, inputs)."""
     _check_batch("x", x)

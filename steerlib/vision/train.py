@@ -1,6 +1,7 @@
 """Train an :class:`~steerlib.vision.ensemble.Ensemble` of replicates together, with caching, resuming and a progress
 bar; and :func:`train_separately`, the one-model-per-replicate loop that the ensemble's training must equal. Member
 ``i`` draws its initial weights and its data order from replicate ``i``'s ``init`` and ``order`` streams."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -46,13 +47,24 @@ def _check_training(loss: Callable, x: torch.Tensor, y: torch.Tensor, cfg: Train
     check_shape("y", y, (len(x), *y.shape[1:]), "one target per input of x")
     check_type("cfg", cfg, TrainConfig, "a TrainConfig")
     if cfg.batch_size > len(y):
-        raise ValueError(f"cfg.batch_size={cfg.batch_size} is larger than the {len(y)} training examples; the last "
-                         "partial batch is dropped, so nothing would be trained")
+        raise ValueError(
+            f"cfg.batch_size={cfg.batch_size} is larger than the {len(y)} training examples; the last "
+            "partial batch is dropped, so nothing would be trained"
+        )
 
 
-def train_ensemble(make: Callable[[], nn.Module], members: tuple[Replicate, ...], loss: Callable, x: torch.Tensor,
-                   y: torch.Tensor, cfg: TrainConfig, device: torch.device, cache: RunCache | None = None,
-                   key: dict | None = None, desc: str = "train") -> Ensemble:
+def train_ensemble(
+    make: Callable[[], nn.Module],
+    members: tuple[Replicate, ...],
+    loss: Callable,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    cfg: TrainConfig,
+    device: torch.device,
+    cache: RunCache | None = None,
+    key: dict | None = None,
+    desc: str = "train",
+) -> Ensemble:
     """Train one model per replicate on (x, y), all at once. Each member sees its own data order.
 
     With a ``cache`` and a ``key`` (the run's full description; the replicates and ``cfg`` are added), a finished
@@ -61,8 +73,11 @@ def train_ensemble(make: Callable[[], nn.Module], members: tuple[Replicate, ...]
     _check_training(loss, x, y, cfg)
     check_type("cache", cache, (RunCache, type(None)), "a RunCache or None")
     check_type("key", key, (dict, type(None)), "a dict describing the run or None")
-    device = pick_device(device) if isinstance(device, str) else check_type("device", device, torch.device,
-                                                                             "a torch.device or its name")
+    device = (
+        pick_device(device)
+        if isinstance(device, str)
+        else check_type("device", device, torch.device, "a torch.device or its name")
+    )
     ensemble = Ensemble(make, members).to(device)
     opt = torch.optim.Adam(ensemble.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     full_key = {"key": key, "members": members, "train": cfg, "format": FORMAT}
@@ -88,7 +103,7 @@ def train_ensemble(make: Callable[[], nn.Module], members: tuple[Replicate, ...]
         order = torch.stack([epoch_order(s, epoch, n) for s in orders]).to(device)  # (E, N)
         total = 0.0
         for b in range(steps):
-            idx = order[:, b * cfg.batch_size:(b + 1) * cfg.batch_size]
+            idx = order[:, b * cfg.batch_size : (b + 1) * cfg.batch_size]
             out = ensemble(x[idx], per_member=True)  # (E, B, out)
             per_member = loss(out, y[idx], warmup=epoch < cfg.warmup_epochs).mean(-1)  # (E,)
             opt.zero_grad(set_to_none=True)
@@ -97,15 +112,22 @@ def train_ensemble(make: Callable[[], nn.Module], members: tuple[Replicate, ...]
             total += per_member.detach().mean().item()
         bar.set_postfix(loss=f"{total / max(steps, 1):.3f}")
         if cache is not None and key is not None:
-            cache.save_checkpoint("ensemble", full_key,
-                                  {"model": ensemble.state_dict(), "opt": opt.state_dict(), "epoch": epoch + 1})
+            cache.save_checkpoint(
+                "ensemble", full_key, {"model": ensemble.state_dict(), "opt": opt.state_dict(), "epoch": epoch + 1}
+            )
     if cache is not None and key is not None:
         cache.save("ensemble", full_key, ensemble.state_dict())
     return ensemble.eval()
 
 
-def train_separately(make: Callable[[], nn.Module], members: tuple[Replicate, ...], loss: Callable, x: torch.Tensor,
-                     y: torch.Tensor, cfg: TrainConfig) -> list[nn.Module]:
+def train_separately(
+    make: Callable[[], nn.Module],
+    members: tuple[Replicate, ...],
+    loss: Callable,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    cfg: TrainConfig,
+) -> list[nn.Module]:
     """An ordinary training loop once per replicate with the ensemble's data order: the reference that
     :func:`train_ensemble` must equal (and the baseline it is timed against).
 
@@ -129,7 +151,7 @@ def train_separately(make: Callable[[], nn.Module], members: tuple[Replicate, ..
                 group["lr"] = cfg.lr * cfg.lr_decay**epoch
             order = epoch_order(member.stream("order"), epoch, len(y))
             for b in range(steps):
-                idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
+                idx = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
                 batch_loss = loss(model(x[idx]), y[idx], warmup=epoch < cfg.warmup_epochs).mean()
                 opt.zero_grad(set_to_none=True)
                 batch_loss.backward()
@@ -138,12 +160,30 @@ def train_separately(make: Callable[[], nn.Module], members: tuple[Replicate, ..
     return models
 
 
-def fit(data: ImageData, loss, arch: str, members: tuple[Replicate, ...], cfg: TrainConfig, device: torch.device,
-        cache: RunCache | None = None, width: int = 32, norm: str = "none") -> Ensemble:
+def fit(
+    data: ImageData,
+    loss,
+    arch: str,
+    members: tuple[Replicate, ...],
+    cfg: TrainConfig,
+    device: torch.device,
+    cache: RunCache | None = None,
+    width: int = 32,
+    norm: str = "none",
+) -> Ensemble:
     """Train ``arch`` with ``loss`` on ``data``'s training split (its :func:`~steerlib.vision.losses.targets`), one
     member per replicate (cached by the full configuration)."""
     check_type("data", data, ImageData, "an ImageData from load_dataset")
     key = {"data": data.name, "loss": repr(loss), "arch": arch, "width": width, "norm": norm}
-    return train_ensemble(lambda: make_model(arch, data.input_shape, loss.out_dim, width=width, norm=norm),
-                          members, loss, data.x_train, targets(loss, data), cfg, device, cache, key,
-                          desc=f"{data.name}/{loss.name}/{arch}")
+    return train_ensemble(
+        lambda: make_model(arch, data.input_shape, loss.out_dim, width=width, norm=norm),
+        members,
+        loss,
+        data.x_train,
+        targets(loss, data),
+        cfg,
+        device,
+        cache,
+        key,
+        desc=f"{data.name}/{loss.name}/{arch}",
+    )

@@ -18,6 +18,7 @@ Grading (:func:`grade`) follows SQuAD's normalisation (lower case, accents, punc
 compares the answer's first line, without a leading "The answer is", with the full answer and its aliases: a prefix
 ("Andorra" for "Andorra la Vella") is false.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -33,16 +34,34 @@ from datasets import Dataset
 from steerlib.core.checks import check_choice, check_range, check_same_length, check_seed, check_strings, check_type
 
 KINDS = ("capital", "country", "continent")
-QUESTIONS = {"capital": "What is the capital of {}?", "country": "Which country is the city of {} in?",
-             "continent": "Which continent is {} in?"}
-CONTINENTS = {"AF": "Africa", "AS": "Asia", "EU": "Europe", "NA": "North America", "OC": "Oceania",
-              "SA": "South America"}
+QUESTIONS = {
+    "capital": "What is the capital of {}?",
+    "country": "Which country is the city of {} in?",
+    "continent": "Which continent is {} in?",
+}
+CONTINENTS = {
+    "AF": "Africa",
+    "AS": "Asia",
+    "EU": "Europe",
+    "NA": "North America",
+    "OC": "Oceania",
+    "SA": "South America",
+}
 COUNTRY_ALIASES = {  # common names the geonames data lack
-    "United States": ("USA", "US", "United States of America"), "United Kingdom": ("UK", "Great Britain", "Britain"),
-    "The Netherlands": ("Holland",), "Czechia": ("Czech Republic",), "Ivory Coast": ("Cote d'Ivoire",),
-    "Myanmar": ("Burma",), "Eswatini": ("Swaziland",), "North Macedonia": ("Macedonia",),
-    "Timor Leste": ("East Timor",), "Cabo Verde": ("Cape Verde",), "Vatican": ("Vatican City",),
-    "Palestinian Territory": ("Palestine",), "Russia": ("Russian Federation",), "South Korea": ("Republic of Korea",),
+    "United States": ("USA", "US", "United States of America"),
+    "United Kingdom": ("UK", "Great Britain", "Britain"),
+    "The Netherlands": ("Holland",),
+    "Czechia": ("Czech Republic",),
+    "Ivory Coast": ("Cote d'Ivoire",),
+    "Myanmar": ("Burma",),
+    "Eswatini": ("Swaziland",),
+    "North Macedonia": ("Macedonia",),
+    "Timor Leste": ("East Timor",),
+    "Cabo Verde": ("Cape Verde",),
+    "Vatican": ("Vatican City",),
+    "Palestinian Territory": ("Palestine",),
+    "Russia": ("Russian Federation",),
+    "South Korea": ("Republic of Korea",),
 }
 CONTINENT_ALIASES = {"Oceania": ("Australia",)}
 DEFUNCT = ("Serbia and Montenegro", "Netherlands Antilles")
@@ -114,16 +133,27 @@ def _geonames() -> tuple[dict, dict]:
 def _countries() -> list[dict]:
     """Countries with a capital, a population and a continent other than Antarctica, but no few-shot subject."""
     countries, _ = _geonames()
-    return sorted((c for c in countries.values() if c["capital"] and c["population"] > 0
-                   and c["continentcode"] in CONTINENTS and c["name"].strip() not in DEFUNCT + SHOT_COUNTRIES),
-                  key=lambda c: c["iso"])
+    return sorted(
+        (
+            c
+            for c in countries.values()
+            if c["capital"]
+            and c["population"] > 0
+            and c["continentcode"] in CONTINENTS
+            and c["name"].strip() not in DEFUNCT + SHOT_COUNTRIES
+        ),
+        key=lambda c: c["iso"],
+    )
 
 
 def _latin_names(city: dict, banned: set[str]) -> list[str]:
     """A city's alternate names written in Latin letters, capitalised, at least 4 letters, not an all-caps code and
     not (normalised) one of ``banned``."""
-    return [a for a in city["alternatenames"] if a.isascii() and len(a) >= 4 and a[0].isupper() and not a.isupper()
-            and normalize(a) not in banned]
+    return [
+        a
+        for a in city["alternatenames"]
+        if a.isascii() and len(a) >= 4 and a[0].isupper() and not a.isupper() and normalize(a) not in banned
+    ]
 
 
 def _capital_aliases(country: dict, cities_by_key: dict, banned: set[str]) -> list[str]:
@@ -138,8 +168,7 @@ def _country_names(country: dict) -> list[str]:
     return [name, *COUNTRY_ALIASES.get(name, ())]
 
 
-def _stratified(items: list[dict], n: int, test_fraction: float, rng: np.random.Generator
-                ) -> list[tuple[dict, str]]:
+def _stratified(items: list[dict], n: int, test_fraction: float, rng: np.random.Generator) -> list[tuple[dict, str]]:
     """``n`` items drawn evenly across log population (n equal-count strata of the items sorted by population, one
     item from each), then split by :func:`one_test_per_run`."""
     n = min(n, len(items))
@@ -177,12 +206,21 @@ def questions(cfg: GeographyConfig = GeographyConfig(), seed: int = 0) -> Datase
     name_count: dict[str, int] = {}
     for city in cities.values():
         name_count[normalize(city["name"])] = name_count.get(normalize(city["name"]), 0) + 1
-    pool = [c for c in cities.values() if c["countrycode"] in by_iso and c["population"] >= cfg.min_city_population
-            and name_count[normalize(c["name"])] == 1 and normalize(c["name"]) not in country_names]
+    pool = [
+        c
+        for c in cities.values()
+        if c["countrycode"] in by_iso
+        and c["population"] >= cfg.min_city_population
+        and name_count[normalize(c["name"])] == 1
+        and normalize(c["name"]) not in country_names
+    ]
     rng = np.random.default_rng(seed)
     rows = []
-    for kind, n, items in (("capital", cfg.capitals, countries), ("country", cfg.cities, pool),
-                           ("continent", cfg.continents, countries)):
+    for kind, n, items in (
+        ("capital", cfg.capitals, countries),
+        ("country", cfg.cities, pool),
+        ("continent", cfg.continents, countries),
+    ):
         for item, split in _stratified(items, n, cfg.test_fraction, rng):
             if kind == "country":
                 subject, aliases = item["name"], _country_names(by_iso[item["countrycode"]])
@@ -191,9 +229,17 @@ def questions(cfg: GeographyConfig = GeographyConfig(), seed: int = 0) -> Datase
             else:
                 answer = CONTINENTS[item["continentcode"]]
                 subject, aliases = item["name"].strip(), [answer, *CONTINENT_ALIASES.get(answer, ())]
-            rows.append({"kind": kind, "subject": subject, "question": QUESTIONS[kind].format(subject),
-                         "answer": aliases[0], "aliases": aliases, "population": int(item["population"]),
-                         "split": split})
+            rows.append(
+                {
+                    "kind": kind,
+                    "subject": subject,
+                    "question": QUESTIONS[kind].format(subject),
+                    "answer": aliases[0],
+                    "aliases": aliases,
+                    "population": int(item["population"]),
+                    "split": split,
+                }
+            )
     return Dataset.from_list(rows)
 
 
@@ -218,8 +264,10 @@ def _shots(kind: str, shots: int) -> str:
         elif kind == "continent":
             subject, answer = name, CONTINENTS[c["continentcode"]]
         else:
-            largest = max((x for x in cities.values() if x["countrycode"] == c["iso"] and x["name"] != c["capital"]),
-                          key=lambda x: x["population"])
+            largest = max(
+                (x for x in cities.values() if x["countrycode"] == c["iso"] and x["name"] != c["capital"]),
+                key=lambda x: x["population"],
+            )
             subject, answer = largest["name"], name
         lines.append(f"{prompt(QUESTIONS[kind].format(subject))} {answer}\n\n")
     return "".join(lines)
@@ -238,8 +286,11 @@ def choices(data: Dataset, seed: int = 0) -> tuple[list[list[str]], np.ndarray]:
     check_type("data", data, Dataset, "a Dataset from questions()")
     rng = np.random.default_rng(check_seed("seed", seed))
     countries = _countries()
-    pools = {"capital": sorted({c["capital"].strip() for c in countries}),
-             "country": sorted({c["name"].strip() for c in countries}), "continent": sorted(CONTINENTS.values())}
+    pools = {
+        "capital": sorted({c["capital"].strip() for c in countries}),
+        "country": sorted({c["name"].strip() for c in countries}),
+        "continent": sorted(CONTINENTS.values()),
+    }
     options, right = [], []
     for kind, answer in zip(data["kind"], data["answer"]):
         others = [a for a in pools[kind] if a != answer]

@@ -25,6 +25,7 @@ Loading goes through ``datasets``: ``HubQAConfig.path`` is a local data file in 
 if that folder exists, else the source's hub id. Without a network (or with ``$HF_HUB_OFFLINE``) a hub dataset that
 is not in the Hugging Face cache fails within seconds, saying what to download and where to put it.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -98,20 +99,29 @@ def _load(cfg: HubQAConfig, where: str) -> Dataset:
         check_choice("path's extension", os.path.splitext(path)[1], FORMATS)
         rows = datasets.load_dataset(FORMATS[os.path.splitext(path)[1]], data_files={cfg.split: path}, split=cfg.split)
     elif cfg.path.startswith((".", "/", "~")) or os.path.splitext(cfg.path)[1] in FORMATS or cfg.path.count("/") > 1:
-        raise ValueError(f"path={cfg.path!r} is neither a file, a folder nor a hub id ('owner/name'); give a data "
-                         f"file ({', '.join(FORMATS)}), a folder saved with save_to_disk, a hub id, or '' for "
-                         f"{hub_id!r}")
+        raise ValueError(
+            f"path={cfg.path!r} is neither a file, a folder nor a hub id ('owner/name'); give a data "
+            f"file ({', '.join(FORMATS)}), a folder saved with save_to_disk, a hub id, or '' for "
+            f"{hub_id!r}"
+        )
     else:
         rows = load_hub_dataset(
-            path, config, split=cfg.split,
+            path,
+            config,
+            split=cfg.split,
             needs=f"source={cfg.source!r} needs the Hugging Face dataset {path!r} (config {config!r}, split "
-                  f"{cfg.split!r}): it is not in the Hugging Face cache",
+            f"{cfg.split!r}): it is not in the Hugging Face cache",
             fix=f"Where there is a network, load it once (the cache then serves it offline) or save it: "
-                f"datasets.load_dataset({path!r}, {config!r}, split={cfg.split!r}).save_to_disk('<folder>/"
-                f"{cfg.source}') and set ${LOCAL_DATA_ENV}=<folder>, or pass HubQAConfig(path='<folder>/...'); a .json "
-                "or .parquet file in the hub's schema works too.")
-    check_columns(f"the {cfg.source} rows", rows.column_names, COLUMNS[cfg.source],
-                  f"a {cfg.source} file needs the schema of {hub_id!r}")
+            f"datasets.load_dataset({path!r}, {config!r}, split={cfg.split!r}).save_to_disk('<folder>/"
+            f"{cfg.source}') and set ${LOCAL_DATA_ENV}=<folder>, or pass HubQAConfig(path='<folder>/...'); a .json "
+            "or .parquet file in the hub's schema works too.",
+        )
+    check_columns(
+        f"the {cfg.source} rows",
+        rows.column_names,
+        COLUMNS[cfg.source],
+        f"a {cfg.source} file needs the schema of {hub_id!r}",
+    )
     return rows.select_columns(list(COLUMNS[cfg.source]))
 
 
@@ -122,14 +132,34 @@ def _row(source: str, row: dict) -> dict | None:
         a = row["answer"]
         value = (a.get("value") or "").strip()
         aliases = [value, *(x.strip() for x in [*(a.get("aliases") or ()), *(a.get("normalized_aliases") or ())])]
-        return {"kind": a.get("type") or "trivia", "subject": row["question"], "question": row["question"],
-                "answer": value, "aliases": [x for x in dict.fromkeys(aliases) if x]} if value else None
+        return (
+            {
+                "kind": a.get("type") or "trivia",
+                "subject": row["question"],
+                "question": row["question"],
+                "answer": value,
+                "aliases": [x for x in dict.fromkeys(aliases) if x],
+            }
+            if value
+            else None
+        )
     options = [str(c) for c in row["choices"]]
     if len(options) != len(LETTERS) or not 0 <= int(row["answer"]) < len(LETTERS):
         return None
     answer = options[int(row["answer"])].strip()
-    return {"kind": "mmlu", "subject": row["subject"], "question": row["question"], "answer": answer,
-            "aliases": [answer], "options": options, "right": int(row["answer"])} if answer else None
+    return (
+        {
+            "kind": "mmlu",
+            "subject": row["subject"],
+            "question": row["question"],
+            "answer": answer,
+            "aliases": [answer],
+            "options": options,
+            "right": int(row["answer"]),
+        }
+        if answer
+        else None
+    )
 
 
 @functools.cache
@@ -154,9 +184,11 @@ def _draw(cfg: HubQAConfig, where: str, seed: int) -> tuple[tuple[tuple[str, str
             if len(picked) == cfg.questions:
                 break
     if len(picked) < 2:
-        raise ValueError(f"split={cfg.split!r} of {where!r} holds {len(picked)} answered "
-                         "questions besides the few-shot examples; at least 2 are needed (TriviaQA's test split has "
-                         "no answers: use 'validation' or 'train')")
+        raise ValueError(
+            f"split={cfg.split!r} of {where!r} holds {len(picked)} answered "
+            "questions besides the few-shot examples; at least 2 are needed (TriviaQA's test split has "
+            "no answers: use 'validation' or 'train')"
+        )
     return tuple(shots), tuple(picked)
 
 
@@ -205,8 +237,10 @@ def choices(data: Dataset, seed: int = 0) -> tuple[list[list[str]], np.ndarray]:
         pool = pools[kind] if len(pools[kind]) >= len(LETTERS) else everything
         others = [a for a in pool if normalize(a) not in names]
         if len(others) < len(LETTERS) - 1:
-            raise ValueError(f"data holds {len(others)} other answers for the question answered {aliases[0]!r}; "
-                             f"{len(LETTERS) - 1} are needed for its options")
+            raise ValueError(
+                f"data holds {len(others)} other answers for the question answered {aliases[0]!r}; "
+                f"{len(LETTERS) - 1} are needed for its options"
+            )
         row = [aliases[0], *rng.choice(others, len(LETTERS) - 1, replace=False)]
         order = rng.permutation(len(LETTERS))
         options.append([str(row[j]) for j in order])
@@ -214,9 +248,10 @@ def choices(data: Dataset, seed: int = 0) -> tuple[list[list[str]], np.ndarray]:
     return options, np.array(right, dtype=np.int64)
 
 
-def familiarity_split(familiarity: Sequence[float], kinds: Sequence[str], test_fraction: float,
-                      seed: int = 0) -> np.ndarray:
-    """"finetune" or "test" per question: within each kind, the questions ordered by ``familiarity`` (e.g. the base
+def familiarity_split(
+    familiarity: Sequence[float], kinds: Sequence[str], test_fraction: float, seed: int = 0
+) -> np.ndarray:
+    """ "finetune" or "test" per question: within each kind, the questions ordered by ``familiarity`` (e.g. the base
     model's NLL of the answer) and split by :func:`~steerlib.worlds.geography.one_test_per_run`, so that both splits
     span the same familiarity, as stratifying by population does for the geography questions."""
     values = check_array("familiarity", familiarity, ndim=1)

@@ -3,7 +3,8 @@
 Fictional people (two-word made-up names: distinct (first, last) pairs from pools of ``n_first`` and ``n_last``
 words; with ``distinct_names``, everyone the corpus mentions has two words of their own, so a name never shares a word
 with a person the model can know) have a city, a job and a hobby, each one of four values, drawn uniformly and
-independently of their names. The pretraining corpus mentions each person in exactly ``mentions`` documents; a document is a three-sentence
+independently of their names. The pretraining corpus mentions each person in exactly ``mentions`` documents; a
+document is a three-sentence
 biography with one sentence per attribute, each from one of five templates, attributes in random order and the full
 name in every sentence — varied, name-anchored statements are what lets finetuning later *extract* the stored facts
 (Allen-Zhu & Li 2023, "Physics of Language Models 3.1"). Mention counts are long-tailed: the same number of people
@@ -25,6 +26,7 @@ attribute in a fixed order, stopping after a given number of clauses. The fact c
 splits a response into clauses and parses each with the world's templates (the fact decomposer), :func:`verify`
 looks each parsed fact up (the verifier).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -53,12 +55,27 @@ ATTRIBUTES: dict[str, tuple[str, ...]] = {  # the values in option order A-D
     "hobby": ("chess", "fishing", "rowing", "poetry"),
 }
 TEMPLATES: dict[str, tuple[str, ...]] = {
-    "city": ("{name} lives in {value}.", "{name} has a home in {value}.", "{name} resides in the city of {value}.",
-             "The home of {name} is in {value}.", "{name} settled down in {value}."),
-    "job": ("{name} works as a {value}.", "{name} earns a living as a {value}.", "By trade, {name} is a {value}.",
-            "The job of {name} is {value}.", "{name} is employed as a {value}."),
-    "hobby": ("{name} enjoys {value}.", "In free time, {name} likes {value}.", "{name} spends weekends on {value}.",
-              "The favourite hobby of {name} is {value}.", "{name} is fond of {value}."),
+    "city": (
+        "{name} lives in {value}.",
+        "{name} has a home in {value}.",
+        "{name} resides in the city of {value}.",
+        "The home of {name} is in {value}.",
+        "{name} settled down in {value}.",
+    ),
+    "job": (
+        "{name} works as a {value}.",
+        "{name} earns a living as a {value}.",
+        "By trade, {name} is a {value}.",
+        "The job of {name} is {value}.",
+        "{name} is employed as a {value}.",
+    ),
+    "hobby": (
+        "{name} enjoys {value}.",
+        "In free time, {name} likes {value}.",
+        "{name} spends weekends on {value}.",
+        "The favourite hobby of {name} is {value}.",
+        "{name} is fond of {value}.",
+    ),
 }
 EXTRA_ATTRIBUTES: dict[str, tuple[str, ...]] = {  # the long-form world's further attributes
     "pet": ("cat", "dog", "horse", "parrot"),
@@ -66,18 +83,36 @@ EXTRA_ATTRIBUTES: dict[str, tuple[str, ...]] = {  # the long-form world's furthe
     "instrument": ("piano", "violin", "drums", "flute"),
 }
 EXTRA_TEMPLATES: dict[str, tuple[str, ...]] = {
-    "pet": ("{name} owns a {value}.", "{name} keeps a {value} at home.", "The pet of {name} is a {value}.",
-            "{name} takes care of a {value}.", "{name} has a pet {value}."),
-    "drink": ("{name} drinks {value}.", "{name} prefers {value} to anything.", "The drink of {name} is {value}.",
-              "Every morning, {name} has {value}.", "{name} orders {value}."),
-    "instrument": ("{name} plays the {value}.", "{name} practises the {value}.", "At night, {name} plays {value}.",
-                   "The instrument of {name} is the {value}.", "{name} learned the {value}."),
+    "pet": (
+        "{name} owns a {value}.",
+        "{name} keeps a {value} at home.",
+        "The pet of {name} is a {value}.",
+        "{name} takes care of a {value}.",
+        "{name} has a pet {value}.",
+    ),
+    "drink": (
+        "{name} drinks {value}.",
+        "{name} prefers {value} to anything.",
+        "The drink of {name} is {value}.",
+        "Every morning, {name} has {value}.",
+        "{name} orders {value}.",
+    ),
+    "instrument": (
+        "{name} plays the {value}.",
+        "{name} practises the {value}.",
+        "At night, {name} plays {value}.",
+        "The instrument of {name} is the {value}.",
+        "{name} learned the {value}.",
+    ),
 }
 ALL_TEMPLATES = {**TEMPLATES, **EXTRA_TEMPLATES}
 LONG_ATTRIBUTES = (*ATTRIBUTES, *EXTRA_ATTRIBUTES)  # attribute names of the long-form world, in clause order
 PROFILE_PROMPT = "Write a profile of {name}."
-QUESTIONS = {"city": "Q: Where does {name} live?", "job": "Q: What is the job of {name}?",
-             "hobby": "Q: What hobby does {name} enjoy?"}
+QUESTIONS = {
+    "city": "Q: Where does {name} live?",
+    "job": "Q: What is the job of {name}?",
+    "hobby": "Q: What hobby does {name} enjoy?",
+}
 CLOZES = {"city": "{name} lives in", "job": "{name} works as a", "hobby": "{name} enjoys"}  # familiarity metric (b)
 IDK = "I don't know"  # the abstaining answer (E3 writes it as a sentence, "I don't know.")
 LETTERS = "ABCDE"
@@ -102,8 +137,9 @@ class WorldConfig:
             raise ValueError(f"mention_bins={self.mention_bins} repeats a bin; give distinct mention counts")
         check_ranges("people_per_bin", self.people_per_bin, 2, integer=True)  # a test and a finetuning person each
         if len(self.people_per_bin) != len(self.mention_bins):
-            raise ValueError(f"people_per_bin={self.people_per_bin} needs one count per mention bin "
-                             f"{self.mention_bins}")
+            raise ValueError(
+                f"people_per_bin={self.people_per_bin} needs one count per mention bin {self.mention_bins}"
+            )
         check_range("test_per_bin", self.test_per_bin, 1, min(self.people_per_bin) - 1, integer=True)
         check_range("n_first", self.n_first, 1, integer=True)
         check_range("n_last", self.n_last, 1, integer=True)
@@ -112,8 +148,10 @@ class WorldConfig:
         if self.n_first * self.n_last < pooled:
             raise ValueError(f"n_first*n_last={self.n_first * self.n_last} names are too few for {pooled} people")
         if self.name_words > MAX_NAME_WORDS // 2:
-            raise ValueError(f"{self.name_words} name words (n_first+n_last, plus two per mentioned person with "
-                             f"distinct_names); the name generator makes at most {MAX_NAME_WORDS // 2}")
+            raise ValueError(
+                f"{self.name_words} name words (n_first+n_last, plus two per mentioned person with "
+                f"distinct_names); the name generator makes at most {MAX_NAME_WORDS // 2}"
+            )
 
     @property
     def name_words(self) -> int:
@@ -158,7 +196,9 @@ def biography(name: str, facts: dict[str, str], rng: np.random.Generator) -> str
     check_choices("facts", list(facts), ALL_TEMPLATES)
     check_type("rng", rng, np.random.Generator, "a numpy Generator (np.random.default_rng(seed))")
     order = rng.permutation(list(facts))
-    return " ".join(ALL_TEMPLATES[a][rng.integers(len(ALL_TEMPLATES[a]))].format(name=name, value=facts[a]) for a in order)
+    return " ".join(
+        ALL_TEMPLATES[a][rng.integers(len(ALL_TEMPLATES[a]))].format(name=name, value=facts[a]) for a in order
+    )
 
 
 def values_of(attribute: str) -> tuple[str, ...]:
@@ -175,8 +215,9 @@ def check_attributes(attributes: Sequence[str]) -> tuple[str, ...]:
     return attributes
 
 
-def make_world(cfg: WorldConfig = WorldConfig(), seed: int = 0, attributes: Sequence[str] = tuple(ATTRIBUTES)
-               ) -> KnowledgeWorld:
+def make_world(
+    cfg: WorldConfig = WorldConfig(), seed: int = 0, attributes: Sequence[str] = tuple(ATTRIBUTES)
+) -> KnowledgeWorld:
     """People with independent attributes, exact mention counts, and the biography corpus that realises them.
 
     ``attributes`` names the people's attributes (default: city, job, hobby; :data:`LONG_ATTRIBUTES` for long-form
@@ -187,20 +228,23 @@ def make_world(cfg: WorldConfig = WorldConfig(), seed: int = 0, attributes: Sequ
     rng = np.random.default_rng(seed)
     n = sum(cfg.people_per_bin)
     words = made_up_words(cfg.n_first + cfg.n_last, rng)
-    first, last = words[:cfg.n_first], words[cfg.n_first:]
+    first, last = words[: cfg.n_first], words[cfg.n_first :]
     pairs = rng.choice(cfg.n_first * cfg.n_last, n, replace=False)
     names = [f"{first[p // cfg.n_last]} {last[p % cfg.n_last]}" for p in pairs]
-    facts = {a: [values[i] for i in rng.integers(len(values), size=n)]
-             for a, values in ((a, values_of(a)) for a in attributes)}
+    facts = {
+        a: [values[i] for i in rng.integers(len(values), size=n)]
+        for a, values in ((a, values_of(a)) for a in attributes)
+    }
     mentions = np.repeat(cfg.mention_bins, cfg.people_per_bin)[rng.permutation(n)]
     if cfg.distinct_names:  # the same people, facts and mentions; the mentioned ones get two new words each
         own = iter(made_up_words(cfg.name_words - len(words), rng, taken=words))
         names = [name if m == 0 else f"{next(own)} {next(own)}" for name, m in zip(names, mentions)]
     split = np.full(n, "finetune", dtype=object)
     for m in cfg.mention_bins:
-        split[np.flatnonzero(mentions == m)[:cfg.test_per_bin]] = "test"
-    people = Dataset.from_dict({"id": list(range(n)), "name": names, **facts, "mentions": mentions.tolist(),
-                                "split": split.tolist()})
+        split[np.flatnonzero(mentions == m)[: cfg.test_per_bin]] = "test"
+    people = Dataset.from_dict(
+        {"id": list(range(n)), "name": names, **facts, "mentions": mentions.tolist(), "split": split.tolist()}
+    )
     texts, who = [], []
     for i in range(n):
         person_facts = {a: facts[a][i] for a in attributes}
@@ -224,8 +268,11 @@ def _rows(people: Dataset) -> list[dict]:
     """One row per (person, attribute), person-major."""
     check_type("people", people, Dataset, "a split of the world's people (world.split(...))")
     check_columns("people", check_nonempty("people", people).column_names, ("id", "name", "mentions", *ATTRIBUTES))
-    return [{"person": p["id"], "name": p["name"], "mentions": p["mentions"], "attribute": a, "answer": p[a]}
-            for p in people for a in ATTRIBUTES]
+    return [
+        {"person": p["id"], "name": p["name"], "mentions": p["mentions"], "attribute": a, "answer": p[a]}
+        for p in people
+        for a in ATTRIBUTES
+    ]
 
 
 def qa_examples(people: Dataset) -> Dataset:
@@ -248,8 +295,12 @@ def mc_examples(people: Dataset, abstain: bool = False) -> Dataset:
     rows = _rows(people)
     for r in rows:
         options = list(ATTRIBUTES[r["attribute"]]) + [IDK] * abstain
-        r.update(options=options, label=options.index(r["answer"]), response=" " + r["answer"],
-                 prompt=CLOZES[r["attribute"]].format(name=r["name"]))
+        r.update(
+            options=options,
+            label=options.index(r["answer"]),
+            response=" " + r["answer"],
+            prompt=CLOZES[r["attribute"]].format(name=r["name"]),
+        )
     return Dataset.from_list(rows)
 
 
@@ -272,16 +323,18 @@ def grade(predictions: Sequence[str], answers: Sequence[str]) -> np.ndarray:
     A prediction is correct when its last word is the answer's last word: the attribute value, which ends every
     answer sentence (``" <name> lives in Oslo."``) or is the whole answer (``" Oslo"``). The name need not be
     copied: a never-mentioned person's name words were never trained, and a word-level model cannot copy them."""
-    check_same_length("predictions, answers", check_strings("predictions", predictions),
-                      check_strings("answers", answers))
+    check_same_length(
+        "predictions, answers", check_strings("predictions", predictions), check_strings("answers", answers)
+    )
     idk = normalize(IDK)
 
     def last(text: str) -> str:
         words = normalize(text).split()
         return words[-1] if words else ""
 
-    return np.array([2 if normalize(p) == idk else 1 if last(p) and last(p) == last(a) else 0
-                     for p, a in zip(predictions, answers)])
+    return np.array(
+        [2 if normalize(p) == idk else 1 if last(p) and last(p) == last(a) else 0 for p, a in zip(predictions, answers)]
+    )
 
 
 def namesake_votes(people: Dataset, questions: Dataset, min_mentions: int) -> np.ndarray:
@@ -330,9 +383,15 @@ def profile_examples(people: Dataset, n_facts: Sequence[int], attributes: Sequen
     check_same_length("people, n_facts", people, n_facts)
     rows = []
     for p, k in zip(people, n_facts):
-        rows.append({"prompt": PROFILE_PROMPT.format(name=p["name"]), "person": p["id"], "mentions": p["mentions"],
-                     "n_facts": int(k),
-                     "response": " " + " ".join(clause(a, p["name"], p[a]) for a in attributes[:k])})
+        rows.append(
+            {
+                "prompt": PROFILE_PROMPT.format(name=p["name"]),
+                "person": p["id"],
+                "mentions": p["mentions"],
+                "n_facts": int(k),
+                "response": " " + " ".join(clause(a, p["name"], p[a]) for a in attributes[:k]),
+            }
+        )
     return Dataset.from_list(rows)
 
 
@@ -349,8 +408,9 @@ class Fact:
 def _pattern(template: str) -> re.Pattern:
     """A template (without its full stop) as a regex: the name any words, the value one word."""
     body = re.escape(template.removesuffix("."))
-    return re.compile(body.replace(re.escape("{name}"), r"(?P<name>.+?)").replace(re.escape("{value}"),
-                                                                                   r"(?P<value>\w+)") + r"$")
+    return re.compile(
+        body.replace(re.escape("{name}"), r"(?P<name>.+?)").replace(re.escape("{value}"), r"(?P<value>\w+)") + r"$"
+    )
 
 
 PATTERNS = [(a, _pattern(t)) for a in LONG_ATTRIBUTES for t in ALL_TEMPLATES[a]]

@@ -23,6 +23,7 @@ For section 4.5: :func:`forced_opening` is a valid first line that is not the ta
 forcing "First," into a response), and :func:`similar_problem` the analogue of rephrasing a problem: the same
 number and kind of events told with the same verbs, with a fresh name and fresh numbers.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -120,8 +121,12 @@ def _check_problem(problem: Problem, max_value: int) -> None:
         raise ValueError(f"problem {problem.question!r} has quantities above max_value={max_value}")
 
 
-def random_problem(n_events: int, cfg: TaskConfig, rng: np.random.Generator,
-                   verbs: tuple[tuple[str, ...], tuple[str, ...]] = (GAINS, LOSSES)) -> Problem:
+def random_problem(
+    n_events: int,
+    cfg: TaskConfig,
+    rng: np.random.Generator,
+    verbs: tuple[tuple[str, ...], tuple[str, ...]] = (GAINS, LOSSES),
+) -> Problem:
     """A problem whose running total, told in story order, stays within 0..max_value; ``verbs`` = (gain verbs,
     loss verbs)."""
     check_range("n_events", n_events, 1, integer=True)
@@ -177,6 +182,7 @@ def random_trace(problem: Problem, max_value: int, rng: np.random.Generator) -> 
 def all_traces(problem: Problem, max_value: int) -> set[str]:
     """Every distinct valid trace of ``problem`` (exhaustive; small for up to 4 events)."""
     _check_problem(problem, max_value)
+
     def expand(items: tuple[int, ...]) -> set[tuple[str, ...]]:
         if len(items) == 1:
             return {()}
@@ -215,6 +221,7 @@ def is_valid_trace(text: str, problem: Problem, max_value: int) -> bool:
     the lines reduce the problem to one quantity, and the final answer is right."""
     check_type("text", text, str, "a string")
     _check_problem(problem, max_value)
+
     def follow(items: tuple[int, ...], lines: list[str]) -> bool:
         if not lines:
             return len(items) == 1
@@ -226,8 +233,11 @@ def is_valid_trace(text: str, problem: Problem, max_value: int) -> bool:
         return False
 
     lines = steps_of(text)
-    return (answers_match(text, problem.answer) and all(_LINE.match(line) for line in lines)
-            and follow((problem.start, *problem.deltas), lines))
+    return (
+        answers_match(text, problem.answer)
+        and all(_LINE.match(line) for line in lines)
+        and follow((problem.start, *problem.deltas), lines)
+    )
 
 
 def same_trace(text: str, target: str) -> bool:
@@ -240,12 +250,20 @@ def vocabulary(cfg: TaskConfig) -> list[str]:
     """Every word the task uses (to build a word-level tokenizer)."""
     check_type("cfg", cfg, TaskConfig, "a TaskConfig")
     numbers = " ".join(str(v) for v in range(cfg.max_value + 1))
-    return [" ".join(NAMES + GAINS + LOSSES + NEW_GAINS + NEW_LOSSES), "has . how many does have ? Answer : + - =",
-            f"{MARKER} {numbers}"]
+    return [
+        " ".join(NAMES + GAINS + LOSSES + NEW_GAINS + NEW_LOSSES),
+        "has . how many does have ? Answer : + - =",
+        f"{MARKER} {numbers}",
+    ]
 
 
-def problems(n: int, events: Sequence[int], cfg: TaskConfig, rng: np.random.Generator,
-             verbs: tuple[tuple[str, ...], tuple[str, ...]] = (GAINS, LOSSES)) -> list[Problem]:
+def problems(
+    n: int,
+    events: Sequence[int],
+    cfg: TaskConfig,
+    rng: np.random.Generator,
+    verbs: tuple[tuple[str, ...], tuple[str, ...]] = (GAINS, LOSSES),
+) -> list[Problem]:
     """``n`` random problems, the number of events drawn uniformly from ``events``."""
     check_range("n", n, 1, integer=True)
     check_ranges("events", tuple(events) if isinstance(events, (list, tuple)) else events, 1, integer=True)
@@ -259,13 +277,19 @@ def as_dataset(items: Sequence[Problem], cfg: TaskConfig, rng: np.random.Generat
     for item in check_nonempty("items", items):
         check_type("items", item, Problem, "a list of Problems")
     _check_task(cfg, rng)
-    return Dataset.from_dict({"prompt": [p.prompt for p in items],
-                              "response": [" " + random_trace(p, cfg.max_value, rng) for p in items],
-                              "answer": [p.answer for p in items], "events": [len(p.deltas) for p in items]})
+    return Dataset.from_dict(
+        {
+            "prompt": [p.prompt for p in items],
+            "response": [" " + random_trace(p, cfg.max_value, rng) for p in items],
+            "answer": [p.answer for p in items],
+            "events": [len(p.deltas) for p in items],
+        }
+    )
 
 
-def splits(cfg: TaskConfig, n_pretrain: int, n_train: int, n_test: int, seed: int
-           ) -> tuple[Dataset, Dataset, Dataset, list[Problem], list[Problem]]:
+def splits(
+    cfg: TaskConfig, n_pretrain: int, n_train: int, n_test: int, seed: int
+) -> tuple[Dataset, Dataset, Dataset, list[Problem], list[Problem]]:
     """Pretraining pool (random traces), finetuning set and test set (one fixed target trace per problem); train and
     test come from the same distribution, the pool also has shorter problems and (with ``new_verbs``) other verbs.
     Also returns the train and test problems."""
@@ -284,8 +308,9 @@ def opening_lines(problem: Problem, max_value: int) -> list[str]:
     """Every distinct valid first line of a trace of ``problem`` (sorted)."""
     _check_problem(problem, max_value)
     items = [problem.start, *problem.deltas]
-    return sorted({render_step(items[i], items[j], swap) for i, j in _valid_pairs(items, max_value)
-                   for swap in (False, True)})
+    return sorted(
+        {render_step(items[i], items[j], swap) for i, j in _valid_pairs(items, max_value) for swap in (False, True)}
+    )
 
 
 def _operands(line: str) -> tuple:
@@ -324,5 +349,7 @@ def similar_problem(problem: Problem, cfg: TaskConfig, rng: np.random.Generator,
         totals = np.cumsum([start, *deltas])
         if totals.min() >= 0 and totals.max() <= cfg.max_value and (start, deltas) != (problem.start, problem.deltas):
             return Problem(name, start, deltas, problem.verbs)
-    raise ValueError(f"no problem with the structure of {problem.question!r} and other values fits in "
-                     f"max_value={cfg.max_value} after tries={tries} draws")
+    raise ValueError(
+        f"no problem with the structure of {problem.question!r} and other values fits in "
+        f"max_value={cfg.max_value} after tries={tries} draws"
+    )

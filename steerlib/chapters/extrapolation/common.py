@@ -12,6 +12,7 @@ that Part I requires, and the +1/-4/0 reward model abstaining on 40-55% of the c
 give 0.971-0.976 and 23-28% (the same recipe gives mnist1d 0.85-0.88). About 14 s per replicate and model on
 MNIST-5k. The dissertation's MNIST recipe (lr decayed by 0.7 per epoch, weight decay 0.01) is kept for ``paper``.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -47,8 +48,7 @@ class Setup:
     ladders: dict[str, tuple[float, ...]]
 
 
-def setup(dataset: str, held_out_n: int, arch: str, width: int, replicates: int, train: TrainConfig,
-          run: Run) -> Setup:
+def setup(dataset: str, held_out_n: int, arch: str, width: int, replicates: int, train: TrainConfig, run: Run) -> Setup:
     """Hold ``held_out_n`` training examples of ``dataset`` out (the run's ``data`` stream), train (or load) the
     cross-entropy ensemble of ``replicates`` members on the rest, and fix the ladders of every shift
     (:data:`~steerlib.vision.shifts.SHIFTS`) on the held-out examples (shift noise from the ``shift`` stream); the
@@ -61,37 +61,57 @@ def setup(dataset: str, held_out_n: int, arch: str, width: int, replicates: int,
     def ladders() -> dict[str, tuple[float, ...]]:
         return severity_ladders(classifier, x_val, y_val, SHIFTS, rest.value_range, shift_seed)
 
-    key = {"data": rest.name, "seed": run.seed, "arch": arch, "width": width, "replicates": replicates,
-           "train": train, "format": FORMAT, "shifts": SHIFTS, "fractions": LOSS_FRACTIONS, "grid_points": GRID_POINTS}
+    key = {
+        "data": rest.name,
+        "seed": run.seed,
+        "arch": arch,
+        "width": width,
+        "replicates": replicates,
+        "train": train,
+        "format": FORMAT,
+        "shifts": SHIFTS,
+        "fractions": LOSS_FRACTIONS,
+        "grid_points": GRID_POINTS,
+    }
     found = run.cache.cached("ladders", key, ladders)
     return Setup(rest, classifier, {s: tuple(v) for s, v in found.items()})
 
 
-def ensemble(data: ImageData, loss, arch: str, width: int, replicates: int, train: TrainConfig, run: Run,
-             norm: str = "none") -> Ensemble:
+def ensemble(
+    data: ImageData, loss, arch: str, width: int, replicates: int, train: TrainConfig, run: Run, norm: str = "none"
+) -> Ensemble:
     """The ensemble of ``loss`` (a name or a loss from make_loss) on ``data``, one member per replicate of ``run``
     (trained, or loaded from the run cache by its full configuration)."""
     loss = make_loss(loss, data.num_classes) if isinstance(loss, str) else loss
     return fit(data, loss, arch, run.replicates(replicates), train, run.device, run.cache, width, norm)
 
 
-def shifted_sets(data: ImageData, shifts: tuple[str, ...], ladders: dict[str, tuple[float, ...]],
-                 run: Run) -> list[EvalSet]:
+def shifted_sets(
+    data: ImageData, shifts: tuple[str, ...], ladders: dict[str, tuple[float, ...]], run: Run
+) -> list[EvalSet]:
     """The clean test split and every shift at its ladder's five levels (noise from the run's ``shift`` stream)."""
-    return evaluation_sets(data.x_test, data.y_test, shifts, data.value_range,
-                           substream(run.stream("shift"), TEST_SETS), ladders)
+    return evaluation_sets(
+        data.x_test, data.y_test, shifts, data.value_range, substream(run.stream("shift"), TEST_SETS), ladders
+    )
 
 
-def focus_inputs(data: ImageData, focus_class: int, shift: str, ladders: dict[str, tuple[float, ...]],
-                 run: Run) -> tuple[list[float], list[torch.Tensor]]:
+def focus_inputs(
+    data: ImageData, focus_class: int, shift: str, ladders: dict[str, tuple[float, ...]], run: Run
+) -> tuple[list[float], list[torch.Tensor]]:
     """Fig 2.2's sets: the test inputs of ``focus_class``, clean and at ``shift``'s five levels (severities,
     inputs), noise from the run's ``shift`` stream."""
-    return focus_sets(data.x_test[data.y_test == focus_class], shift, data.value_range,
-                      substream(run.stream("shift"), FOCUS_SETS), ladders)
+    return focus_sets(
+        data.x_test[data.y_test == focus_class],
+        shift,
+        data.value_range,
+        substream(run.stream("shift"), FOCUS_SETS),
+        ladders,
+    )
 
 
-def ood_score(run: Run, dataset: str, x_ref: torch.Tensor, shift: str, severity: float, x_eval: torch.Tensor,
-              n_splits: int) -> float:
+def ood_score(
+    run: Run, dataset: str, x_ref: torch.Tensor, shift: str, severity: float, x_eval: torch.Tensor, n_splits: int
+) -> float:
     """:func:`steerlib.measures.ood.ood_score` of one evaluation set (``dataset``'s test split under ``shift`` at
     ``severity``; splits and features from the run's ``eval`` stream), cached under one key so every chapter that
     scores the same set shares the score."""

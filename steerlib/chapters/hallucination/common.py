@@ -9,6 +9,7 @@ real facts compare the selective accuracy of a standard and a relabelled model a
 ``init``, and the pretraining's cache key names no chapter, so two chapters with the same world and base model at
 the same seed and replicate share the pretrained model.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -40,8 +41,9 @@ def world(cfg: WorldConfig, run: Run, attributes: Sequence[str] = tuple(ATTRIBUT
     return make_world(cfg, run.stream("world"), attributes)
 
 
-def pretrained_world(cfg: WorldConfig, attributes: Sequence[str], base: BaseModelConfig, pretrain: SFTConfig,
-                     run: Run) -> tuple[KnowledgeWorld, BaseModel]:
+def pretrained_world(
+    cfg: WorldConfig, attributes: Sequence[str], base: BaseModelConfig, pretrain: SFTConfig, run: Run
+) -> tuple[KnowledgeWorld, BaseModel]:
     """The run's :func:`world` and the base model ``base`` pretrained on its corpus (cached; initialised from the
     run's ``init`` stream). The cache key holds the world's configuration, attributes and corpus, never a chapter's
     name."""
@@ -49,8 +51,9 @@ def pretrained_world(cfg: WorldConfig, attributes: Sequence[str], base: BaseMode
     texts = list(w.corpus["text"])
     key = {"world": cfg, "attributes": tuple(w.attributes), "corpus": corpus_digest(texts)}
     pretrain = dataclasses.replace(pretrain, seed=run.stream("order"))  # its batch order
-    return w, pretrained_base(base, vocabulary(w), documents(texts), pretrain, run.stream("init"), run.device,
-                              run.cache, key=key)
+    return w, pretrained_base(
+        base, vocabulary(w), documents(texts), pretrain, run.stream("init"), run.device, run.cache, key=key
+    )
 
 
 def replay(texts: Sequence[str], n: int, seed: int) -> Dataset:
@@ -76,6 +79,8 @@ def selective_floor(relabelled: np.ndarray, standard: np.ndarray, n: int = 500, 
     a, b = np.asarray(relabelled), np.asarray(standard)
     check_range("n", n, 1, integer=True)
     rng = np.random.default_rng(seed)
-    diffs = [selective_accuracy(np.where(s, b, a)) - selective_accuracy(np.where(s, a, b))
-             for s in (rng.random(len(a)) < 0.5 for _ in range(n))]
+    diffs = [
+        selective_accuracy(np.where(s, b, a)) - selective_accuracy(np.where(s, a, b))
+        for s in (rng.random(len(a)) < 0.5 for _ in range(n))
+    ]
     return float(np.nanquantile(diffs, 0.975))

@@ -18,6 +18,7 @@ Within a run every other draw comes from a substream of one of its streams (:fun
 the stream, a purpose and indices, e.g. the sampling at checkpoint ``step`` is ``substream(run.stream("sampling"),
 "checkpoint", step)``), so no two draws share a stream and no seed is computed by arithmetic on another.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -37,11 +38,17 @@ TINY = BaseModelConfig(d_model=64, max_len=128)  # a 2-layer Llama on the task's
 PRETRAIN = SFTConfig(steps=4000, batch_size=64, lr=3e-3)  # the cpu pretraining of both chapters
 N_PRETRAIN = 30000  # problems with random traces in the cpu pretraining pool
 PRETRAINING = {  # profile -> the Settings fields of the pretraining, the same in both chapters (so they share it)
-    "smoke": {"base": TINY, "n_pretrain": 6000,
-              "pretrain": SFTConfig(steps=250, batch_size=64, lr=3e-3, checkpoint_every=50)},
+    "smoke": {
+        "base": TINY,
+        "n_pretrain": 6000,
+        "pretrain": SFTConfig(steps=250, batch_size=64, lr=3e-3, checkpoint_every=50),
+    },
     "cpu": {"base": TINY, "n_pretrain": N_PRETRAIN, "pretrain": PRETRAIN},
-    "paper": {"base": dataclasses.replace(TINY, model=SMOLLM2), "n_pretrain": 50000,
-              "pretrain": SFTConfig(steps=2000, batch_size=64, lr=1e-4)},
+    "paper": {
+        "base": dataclasses.replace(TINY, model=SMOLLM2),
+        "n_pretrain": 50000,
+        "pretrain": SFTConfig(steps=2000, batch_size=64, lr=1e-4),
+    },
 }
 
 
@@ -63,8 +70,9 @@ def checkpoint_steps(fractions: tuple[float, ...], steps: int) -> list[int]:
     return sorted({max(1, round(f * steps)) for f in fractions})
 
 
-def pretrained_on_task(task: TaskConfig, n_pretrain: int, base: BaseModelConfig, pretrain: SFTConfig, pool: Dataset,
-                       run: Run) -> BaseModel:
+def pretrained_on_task(
+    task: TaskConfig, n_pretrain: int, base: BaseModelConfig, pretrain: SFTConfig, pool: Dataset, run: Run
+) -> BaseModel:
     """:func:`~steerlib.lm.base.pretrained_base` on the task's pool (the first ``n_pretrain`` problems that
     :func:`~steerlib.worlds.running_totals.splits` draws from the run's ``data`` stream): initial weights from the
     ``init`` stream, batch order from the ``order`` stream (``pretrain.seed``), cached under a key of the task, the
@@ -77,9 +85,16 @@ def pretrained_on_task(task: TaskConfig, n_pretrain: int, base: BaseModelConfig,
     if len(pool) != n_pretrain:
         raise ValueError(f"pool holds {len(pool)} problems but n_pretrain={n_pretrain}; pass the pool of that size")
     digest = corpus_digest([f"{p}{r}" for p, r in zip(pool["prompt"], pool["response"])])
-    return pretrained_base(base, vocabulary(task), pool, dataclasses.replace(pretrain, seed=run.stream("order")),
-                           run.stream("init"), run.device, run.cache,
-                           key={"task": task, "n_pretrain": n_pretrain, "pool": digest})
+    return pretrained_base(
+        base,
+        vocabulary(task),
+        pool,
+        dataclasses.replace(pretrain, seed=run.stream("order")),
+        run.stream("init"),
+        run.device,
+        run.cache,
+        key={"task": task, "n_pretrain": n_pretrain, "pool": digest},
+    )
 
 
 @dataclasses.dataclass
@@ -98,7 +113,8 @@ def setup(settings, run: Run) -> Setup:
     """The problems of ``settings`` (its ``task``, ``n_pretrain``, ``n_train`` and ``n_test``) drawn from the run's
     ``data`` stream, and the model pretrained on the pool (:func:`pretrained_on_task`, cached and shared)."""
     check_type("run", run, Run, "the Run of the chapter (at its replicate)")
-    pool, train, test, train_problems, test_problems = splits(settings.task, settings.n_pretrain, settings.n_train,
-                                                              settings.n_test, run.stream("data"))
+    pool, train, test, train_problems, test_problems = splits(
+        settings.task, settings.n_pretrain, settings.n_train, settings.n_test, run.stream("data")
+    )
     base = pretrained_on_task(settings.task, settings.n_pretrain, settings.base, settings.pretrain, pool, run)
     return Setup(base, train, test, train_problems, test_problems)

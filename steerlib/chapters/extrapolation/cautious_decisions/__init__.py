@@ -19,6 +19,7 @@ A second, milder table (whose OCS answers instead of abstaining) shows that the 
 ``experiment`` trains and scores, ``analysis`` builds the curves, rank statistics and claims, ``figures`` draws
 Figs 2.5-2.7 and the steering figure.
 """
+
 from steerlib.chapters.extrapolation.cautious_decisions.analysis import SPECS, claims, extra, rank_table, summary
 from steerlib.chapters.extrapolation.cautious_decisions.experiment import (
     METHODS,
@@ -33,9 +34,34 @@ from steerlib.chapters.extrapolation.cautious_decisions.experiment import (
 )
 from steerlib.core.chapter import Chapter
 
-CHAPTER = Chapter(name="cautious-decisions", part="extrapolation", title="Cautious decisions from the OCS",
-                  package=__name__, profiles=PROFILES, run=run, claims=claims, extra=extra, jobs=jobs,
-                  results_type=Results, specs=SPECS)
+CHAPTER = Chapter(
+    name="cautious-decisions",
+    part="extrapolation",
+    title="Cautious decisions from the OCS",
+    package=__name__,
+    profiles=PROFILES,
+    run=run,
+    claims=claims,
+    extra=extra,
+    jobs=jobs,
+    results_type=Results,
+    specs=SPECS,
+)
 
-__all__ = ["CHAPTER", "METHODS", "PROFILES", "SPECS", "Focus", "FocusKey", "Results", "Settings", "claims",
-           "decision_problems", "extra", "jobs", "rank_table", "run", "summary"]
+__all__ = [
+    "CHAPTER",
+    "METHODS",
+    "PROFILES",
+    "SPECS",
+    "Focus",
+    "FocusKey",
+    "Results",
+    "Settings",
+    "claims",
+    "decision_problems",
+    "extra",
+    "jobs",
+    "rank_table",
+    "run",
+    "summary",
+]

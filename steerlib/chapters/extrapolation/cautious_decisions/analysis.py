@@ -1,4 +1,5 @@
 """The cautious-decisions chapter's statistics: replicate-mean curves, rank trends, the summary and claims A6-A7."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -41,8 +42,11 @@ def _pivot(results: Results, rewards: str, metric: str) -> pd.DataFrame:
 
 def _trends(abstain: pd.DataFrame, reward: pd.DataFrame) -> pd.DataFrame:
     """Spearman's rho between severity level and each curve of the :func:`_pivot` tables, per (dataset, shift)."""
-    columns = {"abstain, reward prediction": abstain["reward"], "abstain, oracle": abstain["oracle"],
-               "reward minus CE reward": reward["reward"] - reward["ce"]}
+    columns = {
+        "abstain, reward prediction": abstain["reward"],
+        "abstain, oracle": abstain["oracle"],
+        "reward minus CE reward": reward["reward"] - reward["ce"],
+    }
 
     def rho(values: pd.Series) -> float:
         return spearman(values.index.get_level_values("level"), values)
@@ -98,8 +102,9 @@ def replicate_statistic(results: Results) -> tuple[Callable[[np.ndarray], dict[s
         return float(np.max(mean[..., :-1] - mean[..., 1:] - np.maximum(sd[..., :-1], sd[..., 1:])))
 
     def statistic(draw: np.ndarray) -> dict[str, float]:
-        ab_draw, rw_draw = (a[:, draw].reshape(*shape, len(draw))[:, main]
-                            for a in (arrays["abstain"], arrays["reward"]))  # (dataset, method, shift, level, rep.)
+        ab_draw, rw_draw = (
+            a[:, draw].reshape(*shape, len(draw))[:, main] for a in (arrays["abstain"], arrays["reward"])
+        )  # (dataset, method, shift, level, rep.)
         ab, rw = ab_draw.mean(-1), rw_draw.mean(-1)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # a constant curve has no rho, and NaN says so
@@ -107,14 +112,17 @@ def replicate_statistic(results: Results) -> tuple[Callable[[np.ndarray], dict[s
         clean = rw[:, [m["reward"], m["ce"], m["oracle"]], 0, 0]  # (dataset, method); every shift holds the clean set
         gain, oracle_gain = rw[:, m["reward"]] - rw[:, m["ce"]], rw[:, m["oracle"]] - rw[:, m["ce"]]
         abstain = ab[:, m["reward"]]
-        out = {**rho, "A7a": float((clean.max(1) - clean.min(1)).max()),
-               "A6a": float((abstain[..., -1] - abstain[..., 0]).mean()),
-               "A6d": worst_fall(ab_draw[:, m["reward"]]),
-               "A7b": float((gain[..., -1] - gain[..., 0]).mean()),
-               "A7f": worst_fall(rw_draw[:, m["reward"]] - rw_draw[:, m["ce"]]),
-               "A7c": float(gain[..., level == level.max()].mean()),
-               "A7d": float((rw[:, m["oracle"]] - rw[:, m["reward"]])[..., level > 0].min()),
-               "A7e": float(gain[..., level > 0].sum() / oracle_gain[..., level > 0].sum())}
+        out = {
+            **rho,
+            "A7a": float((clean.max(1) - clean.min(1)).max()),
+            "A6a": float((abstain[..., -1] - abstain[..., 0]).mean()),
+            "A6d": worst_fall(ab_draw[:, m["reward"]]),
+            "A7b": float((gain[..., -1] - gain[..., 0]).mean()),
+            "A7f": worst_fall(rw_draw[:, m["reward"]] - rw_draw[:, m["ce"]]),
+            "A7c": float(gain[..., level == level.max()].mean()),
+            "A7d": float((rw[:, m["oracle"]] - rw[:, m["reward"]])[..., level > 0].min()),
+            "A7e": float(gain[..., level > 0].sum() / oracle_gain[..., level > 0].sum()),
+        }
         if len(labels) > 1:
             mild = arrays["abstain"][:, draw].mean(1).reshape(shape)[:, tables.index(labels[1]), m["reward"]]
             out["A6c"] = float((ab[:, m["reward"], :, -1] - mild[..., -1]).mean())
@@ -146,59 +154,108 @@ def statistics(results: Results) -> dict[str, Measured]:
 RISES = "rho > 0.7: a rise at nearly every one of the six levels (1: every step up)"
 
 SPECS = (
-    Spec(id="A6a", statement="Reward prediction abstains more as shift grows",
-         statistic="mean over curves of the abstain ratio at level 5 minus clean", op=">", threshold=0.2,
-         why="> 0.2: a fifth more of the inputs abstained on at the strongest level than clean, as Fig 2.6 climbs; 0 "
-             "would be an abstention that ignores shift",
-         dissertation="abstain ratio rises with shift (Fig 2.6)"),
-    Spec(id="A6d", statement="... and never abstains less at a stronger level, beyond the replicate spread",
-         statistic="max over curves and steps of (fall of the abstain ratio from one level to the next - its "
-                   "replicate standard deviation)", op="<=", threshold=0.0,
-         why="<= 0: no step down larger than the replicates disagree on (a plateau passes, a real dip fails); a "
-             "threshold above 0 would excuse dips the replicates agree on",
-         dissertation="Fig 2.6's curves climb"),
-    Spec(id="A6c", statement="Steering: with rewards {mild}, whose OCS answers, reward prediction keeps answering OOD",
-         statistic="mean abstain ratio at level 5, {main} minus {mild}", op=">", threshold=0.5,
-         why="> 0.5: the table flips the OOD policy on most of the most-shifted inputs; 0 would be a table that does "
-             "not steer",
-         dissertation="the OCS sets the OOD policy (sections 2.5, 3.4)"),
-    Spec(id="A6b", kind="prerequisite", statement="The oracle abstains more as shift grows",
-         statistic="mean Spearman rho(level, abstain ratio)", op=">", threshold=0.7,
-         why=f"{RISES}: a policy calibrated with each set's labels abstains more where the ladder makes the task "
-             "harder; 0 would be a ladder that does not",
-         dissertation="oracle abstain ratio rises with shift (Fig 2.6)"),
-    Spec(id="A7a", statement="Reward prediction, standard classification and the oracle earn similar reward in "
-                             "distribution",
-         statistic="max over datasets of the clean-set reward spread", op="<", threshold=TOLERANCE_RULE,
-         why="< {threshold:g} = 5% of the reward range (correct - wrong): the rival is a gap the size A7c calls "
-             "'ahead'",
-         dissertation="relatively similar on the training distribution (Fig 2.7)"),
-    Spec(id="A7b", statement="Reward prediction beats standard classification by a margin that grows with shift",
-         statistic="mean over curves of (reward - CE reward) at level 5 minus clean", op=">", threshold=TOLERANCE_RULE,
-         why="> {threshold:g} = 5% of the reward range: the margin grows by more than A7a's tolerance for 'similar', "
-             "as Fig 2.7 widens; 0 would be a margin that does not grow",
-         dissertation="reward prediction increasingly outperforms classification (Fig 2.7)"),
-    Spec(id="A7f", statement="... and the margin never shrinks at a stronger level, beyond the replicate spread",
-         statistic="max over curves and steps of (fall of reward - CE reward from one level to the next - its "
-                   "replicate standard deviation)", op="<=", threshold=0.0,
-         why="<= 0: no step down larger than the replicates disagree on (a plateau passes, a real dip fails)",
-         dissertation="Fig 2.7's gap widens"),
-    Spec(id="A7c", statement="Reward prediction beats standard classification at the most severe shift",
-         statistic="mean over curves of reward - CE reward at level 5", op=">", threshold=TOLERANCE_RULE,
-         why="> {threshold:g} = 5% of the reward range: ahead by more than A7a's tolerance for 'similar'; 0 would be "
-             "a tie",
-         dissertation="large gap under the strongest shifts (Fig 2.7)"),
-    Spec(id="A7d", kind="prerequisite", statement="The oracle bounds reward prediction from above",
-         statistic="min over shifted sets of oracle reward - reward-prediction reward", op=">",
-         threshold=f"minus {TOLERANCE_RULE}",
-         why="> {threshold:g}: the oracle, fitted with each set's labels, is Fig 2.7's upper bound, up to A7a's "
-             "tolerance for a tie",
-         dissertation="the oracle is an upper bound"),
-    Spec(id="A7e", statement="Reward prediction recovers most of the oracle's gain over standard classification",
-         statistic="sum over shifted sets of (reward - CE) / sum of (oracle - CE)", op=">", threshold=0.5,
-         why="> 0.5: more of the oracle's gain over CE recovered than left to it ('large compared with the gap to the "
-             "oracle'); 0 = no better than CE, 1 = as good as the oracle",
-         dissertation="gap reward-CE large next to gap oracle-reward (Fig 2.7)"),
+    Spec(
+        id="A6a",
+        statement="Reward prediction abstains more as shift grows",
+        statistic="mean over curves of the abstain ratio at level 5 minus clean",
+        op=">",
+        threshold=0.2,
+        why="> 0.2: a fifth more of the inputs abstained on at the strongest level than clean, as Fig 2.6 climbs; 0 "
+        "would be an abstention that ignores shift",
+        dissertation="abstain ratio rises with shift (Fig 2.6)",
+    ),
+    Spec(
+        id="A6d",
+        statement="... and never abstains less at a stronger level, beyond the replicate spread",
+        statistic="max over curves and steps of (fall of the abstain ratio from one level to the next - its "
+        "replicate standard deviation)",
+        op="<=",
+        threshold=0.0,
+        why="<= 0: no step down larger than the replicates disagree on (a plateau passes, a real dip fails); a "
+        "threshold above 0 would excuse dips the replicates agree on",
+        dissertation="Fig 2.6's curves climb",
+    ),
+    Spec(
+        id="A6c",
+        statement="Steering: with rewards {mild}, whose OCS answers, reward prediction keeps answering OOD",
+        statistic="mean abstain ratio at level 5, {main} minus {mild}",
+        op=">",
+        threshold=0.5,
+        why="> 0.5: the table flips the OOD policy on most of the most-shifted inputs; 0 would be a table that does "
+        "not steer",
+        dissertation="the OCS sets the OOD policy (sections 2.5, 3.4)",
+    ),
+    Spec(
+        id="A6b",
+        kind="prerequisite",
+        statement="The oracle abstains more as shift grows",
+        statistic="mean Spearman rho(level, abstain ratio)",
+        op=">",
+        threshold=0.7,
+        why=f"{RISES}: a policy calibrated with each set's labels abstains more where the ladder makes the task "
+        "harder; 0 would be a ladder that does not",
+        dissertation="oracle abstain ratio rises with shift (Fig 2.6)",
+    ),
+    Spec(
+        id="A7a",
+        statement="Reward prediction, standard classification and the oracle earn similar reward in distribution",
+        statistic="max over datasets of the clean-set reward spread",
+        op="<",
+        threshold=TOLERANCE_RULE,
+        why="< {threshold:g} = 5% of the reward range (correct - wrong): the rival is a gap the size A7c calls 'ahead'",
+        dissertation="relatively similar on the training distribution (Fig 2.7)",
+    ),
+    Spec(
+        id="A7b",
+        statement="Reward prediction beats standard classification by a margin that grows with shift",
+        statistic="mean over curves of (reward - CE reward) at level 5 minus clean",
+        op=">",
+        threshold=TOLERANCE_RULE,
+        why="> {threshold:g} = 5% of the reward range: the margin grows by more than A7a's tolerance for 'similar', "
+        "as Fig 2.7 widens; 0 would be a margin that does not grow",
+        dissertation="reward prediction increasingly outperforms classification (Fig 2.7)",
+    ),
+    Spec(
+        id="A7f",
+        statement="... and the margin never shrinks at a stronger level, beyond the replicate spread",
+        statistic="max over curves and steps of (fall of reward - CE reward from one level to the next - its "
+        "replicate standard deviation)",
+        op="<=",
+        threshold=0.0,
+        why="<= 0: no step down larger than the replicates disagree on (a plateau passes, a real dip fails)",
+        dissertation="Fig 2.7's gap widens",
+    ),
+    Spec(
+        id="A7c",
+        statement="Reward prediction beats standard classification at the most severe shift",
+        statistic="mean over curves of reward - CE reward at level 5",
+        op=">",
+        threshold=TOLERANCE_RULE,
+        why="> {threshold:g} = 5% of the reward range: ahead by more than A7a's tolerance for 'similar'; 0 would be "
+        "a tie",
+        dissertation="large gap under the strongest shifts (Fig 2.7)",
+    ),
+    Spec(
+        id="A7d",
+        kind="prerequisite",
+        statement="The oracle bounds reward prediction from above",
+        statistic="min over shifted sets of oracle reward - reward-prediction reward",
+        op=">",
+        threshold=f"minus {TOLERANCE_RULE}",
+        why="> {threshold:g}: the oracle, fitted with each set's labels, is Fig 2.7's upper bound, up to A7a's "
+        "tolerance for a tie",
+        dissertation="the oracle is an upper bound",
+    ),
+    Spec(
+        id="A7e",
+        statement="Reward prediction recovers most of the oracle's gain over standard classification",
+        statistic="sum over shifted sets of (reward - CE) / sum of (oracle - CE)",
+        op=">",
+        threshold=0.5,
+        why="> 0.5: more of the oracle's gain over CE recovered than left to it ('large compared with the gap to the "
+        "oracle'); 0 = no better than CE, 1 = as good as the oracle",
+        dissertation="gap reward-CE large next to gap oracle-reward (Fig 2.7)",
+    ),
 )
 
 

@@ -1,5 +1,6 @@
 """The cautious-decisions experiment: a classifier and one reward model per table, four policies on every set (Part
 I's shared set-up and models: :mod:`steerlib.chapters.extrapolation.common`)."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -58,11 +59,18 @@ class Settings:
 
 
 PROFILES = {
-    "smoke": Settings(datasets=("digits",), shifts=("rotate", "blur"), width=16, replicates=2, held_out=200,
-                      train=common.RECIPES["smoke"]),
+    "smoke": Settings(
+        datasets=("digits",),
+        shifts=("rotate", "blur"),
+        width=16,
+        replicates=2,
+        held_out=200,
+        train=common.RECIPES["smoke"],
+    ),
     "cpu": Settings(),
-    "paper": Settings(datasets=("mnist", "cifar10"), width=64, replicates=5, held_out=5000,
-                      train=common.RECIPES["paper"]),
+    "paper": Settings(
+        datasets=("mnist", "cifar10"), width=64, replicates=5, held_out=5000, train=common.RECIPES["paper"]
+    ),
 }
 
 
@@ -103,9 +111,15 @@ def decision_problems(tables: tuple[RewardTable, ...], y: torch.Tensor, num_clas
     rows = []
     for t in tables:
         ocs, action = t.expected_rewards(marginal), t.ocs_action(marginal)
-        rows.append({"rewards": t.label, "threshold": t.threshold, "OCS, best class": float(ocs[:-1].max()),
-                     "OCS, abstain": float(ocs[-1]),
-                     "OCS policy": "abstain" if action == num_classes else f"answer class {action}"})
+        rows.append(
+            {
+                "rewards": t.label,
+                "threshold": t.threshold,
+                "OCS, best class": float(ocs[:-1].max()),
+                "OCS, abstain": float(ocs[-1]),
+                "OCS policy": "abstain" if action == num_classes else f"answer class {action}",
+            }
+        )
     return pd.DataFrame(rows).set_index("rewards")
 
 
@@ -115,22 +129,32 @@ def classifier_probs(logits: list[torch.Tensor], ys: list[torch.Tensor]) -> dict
     ``calibrated``: temperatures fitted on the clean set, reused on every set. ``oracle``: fitted on each set.
     """
     t_clean = fit_temperature(logits[0], ys[0])
-    return {"calibrated": [scale(z, t_clean).softmax(-1) for z in logits],
-            "oracle": [scale(z, fit_temperature(z, y)).softmax(-1) for z, y in zip(logits, ys)]}
+    return {
+        "calibrated": [scale(z, t_clean).softmax(-1) for z in logits],
+        "oracle": [scale(z, fit_temperature(z, y)).softmax(-1) for z, y in zip(logits, ys)],
+    }
 
 
 def _setup(settings: Settings, run: Run, dataset: str) -> common.Setup:
     """``dataset``'s training data less the held-out examples, the classifier (the reversion chapter's, from the
     run cache) and the ladders (:func:`~steerlib.chapters.extrapolation.common.setup`)."""
-    return common.setup(dataset, settings.held_out, settings.arch, settings.width, settings.replicates,
-                        settings.train, run)
+    return common.setup(
+        dataset, settings.held_out, settings.arch, settings.width, settings.replicates, settings.train, run
+    )
 
 
 def _reward_model(settings: Settings, run: Run, data: ImageData, table: RewardTable) -> Ensemble:
     """The reward model of ``table`` on ``data`` (for +1/-4/0 the reversion chapter's MSE-reward ensemble: the same
     loss, so the same cache entry)."""
-    return common.ensemble(data, make_loss("mse_reward", data.num_classes, table), settings.arch, settings.width,
-                           settings.replicates, settings.train, run)
+    return common.ensemble(
+        data,
+        make_loss("mse_reward", data.num_classes, table),
+        settings.arch,
+        settings.width,
+        settings.replicates,
+        settings.train,
+        run,
+    )
 
 
 def _train_reward_model(settings: Settings, run: Run, dataset: str, table: RewardTable) -> Ensemble:
@@ -141,10 +165,17 @@ def _train_reward_model(settings: Settings, run: Run, dataset: str, table: Rewar
 def jobs(settings: Settings, run: Run) -> list[Stage]:
     """Each dataset's set-up (the classifier and the ladders), then one reward model per table; at the same
     settings these are the reversion chapter's jobs "classifiers" and "ensembles" (same cache entries)."""
-    return [Stage("classifiers", tuple(Job(f"{name}/ce", _setup, (settings, run, name))
-                                       for name in settings.datasets)),
-            Stage("reward-models", tuple(Job(f"{name}/{t.label}", _train_reward_model, (settings, run, name, t))
-                                         for name in settings.datasets for t in settings.tables))]
+    return [
+        Stage("classifiers", tuple(Job(f"{name}/ce", _setup, (settings, run, name)) for name in settings.datasets)),
+        Stage(
+            "reward-models",
+            tuple(
+                Job(f"{name}/{t.label}", _train_reward_model, (settings, run, name, t))
+                for name in settings.datasets
+                for t in settings.tables
+            ),
+        ),
+    ]
 
 
 def run(settings: Settings, run: Run) -> Results:
@@ -159,24 +190,42 @@ def run(settings: Settings, run: Run) -> Results:
         sets = common.shifted_sets(data, settings.shifts, setup.ladders, run)
         logits = [classifier.predict(s.x) for s in sets]
         probs = classifier_probs(logits, [s.y for s in sets])
-        focus_sevs, focus_xs = common.focus_inputs(data, settings.focus_class, settings.focus_shift, setup.ladders,
-                                                   run)
+        focus_sevs, focus_xs = common.focus_inputs(data, settings.focus_class, settings.focus_shift, setup.ladders, run)
         marginal = ocs_cross_entropy(data.y_train, k)
         for table in settings.tables:
             loss = make_loss("mse_reward", k, table)
             model = _reward_model(settings, run, data, table)
             for i, s in enumerate(progress_bar(sets, desc=f"{name} {table.label}", leave=False)):
-                actions = {"reward": greedy_policy(model.predict(s.x)), "ce": greedy_policy(logits[i]),
-                           "calibrated": table.bayes_policy(probs["calibrated"][i]),
-                           "oracle": table.bayes_policy(probs["oracle"][i])}
+                actions = {
+                    "reward": greedy_policy(model.predict(s.x)),
+                    "ce": greedy_policy(logits[i]),
+                    "calibrated": table.bayes_policy(probs["calibrated"][i]),
+                    "oracle": table.bayes_policy(probs["oracle"][i]),
+                }
                 for method, a in actions.items():
                     ab, rew = abstain_ratio(a, k), mean_reward(a, s.y, table, k)
-                    rows += [{"dataset": name, "rewards": table.label, "method": method, "shift": s.shift,
-                              "level": s.level, "severity": s.severity, "replicate": e, "abstain": float(ab[e]),
-                              "reward": float(rew[e])} for e in range(len(model))]
+                    rows += [
+                        {
+                            "dataset": name,
+                            "rewards": table.label,
+                            "method": method,
+                            "shift": s.shift,
+                            "level": s.level,
+                            "severity": s.severity,
+                            "replicate": e,
+                            "abstain": float(ab[e]),
+                            "reward": float(rew[e]),
+                        }
+                        for e in range(len(model))
+                    ]
             focus[FocusKey(name, table.label)] = Focus(
-                settings.focus_class, settings.focus_shift, tuple(focus_sevs),
-                torch.stack([model.predict(x) for x in focus_xs], dim=1), loss.ocs(data.y_train),
-                table.ocs_action(marginal))
-    return Results(pd.DataFrame(rows), focus, {t.label: t for t in settings.tables},
-                   pd.concat(problems, names=["dataset"]))
+                settings.focus_class,
+                settings.focus_shift,
+                tuple(focus_sevs),
+                torch.stack([model.predict(x) for x in focus_xs], dim=1),
+                loss.ocs(data.y_train),
+                table.ocs_action(marginal),
+            )
+    return Results(
+        pd.DataFrame(rows), focus, {t.label: t for t in settings.tables}, pd.concat(problems, names=["dataset"])
+    )

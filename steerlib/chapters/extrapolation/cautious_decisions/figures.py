@@ -1,4 +1,5 @@
 """The cautious-decisions chapter's figures: Fig 2.5 (actions under shift), Figs 2.6-2.7 (methods) and steering."""
+
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
@@ -25,9 +26,14 @@ def plot_actions(results: Results, dataset: str, rewards: str) -> plt.Figure:
     n_levels, n_actions = pred.shape[1], pred.shape[-1]
     names = [str(c) for c in range(n_actions - 1)] + ["A"]
     fig, axes = plt.subplots(2, n_levels + 1, figsize=(2.1 * (n_levels + 1), 4.4), sharey="row")
-    panels = [(f"level {lv}\n(severity {s:g})", pred[:, lv].mean((0, 1)),
-               torch.bincount(greedy_policy(pred[:, lv]).flatten(), minlength=n_actions) / pred[:, lv, :, 0].numel())
-              for lv, s in enumerate(f.severities)]
+    panels = [
+        (
+            f"level {lv}\n(severity {s:g})",
+            pred[:, lv].mean((0, 1)),
+            torch.bincount(greedy_policy(pred[:, lv]).flatten(), minlength=n_actions) / pred[:, lv, :, 0].numel(),
+        )
+        for lv, s in enumerate(f.severities)
+    ]
     panels.append(("OCS", f.ocs, torch.nn.functional.one_hot(torch.tensor(f.ocs_action), n_actions).float()))
     for j, (title, mean_pred, hist) in enumerate(panels):
         color = "k" if title == "OCS" else "C0"
@@ -51,27 +57,38 @@ def plot_methods(results: Results, metric: str, rewards: str) -> plt.Figure:
     c = curves(results.table)
     c = c[c["rewards"] == rewards]
     datasets, shifts = list(c["dataset"].unique()), list(c["shift"].unique())
-    fig, axes = plt.subplots(len(datasets), len(shifts), figsize=(3.2 * len(shifts), 2.8 * len(datasets)),
-                             squeeze=False, sharex=True)
+    fig, axes = plt.subplots(
+        len(datasets), len(shifts), figsize=(3.2 * len(shifts), 2.8 * len(datasets)), squeeze=False, sharex=True
+    )
     for i, d in enumerate(datasets):
         for j, s in enumerate(shifts):
             ax = axes[i, j]
             for m in METHODS:
                 g = c[(c["dataset"] == d) & (c["shift"] == s) & (c["method"] == m)]
-                ax.errorbar(g["level"], g[(metric, "mean")], yerr=g[(metric, "std")].fillna(0), marker="o", ms=3,
-                            capsize=2, color=COLORS[m], label=METHOD_LABELS[m])
+                ax.errorbar(
+                    g["level"],
+                    g[(metric, "mean")],
+                    yerr=g[(metric, "std")].fillna(0),
+                    marker="o",
+                    ms=3,
+                    capsize=2,
+                    color=COLORS[m],
+                    label=METHOD_LABELS[m],
+                )
             ax.set_title(f"{d} / {s}", fontsize=9)
             ax.set_xticks(range(6), ["0 (t)", "1", "2", "3", "4", "5"])
             if i == len(datasets) - 1:
                 ax.set_xlabel("shift severity level")
             if j == 0:
                 ax.set_ylabel("abstain ratio" if metric == "abstain" else "mean reward")
-    fig.suptitle(f"rewards {rewards}; error bars: std over replicates; (t) = held-out training distribution",
-                 fontsize=10)
+    fig.suptitle(
+        f"rewards {rewards}; error bars: std over replicates; (t) = held-out training distribution", fontsize=10
+    )
     fig.tight_layout()
     handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=4 if len(shifts) > 2 else 2,
-               fontsize=8)
+    fig.legend(
+        handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=4 if len(shifts) > 2 else 2, fontsize=8
+    )
     return fig
 
 
@@ -86,8 +103,16 @@ def plot_steering(results: Results) -> plt.Figure:
         for k, label in enumerate(results.tables):
             g = per_replicate[(per_replicate["dataset"] == d) & (per_replicate["rewards"] == label)]
             stats = g.groupby("level")["abstain"].agg(["mean", "std"])
-            ax.errorbar(stats.index, stats["mean"], yerr=stats["std"].fillna(0), marker="o", ms=3, capsize=2,
-                        color=f"C{k}", label=f"rewards {label} (threshold {results.tables[label].threshold:.2f})")
+            ax.errorbar(
+                stats.index,
+                stats["mean"],
+                yerr=stats["std"].fillna(0),
+                marker="o",
+                ms=3,
+                capsize=2,
+                color=f"C{k}",
+                label=f"rewards {label} (threshold {results.tables[label].threshold:.2f})",
+            )
         ax.set_title(d, fontsize=9)
         ax.set_xlabel("shift severity level (mean over shifts)")
         ax.set_ylabel("abstain ratio of reward prediction")

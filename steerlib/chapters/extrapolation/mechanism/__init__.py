@@ -13,13 +13,36 @@ ensemble member per replicate of the run, so the CNNs of the reversion chapter c
 Modules: ``experiment`` (settings, training, measurements), ``counterexamples`` (appendix A.1), ``analysis``
 (statistics and claims), ``figures``.
 """
+
 from steerlib.chapters.extrapolation.mechanism.analysis import SPECS, bias_agreement, claims, extra, statistics, summary
 from steerlib.chapters.extrapolation.mechanism.experiment import PROFILES, Results, Settings, jobs, run
 from steerlib.core.chapter import Chapter
 
-CHAPTER = Chapter(name="mechanism", part="extrapolation", title="Why predictions revert", package=__name__,
-                  profiles=PROFILES, run=run, claims=claims, extra=extra, jobs=jobs, results_type=Results,
-                  specs=SPECS)
+CHAPTER = Chapter(
+    name="mechanism",
+    part="extrapolation",
+    title="Why predictions revert",
+    package=__name__,
+    profiles=PROFILES,
+    run=run,
+    claims=claims,
+    extra=extra,
+    jobs=jobs,
+    results_type=Results,
+    specs=SPECS,
+)
 
-__all__ = ["CHAPTER", "PROFILES", "SPECS", "Results", "Settings", "bias_agreement", "claims", "extra", "jobs", "run",
-           "statistics", "summary"]
+__all__ = [
+    "CHAPTER",
+    "PROFILES",
+    "SPECS",
+    "Results",
+    "Settings",
+    "bias_agreement",
+    "claims",
+    "extra",
+    "jobs",
+    "run",
+    "statistics",
+    "summary",
+]

@@ -1,5 +1,6 @@
 """Settings, training and measurements: every model's feature norms, projection ratios and accumulated constants,
 the two counterexamples of appendix A.1 (:mod:`.counterexamples`) and the theory's simulation."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -68,16 +69,39 @@ class Settings:
 # cpu: every evidence claim over at least three replicates (the extra models and the simulation's nets included);
 # the third replicate of the five extra models costs about a minute on one thread.
 PROFILES = {
-    "smoke": Settings(dataset="digits", width=16, held_out=200, archs=("cnn",), norms=("none", "batch"),
-                      replicates=2, extra_replicates=1, train=common.RECIPES["smoke"], energies=(0.9, 0.95),
-                      fgsm_steps=5, ood_splits=2,
-                      theory=SimConfig(depths=(3, 6), width=16, n_train=100, n_test=100, replicates=1, steps=400,
-                                       angles=(0, 45, 90), bias_steps=400)),
+    "smoke": Settings(
+        dataset="digits",
+        width=16,
+        held_out=200,
+        archs=("cnn",),
+        norms=("none", "batch"),
+        replicates=2,
+        extra_replicates=1,
+        train=common.RECIPES["smoke"],
+        energies=(0.9, 0.95),
+        fgsm_steps=5,
+        ood_splits=2,
+        theory=SimConfig(
+            depths=(3, 6),
+            width=16,
+            n_train=100,
+            n_test=100,
+            replicates=1,
+            steps=400,
+            angles=(0, 45, 90),
+            bias_steps=400,
+        ),
+    ),
     "cpu": Settings(),
-    "paper": Settings(dataset="mnist", width=64, replicates=5, extra_replicates=3, held_out=5000,
-                      train=common.RECIPES["paper"],
-                      theory=SimConfig(width=64, replicates=5, steps=50000, lr=0.1, weight_decay=1e-3,
-                                       bias_steps=200000)),
+    "paper": Settings(
+        dataset="mnist",
+        width=64,
+        replicates=5,
+        extra_replicates=3,
+        held_out=5000,
+        train=common.RECIPES["paper"],
+        theory=SimConfig(width=64, replicates=5, steps=50000, lr=0.1, weight_decay=1e-3, bias_steps=200000),
+    ),
 }
 
 
@@ -110,12 +134,16 @@ def imbalanced(data: ImageData, rarest: float, seed: int = 0) -> ImageData:
     split unchanged)."""
     g = np.random.default_rng(seed)
     y = data.y_train.numpy()
-    keep = np.concatenate([g.permutation(np.flatnonzero(y == c))[:round(rarest ** (c / (data.num_classes - 1))
-                                                                        * (y == c).sum())]
-                           for c in range(data.num_classes)])
+    keep = np.concatenate(
+        [
+            g.permutation(np.flatnonzero(y == c))[: round(rarest ** (c / (data.num_classes - 1)) * (y == c).sum())]
+            for c in range(data.num_classes)
+        ]
+    )
     keep.sort()
-    return dataclasses.replace(data, name=f"{data.name}-imbalanced{rarest:g}", x_train=data.x_train[keep],
-                               y_train=data.y_train[keep])
+    return dataclasses.replace(
+        data, name=f"{data.name}-imbalanced{rarest:g}", x_train=data.x_train[keep], y_train=data.y_train[keep]
+    )
 
 
 @dataclasses.dataclass
@@ -156,7 +184,7 @@ class Results:
     def layers(self, table: str = "fgsm") -> list[str]:
         """The layer columns (input, then affine layers to the output) of the ``fgsm`` or ``nll`` table."""
         df = getattr(self, table)
-        return list(df.columns[df.columns.get_loc("input"):])
+        return list(df.columns[df.columns.get_loc("input") :])
 
 
 IMBALANCED_DRAW = 1  # the imbalanced subsample draws from this substream of the run's data stream (the held-out
@@ -174,8 +202,14 @@ def _train(spec: ModelSpec, data: ImageData, settings: Settings, run: Run) -> tu
 
 
 @torch.no_grad()
-def measure(spec: ModelSpec, ensemble: Ensemble, data: ImageData, sets: list[EvalSet], energies: tuple[float, ...],
-            all_layers: bool) -> tuple[dict[str, list[dict]], Vectors]:
+def measure(
+    spec: ModelSpec,
+    ensemble: Ensemble,
+    data: ImageData,
+    sets: list[EvalSet],
+    energies: tuple[float, ...],
+    all_layers: bool,
+) -> tuple[dict[str, list[dict]], Vectors]:
     """Per member (replicate): accumulated constants at every layer; then per evaluation set (the clean set first)
     the feature-norm ratios, projection ratios (every energy; every layer if ``all_layers``, else the last) and the
     distances of the predictions to the OCS and to the constants of the last and the last hidden layer. E_train is
@@ -197,32 +231,55 @@ def measure(spec: ModelSpec, ensemble: Ensemble, data: ImageData, sets: list[Eva
             if s.shift == "none":
                 clean.append(loss.predict(out).mean(0))
             hidden = loss.predict(consts[layers[-2].name])
-            rows["sets"].append({**tags, "to_ocs": float(loss.distance(out, ocs).mean()),
-                                 "to_constants": float(loss.distance(out, constants[-1]).mean()),
-                                 "to_hidden_constants": float(loss.distance(out, hidden).mean())})
+            rows["sets"].append(
+                {
+                    **tags,
+                    "to_ocs": float(loss.distance(out, ocs).mean()),
+                    "to_constants": float(loss.distance(out, constants[-1]).mean()),
+                    "to_hidden_constants": float(loss.distance(out, hidden).mean()),
+                }
+            )
             ratios = rep.feature_norm_ratio(rep.feature_norms(model, s.x, phis), train_norms)
-            rows["norms"] += [{**tags, "layer": name, "depth": i, "ratio": r}
-                              for i, (name, r) in enumerate(ratios.items())]
+            rows["norms"] += [
+                {**tags, "layer": name, "depth": i, "ratio": r} for i, (name, r) in enumerate(ratios.items())
+            ]
             for layer in layers if all_layers else layers[-1:]:
                 sv, profile = rep.projection_profile(layer, phis[layer.name])
                 for energy in energies:
                     k = rep.spectral_rank(sv, energy)
-                    rows["projection"].append({**tags, "layer": layer.name, "energy": energy, "k": k,
-                                               "ratio": float(profile[:, k - 1].mean()),
-                                               "std": float(profile[:, k - 1].std())})
+                    rows["projection"].append(
+                        {
+                            **tags,
+                            "layer": layer.name,
+                            "energy": energy,
+                            "k": k,
+                            "ratio": float(profile[:, k - 1].mean()),
+                            "std": float(profile[:, k - 1].std()),
+                        }
+                    )
         clean_distance = rows["sets"][-len(sets)]["to_ocs"]  # the clean set comes first
         uniform = float(kl_categorical(torch.full_like(ocs, 1 / len(ocs)), ocs)) if spec.loss == "ce" else np.nan
-        rows["constants"] += [{"model": spec.name, "loss": spec.loss, "replicate": e, "layer": name,
-                               "distance": float(loss.distance(c[None], ocs)), "clean_distance": clean_distance,
-                               "uniform_distance": uniform} for name, c in consts.items()]
+        rows["constants"] += [
+            {
+                "model": spec.name,
+                "loss": spec.loss,
+                "replicate": e,
+                "layer": name,
+                "distance": float(loss.distance(c[None], ocs)),
+                "clean_distance": clean_distance,
+                "uniform_distance": uniform,
+            }
+            for name, c in consts.items()
+        ]
     return rows, Vectors(ocs, torch.stack(constants), torch.stack(clean).mean(0))
 
 
 def _setup(settings: Settings, run: Run) -> common.Setup:
     """The training data less the held-out examples, the main CNN (the reversion chapter's cross-entropy ensemble,
     from the run cache) and the ladders (:func:`~steerlib.chapters.extrapolation.common.setup`)."""
-    return common.setup(settings.dataset, settings.held_out, "cnn", settings.width, settings.replicates,
-                        settings.train, run)
+    return common.setup(
+        settings.dataset, settings.held_out, "cnn", settings.width, settings.replicates, settings.train, run
+    )
 
 
 def _train_model(settings: Settings, run: Run, spec: ModelSpec) -> Ensemble:
@@ -234,17 +291,28 @@ def _theory(settings: Settings, run: Run) -> Simulation:
     """The theory's simulation (cached), seeded from its own part of the run's ``init`` stream (whose first word
     initialises the ensembles' first member)."""
     seed = substream(run.stream("init"), "theory")
-    return run.cache.cached("homogeneous", {"sim": settings.theory, "seed": seed},
-                            lambda: simulate(settings.theory, seed=seed), as_type=Simulation)
+    return run.cache.cached(
+        "homogeneous",
+        {"sim": settings.theory, "seed": seed},
+        lambda: simulate(settings.theory, seed=seed),
+        as_type=Simulation,
+    )
 
 
 def jobs(settings: Settings, run: Run) -> list[Stage]:
     """The set-up (the main CNN, the reversion chapter's, and the ladders), then the theory's simulation, every
     other model and the Gaussian-NLL regressor."""
     models = [spec for spec in model_specs(settings) if spec != MAIN] + [NLL]
-    return [Stage("setup", (Job(f"{settings.dataset} {MAIN.name}", _setup, (settings, run)),)),
-            Stage("models", (Job("theory", _theory, (settings, run)),
-                             *(Job(spec.name, _train_model, (settings, run, spec)) for spec in models)))]
+    return [
+        Stage("setup", (Job(f"{settings.dataset} {MAIN.name}", _setup, (settings, run)),)),
+        Stage(
+            "models",
+            (
+                Job("theory", _theory, (settings, run)),
+                *(Job(spec.name, _train_model, (settings, run, spec)) for spec in models),
+            ),
+        ),
+    ]
 
 
 def run(settings: Settings, run: Run) -> Results:
@@ -265,20 +333,33 @@ def run(settings: Settings, run: Run) -> Results:
         ensemble, train_data = _train(spec, data, settings, run)
         if spec == MAIN:
             main = ensemble
-        rows, vectors[spec.name] = measure(spec, ensemble, train_data, sets, settings.energies,
-                                           all_layers=spec == MAIN)
+        rows, vectors[spec.name] = measure(spec, ensemble, train_data, sets, settings.energies, all_layers=spec == MAIN)
         for name in tables:
             tables[name] += rows[name]
     theory = _theory(settings, run)
     nll_ensemble, _ = _train(NLL, data, settings, run)
     nll_loss = make_loss(NLL.loss, data.num_classes)
-    nll, nll_constants = nll_experiment(nll_ensemble, data, settings.nll_shifts, setup.ladders, settings.ood_splits,
-                                        run)
+    nll, nll_constants = nll_experiment(
+        nll_ensemble, data, settings.nll_shifts, setup.ladders, settings.ood_splits, run
+    )
     fgsm = fgsm_experiment(main, data, settings.fgsm_eps, settings.fgsm_steps, settings.ood_splits, run)
-    return Results(norms=pd.DataFrame(tables["norms"]), projection=pd.DataFrame(tables["projection"]),
-                   constants=pd.DataFrame(tables["constants"]), sets=pd.DataFrame(tables["sets"]), vectors=vectors,
-                   fgsm=fgsm, nll=nll, nll_ocs=nll_loss.ocs(targets(nll_loss, data)),
-                   nll_constants=nll_constants, theory=theory, theory_depths=settings.theory.depths,
-                   theory_angles=settings.theory.angles, archs=settings.archs, normalisations=settings.norms,
-                   shifts=settings.shifts, nll_shifts=settings.nll_shifts, energy=settings.energy,
-                   energies=settings.energies)
+    return Results(
+        norms=pd.DataFrame(tables["norms"]),
+        projection=pd.DataFrame(tables["projection"]),
+        constants=pd.DataFrame(tables["constants"]),
+        sets=pd.DataFrame(tables["sets"]),
+        vectors=vectors,
+        fgsm=fgsm,
+        nll=nll,
+        nll_ocs=nll_loss.ocs(targets(nll_loss, data)),
+        nll_constants=nll_constants,
+        theory=theory,
+        theory_depths=settings.theory.depths,
+        theory_angles=settings.theory.angles,
+        archs=settings.archs,
+        normalisations=settings.norms,
+        shifts=settings.shifts,
+        nll_shifts=settings.nll_shifts,
+        energy=settings.energy,
+        energies=settings.energies,
+    )

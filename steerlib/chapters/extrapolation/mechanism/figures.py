@@ -1,5 +1,6 @@
 """The chapter's figures: Fig 2.4 and its variants, the accumulated constants, the k sensitivity, the two
 counterexamples (Figs A.1, A.2) and the theory's simulation."""
+
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
@@ -46,8 +47,16 @@ def plot_mechanism(results: Results, arch: str = "cnn") -> plt.Figure:
     for i, shift in enumerate(shifts):
         g = df[df["shift"] == shift].groupby(["level", "depth", "layer"])["ratio"].agg(["mean", "std"]).reset_index()
         for level, gl in g.groupby("level"):
-            axes[i, 0].errorbar(gl["depth"], gl["mean"], yerr=gl["std"], marker="o", ms=3, capsize=2,
-                                color=cmap(level / 5), label=f"level {level}")
+            axes[i, 0].errorbar(
+                gl["depth"],
+                gl["mean"],
+                yerr=gl["std"],
+                marker="o",
+                ms=3,
+                capsize=2,
+                color=cmap(level / 5),
+                label=f"level {level}",
+            )
         axes[i, 0].set_xticks(gl["depth"], gl["layer"])
         axes[i, 0].axhline(1, color="gray", lw=0.8, ls="--")
         axes[i, 0].set_xlabel("layer (input to output)")
@@ -72,14 +81,20 @@ def plot_shrinkage_and_distance(results: Results) -> plt.Figure:
     A8d) the last hidden layer's feature-norm ratio against the predictions' distance to that layer's accumulated
     constants; (right) the last layer's ratio against the distance to the OCS."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.6), constrained_layout=True)
-    panels = ((hidden_layer, "to_hidden_constants", "last hidden layer", "its accumulated constants"),
-              (last_layer, "to_ocs", "last layer", "the OCS"))
+    panels = (
+        (hidden_layer, "to_hidden_constants", "last hidden layer", "its accumulated constants"),
+        (last_layer, "to_ocs", "last layer", "the OCS"),
+    )
     for model in model_names(results, "ce") + model_names(results, "mse_reward"):
         for ax, (layer, target, _, _) in zip(axes, panels):
-            norms = results.norms[(results.norms["model"] == model)
-                                  & (results.norms["layer"] == layer(results.norms, model))]
-            g = norms.merge(results.sets, on=["model", "replicate", "shift", "level"]).groupby(["shift", "level"]).mean(
-                numeric_only=True)
+            norms = results.norms[
+                (results.norms["model"] == model) & (results.norms["layer"] == layer(results.norms, model))
+            ]
+            g = (
+                norms.merge(results.sets, on=["model", "replicate", "shift", "level"])
+                .groupby(["shift", "level"])
+                .mean(numeric_only=True)
+            )
             clean = g.loc[("none", 0)]
             ax.plot(g["ratio"], g[target] / clean[target], "o", ms=4, label=model)
     for ax, (_, _, where, name) in zip(axes, panels):
@@ -98,8 +113,12 @@ def plot_norm_variants(results: Results) -> plt.Figure:
     fig, axes = plt.subplots(len(norms), 3, figsize=(12, 3 * len(norms)), squeeze=False, constrained_layout=True)
     for i, norm in enumerate(norms):
         model = ModelSpec("cnn", "ce", norm).name
-        for col, (curves, label) in enumerate(((norm_curves(results, model), "last-layer E_OOD/E_train ||W phi||^2"),
-                                               (projection_curves(results, model), "projection ratio"))):
+        for col, (curves, label) in enumerate(
+            (
+                (norm_curves(results, model), "last-layer E_OOD/E_train ||W phi||^2"),
+                (projection_curves(results, model), "projection ratio"),
+            )
+        ):
             for shift, g in curves.groupby("shift"):
                 axes[i, col].plot(g["level"], g["ratio"], marker="o", label=shift)
             axes[i, col].set_xlabel("shift level")
@@ -161,10 +180,26 @@ def plot_fgsm(results: Results) -> plt.Figure:
     styles = {"clean": ("r", "*"), "random sign": ("tab:gray", "s"), "adversarial": ("tab:blue", "o")}
     for kind, g in df.groupby("set", sort=False):
         color, marker = styles[kind]
-        axes[0].errorbar(g["ood_score"].mean(), g["distance"].mean(), xerr=g["ood_score"].std(),
-                         yerr=g["distance"].std(), color=color, marker=marker, ms=10, capsize=2, label=kind)
-        axes[1].errorbar(range(len(layers)), g[layers].mean(), yerr=g[layers].std(), color=color, marker=marker,
-                         capsize=2, label=kind)
+        axes[0].errorbar(
+            g["ood_score"].mean(),
+            g["distance"].mean(),
+            xerr=g["ood_score"].std(),
+            yerr=g["distance"].std(),
+            color=color,
+            marker=marker,
+            ms=10,
+            capsize=2,
+            label=kind,
+        )
+        axes[1].errorbar(
+            range(len(layers)),
+            g[layers].mean(),
+            yerr=g[layers].std(),
+            color=color,
+            marker=marker,
+            capsize=2,
+            label=kind,
+        )
     axes[0].set_xlabel("OOD score")
     axes[0].set_ylabel("KL(prediction || label marginal)")
     axes[0].legend(fontsize=8)
@@ -182,18 +217,26 @@ def plot_nll(results: Results) -> plt.Figure:
     g = df.groupby(["shift", "level"]).agg(["mean", "std"]).reset_index()
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.4), constrained_layout=True)
     for shift, gs in g.groupby("shift"):
-        axes[0].errorbar(gs[("ood_score", "mean")], gs[("distance", "mean")], yerr=gs[("distance", "std")],
-                         marker="o", capsize=2, label=shift)
+        axes[0].errorbar(
+            gs[("ood_score", "mean")],
+            gs[("distance", "mean")],
+            yerr=gs[("distance", "std")],
+            marker="o",
+            capsize=2,
+            label=shift,
+        )
         axes[1].errorbar(gs["level"], gs[("mu", "mean")], yerr=gs[("mu", "std")], marker="o", capsize=2, label=shift)
-        axes[2].errorbar(gs["level"], gs[(internal, "mean")], yerr=gs[(internal, "std")], marker="o", capsize=2,
-                         label=shift)
+        axes[2].errorbar(
+            gs["level"], gs[(internal, "mean")], yerr=gs[(internal, "std")], marker="o", capsize=2, label=shift
+        )
     clean = g[g["level"] == 0].iloc[0]
     axes[0].plot(clean[("ood_score", "mean")], clean[("distance", "mean")], "r*", ms=14, label="held-out train")
     axes[0].set_xlabel("OOD score")
     axes[0].set_ylabel("KL(N(mu, sigma^2) || OCS)")
     axes[1].axhline(results.nll_ocs[0], color="tab:orange", ls="--", label="OCS mean")
-    axes[1].axhline(float(results.nll_constants[:, 0].mean()), color="tab:blue", ls=":",
-                    label="accumulated constants' mean")
+    axes[1].axhline(
+        float(results.nll_constants[:, 0].mean()), color="tab:blue", ls=":", label="accumulated constants' mean"
+    )
     axes[1].set_xlabel("shift level")
     axes[1].set_ylabel("mean predicted mu")
     axes[2].axhline(1, color="gray", lw=0.8, ls="--")
@@ -252,8 +295,9 @@ def plot_bias(results: Results) -> plt.Figure:
         axes[0].plot(b.steps.numpy(), trace.numpy(), color=color, lw=1, ls="-" if ok else ":")
         axes[1].plot(b.checkpoints.numpy(), margin.numpy(), color=color, lw=1, ls="-" if ok else ":")
     handles = [Line2D([], [], color="tab:red"), Line2D([], [], color="tab:blue"), Line2D([], [], color="k", ls=":")]
-    axes[0].legend(handles, ["more +1 labels (OCS > 0)", "more -1 labels (OCS < 0)", "sign(b) != sign(margin labels)"],
-                   fontsize=8)
+    axes[0].legend(
+        handles, ["more +1 labels (OCS > 0)", "more -1 labels (OCS < 0)", "sign(b) != sign(margin labels)"], fontsize=8
+    )
     axes[0].axhline(0, color="k", lw=0.8)
     axes[0].set_xscale("log")
     axes[0].set_xlabel("gradient step")

@@ -8,13 +8,37 @@ hypothesis: the more OOD a set, the closer the predictions to the OCS.
 ``experiment`` trains and evaluates, ``analysis`` turns the table into curves, rank statistics and claims, and
 ``figures`` draws Figs 2.2-2.3.
 """
+
 from steerlib.chapters.extrapolation.reversion.analysis import SPECS, claims, curves, extra, rank_table
 from steerlib.chapters.extrapolation.reversion.experiment import PROFILES, Focus, FocusKey, Results, Settings, jobs, run
 from steerlib.core.chapter import Chapter
 
-CHAPTER = Chapter(name="reversion", part="extrapolation", title="Predictions revert to the optimal constant solution",
-                  package=__name__, profiles=PROFILES, run=run, claims=claims, extra=extra, jobs=jobs,
-                  results_type=Results, specs=SPECS)
+CHAPTER = Chapter(
+    name="reversion",
+    part="extrapolation",
+    title="Predictions revert to the optimal constant solution",
+    package=__name__,
+    profiles=PROFILES,
+    run=run,
+    claims=claims,
+    extra=extra,
+    jobs=jobs,
+    results_type=Results,
+    specs=SPECS,
+)
 
-__all__ = ["CHAPTER", "PROFILES", "SPECS", "Focus", "FocusKey", "Results", "Settings", "claims", "curves", "extra",
-           "jobs", "rank_table", "run"]
+__all__ = [
+    "CHAPTER",
+    "PROFILES",
+    "SPECS",
+    "Focus",
+    "FocusKey",
+    "Results",
+    "Settings",
+    "claims",
+    "curves",
+    "extra",
+    "jobs",
+    "rank_table",
+    "run",
+]

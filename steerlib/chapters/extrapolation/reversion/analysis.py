@@ -1,4 +1,5 @@
 """The reversion chapter's statistics: replicate-mean curves, Spearman's rho along them, and the claims A0-A5."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -46,16 +47,28 @@ def mean_curve_rho(c: pd.DataFrame, loss: str, x: str = "ood_score", y: str = "d
 
 
 # The trend claims: id -> (loss, quantity whose rho with the OOD score along each curve is averaged over the shifts)
-TRENDS = {"A2": ("ce", "distance"), "A3": ("ce", "entropy"), "A4a": ("gaussian_nll", "sigma"),
-          "A4b": ("gaussian_nll", "mu_gap"), "A4c": ("gaussian_nll", "distance"), "A5": ("mse_reward", "distance")}
+TRENDS = {
+    "A2": ("ce", "distance"),
+    "A3": ("ce", "entropy"),
+    "A4a": ("gaussian_nll", "sigma"),
+    "A4b": ("gaussian_nll", "mu_gap"),
+    "A4c": ("gaussian_nll", "distance"),
+    "A5": ("mse_reward", "distance"),
+}
 # The clean test accuracy the cross-entropy CNN must reach for its predictions to be worth judging, per dataset, and
 # why: the issue's bar for MNIST, and for the others a bar between their simple baselines and their CNN results.
 MIN_ACCURACY = {
-    "mnist5k": (0.95, "MNIST CNNs reach 0.99 on 60,000 images; 0.95 on 3,500 is a CNN that learned the digits, "
-                      "not a near-uniform one"),
+    "mnist5k": (
+        0.95,
+        "MNIST CNNs reach 0.99 on 60,000 images; 0.95 on 3,500 is a CNN that learned the digits, "
+        "not a near-uniform one",
+    ),
     "mnist": (0.95, "MNIST CNNs reach 0.99; 0.95 is a CNN that learned the digits"),
-    "mnist1d": (0.8, "above the MLP baseline of the mnist1d paper (0.68) and short of its CNN (0.94): a CNN that "
-                     "uses the signal's shape"),
+    "mnist1d": (
+        0.8,
+        "above the MLP baseline of the mnist1d paper (0.68) and short of its CNN (0.94): a CNN that "
+        "uses the signal's shape",
+    ),
     "digits": (0.9, "a linear model already reaches 0.95 on the 8x8 digits; 0.9 at the smoke profile's budget"),
     "cifar10": (0.7, "a small CNN's usual CIFAR-10 accuracy; a linear model reaches 0.4"),
 }
@@ -67,10 +80,11 @@ def trend_statistic(table: pd.DataFrame) -> tuple[Callable[[np.ndarray], dict[st
     """Every claim's statistic except A1 and A1b (:data:`TRENDS` and the accuracy prerequisites) as a function of a
     draw of replicates, and the number of replicates.
 
-    ``statistic(draw)`` takes the replicates at positions ``draw``, averages every curve point over them and returns, by claim id: per shift ``<cid>/<dataset>/<shift>``, Spearman's rho
-    between the OOD score and the claim's quantity along that shift's curve (clean set plus five levels), and
-    ``<cid>/<dataset>``, its mean over the shifts; ``A0a/<dataset>``, the CE model's clean accuracy; and
-    ``A0b/<dataset>/<shift>``, the share of it lost at the strongest level. In numpy so that resampling stays fast.
+    ``statistic(draw)`` takes the replicates at positions ``draw``, averages every curve point over them and returns, by
+    claim id: per shift ``<cid>/<dataset>/<shift>``, Spearman's rho between the OOD score and the claim's quantity along
+    that shift's curve (clean set plus five levels), and ``<cid>/<dataset>``, its mean over the shifts;
+    ``A0a/<dataset>``, the CE model's clean accuracy; and ``A0b/<dataset>/<shift>``, the share of it lost at the
+    strongest level. In numpy so that resampling stays fast.
     """
     full = with_clean(table)
     keys = ["dataset", "loss", "shift", "level"]
@@ -110,8 +124,10 @@ def trend_statistic(table: pd.DataFrame) -> tuple[Callable[[np.ndarray], dict[st
 
 def _ood_statistics(t: pd.DataFrame) -> dict[str, Measured]:
     """A1 and A1b, which read the OOD score: one number per evaluation set, shared by every replicate and loss."""
-    fixed = ("zero width: the OOD score is one number per evaluation set, shared by every replicate and loss (the "
-             "discriminator's split-to-split spread is not kept)")
+    fixed = (
+        "zero width: the OOD score is one number per evaluation set, shared by every replicate and loss (the "
+        "discriminator's split-to-split spread is not kept)"
+    )
     all_curves, out = curves(t), {}
     for name, d in t.groupby("dataset", sort=False):
         first = d["loss"].iloc[0]  # the OOD score is the same for every loss
@@ -135,19 +151,48 @@ def statistics(t: pd.DataFrame) -> dict[str, Measured]:
 
 # What each trend claim says: statement, quantity, direction, the dissertation's figure, and its source in words
 TREND_TEXT = {
-    "A2": ("CE: KL to the label marginal falls as the OOD score grows", "KL", "<",
-           "clear negative trend on 8 datasets (Fig 2.3)", "as Fig 2.3 shows on 8 datasets"),
-    "A3": ("CE: predictive entropy rises as the OOD score grows", "entropy", ">",
-           "average prediction flattens towards the marginal (Fig 2.2)", "the flattening of Fig 2.2"),
-    "A4a": ("Gaussian NLL: the predicted sigma rises as the OOD score grows", "mean sigma", ">",
-            "sigma increases with shift (Fig 2.2)",
-            "as in Fig 2.2 (outputs that merely shrink would not widen sigma)"),
-    "A4b": ("Gaussian NLL: the predicted mean moves towards mean(t)", "mean |mu - mu*|", "<",
-            "mu approaches the OCS mean (Fig 2.2)", "mu drifting to mu* as in Fig 2.2"),
-    "A4c": ("Gaussian NLL: KL to N(mu*, sigma*^2) falls as the OOD score grows", "KL", "<",
-            "clear negative trend (Fig 2.3)", "as Fig 2.3 shows on 8 datasets"),
-    "A5": ("MSE reward model: distance to the OCS falls as the OOD score grows", "squared distance", "<",
-           "clear negative trend (Fig 2.3)", "as Fig 2.3 shows on 8 datasets"),
+    "A2": (
+        "CE: KL to the label marginal falls as the OOD score grows",
+        "KL",
+        "<",
+        "clear negative trend on 8 datasets (Fig 2.3)",
+        "as Fig 2.3 shows on 8 datasets",
+    ),
+    "A3": (
+        "CE: predictive entropy rises as the OOD score grows",
+        "entropy",
+        ">",
+        "average prediction flattens towards the marginal (Fig 2.2)",
+        "the flattening of Fig 2.2",
+    ),
+    "A4a": (
+        "Gaussian NLL: the predicted sigma rises as the OOD score grows",
+        "mean sigma",
+        ">",
+        "sigma increases with shift (Fig 2.2)",
+        "as in Fig 2.2 (outputs that merely shrink would not widen sigma)",
+    ),
+    "A4b": (
+        "Gaussian NLL: the predicted mean moves towards mean(t)",
+        "mean |mu - mu*|",
+        "<",
+        "mu approaches the OCS mean (Fig 2.2)",
+        "mu drifting to mu* as in Fig 2.2",
+    ),
+    "A4c": (
+        "Gaussian NLL: KL to N(mu*, sigma*^2) falls as the OOD score grows",
+        "KL",
+        "<",
+        "clear negative trend (Fig 2.3)",
+        "as Fig 2.3 shows on 8 datasets",
+    ),
+    "A5": (
+        "MSE reward model: distance to the OCS falls as the OOD score grows",
+        "squared distance",
+        "<",
+        "clear negative trend (Fig 2.3)",
+        "as Fig 2.3 shows on 8 datasets",
+    ),
 }
 
 
@@ -155,39 +200,76 @@ def _trend_specs(cid: str) -> tuple[Spec, Spec]:
     """The mean-over-shifts claim and the per-shift claim of trend ``cid``."""
     statement, quantity, op, dissertation, source = TREND_TEXT[cid]
     threshold = -0.5 if op == "<" else 0.5
-    why = (f"rho {op} {threshold}: a clear monotone {'fall' if op == '<' else 'rise'} along the curve's six points, "
-           f"{source}; 0 would be no trend")
-    return (Spec(id=f"{cid}/{{dataset}}", statement=f"{{dataset}}, {statement} (mean over shifts)",
-                 statistic=f"mean over shifts of Spearman rho(OOD score, {quantity})", op=op, threshold=threshold,
-                 why=why, dissertation=dissertation),
-            Spec(id=f"{cid}/{{dataset}}/{{shift}}", statement=f"{{dataset}}, {{shift}}: {statement}",
-                 statistic=f"Spearman rho(OOD score, {quantity}) along the {{shift}} curve", op=op,
-                 threshold=threshold, why=why, dissertation=dissertation))
+    why = (
+        f"rho {op} {threshold}: a clear monotone {'fall' if op == '<' else 'rise'} along the curve's six points, "
+        f"{source}; 0 would be no trend"
+    )
+    return (
+        Spec(
+            id=f"{cid}/{{dataset}}",
+            statement=f"{{dataset}}, {statement} (mean over shifts)",
+            statistic=f"mean over shifts of Spearman rho(OOD score, {quantity})",
+            op=op,
+            threshold=threshold,
+            why=why,
+            dissertation=dissertation,
+        ),
+        Spec(
+            id=f"{cid}/{{dataset}}/{{shift}}",
+            statement=f"{{dataset}}, {{shift}}: {statement}",
+            statistic=f"Spearman rho(OOD score, {quantity}) along the {{shift}} curve",
+            op=op,
+            threshold=threshold,
+            why=why,
+            dissertation=dissertation,
+        ),
+    )
 
 
 SPECS = (
-    Spec(id="A0a/{dataset}", kind="prerequisite",
-         statement="{dataset}: the cross-entropy CNN classifies the clean test split well",
-         statistic="replicate-mean clean test accuracy of the CE model", op=">=",
-         threshold="the dataset's bar in MIN_ACCURACY", why=">= {threshold:g}: {reason}",
-         dissertation="trained networks (the dissertation's reach 0.99 on MNIST)"),
-    Spec(id="A0b/{dataset}/{shift}", kind="prerequisite",
-         statement="{dataset}, {shift}: the ladder's strongest level is a real shift",
-         statistic="share of the CE model's clean accuracy lost at level 5", op=">=", threshold=LADDER_COST,
-         why=">= 1/3: a ladder whose strongest level keeps two thirds of the accuracy barely moves the inputs (the "
-             "issue's rule); the ladder rule aims its level 5 at 0.6",
-         dissertation="its shifts cost the models much of their accuracy (Figs 2.3, 2.7)"),
-    Spec(id="A1/{dataset}", kind="prerequisite", statement="{dataset}: the OOD score rises with shift severity",
-         statistic="mean over shifts of Spearman rho(level, OOD score)", op=">", threshold=0.8,
-         why="rho > 0.8: the score must order the levels almost step by step (1: every step up) for the trends "
-             "against it (A2-A5) to be trends in shift",
-         dissertation="OOD score orders the shifted sets (Fig 2.3, x-axis)"),
-    Spec(id="A1b/{dataset}", kind="prerequisite",
-         statement="{dataset}: the held-out training distribution scores about 0.5",
-         statistic="|OOD score - 0.5| on the clean test split", op="<", threshold=0.1,
-         why="< 0.1: a split drawn from the training distribution leaves the discriminator at chance (0.5, a little "
-             "below by Jensen) up to its fitting noise; 0.1 is a fifth of the way to separable (1)",
-         dissertation="held-out set plotted at 0.5"),
+    Spec(
+        id="A0a/{dataset}",
+        kind="prerequisite",
+        statement="{dataset}: the cross-entropy CNN classifies the clean test split well",
+        statistic="replicate-mean clean test accuracy of the CE model",
+        op=">=",
+        threshold="the dataset's bar in MIN_ACCURACY",
+        why=">= {threshold:g}: {reason}",
+        dissertation="trained networks (the dissertation's reach 0.99 on MNIST)",
+    ),
+    Spec(
+        id="A0b/{dataset}/{shift}",
+        kind="prerequisite",
+        statement="{dataset}, {shift}: the ladder's strongest level is a real shift",
+        statistic="share of the CE model's clean accuracy lost at level 5",
+        op=">=",
+        threshold=LADDER_COST,
+        why=">= 1/3: a ladder whose strongest level keeps two thirds of the accuracy barely moves the inputs (the "
+        "issue's rule); the ladder rule aims its level 5 at 0.6",
+        dissertation="its shifts cost the models much of their accuracy (Figs 2.3, 2.7)",
+    ),
+    Spec(
+        id="A1/{dataset}",
+        kind="prerequisite",
+        statement="{dataset}: the OOD score rises with shift severity",
+        statistic="mean over shifts of Spearman rho(level, OOD score)",
+        op=">",
+        threshold=0.8,
+        why="rho > 0.8: the score must order the levels almost step by step (1: every step up) for the trends "
+        "against it (A2-A5) to be trends in shift",
+        dissertation="OOD score orders the shifted sets (Fig 2.3, x-axis)",
+    ),
+    Spec(
+        id="A1b/{dataset}",
+        kind="prerequisite",
+        statement="{dataset}: the held-out training distribution scores about 0.5",
+        statistic="|OOD score - 0.5| on the clean test split",
+        op="<",
+        threshold=0.1,
+        why="< 0.1: a split drawn from the training distribution leaves the discriminator at chance (0.5, a little "
+        "below by Jensen) up to its fitting noise; 0.1 is a fifth of the way to separable (1)",
+        dissertation="held-out set plotted at 0.5",
+    ),
     *(spec for cid in TRENDS for spec in _trend_specs(cid)),
 )
 

@@ -1,5 +1,6 @@
 """The reversion experiment: train every dataset x loss ensemble, evaluate it on every shifted set (Part I's shared
 set-up and models: :mod:`steerlib.chapters.extrapolation.common`)."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -50,11 +51,19 @@ class Settings:
 # on mnist1d (about 4 s); 5 replicates would cost 2 more minutes. paper keeps its datasets and recipe and adopts the
 # ladder rule.
 PROFILES = {
-    "smoke": Settings(datasets=("digits",), shifts=("rotate", "noise"), width=16, replicates=2, held_out=200,
-                      ood_splits=2, train=common.RECIPES["smoke"]),
+    "smoke": Settings(
+        datasets=("digits",),
+        shifts=("rotate", "noise"),
+        width=16,
+        replicates=2,
+        held_out=200,
+        ood_splits=2,
+        train=common.RECIPES["smoke"],
+    ),
     "cpu": Settings(),
-    "paper": Settings(datasets=("mnist", "cifar10"), width=64, replicates=5, held_out=5000,
-                      train=common.RECIPES["paper"]),
+    "paper": Settings(
+        datasets=("mnist", "cifar10"), width=64, replicates=5, held_out=5000, train=common.RECIPES["paper"]
+    ),
 }
 
 
@@ -105,22 +114,38 @@ def _accuracy(loss, out: torch.Tensor, y: torch.Tensor, t: torch.Tensor) -> np.n
 
 def _setup(settings: Settings, run: Run, dataset: str) -> common.Setup:
     """``dataset``'s set-up (:func:`~steerlib.chapters.extrapolation.common.setup`)."""
-    return common.setup(dataset, settings.held_out, settings.arch, settings.width, settings.replicates,
-                        settings.train, run)
+    return common.setup(
+        dataset, settings.held_out, settings.arch, settings.width, settings.replicates, settings.train, run
+    )
 
 
 def _train_ensemble(settings: Settings, run: Run, dataset: str, loss_name: str) -> Ensemble:
     """One job: the ensemble of ``loss_name`` on ``dataset`` (after its set-up, from the cache)."""
-    return common.ensemble(_setup(settings, run, dataset).data, loss_name, settings.arch, settings.width,
-                           settings.replicates, settings.train, run)
+    return common.ensemble(
+        _setup(settings, run, dataset).data,
+        loss_name,
+        settings.arch,
+        settings.width,
+        settings.replicates,
+        settings.train,
+        run,
+    )
 
 
 def jobs(settings: Settings, run: Run) -> list[Stage]:
     """Each dataset's set-up (the cross-entropy ensemble and the ladders), then every other loss's ensemble."""
-    return [Stage("classifiers", tuple(Job(f"{name}/ce", _setup, (settings, run, name))
-                                       for name in settings.datasets)),
-            Stage("ensembles", tuple(Job(f"{name}/{loss}", _train_ensemble, (settings, run, name, loss))
-                                     for name in settings.datasets for loss in settings.losses if loss != "ce"))]
+    return [
+        Stage("classifiers", tuple(Job(f"{name}/ce", _setup, (settings, run, name)) for name in settings.datasets)),
+        Stage(
+            "ensembles",
+            tuple(
+                Job(f"{name}/{loss}", _train_ensemble, (settings, run, name, loss))
+                for name in settings.datasets
+                for loss in settings.losses
+                if loss != "ce"
+            ),
+        ),
+    ]
 
 
 def run(settings: Settings, run: Run) -> Results:
@@ -132,14 +157,18 @@ def run(settings: Settings, run: Run) -> Results:
         part = _setup(settings, run, name)
         data, ladders[name] = part.data, part.ladders
         sets = common.shifted_sets(data, settings.shifts, part.ladders, run)
-        scores = [common.ood_score(run, data.name, data.x_train, s.shift, s.severity, s.x, settings.ood_splits)
-                  for s in sets]
-        focus_inputs = {shift: common.focus_inputs(data, settings.focus_class, shift, part.ladders, run)
-                        for shift in settings.shifts}
+        scores = [
+            common.ood_score(run, data.name, data.x_train, s.shift, s.severity, s.x, settings.ood_splits) for s in sets
+        ]
+        focus_inputs = {
+            shift: common.focus_inputs(data, settings.focus_class, shift, part.ladders, run)
+            for shift in settings.shifts
+        }
         for loss_name in settings.losses:
             loss = make_loss(loss_name, data.num_classes)
-            members = common.ensemble(data, loss, settings.arch, settings.width, settings.replicates,
-                                      settings.train, run)
+            members = common.ensemble(
+                data, loss, settings.arch, settings.width, settings.replicates, settings.train, run
+            )
             ocs = loss.ocs(targets(loss, data))
             t_test = targets(loss, data, "test")
             for s, score in zip(sets, scores):
@@ -147,9 +176,19 @@ def run(settings: Settings, run: Run) -> Results:
                 stats = _summaries(loss, out, ocs)
                 acc = _accuracy(loss, out, s.y, t_test)
                 for e in range(len(members)):
-                    rows.append({"dataset": name, "loss": loss_name, "shift": s.shift, "level": s.level,
-                                 "severity": s.severity, "replicate": e, "ood_score": score, "accuracy": acc[e],
-                                 **{k: v[e] for k, v in stats.items()}})
+                    rows.append(
+                        {
+                            "dataset": name,
+                            "loss": loss_name,
+                            "shift": s.shift,
+                            "level": s.level,
+                            "severity": s.severity,
+                            "replicate": e,
+                            "ood_score": score,
+                            "accuracy": acc[e],
+                            **{k: v[e] for k, v in stats.items()},
+                        }
+                    )
             for shift, (sevs, xs) in focus_inputs.items():
                 predictions = torch.stack([loss.predict(members.predict(x)) for x in xs], dim=1)
                 focus[FocusKey(name, loss_name, shift)] = Focus(tuple(sevs), predictions, ocs)

@@ -1,5 +1,6 @@
 """The reversion chapter's figures: Fig 2.2 (average predictions under shift, as a static slider and a live widget)
 and Fig 2.3."""
+
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
@@ -9,8 +10,11 @@ from steerlib.chapters.extrapolation.reversion.analysis import average_predictio
 from steerlib.chapters.extrapolation.reversion.experiment import FocusKey, Results, Settings
 from steerlib.core.figures import frame_slider
 
-LOSS_LABELS = {"ce": "cross-entropy: KL to label marginal", "mse_reward": "MSE reward: squared distance to OCS",
-               "gaussian_nll": "Gaussian NLL: KL to OCS Gaussian"}
+LOSS_LABELS = {
+    "ce": "cross-entropy: KL to label marginal",
+    "mse_reward": "MSE reward: squared distance to OCS",
+    "gaussian_nll": "Gaussian NLL: KL to OCS Gaussian",
+}
 
 
 def plot_reversion(results: Results) -> plt.Figure:
@@ -20,17 +24,31 @@ def plot_reversion(results: Results) -> plt.Figure:
     """
     c = curves(results.table)
     losses, datasets = list(dict.fromkeys(c["loss"])), list(dict.fromkeys(c["dataset"]))
-    fig, axes = plt.subplots(len(losses), len(datasets), figsize=(4.2 * len(datasets), 3.2 * len(losses)),
-                             squeeze=False, constrained_layout=True)
+    fig, axes = plt.subplots(
+        len(losses),
+        len(datasets),
+        figsize=(4.2 * len(datasets), 3.2 * len(losses)),
+        squeeze=False,
+        constrained_layout=True,
+    )
     for i, loss in enumerate(losses):
         for j, name in enumerate(datasets):
             ax = axes[i, j]
             sub = c[(c["loss"] == loss) & (c["dataset"] == name)]
             for shift, g in sub.groupby("shift", sort=False):
-                ax.errorbar(g[("ood_score", "mean")], g[("distance", "mean")], yerr=g[("distance", "std")],
-                            marker="o", ms=4, capsize=2, label=shift)
+                ax.errorbar(
+                    g[("ood_score", "mean")],
+                    g[("distance", "mean")],
+                    yerr=g[("distance", "std")],
+                    marker="o",
+                    ms=4,
+                    capsize=2,
+                    label=shift,
+                )
             clean = sub[sub["level"] == 0].iloc[0]
-            ax.plot(clean[("ood_score", "mean")], clean[("distance", "mean")], "r*", ms=14, label="held-out train dist.")
+            ax.plot(
+                clean[("ood_score", "mean")], clean[("distance", "mean")], "r*", ms=14, label="held-out train dist."
+            )
             ax.set_xlabel("OOD score")
             ax.set_ylabel(LOSS_LABELS[loss].split(": ")[1])
             ax.set_title(f"{name} - {loss}")
@@ -94,9 +112,13 @@ def plot_focus_level(results: Results, dataset: str, shift: str, level: int) -> 
 def focus_slider(results: Results, dataset: str, settings: Settings):
     """Fig 2.2 for every shift, as a static slider: a shift menu and a severity slider over pre-drawn frames of
     :func:`plot_focus_level`, which move in the static book without a kernel (an ``IPython.display.HTML``)."""
-    frames = {shift: [(f"level {level}: {shift} {sev:g}", plot_focus_level(results, dataset, shift, level))
-                      for level, sev in enumerate(_severities(results, dataset, shift))]
-              for shift in settings.shifts}
+    frames = {
+        shift: [
+            (f"level {level}: {shift} {sev:g}", plot_focus_level(results, dataset, shift, level))
+            for level, sev in enumerate(_severities(results, dataset, shift))
+        ]
+        for shift in settings.shifts
+    }
     return frame_slider(frames, menu="shift", slider="severity level")
 
 
@@ -110,5 +132,8 @@ def focus_widget(results: Results, dataset: str, settings: Settings):
         plt.show()
 
     levels = len(_severities(results, dataset, settings.shifts[0]))
-    return widgets.interactive(draw, shift=widgets.Dropdown(options=list(settings.shifts), description="shift"),
-                               level=widgets.IntSlider(value=0, min=0, max=levels - 1, description="severity level"))
+    return widgets.interactive(
+        draw,
+        shift=widgets.Dropdown(options=list(settings.shifts), description="shift"),
+        level=widgets.IntSlider(value=0, min=0, max=levels - 1, description="severity level"),
+    )

@@ -15,6 +15,7 @@ and verifier) gives the ground-truth reward, +2 per true fact and -3 per false o
 - **Evaluation** on held-out people of every mention bin: true and false facts per response, fraction true, the
   reward models' bias (predicted - true reward of SFT samples), example generations (Figs 3.5-3.9, claims C6-C13).
 """
+
 from steerlib.chapters.hallucination.conservative_rewards.analysis import SPECS, claims, examples, extra
 from steerlib.chapters.hallucination.conservative_rewards.experiment import (
     PROFILES,
@@ -26,9 +27,18 @@ from steerlib.chapters.hallucination.conservative_rewards.experiment import (
 )
 from steerlib.core.chapter import Chapter
 
-CHAPTER = Chapter(name="conservative-rewards", part="hallucination",
-                  title="Conservative reward models make RL factuality finetuning safer", package=__name__,
-                  profiles=PROFILES, run=run, claims=claims, extra=extra, jobs=jobs, results_type=Results, specs=SPECS)
+CHAPTER = Chapter(
+    name="conservative-rewards",
+    part="hallucination",
+    title="Conservative reward models make RL factuality finetuning safer",
+    package=__name__,
+    profiles=PROFILES,
+    run=run,
+    claims=claims,
+    extra=extra,
+    jobs=jobs,
+    results_type=Results,
+    specs=SPECS,
+)
 
-__all__ = ["CHAPTER", "PROFILES", "SPECS", "Results", "Settings", "claims", "examples", "extra", "jobs", "run",
-           "world"]
+__all__ = ["CHAPTER", "PROFILES", "SPECS", "Results", "Settings", "claims", "examples", "extra", "jobs", "run", "world"]

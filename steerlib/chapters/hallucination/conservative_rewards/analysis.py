@@ -8,6 +8,7 @@ the replicates, with a prediction interval for the mean of a rerun
 (:func:`~steerlib.measures.statistics.over_replicates`). Bins are in ``Results.bins`` order: ``lo`` is the least
 mentioned bin (never mentioned), ``hi`` the most mentioned.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -90,8 +91,9 @@ def generator_accuracy(r: Results, name: str = "standard") -> np.ndarray:
     return np.array([d.label[d.mentions == b].mean() if (d.mentions == b).any() else np.nan for b in r.bins])
 
 
-def rl_moved(history: list[dict[str, float]], rl_reward: np.ndarray, sft_reward: np.ndarray,
-             person: np.ndarray) -> float:
+def rl_moved(
+    history: list[dict[str, float]], rl_reward: np.ndarray, sft_reward: np.ndarray, person: np.ndarray
+) -> float:
     """How far an RL run moved the policy from the SFT model, in standard errors: the smaller of
 
     (i) ``z_r`` = the mean over people of the run's own reward of the RL policy's responses minus that of the SFT
@@ -145,12 +147,14 @@ def statistics(r: Results) -> dict[str, float]:
 
     lo, hi = 0, len(bins) - 1
     sft_len, sft_len2 = overall("sft", "length"), overall("sft", "length2")
-    out = {"gate/sft": fraction_true(pp, "sft", np.flatnonzero(pp.mentions == bins[hi])),
-           "gate/lengths": float(np.sqrt(max(sft_len2 - sft_len ** 2, 0.0))),
-           "C6": at("sft", "reward", hi) - at("sft", "reward", lo),
-           "C8": at("sft", "true", hi) - at("sft", "true", lo),
-           "C8b": at("sft", "false", lo) - at("sft", "false", hi),
-           "C8c": abs(at("sft", "length", lo) - at("sft", "length", hi))}
+    out = {
+        "gate/sft": fraction_true(pp, "sft", np.flatnonzero(pp.mentions == bins[hi])),
+        "gate/lengths": float(np.sqrt(max(sft_len2 - sft_len**2, 0.0))),
+        "C6": at("sft", "reward", hi) - at("sft", "reward", lo),
+        "C8": at("sft", "true", hi) - at("sft", "true", lo),
+        "C8b": at("sft", "false", lo) - at("sft", "false", hi),
+        "C8c": abs(at("sft", "length", lo) - at("sft", "length", hi)),
+    }
     for name in REWARD_MODELS:
         if (f"rm-{name}", "bias") in pp.values:
             out[f"gate/rm-{name}"] = at(f"rm-{name}", "balanced", hi)
@@ -161,15 +165,22 @@ def statistics(r: Results) -> dict[str, float]:
         d_true = bin_means(pp, ("conservative", "true"), bins) - bin_means(pp, ("sft", "true"), bins)
         d_false = bin_means(pp, ("conservative", "false"), bins) - bin_means(pp, ("sft", "false"), bins)
         frac = {p: fraction_true(pp, p) for p in ("sft", "standard", "conservative")}
-        out.update({"C9": float(np.nanmin(d_true)), "C9b": float(np.nanmax(d_false)),
-                    "C10": abs(overall("conservative", "true") - overall("standard", "true")),
-                    "C10b": overall("conservative", "false") / overall("standard", "false")
-                    if overall("standard", "false") else float("nan"),
-                    "C11": min(frac["conservative"] - frac["standard"], frac["standard"] - frac["sft"]),
-                    "C12": at("conservative", "length", hi) - at("conservative", "length", lo)})
+        out.update(
+            {
+                "C9": float(np.nanmin(d_true)),
+                "C9b": float(np.nanmax(d_false)),
+                "C10": abs(overall("conservative", "true") - overall("standard", "true")),
+                "C10b": overall("conservative", "false") / overall("standard", "false")
+                if overall("standard", "false")
+                else float("nan"),
+                "C11": min(frac["conservative"] - frac["standard"], frac["standard"] - frac["sft"]),
+                "C12": at("conservative", "length", hi) - at("conservative", "length", lo),
+            }
+        )
     if {"oracle", "count"} <= {k[0] for k in pp.values}:
-        out["C13"] = (overall("oracle", "false") / overall("count", "false") if overall("count", "false")
-                      else float("nan"))
+        out["C13"] = (
+            overall("oracle", "false") / overall("count", "false") if overall("count", "false") else float("nan")
+        )
     if "standard" in r.rm_data:
         out["gate/generator"] = generator_gap(r)
     out.update({f"gate/rl-{name}": run_moved(r, name) for name in r.rl_history})
@@ -178,7 +189,7 @@ def statistics(r: Results) -> dict[str, float]:
 
 def target_sd(max_facts: int) -> float:
     """Standard deviation of the SFT targets' lengths, uniform on 1..max_facts: sqrt((max_facts^2 - 1) / 12)."""
-    return float(np.sqrt((max_facts ** 2 - 1) / 12))
+    return float(np.sqrt((max_facts**2 - 1) / 12))
 
 
 RM_GATE = "halfway from chance to perfect: the head must read the backbone's knowledge"  # both RMs' gates' why
@@ -187,79 +198,186 @@ RM_GATE = "halfway from chance to perfect: the head must read the backbone's kno
 # to false moves the true reward by 5 (+2 to -3), the unit of several thresholds. ``lo``/``hi``: the least and most
 # mentioned bins.
 SPECS = (
-    Spec(id="gate/sft", kind="prerequisite", statement="the SFT model's profiles of people with {hi} are mostly true",
-         statistic="fraction of true facts of SFT at {hi}", op=">", threshold=0.6,
-         why="well above the 0.25 of a guess: the familiar facts must be retrievable for familiarity to mean "
-             "anything", dissertation="section 3.6 setting"),
-    Spec(id="gate/lengths", kind="prerequisite",
-         statement="SFT responses vary in length (the model has learnt to stop)",
-         statistic="standard deviation of the SFT responses' number of facts", op=">",
-         threshold="half the standard deviation of the SFT targets' lengths (uniform on 1..max_facts)",
-         why="half the spread of the SFT targets' lengths ({target_sd:.2f}); a model that always writes the same "
-             "number of facts has 0", dissertation="section 3.6 setting"),
-    Spec(id="gate/rm-standard", kind="prerequisite",
-         statement="the standard RM tells true from false facts about people with {hi}",
-         statistic="per-fact accuracy on balanced true/false clauses at {hi} (chance 0.5)", op=">", threshold=0.75,
-         why=RM_GATE, dissertation="Fig 3.5 setting"),
-    Spec(id="gate/rm-conservative", kind="prerequisite",
-         statement="the conservative RM tells true from false facts about people with {hi}",
-         statistic="per-fact accuracy on balanced true/false clauses at {hi} (chance 0.5)", op=">", threshold=0.75,
-         why=RM_GATE, dissertation="Fig 3.5 setting"),
-    Spec(id="C6", statement="the SFT model's own samples get lower true reward as people grow unfamiliar",
-         statistic="mean true reward of SFT samples at {hi} minus at {lo}", op=">", threshold=5.0,
-         why="one fact per response turned from true to false (+2 to -3); the rival (no familiarity effect) gives 0",
-         dissertation="section 3.6"),
-    Spec(id="C7", statement="the standard RM overestimates reward more on unfamiliar people",
-         statistic="standard RM bias (predicted - true reward of SFT samples) at {lo} minus at {hi}", op=">",
-         threshold=2.5, why="half of one fact's 5-point swing; an RM as right about unfamiliar as familiar people "
-                            "gives 0", dissertation="Fig 3.6"),
-    Spec(id="C7b", statement="the conservative RM does not overestimate reward on unfamiliar people",
-         statistic="conservative RM bias (predicted - true reward of SFT samples) at {lo}", op="<", threshold=1.25,
-         why="about 0 or below: at most a quarter of one fact's 5-point swing", dissertation="Fig 3.6"),
-    Spec(id="C8", statement="standard SFT states fewer true facts about unfamiliar people",
-         statistic="true facts per SFT response at {hi} minus at {lo}", op=">", threshold=1.0,
-         why="a whole fact of the (1 + max_facts) / 2 a response holds on average; no effect gives 0",
-         dissertation="Fig 3.8"),
-    Spec(id="C8b", statement="... and more false facts", statistic="false facts per SFT response at {lo} minus at {hi}",
-         op=">", threshold=1.0, why="a whole fact, as for C8", dissertation="Fig 3.8"),
-    Spec(id="C8c", statement="... at a roughly flat length", statistic="|facts per SFT response at {lo} minus at {hi}|",
-         op="<", threshold=0.5,
-         why="within half a fact: a model that stopped early when it does not know would shorten by more",
-         dissertation="Fig 3.8"),
-    Spec(id="C9", statement="RL with the conservative RM keeps at least SFT's true facts in every bin",
-         statistic="min over bins of true facts per response, conservative RL minus SFT", op=">", threshold=-0.25,
-         why="'the same or more', allowing a quarter of a fact", dissertation="Fig 3.8"),
-    Spec(id="C9b", statement="... and states fewer false facts in every bin",
-         statistic="max over bins of false facts per response, conservative RL minus SFT", op="<", threshold=0.0,
-         why="fewer means below zero in every bin", dissertation="Fig 3.8"),
-    Spec(id="C10", statement="conservative and standard RL state about the same number of true facts",
-         statistic="|true facts per response, conservative RL minus standard RL| (all held-out people)", op="<",
-         threshold=0.5, why="within half a fact", dissertation="Fig 3.8"),
-    Spec(id="C10b", statement="... but conservative RL states far fewer false facts",
-         statistic="false facts per response, conservative RL / standard RL (all held-out people)", op="<",
-         threshold=0.5, why="'far fewer' taken as at most half; the rival (the RMs are equivalent) gives 1",
-         dissertation="Fig 3.8"),
-    Spec(id="C11", statement="the fraction of true facts is ordered conservative RL > standard RL > SFT",
-         statistic="min(fraction true conservative - standard, standard - SFT) (all held-out people)", op=">",
-         threshold=0.0, why="the ordering, not the values (bios: 0.59 > 0.50 > 0.47; plots 0.80 > 0.54 > 0.45)",
-         dissertation="Fig 3.7"),
-    Spec(id="C12", statement="under conservative RL, responses get shorter as people grow unfamiliar",
-         statistic="facts per conservative-RL response at {hi} minus at {lo}", op=">", threshold=1.0,
-         why="a whole fact; SFT's flat length (C8c) gives about 0", dissertation="Fig 3.9"),
-    Spec(id="C13", statement="an oracle +2/-3 per-fact reward cuts false facts compared with counting true facts",
-         statistic="false facts per response, oracle-reward RL / count-reward RL (all held-out people)", op="<",
-         threshold=0.5, why="at least halved; the rival (the penalty for false facts does nothing) gives 1",
-         dissertation="section 3.6 control"),
-    Spec(id="gate/generator", kind="prerequisite",
-         statement="the standard generator is as accurate about unfamiliar people as about familiar ones",
-         statistic="|fraction of true facts in its responses at {hi} minus at {lo}|", op="<", threshold=0.1,
-         why="the stand-in for GPT-3.5 must not know familiar people better (by construction: 0)",
-         dissertation="Fig 3.5 setting"),
-    Spec(id="gate/rl-{reward}", kind="prerequisite", statement="RL with the {reward} reward moved the policy",
-         statistic="min(z of the run's own reward, RL minus SFT, on fresh samples of its prompts; z of the last "
-                   "quarter's KL to SFT)", op=">", threshold=Z_MOVED,
-         why="two standard errors: the noise of the reward change (across people) and of the per-step KL estimates, "
-             "measured in the run", dissertation="section 3.6 setting"),
+    Spec(
+        id="gate/sft",
+        kind="prerequisite",
+        statement="the SFT model's profiles of people with {hi} are mostly true",
+        statistic="fraction of true facts of SFT at {hi}",
+        op=">",
+        threshold=0.6,
+        why="well above the 0.25 of a guess: the familiar facts must be retrievable for familiarity to mean anything",
+        dissertation="section 3.6 setting",
+    ),
+    Spec(
+        id="gate/lengths",
+        kind="prerequisite",
+        statement="SFT responses vary in length (the model has learnt to stop)",
+        statistic="standard deviation of the SFT responses' number of facts",
+        op=">",
+        threshold="half the standard deviation of the SFT targets' lengths (uniform on 1..max_facts)",
+        why="half the spread of the SFT targets' lengths ({target_sd:.2f}); a model that always writes the same "
+        "number of facts has 0",
+        dissertation="section 3.6 setting",
+    ),
+    Spec(
+        id="gate/rm-standard",
+        kind="prerequisite",
+        statement="the standard RM tells true from false facts about people with {hi}",
+        statistic="per-fact accuracy on balanced true/false clauses at {hi} (chance 0.5)",
+        op=">",
+        threshold=0.75,
+        why=RM_GATE,
+        dissertation="Fig 3.5 setting",
+    ),
+    Spec(
+        id="gate/rm-conservative",
+        kind="prerequisite",
+        statement="the conservative RM tells true from false facts about people with {hi}",
+        statistic="per-fact accuracy on balanced true/false clauses at {hi} (chance 0.5)",
+        op=">",
+        threshold=0.75,
+        why=RM_GATE,
+        dissertation="Fig 3.5 setting",
+    ),
+    Spec(
+        id="C6",
+        statement="the SFT model's own samples get lower true reward as people grow unfamiliar",
+        statistic="mean true reward of SFT samples at {hi} minus at {lo}",
+        op=">",
+        threshold=5.0,
+        why="one fact per response turned from true to false (+2 to -3); the rival (no familiarity effect) gives 0",
+        dissertation="section 3.6",
+    ),
+    Spec(
+        id="C7",
+        statement="the standard RM overestimates reward more on unfamiliar people",
+        statistic="standard RM bias (predicted - true reward of SFT samples) at {lo} minus at {hi}",
+        op=">",
+        threshold=2.5,
+        why="half of one fact's 5-point swing; an RM as right about unfamiliar as familiar people gives 0",
+        dissertation="Fig 3.6",
+    ),
+    Spec(
+        id="C7b",
+        statement="the conservative RM does not overestimate reward on unfamiliar people",
+        statistic="conservative RM bias (predicted - true reward of SFT samples) at {lo}",
+        op="<",
+        threshold=1.25,
+        why="about 0 or below: at most a quarter of one fact's 5-point swing",
+        dissertation="Fig 3.6",
+    ),
+    Spec(
+        id="C8",
+        statement="standard SFT states fewer true facts about unfamiliar people",
+        statistic="true facts per SFT response at {hi} minus at {lo}",
+        op=">",
+        threshold=1.0,
+        why="a whole fact of the (1 + max_facts) / 2 a response holds on average; no effect gives 0",
+        dissertation="Fig 3.8",
+    ),
+    Spec(
+        id="C8b",
+        statement="... and more false facts",
+        statistic="false facts per SFT response at {lo} minus at {hi}",
+        op=">",
+        threshold=1.0,
+        why="a whole fact, as for C8",
+        dissertation="Fig 3.8",
+    ),
+    Spec(
+        id="C8c",
+        statement="... at a roughly flat length",
+        statistic="|facts per SFT response at {lo} minus at {hi}|",
+        op="<",
+        threshold=0.5,
+        why="within half a fact: a model that stopped early when it does not know would shorten by more",
+        dissertation="Fig 3.8",
+    ),
+    Spec(
+        id="C9",
+        statement="RL with the conservative RM keeps at least SFT's true facts in every bin",
+        statistic="min over bins of true facts per response, conservative RL minus SFT",
+        op=">",
+        threshold=-0.25,
+        why="'the same or more', allowing a quarter of a fact",
+        dissertation="Fig 3.8",
+    ),
+    Spec(
+        id="C9b",
+        statement="... and states fewer false facts in every bin",
+        statistic="max over bins of false facts per response, conservative RL minus SFT",
+        op="<",
+        threshold=0.0,
+        why="fewer means below zero in every bin",
+        dissertation="Fig 3.8",
+    ),
+    Spec(
+        id="C10",
+        statement="conservative and standard RL state about the same number of true facts",
+        statistic="|true facts per response, conservative RL minus standard RL| (all held-out people)",
+        op="<",
+        threshold=0.5,
+        why="within half a fact",
+        dissertation="Fig 3.8",
+    ),
+    Spec(
+        id="C10b",
+        statement="... but conservative RL states far fewer false facts",
+        statistic="false facts per response, conservative RL / standard RL (all held-out people)",
+        op="<",
+        threshold=0.5,
+        why="'far fewer' taken as at most half; the rival (the RMs are equivalent) gives 1",
+        dissertation="Fig 3.8",
+    ),
+    Spec(
+        id="C11",
+        statement="the fraction of true facts is ordered conservative RL > standard RL > SFT",
+        statistic="min(fraction true conservative - standard, standard - SFT) (all held-out people)",
+        op=">",
+        threshold=0.0,
+        why="the ordering, not the values (bios: 0.59 > 0.50 > 0.47; plots 0.80 > 0.54 > 0.45)",
+        dissertation="Fig 3.7",
+    ),
+    Spec(
+        id="C12",
+        statement="under conservative RL, responses get shorter as people grow unfamiliar",
+        statistic="facts per conservative-RL response at {hi} minus at {lo}",
+        op=">",
+        threshold=1.0,
+        why="a whole fact; SFT's flat length (C8c) gives about 0",
+        dissertation="Fig 3.9",
+    ),
+    Spec(
+        id="C13",
+        statement="an oracle +2/-3 per-fact reward cuts false facts compared with counting true facts",
+        statistic="false facts per response, oracle-reward RL / count-reward RL (all held-out people)",
+        op="<",
+        threshold=0.5,
+        why="at least halved; the rival (the penalty for false facts does nothing) gives 1",
+        dissertation="section 3.6 control",
+    ),
+    Spec(
+        id="gate/generator",
+        kind="prerequisite",
+        statement="the standard generator is as accurate about unfamiliar people as about familiar ones",
+        statistic="|fraction of true facts in its responses at {hi} minus at {lo}|",
+        op="<",
+        threshold=0.1,
+        why="the stand-in for GPT-3.5 must not know familiar people better (by construction: 0)",
+        dissertation="Fig 3.5 setting",
+    ),
+    Spec(
+        id="gate/rl-{reward}",
+        kind="prerequisite",
+        statement="RL with the {reward} reward moved the policy",
+        statistic="min(z of the run's own reward, RL minus SFT, on fresh samples of its prompts; z of the last "
+        "quarter's KL to SFT)",
+        op=">",
+        threshold=Z_MOVED,
+        why="two standard errors: the noise of the reward change (across people) and of the per-step KL estimates, "
+        "measured in the run",
+        dissertation="section 3.6 setting",
+    ),
 )
 
 
@@ -269,8 +387,12 @@ def claims(results: Results) -> list[Claim]:
     r, sd = results, target_sd(results.max_facts)
     measured = over_replicates([statistics(o) for o in [r, *r.others]])
     measured["gate/lengths"] = dataclasses.replace(measured["gate/lengths"], threshold=round(sd / 2, 3))
-    return make_claims(SPECS, measured, axes={"reward": list(r.rl_history)},
-                       context={"lo": f"{r.bins[0]} mentions", "hi": f"{r.bins[-1]} mentions", "target_sd": sd})
+    return make_claims(
+        SPECS,
+        measured,
+        axes={"reward": list(r.rl_history)},
+        context={"lo": f"{r.bins[0]} mentions", "hi": f"{r.bins[-1]} mentions", "target_sd": sd},
+    )
 
 
 def examples(r: Results, per_bin: int = 1) -> pd.DataFrame:
@@ -280,8 +402,16 @@ def examples(r: Results, per_bin: int = 1) -> pd.DataFrame:
     for b in (r.bins[-1], r.bins[len(r.bins) // 2], r.bins[0]):
         for i in np.flatnonzero(r.mentions == b)[:per_bin]:
             for name, p in r.policies.items():
-                rows.append({"mentions": b, "prompt": r.prompts[i], "policy": name, "response": p.texts[i],
-                             "true": int(p.n_true[i]), "false": int(p.n_false[i] + p.n_invalid[i])})
+                rows.append(
+                    {
+                        "mentions": b,
+                        "prompt": r.prompts[i],
+                        "policy": name,
+                        "response": p.texts[i],
+                        "true": int(p.n_true[i]),
+                        "false": int(p.n_false[i] + p.n_invalid[i]),
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -305,6 +435,5 @@ def extra(results: Results) -> dict:
     out["rl_moved_z"] = {name: round(run_moved(r, name), 2) for name in r.rl_history}
     out["unparsed_per_response"] = {name: round(float(p.n_invalid.mean()), 3) for name, p in r.policies.items()}
     out["seconds"] = {k: round(v, 1) for k, v in r.seconds.items()}
-    out["replicate_values"] = {o.replicate: {k: round(v, 3) for k, v in statistics(o).items()}
-                               for o in [r, *r.others]}
+    out["replicate_values"] = {o.replicate: {k: round(v, 3) for k, v in statistics(o).items()} for o in [r, *r.others]}
     return out

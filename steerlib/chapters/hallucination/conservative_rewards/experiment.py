@@ -11,6 +11,7 @@ RL uses :func:`steerlib.lm.rl.train_reinforce` (REINFORCE with a leave-one-out b
 the unfamiliar-examples chapter uses); :mod:`steerlib.lm.rl` records why it was kept over TRL's RLOO trainer
 (``benchmarks/bench_rl.py``: same result at equal steps, 1.2x less CPU time).
 """
+
 from __future__ import annotations
 
 import copy
@@ -66,8 +67,13 @@ VERSIONS = {"sampler": SAMPLER}  # the results hold sampled tokens: a new sample
 
 @dataclasses.dataclass(frozen=True)
 class Settings:
-    world: WorldConfig = WorldConfig(mention_bins=(0, 1, 3, 10, 30, 100), people_per_bin=(400, 80, 80, 80, 80, 80),
-                                     test_per_bin=30, n_first=110, n_last=110)
+    world: WorldConfig = WorldConfig(
+        mention_bins=(0, 1, 3, 10, 30, 100),
+        people_per_bin=(400, 80, 80, 80, 80, 80),
+        test_per_bin=30,
+        n_first=110,
+        n_last=110,
+    )
     attributes: int = 6  # people have the first this many attributes of LONG_ATTRIBUTES
     max_facts: int = 6  # SFT targets and the standard generator's responses hold 1..max_facts facts, uniformly
     base: BaseModelConfig = BaseModelConfig()  # the tiny model (or a pretrained causal LM) pretrained on the corpus
@@ -85,8 +91,14 @@ class Settings:
     replicates: int = 3  # independent replicates of the whole experiment; the claims' values are their means
 
     def __post_init__(self):
-        for name, cls in (("world", WorldConfig), ("base", BaseModelConfig), ("pretrain", SFTConfig),
-                          ("sft", SFTConfig), ("rm", SFTConfig), ("rl", RLConfig)):
+        for name, cls in (
+            ("world", WorldConfig),
+            ("base", BaseModelConfig),
+            ("pretrain", SFTConfig),
+            ("sft", SFTConfig),
+            ("rm", SFTConfig),
+            ("rl", RLConfig),
+        ):
             check_type(name, getattr(self, name), cls, f"a {cls.__name__}")
         check_range("attributes", self.attributes, 1, len(LONG_ATTRIBUTES), integer=True)
         check_range("max_facts", self.max_facts, 1, self.attributes, integer=True)
@@ -96,29 +108,46 @@ class Settings:
         check_range("generator_accuracy", self.generator_accuracy, 0, 1)
         check_choices("rewards", check_nonempty("rewards", self.rewards), REWARDS)
         if min(self.world.people_per_bin) - self.world.test_per_bin < 2:
-            raise ValueError(f"world.people_per_bin={self.world.people_per_bin} leaves fewer than 2 finetuning people "
-                             "in a bin: SFT and the reward models need one each")
+            raise ValueError(
+                f"world.people_per_bin={self.world.people_per_bin} leaves fewer than 2 finetuning people "
+                "in a bin: SFT and the reward models need one each"
+            )
 
 
 PROFILES = {
-    "smoke": Settings(world=WorldConfig(mention_bins=(0, 3, 30), people_per_bin=(60, 24, 24), test_per_bin=8,
-                                        n_first=30, n_last=30),
-                      attributes=4, max_facts=4, base=BaseModelConfig(d_model=64),
-                      pretrain=SFTConfig(steps=120, batch_size=32, lr=3e-3, checkpoint_every=60),
-                      sft=SFTConfig(steps=40, batch_size=32, lr=2e-3), sft_copies=2,
-                      rm=SFTConfig(steps=30, batch_size=32, lr=2e-3), rm_samples=2,
-                      rl=RLConfig(steps=6, prompts_per_step=8, samples_per_prompt=2, lr=3e-4, kl_coef=0.1),
-                      max_new_tokens=32, eval_samples=2, replicates=1),
+    "smoke": Settings(
+        world=WorldConfig(mention_bins=(0, 3, 30), people_per_bin=(60, 24, 24), test_per_bin=8, n_first=30, n_last=30),
+        attributes=4,
+        max_facts=4,
+        base=BaseModelConfig(d_model=64),
+        pretrain=SFTConfig(steps=120, batch_size=32, lr=3e-3, checkpoint_every=60),
+        sft=SFTConfig(steps=40, batch_size=32, lr=2e-3),
+        sft_copies=2,
+        rm=SFTConfig(steps=30, batch_size=32, lr=2e-3),
+        rm_samples=2,
+        rl=RLConfig(steps=6, prompts_per_step=8, samples_per_prompt=2, lr=3e-4, kl_coef=0.1),
+        max_new_tokens=32,
+        eval_samples=2,
+        replicates=1,
+    ),
     "cpu": Settings(),
-    "paper": Settings(world=WorldConfig(mention_bins=(0, 1, 3, 10, 30, 100, 300),
-                                        people_per_bin=(2000, 600, 400, 400, 400, 400, 400), test_per_bin=100,
-                                        n_first=300, n_last=300),
-                      base=BaseModelConfig(model=SMOLLM2), pretrain=SFTConfig(steps=3000, batch_size=64, lr=1e-4),
-                      sft=SFTConfig(steps=1000, batch_size=64, lr=3e-5), rm=SFTConfig(steps=1000, batch_size=64,
-                                                                                       lr=3e-5),
-                      rm_samples=4, rl=RLConfig(steps=400, prompts_per_step=64, samples_per_prompt=4, lr=5e-6,
-                                                kl_coef=0.1),
-                      max_new_tokens=120, eval_samples=8),
+    "paper": Settings(
+        world=WorldConfig(
+            mention_bins=(0, 1, 3, 10, 30, 100, 300),
+            people_per_bin=(2000, 600, 400, 400, 400, 400, 400),
+            test_per_bin=100,
+            n_first=300,
+            n_last=300,
+        ),
+        base=BaseModelConfig(model=SMOLLM2),
+        pretrain=SFTConfig(steps=3000, batch_size=64, lr=1e-4),
+        sft=SFTConfig(steps=1000, batch_size=64, lr=3e-5),
+        rm=SFTConfig(steps=1000, batch_size=64, lr=3e-5),
+        rm_samples=4,
+        rl=RLConfig(steps=400, prompts_per_step=64, samples_per_prompt=4, lr=5e-6, kl_coef=0.1),
+        max_new_tokens=120,
+        eval_samples=8,
+    ),
 }
 
 
@@ -207,8 +236,9 @@ def model_reward(probs: np.ndarray, n_invalid: int) -> float:
     return float((FACT_REWARD[TRUE] * p + FACT_REWARD[FALSE] * (1 - p)).sum() + FACT_REWARD[INVALID] * n_invalid)
 
 
-def standard_responses(people: list[dict], attributes: tuple[str, ...], max_facts: int, accuracy: float,
-                       rng: np.random.Generator) -> list[str]:
+def standard_responses(
+    people: list[dict], attributes: tuple[str, ...], max_facts: int, accuracy: float, rng: np.random.Generator
+) -> list[str]:
     """The independent generator: for each person, 1..max_facts clauses (uniformly) in attribute order, each stating
     the true value with probability ``accuracy`` and otherwise another value of the attribute, uniformly; it knows
     every person equally well, whatever their familiarity (the dissertation's GPT-3.5)."""
@@ -217,7 +247,7 @@ def standard_responses(people: list[dict], attributes: tuple[str, ...], max_fact
     out = []
     for p in people:
         facts = []
-        for a in attributes[:rng.integers(1, max_facts + 1)]:
+        for a in attributes[: rng.integers(1, max_facts + 1)]:
             wrong = [v for v in values_of(a) if v != p[a]]
             value = p[a] if rng.random() < accuracy else wrong[rng.integers(len(wrong))]
             facts.append(clause(a, p["name"], value))
@@ -274,7 +304,7 @@ def split_people(mentions: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     sft = np.zeros(len(mentions), dtype=bool)
     for m in np.unique(mentions):
         idx = rng.permutation(np.flatnonzero(mentions == m))
-        sft[idx[:len(idx) // 2]] = True
+        sft[idx[: len(idx) // 2]] = True
     return sft
 
 
@@ -284,7 +314,7 @@ def split_people(mentions: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def world(settings: Settings, run: Run) -> KnowledgeWorld:
     """The made-up world of ``run`` (its replicate's ``world`` stream), its people with the first
     ``settings.attributes`` of :data:`~steerlib.worlds.knowledge.LONG_ATTRIBUTES`."""
-    return common.world(settings.world, run, LONG_ATTRIBUTES[:settings.attributes])
+    return common.world(settings.world, run, LONG_ATTRIBUTES[: settings.attributes])
 
 
 class Experiment:
@@ -292,27 +322,38 @@ class Experiment:
 
     def __init__(self, settings: Settings, run: Run):
         self.s, self.run, self.device, self.cache = settings, run, run.device, run.cache
-        self.attributes = LONG_ATTRIBUTES[:settings.attributes]
-        self.world, base = common.pretrained_world(settings.world, self.attributes, settings.base, settings.pretrain,
-                                                   run)
+        self.attributes = LONG_ATTRIBUTES[: settings.attributes]
+        self.world, base = common.pretrained_world(
+            settings.world, self.attributes, settings.base, settings.pretrain, run
+        )
         self.texts = list(self.world.corpus["text"])
         self.base, self.tok, self.pretrain_loss, self.key = base.model, base.tokenizer, base.losses, base.key
 
     def sft(self, examples: Dataset) -> tuple[torch.nn.Module, dict]:
         """A copy of the pretrained model finetuned on ``examples`` plus replayed documents; with its cache key."""
         model = copy.deepcopy(self.base)
-        replay = common.replay(self.texts, int(self.s.replay * len(examples)), substream(self.run.stream("order"),
-                                                                                         "sft", "replay"))
+        replay = common.replay(
+            self.texts, int(self.s.replay * len(examples)), substream(self.run.stream("order"), "sft", "replay")
+        )
         data = concatenate_datasets([examples.select_columns(["prompt", "response"]), replay])
-        key = {**self.key, "stage": "sft", "replay": self.s.replay,
-               "data": list(examples["prompt"]) + list(examples["response"])}
+        key = {
+            **self.key,
+            "stage": "sft",
+            "replay": self.s.replay,
+            "data": list(examples["prompt"]) + list(examples["response"]),
+        }
         cfg = dataclasses.replace(self.s.sft, seed=substream(self.run.stream("order"), "sft"))
-        train_sft(model, tokenize_sft(data, self.tok), cfg, pad_id(self.tok), self.device, self.cache, key,
-                  desc="sft")
+        train_sft(model, tokenize_sft(data, self.tok), cfg, pad_id(self.tok), self.device, self.cache, key, desc="sft")
         return model.eval(), {**key, "sft": cfg}
 
-    def reward_model(self, name: str, sft: tuple[torch.nn.Module, dict], prompts: list[str],
-                     clauses: list[list[str]], labels: list[list[int]]) -> tuple[FactHead, dict]:
+    def reward_model(
+        self,
+        name: str,
+        sft: tuple[torch.nn.Module, dict],
+        prompts: list[str],
+        clauses: list[list[str]],
+        labels: list[list[int]],
+    ) -> tuple[FactHead, dict]:
         """The SFT model's backbone, frozen, with a per-fact head trained on the labelled clauses (responses with
         none dropped); with its cache key.
 
@@ -324,20 +365,36 @@ class Experiment:
         lost what it could read: held-out accuracy at 100 mentions fell from 0.90 before training to 0.70 (seed 1,
         SFT backbone; 0.69 with the pretrained one). Only the head (``w``, ``b``, ``a``) is trained."""
         keep = [i for i, c in enumerate(clauses) if c]
-        ids, targets = encode_facts(self.tok, [prompts[i] for i in keep], [clauses[i] for i in keep],
-                                    [labels[i] for i in keep])
+        ids, targets = encode_facts(
+            self.tok, [prompts[i] for i in keep], [clauses[i] for i in keep], [labels[i] for i in keep]
+        )
         torch.manual_seed(substream(self.run.stream("init"), f"rm-{name}"))  # the head's initial weights
         model = FactHead(copy.deepcopy(sft[0])).to(self.device)
         model.lm.requires_grad_(False)
-        key = {"init": sft[1], "stage": f"rm-{name}", "train": "head", "prompts": prompts, "clauses": clauses,
-               "labels": labels}
+        key = {
+            "init": sft[1],
+            "stage": f"rm-{name}",
+            "train": "head",
+            "prompts": prompts,
+            "clauses": clauses,
+            "labels": labels,
+        }
         cfg = dataclasses.replace(self.s.rm, seed=substream(self.run.stream("order"), f"rm-{name}"))
-        train_sft(model, Dataset.from_dict({"input_ids": ids, "labels": targets}), cfg, pad_id(self.tok),
-                  self.device, self.cache, key, desc=f"rm-{name}")
+        train_sft(
+            model,
+            Dataset.from_dict({"input_ids": ids, "labels": targets}),
+            cfg,
+            pad_id(self.tok),
+            self.device,
+            self.cache,
+            key,
+            desc=f"rm-{name}",
+        )
         return model.eval(), {**key, "rm": cfg}
 
-    def reward(self, name: str, rm: tuple[FactHead, dict] | None, prompts: list[str], people: list[dict],
-               texts: list[str]) -> torch.Tensor:
+    def reward(
+        self, name: str, rm: tuple[FactHead, dict] | None, prompts: list[str], people: list[dict], texts: list[str]
+    ) -> torch.Tensor:
         """Reward ``name`` of each response ``texts[i]`` to ``prompts[i]`` about ``people[i]``: reward model ``rm``'s
         :func:`model_reward`, or without one the exact checker's (:func:`checker_reward`)."""
         if rm is None:
@@ -349,20 +406,27 @@ class Experiment:
     def sample(self, model, prompts: list[str], seed: int) -> list[str]:
         return sample(model, self.tok, prompts, self.s.max_new_tokens, temperature=1.0, seed=seed).texts
 
-    def reinforce(self, name: str, sft: tuple[torch.nn.Module, dict], prompts: list[str], people: list[dict],
-                  rm: tuple[FactHead, dict] | None) -> tuple[torch.nn.Module, list[dict[str, float]]]:
+    def reinforce(
+        self,
+        name: str,
+        sft: tuple[torch.nn.Module, dict],
+        prompts: list[str],
+        people: list[dict],
+        rm: tuple[FactHead, dict] | None,
+    ) -> tuple[torch.nn.Module, list[dict[str, float]]]:
         """A copy of the SFT model trained with RL on ``prompts`` (about ``people``) to maximise reward ``name``."""
         model = copy.deepcopy(sft[0])
 
         def reward_fn(idx: torch.Tensor, texts: list[str]) -> torch.Tensor:
-            return self.reward(name, rm, [prompts[i] for i in idx.tolist()], [people[i] for i in idx.tolist()],
-                               texts)
+            return self.reward(name, rm, [prompts[i] for i in idx.tolist()], [people[i] for i in idx.tolist()], texts)
 
         key = {"init": sft[1], "stage": f"rl-{name}", "prompts": prompts, "rm": rm[1] if rm else None}
-        cfg = dataclasses.replace(self.s.rl, seed=substream(self.run.stream("sampling"), f"rl-{name}"),
-                                  max_new_tokens=self.s.max_new_tokens)
-        history = train_reinforce(model, self.tok, prompts, reward_fn, cfg, device=self.device, cache=self.cache,
-                                  key=key, desc=f"rl-{name}")
+        cfg = dataclasses.replace(
+            self.s.rl, seed=substream(self.run.stream("sampling"), f"rl-{name}"), max_new_tokens=self.s.max_new_tokens
+        )
+        history = train_reinforce(
+            model, self.tok, prompts, reward_fn, cfg, device=self.device, cache=self.cache, key=key, desc=f"rl-{name}"
+        )
         return model.eval(), history
 
 
@@ -387,8 +451,9 @@ def draw_plan(ex: Experiment) -> Plan:
     sft = profile_examples(people, rng.integers(1, s.max_facts + 1, len(people)).tolist(), ex.attributes)
     rl_rows = list(rl_people)
     rm_people = [p for p in rl_rows for _ in range(s.rm_samples)]
-    standard = reward_model_data(rm_people, lambda prompts: standard_responses(rm_people, ex.attributes, s.max_facts,
-                                                                               s.generator_accuracy, rng))
+    standard = reward_model_data(
+        rm_people, lambda prompts: standard_responses(rm_people, ex.attributes, s.max_facts, s.generator_accuracy, rng)
+    )
     return Plan(sft, rl_rows, rm_people, standard)
 
 
@@ -404,14 +469,14 @@ def _rm_data(ex: Experiment, plan: Plan, name: str, sft: torch.nn.Module) -> Rew
     return reward_model_data(plan.rm_people, lambda prompts: ex.sample(sft, prompts, seed))
 
 
-def _reward_model(ex: Experiment, plan: Plan, name: str, sft: tuple[torch.nn.Module, dict]
-                  ) -> tuple[FactHead, dict]:
+def _reward_model(ex: Experiment, plan: Plan, name: str, sft: tuple[torch.nn.Module, dict]) -> tuple[FactHead, dict]:
     data = _rm_data(ex, plan, name, sft[0])
     return ex.reward_model(name, sft, data.prompts, data.clauses, data.labels)
 
 
-def _rl(ex: Experiment, plan: Plan, name: str, sft: tuple[torch.nn.Module, dict],
-        rm: tuple[FactHead, dict] | None) -> tuple[torch.nn.Module, list[dict[str, float]]]:
+def _rl(
+    ex: Experiment, plan: Plan, name: str, sft: tuple[torch.nn.Module, dict], rm: tuple[FactHead, dict] | None
+) -> tuple[torch.nn.Module, list[dict[str, float]]]:
     """RL from the SFT model with reward ``name`` on the reward-model people's prompts."""
     prompts = [PROFILE_PROMPT.format(name=p["name"]) for p in plan.rl_rows]
     return ex.reinforce(name, sft, prompts, plan.rl_rows, rm)
@@ -433,13 +498,26 @@ def _train(settings: Settings, run: Run, stage: str) -> None:
 def jobs(settings: Settings, run: Run) -> list[Stage]:
     """Each replicate's pretraining; SFT; both reward models (on the SFT model's backbone); every RL run (from the
     SFT model); then each replicate's evaluation, the results the notebook reads."""
-    stages = {"sft": ["sft"], "reward-models": [f"rm-{name}" for name in REWARD_MODELS if name in settings.rewards],
-              "rl": [f"rl-{name}" for name in settings.rewards]}
-    return [per_replicate("pretrain", Experiment, settings, run),
-            *[Stage(stage, tuple(Job(f"replicate {r.replicate} {job}", _train, (s, r, job))
-                                 for s, r in at_replicates(settings, run) for job in names))
-              for stage, names in stages.items()],
-            results_stage(settings, run, "conservative-rewards", _experiment, Results, VERSIONS)]
+    stages = {
+        "sft": ["sft"],
+        "reward-models": [f"rm-{name}" for name in REWARD_MODELS if name in settings.rewards],
+        "rl": [f"rl-{name}" for name in settings.rewards],
+    }
+    return [
+        per_replicate("pretrain", Experiment, settings, run),
+        *[
+            Stage(
+                stage,
+                tuple(
+                    Job(f"replicate {r.replicate} {job}", _train, (s, r, job))
+                    for s, r in at_replicates(settings, run)
+                    for job in names
+                ),
+            )
+            for stage, names in stages.items()
+        ],
+        results_stage(settings, run, "conservative-rewards", _experiment, Results, VERSIONS),
+    ]
 
 
 def run(settings: Settings, run: Run) -> Results:
@@ -453,13 +531,17 @@ def run(settings: Settings, run: Run) -> Results:
 def _evaluate(ex: Experiment, model, prompts: list[str], people: list[dict], seed: int) -> PolicyEval:
     texts = ex.sample(model, prompts, seed)
     verdicts = [verify(decompose(t), p) for t, p in zip(texts, people)]
-    return PolicyEval(n_true=np.array([(v == TRUE).sum() for v in verdicts]),
-                      n_false=np.array([(v == FALSE).sum() for v in verdicts]),
-                      n_invalid=np.array([(v == INVALID).sum() for v in verdicts]), texts=texts)
+    return PolicyEval(
+        n_true=np.array([(v == TRUE).sum() for v in verdicts]),
+        n_false=np.array([(v == FALSE).sum() for v in verdicts]),
+        n_invalid=np.array([(v == INVALID).sum() for v in verdicts]),
+        texts=texts,
+    )
 
 
-def _balanced_clauses(people: list[dict], attributes: tuple[str, ...], rng: np.random.Generator
-                      ) -> tuple[list[str], list[list[str]], list[list[int]]]:
+def _balanced_clauses(
+    people: list[dict], attributes: tuple[str, ...], rng: np.random.Generator
+) -> tuple[list[str], list[list[str]], list[list[int]]]:
     """For each person one true and one false clause per attribute (a random wrong value), each clause scored
     alone after the person's prompt: a balanced per-fact test of a reward model (chance 0.5)."""
     prompts, clauses, truth = [], [], []
@@ -488,9 +570,10 @@ def _experiment(settings: Settings, run: Run) -> Results:
     rms, rm_data = {}, {}
     for name in REWARD_MODELS:
         data = _rm_data(ex, plan, name, sft[0])
-        rm_data[name] = FactLabels(mentions=np.array([p["mentions"] for p, ls in zip(plan.rm_people, data.labels)
-                                                      for _ in ls]),
-                                   label=np.array([y for ls in data.labels for y in ls]))
+        rm_data[name] = FactLabels(
+            mentions=np.array([p["mentions"] for p, ls in zip(plan.rm_people, data.labels) for _ in ls]),
+            label=np.array([y for ls in data.labels for y in ls]),
+        )
         if name in s.rewards:
             rms[name] = ex.reward_model(name, sft, data.prompts, data.clauses, data.labels)
     seconds["reward_models"] = time.time() - t
@@ -516,22 +599,39 @@ def _experiment(settings: Settings, run: Run) -> Results:
         probs = fact_probs(rm, ex.tok, prompts, sft_clauses)
         rm_evals[name] = RewardModelEval(
             predicted=np.array([model_reward(p, int(n)) for p, n in zip(probs, sft_invalid)]),
-            balanced_prob=np.concatenate(fact_probs(rm, ex.tok, b_prompts, b_clauses)))
+            balanced_prob=np.concatenate(fact_probs(rm, ex.tok, b_prompts, b_clauses)),
+        )
     # Each RL run's own objective: its reward of fresh samples on its training prompts, RL policy and SFT model.
     rl_rows = [p for p in plan.rl_rows for _ in range(s.eval_samples)]
     rl_prompts = [PROFILE_PROMPT.format(name=p["name"]) for p in rl_rows]
     sft_texts = ex.sample(sft[0], rl_prompts, own_seed)
-    objective = {name: OwnReward(person=np.array([p["id"] for p in rl_rows]),
-                                 rl=ex.reward(name, rms.get(name), rl_prompts, rl_rows,
-                                              ex.sample(policies[name], rl_prompts, own_seed)).numpy(),
-                                 sft=ex.reward(name, rms.get(name), rl_prompts, rl_rows, sft_texts).numpy())
-                 for name in s.rewards}
+    objective = {
+        name: OwnReward(
+            person=np.array([p["id"] for p in rl_rows]),
+            rl=ex.reward(
+                name, rms.get(name), rl_prompts, rl_rows, ex.sample(policies[name], rl_prompts, own_seed)
+            ).numpy(),
+            sft=ex.reward(name, rms.get(name), rl_prompts, rl_rows, sft_texts).numpy(),
+        )
+        for name in s.rewards
+    }
     seconds["evaluation"] = time.time() - t
     seconds["total"] = time.time() - t0
     b_mentions = np.array([p["mentions"] for p in test for _ in ex.attributes for _ in range(2)])
-    return Results(replicate=run.replicate, bins=tuple(s.world.mention_bins), max_facts=s.max_facts,
-                   pretrain_loss=ex.pretrain_loss, person=np.array([p["id"] for p in test_rows]),
-                   mentions=np.array([p["mentions"] for p in test_rows]), prompts=prompts, policies=evals,
-                   reward_models=rm_evals, balanced_mentions=b_mentions,
-                   balanced_truth=np.array([y for ys in b_truth for y in ys]), rm_data=rm_data, rl_history=histories,
-                   own_reward=objective, seconds=seconds)
+    return Results(
+        replicate=run.replicate,
+        bins=tuple(s.world.mention_bins),
+        max_facts=s.max_facts,
+        pretrain_loss=ex.pretrain_loss,
+        person=np.array([p["id"] for p in test_rows]),
+        mentions=np.array([p["mentions"] for p in test_rows]),
+        prompts=prompts,
+        policies=evals,
+        reward_models=rm_evals,
+        balanced_mentions=b_mentions,
+        balanced_truth=np.array([y for ys in b_truth for y in ys]),
+        rm_data=rm_data,
+        rl_history=histories,
+        own_reward=objective,
+        seconds=seconds,
+    )

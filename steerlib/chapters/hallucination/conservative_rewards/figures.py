@@ -1,6 +1,7 @@
 """The chapter's figures: the method and the reward models' training data (Fig 3.5), reward-model bias (3.6),
 fraction of true facts per policy (3.7), true and false facts by familiarity (3.8) and the RL training curves. Bins
 are drawn from most to least mentioned: people grow unfamiliar to the right."""
+
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
@@ -14,8 +15,13 @@ from steerlib.chapters.hallucination.conservative_rewards.analysis import (
 )
 from steerlib.chapters.hallucination.conservative_rewards.experiment import Results
 
-LABELS = {"sft": "SFT", "standard": "RL + standard RM", "conservative": "RL + conservative RM",
-          "oracle": "RL + oracle reward", "count": "RL + count-true reward"}
+LABELS = {
+    "sft": "SFT",
+    "standard": "RL + standard RM",
+    "conservative": "RL + conservative RM",
+    "oracle": "RL + oracle reward",
+    "count": "RL + count-true reward",
+}
 
 
 def _bin_axis(ax, bins) -> None:
@@ -28,29 +34,46 @@ def plot_method(r: Results) -> plt.Figure:
     fig, axes = plt.subplots(1, 2, figsize=(12, 3.8), gridspec_kw={"width_ratios": [1.5, 1]})
     ax = axes[0]
     ax.set_axis_off()
-    boxes = {"pre": (0.08, 0.5, "pretrained LM"), "sft": (0.3, 0.5, "SFT model"),
-             "gen": (0.3, 0.9, "independent generator\n(right about everyone)"),
-             "own": (0.3, 0.1, "SFT model's own\nsamples"),
-             "std": (0.72, 0.9, "standard RM"), "con": (0.72, 0.1, "conservative RM"),
-             "rl": (0.92, 0.5, "RL from SFT")}
+    boxes = {
+        "pre": (0.08, 0.5, "pretrained LM"),
+        "sft": (0.3, 0.5, "SFT model"),
+        "gen": (0.3, 0.9, "independent generator\n(right about everyone)"),
+        "own": (0.3, 0.1, "SFT model's own\nsamples"),
+        "std": (0.72, 0.9, "standard RM"),
+        "con": (0.72, 0.1, "conservative RM"),
+        "rl": (0.92, 0.5, "RL from SFT"),
+    }
     for x, y, text in boxes.values():
-        ax.text(x, y, text, ha="center", va="center", fontsize=9,
-                bbox={"boxstyle": "round", "fc": "#eef", "ec": "#557"})
-    arrows = (("pre", "sft", ""), ("sft", "own", ""), ("gen", "std", "labels: exact checker"),
-              ("own", "con", "labels: exact checker"), ("std", "rl", "reward"), ("con", "rl", "reward"),
-              ("sft", "rl", "init"))
+        ax.text(
+            x, y, text, ha="center", va="center", fontsize=9, bbox={"boxstyle": "round", "fc": "#eef", "ec": "#557"}
+        )
+    arrows = (
+        ("pre", "sft", ""),
+        ("sft", "own", ""),
+        ("gen", "std", "labels: exact checker"),
+        ("own", "con", "labels: exact checker"),
+        ("std", "rl", "reward"),
+        ("con", "rl", "reward"),
+        ("sft", "rl", "init"),
+    )
     for a, b, label in arrows:
         (x0, y0, _), (x1, y1, _) = boxes[a], boxes[b]
-        ax.annotate("", (x1, y1), (x0, y0), arrowprops={"arrowstyle": "->", "color": "#557", "shrinkA": 28,
-                                                        "shrinkB": 28})
+        ax.annotate(
+            "", (x1, y1), (x0, y0), arrowprops={"arrowstyle": "->", "color": "#557", "shrinkA": 28, "shrinkB": 28}
+        )
         if label:
             ax.text((x0 + x1) / 2, (y0 + y1) / 2 + 0.04, label, ha="center", fontsize=7, color="#557")
     ax.set_title("reward = Σ over facts of +2·p(true) − 3·(1 − p(true))", fontsize=10)
     x = np.arange(len(r.bins))
     for name, color in (("standard", "C0"), ("conservative", "C1")):
         if name in r.rm_data:
-            axes[1].plot(x, generator_accuracy(r, name)[::-1], marker="o", color=color,
-                         label=f"{name} RM data" + (" (generator)" if name == "standard" else " (SFT samples)"))
+            axes[1].plot(
+                x,
+                generator_accuracy(r, name)[::-1],
+                marker="o",
+                color=color,
+                label=f"{name} RM data" + (" (generator)" if name == "standard" else " (SFT samples)"),
+            )
     axes[1].set(ylim=(0, 1.02), ylabel="fraction of true facts", title="What each reward model learns from")
     _bin_axis(axes[1], r.bins)
     axes[1].legend(fontsize=8)
@@ -68,8 +91,12 @@ def plot_rm_bias(r: Results) -> plt.Figure:
             continue
         for ax, quantity in zip(axes, ("bias", "balanced")):
             mean = bin_means(pp, (f"rm-{name}", quantity), r.bins)
-            se = np.array([pp.values[f"rm-{name}", quantity][pp.mentions == b].std(ddof=1)
-                           / np.sqrt((pp.mentions == b).sum()) for b in r.bins])
+            se = np.array(
+                [
+                    pp.values[f"rm-{name}", quantity][pp.mentions == b].std(ddof=1) / np.sqrt((pp.mentions == b).sum())
+                    for b in r.bins
+                ]
+            )
             ax.errorbar(x, mean[::-1], 1.96 * se[::-1], marker="o", capsize=3, color=color, label=f"{name} RM")
     axes[0].axhline(0, color="k", lw=0.8)
     axes[0].set(ylabel="predicted − true reward", title="Reward-model bias on SFT samples (±95% CI)")
@@ -103,8 +130,14 @@ def plot_facts(r: Results) -> plt.Figure:
     fig, axes = plt.subplots(1, 3, figsize=(14, 3.8), sharey=True)
     for i, name in enumerate(r.policies):
         for ax, quantity in zip(axes, ("true", "false", "length")):
-            ax.plot(x, bin_means(pp, (name, quantity), r.bins)[::-1], marker="o", color=f"C{i}",
-                    ls="--" if name in ("oracle", "count") else "-", label=LABELS[name])
+            ax.plot(
+                x,
+                bin_means(pp, (name, quantity), r.bins)[::-1],
+                marker="o",
+                color=f"C{i}",
+                ls="--" if name in ("oracle", "count") else "-",
+                label=LABELS[name],
+            )
     for ax, title in zip(axes, ("true facts per response", "false facts per response", "facts per response")):
         ax.set_title(title)
         _bin_axis(ax, r.bins)

@@ -11,6 +11,7 @@ of the right answer. Then, on the same finetuning questions:
 - **the hedge** (C1 in spirit): the false answers of the standard model to unfamiliar test questions, compared with
   the answers of the unfamiliar and of the familiar finetuning questions.
 """
+
 from steerlib.chapters.hallucination.real_facts.analysis import (
     SPECS,
     claims,
@@ -33,9 +34,36 @@ from steerlib.chapters.hallucination.real_facts.experiment import (
 )
 from steerlib.core.chapter import Chapter
 
-CHAPTER = Chapter(name="real-facts", part="hallucination", title="A real pretrained LLM on real facts",
-                  package=__name__, profiles=PROFILES, run=run, claims=claims, extra=extra, jobs=jobs,
-                  results_type=Results, specs=SPECS)
+CHAPTER = Chapter(
+    name="real-facts",
+    part="hallucination",
+    title="A real pretrained LLM on real facts",
+    package=__name__,
+    profiles=PROFILES,
+    run=run,
+    claims=claims,
+    extra=extra,
+    jobs=jobs,
+    results_type=Results,
+    specs=SPECS,
+)
 
-__all__ = ["CHAPTER", "PAPER_MODEL", "PROFILES", "SPECS", "Results", "Settings", "claims", "correlations",
-           "draw_seeds", "examples", "extra", "jobs", "kinds", "multiple_choice", "questions_of", "run", "statistics"]
+__all__ = [
+    "CHAPTER",
+    "PAPER_MODEL",
+    "PROFILES",
+    "SPECS",
+    "Results",
+    "Settings",
+    "claims",
+    "correlations",
+    "draw_seeds",
+    "examples",
+    "extra",
+    "jobs",
+    "kinds",
+    "multiple_choice",
+    "questions_of",
+    "run",
+    "statistics",
+]

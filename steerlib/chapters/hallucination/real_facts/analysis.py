@@ -9,6 +9,7 @@ leaves it out of the correlations and the examples, and a source without kinds w
 The claims (:data:`SPECS`) are judged on each statistic's mean over the experiment's independent replicates
 (:func:`statistics` of each, :func:`measured`), with a prediction interval for the mean a rerun would give.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -86,16 +87,21 @@ def hedges(r: Results, kind: str) -> dict[str, dict[str, float]]:
     """The answer distributions of one kind's finetuning questions: all of them, the relabelled (unfamiliar) ones
     (the hedge P_hedged of standard SFT) and the others (familiar)."""
     ft = (~r.test) & (r.kind == kind)
-    return {"all": distribution(r.answer[ft]), "unfamiliar": distribution(r.answer[ft & r.relabelled]),
-            "familiar": distribution(r.answer[ft & ~r.relabelled])}
+    return {
+        "all": distribution(r.answer[ft]),
+        "unfamiliar": distribution(r.answer[ft & r.relabelled]),
+        "familiar": distribution(r.answer[ft & ~r.relabelled]),
+    }
 
 
 def hedge_answers(r: Results, kind: str, idx: np.ndarray) -> dict[str, np.ndarray]:
     """False answers to the unfamiliar test questions of ``kind`` among ``idx``: the base model's (greedy,
     few-shot) and the standard SFT model's."""
     sel = idx[(r.kind[idx] == kind) & unfamiliar(r)[idx]]
-    return {"base": r.base_answer[sel][r.base_grade[sel] == 0],
-            "standard": r.answers["standard"][sel][r.grades["standard"][sel] == 0]}
+    return {
+        "base": r.base_answer[sel][r.base_grade[sel] == 0],
+        "standard": r.answers["standard"][sel][r.grades["standard"][sel] == 0],
+    }
 
 
 def _weighted(pairs: list[tuple[float, int]]) -> float:
@@ -144,8 +150,9 @@ def s5c_floor(replicates: Sequence[Results]) -> float:
     """S5c's threshold: the mean over the replicates of each one's noise floor of (selective accuracy relabelled -
     standard) on its test questions (:func:`~steerlib.chapters.hallucination.common.selective_floor`: the 97.5% point
     of the difference when the two models' grades are swapped at random per question), as unfamiliar examples' C5c."""
-    return float(np.mean([selective_floor(r.grades["relabelled"][r.test], r.grades["standard"][r.test])
-                          for r in replicates]))
+    return float(
+        np.mean([selective_floor(r.grades["relabelled"][r.test], r.grades["standard"][r.test]) for r in replicates])
+    )
 
 
 def levels(r: Results, bins: int) -> np.ndarray:
@@ -163,53 +170,84 @@ def bin_labels(r: Results, bins: int) -> list[str]:
     return [f"NLL {nll[lv == b].min():.1f}-{nll[lv == b].max():.1f}" for b in range(bins)]
 
 
-NO_HEDGE = ("not available for this source: no kind of question has answers that repeat, so the unfamiliar "
-            "finetuning examples' answers form no distribution to hedge towards")
+NO_HEDGE = (
+    "not available for this source: no kind of question has answers that repeat, so the unfamiliar "
+    "finetuning examples' answers form no distribution to hedge towards"
+)
 
 SPECS = (
-    Spec(id="S0a", kind="prerequisite", statement="the base model's accuracy spans the familiarity bins",
-         statistic="mean sampled accuracy of the base model in the most familiar of {bins} equal-count bins of its "
-                   "NLL of the answer minus in the least familiar (replicate 0: {hi} and {lo})",
-         op=">", threshold=0.5,
-         why="half the accuracy scale: the bins must separate what the model knows from what it does not",
-         dissertation="Fig 3.1 setting"),
-    Spec(id="S0b", kind="prerequisite",
-         statement="the relabelled model answers \"I don't know\" to most finetuning questions relabelled so",
-         statistic="\"I don't know\" rate on the relabelled finetuning questions ({relabelled} in replicate 0)",
-         op=">", threshold=0.5,
-         why="a majority: otherwise the relabelling did not take and its effect cannot be judged",
-         dissertation="Fig 3.1 setting"),
-    Spec(id="S1", statement="after standard SFT, false answers to unfamiliar questions follow the answers of the "
-                            "unfamiliar finetuning examples more than those of the familiar ones",
-         statistic="TV(false answers, familiar examples' answers) - TV(false answers, unfamiliar examples' answers), "
-                   "pooled over {hedge_kinds} questions",
-         op=">", threshold=0.0,
-         why="0 is the rival account: the finetuning answers as a whole, familiar or not, set the default",
-         dissertation="§3.4, Fig 3.3"),
-    Spec(id="S1b", statement="standard SFT moves the false answers to unfamiliar questions towards the unfamiliar "
-                             "finetuning examples' answers",
-         statistic="TV(base model's false answers, unfamiliar examples' answers) - TV(SFT model's false answers, "
-                   "the same)",
-         op=">", threshold=0.0, why="0: finetuning leaves the pretrained model's guesses as they were",
-         dissertation="§3.4"),
-    Spec(id="S5", statement="standard SFT gives more false answers as questions grow unfamiliar",
-         statistic="false-answer rate in the least familiar bin minus in the most familiar (replicate 0: {lo} and "
-                   "{hi})",
-         op=">", threshold=0.3,
-         why="the dissertation's false-answer rate rises by about 0.5 from familiar to unfamiliar",
-         dissertation="Fig 3.1"),
-    Spec(id="S5b", statement="relabelled SFT says \"I don't know\" more as questions grow unfamiliar",
-         statistic="\"I don't know\" rate in the least familiar bin minus in the most familiar (replicate 0: {lo} "
-                   "and {hi})",
-         op=">", threshold=0.3,
-         why="the dissertation's abstention rate rises by about as much as false answers do",
-         dissertation="Fig 3.1"),
-    Spec(id="S5c", statement="relabelling raises the accuracy among answers that are not \"I don't know\"",
-         statistic="selective accuracy relabelled minus standard, all test questions", op=">",
-         threshold="the 97.5% point of the difference when the two models' grades are swapped at random per "
-                   "question (mean over the replicates)",
-         why="the 97.5% point of the difference when the two models' grades are swapped at random per question",
-         dissertation="Fig 3.1"),
+    Spec(
+        id="S0a",
+        kind="prerequisite",
+        statement="the base model's accuracy spans the familiarity bins",
+        statistic="mean sampled accuracy of the base model in the most familiar of {bins} equal-count bins of its "
+        "NLL of the answer minus in the least familiar (replicate 0: {hi} and {lo})",
+        op=">",
+        threshold=0.5,
+        why="half the accuracy scale: the bins must separate what the model knows from what it does not",
+        dissertation="Fig 3.1 setting",
+    ),
+    Spec(
+        id="S0b",
+        kind="prerequisite",
+        statement='the relabelled model answers "I don\'t know" to most finetuning questions relabelled so',
+        statistic='"I don\'t know" rate on the relabelled finetuning questions ({relabelled} in replicate 0)',
+        op=">",
+        threshold=0.5,
+        why="a majority: otherwise the relabelling did not take and its effect cannot be judged",
+        dissertation="Fig 3.1 setting",
+    ),
+    Spec(
+        id="S1",
+        statement="after standard SFT, false answers to unfamiliar questions follow the answers of the "
+        "unfamiliar finetuning examples more than those of the familiar ones",
+        statistic="TV(false answers, familiar examples' answers) - TV(false answers, unfamiliar examples' answers), "
+        "pooled over {hedge_kinds} questions",
+        op=">",
+        threshold=0.0,
+        why="0 is the rival account: the finetuning answers as a whole, familiar or not, set the default",
+        dissertation="§3.4, Fig 3.3",
+    ),
+    Spec(
+        id="S1b",
+        statement="standard SFT moves the false answers to unfamiliar questions towards the unfamiliar "
+        "finetuning examples' answers",
+        statistic="TV(base model's false answers, unfamiliar examples' answers) - TV(SFT model's false answers, "
+        "the same)",
+        op=">",
+        threshold=0.0,
+        why="0: finetuning leaves the pretrained model's guesses as they were",
+        dissertation="§3.4",
+    ),
+    Spec(
+        id="S5",
+        statement="standard SFT gives more false answers as questions grow unfamiliar",
+        statistic="false-answer rate in the least familiar bin minus in the most familiar (replicate 0: {lo} and {hi})",
+        op=">",
+        threshold=0.3,
+        why="the dissertation's false-answer rate rises by about 0.5 from familiar to unfamiliar",
+        dissertation="Fig 3.1",
+    ),
+    Spec(
+        id="S5b",
+        statement='relabelled SFT says "I don\'t know" more as questions grow unfamiliar',
+        statistic='"I don\'t know" rate in the least familiar bin minus in the most familiar (replicate 0: {lo} '
+        "and {hi})",
+        op=">",
+        threshold=0.3,
+        why="the dissertation's abstention rate rises by about as much as false answers do",
+        dissertation="Fig 3.1",
+    ),
+    Spec(
+        id="S5c",
+        statement='relabelling raises the accuracy among answers that are not "I don\'t know"',
+        statistic="selective accuracy relabelled minus standard, all test questions",
+        op=">",
+        threshold="the 97.5% point of the difference when the two models' grades are swapped at random per "
+        "question (mean over the replicates)",
+        why="the 97.5% point of the difference when the two models' grades are swapped at random per question",
+        dissertation="Fig 3.1",
+    ),
 )
 
 
@@ -228,8 +266,13 @@ def measured(results: Results) -> dict[str, Measured]:
 def context(results: Results) -> dict:
     """What the claims' texts name: the bins (replicate 0's NLL ranges), the hedged kinds, the relabelled count."""
     labels = bin_labels(results, results.bins)
-    return {"bins": results.bins, "lo": labels[0], "hi": labels[-1],
-            "hedge_kinds": ", ".join(hedge_kinds(results)) or "no", "relabelled": int(results.relabelled.sum())}
+    return {
+        "bins": results.bins,
+        "lo": labels[0],
+        "hi": labels[-1],
+        "hedge_kinds": ", ".join(hedge_kinds(results)) or "no",
+        "relabelled": int(results.relabelled.sum()),
+    }
 
 
 def claims(results: Results) -> list[Claim]:
@@ -254,8 +297,12 @@ def correlations(r: Results) -> pd.DataFrame:
         row = {"sampled accuracy~correct": _rho(acc, right), "-NLL~correct": _rho(nll, right)}
         if has_population(r):
             pop = np.log10(r.population[sel])
-            row = {"population~correct": _rho(pop, right), **row, "population~sampled accuracy": _rho(pop, acc),
-                   "population~-NLL": _rho(pop, nll)}
+            row = {
+                "population~correct": _rho(pop, right),
+                **row,
+                "population~sampled accuracy": _rho(pop, acc),
+                "population~-NLL": _rho(pop, nll),
+            }
         rows[kind] = {**row, "n": int(sel.sum())}
     return pd.DataFrame(rows).T
 
@@ -269,11 +316,20 @@ def examples(r: Results, n: int = 3) -> pd.DataFrame:
         idx = np.flatnonzero(r.test & (r.kind == kind))
         order, m = idx[np.argsort(r.base_nll[idx], kind="stable")], min(n, len(idx) // 2)
         for label, picks in (("familiar", order[:m]), ("unfamiliar", order[::-1][:m])):
-            rows += [{"familiarity": label, "kind": kind, "subject": r.subject[i], "answer": r.answer[i],
-                      **({"population": int(r.population[i])} if population else {}),
-                      "sampled accuracy": r.base_accuracy[i],
-                      "NLL": round(float(r.base_nll[i]), 1), "base (few-shot)": r.base_answer[i],
-                      **{f"after {m} SFT": r.answers[m][i] for m in STAGES}} for i in picks]
+            rows += [
+                {
+                    "familiarity": label,
+                    "kind": kind,
+                    "subject": r.subject[i],
+                    "answer": r.answer[i],
+                    **({"population": int(r.population[i])} if population else {}),
+                    "sampled accuracy": r.base_accuracy[i],
+                    "NLL": round(float(r.base_nll[i]), 1),
+                    "base (few-shot)": r.base_answer[i],
+                    **{f"after {m} SFT": r.answers[m][i] for m in STAGES},
+                }
+                for i in picks
+            ]
     return pd.DataFrame(rows)
 
 
@@ -300,12 +356,19 @@ def multiple_choice(r: Results, seed: int = 0) -> pd.DataFrame:
         idx = np.flatnonzero(r.test & ((r.kind == kind) if kind != "all" else True))
         lp, right = r.choice_logprobs[idx], r.choice_right[idx]
         hit, counts = lp.argmax(axis=1) == right, np.bincount(lp.argmax(axis=1), minlength=len(LETTERS))
-        interval = (bootstrap_interval(np.mean, hit.astype(float), n_boot=N_BOOT, seed=seed, clusters=about[idx])
-                    if len(idx) else (float("nan"), float("nan")))
-        rows[kind] = {"questions": len(idx), "accuracy": hit.mean(), "interval": interval,
-                      "most chosen letter": LETTERS[counts.argmax()],
-                      "its share": counts.max() / len(idx),
-                      "debiased accuracy": (debiased_choice(lp) == right).mean()}
+        interval = (
+            bootstrap_interval(np.mean, hit.astype(float), n_boot=N_BOOT, seed=seed, clusters=about[idx])
+            if len(idx)
+            else (float("nan"), float("nan"))
+        )
+        rows[kind] = {
+            "questions": len(idx),
+            "accuracy": hit.mean(),
+            "interval": interval,
+            "most chosen letter": LETTERS[counts.argmax()],
+            "its share": counts.max() / len(idx),
+            "debiased accuracy": (debiased_choice(lp) == right).mean(),
+        }
     return pd.DataFrame(rows).T
 
 
@@ -318,8 +381,10 @@ def extra(results: Results) -> dict:
     base_acc = [float(r.base_accuracy[test & (level == b)].mean()) for b in range(bins)]
     return {
         "bins": bin_labels(r, bins),
-        "questions": {k: {"finetune": int(((r.kind == k) & ~test).sum()), "test": int(((r.kind == k) & test).sum())}
-                      for k in kinds(r)},
+        "questions": {
+            k: {"finetune": int(((r.kind == k) & ~test).sum()), "test": int(((r.kind == k) & test).sum())}
+            for k in kinds(r)
+        },
         "relabelled_fraction": round(float(r.relabelled[~test].mean()), 3),
         "base_sampled_accuracy": np.round(base_acc, 3).tolist(),
         **{f"rates_{m}": rates(r.grades[m][test], level[test], bins).round(3).tolist() for m in STAGES},
@@ -327,11 +392,14 @@ def extra(results: Results) -> dict:
         **{f"selective_accuracy_{m}": round(selective_accuracy(r.grades[m][test]), 3) for m in STAGES},
         "spearman": {k: {c: round(float(v), 3) for c, v in row.items()} for k, row in correlations(r).iterrows()},
         "final_loss": {m: round(float(np.mean(r.losses[m][-5:])), 4) for m in STAGES},
-        "multiple_choice": {k: {"accuracy": round(float(row["accuracy"]), 3),
-                                "debiased_accuracy": round(float(row["debiased accuracy"]), 3),
-                                "most_chosen_share": round(float(row["its share"]), 3)}
-                            for k, row in multiple_choice(r).iterrows()},
+        "multiple_choice": {
+            k: {
+                "accuracy": round(float(row["accuracy"]), 3),
+                "debiased_accuracy": round(float(row["debiased accuracy"]), 3),
+                "most_chosen_share": round(float(row["its share"]), 3),
+            }
+            for k, row in multiple_choice(r).iterrows()
+        },
         "seconds": {k: round(v, 1) for k, v in r.seconds.items()},
-        "replicate_values": {o.replicate: {k: round(v, 3) for k, v in statistics(o).items()}
-                             for o in [r, *r.others]},
+        "replicate_values": {o.replicate: {k: round(v, 3) for k, v in statistics(o).items()} for o in [r, *r.others]},
     }

@@ -10,6 +10,7 @@ population, so they are split by the base model's NLL of the answer once it is m
 
 The experiment runs as ``Settings.replicates`` independent replicates (:func:`~steerlib.core.chapter.replicated`):
 each draws its questions, samples, finetuning order and LoRA start from its own streams (:func:`draw_seeds`)."""
+
 from __future__ import annotations
 
 import copy
@@ -70,13 +71,24 @@ class Settings:
 
 
 PROFILES = {
-    "smoke": Settings(data=GeographyConfig(capitals=8, cities=8, continents=8),
-                      base=BaseModelConfig(model="tiny", d_model=32, n_layers=1, n_heads=2), k=2, answer_tokens=6,
-                      lora_rank=4, finetune=SFTConfig(steps=4, batch_size=8, lr=1e-3)),
+    "smoke": Settings(
+        data=GeographyConfig(capitals=8, cities=8, continents=8),
+        base=BaseModelConfig(model="tiny", d_model=32, n_layers=1, n_heads=2),
+        k=2,
+        answer_tokens=6,
+        lora_rank=4,
+        finetune=SFTConfig(steps=4, batch_size=8, lr=1e-3),
+    ),
     "cpu": Settings(replicates=3),
-    "paper": Settings(data=HubQAConfig("trivia_qa", split="validation", questions=3000, shots=5),
-                      base=BaseModelConfig(model=PAPER_MODEL), k=12, answer_tokens=16, lora_rank=16,
-                      finetune=SFTConfig(steps=250, batch_size=32, lr=5e-4, warmup=0.05), replicates=3),
+    "paper": Settings(
+        data=HubQAConfig("trivia_qa", split="validation", questions=3000, shots=5),
+        base=BaseModelConfig(model=PAPER_MODEL),
+        k=12,
+        answer_tokens=16,
+        lora_rank=16,
+        finetune=SFTConfig(steps=250, batch_size=32, lr=5e-4, warmup=0.05),
+        replicates=3,
+    ),
 }
 
 
@@ -128,8 +140,15 @@ def draw_seeds(run: Run) -> dict[str, int]:
     relabelled targets."""
     check_type("run", run, Run, "the Run from chapter.start")
     data, init = run.stream("data"), run.stream("init")
-    return {"questions": data, "split": substream(data, 1), "choices": run.stream("eval"),
-            "samples": run.stream("sampling"), "order": run.stream("order"), "lora": init, "model": substream(init, 1)}
+    return {
+        "questions": data,
+        "split": substream(data, 1),
+        "choices": run.stream("eval"),
+        "samples": run.stream("sampling"),
+        "order": run.stream("order"),
+        "lora": init,
+        "model": substream(init, 1),
+    }
 
 
 def load_model(cfg: BaseModelConfig, seed: int, cache: RunCache) -> tuple[torch.nn.Module, object]:
@@ -161,8 +180,7 @@ def jobs(settings: Settings, run: Run) -> list[Stage]:
     135M model are not worth a stage of their own. (Each adapter starts from its replicate's streams alone, so the
     job gives the same models wherever it runs.)"""
     model = Job(settings.base.model, load_model, (settings.base, draw_seeds(run.at(0))["model"], run.cache))
-    return [Stage("model", (model,)),
-            results_stage(settings, run, "real-facts", _experiment, Results, VERSIONS)]
+    return [Stage("model", (model,)), results_stage(settings, run, "real-facts", _experiment, Results, VERSIONS)]
 
 
 def run(settings: Settings, run: Run) -> Results:
@@ -187,16 +205,35 @@ def _experiment(s: Settings, run: Run) -> Results:
     t = time.time()
 
     def familiarity() -> dict:
-        acc, _ = sampled_accuracy(model, tok, few_shot, lambda i, text: grade([text], [aliases[i]])[0] == 1, s.k,
-                                  s.temperature, s.answer_tokens, seeds["samples"])
+        acc, _ = sampled_accuracy(
+            model,
+            tok,
+            few_shot,
+            lambda i, text: grade([text], [aliases[i]])[0] == 1,
+            s.k,
+            s.temperature,
+            s.answer_tokens,
+            seeds["samples"],
+        )
         nll = -score(model, tok, few_shot, [" " + a for a in answers], eos=False).logprob.numpy()
         greedy = sample(model, tok, few_shot, s.answer_tokens, temperature=0.0).texts
         return {"accuracy": acc, "nll": nll, "greedy": [answer_of(g) for g in greedy]}
 
-    fam = run.cache.cached("real-facts", {"stage": "familiarity", "model": model_key, "prompts": few_shot,
-                                          "answers": answers, "k": s.k, "temperature": s.temperature,
-                                          "answer_tokens": s.answer_tokens, "seed": seeds["samples"],
-                                          "sampler": SAMPLER}, familiarity)
+    fam = run.cache.cached(
+        "real-facts",
+        {
+            "stage": "familiarity",
+            "model": model_key,
+            "prompts": few_shot,
+            "answers": answers,
+            "k": s.k,
+            "temperature": s.temperature,
+            "answer_tokens": s.answer_tokens,
+            "seed": seeds["samples"],
+            "sampler": SAMPLER,
+        },
+        familiarity,
+    )
     seconds["familiarity"] = time.time() - t
 
     # The multiple-choice version of every test question (E1 needs a model that can answer it): letters A-D.
@@ -208,8 +245,11 @@ def _experiment(s: Settings, run: Run) -> Results:
         test = np.array(data["split"]) == "test"
         options, right = geography.choices(data, seeds["choices"])
     asked = [choice_prompt(q, o) for q, o, is_test in zip(data["question"], options, test) if is_test]
-    letters = run.cache.cached("real-facts", {"stage": "multiple-choice", "model": model_key, "prompts": asked},
-                               lambda: next_token_choice(model, tok, asked, [f" {x}" for x in LETTERS]).numpy())
+    letters = run.cache.cached(
+        "real-facts",
+        {"stage": "multiple-choice", "model": model_key, "prompts": asked},
+        lambda: next_token_choice(model, tok, asked, [f" {x}" for x in LETTERS]).numpy(),
+    )
     choice_logprobs = np.full((len(test), len(LETTERS)), np.nan)
     choice_logprobs[test] = letters
     seconds["multiple-choice"] = time.time() - t
@@ -217,21 +257,33 @@ def _experiment(s: Settings, run: Run) -> Results:
     # Standard LoRA SFT on the finetuning questions, and the same with the unfamiliar ones answered "I don't know.".
     finetune = ~test
     relabel = finetune & (fam["accuracy"] < s.unfamiliar_accuracy)
-    targets = {"standard": [f" {a}." for a in answers],
-               "relabelled": [f" {IDK}." if r else f" {a}." for a, r in zip(answers, relabel)]}
+    targets = {
+        "standard": [f" {a}." for a in answers],
+        "relabelled": [f" {IDK}." if r else f" {a}." for a, r in zip(answers, relabel)],
+    }
     outputs, grades, losses = {}, {}, {}
     for stage in STAGES:
         t = time.time()
-        rows = Dataset.from_dict({"prompt": [p for p, f in zip(zero_shot, finetune) if f],
-                                  "response": [r for r, f in zip(targets[stage], finetune) if f]})
-        key = {"stage": stage, "model": model_key, "lora": s.lora_rank, "lora_seed": seeds["lora"],
-               "data": list(rows["prompt"]) + list(rows["response"])}
+        rows = Dataset.from_dict(
+            {
+                "prompt": [p for p, f in zip(zero_shot, finetune) if f],
+                "response": [r for r, f in zip(targets[stage], finetune) if f],
+            }
+        )
+        key = {
+            "stage": stage,
+            "model": model_key,
+            "lora": s.lora_rank,
+            "lora_seed": seeds["lora"],
+            "data": list(rows["prompt"]) + list(rows["response"]),
+        }
         with warnings.catch_warnings():  # peft asks transformers a deprecated question; nothing for a reader
             warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing", category=FutureWarning)
             lora = add_lora(copy.deepcopy(model), s.lora_rank, seed=seeds["lora"])
             cfg = dataclasses.replace(s.finetune, seed=seeds["order"])
-            losses[stage] = train_sft(lora, tokenize_sft(rows, tok), cfg, pad_id(tok), run.device, run.cache, key,
-                                      desc=stage)
+            losses[stage] = train_sft(
+                lora, tokenize_sft(rows, tok), cfg, pad_id(tok), run.device, run.cache, key, desc=stage
+            )
             tuned = lora.merge_and_unload().eval()
             texts = sample(tuned, tok, zero_shot, s.answer_tokens, temperature=0.0).texts
         outputs[stage] = np.array([answer_of(x) for x in texts], dtype=object)
@@ -239,11 +291,24 @@ def _experiment(s: Settings, run: Run) -> Results:
         del lora, tuned
         seconds[stage] = time.time() - t
     seconds["total"] = time.time() - t0
-    return Results(replicate=run.replicate, kind=np.array(data["kind"], dtype=object),
-                   subject=np.array(data["subject"], dtype=object), answer=np.array(answers, dtype=object),
-                   population=np.array(data["population"]), test=~finetune,  # NaN: not available
-                   base_accuracy=np.asarray(fam["accuracy"], dtype=float), base_nll=np.asarray(fam["nll"], dtype=float),
-                   base_answer=np.array(fam["greedy"], dtype=object), base_grade=grade(fam["greedy"], aliases),
-                   relabelled=relabel, choice_logprobs=choice_logprobs, choice_right=right, answers=outputs,
-                   grades=grades, losses=losses, seconds=seconds,
-                   bins=s.bins, unfamiliar_accuracy=s.unfamiliar_accuracy)
+    return Results(
+        replicate=run.replicate,
+        kind=np.array(data["kind"], dtype=object),
+        subject=np.array(data["subject"], dtype=object),
+        answer=np.array(answers, dtype=object),
+        population=np.array(data["population"]),
+        test=~finetune,  # NaN: not available
+        base_accuracy=np.asarray(fam["accuracy"], dtype=float),
+        base_nll=np.asarray(fam["nll"], dtype=float),
+        base_answer=np.array(fam["greedy"], dtype=object),
+        base_grade=grade(fam["greedy"], aliases),
+        relabelled=relabel,
+        choice_logprobs=choice_logprobs,
+        choice_right=right,
+        answers=outputs,
+        grades=grades,
+        losses=losses,
+        seconds=seconds,
+        bins=s.bins,
+        unfamiliar_accuracy=s.unfamiliar_accuracy,
+    )

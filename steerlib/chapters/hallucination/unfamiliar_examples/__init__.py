@@ -18,12 +18,23 @@ Finetuning questions are familiar (at least ``familiar_mentions`` mentions) or u
 - **E3** (Fig 3.1): open QA; standard SFT against SFT whose unfamiliar questions by metric (c) (the standard model's
   NLL of its own answer) are relabelled "I don't know.".
 """
+
 from steerlib.chapters.hallucination.unfamiliar_examples.analysis import SPECS, claims, extra
 from steerlib.chapters.hallucination.unfamiliar_examples.experiment import PROFILES, Results, Settings, jobs, run, world
 from steerlib.core.chapter import Chapter
 
-CHAPTER = Chapter(name="unfamiliar-examples", part="hallucination",
-                  title="Unfamiliar finetuning examples steer hallucinations", package=__name__, profiles=PROFILES,
-                  run=run, claims=claims, extra=extra, jobs=jobs, results_type=Results, specs=SPECS)
+CHAPTER = Chapter(
+    name="unfamiliar-examples",
+    part="hallucination",
+    title="Unfamiliar finetuning examples steer hallucinations",
+    package=__name__,
+    profiles=PROFILES,
+    run=run,
+    claims=claims,
+    extra=extra,
+    jobs=jobs,
+    results_type=Results,
+    specs=SPECS,
+)
 
 __all__ = ["CHAPTER", "PROFILES", "SPECS", "Results", "Settings", "claims", "extra", "jobs", "run", "world"]

@@ -4,6 +4,7 @@ metrics.json.
 Bins are in ``Results.bins`` order: the least mentioned (least familiar) bin first. Every claim's statistic is
 computed at each replicate (:func:`statistics`); its value is the mean over the replicates, with a prediction
 interval for the mean of a rerun (:func:`~steerlib.measures.statistics.over_replicates`)."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -27,8 +28,10 @@ def bin_stats(values: np.ndarray, mentions: np.ndarray, bins) -> tuple[np.ndarra
     values = np.asarray(values, dtype=float)
     groups = [values[np.asarray(mentions) == b] for b in bins]
     empty = np.full(values.shape[1:], np.nan)
-    return (np.stack([g.mean(0) if len(g) else empty for g in groups]),
-            np.stack([g.std(0) if len(g) else empty for g in groups]))
+    return (
+        np.stack([g.mean(0) if len(g) else empty for g in groups]),
+        np.stack([g.std(0) if len(g) else empty for g in groups]),
+    )
 
 
 def tv_distance(p: np.ndarray, q: np.ndarray) -> np.ndarray:
@@ -143,8 +146,10 @@ def level_statistics(r: Results, level: np.ndarray) -> dict[str, float]:
 
     probs = e1_probs(e1)
     to_hedge = {m: tv_distance(p, HEDGES[m]) for m, p in probs.items()}  # per-question distance to P_hedged
-    spread_ = {m: [np.std(p[level == b], axis=0).mean() if (level == b).any() else np.nan for b in (0, top)]
-               for m, p in probs.items()}
+    spread_ = {
+        m: [np.std(p[level == b], axis=0).mean() if (level == b).any() else np.nan for b in (0, top)]
+        for m, p in probs.items()
+    }
     rows = np.arange(len(level))
     right = {n: e2.rl[n].probs[rows, e2.label] for n in REWARDS}
     false_std, idk_rel = e3.grade_standard == 0, e3.grade_relabelled == 2
@@ -180,42 +185,80 @@ def statistics(r: Results) -> dict[str, float]:
 def _evidence() -> tuple[Spec, ...]:
     """The evidence judged under both binnings (:data:`BINNED`), in their order."""
     return (
-        Spec(id="C1", statement="E1: each prediction approaches the hedge P_hedged as inputs grow unfamiliar",
-             statistic="max over models (i), (ii) of mean per-question TV(prediction, P_hedged) at {lo} / at {hi}",
-             op="<", threshold=0.5,
-             why="half: per-question distances, so confident guesses spread like the hedge (ratio about 1) cannot "
-                 "pass", dissertation="Fig 3.3"),
-        Spec(id="C2", statement="E1: model (ii)'s unfamiliar limit is the B/C mix of its unfamiliar examples, not its "
-                                "overall finetuning marginal",
-             statistic="P(B or C) of model (ii) at {lo}", op=">",
-             threshold="midway between 1 (what model (ii)'s unfamiliar examples predict) and its finetuning "
-                       "marginal of B or C (mean over the replicates)",
-             why="midway between the two accounts: unfamiliar examples predict 1, the finetuning marginal {bc:.2f}",
-             dissertation="Fig 3.3"),
-        Spec(id="C2b", statement="E1: models (i) and (ii) agree on familiar inputs, unlike on unfamiliar ones",
-             statistic="mean TV(model (i), model (ii)) at {hi} / at {lo}", op="<", threshold=0.5,
-             why="the models' disagreement on familiar inputs at most half of their disagreement where they hedge",
-             dissertation="Fig 3.3"),
-        Spec(id="C3", statement="E1: the spread of predictions across inputs narrows in unfamiliar bins",
-             statistic="max over models of the spread across questions at {lo} / at {hi}", op="<", threshold=0.5,
-             why="at least twice as uniform across inputs as where the model knows the answer",
-             dissertation="Fig 3.3"),
-        Spec(id="C4", statement="E2: at {lo} R2 (abstain 0) abstains and R1 (abstain -3) does not",
-             statistic="P(E) under R2 minus P(E) under R1 at {lo}", op=">", threshold=0.5,
-             why="midway between no effect (0) and the ideal hedges (R2 always E, R1 never: 1)",
-             dissertation="Fig 3.4"),
-        Spec(id="C4b", statement="E2: both RL models answer familiar inputs correctly",
-             statistic="min over R1, R2 of P(correct option) at {hi} (chance 0.2)", op=">", threshold=0.5,
-             why="a majority on the right option, 2.5x chance: RL keeps what the model knows",
-             dissertation="Fig 3.4"),
-        Spec(id="C5", statement="E3: standard SFT gives more false answers as inputs grow unfamiliar",
-             statistic="false-answer rate at {lo} minus at {hi}", op=">", threshold=0.3,
-             why="the dissertation's false-answer rate rises by about 0.5 from familiar to unfamiliar",
-             dissertation="Fig 3.1"),
-        Spec(id="C5b", statement="E3: relabelled SFT says \"I don't know\" more as inputs grow unfamiliar",
-             statistic="\"I don't know\" rate at {lo} minus at {hi}", op=">", threshold=0.3,
-             why="the dissertation's abstention rate rises by about as much as false answers do",
-             dissertation="Fig 3.1"),
+        Spec(
+            id="C1",
+            statement="E1: each prediction approaches the hedge P_hedged as inputs grow unfamiliar",
+            statistic="max over models (i), (ii) of mean per-question TV(prediction, P_hedged) at {lo} / at {hi}",
+            op="<",
+            threshold=0.5,
+            why="half: per-question distances, so confident guesses spread like the hedge (ratio about 1) cannot pass",
+            dissertation="Fig 3.3",
+        ),
+        Spec(
+            id="C2",
+            statement="E1: model (ii)'s unfamiliar limit is the B/C mix of its unfamiliar examples, not its "
+            "overall finetuning marginal",
+            statistic="P(B or C) of model (ii) at {lo}",
+            op=">",
+            threshold="midway between 1 (what model (ii)'s unfamiliar examples predict) and its finetuning "
+            "marginal of B or C (mean over the replicates)",
+            why="midway between the two accounts: unfamiliar examples predict 1, the finetuning marginal {bc:.2f}",
+            dissertation="Fig 3.3",
+        ),
+        Spec(
+            id="C2b",
+            statement="E1: models (i) and (ii) agree on familiar inputs, unlike on unfamiliar ones",
+            statistic="mean TV(model (i), model (ii)) at {hi} / at {lo}",
+            op="<",
+            threshold=0.5,
+            why="the models' disagreement on familiar inputs at most half of their disagreement where they hedge",
+            dissertation="Fig 3.3",
+        ),
+        Spec(
+            id="C3",
+            statement="E1: the spread of predictions across inputs narrows in unfamiliar bins",
+            statistic="max over models of the spread across questions at {lo} / at {hi}",
+            op="<",
+            threshold=0.5,
+            why="at least twice as uniform across inputs as where the model knows the answer",
+            dissertation="Fig 3.3",
+        ),
+        Spec(
+            id="C4",
+            statement="E2: at {lo} R2 (abstain 0) abstains and R1 (abstain -3) does not",
+            statistic="P(E) under R2 minus P(E) under R1 at {lo}",
+            op=">",
+            threshold=0.5,
+            why="midway between no effect (0) and the ideal hedges (R2 always E, R1 never: 1)",
+            dissertation="Fig 3.4",
+        ),
+        Spec(
+            id="C4b",
+            statement="E2: both RL models answer familiar inputs correctly",
+            statistic="min over R1, R2 of P(correct option) at {hi} (chance 0.2)",
+            op=">",
+            threshold=0.5,
+            why="a majority on the right option, 2.5x chance: RL keeps what the model knows",
+            dissertation="Fig 3.4",
+        ),
+        Spec(
+            id="C5",
+            statement="E3: standard SFT gives more false answers as inputs grow unfamiliar",
+            statistic="false-answer rate at {lo} minus at {hi}",
+            op=">",
+            threshold=0.3,
+            why="the dissertation's false-answer rate rises by about 0.5 from familiar to unfamiliar",
+            dissertation="Fig 3.1",
+        ),
+        Spec(
+            id="C5b",
+            statement='E3: relabelled SFT says "I don\'t know" more as inputs grow unfamiliar',
+            statistic='"I don\'t know" rate at {lo} minus at {hi}',
+            op=">",
+            threshold=0.3,
+            why="the dissertation's abstention rate rises by about as much as false answers do",
+            dissertation="Fig 3.1",
+        ),
     )
 
 
@@ -223,26 +266,50 @@ def _evidence() -> tuple[Spec, ...]:
 # then the evidence binned by metric (b) (ids /nll). Thresholds are fixed by the argument given with each, before
 # any value is seen; ``lo``/``hi`` name the least and most familiar bins.
 SPECS = (
-    Spec(id="gate", kind="prerequisite", statement="standard SFT answers held-out questions at {hi} far above chance",
-         statistic="QA accuracy at {hi} (chance {chance:.2f})", op=">", threshold=0.6,
-         why="well above twice chance: familiar facts must be retrievable for familiarity to mean anything",
-         dissertation="Fig 3.1 setting"),
-    Spec(id="gate-0", kind="prerequisite", statement="... and near chance at {lo}",
-         statistic="QA accuracy at {lo} minus chance", op="<", threshold=0.1,
-         why="unfamiliar questions must carry (almost) no knowledge; an untrained model also passes",
-         dissertation="Fig 3.1 setting"),
+    Spec(
+        id="gate",
+        kind="prerequisite",
+        statement="standard SFT answers held-out questions at {hi} far above chance",
+        statistic="QA accuracy at {hi} (chance {chance:.2f})",
+        op=">",
+        threshold=0.6,
+        why="well above twice chance: familiar facts must be retrievable for familiarity to mean anything",
+        dissertation="Fig 3.1 setting",
+    ),
+    Spec(
+        id="gate-0",
+        kind="prerequisite",
+        statement="... and near chance at {lo}",
+        statistic="QA accuracy at {lo} minus chance",
+        op="<",
+        threshold=0.1,
+        why="unfamiliar questions must carry (almost) no knowledge; an untrained model also passes",
+        dissertation="Fig 3.1 setting",
+    ),
     *_evidence(),
-    Spec(id="C3c", kind="prerequisite", statement="E1: at {lo} the models do not guess from name fragments",
-         statistic="max over models (i), (ii) of the probability on namesakes' values minus a shuffled-attribute "
-                   "baseline, at {lo}", op="<", threshold=0.05,
-         why="a fifteenth of what copying a namesake's value gives (0.75): names must not be a cue, or C3's spread "
-             "would measure name fragments, not familiarity", dissertation="Fig 3.3 setting"),
-    Spec(id="C5c", statement="E3: relabelling raises the accuracy among answers that are not \"I don't know\"",
-         statistic="selective accuracy, relabelled minus standard (all test questions)", op=">",
-         threshold="the 97.5% point of the difference when the two models' answers are swapped at random per "
-                   "question (mean over the replicates)",
-         why="the 97.5% point of the difference when the two models' answers are swapped at random per question (a "
-             "noise floor measured here)", dissertation="Fig 3.1"),
+    Spec(
+        id="C3c",
+        kind="prerequisite",
+        statement="E1: at {lo} the models do not guess from name fragments",
+        statistic="max over models (i), (ii) of the probability on namesakes' values minus a shuffled-attribute "
+        "baseline, at {lo}",
+        op="<",
+        threshold=0.05,
+        why="a fifteenth of what copying a namesake's value gives (0.75): names must not be a cue, or C3's spread "
+        "would measure name fragments, not familiarity",
+        dissertation="Fig 3.3 setting",
+    ),
+    Spec(
+        id="C5c",
+        statement='E3: relabelling raises the accuracy among answers that are not "I don\'t know"',
+        statistic="selective accuracy, relabelled minus standard (all test questions)",
+        op=">",
+        threshold="the 97.5% point of the difference when the two models' answers are swapped at random per "
+        "question (mean over the replicates)",
+        why="the 97.5% point of the difference when the two models' answers are swapped at random per question (a "
+        "noise floor measured here)",
+        dissertation="Fig 3.1",
+    ),
     *(dataclasses.replace(spec, id=f"{spec.id}/nll") for spec in _evidence()),
 )
 
@@ -259,8 +326,9 @@ def measured(results: Results) -> dict[str, Measured]:
     for cid in BINNED:
         out[f"{cid}/nll"] = dataclasses.replace(out[f"{cid}/nll"], context=nll)
     for cid in ("C2", "C2/nll"):
-        out[cid] = dataclasses.replace(out[cid], threshold=round((1 + bc) / 2, 3), context={**out[cid].context,
-                                                                                          "bc": bc})
+        out[cid] = dataclasses.replace(
+            out[cid], threshold=round((1 + bc) / 2, 3), context={**out[cid].context, "bc": bc}
+        )
     out["C5c"] = dataclasses.replace(out["C5c"], threshold=round(floor, 3))
     return out
 
@@ -289,6 +357,5 @@ def extra(results: Results) -> dict:
         **{f"e3_rates_{m}": rates.round(3).tolist() for m, rates in b.e3_rates.items()},
         "seconds": {k: round(v, 1) for k, v in r.seconds.items()},
         "nll_bins": binnings(r)["nll"].labels,
-        "replicate_values": {o.replicate: {k: round(v, 3) for k, v in statistics(o).items()}
-                             for o in [r, *r.others]},
+        "replicate_values": {o.replicate: {k: round(v, 3) for k, v in statistics(o).items()} for o in [r, *r.others]},
     }

@@ -5,6 +5,7 @@ Every random draw comes from the run's streams (:mod:`steerlib.core.seeds`): the
 initialisation from ``init``, the finetuning sets, the "I don't know" targets and the RL questions from ``data``, the
 replayed documents and every SFT batch order from ``order``, the RL rollouts from ``sampling``, and the greedy
 answers of the evaluation (which draw nothing) from ``eval``."""
+
 from __future__ import annotations
 
 import copy
@@ -65,8 +66,13 @@ class Settings:
     replicates: int = 3  # independent replicates of the whole experiment; the claims' values are their means
 
     def __post_init__(self):
-        for name, cls in (("world", WorldConfig), ("base", BaseModelConfig), ("pretrain", SFTConfig),
-                          ("finetune", SFTConfig), ("rl", RLConfig)):
+        for name, cls in (
+            ("world", WorldConfig),
+            ("base", BaseModelConfig),
+            ("pretrain", SFTConfig),
+            ("finetune", SFTConfig),
+            ("rl", RLConfig),
+        ):
             check_type(name, getattr(self, name), cls, f"a {cls.__name__}")
         check_range("lora_rank", self.lora_rank, 0, integer=True)
         check_type("finetune_only", self.finetune_only, str, "a substring of parameter names ('' for all)")
@@ -81,19 +87,36 @@ class Settings:
 
 
 PROFILES = {
-    "smoke": Settings(world=WorldConfig(mention_bins=(0, 3, 30), people_per_bin=(300, 30, 30), test_per_bin=15,
-                                        n_first=60, n_last=60, distinct_names=True),
-                      base=BaseModelConfig(d_model=64),
-                      pretrain=SFTConfig(steps=200, batch_size=64, lr=3e-3, checkpoint_every=50),
-                      finetune=SFTConfig(steps=120, batch_size=64, lr=2e-3),
-                      rl=RLConfig(steps=25, prompts_per_step=32, samples_per_prompt=4, lr=3e-4), replicates=1),
+    "smoke": Settings(
+        world=WorldConfig(
+            mention_bins=(0, 3, 30),
+            people_per_bin=(300, 30, 30),
+            test_per_bin=15,
+            n_first=60,
+            n_last=60,
+            distinct_names=True,
+        ),
+        base=BaseModelConfig(d_model=64),
+        pretrain=SFTConfig(steps=200, batch_size=64, lr=3e-3, checkpoint_every=50),
+        finetune=SFTConfig(steps=120, batch_size=64, lr=2e-3),
+        rl=RLConfig(steps=25, prompts_per_step=32, samples_per_prompt=4, lr=3e-4),
+        replicates=1,
+    ),
     "cpu": Settings(),
-    "paper": Settings(world=WorldConfig(mention_bins=(0, 1, 3, 10, 30, 100, 300),
-                                        people_per_bin=(2000, 800, 400, 400, 400, 400, 400), test_per_bin=100,
-                                        n_first=300, n_last=300, distinct_names=True),
-                      base=BaseModelConfig(model=SMOLLM2), pretrain=SFTConfig(steps=3000, batch_size=64, lr=1e-4),
-                      finetune=SFTConfig(steps=1000, batch_size=64, lr=3e-5),
-                      rl=RLConfig(steps=300, prompts_per_step=64, samples_per_prompt=4, lr=5e-6)),
+    "paper": Settings(
+        world=WorldConfig(
+            mention_bins=(0, 1, 3, 10, 30, 100, 300),
+            people_per_bin=(2000, 800, 400, 400, 400, 400, 400),
+            test_per_bin=100,
+            n_first=300,
+            n_last=300,
+            distinct_names=True,
+        ),
+        base=BaseModelConfig(model=SMOLLM2),
+        pretrain=SFTConfig(steps=3000, batch_size=64, lr=1e-4),
+        finetune=SFTConfig(steps=1000, batch_size=64, lr=3e-5),
+        rl=RLConfig(steps=300, prompts_per_step=64, samples_per_prompt=4, lr=5e-6),
+    ),
 }
 
 
@@ -198,8 +221,9 @@ def _spaced(options) -> list[list[str]]:
     return [[" " + o for o in row] for row in options]
 
 
-def _finetuning_sets(familiar: np.ndarray, unfamiliar: np.ndarray, labels: np.ndarray, rng: np.random.Generator
-                     ) -> tuple[np.ndarray, np.ndarray]:
+def _finetuning_sets(
+    familiar: np.ndarray, unfamiliar: np.ndarray, labels: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """E1's finetuning sets (question indices), half familiar and half unfamiliar (appendix B.2).
 
     Both hold the same n familiar questions (repeated or subsampled to n) plus n unfamiliar ones, where n is the
@@ -213,8 +237,9 @@ def _finetuning_sets(familiar: np.ndarray, unfamiliar: np.ndarray, labels: np.nd
     return np.sort(np.concatenate([familiar, unfamiliar_any])), np.sort(np.concatenate([familiar, unfamiliar_bc]))
 
 
-def _rl_prompts(set_i: np.ndarray, familiar: np.ndarray, unfamiliar: np.ndarray, rng: np.random.Generator
-                ) -> np.ndarray:
+def _rl_prompts(
+    set_i: np.ndarray, familiar: np.ndarray, unfamiliar: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
     """E2's RL questions, half familiar, half unfamiliar: the familiar questions of set (i), repeated, and every
     unfamiliar question that the SFT model did not finetune on, so RL cannot reward answers memorised in SFT."""
     fresh = np.setdiff1d(np.flatnonzero(unfamiliar), set_i)
@@ -227,29 +252,39 @@ class _Experiment:
 
     def __init__(self, settings: Settings, run: Run):
         self.s, self.run, self.device, self.cache = settings, run, run.device, run.cache
-        self.world, base = common.pretrained_world(settings.world, tuple(ATTRIBUTES), settings.base,
-                                                   settings.pretrain, run)
+        self.world, base = common.pretrained_world(
+            settings.world, tuple(ATTRIBUTES), settings.base, settings.pretrain, run
+        )
         self.texts = list(self.world.corpus["text"])
         self.base, self.tok, self.pretrain_loss, self.key = base.model, base.tokenizer, base.losses, base.key
 
-    def finetune(self, stage: str, examples: Dataset, init: tuple[torch.nn.Module, dict] | None = None
-                 ) -> tuple[torch.nn.Module, dict]:
+    def finetune(
+        self, stage: str, examples: Dataset, init: tuple[torch.nn.Module, dict] | None = None
+    ) -> tuple[torch.nn.Module, dict]:
         """A copy of ``init`` = (model, its cache key), by default the pretrained model, finetuned on ``examples``
         plus replayed documents; returns the model and its cache key."""
         model = self._trainable(copy.deepcopy(init[0] if init else self.base))
-        replay = common.replay(self.texts, int(self.s.replay * len(examples)), substream(self.run.stream("order"),
-                                                                                         stage, "replay"))
+        replay = common.replay(
+            self.texts, int(self.s.replay * len(examples)), substream(self.run.stream("order"), stage, "replay")
+        )
         data = concatenate_datasets([examples.select_columns(["prompt", "response"]), replay])
-        key = {**self.key, "pretrain": self.s.pretrain, "replay": self.s.replay, "lora": self.s.lora_rank,
-               "only": self.s.finetune_only, "init": init[1] if init else None,
-               "stage": stage, "data": list(examples["prompt"]) + list(examples["response"])}
+        key = {
+            **self.key,
+            "pretrain": self.s.pretrain,
+            "replay": self.s.replay,
+            "lora": self.s.lora_rank,
+            "only": self.s.finetune_only,
+            "init": init[1] if init else None,
+            "stage": stage,
+            "data": list(examples["prompt"]) + list(examples["response"]),
+        }
         cfg = dataclasses.replace(self.s.finetune, seed=substream(self.run.stream("order"), stage))
-        train_sft(model, tokenize_sft(data, self.tok), cfg, pad_id(self.tok), self.device, self.cache, key,
-                  desc=stage)
+        train_sft(model, tokenize_sft(data, self.tok), cfg, pad_id(self.tok), self.device, self.cache, key, desc=stage)
         return self._merged(model).eval(), {**key, "finetune": cfg}
 
-    def reinforce(self, stage: str, init, prompts: list[str], answers: list[str], rewards: tuple[float, ...],
-                  init_key: dict) -> tuple[torch.nn.Module, list[dict[str, float]]]:
+    def reinforce(
+        self, stage: str, init, prompts: list[str], answers: list[str], rewards: tuple[float, ...], init_key: dict
+    ) -> tuple[torch.nn.Module, list[dict[str, float]]]:
         """A copy of ``init`` (cache key ``init_key``) trained with :func:`~steerlib.lm.rl.train_reinforce` to
         maximise ``rewards`` = (correct, wrong, abstain) of the graded responses."""
         model = self._trainable(copy.deepcopy(init))
@@ -258,12 +293,13 @@ class _Experiment:
             g = grade(texts, [answers[i] for i in idx])
             return torch.tensor(np.select([g == 1, g == 2], [rewards[0], rewards[2]], rewards[1]))
 
-        key = {"init": init_key, "stage": stage, "rewards": rewards, "prompts": prompts,
-               "answers": answers}
-        cfg = dataclasses.replace(self.s.rl, seed=substream(self.run.stream("sampling"), stage),
-                                  max_new_tokens=self.s.max_new_tokens)
-        history = train_reinforce(model, self.tok, prompts, reward_fn, cfg, device=self.device, cache=self.cache,
-                                  key=key, desc=stage)
+        key = {"init": init_key, "stage": stage, "rewards": rewards, "prompts": prompts, "answers": answers}
+        cfg = dataclasses.replace(
+            self.s.rl, seed=substream(self.run.stream("sampling"), stage), max_new_tokens=self.s.max_new_tokens
+        )
+        history = train_reinforce(
+            model, self.tok, prompts, reward_fn, cfg, device=self.device, cache=self.cache, key=key, desc=stage
+        )
         return self._merged(model).eval(), history
 
     def _trainable(self, model):
@@ -280,8 +316,9 @@ class _Experiment:
         return choice_logprobs(model, self.tok, list(data["prompt"]), _spaced(data["options"])).exp().numpy()
 
     def answers(self, model, data: Dataset) -> np.ndarray:
-        texts = sample(model, self.tok, list(data["prompt"]), self.s.max_new_tokens, temperature=0.0,
-                       seed=self.run.stream("eval")).texts
+        texts = sample(
+            model, self.tok, list(data["prompt"]), self.s.max_new_tokens, temperature=0.0, seed=self.run.stream("eval")
+        ).texts
         return grade(texts, list(data["response"]))
 
 
@@ -329,11 +366,13 @@ def _e2_sft(ex: _Experiment, plan: _Plan, model_i: tuple[torch.nn.Module, dict])
     return ex.finetune("e2-sft", plan.e2_sft, init=model_i)
 
 
-def _e2_rl(ex: _Experiment, plan: _Plan, name: str, sft: tuple[torch.nn.Module, dict]
-           ) -> tuple[torch.nn.Module, list[dict[str, float]]]:
+def _e2_rl(
+    ex: _Experiment, plan: _Plan, name: str, sft: tuple[torch.nn.Module, dict]
+) -> tuple[torch.nn.Module, list[dict[str, float]]]:
     """E2's RL with reward ``name`` (R1 or R2) from the SFT model."""
-    return ex.reinforce(f"e2-{name}", sft[0], list(plan.rl["prompt"]), list(plan.rl["answer"]), REWARDS[name],
-                        init_key=sft[1])
+    return ex.reinforce(
+        f"e2-{name}", sft[0], list(plan.rl["prompt"]), list(plan.rl["answer"]), REWARDS[name], init_key=sft[1]
+    )
 
 
 def _e3_standard(ex: _Experiment, plan: _Plan) -> tuple[torch.nn.Module, dict]:
@@ -341,8 +380,9 @@ def _e3_standard(ex: _Experiment, plan: _Plan) -> tuple[torch.nn.Module, dict]:
     return ex.finetune("e3-standard", plan.qa)
 
 
-def _e3_relabelled(ex: _Experiment, plan: _Plan, standard: torch.nn.Module
-                   ) -> tuple[torch.nn.Module, torch.Tensor, np.ndarray]:
+def _e3_relabelled(
+    ex: _Experiment, plan: _Plan, standard: torch.nn.Module
+) -> tuple[torch.nn.Module, torch.Tensor, np.ndarray]:
     """E3's relabelling: the questions the standard model finds unfamiliar (metric (c), the NLL of its greedy
     answer, above ``unfamiliar_answer_nll``) answered "I don't know"; returns the model, the NLLs and the mask."""
     _, answer_nll = top_answer_nll(standard, ex.tok, list(plan.qa["prompt"]), ex.s.max_new_tokens)
@@ -351,8 +391,11 @@ def _e3_relabelled(ex: _Experiment, plan: _Plan, standard: torch.nn.Module
     return ex.finetune("e3-relabelled", idk)[0], answer_nll, relabel
 
 
-STAGES = {"finetune-1": ("e1-any", "e1-BC", "e3-standard"), "finetune-2": ("e2-sft", "e3-relabelled"),
-          "rl": tuple(f"e2-{name}" for name in REWARDS)}  # each run after the runs its data come from
+STAGES = {
+    "finetune-1": ("e1-any", "e1-BC", "e3-standard"),
+    "finetune-2": ("e2-sft", "e3-relabelled"),
+    "rl": tuple(f"e2-{name}" for name in REWARDS),
+}  # each run after the runs its data come from
 
 
 def _train(settings: Settings, run: Run, stage: str) -> None:
@@ -375,11 +418,22 @@ def jobs(settings: Settings, run: Run) -> list[Stage]:
     """Each replicate's pretraining; E1's two finetunings and E3's standard one; E2's SFT (from model (i)) and E3's
     relabelled finetuning (its data from the standard model); E2's RL runs (from E2's SFT model); then each replicate's
     evaluation, the results the notebook reads."""
-    runs = [Stage(name, tuple(Job(f"replicate {r.replicate} {stage}", _train, (s, r, stage))
-                              for s, r in at_replicates(settings, run) for stage in stages))
-            for name, stages in STAGES.items()]
-    return [per_replicate("pretrain", _Experiment, settings, run), *runs,
-            results_stage(settings, run, "unfamiliar-examples", _experiment, Results, VERSIONS)]
+    runs = [
+        Stage(
+            name,
+            tuple(
+                Job(f"replicate {r.replicate} {stage}", _train, (s, r, stage))
+                for s, r in at_replicates(settings, run)
+                for stage in stages
+            ),
+        )
+        for name, stages in STAGES.items()
+    ]
+    return [
+        per_replicate("pretrain", _Experiment, settings, run),
+        *runs,
+        results_stage(settings, run, "unfamiliar-examples", _experiment, Results, VERSIONS),
+    ]
 
 
 def run(settings: Settings, run: Run) -> Results:
@@ -399,20 +453,27 @@ def _experiment(settings: Settings, run: Run) -> Results:
     # Metric (b), the pretrained model's NLL of the correct option, is computed and reported alongside.
     t = time.time()
     ft_mc, test_mc, labels = plan.ft_mc, mc_examples(test_people), plan.labels
-    option_nll_ft = option_nll(ex.base, ex.tok, cloze_prompts(ft_mc), _spaced(ft_mc["options"]), labels,
-                               eos=False).numpy()
+    option_nll_ft = option_nll(
+        ex.base, ex.tok, cloze_prompts(ft_mc), _spaced(ft_mc["options"]), labels, eos=False
+    ).numpy()
     seconds["familiarity"] = time.time() - t
 
     t = time.time()
     model_i, model_ii = _e1(ex, plan, "e1-any"), _e1(ex, plan, "e1-BC")
     test_labels = np.array(test_mc["label"])
-    e1 = E1(mentions=np.array(test_mc["mentions"]), attribute=np.array(test_mc["attribute"]), label=test_labels,
-            probs_i=ex.choice_probs(model_i[0], test_mc), probs_ii=ex.choice_probs(model_ii[0], test_mc),
-            marginal_i=np.bincount(labels[plan.set_i], minlength=4) / len(plan.set_i),
-            marginal_ii=np.bincount(labels[plan.set_ii], minlength=4) / len(plan.set_ii),
-            option_nll=option_nll(ex.base, ex.tok, cloze_prompts(test_mc), _spaced(test_mc["options"]), test_labels,
-                                  eos=False).numpy(),
-            namesakes=namesake_votes(ex.world.people, test_mc, min_mentions=0))
+    e1 = E1(
+        mentions=np.array(test_mc["mentions"]),
+        attribute=np.array(test_mc["attribute"]),
+        label=test_labels,
+        probs_i=ex.choice_probs(model_i[0], test_mc),
+        probs_ii=ex.choice_probs(model_ii[0], test_mc),
+        marginal_i=np.bincount(labels[plan.set_i], minlength=4) / len(plan.set_i),
+        marginal_ii=np.bincount(labels[plan.set_ii], minlength=4) / len(plan.set_ii),
+        option_nll=option_nll(
+            ex.base, ex.tok, cloze_prompts(test_mc), _spaced(test_mc["options"]), test_labels, eos=False
+        ).numpy(),
+        namesakes=namesake_votes(ex.world.people, test_mc, min_mentions=0),
+    )
     seconds["e1"] = time.time() - t
 
     t = time.time()
@@ -423,8 +484,7 @@ def _experiment(settings: Settings, run: Run) -> Results:
     for name in REWARDS:
         model_rl, history = _e2_rl(ex, plan, name, sft)
         rl_runs[name] = RLRun(ex.choice_probs(model_rl, test_e), history)
-    e2 = E2(mentions=np.array(test_e["mentions"]), label=np.array(test_e["label"]),
-            probs_sft=probs_sft, rl=rl_runs)
+    e2 = E2(mentions=np.array(test_e["mentions"]), label=np.array(test_e["label"]), probs_sft=probs_sft, rl=rl_runs)
     del model_i, model_ii, sft
     seconds["e2"] = time.time() - t
 
@@ -434,14 +494,22 @@ def _experiment(settings: Settings, run: Run) -> Results:
     model_std, _ = _e3_standard(ex, plan)
     model_idk, answer_nll, relabel = _e3_relabelled(ex, plan, model_std)
     grade_std = ex.answers(model_std, test_qa)
-    e3 = E3(mentions=np.array(test_qa["mentions"]), grade_standard=grade_std,
-            grade_relabelled=ex.answers(model_idk, test_qa))
+    e3 = E3(
+        mentions=np.array(test_qa["mentions"]),
+        grade_standard=grade_std,
+        grade_relabelled=ex.answers(model_idk, test_qa),
+    )
     gate = Gate(mentions=e3.mentions, attribute=np.array(test_qa["attribute"]), grade=grade_std)
-    familiarity = Familiarity(mentions=plan.mentions, option_nll=option_nll_ft,
-                              unfamiliar=option_nll_ft > settings.unfamiliar_option_nll,
-                              qa_mentions=np.array(plan.qa["mentions"]), answer_nll=answer_nll.numpy(),
-                              relabelled=relabel)
+    familiarity = Familiarity(
+        mentions=plan.mentions,
+        option_nll=option_nll_ft,
+        unfamiliar=option_nll_ft > settings.unfamiliar_option_nll,
+        qa_mentions=np.array(plan.qa["mentions"]),
+        answer_nll=answer_nll.numpy(),
+        relabelled=relabel,
+    )
     seconds["e3"] = time.time() - t
     seconds["total"] = time.time() - t0
-    return Results(run.replicate, tuple(settings.world.mention_bins), ex.pretrain_loss, familiarity, gate, e1, e2, e3,
-                   seconds)
+    return Results(
+        run.replicate, tuple(settings.world.mention_bins), ex.pretrain_loss, familiarity, gate, e1, e2, e3, seconds
+    )

@@ -1,5 +1,6 @@
 """The chapter's figures: the gate check and familiarity metrics, option distributions (Figs 3.3, 3.4) and E3's
 answer rates (Fig 3.1). Bins are drawn from most to least mentioned: inputs grow unfamiliar to the right."""
+
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
@@ -24,13 +25,15 @@ def plot_familiarity(r: Results) -> plt.Figure:
     for a, values in ATTRIBUTES.items():
         sel = r.gate.attribute == a
         acc = bin_stats(r.gate.grade[sel] == 1, r.gate.mentions[sel], bins)[0]
-        line, = axes[0].plot(x, acc[::-1], marker="o", label=a)
+        (line,) = axes[0].plot(x, acc[::-1], marker="o", label=a)
         axes[0].axhline(1 / len(values), color=line.get_color(), ls=":", lw=1)
     axes[0].set(ylabel="held-out QA accuracy", ylim=(0, 1.02), title="Gate: standard SFT (dotted: chance)")
     axes[0].legend()
     f = r.familiarity
-    for values, mentions, label in ((f.option_nll, f.mentions, "(b) pretrained NLL of correct option"),
-                                    (f.answer_nll, f.qa_mentions, "(c) SFT NLL of its top answer")):
+    for values, mentions, label in (
+        (f.option_nll, f.mentions, "(b) pretrained NLL of correct option"),
+        (f.answer_nll, f.qa_mentions, "(c) SFT NLL of its top answer"),
+    ):
         mean, std = bin_stats(values, mentions, bins)
         axes[1].errorbar(x, mean[::-1], std[::-1], marker="o", capsize=3, label=label)
     axes[1].set(ylabel="NLL (finetuning questions)", yscale="symlog", title="Familiarity metrics (appendix B.1)")
@@ -41,8 +44,9 @@ def plot_familiarity(r: Results) -> plt.Figure:
     return fig
 
 
-def plot_option_distributions(probs: dict[str, np.ndarray], labels: np.ndarray, mentions: np.ndarray, bins,
-                              title: str) -> plt.Figure:
+def plot_option_distributions(
+    probs: dict[str, np.ndarray], labels: np.ndarray, mentions: np.ndarray, bins, title: str
+) -> plt.Figure:
     """Rows: models; columns: true label A–D; lines: mean predicted probability of each option ± std vs mentions."""
     rows = list(probs)
     n_options = next(iter(probs.values())).shape[1]

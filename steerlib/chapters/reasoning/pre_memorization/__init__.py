@@ -13,6 +13,7 @@ Each run is an independent cached job (:func:`~.experiment.train_run`), so a clu
 grid at each of ``settings.replicates`` independent replicates. The analysis (:func:`analyse`, computed once) and
 the claims are in :mod:`.analysis` on top of :mod:`steerlib.measures.premem`; the figures are in :mod:`.figures`.
 """
+
 from steerlib.chapters.reasoning.pre_memorization.analysis import (
     PRIORS,
     SPECS,
@@ -35,9 +36,36 @@ from steerlib.chapters.reasoning.pre_memorization.experiment import (
 )
 from steerlib.core.chapter import Chapter
 
-CHAPTER = Chapter(name="pre-memorization", part="reasoning",
-                  title="Pre-memorization train accuracy predicts test accuracy", package=__name__, profiles=PROFILES,
-                  run=run, claims=claims, extra=extra, jobs=jobs, results_type=Results, specs=SPECS)
+CHAPTER = Chapter(
+    name="pre-memorization",
+    part="reasoning",
+    title="Pre-memorization train accuracy predicts test accuracy",
+    package=__name__,
+    profiles=PROFILES,
+    run=run,
+    claims=claims,
+    extra=extra,
+    jobs=jobs,
+    results_type=Results,
+    specs=SPECS,
+)
 
-__all__ = ["CHAPTER", "PROFILES", "PRIORS", "SPECS", "Analysis", "Results", "RunLog", "RunSpec", "Settings", "analyse",
-           "claims", "extra", "grid", "jobs", "measured", "run", "statistics"]
+__all__ = [
+    "CHAPTER",
+    "PROFILES",
+    "PRIORS",
+    "SPECS",
+    "Analysis",
+    "Results",
+    "RunLog",
+    "RunSpec",
+    "Settings",
+    "analyse",
+    "claims",
+    "extra",
+    "grid",
+    "jobs",
+    "measured",
+    "run",
+    "statistics",
+]

@@ -2,6 +2,7 @@
 and checkpoint, the transfer tests of p and the prior metrics; then the claims (:data:`SPECS`, judged on the mean over
 replicates of each replicate's :func:`statistics`) and metrics.json's numbers (replicate 0's, and every replicate's
 statistics)."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -19,8 +20,13 @@ P_GRID = np.round(np.arange(1.005, 1.3 + 1e-9, 0.005), 3)  # memorization thresh
 STATES = ("incorrect", "correct, not memorized", "memorized")
 P_DEPENDENT = ("H2", "H3", "H4a", "H4b", "H4c", "H5", "H5b", "H8b")  # the claims whose statistic depends on p
 NOT_IDENTIFIED = "p is not identified: R² on y = x does not depend on p (nothing is memorized)"
-PRIORS = {"premem": "pre-memorization train acc.", "train_acc": "train accuracy", "grad_var": "gradient variance",
-          "dist_init": "distance from init.", "atc": "ATC"}
+PRIORS = {
+    "premem": "pre-memorization train acc.",
+    "train_acc": "train accuracy",
+    "grad_var": "gradient variance",
+    "dist_init": "distance from init.",
+    "atc": "ATC",
+}
 
 
 def reference_run(r: Results) -> int:
@@ -43,12 +49,24 @@ def points(r: Results, p: float) -> pd.DataFrame:
     frames = []
     for i, (spec, log) in enumerate(zip(r.specs, r.logs)):
         acc, perp = log.train_acc, log.train_perp
-        frames.append(pd.DataFrame({
-            "run": i, "lr": spec.lr, "epochs": spec.epochs, "fraction": spec.fraction,
-            "checkpoint": np.arange(len(acc)), "train_acc": acc.mean(1),
-            "premem": premem.premem_accuracy(acc, perp, p).mean(1), "test_acc": log.test_acc.mean(1),
-            "memorized": premem.memorized(perp, p).mean(1), "min_binds": premem.min_binds(acc, perp, p).mean(1),
-            "grad_var": log.grad_var, "dist_init": log.dist_init}))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "run": i,
+                    "lr": spec.lr,
+                    "epochs": spec.epochs,
+                    "fraction": spec.fraction,
+                    "checkpoint": np.arange(len(acc)),
+                    "train_acc": acc.mean(1),
+                    "premem": premem.premem_accuracy(acc, perp, p).mean(1),
+                    "test_acc": log.test_acc.mean(1),
+                    "memorized": premem.memorized(perp, p).mean(1),
+                    "min_binds": premem.min_binds(acc, perp, p).mean(1),
+                    "grad_var": log.grad_var,
+                    "dist_init": log.dist_init,
+                }
+            )
+        )
     out = pd.concat(frames, ignore_index=True)
     ref = r.logs[reference_run(r)]
     threshold = premem.atc_threshold(ref.train_conf[-1], ref.test_acc[-1].mean())
@@ -76,8 +94,9 @@ def correct_first_share(acc: np.ndarray, perp: np.ndarray, p: float) -> tuple[fl
 
 def premem_table(r: Results) -> np.ndarray:
     """(P, R, C) mean pre-memorization accuracy of every run R at every checkpoint C, for each p of P_GRID."""
-    return np.array([[premem.premem_accuracy(log.train_acc, log.train_perp, p).mean(1) for log in r.logs]
-                     for p in P_GRID])
+    return np.array(
+        [[premem.premem_accuracy(log.train_acc, log.train_perp, p).mean(1) for log in r.logs] for p in P_GRID]
+    )
 
 
 def r2_rows(table: np.ndarray, test: np.ndarray) -> np.ndarray:
@@ -86,8 +105,7 @@ def r2_rows(table: np.ndarray, test: np.ndarray) -> np.ndarray:
     return 1 - ((x - y) ** 2).sum(1) / ((y - y.mean()) ** 2).sum()
 
 
-def calibration_runs(final_test: np.ndarray, memorizing: np.ndarray, n: int, rng: np.random.Generator
-                     ) -> np.ndarray:
+def calibration_runs(final_test: np.ndarray, memorizing: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
     """``n`` runs to calibrate p on, as appendix C prescribes: runs that memorise, one from each of ``n`` strata of
     final test accuracy (so they spread in test accuracy); any runs if fewer than ``n`` memorise."""
     pool = np.flatnonzero(memorizing) if memorizing.sum() >= n else np.arange(len(final_test))
@@ -95,8 +113,9 @@ def calibration_runs(final_test: np.ndarray, memorizing: np.ndarray, n: int, rng
     return np.array([rng.choice(s) for s in strata])
 
 
-def transfer_runs(r: Results, table: np.ndarray, final: pd.DataFrame, n_cal: int, repeats: int = 20,
-                  seed: int = 0) -> np.ndarray:
+def transfer_runs(
+    r: Results, table: np.ndarray, final: pd.DataFrame, n_cal: int, repeats: int = 20, seed: int = 0
+) -> np.ndarray:
     """(repeats, 2): R² on the held-out runs at p calibrated on ``n_cal`` runs (:func:`calibration_runs`), and at
     the held-out runs' own best p."""
     rng, n = np.random.default_rng(seed), len(r.logs)
@@ -162,8 +181,11 @@ class Analysis:
 def _gap_predictors(pts: pd.DataFrame) -> dict[str, np.ndarray]:
     """Each metric as a predictor of the generalisation gap: ours is train - pre-memorization accuracy (the gap it
     predicts); the prior metrics are taken as they are (Fig 4.5 plots them against the gap)."""
-    return {k: (pts["train_acc"] - pts["premem"] if k == "premem" else pts[k]).to_numpy() for k in PRIORS
-            if k != "train_acc"}
+    return {
+        k: (pts["train_acc"] - pts["premem"] if k == "premem" else pts[k]).to_numpy()
+        for k in PRIORS
+        if k != "train_acc"
+    }
 
 
 @functools.lru_cache(maxsize=4)
@@ -179,63 +201,134 @@ def analyse(r: Results) -> Analysis:
     maps = map_runs(r)
     gap = (pts["train_acc"] - pts["test_acc"]).to_numpy()
     return Analysis(
-        p=p, identified=identified, p_note="" if identified else NOT_IDENTIFIED, table=table, curve=curve,
-        r2_train=premem.r2_identity(pts["train_acc"], pts["test_acc"]), points=pts, final=final,
+        p=p,
+        identified=identified,
+        p_note="" if identified else NOT_IDENTIFIED,
+        table=table,
+        curve=curve,
+        r2_train=premem.r2_identity(pts["train_acc"], pts["test_acc"]),
+        points=pts,
+        final=final,
         correlations={k: premem.pearson(pts[k], pts["test_acc"]) for k in PRIORS},
         gap_correlations={k: premem.pearson(v, gap) for k, v in _gap_predictors(pts).items()},
         map_runs=maps,
-        correct_first={r.specs[i].name: correct_first_share(r.logs[i].train_acc, r.logs[i].train_perp, p)
-                       for i in maps},
+        correct_first={
+            r.specs[i].name: correct_first_share(r.logs[i].train_acc, r.logs[i].train_perp, p) for i in maps
+        },
         transfer_runs={n: transfer_runs(r, table, final, min(n, len(r.logs) - 1)) for n in (1, 2, 3)},
-        transfer_halves=transfer_halves(r, table))
+        transfer_halves=transfer_halves(r, table),
+    )
 
 
 # ------------------------------------------------------------------------------------------------------ claims
 
 SPECS = (
-    Spec(id="H1", statement="train accuracy does not predict test accuracy",
-         statistic="R² of (train acc., test acc.) on y = x", op="<", threshold=0.5,
-         why="at most half the variance explained, far from the ~0.9 of pre-memorization accuracy (Fig 4.1)",
-         dissertation="Fig 4.1: train acc. ≈ 1, R² low"),
-    Spec(id="H1b", statement="runs that fit the train set (final train acc. ≥ 0.9) differ widely in test accuracy",
-         statistic="range of final test acc. over such runs (by replicate: {n_fitted})", op=">=", threshold=0.1,
-         why="about nine standard errors of one run's test accuracy (512 problems × 4 samples)",
-         dissertation="Fig 4.1"),
-    Spec(id="H2", statement="the share of examples that are correct (not memorized) before being memorized depends on "
-         "the learning rate", statistic="max - min of that share over learning rates (full data, most epochs; runs "
-         "with ≥ 10 memorized examples)", op=">=", threshold="the larger of 0.1 and the noise floor",
-         why="at least 0.1, and above the noise floor: how far the share moves between two halves of each "
-         "example's samples (mean over replicates)", dissertation="Fig 4.3"),
-    Spec(id="H3", statement="one threshold p gives pre-memorization accuracy ≈ test accuracy across runs and "
-         "checkpoints", statistic="R² on y = x at the calibrated p (by replicate: {p})", op=">=", threshold=0.85,
-         why="just below the dissertation's lowest R² (0.88, Gemma2-9B on MATH)",
-         dissertation="R² 0.94 GSM8K / 0.95 MATH (Llama3-8B), 0.97 / 0.88 (Gemma2-9B)"),
-    Spec(id="H4a", statement="R² is smooth in p: a plateau, not a spike",
-         statistic="width (log-log units of p) of the plateau around the best p where R² stays within 0.05 of its "
-         "maximum", op=">=", threshold=0.5,
-         why="p can be off by half a log-log unit at a cost of ≤ 0.05 R² (GSM8K's and MATH's p differ by 0.7)",
-         dissertation="Fig C.1"),
-    Spec(id="H4b", statement="p calibrated on 3 runs (that memorise, spread in test accuracy) transfers to the "
-         "held-out runs", statistic="mean R² loss on held-out runs vs their own best p (20 draws)", op="<=",
-         threshold=0.1, why="at most a tenth of the variance lost (Fig C.2: 1-3 runs give a robust p)",
-         dissertation="Fig C.2"),
-    Spec(id="H4c", statement="p calibrated on half the test set transfers to the other half",
-         statistic="mean R² loss on half B at half A's p vs half B's best p (20 splits)", op="<=", threshold=0.05,
-         why="the two halves differ only by test-set noise; half the H4b allowance", dissertation="Fig C.3"),
-    Spec(id="H5", statement="pre-memorization accuracy tracks test accuracy better than gradient variance, distance "
-         "from initialisation and ATC", statistic="Pearson r (ours) minus the largest |r| of the three prior metrics",
-         op=">", threshold=0.1, why="a clear margin; the dissertation's is 0.26 (0.98 vs 0.72)",
-         dissertation="Fig 4.5: 0.98 vs -0.72, 0.59, -0.04"),
-    Spec(id="H5b", statement="... and predicts the generalisation gap better than they do",
-         statistic="Pearson r of (train - pre-memorization acc.) with the gap (train - test acc.), minus the largest "
-         "|r| of the prior metrics with the gap", op=">", threshold=0.1,
-         why="the same margin against Fig 4.5's own target, the gap", dissertation="Fig 4.5 (generalisation gap)"),
-    Spec(id="H8", kind="prerequisite", statement="examples get memorized: some run ends with most train examples "
-         "memorized", statistic="largest final memorized fraction over runs", op=">=", threshold=0.5,
-         why="without memorization pre-memorization accuracy is just train accuracy", dissertation="section 4.3"),
-    Spec(id="H8b", statement="the min(·, Acc_m) term rarely binds",
-         statistic="fraction of (example, checkpoint) pairs where it binds", op="<", threshold=0.1,
-         why="'uncommon' in section 4.3: at most one pair in ten", dissertation="section 4.3"),
+    Spec(
+        id="H1",
+        statement="train accuracy does not predict test accuracy",
+        statistic="R² of (train acc., test acc.) on y = x",
+        op="<",
+        threshold=0.5,
+        why="at most half the variance explained, far from the ~0.9 of pre-memorization accuracy (Fig 4.1)",
+        dissertation="Fig 4.1: train acc. ≈ 1, R² low",
+    ),
+    Spec(
+        id="H1b",
+        statement="runs that fit the train set (final train acc. ≥ 0.9) differ widely in test accuracy",
+        statistic="range of final test acc. over such runs (by replicate: {n_fitted})",
+        op=">=",
+        threshold=0.1,
+        why="about nine standard errors of one run's test accuracy (512 problems × 4 samples)",
+        dissertation="Fig 4.1",
+    ),
+    Spec(
+        id="H2",
+        statement="the share of examples that are correct (not memorized) before being memorized depends on "
+        "the learning rate",
+        statistic="max - min of that share over learning rates (full data, most epochs; runs "
+        "with ≥ 10 memorized examples)",
+        op=">=",
+        threshold="the larger of 0.1 and the noise floor",
+        why="at least 0.1, and above the noise floor: how far the share moves between two halves of each "
+        "example's samples (mean over replicates)",
+        dissertation="Fig 4.3",
+    ),
+    Spec(
+        id="H3",
+        statement="one threshold p gives pre-memorization accuracy ≈ test accuracy across runs and checkpoints",
+        statistic="R² on y = x at the calibrated p (by replicate: {p})",
+        op=">=",
+        threshold=0.85,
+        why="just below the dissertation's lowest R² (0.88, Gemma2-9B on MATH)",
+        dissertation="R² 0.94 GSM8K / 0.95 MATH (Llama3-8B), 0.97 / 0.88 (Gemma2-9B)",
+    ),
+    Spec(
+        id="H4a",
+        statement="R² is smooth in p: a plateau, not a spike",
+        statistic="width (log-log units of p) of the plateau around the best p where R² stays within 0.05 of its "
+        "maximum",
+        op=">=",
+        threshold=0.5,
+        why="p can be off by half a log-log unit at a cost of ≤ 0.05 R² (GSM8K's and MATH's p differ by 0.7)",
+        dissertation="Fig C.1",
+    ),
+    Spec(
+        id="H4b",
+        statement="p calibrated on 3 runs (that memorise, spread in test accuracy) transfers to the held-out runs",
+        statistic="mean R² loss on held-out runs vs their own best p (20 draws)",
+        op="<=",
+        threshold=0.1,
+        why="at most a tenth of the variance lost (Fig C.2: 1-3 runs give a robust p)",
+        dissertation="Fig C.2",
+    ),
+    Spec(
+        id="H4c",
+        statement="p calibrated on half the test set transfers to the other half",
+        statistic="mean R² loss on half B at half A's p vs half B's best p (20 splits)",
+        op="<=",
+        threshold=0.05,
+        why="the two halves differ only by test-set noise; half the H4b allowance",
+        dissertation="Fig C.3",
+    ),
+    Spec(
+        id="H5",
+        statement="pre-memorization accuracy tracks test accuracy better than gradient variance, distance "
+        "from initialisation and ATC",
+        statistic="Pearson r (ours) minus the largest |r| of the three prior metrics",
+        op=">",
+        threshold=0.1,
+        why="a clear margin; the dissertation's is 0.26 (0.98 vs 0.72)",
+        dissertation="Fig 4.5: 0.98 vs -0.72, 0.59, -0.04",
+    ),
+    Spec(
+        id="H5b",
+        statement="... and predicts the generalisation gap better than they do",
+        statistic="Pearson r of (train - pre-memorization acc.) with the gap (train - test acc.), minus the largest "
+        "|r| of the prior metrics with the gap",
+        op=">",
+        threshold=0.1,
+        why="the same margin against Fig 4.5's own target, the gap",
+        dissertation="Fig 4.5 (generalisation gap)",
+    ),
+    Spec(
+        id="H8",
+        kind="prerequisite",
+        statement="examples get memorized: some run ends with most train examples memorized",
+        statistic="largest final memorized fraction over runs",
+        op=">=",
+        threshold=0.5,
+        why="without memorization pre-memorization accuracy is just train accuracy",
+        dissertation="section 4.3",
+    ),
+    Spec(
+        id="H8b",
+        statement="the min(·, Acc_m) term rarely binds",
+        statistic="fraction of (example, checkpoint) pairs where it binds",
+        op="<",
+        threshold=0.1,
+        why="'uncommon' in section 4.3: at most one pair in ten",
+        dissertation="section 4.3",
+    ),
 )
 
 
@@ -285,8 +378,10 @@ def h2_floor(r: Results) -> float:
     gaps = []
     for i in a.map_runs:
         log = r.logs[i]
-        halves = [correct_first_share(acc, log.train_perp, a.p)
-                  for acc in (log.train_half, 2 * log.train_acc - log.train_half)]
+        halves = [
+            correct_first_share(acc, log.train_perp, a.p)
+            for acc in (log.train_half, 2 * log.train_acc - log.train_half)
+        ]
         if min(n for _, n in halves) >= 10:
             gaps.append(abs(halves[0][0] - halves[1][0]))
     return float(np.mean(gaps)) if gaps else 0.0
@@ -304,8 +399,11 @@ def measured(results: Results) -> dict[str, Measured]:
     for cid, m in out.items():
         judged, note = bool(np.isfinite(m.value)), m.note
         if cid in P_DEPENDENT and lost:
-            note = NOT_IDENTIFIED if len(lost) == len(every) else (
-                f"p is not identified at replicate(s) {', '.join(map(str, lost))}, which the value leaves out")
+            note = (
+                NOT_IDENTIFIED
+                if len(lost) == len(every)
+                else (f"p is not identified at replicate(s) {', '.join(map(str, lost))}, which the value leaves out")
+            )
         elif not judged:
             note = "the statistic is undefined here (too few runs)"
         out[cid] = dataclasses.replace(m, judged=judged, note=note, threshold=floor if cid == "H2" else None)
@@ -315,8 +413,10 @@ def measured(results: Results) -> dict[str, Measured]:
 def context(results: Results) -> dict[str, str]:
     """The values the claims' texts name, one per replicate: the calibrated p and the number of fitted runs."""
     every = [analyse(o) for o in (results, *results.others)]
-    return {"p": ", ".join(f"{a.p:.3f}" if a.identified else "not identified" for a in every),
-            "n_fitted": ", ".join(str(int((a.final["train_acc"] >= 0.9).sum())) for a in every)}
+    return {
+        "p": ", ".join(f"{a.p:.3f}" if a.identified else "not identified" for a in every),
+        "n_fitted": ", ".join(str(int((a.final["train_acc"] >= 0.9).sum())) for a in every),
+    }
 
 
 def claims(results: Results) -> list[Claim]:
@@ -331,26 +431,38 @@ def extra(results: Results) -> dict:
     a, r = analyse(results), results
     pts, final = a.points, a.final
     return {
-        "p": a.p, "p_loglog": round(float(premem.loglog(a.p)), 3), "p_note": a.p_note,
+        "p": a.p,
+        "p_loglog": round(float(premem.loglog(a.p)), 3),
+        "p_note": a.p_note,
         "r2_identity_premem": round(float(a.curve.max()), 3),
         "r2_fit_premem": round(premem.r2_fit(pts["premem"], pts["test_acc"]), 3),
         "r2_identity_train": round(a.r2_train, 3),
         "r2_fit_train": round(premem.r2_fit(pts["train_acc"], pts["test_acc"]), 3),
-        "runs": [{"run": s.name, "lr": s.lr, "epochs": s.epochs, "fraction": s.fraction,
-                  "train_acc": round(float(acc), 3), "test_acc": round(float(test), 3),
-                  "premem": round(float(pm), 3), "memorized": round(float(mem), 3)}
-                 for s, acc, test, pm, mem in zip(r.specs, final["train_acc"], final["test_acc"], final["premem"],
-                                                  final["memorized"])],
+        "runs": [
+            {
+                "run": s.name,
+                "lr": s.lr,
+                "epochs": s.epochs,
+                "fraction": s.fraction,
+                "train_acc": round(float(acc), 3),
+                "test_acc": round(float(test), 3),
+                "premem": round(float(pm), 3),
+                "memorized": round(float(mem), 3),
+            }
+            for s, acc, test, pm, mem in zip(
+                r.specs, final["train_acc"], final["test_acc"], final["premem"], final["memorized"]
+            )
+        ],
         "p_identified": a.identified,
         "correlations": {k: round(v, 3) for k, v in a.correlations.items()},
         "gap_correlations": {k: round(v, 3) for k, v in a.gap_correlations.items()},
         "h2_noise_floor": round(h2_floor(r), 3),
-        "replicate_values": {o.replicate: {k: round(v, 3) for k, v in statistics(o).items()}
-                             for o in [r, *r.others]},
+        "replicate_values": {o.replicate: {k: round(v, 3) for k, v in statistics(o).items()} for o in [r, *r.others]},
         "p_by_replicate": {o.replicate: analyse(o).p if analyse(o).identified else None for o in [r, *r.others]},
         "correct_first_share": a.correct_first,
-        "other_trace_share": round(float(np.mean([log.train_other.sum() / max(log.train_acc.sum(), 1e-9)
-                                                  for log in r.logs])), 3),
+        "other_trace_share": round(
+            float(np.mean([log.train_other.sum() / max(log.train_acc.sum(), 1e-9) for log in r.logs])), 3
+        ),
         "transfer_runs": {n: t.mean(0).round(3).tolist() for n, t in a.transfer_runs.items() if n < len(r.logs)},
         "transfer_halves": a.transfer_halves.mean(0).round(3).tolist(),
         "pretrain_final_loss": round(float(np.mean(r.pretrain_loss[-20:])), 4),

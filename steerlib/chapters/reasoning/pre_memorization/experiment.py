@@ -1,5 +1,6 @@
 """The experiment: settings, the grid of finetuning runs, one cached, resumable job per run (:func:`train_run`),
 the chapter's jobs (:func:`jobs`) and :func:`run`."""
+
 from __future__ import annotations
 
 import copy
@@ -76,8 +77,15 @@ class Settings:
     def __post_init__(self):
         for name, cls in (("task", TaskConfig), ("base", BaseModelConfig), ("pretrain", SFTConfig)):
             check_type(name, getattr(self, name), cls, f"a {cls.__name__}")
-        for name in ("n_pretrain", "n_test", "batch_size", "max_new_tokens", "grad_var_batches", "sample_batch",
-                     "replicates"):
+        for name in (
+            "n_pretrain",
+            "n_test",
+            "batch_size",
+            "max_new_tokens",
+            "grad_var_batches",
+            "sample_batch",
+            "replicates",
+        ):
             check_range(name, getattr(self, name), 1, integer=True)
         check_range("k", self.k, 2, integer=True)  # two halves of the samples give H2's noise floor
         check_range("n_train", self.n_train, self.batch_size, integer=True)
@@ -92,17 +100,36 @@ class Settings:
         check_ranges("checkpoints", self.checkpoints, 0, 1, open_low=True)
         check_range("temperature", self.temperature, 0)
         if len(self.lrs) * (len(self.epochs) + len(self.fractions)) < 2:  # the size of grid(self)
-            raise ValueError(f"lrs={self.lrs}, epochs={self.epochs} and fractions={self.fractions} make one run; "
-                             "the grid needs at least 2 (p is calibrated on some runs and tested on others)")
+            raise ValueError(
+                f"lrs={self.lrs}, epochs={self.epochs} and fractions={self.fractions} make one run; "
+                "the grid needs at least 2 (p is calibrated on some runs and tested on others)"
+            )
 
 
 PROFILES = {
-    "smoke": Settings(**PRETRAINING["smoke"], n_train=48, n_test=64, lrs=(1e-4, 1e-3), epochs=(2, 8),
-                      fractions=(0.5,), matched_epochs=4, checkpoints=(0.25, 0.5, 1.0), k=2, replicates=1),
+    "smoke": Settings(
+        **PRETRAINING["smoke"],
+        n_train=48,
+        n_test=64,
+        lrs=(1e-4, 1e-3),
+        epochs=(2, 8),
+        fractions=(0.5,),
+        matched_epochs=4,
+        checkpoints=(0.25, 0.5, 1.0),
+        k=2,
+        replicates=1,
+    ),
     "cpu": Settings(**PRETRAINING["cpu"]),
-    "paper": Settings(**PRETRAINING["paper"], n_train=1024, n_test=1024,
-                      lrs=(1e-6, 3e-6, 1e-5, 3e-5, 1e-4, 3e-4), epochs=(1, 3, 6), matched_epochs=3, batch_size=32,
-                      k=8),
+    "paper": Settings(
+        **PRETRAINING["paper"],
+        n_train=1024,
+        n_test=1024,
+        lrs=(1e-6, 3e-6, 1e-5, 3e-5, 1e-4, 3e-4),
+        epochs=(1, 3, 6),
+        matched_epochs=3,
+        batch_size=32,
+        k=8,
+    ),
 }
 
 
@@ -143,8 +170,9 @@ class Results:
 
 def grid(settings: Settings) -> list[RunSpec]:
     """Full-data runs for every (lr, epochs), then smaller-data runs at matched steps (epochs = matched / fraction)."""
-    return ([RunSpec(lr, e) for lr in settings.lrs for e in settings.epochs]
-            + [RunSpec(lr, settings.matched_epochs / f, f) for lr in settings.lrs for f in settings.fractions])
+    return [RunSpec(lr, e) for lr in settings.lrs for e in settings.epochs] + [
+        RunSpec(lr, settings.matched_epochs / f, f) for lr in settings.lrs for f in settings.fractions
+    ]
 
 
 class Experiment:
@@ -157,8 +185,9 @@ class Experiment:
         part = common.setup(s, run)
         self.base, self.train, self.test = part.base, part.train, part.test
         self.tok = self.base.tokenizer
-        self.prompt_ids = {n: encode_prompts(self.tok, d["prompt"]) for n, d in (("train", self.train),
-                                                                                 ("test", self.test))}
+        self.prompt_ids = {
+            n: encode_prompts(self.tok, d["prompt"]) for n, d in (("train", self.train), ("test", self.test))
+        }
         self.target_ids = encode_responses(self.tok, self.train["response"])
 
     def run_key(self, spec: RunSpec) -> dict[str, Any]:
@@ -201,21 +230,30 @@ def evaluate(model, ex: Experiment, n_train: int, seed: int) -> dict[str, np.nda
     s, train = ex.s, ex.train.select(range(n_train))
     prompts = list(train["prompt"]) + list(ex.test["prompt"])
     answers = list(train["answer"]) + list(ex.test["answer"])
-    out = sample(model, ex.tok, [p for p in prompts for _ in range(s.k)], s.max_new_tokens, s.temperature, seed,
-                 s.sample_batch)
+    out = sample(
+        model, ex.tok, [p for p in prompts for _ in range(s.k)], s.max_new_tokens, s.temperature, seed, s.sample_batch
+    )
     correct = np.array([answers_match(t, answers[i // s.k]) for i, t in enumerate(out.texts)]).reshape(-1, s.k)
     targets = list(train["response"])
-    other = np.array([c and not same_trace(t, targets[i // s.k])
-                      for i, (t, c) in enumerate(zip(out.texts[:n_train * s.k], correct[:n_train].flat))])
+    other = np.array(
+        [
+            c and not same_trace(t, targets[i // s.k])
+            for i, (t, c) in enumerate(zip(out.texts[: n_train * s.k], correct[:n_train].flat))
+        ]
+    )
     pad = pad_id(ex.tok)
     prompt_ids = ex.prompt_ids["train"][:n_train]
     perp = score_ids(model, prompt_ids, ex.target_ids[:n_train], pad, batch_size=512).mean_nll.exp()
     greedy = sample(model, ex.tok, list(train["prompt"]), s.max_new_tokens, 0.0, seed, s.sample_batch)
     confidence = -score_ids(model, prompt_ids, greedy.ids, pad, batch_size=512).mean_nll
-    return {"train_acc": correct[:n_train].mean(1), "train_half": correct[:n_train, :s.k // 2].mean(1),
-            "test_acc": correct[n_train:].mean(1),
-            "train_other": other.reshape(-1, s.k).mean(1), "train_perp": perp.numpy(),
-            "train_conf": confidence.numpy()}
+    return {
+        "train_acc": correct[:n_train].mean(1),
+        "train_half": correct[:n_train, : s.k // 2].mean(1),
+        "test_acc": correct[n_train:].mean(1),
+        "train_other": other.reshape(-1, s.k).mean(1),
+        "train_perp": perp.numpy(),
+        "train_conf": confidence.numpy(),
+    }
 
 
 RUN_KIND = "pre-memorization-run"  # the cache's folder of the grid's runs
@@ -238,16 +276,37 @@ def _finetune(ex: Experiment, spec: RunSpec, progress: bool) -> RunLog:
             return
         model.eval()
         row = evaluate(model, ex, n, seed=common.checkpoint_sampling(ex.run, step))
-        rows[step] = {**row, "grad_var": _gradient_variance(model, ids, labels, ex),
-                      "dist_init": premem.distance_from_init(_flat_params(model).cpu(), theta0.cpu()), "step": step}
+        rows[step] = {
+            **row,
+            "grad_var": _gradient_variance(model, ids, labels, ex),
+            "dist_init": premem.distance_from_init(_flat_params(model).cpu(), theta0.cpu()),
+            "step": step,
+        }
         ex.cache.save_checkpoint(RUN_KIND, key, rows)
 
-    cfg = SFTConfig(steps=steps, batch_size=s.batch_size, lr=spec.lr, warmup=s.warmup, schedule="linear",
-                    grad_clip=s.grad_clip, seed=common.finetune_order(ex.run),
-                    checkpoint_every=max(steps // SAVES_PER_RUN, 1))
+    cfg = SFTConfig(
+        steps=steps,
+        batch_size=s.batch_size,
+        lr=spec.lr,
+        warmup=s.warmup,
+        schedule="linear",
+        grad_clip=s.grad_clip,
+        seed=common.finetune_order(ex.run),
+        checkpoint_every=max(steps // SAVES_PER_RUN, 1),
+    )
     sft_key = {"run": key}  # train_sft's checkpoints (weights, optimizer, schedule, losses), so a killed run resumes
-    losses = train_sft(model, data, cfg, pad_id(ex.tok), ex.device, ex.cache, sft_key, desc=spec.name,
-                       on_step=log_checkpoint, progress=progress)
+    losses = train_sft(
+        model,
+        data,
+        cfg,
+        pad_id(ex.tok),
+        ex.device,
+        ex.cache,
+        sft_key,
+        desc=spec.name,
+        on_step=log_checkpoint,
+        progress=progress,
+    )
     log = {name: np.array([rows[step][name] for step in checkpoints]) for name in rows[checkpoints[0]]}
     log["loss"] = np.array([float(np.mean(losses[a:b])) for a, b in zip([0, *checkpoints[:-1]], checkpoints)])
     ex.cache.discard("sft", {"key": sft_key, "sft": cfg})  # the finished weights: the run's log is what is kept
@@ -283,10 +342,18 @@ def _run_grid(settings: Settings, run: Run) -> Results:
 def jobs(settings: Settings, run: Run) -> list[Stage]:
     """Each replicate's pretraining, then every run of :func:`grid` at every replicate, then each replicate's
     assembled results."""
-    return [per_replicate("pretrain", Experiment, settings, run),
-            Stage("finetune", tuple(Job(f"replicate {r.replicate} {spec.name}", _train_spec, (s, r, spec))
-                                    for s, r in at_replicates(settings, run) for spec in grid(s))),
-            results_stage(settings, run, "pre-memorization", _run_grid, Results, VERSIONS)]
+    return [
+        per_replicate("pretrain", Experiment, settings, run),
+        Stage(
+            "finetune",
+            tuple(
+                Job(f"replicate {r.replicate} {spec.name}", _train_spec, (s, r, spec))
+                for s, r in at_replicates(settings, run)
+                for spec in grid(s)
+            ),
+        ),
+        results_stage(settings, run, "pre-memorization", _run_grid, Results, VERSIONS),
+    ]
 
 
 def run(settings: Settings, run: Run) -> Results:

@@ -1,4 +1,5 @@
 """The chapter's figures, drawn from the :class:`~.analysis.Analysis` of the results."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -29,8 +30,12 @@ def plot_accuracy(a: Analysis):
     for ax, key, r2 in zip(axes, ("train_acc", "premem"), (a.r2_train, a.curve.max())):
         _scatter_by_lr(ax, a, key, 14)
         ax.plot([0, 1], [0, 1], "k--", lw=1)
-        ax.set(xlabel=f"{PRIORS[key]}" + (f" (p = {a.p:.3f})" if key == "premem" else ""), xlim=(-0.02, 1.02),
-               ylim=(-0.02, 1.02), title=f"R² on y = x: {r2:.2f}")
+        ax.set(
+            xlabel=f"{PRIORS[key]}" + (f" (p = {a.p:.3f})" if key == "premem" else ""),
+            xlim=(-0.02, 1.02),
+            ylim=(-0.02, 1.02),
+            title=f"R² on y = x: {r2:.2f}",
+        )
     axes[0].set_ylabel("test accuracy")
     axes[0].legend(fontsize=8)
     fig.tight_layout()
@@ -63,8 +68,12 @@ def plot_r2_vs_p(a: Analysis):
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
     ax.plot(P_GRID, a.curve, marker=".", label="pre-memorization train acc.")
     ax.axhline(a.r2_train, color="gray", ls=":", label=f"train acc. (R² {a.r2_train:.2f}, may lie below the axis)")
-    ax.set(xlabel="memorization threshold p (target perplexity)", ylabel="R² on y = x",
-           ylim=(max(-1.0, min(a.curve.min(), 0) - 0.05), 1.0), title="R² vs p")
+    ax.set(
+        xlabel="memorization threshold p (target perplexity)",
+        ylabel="R² on y = x",
+        ylim=(max(-1.0, min(a.curve.min(), 0) - 0.05), 1.0),
+        title="R² vs p",
+    )
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
@@ -77,14 +86,20 @@ def plot_transfer(a: Analysis):
     for n, t in a.transfer_runs.items():
         axes[0].scatter(np.full(len(t), n) + np.linspace(-0.15, 0.15, len(t)), t[:, 0], s=12, label=f"{n} run(s)")
         axes[0].scatter([n], [t[:, 1].mean()], marker="_", s=400, color="k")
-    axes[0].set(xticks=(1, 2, 3), xlabel="runs used to calibrate p", ylabel="R² on held-out runs (clipped at -1)",
-                ylim=(-1.05, 1.0), title="p from a few runs (bar: held-out best)")
+    axes[0].set(
+        xticks=(1, 2, 3),
+        xlabel="runs used to calibrate p",
+        ylabel="R² on held-out runs (clipped at -1)",
+        ylim=(-1.05, 1.0),
+        title="p from a few runs (bar: held-out best)",
+    )
     h = a.transfer_halves
     axes[1].scatter(h[:, 2], h[:, 1], s=14)
     lo = min(h[:, 1:].min(), 0)
     axes[1].plot([lo, 1], [lo, 1], "k--", lw=1)
-    axes[1].set(xlabel="R² on half B at its own best p", ylabel="R² on half B at half A's p",
-                title="p from half the test set")
+    axes[1].set(
+        xlabel="R² on half B at its own best p", ylabel="R² on half B at half A's p", title="p from half the test set"
+    )
     fig.tight_layout()
     return fig
 

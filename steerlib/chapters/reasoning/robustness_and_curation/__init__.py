@@ -15,6 +15,7 @@ Every training run is its own cached job (:func:`~.experiment.run_job`); :func:`
 runs of each stage (stage 0: robustness runs and round 0; stage r: one run per method). The claims are in
 :mod:`.analysis`, the figures in :mod:`.figures`.
 """
+
 from steerlib.chapters.reasoning.robustness_and_curation.analysis import (
     SPECS,
     claims,
@@ -44,10 +45,43 @@ from steerlib.chapters.reasoning.robustness_and_curation.experiment import (
 )
 from steerlib.core.chapter import Chapter
 
-CHAPTER = Chapter(name="robustness-and-curation", part="reasoning",
-                  title="Per-example robustness and data curation with pre-memorization accuracy", package=__name__,
-                  profiles=PROFILES, run=run, claims=claims, extra=extra, jobs=jobs, results_type=Results, specs=SPECS)
+CHAPTER = Chapter(
+    name="robustness-and-curation",
+    part="reasoning",
+    title="Per-example robustness and data curation with pre-memorization accuracy",
+    package=__name__,
+    profiles=PROFILES,
+    run=run,
+    claims=claims,
+    extra=extra,
+    jobs=jobs,
+    results_type=Results,
+    specs=SPECS,
+)
 
-__all__ = ["CHAPTER", "METHODS", "PROFILES", "SPECS", "CurationJob", "Results", "RobustLog", "RobustSpec", "RoundLog",
-           "Settings", "claims", "curves", "drop_table", "extra", "h7_stats", "jobs", "low_minus_high", "measured",
-           "noise_floors", "robust_table", "run", "run_job", "statistics", "stage_jobs"]
+__all__ = [
+    "CHAPTER",
+    "METHODS",
+    "PROFILES",
+    "SPECS",
+    "CurationJob",
+    "Results",
+    "RobustLog",
+    "RobustSpec",
+    "RoundLog",
+    "Settings",
+    "claims",
+    "curves",
+    "drop_table",
+    "extra",
+    "h7_stats",
+    "jobs",
+    "low_minus_high",
+    "measured",
+    "noise_floors",
+    "robust_table",
+    "run",
+    "run_job",
+    "statistics",
+    "stage_jobs",
+]

@@ -1,6 +1,7 @@
 """The analysis: per-example robustness against pre-memorization accuracy (H6), test accuracy against added examples
 per curation method (H7); then the claims (:data:`SPECS`, judged on the mean over replicates of each replicate's
 :func:`statistics`) and metrics.json's numbers."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -24,10 +25,20 @@ def robust_table(r: Results) -> pd.DataFrame:
     frames = []
     for i, (spec, log) in enumerate(zip(r.robust_specs, r.robust)):
         keep = log.has_opening
-        frames.append(pd.DataFrame({
-            "run": i, "lr": spec.lr, "premem": premem.premem_accuracy(log.acc, log.perp, r.p)[-1][keep],
-            "train_acc": log.acc[-1][keep], "final_acc": log.final_acc[keep], "perturbed": log.perturbed_acc[keep],
-            "drop": (log.final_acc - log.perturbed_acc)[keep], "events": log.events[keep]}))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "run": i,
+                    "lr": spec.lr,
+                    "premem": premem.premem_accuracy(log.acc, log.perp, r.p)[-1][keep],
+                    "train_acc": log.acc[-1][keep],
+                    "final_acc": log.final_acc[keep],
+                    "perturbed": log.perturbed_acc[keep],
+                    "drop": (log.final_acc - log.perturbed_acc)[keep],
+                    "events": log.events[keep],
+                }
+            )
+        )
     return pd.concat(frames, ignore_index=True)
 
 
@@ -68,10 +79,16 @@ def statistics(r: Results) -> dict[str, float]:
     t = robust_table(r)
     ratio, ahead = h7_stats(r.added, r.test_acc)
     share = float(r.flagged[0]) if len(r.flagged) else float("nan")
-    return {"H6pre": float(np.mean([log.final_acc.mean() for log in r.robust])),
-            "H6": spearman(t["premem"], t["drop"]), "H6b": low_minus_high(t["premem"], t["drop"]),
-            "H6c": _h6c(t["premem"], t["train_acc"], t["drop"]),
-            "H7pre": min(share, 1 - share), "H7": ratio, "H7b": ahead, "share_below_t": share}
+    return {
+        "H6pre": float(np.mean([log.final_acc.mean() for log in r.robust])),
+        "H6": spearman(t["premem"], t["drop"]),
+        "H6b": low_minus_high(t["premem"], t["drop"]),
+        "H6c": _h6c(t["premem"], t["train_acc"], t["drop"]),
+        "H7pre": min(share, 1 - share),
+        "H7": ratio,
+        "H7b": ahead,
+        "share_below_t": share,
+    }
 
 
 def noise_floors(r: Results) -> tuple[float, float]:
@@ -83,36 +100,77 @@ def noise_floors(r: Results) -> tuple[float, float]:
 
 
 SPECS = (  # each prerequisite gates its own experiment's claims
-    Spec(id="H6pre", kind="prerequisite", statement="the robustness runs end with train accuracy near 1",
-         statistic="mean unperturbed train accuracy at the end", op=">=", threshold=NEAR_ONE,
-         why="the dissertation perturbs models whose unperturbed train accuracy is near-perfect (Fig 4.6)",
-         gates=("H6", "H6b", "H6c"), dissertation="Fig 4.6"),
-    Spec(id="H6", statement="the accuracy drop under a forced valid opening falls as pre-memorization accuracy rises",
-         statistic="Spearman ρ(pre-memorization acc., drop) over train examples", op="<",
-         threshold="minus the noise floor", why="below minus the noise floor {floor}: the 95th percentile of |ρ| "
-         "with shuffled pre-memorization accuracies (mean over replicates)",
-         dissertation="Fig 4.7: drop far larger at low pre-memorization accuracy"),
-    Spec(id="H6b", statement="examples with low pre-memorization accuracy drop more than those with high",
-         statistic="mean drop in the lowest minus the highest occupied bin of pre-memorization acc. (edges "
-         "0/.25/.5/.75/1)", op=">", threshold="the noise floor", why="above the noise floor {floor}: the 95th "
-         "percentile of that difference with shuffled accuracies (mean over replicates)",
-         dissertation="Fig 4.7 (bin means)"),
-    Spec(id="H6c", statement="pre-memorization accuracy orders the drop better than plain train accuracy does",
-         statistic="-ρ(pre-memorization acc., drop) - |ρ(train acc., drop)|", op=">", threshold=0.0,
-         why="the rival (plain train accuracy explains the drop as well) predicts at most 0",
-         dissertation="section 4.5"),
-    Spec(id="H7pre", kind="prerequisite", statement="in the first round enough examples fall below t for curation "
-         "to differ from i.i.d. sampling", statistic="min(share below t, share above) of D in round 0 (share below "
-         "t: {share}, mean over replicates)", op=">=", threshold=0.1,
-         why="at least a tenth of D flagged, and a tenth not: otherwise the method adds examples like all or none "
-         "of D", gates=("H7", "H7b"), dissertation="Algorithm 1, t = 0.75"),
-    Spec(id="H7", statement="curation by pre-memorization accuracy needs fewer added examples than i.i.d. sampling "
-         "to reach the same test accuracy", statistic="sample-efficiency ratio (i.i.d. / curation) at equal test "
-         "accuracy", op=">=", threshold=1.5, why="the dissertation's lower figure (1.5x on MATH; 2x on GSM8K)",
-         dissertation="about 2x (GSM8K), 1.5x (MATH)"),
-    Spec(id="H7b", statement="curation by pre-memorization accuracy is ahead of IFD and the step-count heuristic",
-         statistic="mean over rounds 1..n of test acc. (curation - better of IFD and heuristic)", op=">",
-         threshold=0.0, why="the rivals select as well if the difference is at most 0", dissertation="Fig 4.8"),
+    Spec(
+        id="H6pre",
+        kind="prerequisite",
+        statement="the robustness runs end with train accuracy near 1",
+        statistic="mean unperturbed train accuracy at the end",
+        op=">=",
+        threshold=NEAR_ONE,
+        why="the dissertation perturbs models whose unperturbed train accuracy is near-perfect (Fig 4.6)",
+        gates=("H6", "H6b", "H6c"),
+        dissertation="Fig 4.6",
+    ),
+    Spec(
+        id="H6",
+        statement="the accuracy drop under a forced valid opening falls as pre-memorization accuracy rises",
+        statistic="Spearman ρ(pre-memorization acc., drop) over train examples",
+        op="<",
+        threshold="minus the noise floor",
+        why="below minus the noise floor {floor}: the 95th percentile of |ρ| "
+        "with shuffled pre-memorization accuracies (mean over replicates)",
+        dissertation="Fig 4.7: drop far larger at low pre-memorization accuracy",
+    ),
+    Spec(
+        id="H6b",
+        statement="examples with low pre-memorization accuracy drop more than those with high",
+        statistic="mean drop in the lowest minus the highest occupied bin of pre-memorization acc. (edges "
+        "0/.25/.5/.75/1)",
+        op=">",
+        threshold="the noise floor",
+        why="above the noise floor {floor}: the 95th "
+        "percentile of that difference with shuffled accuracies (mean over replicates)",
+        dissertation="Fig 4.7 (bin means)",
+    ),
+    Spec(
+        id="H6c",
+        statement="pre-memorization accuracy orders the drop better than plain train accuracy does",
+        statistic="-ρ(pre-memorization acc., drop) - |ρ(train acc., drop)|",
+        op=">",
+        threshold=0.0,
+        why="the rival (plain train accuracy explains the drop as well) predicts at most 0",
+        dissertation="section 4.5",
+    ),
+    Spec(
+        id="H7pre",
+        kind="prerequisite",
+        statement="in the first round enough examples fall below t for curation to differ from i.i.d. sampling",
+        statistic="min(share below t, share above) of D in round 0 (share below t: {share}, mean over replicates)",
+        op=">=",
+        threshold=0.1,
+        why="at least a tenth of D flagged, and a tenth not: otherwise the method adds examples like all or none of D",
+        gates=("H7", "H7b"),
+        dissertation="Algorithm 1, t = 0.75",
+    ),
+    Spec(
+        id="H7",
+        statement="curation by pre-memorization accuracy needs fewer added examples than i.i.d. sampling "
+        "to reach the same test accuracy",
+        statistic="sample-efficiency ratio (i.i.d. / curation) at equal test accuracy",
+        op=">=",
+        threshold=1.5,
+        why="the dissertation's lower figure (1.5x on MATH; 2x on GSM8K)",
+        dissertation="about 2x (GSM8K), 1.5x (MATH)",
+    ),
+    Spec(
+        id="H7b",
+        statement="curation by pre-memorization accuracy is ahead of IFD and the step-count heuristic",
+        statistic="mean over rounds 1..n of test acc. (curation - better of IFD and heuristic)",
+        op=">",
+        threshold=0.0,
+        why="the rivals select as well if the difference is at most 0",
+        dissertation="Fig 4.8",
+    ),
 )
 UNDEFINED = {"H7": "neither curve rises above round 0's accuracy at the common level, so no ratio is defined"}
 
@@ -130,8 +188,13 @@ def measured(results: Results) -> dict[str, Measured]:
     for cid, m in out.items():
         judged = bool(np.isfinite(m.value))
         threshold, floor = thresholds.get(cid, (None, None))
-        out[cid] = dataclasses.replace(m, judged=judged, threshold=threshold, context={"floor": floor},
-                                       note=m.note if judged else UNDEFINED.get(cid, "the statistic is undefined here"))
+        out[cid] = dataclasses.replace(
+            m,
+            judged=judged,
+            threshold=threshold,
+            context={"floor": floor},
+            note=m.note if judged else UNDEFINED.get(cid, "the statistic is undefined here"),
+        )
     return out
 
 
@@ -151,10 +214,14 @@ def drop_table(r: Results) -> pd.DataFrame:
     """Mean drop per bin of pre-memorization accuracy and of plain train accuracy, and the examples per
     pre-memorization bin, at ``r``'s replicate (NaN for an empty bin)."""
     tab = robust_table(r)
-    return pd.DataFrame({"pre-memorization acc.": curation.bin_means(tab["premem"], tab["drop"], EDGES),
-                         "train acc.": curation.bin_means(tab["train_acc"], tab["drop"], EDGES),
-                         "examples (pre-mem. bins)": np.histogram(tab["premem"], EDGES)[0]},
-                        index=bin_labels()).rename_axis("mean drop by bin")
+    return pd.DataFrame(
+        {
+            "pre-memorization acc.": curation.bin_means(tab["premem"], tab["drop"], EDGES),
+            "train acc.": curation.bin_means(tab["train_acc"], tab["drop"], EDGES),
+            "examples (pre-mem. bins)": np.histogram(tab["premem"], EDGES)[0],
+        },
+        index=bin_labels(),
+    ).rename_axis("mean drop by bin")
 
 
 def extra(results: Results) -> dict:
@@ -178,7 +245,6 @@ def extra(results: Results) -> dict:
         "efficiency_ratio_by_replicate": [round(h7_stats(o.added, o.test_acc)[0], 3) for o in [r, *r.others]],
         "share_below_t_by_round": {o.replicate: np.round(o.flagged, 3).tolist() for o in [r, *r.others]},
         "mean_events_added": {m: round(float(v.mean()), 3) for m, v in r.added_events.items()},
-        "replicate_values": {o.replicate: {k: round(v, 3) for k, v in statistics(o).items()}
-                             for o in [r, *r.others]},
+        "replicate_values": {o.replicate: {k: round(v, 3) for k, v in statistics(o).items()} for o in [r, *r.others]},
         "seconds": {k: round(v, 1) for k, v in r.seconds.items()},
     }

@@ -10,6 +10,7 @@ Stages, run in order; the jobs of one stage are independent and go through :func
 
 The IFD scorer (one finetune on a split disjoint from D) is trained once, before stage 1, in the parent process.
 """
+
 from __future__ import annotations
 
 import copy
@@ -88,8 +89,17 @@ class Settings:
     def __post_init__(self):
         for name, cls in (("task", TaskConfig), ("base", BaseModelConfig), ("pretrain", SFTConfig)):
             check_type(name, getattr(self, name), cls, f"a {cls.__name__}")
-        for name in ("n_pretrain", "n_test", "batch_size", "max_new_tokens", "sample_batch", "k_final", "rounds",
-                     "per_round", "replicates"):
+        for name in (
+            "n_pretrain",
+            "n_test",
+            "batch_size",
+            "max_new_tokens",
+            "sample_batch",
+            "k_final",
+            "rounds",
+            "per_round",
+            "replicates",
+        ):
             check_range(name, getattr(self, name), 1, integer=True)
         check_range("k", self.k, 1, integer=True)
         for name in ("n_robust", "n_initial"):
@@ -115,11 +125,37 @@ class Settings:
 
 
 PROFILES = {
-    "smoke": Settings(**PRETRAINING["smoke"], n_test=64, checkpoints=(0.5, 1.0), k=2, n_robust=32, robust_lrs=(1e-3,),
-                      robust_epochs=8, k_final=4, n_initial=16, rounds=2, per_round=8, epochs=4, replicates=1),
+    "smoke": Settings(
+        **PRETRAINING["smoke"],
+        n_test=64,
+        checkpoints=(0.5, 1.0),
+        k=2,
+        n_robust=32,
+        robust_lrs=(1e-3,),
+        robust_epochs=8,
+        k_final=4,
+        n_initial=16,
+        rounds=2,
+        per_round=8,
+        epochs=4,
+        replicates=1,
+    ),
     "cpu": Settings(**PRETRAINING["cpu"]),
-    "paper": Settings(**PRETRAINING["paper"], n_test=1024, batch_size=32, k=8, n_robust=1024, robust_lrs=(1e-4, 3e-4),
-                      robust_epochs=6, k_final=16, n_initial=512, per_round=256, lr=1e-4, epochs=3, replicates=3),
+    "paper": Settings(
+        **PRETRAINING["paper"],
+        n_test=1024,
+        batch_size=32,
+        k=8,
+        n_robust=1024,
+        robust_lrs=(1e-4, 3e-4),
+        robust_epochs=6,
+        k_final=16,
+        n_initial=512,
+        per_round=256,
+        lr=1e-4,
+        epochs=3,
+        replicates=3,
+    ),
 }
 
 
@@ -195,30 +231,42 @@ class Experiment:
         self.base, self.test = part.base, part.test
         self.tok = self.base.tokenizer
         examples = [Example(p, r) for p, r in zip(part.train_problems, part.train["response"])]
-        self.robust_set = examples[:s.n_robust]
-        self.initial = examples[:s.n_initial]
-        self.scorer_set = examples[s.n_initial:2 * s.n_initial]
+        self.robust_set = examples[: s.n_robust]
+        self.initial = examples[: s.n_initial]
+        self.scorer_set = examples[s.n_initial : 2 * s.n_initial]
 
     def key(self, job: RobustSpec | CurationJob) -> dict[str, Any]:
         """What a run depends on: the pretraining, the settings that shape a run, its data (by digest), the streams
         its batch order, samples and perturbations come from, and the sampler (its logs hold sampled accuracies)."""
-        shared = {k: v for k, v in dataclasses.asdict(self.s).items()
-                  if k not in ("robust_lrs", "rounds", "methods", "replicates", "per_round")}
+        shared = {
+            k: v
+            for k, v in dataclasses.asdict(self.s).items()
+            if k not in ("robust_lrs", "rounds", "methods", "replicates", "per_round")
+        }
         streams = {name: self.run.stream(name) for name in ("order", "sampling", "eval")}
         if isinstance(job, RobustSpec):
             return {"pretrain": self.base.key, "settings": shared, "spec": job, "streams": streams, **VERSIONS}
         data = corpus_digest([f"{e.problem.prompt}{e.response}" for e in self.initial + list(job.added)])
-        return {"pretrain": self.base.key, "settings": shared, "method": job.method, "round": job.round,
-                "data": data, "streams": streams, **VERSIONS}
+        return {
+            "pretrain": self.base.key,
+            "settings": shared,
+            "method": job.method,
+            "round": job.round,
+            "data": data,
+            "streams": streams,
+            **VERSIONS,
+        }
 
 
 def as_dataset(examples: list[Example]) -> Dataset:
-    return Dataset.from_dict({"prompt": [e.problem.prompt for e in examples],
-                              "response": [e.response for e in examples]})
+    return Dataset.from_dict(
+        {"prompt": [e.problem.prompt for e in examples], "response": [e.response for e in examples]}
+    )
 
 
-def _finetune(ex: Experiment, examples: list[Example], lr: float, epochs: float, on_checkpoint, desc: str,
-              progress: bool):
+def _finetune(
+    ex: Experiment, examples: list[Example], lr: float, epochs: float, on_checkpoint, desc: str, progress: bool
+):
     """A copy of the pretrained model finetuned on ``examples``; ``on_checkpoint(model, step)`` at the
     checkpoints of ``settings.checkpoints``."""
     s = ex.s
@@ -231,10 +279,25 @@ def _finetune(ex: Experiment, examples: list[Example], lr: float, epochs: float,
             m.eval()
             on_checkpoint(m, step)
 
-    cfg = SFTConfig(steps=steps, batch_size=s.batch_size, lr=lr, warmup=s.warmup, schedule="linear",
-                    grad_clip=s.grad_clip, seed=common.finetune_order(ex.run))
-    train_sft(model, tokenize_sft(as_dataset(examples), ex.tok), cfg, pad_id(ex.tok), ex.device, desc=desc,
-              on_step=on_step, progress=progress)
+    cfg = SFTConfig(
+        steps=steps,
+        batch_size=s.batch_size,
+        lr=lr,
+        warmup=s.warmup,
+        schedule="linear",
+        grad_clip=s.grad_clip,
+        seed=common.finetune_order(ex.run),
+    )
+    train_sft(
+        model,
+        tokenize_sft(as_dataset(examples), ex.tok),
+        cfg,
+        pad_id(ex.tok),
+        ex.device,
+        desc=desc,
+        on_step=on_step,
+        progress=progress,
+    )
     return model.eval()
 
 
@@ -243,16 +306,31 @@ def accuracy_and_perplexity(model, ex: Experiment, examples: list[Example], seed
     """Sampled accuracy (k samples at T, drawn with ``seed``) and target-trace perplexity of each example."""
     s = ex.s
     prompts = [e.problem.prompt for e in examples]
-    acc = sampled_correct(model, ex.tok, prompts, [e.problem.answer for e in examples], s.k, s.max_new_tokens,
-                          s.temperature, seed, s.sample_batch).correct.mean(1)
-    scores = score_ids(model, encode_prompts(ex.tok, prompts), encode_responses(ex.tok, [e.response for e in examples]),
-                       pad_id(ex.tok), batch_size=512)
+    acc = sampled_correct(
+        model,
+        ex.tok,
+        prompts,
+        [e.problem.answer for e in examples],
+        s.k,
+        s.max_new_tokens,
+        s.temperature,
+        seed,
+        s.sample_batch,
+    ).correct.mean(1)
+    scores = score_ids(
+        model,
+        encode_prompts(ex.tok, prompts),
+        encode_responses(ex.tok, [e.response for e in examples]),
+        pad_id(ex.tok),
+        batch_size=512,
+    )
     return acc, scores.mean_nll.exp().numpy()
 
 
 def _log_checkpoints(ex: Experiment, examples: list[Example], rows: list) -> Any:
     def log(model, step: int) -> None:
         rows.append(accuracy_and_perplexity(model, ex, examples, common.checkpoint_sampling(ex.run, step)))
+
     return log
 
 
@@ -265,14 +343,26 @@ def _robust(ex: Experiment, spec: RobustSpec, progress: bool) -> RobustLog:
     prompts = [e.problem.prompt for e in examples]
     forced = [f"{p} {o} ." for p, o in zip(prompts, openings) if o is not None]
     answers = [e.problem.answer for e in examples]
-    sample = functools.partial(sampled_correct, model, ex.tok, k=s.k_final, max_new_tokens=s.max_new_tokens,
-                               temperature=s.temperature, seed=substream(ex.run.stream("sampling"), "final"),
-                               batch_size=s.sample_batch)
+    sample = functools.partial(
+        sampled_correct,
+        model,
+        ex.tok,
+        k=s.k_final,
+        max_new_tokens=s.max_new_tokens,
+        temperature=s.temperature,
+        seed=substream(ex.run.stream("sampling"), "final"),
+        batch_size=s.sample_batch,
+    )
     perturbed = np.full(len(examples), np.nan)
     perturbed[has] = sample(forced, [a for a, h in zip(answers, has) if h]).correct.mean(1)
-    return RobustLog(acc=np.stack([a for a, _ in rows]), perp=np.stack([p for _, p in rows]),
-                     final_acc=sample(prompts, answers).correct.mean(1), perturbed_acc=perturbed, has_opening=has,
-                     events=np.array([len(e.problem.deltas) for e in examples]))
+    return RobustLog(
+        acc=np.stack([a for a, _ in rows]),
+        perp=np.stack([p for _, p in rows]),
+        final_acc=sample(prompts, answers).correct.mean(1),
+        perturbed_acc=perturbed,
+        has_opening=has,
+        events=np.array([len(e.problem.deltas) for e in examples]),
+    )
 
 
 def _curation(ex: Experiment, job: CurationJob, progress: bool) -> RoundLog:
@@ -280,9 +370,17 @@ def _curation(ex: Experiment, job: CurationJob, progress: bool) -> RoundLog:
     needs_premem = job.method in ("", "premem")
     log = _log_checkpoints(ex, examples, rows) if needs_premem else (lambda model, step: None)
     model = _finetune(ex, examples, s.lr, s.epochs, log, f"{job.method or 'D'} r{job.round}", progress)
-    test = sampled_correct(model, ex.tok, list(ex.test["prompt"]), list(ex.test["answer"]), s.k, s.max_new_tokens,
-                           s.temperature, substream(ex.run.stream("sampling"), "test"),
-                           s.sample_batch).correct.mean(1)
+    test = sampled_correct(
+        model,
+        ex.tok,
+        list(ex.test["prompt"]),
+        list(ex.test["answer"]),
+        s.k,
+        s.max_new_tokens,
+        s.temperature,
+        substream(ex.run.stream("sampling"), "test"),
+        s.sample_batch,
+    ).correct.mean(1)
     if not needs_premem:
         return RoundLog(test, np.zeros(0), np.zeros(0))
     acc, perp = np.stack([a for a, _ in rows]), np.stack([p for _, p in rows])
@@ -292,10 +390,12 @@ def _curation(ex: Experiment, job: CurationJob, progress: bool) -> RoundLog:
 def run_job(ex: Experiment, job: RobustSpec | CurationJob, progress: bool = True) -> RobustLog | RoundLog:
     """One training run, cached under :meth:`Experiment.key`: a robustness run or a curation run."""
     if isinstance(job, RobustSpec):
-        return ex.cache.cached("robustness-and-curation-robust", ex.key(job), lambda: _robust(ex, job, progress),
-                               as_type=RobustLog)
-    return ex.cache.cached("robustness-and-curation-round", ex.key(job), lambda: _curation(ex, job, progress),
-                           as_type=RoundLog)
+        return ex.cache.cached(
+            "robustness-and-curation-robust", ex.key(job), lambda: _robust(ex, job, progress), as_type=RobustLog
+        )
+    return ex.cache.cached(
+        "robustness-and-curation-round", ex.key(job), lambda: _curation(ex, job, progress), as_type=RoundLog
+    )
 
 
 # ------------------------------------------------------------------------------------------ choosing new data
@@ -305,11 +405,27 @@ def ifd_scorer(ex: Experiment):
     """The IFD scorer: the pretrained model finetuned on the split disjoint from D (its weights cached)."""
     s = ex.s
     model = copy.deepcopy(ex.base.model).to(ex.device)
-    cfg = SFTConfig(steps=math.ceil(s.epochs * len(ex.scorer_set) / s.batch_size), batch_size=s.batch_size, lr=s.lr,
-                    warmup=s.warmup, schedule="linear", grad_clip=s.grad_clip, seed=common.finetune_order(ex.run))
+    cfg = SFTConfig(
+        steps=math.ceil(s.epochs * len(ex.scorer_set) / s.batch_size),
+        batch_size=s.batch_size,
+        lr=s.lr,
+        warmup=s.warmup,
+        schedule="linear",
+        grad_clip=s.grad_clip,
+        seed=common.finetune_order(ex.run),
+    )
     key = {"pretrain": ex.base.key, "ifd-scorer": corpus_digest([e.response for e in ex.scorer_set])}
-    train_sft(model, tokenize_sft(as_dataset(ex.scorer_set), ex.tok), cfg, pad_id(ex.tok), ex.device, ex.cache, key,
-              desc="ifd scorer", progress=False)
+    train_sft(
+        model,
+        tokenize_sft(as_dataset(ex.scorer_set), ex.tok),
+        cfg,
+        pad_id(ex.tok),
+        ex.device,
+        ex.cache,
+        key,
+        desc="ifd scorer",
+        progress=False,
+    )
     return model.eval()
 
 
@@ -319,8 +435,9 @@ def ifd_scores(model, ex: Experiment, examples: list[Example]) -> np.ndarray:
     responses = encode_responses(ex.tok, [e.response for e in examples])
     prompts = encode_prompts(ex.tok, [e.problem.prompt for e in examples])
     bare = encode_prompts(ex.tok, [""] * len(examples))
-    cond, uncond = (score_ids(model, p, responses, pad_id(ex.tok), batch_size=512).mean_nll.numpy()
-                    for p in (prompts, bare))
+    cond, uncond = (
+        score_ids(model, p, responses, pad_id(ex.tok), batch_size=512).mean_nll.numpy() for p in (prompts, bare)
+    )
     return curation.ifd(cond, uncond)
 
 
@@ -338,8 +455,9 @@ def new_examples(ex: Experiment, sources: list[Problem], rng: np.random.Generato
     return tuple(out)
 
 
-def select(ex: Experiment, method: str, job: CurationJob, log: RoundLog, scorer, rng: np.random.Generator
-           ) -> tuple[tuple[Example, ...], float]:
+def select(
+    ex: Experiment, method: str, job: CurationJob, log: RoundLog, scorer, rng: np.random.Generator
+) -> tuple[tuple[Example, ...], float]:
     """The ``per_round`` examples ``method`` adds after ``job`` (whose run gave ``log``), and the share of the
     job's training examples below t (NaN unless the method is premem):
 
@@ -364,7 +482,7 @@ def select(ex: Experiment, method: str, job: CurationJob, log: RoundLog, scorer,
     else:
         events = np.array([len(e.problem.deltas) for e in examples])
         order = np.lexsort((rng.random(len(examples)), -events))  # most events first, ties at random
-        chosen = _pick(order[:max(len(examples) // 2, 1)], m, rng)
+        chosen = _pick(order[: max(len(examples) // 2, 1)], m, rng)
     return new_examples(ex, [examples[i].problem for i in chosen], rng), share
 
 
@@ -386,8 +504,13 @@ def next_job(ex: Experiment, method: str, job: CurationJob, log: RoundLog, score
     return CurationJob(method, stage, job.added + added), share
 
 
-def stage_jobs(ex: Experiment, stage: int, done: dict[str, CurationJob] | None = None,
-               logs: dict[str, RoundLog] | None = None, scorer=None) -> tuple[list, list[float]]:
+def stage_jobs(
+    ex: Experiment,
+    stage: int,
+    done: dict[str, CurationJob] | None = None,
+    logs: dict[str, RoundLog] | None = None,
+    scorer=None,
+) -> tuple[list, list[float]]:
     """The jobs of ``stage`` (see the module docstring) and, from stage 1 on, the share below t of the premem
     method's previous run. ``done`` and ``logs`` hold each method's job and log of the previous stage (round 0's
     under every method)."""
@@ -430,13 +553,29 @@ def jobs(settings: Settings, run: Run) -> list[Stage]:
     from the method's previous round); then each replicate's results, which the notebook reads."""
     labels = [f"robust lr={j.lr:g}" if isinstance(j, RobustSpec) else "round 0" for j in first_jobs(settings)]
     first = [(i, label) for i, label in enumerate(labels)] + ([(-1, "ifd scorer")] if "ifd" in settings.methods else [])
-    return [per_replicate("pretrain", Experiment, settings, run),
-            Stage("stage-0", tuple(Job(f"replicate {r.replicate} {label}", _first, (s, r, i))
-                                   for s, r in at_replicates(settings, run) for i, label in first)),
-            *[Stage(f"round-{k}", tuple(Job(f"replicate {r.replicate} {m}", _round, (s, r, k, m))
-                                        for s, r in at_replicates(settings, run) for m in s.methods))
-              for k in range(1, settings.rounds + 1)],
-            results_stage(settings, run, "robustness-and-curation", _experiment, Results, VERSIONS)]
+    return [
+        per_replicate("pretrain", Experiment, settings, run),
+        Stage(
+            "stage-0",
+            tuple(
+                Job(f"replicate {r.replicate} {label}", _first, (s, r, i))
+                for s, r in at_replicates(settings, run)
+                for i, label in first
+            ),
+        ),
+        *[
+            Stage(
+                f"round-{k}",
+                tuple(
+                    Job(f"replicate {r.replicate} {m}", _round, (s, r, k, m))
+                    for s, r in at_replicates(settings, run)
+                    for m in s.methods
+                ),
+            )
+            for k in range(1, settings.rounds + 1)
+        ],
+        results_stage(settings, run, "robustness-and-curation", _experiment, Results, VERSIONS),
+    ]
 
 
 def _experiment(settings: Settings, run: Run) -> Results:
@@ -444,8 +583,9 @@ def _experiment(settings: Settings, run: Run) -> Results:
     ex = Experiment(settings, run)
     seconds = {"pretrain": time.time() - t0}
     workers = torch.get_num_threads() if run.device.type == "cpu" and run.cache.enabled else 1
-    go = functools.partial(run_jobs, run_job, state=ex, make_state=functools.partial(Experiment, settings, run),
-                           workers=workers)
+    go = functools.partial(
+        run_jobs, run_job, state=ex, make_state=functools.partial(Experiment, settings, run), workers=workers
+    )
     t = time.time()
     jobs, _ = stage_jobs(ex, 0)
     out = [log for log, _ in go(items=jobs, desc="stage 0")]
@@ -468,10 +608,18 @@ def _experiment(settings: Settings, run: Run) -> Results:
             test[job.method].append(log.test_acc.mean())
         seconds[f"round {stage}"] = time.time() - t
     m = settings.per_round
-    return Results(run.replicate, settings.p, settings.t, first_jobs(settings)[:-1], robust,
-                   np.arange(settings.rounds + 1) * m,
-                   {k: np.array(v) for k, v in test.items()}, np.array(flagged),
-                   {k: np.array([len(e.problem.deltas) for e in done[k].added]) for k in settings.methods}, seconds)
+    return Results(
+        run.replicate,
+        settings.p,
+        settings.t,
+        first_jobs(settings)[:-1],
+        robust,
+        np.arange(settings.rounds + 1) * m,
+        {k: np.array(v) for k, v in test.items()},
+        np.array(flagged),
+        {k: np.array([len(e.problem.deltas) for e in done[k].added]) for k in settings.methods},
+        seconds,
+    )
 
 
 def run(settings: Settings, run: Run) -> Results:

@@ -1,4 +1,5 @@
 """The chapter's figures: the accuracy drop per bin (Fig 4.7) and test accuracy against added examples (Fig 4.8)."""
+
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
@@ -34,7 +35,7 @@ def plot_curation(r: Results):
     replicates' values."""
     fig, ax = plt.subplots(figsize=(6, 4))
     for method, acc in curves(r).items():
-        line, = ax.plot(r.added, acc.mean(0), marker="o", label=LABELS[method])
+        (line,) = ax.plot(r.added, acc.mean(0), marker="o", label=LABELS[method])
         ax.fill_between(r.added, acc.min(0), acc.max(0), color=line.get_color(), alpha=0.15)
     ax.set(xlabel="added training examples", ylabel="test accuracy", title=f"{len(r.others) + 1} replicate(s)")
     ax.legend(fontsize=8)
