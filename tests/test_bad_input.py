@@ -2202,6 +2202,7 @@ LEFT_OUT = {  # public names with no bad input to refuse, and why
     "chapters.reasoning.common.Setup": "a record that setup builds",
     "chapters.reasoning.common.setup": "a chapter's Settings (checked by it) and its run",
     "chapters.reasoning.common.finetune_order": "a run only, whose streams check themselves",
+    "chapters.reasoning.common.check_shared": "a check itself: the chapters' Settings cases cover it",
     "chapters.reasoning.common.checkpoint_sampling": "a run and a step, which substream checks (covered)",
     "scorecard.margins": "one table (covered through check_card in every other scorecard function)",
     "lm.models.smollm2_path": "no arguments; a missing package raises ModuleNotFoundError naming the install",

@@ -1,5 +1,4 @@
 import dataclasses
-import json
 import math
 import time
 
@@ -231,8 +230,9 @@ def test_every_run_is_cached_and_the_pretraining_is_the_pre_memorization_chapter
     ours = experiment.Experiment(s, ex.run)
     theirs = pre_memorization.experiment.Experiment(pre_memorization.PROFILES["smoke"], ex.run)
     assert theirs.base.key == ours.base.key and theirs.base.key["seed"] == ex.run.stream("init")
-    keys = [json.loads((p / "config.json").read_text())["key"] for p in (cache.root / "sft").iterdir()]
-    assert sum(k.get("stage") == "pretrain" and k.get("seed") == ex.run.stream("init") for k in keys) == 1
+    order = dataclasses.replace(ex.settings.pretrain, seed=ex.run.stream("order"))
+    pretraining = {"key": ours.base.key, "sft": order}  # train_sft's key of the pretraining
+    assert (cache.path("sft", pretraining) / "result.pt").exists()  # trained once, under that one key
 
 
 def test_stage_jobs_list_the_runs_of_each_stage(smoke):

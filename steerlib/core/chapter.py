@@ -121,6 +121,28 @@ class Chapter:
         for spec in check_nonempty("specs", check_type("specs", self.specs, tuple, "a tuple of Specs")):
             check_type("specs", spec, Spec, "a tuple of Specs")
 
+    @classmethod
+    def define(cls, package: str, *, name: str, part: str, title: str) -> Chapter:
+        """The chapter whose package is ``package`` (its ``__name__``), built from the protocol's names in its
+        ``experiment`` (``PROFILES``, ``run``, ``jobs``, ``Results``) and ``analysis`` (``claims``, ``extra``,
+        ``SPECS``) modules."""
+        check_nonempty("package", check_type("package", package, str, "the chapter package's __name__"))
+        experiment = importlib.import_module(f"{package}.experiment")
+        analysis = importlib.import_module(f"{package}.analysis")
+        return cls(
+            name=name,
+            part=part,
+            title=title,
+            package=package,
+            profiles=experiment.PROFILES,
+            run=experiment.run,
+            claims=analysis.claims,
+            extra=analysis.extra,
+            jobs=experiment.jobs,
+            results_type=experiment.Results,
+            specs=tuple(analysis.SPECS),
+        )
+
     @property
     def settings_type(self) -> type:
         return type(self.profiles["cpu"])

@@ -26,7 +26,7 @@ import dataclasses
 from datasets import Dataset
 
 from steerlib.core.chapter import Run
-from steerlib.core.checks import check_range, check_type
+from steerlib.core.checks import check_range, check_ranges, check_type
 from steerlib.core.seeds import substream
 from steerlib.lm.base import BaseModel, BaseModelConfig, corpus_digest, pretrained_base
 from steerlib.lm.models import SMOLLM2
@@ -50,6 +50,23 @@ PRETRAINING = {  # profile -> the Settings fields of the pretraining, the same i
         "pretrain": SFTConfig(steps=2000, batch_size=64, lr=1e-4),
     },
 }
+
+
+SHARED_COUNTS = ("n_pretrain", "n_test", "batch_size", "max_new_tokens", "sample_batch", "replicates")
+
+
+def check_shared(settings) -> None:
+    """The Settings fields both chapters have: the task, the base model and its pretraining, the counts of
+    :data:`SHARED_COUNTS` (positive integers), the finetuning schedule (warm-up, gradient clip, checkpoints) and the
+    sampling temperature."""
+    for name, cls in (("task", TaskConfig), ("base", BaseModelConfig), ("pretrain", SFTConfig)):
+        check_type(name, getattr(settings, name), cls, f"a {cls.__name__}")
+    for name in SHARED_COUNTS:
+        check_range(name, getattr(settings, name), 1, integer=True)
+    check_range("warmup", settings.warmup, 0, 1)
+    check_range("grad_clip", settings.grad_clip, 0, open_low=True)
+    check_ranges("checkpoints", settings.checkpoints, 0, 1, open_low=True)
+    check_range("temperature", settings.temperature, 0)
 
 
 def finetune_order(run: Run) -> int:

@@ -34,34 +34,6 @@ from steerlib.chapters.extrapolation.cautious_decisions.experiment import (
 )
 from steerlib.core.chapter import Chapter
 
-CHAPTER = Chapter(
-    name="cautious-decisions",
-    part="extrapolation",
-    title="Cautious decisions from the OCS",
-    package=__name__,
-    profiles=PROFILES,
-    run=run,
-    claims=claims,
-    extra=extra,
-    jobs=jobs,
-    results_type=Results,
-    specs=SPECS,
+CHAPTER = Chapter.define(
+    __name__, name="cautious-decisions", part="extrapolation", title="Cautious decisions from the OCS"
 )
-
-__all__ = [
-    "CHAPTER",
-    "METHODS",
-    "PROFILES",
-    "SPECS",
-    "Focus",
-    "FocusKey",
-    "Results",
-    "Settings",
-    "claims",
-    "decision_problems",
-    "extra",
-    "jobs",
-    "rank_table",
-    "run",
-    "summary",
-]

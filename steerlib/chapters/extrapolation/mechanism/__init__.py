@@ -18,31 +18,4 @@ from steerlib.chapters.extrapolation.mechanism.analysis import SPECS, bias_agree
 from steerlib.chapters.extrapolation.mechanism.experiment import PROFILES, Results, Settings, jobs, run
 from steerlib.core.chapter import Chapter
 
-CHAPTER = Chapter(
-    name="mechanism",
-    part="extrapolation",
-    title="Why predictions revert",
-    package=__name__,
-    profiles=PROFILES,
-    run=run,
-    claims=claims,
-    extra=extra,
-    jobs=jobs,
-    results_type=Results,
-    specs=SPECS,
-)
-
-__all__ = [
-    "CHAPTER",
-    "PROFILES",
-    "SPECS",
-    "Results",
-    "Settings",
-    "bias_agreement",
-    "claims",
-    "extra",
-    "jobs",
-    "run",
-    "statistics",
-    "summary",
-]
+CHAPTER = Chapter.define(__name__, name="mechanism", part="extrapolation", title="Why predictions revert")

@@ -13,32 +13,6 @@ from steerlib.chapters.extrapolation.reversion.analysis import SPECS, claims, cu
 from steerlib.chapters.extrapolation.reversion.experiment import PROFILES, Focus, FocusKey, Results, Settings, jobs, run
 from steerlib.core.chapter import Chapter
 
-CHAPTER = Chapter(
-    name="reversion",
-    part="extrapolation",
-    title="Predictions revert to the optimal constant solution",
-    package=__name__,
-    profiles=PROFILES,
-    run=run,
-    claims=claims,
-    extra=extra,
-    jobs=jobs,
-    results_type=Results,
-    specs=SPECS,
+CHAPTER = Chapter.define(
+    __name__, name="reversion", part="extrapolation", title="Predictions revert to the optimal constant solution"
 )
-
-__all__ = [
-    "CHAPTER",
-    "PROFILES",
-    "SPECS",
-    "Focus",
-    "FocusKey",
-    "Results",
-    "Settings",
-    "claims",
-    "curves",
-    "extra",
-    "jobs",
-    "rank_table",
-    "run",
-]

@@ -27,18 +27,9 @@ from steerlib.chapters.hallucination.conservative_rewards.experiment import (
 )
 from steerlib.core.chapter import Chapter
 
-CHAPTER = Chapter(
+CHAPTER = Chapter.define(
+    __name__,
     name="conservative-rewards",
     part="hallucination",
     title="Conservative reward models make RL factuality finetuning safer",
-    package=__name__,
-    profiles=PROFILES,
-    run=run,
-    claims=claims,
-    extra=extra,
-    jobs=jobs,
-    results_type=Results,
-    specs=SPECS,
 )
-
-__all__ = ["CHAPTER", "PROFILES", "SPECS", "Results", "Settings", "claims", "examples", "extra", "jobs", "run", "world"]

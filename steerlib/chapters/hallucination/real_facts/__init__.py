@@ -34,36 +34,4 @@ from steerlib.chapters.hallucination.real_facts.experiment import (
 )
 from steerlib.core.chapter import Chapter
 
-CHAPTER = Chapter(
-    name="real-facts",
-    part="hallucination",
-    title="A real pretrained LLM on real facts",
-    package=__name__,
-    profiles=PROFILES,
-    run=run,
-    claims=claims,
-    extra=extra,
-    jobs=jobs,
-    results_type=Results,
-    specs=SPECS,
-)
-
-__all__ = [
-    "CHAPTER",
-    "PAPER_MODEL",
-    "PROFILES",
-    "SPECS",
-    "Results",
-    "Settings",
-    "claims",
-    "correlations",
-    "draw_seeds",
-    "examples",
-    "extra",
-    "jobs",
-    "kinds",
-    "multiple_choice",
-    "questions_of",
-    "run",
-    "statistics",
-]
+CHAPTER = Chapter.define(__name__, name="real-facts", part="hallucination", title="A real pretrained LLM on real facts")

@@ -23,18 +23,9 @@ from steerlib.chapters.hallucination.unfamiliar_examples.analysis import SPECS, 
 from steerlib.chapters.hallucination.unfamiliar_examples.experiment import PROFILES, Results, Settings, jobs, run, world
 from steerlib.core.chapter import Chapter
 
-CHAPTER = Chapter(
+CHAPTER = Chapter.define(
+    __name__,
     name="unfamiliar-examples",
     part="hallucination",
     title="Unfamiliar finetuning examples steer hallucinations",
-    package=__name__,
-    profiles=PROFILES,
-    run=run,
-    claims=claims,
-    extra=extra,
-    jobs=jobs,
-    results_type=Results,
-    specs=SPECS,
 )
-
-__all__ = ["CHAPTER", "PROFILES", "SPECS", "Results", "Settings", "claims", "extra", "jobs", "run", "world"]

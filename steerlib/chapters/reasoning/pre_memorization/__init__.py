@@ -36,36 +36,6 @@ from steerlib.chapters.reasoning.pre_memorization.experiment import (
 )
 from steerlib.core.chapter import Chapter
 
-CHAPTER = Chapter(
-    name="pre-memorization",
-    part="reasoning",
-    title="Pre-memorization train accuracy predicts test accuracy",
-    package=__name__,
-    profiles=PROFILES,
-    run=run,
-    claims=claims,
-    extra=extra,
-    jobs=jobs,
-    results_type=Results,
-    specs=SPECS,
+CHAPTER = Chapter.define(
+    __name__, name="pre-memorization", part="reasoning", title="Pre-memorization train accuracy predicts test accuracy"
 )
-
-__all__ = [
-    "CHAPTER",
-    "PROFILES",
-    "PRIORS",
-    "SPECS",
-    "Analysis",
-    "Results",
-    "RunLog",
-    "RunSpec",
-    "Settings",
-    "analyse",
-    "claims",
-    "extra",
-    "grid",
-    "jobs",
-    "measured",
-    "run",
-    "statistics",
-]

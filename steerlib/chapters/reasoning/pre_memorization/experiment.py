@@ -75,18 +75,8 @@ class Settings:
     replicates: int = 3  # independent replicates of the whole grid, pretraining included (common.setup)
 
     def __post_init__(self):
-        for name, cls in (("task", TaskConfig), ("base", BaseModelConfig), ("pretrain", SFTConfig)):
-            check_type(name, getattr(self, name), cls, f"a {cls.__name__}")
-        for name in (
-            "n_pretrain",
-            "n_test",
-            "batch_size",
-            "max_new_tokens",
-            "grad_var_batches",
-            "sample_batch",
-            "replicates",
-        ):
-            check_range(name, getattr(self, name), 1, integer=True)
+        common.check_shared(self)
+        check_range("grad_var_batches", self.grad_var_batches, 1, integer=True)
         check_range("k", self.k, 2, integer=True)  # two halves of the samples give H2's noise floor
         check_range("n_train", self.n_train, self.batch_size, integer=True)
         check_ranges("lrs", self.lrs, 0, open_low=True)
@@ -95,10 +85,6 @@ class Settings:
         for i, f in enumerate(self.fractions):
             check_range(f"fractions[{i}]", f, 0, 1, open_low=True)
         check_range("matched_epochs", self.matched_epochs, 0, open_low=True)
-        check_range("warmup", self.warmup, 0, 1)
-        check_range("grad_clip", self.grad_clip, 0, open_low=True)
-        check_ranges("checkpoints", self.checkpoints, 0, 1, open_low=True)
-        check_range("temperature", self.temperature, 0)
         if len(self.lrs) * (len(self.epochs) + len(self.fractions)) < 2:  # the size of grid(self)
             raise ValueError(
                 f"lrs={self.lrs}, epochs={self.epochs} and fractions={self.fractions} make one run; "

@@ -45,43 +45,9 @@ from steerlib.chapters.reasoning.robustness_and_curation.experiment import (
 )
 from steerlib.core.chapter import Chapter
 
-CHAPTER = Chapter(
+CHAPTER = Chapter.define(
+    __name__,
     name="robustness-and-curation",
     part="reasoning",
     title="Per-example robustness and data curation with pre-memorization accuracy",
-    package=__name__,
-    profiles=PROFILES,
-    run=run,
-    claims=claims,
-    extra=extra,
-    jobs=jobs,
-    results_type=Results,
-    specs=SPECS,
 )
-
-__all__ = [
-    "CHAPTER",
-    "METHODS",
-    "PROFILES",
-    "SPECS",
-    "CurationJob",
-    "Results",
-    "RobustLog",
-    "RobustSpec",
-    "RoundLog",
-    "Settings",
-    "claims",
-    "curves",
-    "drop_table",
-    "extra",
-    "h7_stats",
-    "jobs",
-    "low_minus_high",
-    "measured",
-    "noise_floors",
-    "robust_table",
-    "run",
-    "run_job",
-    "statistics",
-    "stage_jobs",
-]

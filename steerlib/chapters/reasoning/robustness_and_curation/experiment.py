@@ -27,7 +27,7 @@ from datasets import Dataset
 from steerlib.chapters.reasoning import common
 from steerlib.chapters.reasoning.common import N_PRETRAIN, PRETRAIN, PRETRAINING, TASK, TINY
 from steerlib.core.chapter import Run, check_run, replicated
-from steerlib.core.checks import check_choices, check_range, check_ranges, check_type
+from steerlib.core.checks import check_choices, check_range, check_ranges
 from steerlib.core.jobs import Job, Stage, at_replicates, per_replicate, results_stage, run_jobs
 from steerlib.core.seeds import substream
 from steerlib.lm.base import BaseModelConfig, corpus_digest
@@ -87,27 +87,12 @@ class Settings:
     replicates: int = 3  # independent replicates of both experiments, pretraining included
 
     def __post_init__(self):
-        for name, cls in (("task", TaskConfig), ("base", BaseModelConfig), ("pretrain", SFTConfig)):
-            check_type(name, getattr(self, name), cls, f"a {cls.__name__}")
-        for name in (
-            "n_pretrain",
-            "n_test",
-            "batch_size",
-            "max_new_tokens",
-            "sample_batch",
-            "k_final",
-            "rounds",
-            "per_round",
-            "replicates",
-        ):
+        common.check_shared(self)
+        for name in ("k_final", "rounds", "per_round"):
             check_range(name, getattr(self, name), 1, integer=True)
         check_range("k", self.k, 1, integer=True)
         for name in ("n_robust", "n_initial"):
             check_range(name, getattr(self, name), self.batch_size, integer=True)
-        check_range("warmup", self.warmup, 0, 1)
-        check_range("grad_clip", self.grad_clip, 0, open_low=True)
-        check_ranges("checkpoints", self.checkpoints, 0, 1, open_low=True)
-        check_range("temperature", self.temperature, 0)
         check_range("p", self.p, 1, open_low=True)
         check_ranges("robust_lrs", self.robust_lrs, 0, open_low=True)
         check_range("robust_epochs", self.robust_epochs, 0, open_low=True)
