@@ -192,16 +192,20 @@ def _count(verdicts: pd.Series) -> str:
 
 def headline(card: pd.DataFrame) -> str:
     """Evidence claims by verdict, counted apart for claims on the record before any result (registered before
-    results, never revised after) and claims revised after results; prerequisites that hold."""
+    results, never revised after) and claims registered or revised after results (and any not in a ledger);
+    prerequisites that hold."""
     check_card(card)
     evidence = card[card["kind"] == "evidence"]
+    before = evidence["ledger"] == "registered before results"
     late = evidence["ledger"].str.contains("after results")
     p = card.loc[card["kind"] == "prerequisite", "verdict"]
-    return (
-        f"Evidence claims registered before any result: {_count(evidence.loc[~late, 'verdict'])}. "
+    text = (
+        f"Evidence claims registered before any result: {_count(evidence.loc[before, 'verdict'])}. "
         f"Claims registered or revised after results: {_count(evidence.loc[late, 'verdict'])}. "
-        f"Prerequisites: {p.isin(HOLDING).sum()} of {len(p)} hold."
     )
+    if (~before & ~late).any():
+        text += f"Claims in no ledger: {_count(evidence.loc[~before & ~late, 'verdict'])}. "
+    return text + f"Prerequisites: {p.isin(HOLDING).sum()} of {len(p)} hold."
 
 
 def margins(card: pd.DataFrame, clip: float = 4.0) -> pd.DataFrame:

@@ -2423,3 +2423,18 @@ def test_scorecard_profile_defaults_to_the_books(tmp_path, monkeypatch):
     assert scorecard.collect(tmp_path).empty  # the book's profile is cpu
     monkeypatch.setenv("STEERLIB_PROFILE", "smoke")
     assert scorecard.collect(tmp_path)["id"].tolist() == ["T-reversion"]
+
+
+def test_margins_put_every_evidence_claim_on_one_scale(tmp_path):
+    """Signed distance from the threshold in interval half-widths: > 1 holds firmly, (0, 1] holds fragilely, the
+    mirror image for misses; a claim without an interval sits at the clip; prerequisites are left out."""
+    evidence = [
+        claims.Claim("T1", "s", "x", 3.0, ">", 1.0, interval=(2.0, 4.0)),  # gap 2, half-width 1 -> 2
+        claims.Claim("T2", "s", "x", 0.5, "<", 1.0, interval=(0.0, 1.0)),  # gap 0.5 on the holding side -> 1
+        claims.Claim("T3", "s", "x", 2.0, "<", 1.0, interval=(1.5, 2.5)),  # misses by 1, half-width 0.5 -> -2
+        claims.Claim("T4", "s", "x", 9.0, ">", 1.0),  # no interval -> the clip
+        claims.Claim("P1", "s", "x", 9.0, ">", 1.0, kind="prerequisite"),
+    ]
+    record.write_metrics(tmp_path / "toy", "toy", {"profile": "cpu"}, evidence, 0)
+    m = scorecard.margins(scorecard.collect(tmp_path, "cpu")).set_index("id")["margin"]
+    assert m.to_dict() == pytest.approx({"T1": 2.0, "T2": 1.0, "T3": -2.0, "T4": 4.0})

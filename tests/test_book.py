@@ -112,8 +112,9 @@ def test_scorecard_lists_every_claim_with_its_verdict(tmp_path):
     text = (tmp_path / "card.ipynb").read_text()
     assert all(f"toy claim {i}<" in text for i in range(80)), "every claim is listed, none cut by a row limit"
     assert "holds (fragile)" in text and "does not hold" in text and "toy prerequisite" in text
-    # evidence: T6-T79 hold (T6 fragile: its interval reaches 5), T0-T5 do not; the prerequisite is apart
-    assert "73 of 80 evidence claims hold, and 1 more hold but are fragile" in text
+    # evidence: T6-T79 hold (T6 fragile: its interval reaches 5), T0-T5 do not (T5 fragile: its interval reaches 6);
+    # none is in a ledger (toys), and the prerequisite is apart
+    assert "Claims in no ledger: 73 of 80 hold and 1 more hold but are fragile; 5 do not hold and 1 more miss" in text
     assert "cpu toy" not in text and "toy-cpu (toy, cpu profile)" in text  # one profile, and it says what it left
 
 
