@@ -7,7 +7,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from book_build import home, install_cell, stale_install_cells, write_install_cells
+from book_build import home, install_cell, stale_install_cells, unglued_numbers, write_install_cells
 
 ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "book"
@@ -219,3 +219,23 @@ def test_performance_page_shows_each_chapters_cost_and_the_benchmark(tmp_path):
     )
     text = card.read_text()
     assert "**4%**" in text and "1.70" in text and "steerlib" in text
+
+
+def test_unglued_numbers_are_found_and_marked_ones_are_not():
+    text = (
+        "The KL falls to 0.97 (Fig 2.3; Figs 2.2-2.3 and section 3.6), 56% of the clean value; $x = 0.5$, "
+        "{glue:text}`kl:.2f`, {paper}`0.88-0.97`, {diagnostic}`0.31` and {setting}`0.1`; arXiv:2310.02541."
+    )
+    found = unglued_numbers(text)
+    assert len(found) == 2 and "0.97" in found[0] and "56%" in found[1], found
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_chapter_prose_takes_its_numbers_from_the_run(path):
+    """Every decimal or percentage in a chapter's prose is glued from the run that executes the notebook
+    ({glue:text}), or marked as not computed there: {paper} (quoted from the dissertation or the paper), {diagnostic}
+    (a one-off measurement named in the text) or {setting} (a setting of the profile). Prose cannot then contradict
+    its own run."""
+    nb = nbformat.read(path, as_version=4)
+    text = "\n\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    assert unglued_numbers(text) == []

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -113,8 +114,52 @@ def _one_of_each_script(app, pagename, templatename, context, doctree) -> None:
     context["script_files"] = scripts
 
 
+# Numbers in a chapter's prose that this run does not compute are marked with one of these roles, e.g.
+# {paper}`0.88-0.97`; every other number is glued from the run ({glue:text}`name:.2f`). tests/test_book.py checks it.
+NUMBER_ROLES = {
+    "paper": "quoted from the dissertation or the paper this chapter reproduces, not computed in this run",
+    "diagnostic": "a one-off measurement outside this run (the text says where it comes from)",
+    "setting": "a setting of this chapter (its profile), not a result",
+}
+
+
+EXEMPT = [  # spans of prose whose numbers are not results of the run
+    r"\$\$.*?\$\$",  # display math
+    r"\$[^$\n]*\$",  # inline math
+    r"`[^`]*`",  # code, and the text of roles: {glue:text}`...`, {paper}`...`
+    r"\]\([^)]*\)",  # link targets
+    r"arXiv:\s*\d+\.\d+",
+    r"(?:Figs?\.?|Figures?|[Ss]ections?|§§?|[Aa]ppendi(?:x|ces)|App\.|Tables?|Eqs?\.?|Props?\.?|Proposition|"
+    r"Theorem|Lemma|Algorithm|[Cc]hapters?|[Pp]arts?)\s*[A-Z]?\d+(?:\.\d+)*"
+    r"(?:\s*(?:,|and|or|–|-|to)\s*[A-Z]?\d+(?:\.\d+)*)*",  # references to the dissertation's parts
+]
+RESULT = re.compile(r"(?<![\w.])\d+\.\d+(?![\w.])|(?<![\w.])\d+(?:\.\d+)?\s?%")  # decimals, percentages
+
+
+def unglued_numbers(markdown: str) -> list[str]:
+    """The decimals and percentages of ``markdown`` outside math, code, roles (glued numbers, {paper}, {diagnostic},
+    {setting}), link targets and references to figures, sections and appendices: numbers that a chapter's prose
+    states without taking them from its run. Each with a little context."""
+    text = markdown
+    for pattern in EXEMPT:
+        text = re.sub(pattern, " ", text, flags=re.S)
+    return [text[max(m.start() - 30, 0) : m.end() + 10].replace("\n", " ") for m in RESULT.finditer(text)]
+
+
+def _number_role(explanation: str):
+    """A role that shows its text as it is, with ``explanation`` as the tooltip (an ``<abbr>``)."""
+    from docutils import nodes
+
+    def role(name, rawtext, text, lineno, inliner, options=None, content=None):
+        return [nodes.abbreviation(rawtext, text, explanation=explanation, classes=[f"number-{name}"])], []
+
+    return role
+
+
 def setup(app) -> dict:
     os.environ["STEERLIB_INTERACTIVE"] = "0"  # inherited by the notebook kernels this build starts
+    for name, explanation in NUMBER_ROLES.items():
+        app.add_role(name, _number_role(explanation))
     app.connect("builder-inited", _check)
     app.connect("html-page-context", _one_of_each_script, priority=900)  # after those that add scripts
     app.connect("build-finished", _copy_mathjax)

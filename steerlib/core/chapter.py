@@ -243,6 +243,29 @@ class Execution:
             raise KeyError(f"{self.chapter.name} has no claim {cid!r}; its claims: {sorted(found)}")
         return found[cid]
 
+    def glue(self, name: str, value: Any) -> None:
+        """Keep ``value`` under ``name`` for the notebook's prose (myst-nb's glue, the book extra): a number shows
+        with ``{glue:text}`name:.2f```, a text (e.g. a verdict) with ``{glue:md}`name```. Prose that states a number
+        of the run takes it from the run."""
+        from IPython.display import Markdown
+        from myst_nb import glue
+
+        check_nonempty("name", check_type("name", name, str, "a name for the prose to refer to"))
+        glue(name, Markdown(value) if isinstance(value, str) else value, display=False)
+
+    def glue_claims(self) -> None:
+        """:meth:`glue` every claim's value, interval and verdict as ``<id>``, ``<id>-low``, ``<id>-high`` (numbers;
+        NaN without an interval) and ``<id>-verdict`` (text)."""
+        for c in self.claims:
+            low, high = c.interval if c.interval else (float("nan"), float("nan"))
+            for name, value in (
+                (c.id, float(c.value)),
+                (f"{c.id}-low", low),
+                (f"{c.id}-high", high),
+                (f"{c.id}-verdict", c.verdict),
+            ):
+                self.glue(name, value)
+
     def table(self):
         """The claims as a table (:func:`claims_table`)."""
         return claims_table(self.claims)
