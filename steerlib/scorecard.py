@@ -233,6 +233,22 @@ def margins(card: pd.DataFrame, clip: float = 4.0) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["chapter", "id", "margin", "verdict", "ledger"])
 
 
+FIRM = {"holds": "holds", "does not hold": "does not hold"}  # verdicts with the whole interval on one side
+
+
+def compare(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
+    """Claims whose verdict differs between two cards (e.g. the book at two seeds), one row each: chapter, id, kind,
+    both values and verdicts, and whether it is a *firm flip* (holds firmly in one card and fails firmly in the
+    other, which the claims' intervals said a rerun would not do)."""
+    check_card(a)
+    check_card(b)
+    cols = ["chapter", "id", "kind", "value", "verdict"]
+    both = a[cols].merge(b[cols], on=["chapter", "id", "kind"], suffixes=("_a", "_b"))
+    differ = both[both["verdict_a"] != both["verdict_b"]].copy()
+    differ["firm flip"] = differ["verdict_a"].map(FIRM).notna() & differ["verdict_b"].map(FIRM).notna()
+    return differ.reset_index(drop=True)
+
+
 def chapter_link(chapter: str) -> str:
     """The chapter page's claims section, relative to the scorecard page (``book/scorecard``); "" for a name that
     is not a chapter."""

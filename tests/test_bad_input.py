@@ -2205,6 +2205,7 @@ LEFT_OUT = {  # public names with no bad input to refuse, and why
     "chapters.reasoning.common.check_shared": "a check itself: the chapters' Settings cases cover it",
     "chapters.reasoning.common.checkpoint_sampling": "a run and a step, which substream checks (covered)",
     "scorecard.margins": "one table (covered through check_card in every other scorecard function)",
+    "scorecard.compare": "two tables, each checked by check_card (covered)",
     "lm.models.smollm2_path": "no arguments; a missing package raises ModuleNotFoundError naming the install",
     "lm.base.BaseModel": "a record that pretrained_base builds",
     "lm.sampling.Samples": "a record that sample builds",
@@ -2438,3 +2439,15 @@ def test_margins_put_every_evidence_claim_on_one_scale(tmp_path):
     record.write_metrics(tmp_path / "toy", "toy", {"profile": "cpu"}, evidence, 0)
     m = scorecard.margins(scorecard.collect(tmp_path, "cpu")).set_index("id")["margin"]
     assert m.to_dict() == pytest.approx({"T1": 2.0, "T2": 1.0, "T3": -2.0, "T4": 4.0})
+
+
+def test_compare_lists_claims_whose_verdict_differs_and_marks_firm_flips(tmp_path):
+    def card(folder, values):
+        evidence = [claims.Claim(f"T{i}", "s", "x", v, ">", 1.0, interval=(v - 0.5, v + 0.5)) for i, v in values]
+        record.write_metrics(tmp_path / folder / "toy", "toy", {"profile": "cpu"}, evidence, 0)
+        return scorecard.collect(tmp_path / folder, "cpu")
+
+    a = card("a", [(1, 3.0), (2, 3.0), (3, 1.2)])  # holds, holds, holds (fragile)
+    b = card("b", [(1, 3.0), (2, 0.0), (3, 0.9)])  # holds, does not hold, does not hold (fragile)
+    differ = scorecard.compare(a, b).set_index("id")
+    assert list(differ.index) == ["T2", "T3"] and differ["firm flip"].to_dict() == {"T2": True, "T3": False}
