@@ -279,6 +279,27 @@ TABLE: list[tuple[str, str, Callable, type, str]] = [
     # core.ledger
     ("core.ledger.read", T, lambda: ledger.read(5), TE, "path=5"),
     ("core.ledger.problems", T, lambda: ledger.problems([SPEC], 5), TE, "ledger=5"),
+    (
+        "core.ledger.record",
+        R,
+        lambda: ledger.record("/tmp/x.json", SPEC, "moved", "w", "y", True, "d", "c"),
+        V,
+        "event='moved'",
+    ),
+    (
+        "core.ledger.record",
+        T,
+        lambda: ledger.record("/tmp/x.json", SPEC, "revised", "w", "y", "yes", "d", "c"),
+        TE,
+        "after_results='yes'",
+    ),
+    (
+        "core.ledger.record",
+        E,
+        lambda: ledger.record("/tmp/x.json", SPEC, "revised", "", "y", True, "d", "c"),
+        V,
+        "what=''",
+    ),
     # core.record
     ("core.record.versions", T, lambda: record.versions("torch"), TE, "packages='torch'"),
     ("core.record.write_metrics", T, lambda: record.write_metrics("/tmp/x", 5, {}, [CLAIM], 0), TE, "chapter=5"),

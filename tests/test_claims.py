@@ -96,3 +96,34 @@ def test_a_spec_fingerprint_moves_with_any_field_and_a_rule_needs_its_value():
         make_claims(SPECS[:1], {"X1/{dataset}": 0.1})
     with pytest.raises(TypeError, match="threshold"):
         Spec(id="X3", statement="s", statistic="x", op=">", threshold=None, why="w")
+
+
+def test_gates_may_be_patterns_filled_per_axis_value():
+    """A per-dataset prerequisite gates that dataset's evidence only (its gates are filled like its id)."""
+    specs = (
+        Spec(
+            id="P/{dataset}",
+            kind="prerequisite",
+            statement="s",
+            statistic="x",
+            op=">",
+            threshold=0.5,
+            why="w",
+            gates=("*/{dataset}", "*/{dataset}/*"),
+        ),
+        Spec(id="E/{dataset}/{shift}", statement="s", statistic="x", op=">", threshold=0.5, why="w"),
+    )
+    measured = {
+        "P/a": Measured(0.1, None, "u"),
+        "P/b": Measured(0.9, (0.4, 1.0), "u"),
+        "E/a/r": Measured(0.9, None, "u"),
+        "E/b/r": Measured(0.9, (0.8, 1.0), "u"),
+    }
+    judged = {c.id: c for c in judge(make_claims(specs, measured, axes={"dataset": ["a", "b"], "shift": ["r"]}))}
+    assert judged["P/a"].gates == ("*/a", "*/a/*")
+    assert judged["E/a/r"].verdict == "not judged" and judged["E/b/r"].verdict == "holds (fragile)"  # P/b is fragile
+
+
+def test_a_measured_interval_clips_to_the_statistics_range():
+    assert Measured(0.9, (-2.0, 3.0)).clipped(-1.0, 1.0).interval == (-1.0, 1.0)
+    assert Measured(0.9).clipped(-1.0, 1.0).interval is None

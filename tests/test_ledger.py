@@ -61,3 +61,15 @@ def test_a_malformed_ledger_is_refused(tmp_path):
     with pytest.raises(ValueError, match="lacks"):
         ledger.read(path)
     assert ledger.read(tmp_path / "absent.json") == {}
+
+
+def test_recording_an_event_updates_the_fingerprint(tmp_path):
+    path = tmp_path / "ledger.json"
+    ledger.record(path, SPEC, "registered", "the claim", "before any run", False, "2026-12-06", "abc1234")
+    moved = dataclasses.replace(SPEC, threshold=0.4)
+    assert ledger.problems([moved], ledger.read(path))  # changed off the record
+    ledger.record(path, moved, "revised", "threshold 0.5 -> 0.4", "a reason", True, "2026-12-07", "def5678")
+    assert ledger.problems([moved], ledger.read(path)) == []
+    assert ledger.state(ledger.read(path)["X1"]) == "revised after results (1)"
+    with pytest.raises(ValueError, match="registered once"):
+        ledger.record(path, moved, "registered", "again", "no", False, "2026-12-07", "def5678")

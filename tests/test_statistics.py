@@ -72,3 +72,18 @@ def test_a_clustered_bootstrap_resamples_whole_clusters():
     whole = st.bootstrap_interval(np.mean, values, n_boot=2000, clusters=clusters)
     assert (whole[1] - whole[0]) > 2 * (rows[1] - rows[0])
     assert (whole[1] - whole[0]) == pytest.approx(2 * 1.96 * values[::10].std() / np.sqrt(10), rel=0.25)
+
+
+def test_the_jackknife_interval_covers_a_rank_correlation_of_mean_curves():
+    """Part I's statistic: Spearman's rho between a six-point x and the mean over replicates of noisy rising curves.
+    Its jackknife pseudo-values stray far outside [-1, 1], yet the interval covers a rerun's rho 93-97% of the time
+    at 3 replicates (2,000 simulated reruns)."""
+    from scipy import stats
+
+    rng, x, hits, trials = np.random.default_rng(2), np.arange(6), 0, 2000
+    for _ in range(trials):
+        now, rerun = (x + 1.5 * rng.normal(size=(3, 6)) for _ in range(2))
+        m = st.jackknife(lambda d, now=now: {"rho": stats.spearmanr(x, now[d].mean(0)).statistic}, 3)["rho"]
+        low, high = m.clipped(-1.0, 1.0).interval
+        hits += low - 1e-9 <= stats.spearmanr(x, rerun.mean(0)).statistic <= high + 1e-9
+    assert 0.93 <= hits / trials <= 0.97, hits / trials

@@ -24,6 +24,7 @@ the two.
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import hashlib
 import itertools
 import json
@@ -59,7 +60,7 @@ class Claim:
     judged: bool = True  # False: the statistic says nothing here (reason in ``note``)
     note: str = ""
     undefined_at: tuple[int, ...] = ()  # replicates where the statistic is undefined (NaN)
-    gates: tuple[str, ...] = ()  # a prerequisite's evidence claims (by id) that its failure leaves not judged; () all
+    gates: tuple[str, ...] = ()  # a prerequisite's evidence claims (ids, or patterns such as "*/mnist1d/*") it gates
     fragile_gates: tuple[str, ...] = ()  # prerequisites gating this claim that hold only fragilely (set by judge)
     fingerprint: str = ""  # the hash of the Spec it was made from (the claims ledger's key)
     ledger: str = ""  # its state in the claims ledger (steerlib.core.ledger.state), set when a chapter runs
@@ -181,6 +182,13 @@ class Measured:
         check_type("value", self.value, numbers.Real, "a number (NaN when the statistic is undefined)")
         check_type("context", self.context, Mapping, "a dict of placeholder values")
 
+    def clipped(self, low: float, high: float) -> Measured:
+        """This measurement with its interval clipped to the statistic's range [low, high] (a rank correlation's
+        [-1, 1], a share's [0, 1]): where a rerun can fall."""
+        if self.interval is None:
+            return self
+        return dataclasses.replace(self, interval=(max(self.interval[0], low), min(self.interval[1], high)))
+
 
 def _fill(text: str, values: Mapping[str, Any], where: str) -> str:
     try:
@@ -245,7 +253,7 @@ def make_claims(
                     m.judged,
                     m.note,
                     tuple(m.undefined_at),
-                    spec.gates,
+                    tuple(_fill(g, values, cid) for g in spec.gates),
                     fingerprint=spec.fingerprint(),
                 )
             )
@@ -270,12 +278,13 @@ def check_claims(claims: Iterable[Claim]) -> list[Claim]:
 
 def judge(claims: Iterable[Claim]) -> list[Claim]:
     """The claims with every evidence claim marked not judged if a prerequisite that gates it (every evidence claim,
-    unless the prerequisite names its ``gates``) does not hold, and marked fragile if one holds only fragilely."""
+    unless the prerequisite names its ``gates``: ids, or shell-style patterns such as ``*/mnist1d/*``) does not
+    hold, and marked fragile if one holds only fragilely."""
     claims = check_claims(claims)
     prerequisites = [c for c in claims if c.kind == "prerequisite"]
 
     def gating(c: Claim, p: Claim) -> bool:
-        return not p.gates or c.id in p.gates
+        return not p.gates or any(fnmatch.fnmatchcase(c.id, pattern) for pattern in p.gates)
 
     def mark(c: Claim) -> Claim:
         if c.kind != "evidence":

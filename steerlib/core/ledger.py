@@ -52,6 +52,26 @@ def read(path: str | os.PathLike) -> dict[str, dict]:
     return ledger
 
 
+def record(
+    path: str | os.PathLike, spec: Spec, event: str, what: str, why: str, after_results: bool, date: str, commit: str
+) -> None:
+    """Add an event to the ledger at ``path`` for ``spec`` (``registered`` for a new claim, ``revised`` for a changed
+    one) and set its fingerprint to the spec's: what a maintainer runs after changing a claim's specification."""
+    check_choice("event", event, EVENTS)
+    for name, text in (("what", what), ("why", why), ("date", date), ("commit", commit)):
+        check_nonempty(name, check_type(name, text, str, "a non-empty string"))
+    check_type("after_results", after_results, bool, "True or False")
+    ledger = read(path)
+    if (event == "registered") == (spec.id in ledger):
+        raise ValueError(f"event={event!r} for {spec.id}: a claim is registered once, then revised")
+    entry = ledger.setdefault(spec.id, {"fingerprint": "", "history": []})
+    entry["fingerprint"] = spec.fingerprint()
+    entry["history"].append(
+        {"date": date, "commit": commit, "event": event, "what": what, "why": why, "after_results": after_results}
+    )
+    Path(path).write_text(json.dumps(ledger, indent=1, ensure_ascii=False) + "\n")
+
+
 def state(entry: Mapping[str, Any] | None) -> str:
     """ "registered before results", "registered after results", "revised after results (n)" (n: revisions made
     after a cpu result of the claim was seen), or "not in the ledger"."""
