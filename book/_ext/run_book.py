@@ -15,11 +15,19 @@
    is still there. Anything else re-executes it.
 3. Every chapter executes even when one fails. The summary pages (the scorecard, the performance page) then run,
    one after the other, on whatever the chapters wrote.
+   A killed build (SIGKILL to it and its kernels, at any moment) leaves nothing the next one takes for finished:
+   a notebook executes into ``<DIR>/_build/executing/`` and moves into ``executed/`` when it ends; a chapter's key
+   file is removed before it runs and written (whole, by a rename) as soon as it has executed, so the next build
+   reuses every chapter that finished and runs the rest; that build first removes what the killed one was writing
+   (the notebooks it was executing, temporary files in ``_build`` and in the results folders of what it runs).
 4. If a notebook failed, the build stops with a summary naming each failed notebook and its traceback file
    (``<DIR>/_build/reports/<notebook>.log``; the executed notebook, with the failing cell, is in
    ``<DIR>/_build/executed/``). Otherwise jupyter-book renders the executed notebooks without executing them (a copy
    of the book in ``<DIR>/_build/source`` whose ``_config.yml`` says ``execute_notebooks: "off"``) into
    ``<DIR>/_build/html``, with the arguments after ``--`` (default ``-W -n --keep-going``).
+
+The kernels run on local sockets, not TCP ports (``book_build.BookKernelManager``), so the log stays free of
+ipykernel's warning about unencrypted TCP connections.
 """
 
 from __future__ import annotations
@@ -38,11 +46,14 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import yaml
+from book_build import BookKernelManager
 
 ROOT = Path(__file__).resolve().parents[2]
 AFTER = ("book/performance", "book/scorecard")  # summary pages: they read every chapter's metrics.json
+BOOK_FILES = ("_toc.yml", "references.bib")  # what the rendered copy needs from the root besides book/ and _config.yml
 LIBRARY = ("steerlib/**/*.py", "pyproject.toml")
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
+PARTIAL = ".partial"  # the suffix of a file in writing (write_whole)
 
 
 def toc_notebooks(root: Path = ROOT) -> list[str]:
@@ -90,32 +101,55 @@ def results_dir(root: Path = ROOT) -> Path:
     return Path(os.environ["STEERLIB_RESULTS"]) if os.environ.get("STEERLIB_RESULTS") else root / "results"
 
 
+def write_whole(path: Path, text: str) -> None:
+    """Write ``path`` whole or not at all (a temporary file beside it, ``.<name>.<pid>.partial``, then a rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}{PARTIAL}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def remove_partial(build: Path) -> None:
+    """Remove what a killed build was writing: the notebooks it was executing and its temporary files."""
+    shutil.rmtree(build / "executing", ignore_errors=True)
+    for folder in (build / "executed", build / "reports"):
+        for tmp in folder.rglob(f".*{PARTIAL}"):
+            tmp.unlink(missing_ok=True)
+
+
 def execute(name: str, root: str, build: str, threads: int, timeout: int) -> dict:
-    """Run ``name``'s notebook under papermill (in this worker process's environment plus ``threads``); on failure
-    write its traceback to ``<build>/reports/<name>.log``. Returns its record for the summary."""
+    """Run ``name``'s notebook under papermill (in this worker process's environment plus ``threads``) into
+    ``<build>/executing/``, then move it into ``<build>/executed/``; on failure write its traceback to
+    ``<build>/reports/<name>.log``. Returns its record for the summary."""
     import papermill
 
     os.environ.update(STEERLIB_THREADS=str(threads), STEERLIB_INTERACTIVE="0")
     source, out = Path(root) / f"{name}.ipynb", Path(build) / "executed" / f"{name}.ipynb"
+    partial = Path(build) / "executing" / f"{name}.ipynb"
     report = Path(build) / "reports" / f"{name}.log"
     out.parent.mkdir(parents=True, exist_ok=True)
+    partial.parent.mkdir(parents=True, exist_ok=True)
     report.unlink(missing_ok=True)
     start = time.time()
     try:
         papermill.execute_notebook(
             str(source),
-            str(out),
+            str(partial),
             cwd=str(source.parent),
             kernel_name="python3",
             progress_bar=False,
             log_output=False,
             execution_timeout=timeout,
+            kernel_manager_class=BookKernelManager,
         )
         error = None
     except Exception as err:  # a cell that raised, a dead kernel or a timeout: the other chapters go on
         error = ANSI.sub("", str(err) if hasattr(err, "ename") else traceback.format_exc())
-        report.parent.mkdir(parents=True, exist_ok=True)
-        report.write_text(error)
+        write_whole(report, error)
+    if partial.exists():  # with the failing cell, if one failed
+        os.replace(partial, out)
+    else:
+        out.unlink(missing_ok=True)
     return {
         "notebook": name,
         "status": "failed" if error else "executed",
@@ -134,7 +168,10 @@ def last_wall_time(name: str) -> float:
 
 
 def execute_all(build: Path, jobs: int | None = None, root: Path = ROOT) -> list[dict]:
-    """Execute the stale chapters in parallel, then the summary pages; return one record per notebook."""
+    """Execute the stale chapters in parallel, then the summary pages; return one record per notebook. Each
+    notebook's key file, and any temporary file in its results folder, is removed before it runs; its key file is
+    written as soon as it has executed."""
+    remove_partial(build)
     notebooks = toc_notebooks(root)
     library = library_digest(root)
     stamps = {name: build / "executed" / f"{name}.key" for name in notebooks}
@@ -156,6 +193,16 @@ def execute_all(build: Path, jobs: int | None = None, root: Path = ROOT) -> list
     env_cap = os.environ.get("STEERLIB_THREADS", "")
     at_once, threads = plan(len(stale), len(chapters), jobs, cap=int(env_cap) if env_cap.isdigit() else None)
     timeout = yaml.safe_load((root / "_config.yml").read_text()).get("execute", {}).get("timeout", 1800)
+
+    def done(record: dict) -> None:
+        records.append(record)
+        if record["status"] == "executed":
+            write_whole(stamps[record["notebook"]], keys[record["notebook"]])
+
+    for name in stale + [n for n in notebooks if n in AFTER]:  # not finished until they run again
+        stamps[name].unlink(missing_ok=True)
+        for tmp in (results_dir(root) / Path(name).name).glob("*.tmp"):  # what a killed run was writing there
+            tmp.unlink(missing_ok=True)
     if stale:
         print(
             f"executing {len(stale)} chapters, {at_once} at a time with {threads} threads each ({len(records)} reused)",
@@ -164,19 +211,14 @@ def execute_all(build: Path, jobs: int | None = None, root: Path = ROOT) -> list
         with ProcessPoolExecutor(at_once) as pool:
             futures = [pool.submit(execute, n, str(root), str(build), threads, timeout) for n in stale]
             for future in as_completed(futures):
-                records.append(future.result())
+                done(future.result())
                 print(
                     f"  {records[-1]['status']:8s} {records[-1]['notebook']} ({records[-1]['seconds']:.0f} s)",
                     flush=True,
                 )
     for name in (n for n in notebooks if n in AFTER):  # always: they read what the chapters wrote
-        records.append(execute(name, str(root), str(build), threads, timeout))
-    for record in records:
-        stamp = stamps[record["notebook"]]
-        if record["status"] == "executed":
-            stamp.write_text(keys[record["notebook"]])
-        elif record["status"] == "failed":
-            stamp.unlink(missing_ok=True)
+        done(execute(name, str(root), str(build), threads, timeout))
+    remove_partial(build)  # the empty folders of executing/
     return records
 
 
@@ -194,8 +236,8 @@ def summary(records: list[dict]) -> str:
 
 
 def render_source(build: Path, root: Path = ROOT) -> Path:
-    """A copy of the book (``_config.yml``, ``_toc.yml``, ``book/``) holding the executed notebooks, configured not
-    to execute them again."""
+    """A copy of the book (``_config.yml``, :data:`BOOK_FILES`, ``book/``) holding the executed notebooks, configured
+    not to execute them again."""
     source = build / "source"
     shutil.rmtree(source, ignore_errors=True)
     shutil.copytree(
@@ -206,7 +248,9 @@ def render_source(build: Path, root: Path = ROOT) -> Path:
     config = yaml.safe_load((root / "_config.yml").read_text())
     config["execute"]["execute_notebooks"] = "off"
     (source / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
-    shutil.copy(root / "_toc.yml", source / "_toc.yml")
+    for name in BOOK_FILES:
+        if (root / name).exists():
+            shutil.copy(root / name, source / name)
     return source
 
 
@@ -219,8 +263,9 @@ def main(argv: list[str] | None = None) -> int:
     build = args.path_output.resolve() / "_build"
     start = time.time()
     records = execute_all(build, args.jobs)
-    (build / "executed" / "summary.json").write_text(
-        json.dumps({"seconds": round(time.time() - start, 1), "notebooks": records}, indent=1)
+    write_whole(
+        build / "executed" / "summary.json",
+        json.dumps({"seconds": round(time.time() - start, 1), "notebooks": records}, indent=1),
     )
     print(summary(records), flush=True)
     if any(r["status"] == "failed" for r in records):
