@@ -2,8 +2,8 @@
 
 It lists a chapter's training runs (:mod:`steerlib.core.jobs`), runs a stage or one job (e.g. one Slurm array
 task), runs them all back to back or in worker processes, or launches them through ``submitit`` (:func:`launch`: one
-array of tasks per stage, sharing one ``$STEERLIB_CACHE``). The run is the notebook's (:func:`~steerlib.core.chapter.
-prepare`), so the notebook then finds every run in the cache.
+array of tasks per stage, sharing one ``$STEERLIB_CACHE``). The run is the notebook's
+(:func:`~steerlib.core.chapter.prepare`), so the notebook then finds every run in the cache.
 """
 
 from __future__ import annotations

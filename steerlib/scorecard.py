@@ -61,7 +61,8 @@ def _finished(path: Path, record: dict) -> str:
 def collect(root: str | Path | None = None, profile: str | None = None) -> pd.DataFrame:
     """One row per claim of the newest run of every chapter at ``profile`` found under ``root``.
 
-    ``root`` defaults to :func:`results_root` and must exist; ``profile`` to the book's (:func:`resolve_profile`:
+    ``root`` defaults to :func:`~steerlib.core.chapter.results_root` and must exist; ``profile`` to the book's
+    (:func:`~steerlib.core.profiles.resolve_profile`:
     ``$STEERLIB_PROFILE``, else cpu). The runs shown and those left out (another profile, or an older run of the
     same chapter) are kept in ``card.attrs`` for :func:`sources`."""
     check_type("results_dir", root, (str, os.PathLike, type(None)), "a folder path or None")

@@ -5,7 +5,9 @@ traceback or JavaScript error, loads every image (natural width > 0), leaves no 
 progress bar and no live widget (which cannot move in a static page), and every internal link resolves (file and
 ``#anchor``). A chapter page has its claims table, listing every claim of its ``metrics.json``; the scorecard's
 table lists every claim of every chapter. Every static slider moves: a key press on it, then a choice in its menu,
-changes the frame shown.
+changes the frame shown. A page that cites has its references section, every entry of which links out; the
+bibliography page lists every entry of ``references.bib``; an API page (``book/api/``) has an entry for every public
+function and class of each module its source documents.
 
 Used by ``tests/test_browser.py`` on the smoke book (``make smoke-book``). By hand::
 
@@ -15,12 +17,17 @@ Used by ``tests/test_browser.py`` on the smoke book (``make smoke-book``). By ha
 from __future__ import annotations
 
 import dataclasses
+import importlib
+import inspect
 import json
 import re
 import sys
 import tempfile
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
+
+ROOT = Path(__file__).resolve().parents[1]
+BIBLIOGRAPHY = ROOT / "references.bib"
 
 # Debian's chromium, driven by Playwright (no browser download); a fresh profile every launch.
 CHROMIUM_ARGS = [
@@ -71,6 +78,10 @@ COLLECT = """async () => {
       [...t.querySelectorAll("tbody tr > th")].map(th => th.innerText.trim())),
     has_scorecard: !!document.querySelector("table.scorecard"),
     scorecard: scorecard,
+    cites: [...document.querySelectorAll(".bibtex-citation a")].map(a => a.href),  // citations in the text
+    entries: [...document.querySelectorAll("div.citation")].map(c =>  // a references section's entries
+      ({text: text(c).slice(0, 80), links: [...c.querySelectorAll("a.reference.external")].map(a => a.href)})),
+    objects: [...document.querySelectorAll("dl.py > dt[id]")].map(dt => dt.id),  // API entries
   };
 }"""
 
@@ -100,6 +111,30 @@ def claims_by_chapter(results: Path) -> dict[str, list[str]]:
     return out
 
 
+def bibliography_keys(path: Path = BIBLIOGRAPHY) -> list[str]:
+    """The entry keys of a BibTeX file."""
+    return re.findall(r"^@\w+\{([^,\s]+),", path.read_text(), re.M) if path.is_file() else []
+
+
+def api_entries(html: Path) -> dict[str, list[str]]:
+    """API page -> the ids of the entries it must show: every public function and class defined in each module that
+    the page's source (``_sources/book/api/<page>.md``) documents with ``automodule``."""
+    out = {}
+    for source in sorted((html / "_sources" / "book" / "api").glob("*.md")):
+        ids = []
+        for name in re.findall(r"^\.\. automodule:: (\S+)\s*\n\s+:members:", source.read_text(), re.M):
+            module = importlib.import_module(name)
+            ids += [
+                f"{name}.{attr}"
+                for attr, obj in vars(module).items()
+                if not attr.startswith("_")
+                and (inspect.isfunction(obj) or inspect.isclass(obj))
+                and obj.__module__ == name
+            ]
+        out[f"book/api/{source.stem}.html"] = ids
+    return out
+
+
 def ids_of(path: Path) -> set[str]:
     """The anchors a link can point at in an HTML file: its ``id`` and ``name`` attributes."""
     return set(re.findall(r'\s(?:id|name)="([^"]+)"', path.read_text(errors="replace")))
@@ -125,8 +160,15 @@ def broken_links(html: Path, links: list[str]) -> list[str]:
     return [f"broken internal link to {b}" for b in sorted(set(broken))]
 
 
-def page_problems(facts: dict, chapter_claims: dict[str, list[str]], stem: str) -> list[str]:
-    """What a reader would see wrong on a page, from the facts :data:`COLLECT` gathered there."""
+def page_problems(
+    facts: dict,
+    chapter_claims: dict[str, list[str]],
+    stem: str,
+    bibliography: list[str] | None = None,
+    api_ids: list[str] | None = None,
+) -> list[str]:
+    """What a reader would see wrong on a page, from the facts :data:`COLLECT` gathered there: ``bibliography``, the
+    keys the bibliography page must list; ``api_ids``, the entries an API page must show."""
     problems = [f"error output: {e.strip()[:200]!r}" for e in facts["errors"]]
     problems += [f"error text in an output: {o.strip()[:200]!r}" for o in facts["outputs"] if ERROR_TEXT.search(o)]
     bars = [m.group(0) for m in map(PROGRESS.search, facts["outputs"]) if m]
@@ -154,6 +196,14 @@ def page_problems(facts: dict, chapter_claims: dict[str, list[str]], stem: str) 
             problems.append("no scorecard table")
         elif missing:
             problems.append(f"scorecard table lacks {missing}")
+    if facts["cites"] and not facts["entries"]:
+        problems.append(f"{len(facts['cites'])} citation(s) but no references section")
+    problems += [f"reference without a link out: {e['text']!r}" for e in facts["entries"] if not e["links"]]
+    if stem == "references" and bibliography is not None and len(facts["entries"]) != len(bibliography):
+        problems.append(f"the bibliography lists {len(facts['entries'])} of the {len(bibliography)} entries")
+    missing_api = [i for i in api_ids or [] if i not in facts["objects"]]
+    if missing_api:
+        problems.append(f"API reference lacks {missing_api}")
     return problems
 
 
@@ -230,6 +280,7 @@ def check_book(
     from playwright.sync_api import sync_playwright
 
     html, chapter_claims = html.resolve(), claims_by_chapter(results)
+    bibliography, api = bibliography_keys(), api_entries(html)
     screenshots.mkdir(parents=True, exist_ok=True)
     reports = []
     with sync_playwright() as pw, tempfile.TemporaryDirectory() as profile:
@@ -242,7 +293,7 @@ def check_book(
             watch(page, report)
             page.goto((html / name).as_uri(), wait_until="load")
             facts = page.evaluate(COLLECT)
-            report.problems += page_problems(facts, chapter_claims, Path(name).stem)
+            report.problems += page_problems(facts, chapter_claims, Path(name).stem, bibliography, api.get(name))
             report.problems += broken_links(html, facts["links"])
             report.screenshot = screenshots / (name.replace("/", "__").removesuffix(".html") + ".png")
             photograph(page, report.screenshot)

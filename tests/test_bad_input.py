@@ -20,6 +20,7 @@ import torch
 from datasets import Dataset
 
 from steerlib import book, scorecard
+from steerlib import cache as cache_command
 from steerlib import jobs as job_command
 from steerlib.book import CHAPTERS
 from steerlib.chapters.extrapolation import common as part_one
@@ -232,6 +233,17 @@ TABLE: list[tuple[str, str, Callable, type, str]] = [
     ("core.cache.RunCache", R, lambda: cache_mod.RunCache(enabled=False).load("../up", {}), V, "kind='../up'"),
     ("core.cache.RunCache", E, lambda: cache_mod.RunCache(enabled=False).path("", {}), V, "kind=''"),
     ("core.cache.RunCache", T, lambda: cache_mod.RunCache(enabled=False).cached("x", {}, 5), TE, "compute=5"),
+    ("core.cache.RunCache", R, lambda: cache_mod.RunCache(enabled=False).path("quarantine", {}), V, "kind='quar"),
+    ("core.cache.RunCache", T, lambda: cache_mod.RunCache(enabled=False).quarantine(5, "why"), TE, "path=5"),
+    ("core.cache.RunCache", T, lambda: cache_mod.RunCache("/c").quarantine("/c/k/e/f", 5), TE, "reason=5"),
+    ("core.cache.RunCache", R, lambda: cache_mod.RunCache("/c").quarantine("/d/k/e/f", "why"), V, "path='/d/k/e/f'"),
+    ("core.cache.human_size", T, lambda: cache_mod.human_size("3"), TE, "n='3'"),
+    ("core.cache.human_size", R, lambda: cache_mod.human_size(-1), V, "n=-1"),
+    ("core.cache.read_record", T, lambda: cache_mod.read_record(5), TE, "path=5"),
+    ("core.cache.read_record", R, lambda: cache_mod.read_record("/no/such.pt"), FileNotFoundError, "/no/such.pt"),
+    ("core.cache.check_file", T, lambda: cache_mod.check_file(5), TE, "path=5"),
+    ("core.cache.check_file", R, lambda: cache_mod.check_file("/no/such.pt"), FileNotFoundError, "/no/such.pt"),
+    ("core.cache.is_stale_temporary", T, lambda: cache_mod.is_stale_temporary(5), TE, "path=5"),
     # core.claims
     ("core.claims.Claim", T, lambda: claims.Claim("T1", "s", "x", "0.5", ">", 0.5), TE, "value='0.5'"),
     ("core.claims.Claim", R, lambda: claims.Claim("T1", "s", "x", 1.0, ">", NAN), V, "threshold=nan"),
@@ -444,7 +456,7 @@ TABLE: list[tuple[str, str, Callable, type, str]] = [
     ("core.jobs.run_stages", E, lambda: jobs.run_stages([]), V, "stages="),
     ("core.jobs.run_stages", T, lambda: jobs.run_stages([JOB]), TE, "stages="),
     ("core.jobs.run_stages", R, lambda: jobs.run_stages([jobs.Stage("a", (JOB,))], workers=0), V, "workers=0"),
-    # the book: steerlib.book, steerlib.jobs, steerlib.scorecard
+    # the book: steerlib.book, steerlib.jobs, steerlib.scorecard, steerlib.cache
     ("book.chapter", R, lambda: book.chapter("nope"), V, "chapter='nope'"),
     ("book.chapter", T, lambda: book.chapter(None), V, "chapter=None"),
     ("book.part_of", R, lambda: book.part_of("nope"), V, "chapter='nope'"),
@@ -458,6 +470,18 @@ TABLE: list[tuple[str, str, Callable, type, str]] = [
     ("jobs.launch", R, lambda: job_command.launch(["reversion"], [STAGE], "pbs", "logs"), V, "cluster=.pbs."),
     ("jobs.stages", R, lambda: job_command.stages("nope"), V, "chapter='nope'"),
     ("jobs.stages", E, lambda: job_command.stages("reversion", ""), V, "profile=''"),
+    ("cache.chapter_of", T, lambda: cache_command.chapter_of(5), TE, "kind=5"),
+    ("cache.scan", T, lambda: cache_command.scan(5), TE, "root=5"),
+    ("cache.scan", E, lambda: cache_command.scan(""), V, "root=''"),
+    ("cache.select", T, lambda: cache_command.select("entries"), TE, "entries='entries'"),
+    ("cache.select", T, lambda: cache_command.select([], kinds="sft"), TE, "kinds='sft'"),
+    ("cache.select", R, lambda: cache_command.select([], chapters=["nope"]), V, r"chapters\[0\]='nope'"),
+    ("cache.select", R, lambda: cache_command.select([], older_than=-1), V, "older_than=-1"),
+    ("cache.select", E, lambda: cache_command.select([], states=()), V, "states=.*empty"),
+    ("cache.verify", T, lambda: cache_command.verify(5), TE, "entries=5"),
+    ("cache.verify", T, lambda: cache_command.verify([5]), TE, "entries=5"),
+    ("cache.prune", T, lambda: cache_command.prune([5]), TE, "entries=5"),
+    ("cache.prune", T, lambda: cache_command.prune([], dry_run="yes"), TE, "dry_run='yes'"),
     # core.scorecard
     ("scorecard.collect", T, lambda: scorecard.collect(5), TE, "results_dir=5"),
     ("scorecard.collect", E, lambda: scorecard.collect(""), V, "results_dir=''"),
@@ -2193,6 +2217,7 @@ MODULES = [
     "book",
     "jobs",
     "scorecard",
+    "cache",
 ]
 
 LEFT_OUT = {  # public names with no bad input to refuse, and why
@@ -2201,6 +2226,11 @@ LEFT_OUT = {  # public names with no bad input to refuse, and why
     "core.cache.to_plain": "total: anything not plain data is kept as it is",
     "core.cache.from_plain": "total: undoes to_plain; a wrong as_type fails as a cache miss would",
     "core.cache.schema": "total: any type has a shape (its name at worst)",
+    "core.cache.CacheWarning": "a warning class: a load that moves a file aside issues it (tests/test_faults.py)",
+    "core.cache.CorruptEntry": "an exception class: check_file and read_record raise it (tests/test_faults.py)",
+    "core.cache.CacheWriteError": "an exception class: a failed write raises it (tests/test_faults.py)",
+    "cache.Entry": "a record that scan builds",
+    "cache.main": "argparse: tests/test_cache.py::test_the_command_line_refuses_bad_arguments",
     "core.chapter.results_root": "no arguments",
     "core.runtime.interactive": "no arguments",
     "core.runtime.quiet_libraries": "no arguments",
@@ -2250,6 +2280,10 @@ ONE_KIND = {  # covered names whose inputs allow fewer than two kinds of bad inp
     "book.part_of": "a name, checked against the registry (a wrong type is a wrong name)",
     "book.notebook": "a name, checked against the registry",
     "jobs.stages": "a name and a profile, checked by the registry and prepare",
+    "core.cache.is_stale_temporary": "a path: any path is valid (not a temporary file: False)",
+    "cache.chapter_of": "a kind: any folder name is valid (a kind the chapters share: None)",
+    "cache.verify": "a list of Entry: only its type can be wrong",
+    "cache.prune": "a list of Entry and a flag: only their types can be wrong",
     "measures.statistics.over_replicates": "a list of dicts: only its type or emptiness can be wrong",
     "chapters.extrapolation.common.ood_score": "covered: a wrong type, a range and an empty name",
     "core.checks.check_type": "checks a type",

@@ -1,6 +1,6 @@
 """The smoke book in a real browser (``tests/bookcheck.py``): every page opened offline in headless Chromium and
-photographed (``_build/smoke/screenshots``), the static slider moved; and the check shown to fail on doctored
-copies of a chapter page.
+photographed (``_build/smoke/screenshots``), the static slider moved, the bibliography and the API reference read;
+and the check shown to fail on doctored copies of a chapter page, the bibliography and an API page.
 
 ``make test`` builds the smoke book first (``make smoke-book``) and installs Chromium; without either these tests
 fail, saying what is missing. They never skip.
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from book_build import home
-from bookcheck import book_pages, check_book, redirect_problems
+from bookcheck import api_entries, bibliography_keys, book_pages, check_book, redirect_problems
 
 from steerlib.book import CHAPTERS, part_of
 
@@ -25,8 +25,10 @@ HTML = SMOKE / "_build" / "html"
 RESULTS = SMOKE / "results"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 TOC = (ROOT / "_toc.yml").read_text()
-PAGES = sorted([f"{doc}.html" for doc in re.findall(r"(?:file|root):\s*(\S+)", TOC)] + ["genindex.html", "search.html"])
+INDEXES = ["genindex.html", "search.html", "py-modindex.html"]  # Sphinx's general, search and module indexes
+PAGES = sorted([f"{doc}.html" for doc in re.findall(r"(?:file|root):\s*(\S+)", TOC)] + INDEXES)
 REVERSION = "book/extrapolation/reversion.html"
+REFERENCES, CHAPTER_GUIDE, API_CORE = "book/references.html", "book/add-a-chapter.html", "book/api/core.html"
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +55,16 @@ def test_the_check_covers_every_page_and_every_chapter(book):
 def test_page_reads_well_offline(reports, page):
     assert reports[page].problems == []
     assert reports[page].screenshot.stat().st_size > 10_000
+
+
+def test_the_check_reads_the_bibliography_and_every_api_page(book):
+    """What the bibliography page and the API pages are checked against: every entry of references.bib, and every
+    public function and class of each module an API page documents."""
+    assert len(bibliography_keys()) >= 10 and "kang2025steering" in bibliography_keys()
+    api = api_entries(book)
+    assert sorted(api) == sorted(p for p in PAGES if p.startswith("book/api/"))
+    assert all(ids for page, ids in api.items() if page != "book/api/index.html"), {p: len(i) for p, i in api.items()}
+    assert "steerlib.core.chapter.Chapter" in api[API_CORE]
 
 
 def test_launch_and_repository_buttons_lead_to_the_books_home(book):
@@ -131,6 +143,45 @@ def test_the_check_fails_on_doctored_pages(book, tmp_path):
         assert kinds == expected, f"{name}: {report.problems}"
     (html / "index.html").write_text('<meta http-equiv="Refresh" content="0; url=book/nowhere.html" />')
     assert redirect_problems(html) == ["index.html redirects to a missing page: book/nowhere.html"]
+
+
+def _first_entry(html: str) -> re.Match:
+    return re.search(r'<div class="citation" id="[^"]+" role="doc-biblioentry">.*?</div>', html, re.S)
+
+
+REFERENCE_DOCTORING = {  # page -> (how it is changed, problems the check must report among others)
+    REFERENCES: (
+        lambda html: html.replace(_first_entry(html).group(0), "", 1),
+        {"the bibliography lists"},
+    ),
+    CHAPTER_GUIDE: (
+        lambda html: re.sub(r'<div class="citation" id="[^"]+" role="doc-biblioentry">.*?</div>', "", html, flags=re.S),
+        {"citation(s) but no references section"},
+    ),
+    API_CORE: (
+        lambda html: html.replace('id="steerlib.core.chapter.Chapter"', 'id="gone"', 1),
+        {"API reference lacks"},
+    ),
+}
+
+
+def test_the_check_fails_on_a_doctored_bibliography_and_api_page(book, tmp_path):
+    """An entry dropped from the bibliography, a guide whose references section is gone, an API page that lost an
+    entry, and a reference whose link out is gone: the check names each."""
+    html = tmp_path / "html"
+    shutil.copytree(book, html)
+    for page, (doctor, _) in REFERENCE_DOCTORING.items():
+        original = (html / page).read_text()
+        assert doctor(original) != original, f"the doctoring of {page} found nothing to change"
+        (html / page).write_text(doctor(original))
+    reports = check_book(html, RESULTS, tmp_path / "screenshots", CHROMIUM, pages=list(REFERENCE_DOCTORING))
+    for report, (page, (_, expected)) in zip(reports, REFERENCE_DOCTORING.items()):
+        assert all(any(e in p for p in report.problems) for e in expected), f"{page}: {report.problems}"
+    text = (html / REFERENCES).read_text()
+    entry = _first_entry(text).group(0)
+    (html / REFERENCES).write_text(text.replace(entry, entry.replace("reference external", "reference"), 1))
+    (report,) = check_book(html, RESULTS, tmp_path / "screenshots", CHROMIUM, pages=[REFERENCES])
+    assert any(p.startswith("reference without a link out") for p in report.problems), report.problems
 
 
 def test_a_missing_chromium_fails_naming_it(book, tmp_path):

@@ -8,6 +8,10 @@
   notebook's Colab install cell; an install cell that disagrees is a build warning (an error under ``-W``).
   ``python book/_ext/book_build.py`` rewrites the install cells from ``_config.yml``.
 - No JavaScript errors: each page loads each script once.
+- Quiet kernels: :class:`BookKernelManager` starts the kernels that execute the notebooks (``run_book.py``) on local
+  Unix sockets (IPC) instead of TCP ports, so ipykernel has no unencrypted TCP connection to warn about in the log.
+- A bibliography: ``references.bib`` at the book's root (``bibtex_bibfiles`` in ``_config.yml``), cited from the
+  pages with ``{cite:p}`` and ``{cite:t}``; :func:`cited_keys` and :func:`bibliography_keys` read both sides.
 """
 
 from __future__ import annotations
@@ -16,10 +20,14 @@ import importlib.util
 import os
 import re
 import shutil
+import tempfile
+import uuid
 from pathlib import Path
 
 import nbformat
 import yaml
+from jupyter_client.manager import AsyncKernelManager
+from traitlets import default
 
 ROOT = Path(__file__).resolve().parents[2]  # the book's root, where _config.yml and _toc.yml live
 INSTALL_CELL = """# Installs steerlib when this notebook runs on Colab; does nothing elsewhere.
@@ -77,6 +85,47 @@ def mathjax_folder() -> Path:
             "package, which is not installed: pip install 'steerlib[book]'"
         )
     return folder
+
+
+class BookKernelManager(AsyncKernelManager):
+    """The kernel manager of the book's notebooks (``run_book.py`` passes it to papermill): the kernel listens on
+    local Unix sockets (IPC transport) named ``<tmp>/steerlib-kernel-<random>-<n>`` (removed when it shuts down),
+    not on TCP ports, so ipykernel does not warn that its connection is unencrypted. Windows, which has no IPC
+    transport, keeps TCP."""
+
+    @default("transport")
+    def _default_transport(self) -> str:
+        return "ipc" if os.name == "posix" else "tcp"
+
+    @default("ip")
+    def _default_ip(self) -> str:
+        if self.transport == "ipc":  # unique per kernel, short enough for a socket path
+            return os.path.join(tempfile.gettempdir(), f"steerlib-kernel-{uuid.uuid4().hex[:12]}")
+        return super()._ip_default()
+
+
+FENCE = re.compile(r"^(`{3,}|~{3,})(?!\{).*?^\1", re.M | re.S)  # a fenced code block (not a {directive})
+FENCE_LINE = re.compile(r"^(?:`{3,}|~{3,}).*$", re.M)  # a directive's opening or closing line
+SPAN = re.compile(r"(\{[\w:-]+\})?(`+)(.+?)\2", re.S)  # inline code, or a role ({name}`text`)
+CITE_ROLES = {"{cite}", "{cite:p}", "{cite:t}", "{cite:ps}", "{cite:ts}", "{footcite}", "{footcite:p}", "{footcite:t}"}
+
+
+def cited_keys(markdown: str) -> list[str]:
+    """The bibliography keys that ``markdown`` cites ({cite}, {cite:p}, {cite:t}, ...: several keys comma-separated),
+    in order, each once; code (blocks and inline) cites nothing."""
+    text = FENCE_LINE.sub(" ", FENCE.sub(" ", markdown))
+    groups = [m.group(3) for m in SPAN.finditer(text) if m.group(1) in CITE_ROLES]
+    keys = [key.strip() for group in groups for key in group.split(",")]
+    return list(dict.fromkeys(k for k in keys if k))
+
+
+def bibliography_keys(root: Path = ROOT) -> list[str]:
+    """The keys of the book's bibliography files (``bibtex_bibfiles`` in ``_config.yml``), in file order."""
+    config = yaml.safe_load((root / "_config.yml").read_text())
+    keys = []
+    for name in config.get("bibtex_bibfiles", []):
+        keys += re.findall(r"^@\w+\{([^,\s]+),", (root / name).read_text(), re.M)
+    return keys
 
 
 def _check(app) -> None:

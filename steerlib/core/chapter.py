@@ -145,6 +145,7 @@ class Chapter:
 
     @property
     def settings_type(self) -> type:
+        """The chapter's ``Settings`` class (the type of its profiles)."""
         return type(self.profiles["cpu"])
 
     @property
@@ -228,6 +229,7 @@ class Execution:
 
     @property
     def figures(self) -> ModuleType:
+        """The chapter's ``figures`` module (:attr:`Chapter.figures`)."""
         return self.chapter.figures
 
     def show(self, fig, name: str) -> None:

@@ -107,6 +107,7 @@ class Claim:
 
     @property
     def verdict(self) -> str:
+        """The verdict: holds, holds (fragile), does not hold (fragile), does not hold, or not judged."""
         if not self.judged:
             return "not judged"
         if not self.holds:
@@ -114,6 +115,7 @@ class Claim:
         return "holds (fragile)" if self.fragile else "holds"
 
     def as_dict(self) -> dict[str, Any]:
+        """The claim as plain data, with its verdict: a claim of ``metrics.json``."""
         return {
             **dataclasses.asdict(self),
             "value": float(self.value),

@@ -90,7 +90,7 @@ def _resources() -> dict:
 def write_metrics(
     out_dir: str | Path, chapter: str, config: Any, claims: Iterable[Claim], started: float, extra: dict | None = None
 ) -> Path:
-    """Write ``metrics.json`` (chapter, config, versions, when it finished, wall time, :func:`_resources`, claims,
+    """Write ``metrics.json`` (chapter, config, versions, when it finished, wall time, ``_resources()``, claims,
     extra numbers); return its path. Everything is checked before the folder is made."""
     check_type("out_dir", out_dir, (str, os.PathLike), "a folder path")
     check_nonempty("chapter", check_type("chapter", chapter, str, "the chapter's name"))

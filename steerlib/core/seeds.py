@@ -74,9 +74,11 @@ class Replicate:
         return stream_seed(self.seed, name, self.index)
 
     def rng(self, name: str) -> np.random.Generator:
+        """A NumPy generator on this replicate's stream ``name`` (:func:`rng`)."""
         return rng(self.seed, name, self.index)
 
     def torch(self, name: str) -> torch.Generator:
+        """A torch generator on this replicate's stream ``name`` (:func:`torch_generator`)."""
         return torch_generator(self.seed, name, self.index)
 
 

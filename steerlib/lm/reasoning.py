@@ -20,6 +20,8 @@ from steerlib.worlds.running_totals import answers_match
 
 @dataclasses.dataclass
 class Sampled:
+    """``k`` sampled responses per problem and whether each one's final answer is right."""
+
     correct: np.ndarray  # (N, k) whether each sample's final answer is right
     texts: list[list[str]]  # (N, k) the sampled responses
 

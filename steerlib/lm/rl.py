@@ -57,6 +57,8 @@ RewardFn = Callable[[torch.Tensor, list[str]], torch.Tensor]  # (prompt indices,
 
 @dataclasses.dataclass(frozen=True)
 class RLConfig:
+    """One RL run: steps, prompts and samples per step, learning rate, KL coefficient, sampling and seed."""
+
     steps: int = 100
     prompts_per_step: int = 32  # P, summed over processes
     samples_per_prompt: int = 4  # K >= 2 (the leave-one-out baseline needs a second sample)

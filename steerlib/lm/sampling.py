@@ -44,6 +44,8 @@ _ATTENTION = "steerlib-decode"  # the attention implementation the sampler regis
 
 @dataclasses.dataclass
 class Samples:
+    """Sampled responses, as text and as token ids."""
+
     texts: list[str]  # decoded responses without special tokens
     ids: list[list[int]]  # response token ids, ending with the end token when the model emitted it
 

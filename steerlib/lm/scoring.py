@@ -29,6 +29,8 @@ from steerlib.lm.tokenizer import IGNORE, collate, encode_prompts, encode_respon
 
 @dataclasses.dataclass
 class Scores:
+    """Teacher-forced scores of responses: sequence log-probabilities, token counts and per-token NLLs."""
+
     logprob: torch.Tensor  # (N,) sequence log-probability of each response
     n_tokens: torch.Tensor  # (N,) scored tokens per response
     token_nll: list[torch.Tensor]  # per-token NLL of each response
@@ -40,6 +42,7 @@ class Scores:
 
     @property
     def perplexity(self) -> float:
+        """Perplexity over every scored token of every response."""
         return math.exp(float(-self.logprob.sum() / self.n_tokens.sum()))
 
 

@@ -5,7 +5,8 @@ The loss is the mean next-token cross-entropy over response tokens (labels of pr
 
 Each step's global batch is a function of (seed, step) only (:func:`batch_indices`), and every process trains on its
 share ``batch[rank::world]`` while ``accelerate`` averages the gradients, so one process and several give the same
-data, and a run interrupted mid-way resumes exactly from its last checkpoint in the :class:`~steerlib.cache.RunCache`.
+data, and a run interrupted mid-way resumes exactly from its last checkpoint in the
+:class:`~steerlib.core.cache.RunCache`.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ SCHEDULES = {"cosine": get_cosine_schedule_with_warmup, "linear": get_linear_sch
 
 @dataclasses.dataclass(frozen=True)
 class SFTConfig:
+    """One SFT run: steps, global batch, optimiser, learning-rate schedule, seed and checkpoints."""
+
     steps: int = 500
     batch_size: int = 64  # global batch, summed over processes
     lr: float = 1e-3

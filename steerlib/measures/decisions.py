@@ -18,6 +18,8 @@ from steerlib.core.checks import check_range, check_shape, check_tensor, check_t
 
 @dataclasses.dataclass(frozen=True)
 class RewardTable:
+    """The reward of a correct answer, a wrong answer and abstaining (wrong < abstain < correct)."""
+
     correct: float = 1.0
     wrong: float = -4.0
     abstain: float = 0.0

@@ -1,15 +1,15 @@
 """Familiarity metrics of the dissertation's appendix B.1, for queries with a known answer.
 
-(a) **mentions**: how many pretraining documents mention the query's entity. Exact in a synthetic world (the
-    dissertation uses entity-linked document counts of The Pile).
-(b) **option NLL**: the pretrained model's NLL of the correct option, normalised over the answer options,
-    ``-log p(correct | x)`` (:func:`~steerlib.lm.scoring.choice_logprobs`); MMLU examples with NLL > 0.7 count
-    as unfamiliar.
-(b') **sampled accuracy** (the research code's TriviaQA metric): the fraction of k answers sampled from the
-    pretrained model's few-shot prompt at temperature T that are correct, ``(1/k) Σ_j 1[ŷ_j correct]``, ŷ_j ~ p_T(·|x);
-    the code samples k = 12 at T = 0.8 and calls questions below the 40th percentile unfamiliar.
-(c) **top-answer NLL**: a finetuned model's NLL of its own greedy answer, averaged over the answer's tokens,
-    ``(1/T) Σ_t -log p(ŷ_t | x, ŷ_<t)``; TriviaQA finetuning examples above 0.045 count as unfamiliar.
+- (a) **mentions**: how many pretraining documents mention the query's entity. Exact in a synthetic world (the
+  dissertation uses entity-linked document counts of The Pile).
+- (b) **option NLL**: the pretrained model's NLL of the correct option, normalised over the answer options,
+  ``-log p(correct | x)`` (:func:`~steerlib.lm.scoring.choice_logprobs`); MMLU examples with NLL > 0.7 count
+  as unfamiliar.
+- (b') **sampled accuracy** (the research code's TriviaQA metric): the fraction of k answers sampled from the
+  pretrained model's few-shot prompt at temperature T that are correct, ``(1/k) Σ_j 1[ŷ_j correct]``,
+  ``ŷ_j ~ p_T(·|x)``; the code samples k = 12 at T = 0.8 and calls questions below the 40th percentile unfamiliar.
+- (c) **top-answer NLL**: a finetuned model's NLL of its own greedy answer, averaged over the answer's tokens,
+  ``(1/T) Σ_t -log p(ŷ_t | x, ŷ_<t)``; TriviaQA finetuning examples above 0.045 count as unfamiliar.
 """
 
 from __future__ import annotations

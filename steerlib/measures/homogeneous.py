@@ -6,7 +6,7 @@ min-norm max-margin problem  min sum_i ||W_i||_F^2  s.t.  y_n f(W; x_n) >= 1. It
 
 - Prop 2.4.1: training inputs keep large features at every layer (the margin forces it);
 - Lemma A.4.4: deep, wide min-norm solutions are nearly rank one in every layer;
-- Thm 2.4.1: an input whose layer-j features have a small rank-one projection ||A_j f_j(x)|| has a small |f(x)|;
+- Thm 2.4.1: an input whose layer-j features have a small rank-one projection ``||A_j f_j(x)||`` has a small ``|f(x)|``;
 - Prop 2.4.2: with an output bias, b -> sum of y over the margin points: the OCS direction when they mirror the labels.
 
 Simulation. Data: 2-D points at radius in [0.5, 1] labelled by the quadrant, y = sign(x_1 x_2) (an XOR that a
@@ -156,6 +156,7 @@ class DeepReLUStack:
         self.bias = torch.zeros(b) if output_bias else None
 
     def parameters(self) -> list[torch.Tensor]:
+        """The trained tensors: ``w_in``, ``w_hidden``, ``w_out`` and, with an output bias, ``bias``."""
         return [self.w_in, self.w_hidden, self.w_out] + ([self.bias] if self.bias is not None else [])
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
@@ -248,6 +249,8 @@ def train(
 
 @dataclasses.dataclass(frozen=True)
 class SimConfig:
+    """The simulation's networks, data, training and OOD angles, and the output-bias runs of Prop 2.4.2."""
+
     depths: tuple[int, ...] = (3, 4, 6, 8, 10)
     width: int = 32
     dim: int = 8
@@ -299,7 +302,7 @@ class BiasRuns:
     margin_trace: torch.Tensor  # (R, C) normalised margin (:func:`normalised_margin`, bias left out) at each
 
     def margin_change(self, tail: float = 0.1) -> torch.Tensor:
-        """Per run, |m(T) - m((1 - tail) T)| / |m(T)|: the relative change of the normalised margin over the last
+        """Per run, ``|m(T) - m((1 - tail) T)| / |m(T)|``: the relative change of the normalised margin over the last
         ``tail`` of training (small once the direction has converged)."""
         check_range("tail", tail, 0, 1, open_low=True, open_high=True)
         start = int(torch.searchsorted(self.checkpoints, (1 - tail) * self.checkpoints[-1]))

@@ -68,8 +68,8 @@ def iterated_fgsm(
 def random_sign_like(
     x: torch.Tensor, x_adv: torch.Tensor, value_range: tuple[float, float] | None = None, seed: int = 0
 ) -> torch.Tensor:
-    """A control for ``x_adv``: the same perturbation size per entry, |x_adv - x|, with random signs; ``x_adv`` has
-    ``x``'s shape, or (E, *x.shape) with one perturbed copy per ensemble member."""
+    """A control for ``x_adv``: the same perturbation size per entry, ``|x_adv - x|``, with random signs; ``x_adv``
+    has ``x``'s shape, or ``(E, *x.shape)`` with one perturbed copy per ensemble member."""
     check_tensor("x", x)
     check_tensor("x_adv", x_adv)
     if x_adv.shape[-x.dim() :] != x.shape:

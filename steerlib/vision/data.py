@@ -58,10 +58,12 @@ class ImageData:
 
     @property
     def input_shape(self) -> tuple[int, ...]:
+        """The shape of one input: (C, H, W) or (C, L)."""
         return tuple(self.x_train.shape[1:])
 
     @property
     def is_1d(self) -> bool:
+        """Whether the inputs are 1-D signals (N, C, L) rather than images."""
         return self.x_train.dim() == 3
 
     def slant_target(self, split: str) -> torch.Tensor:

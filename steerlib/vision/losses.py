@@ -27,6 +27,8 @@ LOSSES = ("ce", "mse_reward", "gaussian_nll")
 
 @dataclasses.dataclass(frozen=True)
 class CrossEntropy:
+    """Cross-entropy over ``num_classes`` classes; its OCS is the training label marginal."""
+
     num_classes: int
     name: str = "ce"
 
@@ -36,12 +38,14 @@ class CrossEntropy:
 
     @property
     def out_dim(self) -> int:
+        """Outputs per input."""
         return self.num_classes
 
     def __call__(self, out: torch.Tensor, y: torch.Tensor, warmup: bool = False) -> torch.Tensor:
         return F.cross_entropy(out.flatten(0, -2), y.flatten().long(), reduction="none").view(y.shape)
 
     def ocs(self, y: torch.Tensor) -> torch.Tensor:
+        """The optimal constant solution for training targets ``y``."""
         return ocs_cross_entropy(y, self.num_classes)
 
     def predict(self, out: torch.Tensor) -> torch.Tensor:
@@ -49,11 +53,15 @@ class CrossEntropy:
         return out.softmax(-1)
 
     def distance(self, out: torch.Tensor, ocs: torch.Tensor) -> torch.Tensor:
+        """Per input, the distance between the predictions of ``out`` and ``ocs``."""
         return kl_categorical(self.predict(out), ocs)
 
 
 @dataclasses.dataclass(frozen=True)
 class RewardMSE:
+    """MSE regression of every action's reward (each class, then abstain) under ``table``; its OCS is the mean
+    reward vector."""
+
     num_classes: int
     table: RewardTable = DEFAULT_REWARDS
     name: str = "mse_reward"
@@ -65,12 +73,14 @@ class RewardMSE:
 
     @property
     def out_dim(self) -> int:
+        """Outputs per input."""
         return self.num_classes + 1
 
     def __call__(self, out: torch.Tensor, y: torch.Tensor, warmup: bool = False) -> torch.Tensor:
         return ((out - self.table.targets(y, self.num_classes)) ** 2).mean(-1)
 
     def ocs(self, y: torch.Tensor) -> torch.Tensor:
+        """The optimal constant solution for training targets ``y``."""
         return ocs_reward(y, self.num_classes, self.table)
 
     def predict(self, out: torch.Tensor) -> torch.Tensor:
@@ -78,11 +88,14 @@ class RewardMSE:
         return out
 
     def distance(self, out: torch.Tensor, ocs: torch.Tensor) -> torch.Tensor:
+        """Per input, the distance between the predictions of ``out`` and ``ocs``."""
         return squared_distance(out, ocs)
 
 
 @dataclasses.dataclass(frozen=True)
 class GaussianNLL:
+    """Gaussian NLL of a mean and a log-variance head, after an MSE warm-up; its OCS is N(mean t, var t)."""
+
     name: str = "gaussian_nll"
     out_dim: int = 2
     target: str = "slant"  # what t is (part of the run cache's key)
@@ -100,6 +113,7 @@ class GaussianNLL:
         return torch.exp(-s) * (t - mu) ** 2 + s
 
     def ocs(self, y: torch.Tensor) -> tuple[float, float]:
+        """The optimal constant solution (mu*, sigma*^2) for training targets ``y``."""
         return ocs_gaussian(y)
 
     def predict(self, out: torch.Tensor) -> torch.Tensor:
@@ -107,6 +121,7 @@ class GaussianNLL:
         return torch.stack([out[..., 0], out[..., 1].exp()], dim=-1)
 
     def distance(self, out: torch.Tensor, ocs: tuple[float, float]) -> torch.Tensor:
+        """Per input, the KL divergence from the predicted Gaussian of ``out`` to the OCS Gaussian."""
         pred = self.predict(out)
         return kl_gaussian(pred[..., 0], pred[..., 1], *ocs)
 

@@ -175,7 +175,7 @@ def spectral_rank(s: torch.Tensor, energy: float = 0.95) -> int:
     """Smallest k with sqrt(sum_{i<=k} s_i^2 / sum_i s_i^2) >= ``energy`` for descending singular values ``s``.
 
     This is the rule of the dissertation's code: the top-k part of W keeps a fraction ``energy`` of its Frobenius
-    norm (so ``energy``^2 of the squared spectrum: 0.95 keeps 90.25% of sum s^2).
+    norm (so ``energy**2`` of the squared spectrum: 0.95 keeps 90.25% of sum s^2).
     """
     check_range("energy", energy, 0.0, 1.0, open_low=True)
     check_tensor("s", s, 0, ndim=1)

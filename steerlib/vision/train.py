@@ -22,6 +22,8 @@ from steerlib.vision.models import make_model
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
+    """One training recipe: epochs, batch size, Adam's learning rate, weight decay and decay, warm-up epochs."""
+
     epochs: int = 20
     batch_size: int = 64
     lr: float = 1e-3

@@ -123,6 +123,8 @@ MAX_NAME_WORDS = len(SYLLABLES) ** 2 * len(ENDINGS)  # distinct two-syllable wor
 
 @dataclasses.dataclass(frozen=True)
 class WorldConfig:
+    """How the world is made: people per mention bin, held-out test people, the name pools."""
+
     mention_bins: tuple[int, ...] = (0, 1, 3, 10, 30, 100)  # documents per person in each bin
     people_per_bin: tuple[int, ...] = (1200, 150, 100, 100, 100, 100)
     test_per_bin: int = 50  # held-out test people in every bin
@@ -162,6 +164,8 @@ class WorldConfig:
 
 @dataclasses.dataclass
 class KnowledgeWorld:
+    """Made-up people, each with attributes and a known number of biographies in the pretraining corpus."""
+
     config: WorldConfig
     seed: int
     people: Dataset  # id, name, city, job, hobby, mentions, split ("finetune" | "test")
@@ -169,6 +173,7 @@ class KnowledgeWorld:
     attributes: tuple[str, ...] = tuple(ATTRIBUTES)  # the people's attributes (columns of ``people``)
 
     def split(self, name: str) -> Dataset:
+        """The people of split ``name``: "finetune" or "test"."""
         check_choice("name", name, ("finetune", "test"))
         return self.people.filter(lambda s: s == name, input_columns="split")
 

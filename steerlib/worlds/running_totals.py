@@ -55,6 +55,8 @@ _LINE = re.compile(r"^(\d+) ([+-]) (\d+) = (\d+)$")
 
 @dataclasses.dataclass(frozen=True)
 class TaskConfig:
+    """The task's ranges: values, gains and losses, events per problem, and whether verbs are new."""
+
     max_value: int = 20  # every quantity and partial result lies in 0..max_value (in magnitude)
     max_delta: int = 9  # gains and losses are 1..max_delta
     pretrain_events: tuple[int, ...] = (1, 2, 3, 4)  # number of gains/losses of pretraining problems
@@ -71,6 +73,8 @@ class TaskConfig:
 
 @dataclasses.dataclass(frozen=True)
 class Problem:
+    """One word problem: a name, a starting amount and signed gains and losses, each with its verb."""
+
     name: str
     start: int
     deltas: tuple[int, ...]  # signed gains (+) and losses (-)
@@ -88,15 +92,18 @@ class Problem:
 
     @property
     def answer(self) -> int:
+        """The final amount: the start plus every gain and loss."""
         return self.start + sum(self.deltas)
 
     @property
     def question(self) -> str:
+        """The problem as a sentence of words and numbers, ending with the question."""
         events = " ".join(f"{v} {abs(d)} ." for v, d in zip(self.verbs, self.deltas))
         return f"{self.name} has {self.start} . {events} how many does {self.name} have ?"
 
     @property
     def prompt(self) -> str:
+        """The question followed by ``Answer:``, the prompt a model answers."""
         return f"{self.question}\nAnswer:"
 
 
@@ -149,7 +156,7 @@ def _sign(x: int) -> int:
 
 def render_step(x: int, y: int, swap: bool = False) -> str:
     """The line combining signed quantities x and y: ``a + b = c`` (same sign; ``swap`` commutes the operands) or
-    ``a - b = c`` (opposite signs, a the larger magnitude); c = |x + y|."""
+    ``a - b = c`` (opposite signs, a the larger magnitude); c = ``|x + y|``."""
     check_range("x", x, integer=True)
     check_range("y", y, integer=True)
     check_type("swap", swap, bool, "True or False")
