@@ -10,7 +10,8 @@ Tools, each package importing only those above it in this list:
 
 Above them the chapters (:mod:`steerlib.chapters`, one package each) and the book: :mod:`steerlib.book` (the registry
 and the one call, ``execute``), :mod:`steerlib.jobs` (``python -m steerlib.jobs``), :mod:`steerlib.scorecard` and
-:mod:`steerlib.performance` (the summary pages).
+:mod:`steerlib.performance` (the summary pages), :mod:`steerlib.cache` (``python -m steerlib.cache``: list, verify
+and prune the run cache).
 """
 
 __version__ = "0.1.0"

@@ -383,3 +383,19 @@ def test_a_chapter_killed_mid_training_resumes_to_the_claims_of_an_undisturbed_r
     assert json.loads(again.stdout.splitlines()[-1]) == undisturbed
     assert not list(root.rglob("checkpoint.pt")) and not (root / QUARANTINE).exists()
     assert_clean(root)
+
+
+def test_a_figure_is_written_whole_and_leaves_no_temporary_file(tmp_path):
+    """show() writes each file under a temporary name and renames it: a killed chapter leaves no half a figure."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from steerlib.core.chapter import start
+    from steerlib.core.figures import show
+
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [0, 1])
+    show(fig, start("reversion", "smoke", out_dir=tmp_path / "out", cache=False), "toy")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["toy.pdf", "toy.png"]

@@ -7,6 +7,7 @@ import base64
 import html
 import io
 import json
+import os
 import uuid
 from collections.abc import Mapping, Sequence
 
@@ -18,14 +19,17 @@ from steerlib.core.checks import check_columns, check_nonempty, check_range, che
 
 
 def show(fig: plt.Figure, run: Run, name: str) -> None:
-    """Save ``fig`` as ``<out_dir>/<name>.png`` and ``.pdf`` (making the folder), and show it in the notebook."""
+    """Save ``fig`` as ``<out_dir>/<name>.png`` and ``.pdf`` (making the folder; each written whole, then renamed),
+    and show it in the notebook."""
     check_type("name", name, str, "a file name without extension")
     if not name or "/" in name:
         raise ValueError(f"name={name!r} is not a file name; give e.g. 'fig2_2'")
     run.out_dir.mkdir(parents=True, exist_ok=True)
-    path = run.out_dir / f"{name}.png"
-    fig.savefig(path, dpi=150, bbox_inches="tight")
-    fig.savefig(path.with_suffix(".pdf"), bbox_inches="tight")
+    for suffix, options in ((".png", {"dpi": 150}), (".pdf", {})):
+        path = run.out_dir / f"{name}{suffix}"
+        tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp{suffix}")  # a killed run leaves no half a figure
+        fig.savefig(tmp, bbox_inches="tight", **options)
+        os.replace(tmp, path)
     plt.show()
 
 

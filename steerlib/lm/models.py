@@ -11,8 +11,12 @@ for minutes), dequantised to fp32 once (~30 s) and cached.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.util
+import os
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -113,8 +117,24 @@ def _convert_smollm2(folder: Path) -> None:
         gguf_utils.tqdm = bar
     del model.config.quantization_config  # the weights are plain fp32 now; this lets save_pretrained run
     model.hf_quantizer = None
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
+    with _whole_folder(folder) as tmp:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+
+
+@contextlib.contextmanager
+def _whole_folder(folder: Path) -> Iterator[Path]:
+    """A temporary folder beside ``folder`` that becomes ``folder`` in one rename when the block ends, so that a
+    process killed while saving leaves no folder that looks finished (a leftover temporary one is removed)."""
+    tmp = folder.with_name(f"{folder.name}.{os.getpid()}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        yield tmp
+        shutil.rmtree(folder, ignore_errors=True)
+        os.replace(tmp, folder)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def load_causal_lm(
@@ -180,12 +200,13 @@ def load_tokenizer(name: str, cache: RunCache | None = None) -> PreTrainedTokeni
     gguf = smollm2_path()
     cache = cache or RunCache()
     key = {"gguf": gguf.name, "bytes": gguf.stat().st_size}
-    for folder in (cache.path("hf-model", key) / "model", cache.path("hf-tokenizer", key)):
+    for folder in (cache.path("hf-model", key) / "model", cache.path("hf-tokenizer", key) / "tokenizer"):
         if (folder / "tokenizer_config.json").exists():
             return _with_pad(AutoTokenizer.from_pretrained(folder))
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     if cache.enabled:
-        tokenizer.save_pretrained(cache.entry("hf-tokenizer", key))
+        with _whole_folder(cache.entry("hf-tokenizer", key) / "tokenizer") as tmp:
+            tokenizer.save_pretrained(tmp)
     return _with_pad(tokenizer)
 
 
