@@ -94,6 +94,25 @@ def test_failed_chapter_is_named_and_the_others_run_then_unchanged_ones_are_reus
     assert statuses(execute_all(build, jobs=2, root=toy)) == {"b": "reused", "a": "executed", "c": "executed"}
 
 
+def test_a_build_at_another_seed_gives_every_chapter_that_seed(toy):
+    """--seed reaches each chapter's parameters cell; the seed is part of a chapter's key, so the book's own build
+    (seed 0) does not take the other seed's notebooks for its own."""
+    for name in ("a", "b", "c"):
+        nb = nbformat.v4.new_notebook(
+            metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
+        )
+        nb.cells = [
+            nbformat.v4.new_code_cell("seed = 0", metadata={"tags": ["parameters"]}),
+            nbformat.v4.new_code_cell(WRITE.format(name=name, extra="") + "\n(out / 'seed').write_text(str(seed))"),
+        ]
+        nbformat.write(nb, toy / "book" / f"{name}.ipynb")
+    build = toy / "_build"
+    assert set(statuses(execute_all(build, jobs=2, root=toy, seed=7)).values()) == {"executed"}
+    assert {(toy / "results" / n / "seed").read_text() for n in "abc"} == {"7"}
+    assert set(statuses(execute_all(build, jobs=2, root=toy)).values()) == {"executed"}  # not the seed-7 notebooks
+    assert {(toy / "results" / n / "seed").read_text() for n in "abc"} == {"0"}
+
+
 # ------------------------------------------------------------------------------------------ a killed build
 
 TRAIN = """import json, os, pathlib

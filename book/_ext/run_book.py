@@ -1,6 +1,7 @@
 """Execute the book's notebooks in parallel, reuse what has not changed, then render the executed notebooks.
 
     python book/_ext/run_book.py [--path-output DIR] [--jobs N]   # what make book and make smoke-book run
+    python book/_ext/run_book.py --seed 314159 --path-output DIR --no-html   # the book's chapters at another seed
 
 1. Chapters (every notebook in ``_toc.yml`` but the summary pages, ``AFTER``) run under papermill in a process pool:
    ``N`` at a time (default: as many as the cores, at most as many as there are chapters to run), each with
@@ -117,7 +118,7 @@ def remove_partial(build: Path) -> None:
             tmp.unlink(missing_ok=True)
 
 
-def execute(name: str, root: str, build: str, threads: int, timeout: int) -> dict:
+def execute(name: str, root: str, build: str, threads: int, timeout: int, parameters: dict | None = None) -> dict:
     """Run ``name``'s notebook under papermill (in this worker process's environment plus ``threads``) into
     ``<build>/executing/``, then move it into ``<build>/executed/``; on failure write its traceback to
     ``<build>/reports/<name>.log``. Returns its record for the summary."""
@@ -141,6 +142,7 @@ def execute(name: str, root: str, build: str, threads: int, timeout: int) -> dic
             log_output=False,
             execution_timeout=timeout,
             kernel_manager_class=BookKernelManager,
+            parameters=parameters or {},
         )
         error = None
     except Exception as err:  # a cell that raised, a dead kernel or a timeout: the other chapters go on
@@ -167,7 +169,7 @@ def last_wall_time(name: str) -> float:
         return 0.0
 
 
-def execute_all(build: Path, jobs: int | None = None, root: Path = ROOT) -> list[dict]:
+def execute_all(build: Path, jobs: int | None = None, root: Path = ROOT, seed: int | None = None) -> list[dict]:
     """Execute the stale chapters in parallel, then the summary pages; return one record per notebook. Each
     notebook's key file, and any temporary file in its results folder, is removed before it runs; its key file is
     written as soon as it has executed."""
@@ -175,7 +177,8 @@ def execute_all(build: Path, jobs: int | None = None, root: Path = ROOT) -> list
     notebooks = toc_notebooks(root)
     library = library_digest(root)
     stamps = {name: build / "executed" / f"{name}.key" for name in notebooks}
-    keys = {name: key(root / f"{name}.ipynb", library) for name in notebooks}
+    keys = {name: key(root / f"{name}.ipynb", library + f"seed={seed}") for name in notebooks}
+    parameters = {} if seed is None else {"seed": seed}  # the chapters' parameter; the summary pages take none
 
     def fresh(name: str) -> bool:
         return (
@@ -209,7 +212,7 @@ def execute_all(build: Path, jobs: int | None = None, root: Path = ROOT) -> list
             flush=True,
         )
         with ProcessPoolExecutor(at_once) as pool:
-            futures = [pool.submit(execute, n, str(root), str(build), threads, timeout) for n in stale]
+            futures = [pool.submit(execute, n, str(root), str(build), threads, timeout, parameters) for n in stale]
             for future in as_completed(futures):
                 done(future.result())
                 print(
@@ -258,11 +261,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--path-output", type=Path, default=ROOT, help="the book goes to DIR/_build/html")
     parser.add_argument("--jobs", type=int, default=None, help="chapters at a time (default: the cores)")
+    parser.add_argument("--seed", type=int, default=None, help="run every chapter at this seed (default: theirs, 0)")
+    parser.add_argument("--no-html", action="store_true", help="execute only; do not render the book")
     parser.add_argument("jupyter_book_args", nargs="*", default=["-W", "-n", "--keep-going"])
     args = parser.parse_args(argv)
     build = args.path_output.resolve() / "_build"
     start = time.time()
-    records = execute_all(build, args.jobs)
+    records = execute_all(build, args.jobs, seed=args.seed)
     write_whole(
         build / "executed" / "summary.json",
         json.dumps({"seconds": round(time.time() - start, 1), "notebooks": records}, indent=1),
@@ -270,6 +275,8 @@ def main(argv: list[str] | None = None) -> int:
     print(summary(records), flush=True)
     if any(r["status"] == "failed" for r in records):
         return 1
+    if args.no_html:
+        return 0
     print(f"executed in {time.time() - start:.0f} s; rendering", flush=True)
     return subprocess.call(
         [
