@@ -395,26 +395,24 @@ def test_smoke_run(smoke, tmp_path):
 
 @pytest.mark.slow
 def test_cpu_verdicts(tmp_path):
-    """The cpu profile's verdicts at seed 0, as recorded in the chapter (see the notebook's prose)."""
+    """The cpu profile's firm verdicts at seed 0 (three replicates), as the notebook's prose describes them: the
+    conservative RM's prerequisite fails with its whole interval below 0.75, so no evidence claim is judged."""
     claims = {c.id: c for c in execute("conservative-rewards", "cpu", device="cpu", out_dir=tmp_path).claims}
-    assert all(claims[i].holds for i in claims if i.startswith("gate"))
-    for cid, holds in CPU_VERDICTS.items():
-        assert claims[cid].holds == holds, (cid, claims[cid].value)
+    for cid, verdict in FIRM_CPU_VERDICTS.items():
+        assert claims[cid].verdict == verdict, (cid, claims[cid].value, claims[cid].interval)
+    # follows from the firm failure of gate/rm-conservative, whatever the fragile prerequisites read
+    assert all(c.verdict == "not judged" for c in claims.values() if c.kind == "evidence")
 
 
-CPU_VERDICTS = {  # seed 0 (the notebook's prose explains each claim that does not hold); C11 sits on its threshold:
-    # +0.013 with sampler steerlib-2, -0.005 with steerlib-1
-    "C6": True,
-    "C7": True,
-    "C7b": False,
-    "C8": True,
-    "C8b": True,
-    "C8c": True,
-    "C9": False,
-    "C9b": True,
-    "C10": False,
-    "C10b": True,
-    "C11": True,
-    "C12": False,
-    "C13": True,
+# Seed 0, three replicates. Only firm verdicts are pinned (a fragile one can flip with the machine's floating-point
+# order): gate/sft (0.588, interval 0.47-0.71 against > 0.6) and gate/rm-standard (0.694, interval 0.59-0.80 against
+# > 0.75) fail only fragilely and are left out; gate/rm-conservative (0.636, interval 0.61-0.67) fails firmly.
+FIRM_CPU_VERDICTS = {
+    "gate/lengths": "holds",
+    "gate/rm-conservative": "does not hold",
+    "gate/generator": "holds",
+    "gate/rl-standard": "holds",
+    "gate/rl-conservative": "holds",
+    "gate/rl-oracle": "holds",
+    "gate/rl-count": "holds",
 }

@@ -225,13 +225,21 @@ def test_smoke_figures_and_extra(smoke):
         assert all(ax.get_xlabel() or ax.get_ylabel() or ax.get_title() for ax in fig.axes)
 
 
+# The firm cpu verdicts at seed 0 (three replicates), as the notebook's prose describes them. Only firm verdicts are
+# pinned: a fragile one can flip with the machine's floating-point order. At seed 0 every other claim holds, but
+# fragilely: the prerequisites gate-0 (accuracy at 0 mentions minus chance, 0.030, interval up to 0.216 against < 0.1)
+# and C3c (namesake cue, 0.039, interval up to 0.051 against < 0.05) reach across their thresholds, and a fragile
+# prerequisite makes every evidence claim it gates fragile.
+FIRM_CPU_VERDICTS = {"gate": "holds"}
+
+
 @pytest.mark.slow
-def test_cpu_profile_claims_hold(tmp_path):
-    """The cpu verdicts of the first seed (whether each value passes its threshold: the other seeds only widen the
-    intervals). With distinct names every claim holds; C3c (no cue from namesakes) is the closest to its threshold."""
+def test_cpu_verdicts(tmp_path):
+    """The cpu profile's firm verdicts at seed 0 (:data:`FIRM_CPU_VERDICTS`); the rest are fragile and not pinned."""
     ex = execute("unfamiliar-examples", "cpu", device="cpu", out_dir=tmp_path)
     claims = {c.id: c for c in ex.claims}
-    assert not [c for c in claims.values() if not c.holds]  # measured at seeds 0 and 1: every claim holds at both
+    for cid, verdict in FIRM_CPU_VERDICTS.items():
+        assert claims[cid].verdict == verdict, (cid, claims[cid].value, claims[cid].interval)
     assert len(ex.results.others) == ex.settings.replicates - 1
     assert dataclasses.asdict(ex.settings) == dataclasses.asdict(h.PROFILES["cpu"])
 
