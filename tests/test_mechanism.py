@@ -507,11 +507,15 @@ def test_the_chapters_own_draws_share_no_stream(smoke):
     assert not set(draws(ex.run)) & set(draws(ex.run.at(1)))
 
 
-# The cpu verdict the chapter's text describes. A claim moving from one list to the other means the text is out of
-# date: rerun the chapter, read the new numbers and update both.
-# A13e is not judged at cpu: its normalised margin still moves by about 1% over the last tenth of training.
-REPRODUCE = {"A8a", "A8c", "A12a", "A12c", "A12e", "A13a", "A13c", "A13d"}
-DO_NOT_REPRODUCE = {"A8b", "A8d", "A9", "A10a", "A10b", "A10c", "A11a", "A11b", "A12b", "A12d", "A13b"}
+# The cpu verdicts of the run the chapter's text was checked against (seed 0), pinned only where they are firm
+# ("holds" or "does not hold"): a fragile verdict's interval reaches across its threshold, so floating-point order
+# alone can flip it, and those claims are listed but not pinned. A claim moving from one firm list to the other means
+# the text is out of date: rerun the chapter, read the new numbers and update these lists and the prose around the
+# verdict (most of its sentences are glued or generated from the run).
+# A13e is not judged at cpu: its normalised margin still moves by more than 1% over the last tenth of training.
+REPRODUCE = {"A8a", "A12a", "A12e", "A13a", "A13c"}
+DO_NOT_REPRODUCE = {"A10a", "A10b", "A10c", "A11a", "A12b", "A12d", "A13b"}
+FRAGILE = {"A8b", "A8c", "A8d", "A9", "A11b", "A12c", "A13d"}  # holds (fragile) or does not hold (fragile) at seed 0
 NOT_JUDGED = {"A13e"}
 
 
@@ -523,21 +527,14 @@ def cpu(tmp_path_factory):
 @pytest.mark.slow
 def test_cpu_run_reports_every_claim(cpu):
     _, claims = cpu
-    assert set(claims) == REPRODUCE | DO_NOT_REPRODUCE | NOT_JUDGED
+    assert set(claims) == REPRODUCE | DO_NOT_REPRODUCE | FRAGILE | NOT_JUDGED
     assert all(claims[cid].verdict == "not judged" and "not converged" in claims[cid].note for cid in NOT_JUDGED)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    "cid",
-    sorted(REPRODUCE)
-    + [
-        pytest.param(
-            c, marks=pytest.mark.xfail(strict=True, reason="does not reproduce at cpu scale; the chapter says why")
-        )
-        for c in sorted(DO_NOT_REPRODUCE)
-    ],
-)
+@pytest.mark.parametrize("cid", sorted(REPRODUCE | DO_NOT_REPRODUCE))
 def test_cpu_claim(cpu, cid):
+    """A firm verdict, as in the run the text describes: "holds" for REPRODUCE, "does not hold" for DO_NOT_REPRODUCE
+    (at cpu scale; the chapter says why)."""
     _, claims = cpu
-    assert claims[cid].holds, claims[cid]
+    assert claims[cid].verdict == ("holds" if cid in REPRODUCE else "does not hold"), claims[cid]
