@@ -176,5 +176,10 @@ def jackknife(
         half = prediction_half_width(pseudo[~np.isnan(pseudo)]) if n > 1 and not np.isnan(value) else float("nan")
         interval = None if np.isnan(half) else (value - half, value + half)
         how = _note(n, unit, "jackknife pseudo-values") if interval or n < 2 else "no interval: undefined here"
+        if interval and half == 0:
+            how += (
+                f"; zero width: leaving out any one {unit} gives the same value (e.g. a rank statistic whose "
+                f"ranks no {unit} moves), which says the {unit}s agree, not that a rerun could not differ"
+            )
         out[key] = Measured(value, interval, how)
     return out

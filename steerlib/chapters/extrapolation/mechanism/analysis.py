@@ -376,7 +376,12 @@ def statistics(results: Results) -> dict[str, Measured]:
         else f"not converged: the normalised margin still moved by {converged:.1%} over the last tenth of the steps "
         "(the proposition speaks of the limit, so its verdict waits for < 1%); see the trajectory",
     )
-    return out
+    return {cid: m.clipped(*RANGES[cid]) if cid in RANGES else m for cid, m in out.items()}
+
+
+# The claims whose statistic lives in a bounded range (rank correlations, a fraction): their intervals stop there
+RANGES = {cid: (-1.0, 1.0) for cid in ("A8b", "A8c", "A8d", "A9", "A11a", "A11b", "A12d", "A12e", "A13b", "A13d")}
+RANGES["A13e"] = (0.0, 1.0)
 
 
 FALLS = "a clear monotone fall over the six levels, the chapter's rule for 'falls' (Fig 2.4); 0 would be no trend"
