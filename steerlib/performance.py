@@ -28,10 +28,23 @@ def _root(root: str | os.PathLike | None) -> Path:
     return root
 
 
+SHARES = ("training", "sampling", "evaluation and data", "worker processes")  # shares of a chapter's CPU time
+
+
+def _phase_shares(used: dict) -> dict[str, float | None]:
+    """Each phase's share of the chapter's CPU time (:func:`steerlib.core.record._resources`); None before records
+    said so."""
+    phases, total = used.get("phases"), used.get("cpu_s")
+    if not phases or not total:
+        return dict.fromkeys(SHARES)
+    return {name: phases.get(name, 0.0) / total for name in SHARES}
+
+
 def chapter_costs(root: str | os.PathLike | None = None, profile: str | None = None) -> pd.DataFrame:
     """One row per chapter run at ``profile`` under ``root``: wall time, threads, CPU seconds and CPU use
-    (cpu_s / wall_time_s: ~1 is one busy core), and the share of the wall time of each stage the chapter timed
-    (its ``extra["seconds"]``, when it records one), largest first."""
+    (cpu_s / wall_time_s: ~1 is one busy core), the shares of its CPU time spent training, sampling, evaluating and
+    in worker processes, and the share of the wall time of each stage the chapter timed (its ``extra["seconds"]``,
+    when it records one), largest first."""
     root, profile = _root(root), resolve_profile(profile)
     rows = []
     for path in sorted(root.glob("*/metrics.json")):
@@ -54,12 +67,22 @@ def chapter_costs(root: str | os.PathLike | None = None, profile: str | None = N
                 "threads": used.get("threads"),
                 "CPU (min)": used["cpu_s"] / 60 if "cpu_s" in used else None,
                 "cores busy": used["cpu_s"] / wall if "cpu_s" in used and wall else None,
+                **_phase_shares(used),
                 "where the time goes": ", ".join(f"{k} {v / 60:.1f} min" for k, v in top) or "not recorded",
             }
         )
     table = pd.DataFrame(
         rows,
-        columns=["chapter", "profile", "wall time (min)", "threads", "CPU (min)", "cores busy", "where the time goes"],
+        columns=[
+            "chapter",
+            "profile",
+            "wall time (min)",
+            "threads",
+            "CPU (min)",
+            "cores busy",
+            *SHARES,
+            "where the time goes",
+        ],
     )
     return table.sort_values("wall time (min)", ascending=False).set_index("chapter")
 

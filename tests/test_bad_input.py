@@ -200,6 +200,10 @@ TABLE: list[tuple[str, str, Callable, type, str]] = [
     ("core.runtime.pick_device", E, lambda: runtime.pick_device(""), V, "device=''"),
     ("core.runtime.set_threads", T, lambda: runtime.set_threads("2"), TE, "n='2'"),
     ("core.runtime.set_threads", R, lambda: runtime.set_threads(0), V, "n=0"),
+    ("core.runtime.phase", R, lambda: runtime.phase("idling").__enter__(), V, "name='idling'.*'sampling'"),
+    ("core.runtime.phase", T, lambda: runtime.phase(None).__enter__(), V, "name=None"),
+    ("core.runtime.in_phase", R, lambda: runtime.in_phase("idling"), V, "name='idling'"),
+    ("core.runtime.in_phase", T, lambda: runtime.in_phase(3), V, "name=3"),
     ("core.runtime.hub_offline", T, lambda: runtime.hub_offline("2"), TE, "timeout='2'"),
     ("core.runtime.hub_offline", R, lambda: runtime.hub_offline(0), V, "timeout=0"),
     ("core.runtime.from_hub", T, lambda: runtime.from_hub(None, "fix").__enter__(), TE, "needs=None"),
@@ -2235,6 +2239,7 @@ LEFT_OUT = {  # public names with no bad input to refuse, and why
     "core.runtime.interactive": "no arguments",
     "core.runtime.quiet_libraries": "no arguments",
     "core.runtime.progress_bar": "tqdm's own arguments, passed through (tqdm checks them)",
+    "core.runtime.phase_seconds": "no arguments",
     "core.chapter.Execution": "a record that execute builds",
     "core.ledger.state": "total: any entry, or None, has a state",
     "core.ledger.with_states": "claims, a ledger and specs that execute passes after checking them",
@@ -2275,6 +2280,8 @@ ONE_KIND = {  # covered names whose inputs allow fewer than two kinds of bad inp
     "core.seeds.rng": "a seed, a name and a replicate, checked as by stream_seed",
     "core.seeds.torch_generator": "a seed, a name and a replicate, checked as by stream_seed",
     "core.seeds.seed_everything": "one seed",
+    "core.runtime.phase": "a name, checked against PHASES (a wrong type is a wrong name)",
+    "core.runtime.in_phase": "a name, checked against PHASES (a wrong type is a wrong name)",
     "core.chapter.Run": "a record that start builds; its methods check replicates",
     "book.chapter": "a name, checked against the registry (a wrong type is a wrong name)",
     "book.part_of": "a name, checked against the registry (a wrong type is a wrong name)",
@@ -2506,3 +2513,23 @@ def test_compare_lists_claims_whose_verdict_differs_and_marks_firm_flips(tmp_pat
     b = card("b", [(1, 3.0), (2, 0.0), (3, 0.9)])  # holds, does not hold, does not hold (fragile)
     differ = scorecard.compare(a, b).set_index("id")
     assert list(differ.index) == ["T2", "T3"] and differ["firm flip"].to_dict() == {"T2": True, "T3": False}
+
+
+def test_phases_count_cpu_time_to_the_innermost_phase():
+    """Sampling inside a training step counts to sampling alone; the two add up to the time spent in both."""
+    before = runtime.phase_seconds()
+
+    def busy(seconds: float) -> None:
+        end = time.process_time() + seconds
+        while time.process_time() < end:
+            pass
+
+    with runtime.phase("training"):
+        busy(0.05)
+        with runtime.phase("sampling"):
+            busy(0.1)
+    after = runtime.phase_seconds()
+    trained, sampled = (after[k] - before[k] for k in ("training", "sampling"))
+    assert 0.04 <= trained <= 0.09 and 0.09 <= sampled <= 0.14, (trained, sampled)
+    with pytest.raises(ValueError, match="name='idling'"):
+        runtime.phase("idling").__enter__()

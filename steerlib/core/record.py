@@ -19,6 +19,7 @@ import torch
 from steerlib.core.cache import jsonable
 from steerlib.core.checks import check_nonempty, check_range, check_type
 from steerlib.core.claims import Claim, check_claims
+from steerlib.core.runtime import phase_seconds
 
 
 def versions(
@@ -76,14 +77,23 @@ def machine() -> dict:
 
 
 def _resources() -> dict:
-    """What this process ran on and used: torch threads, the cores it may run on, and the CPU seconds (user + system)
-    of this process and of its finished child processes (e.g. a grid's worker processes) since it started."""
+    """What this process ran on and used: torch threads, the cores it may run on, the CPU seconds (user + system) of
+    this process and of its finished child processes (e.g. a grid's worker processes) since it started, and where
+    they went (``phases``: training and sampling in this process, :func:`~steerlib.core.runtime.phase`; the rest of
+    this process, evaluation and data; the worker processes)."""
     t = os.times()
     n_cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    phases = phase_seconds()
+    own = t.user + t.system
     return {
         "threads": torch.get_num_threads(),
         "cores": n_cores,
-        "cpu_s": round(t.user + t.system + t.children_user + t.children_system, 2),
+        "cpu_s": round(own + t.children_user + t.children_system, 2),
+        "phases": {
+            **phases,
+            "evaluation and data": round(max(own - sum(phases.values()), 0.0), 2),
+            "worker processes": round(t.children_user + t.children_system, 2),
+        },
     }
 
 

@@ -3,11 +3,13 @@ error saying what to download), and whether a person watches the run (progress b
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
+import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from unittest import mock
 
@@ -60,6 +62,50 @@ def interactive() -> bool:
     """Whether a person watches this run: False when ``$STEERLIB_INTERACTIVE`` is ``0`` (the book build sets it, and
     worker processes inherit it), so that executed pages carry results, not progress bars or live widgets."""
     return os.environ.get(INTERACTIVE_ENV, "1").strip() != "0"
+
+
+PHASES = ("training", "sampling")  # where a chapter's CPU time goes; the rest is evaluation and data
+_SPENT: dict[str, float] = dict.fromkeys(PHASES, 0.0)
+_OPEN: list[list] = []  # the phases entered and not left, innermost last: [name, CPU time when it last resumed]
+
+
+@contextmanager
+def phase(name: str) -> Iterator[None]:
+    """Count this process's CPU time (every thread, ``time.process_time``) inside the block as ``name`` (one of
+    :data:`PHASES`); a phase inside another (sampling inside an RL step) counts to the inner one only."""
+    check_choice("name", name, PHASES)
+    now = time.process_time()
+    if _OPEN:
+        _SPENT[_OPEN[-1][0]] += now - _OPEN[-1][1]
+    _OPEN.append([name, now])
+    try:
+        yield
+    finally:
+        now = time.process_time()
+        done = _OPEN.pop()
+        _SPENT[done[0]] += now - done[1]
+        if _OPEN:
+            _OPEN[-1][1] = now
+
+
+def in_phase(name: str) -> Callable:
+    """A decorator: every call of the function counts as :func:`phase` ``name``."""
+    check_choice("name", name, PHASES)
+
+    def wrap(fn: Callable) -> Callable:
+        @functools.wraps(fn)
+        def timed(*args, **kwargs):
+            with phase(name):
+                return fn(*args, **kwargs)
+
+        return timed
+
+    return wrap
+
+
+def phase_seconds() -> dict[str, float]:
+    """CPU seconds this process has spent in each phase so far."""
+    return {name: round(_SPENT[name], 2) for name in PHASES}
 
 
 def progress_bar(iterable=None, **kwargs) -> tqdm:

@@ -45,7 +45,7 @@ from steerlib.core.checks import (
     check_tensor,
     check_type,
 )
-from steerlib.core.runtime import progress_bar
+from steerlib.core.runtime import in_phase, progress_bar
 from steerlib.core.seeds import substream
 from steerlib.lm.sampling import SAMPLER, sample
 from steerlib.lm.scoring import batch_logprobs
@@ -93,6 +93,7 @@ def _sequence_logprobs(model, prompt_ids, response_ids, pad_token_id: int, devic
     return batch_logprobs(model, batch).sum(1)
 
 
+@in_phase("training")
 def train_reinforce(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,

@@ -35,7 +35,7 @@ from transformers.integrations.sdpa_attention import sdpa_attention_forward
 from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
 from steerlib.core.checks import check_range, check_seed, check_type
-from steerlib.core.runtime import progress_bar
+from steerlib.core.runtime import in_phase, progress_bar
 from steerlib.lm.tokenizer import encode_prompts, pad, pad_id
 
 SAMPLER = "steerlib-2"  # the sampler's version: chapters that cache sampled results put it in their cache keys
@@ -188,6 +188,7 @@ def _decode(
 
 
 @torch.no_grad()
+@in_phase("sampling")
 def sample(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,

@@ -30,7 +30,7 @@ from steerlib.core.checks import (
     check_seed,
     check_type,
 )
-from steerlib.core.runtime import pick_device, progress_bar
+from steerlib.core.runtime import in_phase, pick_device, progress_bar
 from steerlib.core.seeds import epoch_order
 from steerlib.lm.tokenizer import collate
 
@@ -91,6 +91,7 @@ def load_finished(model: PreTrainedModel, cache: RunCache, kind: str, key: Any) 
     return done
 
 
+@in_phase("training")
 def train_sft(
     model: PreTrainedModel,
     data: Dataset | Callable[[], Dataset],

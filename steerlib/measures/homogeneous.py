@@ -40,7 +40,7 @@ from steerlib.core.checks import (
     check_tensor,
     check_type,
 )
-from steerlib.core.runtime import progress_bar
+from steerlib.core.runtime import in_phase, progress_bar
 from steerlib.core.seeds import substream
 
 LOSSES = ("logistic", "exponential")
@@ -197,6 +197,7 @@ def _margin_loss(out: torch.Tensor, y: torch.Tensor, loss: str) -> torch.Tensor:
     return (F.softplus(-margin) if loss == "logistic" else torch.exp(-margin)).mean(-1)
 
 
+@in_phase("training")
 def train(
     net: DeepReLUStack,
     x: torch.Tensor,

@@ -12,7 +12,7 @@ from torch import nn
 
 from steerlib.core.cache import RunCache
 from steerlib.core.checks import check_nonempty, check_range, check_shape, check_tensor, check_type
-from steerlib.core.runtime import pick_device, progress_bar
+from steerlib.core.runtime import in_phase, pick_device, progress_bar
 from steerlib.core.seeds import Replicate, epoch_order
 from steerlib.vision.data import ImageData
 from steerlib.vision.ensemble import FORMAT, Ensemble
@@ -55,6 +55,7 @@ def _check_training(loss: Callable, x: torch.Tensor, y: torch.Tensor, cfg: Train
         )
 
 
+@in_phase("training")
 def train_ensemble(
     make: Callable[[], nn.Module],
     members: tuple[Replicate, ...],
@@ -122,6 +123,7 @@ def train_ensemble(
     return ensemble.eval()
 
 
+@in_phase("training")
 def train_separately(
     make: Callable[[], nn.Module],
     members: tuple[Replicate, ...],
