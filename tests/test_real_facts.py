@@ -266,18 +266,26 @@ def test_the_smoke_run_is_cached(smoke):
     assert time.time() - t < 10 and again.results.grades["standard"].tolist() == ex.results.grades["standard"].tolist()
 
 
-EXPECTED = {
+# The cpu verdicts of the run at seed 0 that the chapter's text describes, pinned only where the verdict is firm
+# ("holds" or "does not hold": the interval and every gating prerequisite on one side of the threshold). A fragile
+# verdict can flip with the floating-point order, so it is pinned on neither side: here the hedge, S1 (its replicates
+# give 0.144, -0.091 and 0.195: an interval far across 0) and S1b (all three replicates above 0, but an interval that
+# reaches below it), and S5c (every replicate above its noise floor of 0.107, the interval's low end at 0.080). A
+# claim moving from one set to the other means the text is out of date: rerun the chapter, read the new numbers and
+# update both.
+FIRM_CPU_VERDICTS = {
     "S0a": "holds",
     "S0b": "holds",
-    "S1": "holds (fragile)",
-    "S1b": "holds",
     "S5": "holds",
     "S5b": "holds",
-    "S5c": "holds",
-}  # the cpu verdicts at seed 0 (S1: 18 false city answers, an interval across 0)
+}
 
 
 @pytest.mark.slow
 def test_cpu_profile_verdicts(tmp_path):
+    """The cpu profile's firm verdicts at seed 0 (:data:`FIRM_CPU_VERDICTS`); the rest are fragile and not pinned."""
     ex = execute("real-facts", "cpu", 0, out_dir=tmp_path)
-    assert {c.id: c.verdict for c in ex.claims} == EXPECTED
+    claims = {c.id: c for c in ex.claims}
+    for cid, verdict in FIRM_CPU_VERDICTS.items():
+        assert claims[cid].verdict == verdict, (cid, claims[cid].value, claims[cid].interval)
+    assert len(ex.results.others) == ex.settings.replicates - 1
