@@ -198,44 +198,28 @@ def test_smoke_claims_carry_the_schema(smoke):
     assert set(ex.settings.shifts) <= set(ex.results.ladders["digits"])  # every shift's ladder is fixed
 
 
-# The cpu verdicts the chapter's text describes (the same at seeds 0 and 1). A claim moving from one list to the
-# other means the text is out of date: rerun the chapter, read the new numbers and update both.
-SHIFTS4 = ("rotate", "noise", "blur", "saltpepper")
+# The cpu verdicts of the run at seed 0 that the chapter's text describes, pinned only where the verdict is firm
+# ("holds" or "does not hold": the interval and every gating prerequisite on one side of the threshold). A fragile
+# verdict can flip with the floating-point order, so it is pinned on neither side: here every mnist1d evidence claim
+# (its clean accuracy, A0a/mnist1d, holds only fragilely: one replicate reaches 0.79 against a bar of 0.8), every
+# MNIST-5k claim on the additive-noise and salt-and-pepper ladders and every MNIST-5k mean over the shifts (their
+# A0b hold only fragilely), and the fragile prerequisites themselves. A claim moving from one set to the other means
+# the text is out of date: rerun the chapter, read the new numbers and update both.
 HOLD = {
-    *(f"A0b/{d}/{s}" for d in ("mnist5k", "mnist1d") for s in SHIFTS4),
-    *(f"{p}/{d}" for p in ("A0a", "A1", "A1b") for d in ("mnist5k", "mnist1d")),
-    *(f"{c}/mnist5k{s}" for c in ("A2", "A3") for s in ("", *(f"/{s}" for s in SHIFTS4))),
-    "A4a/mnist5k/rotate",
-    "A4a/mnist5k/blur",
+    "A0a/mnist5k",
+    "A0b/mnist5k/rotate",
+    "A0b/mnist5k/blur",
+    *(f"A0b/mnist1d/{s}" for s in ("rotate", "noise", "blur", "saltpepper")),
+    *(f"{p}/{d}" for p in ("A1", "A1b") for d in ("mnist5k", "mnist1d")),
+    *(f"{c}/mnist5k/{s}" for c in ("A2", "A3", "A4a") for s in ("rotate", "blur")),
     "A4b/mnist5k/blur",
     "A4c/mnist5k/blur",
     "A5/mnist5k/rotate",
-    *(f"{c}/mnist1d/{s}" for c in ("A2", "A3") for s in ("rotate", "blur")),
-    "A4a/mnist1d/blur",
-    "A4c/mnist1d/blur",
 }
-# Left out of both: the Gaussian-NLL claims whose verdict differs between the seeds (A4a/mnist5k,
-# A4a/mnist5k/saltpepper, A4b/mnist5k/noise, A4c/mnist5k/saltpepper, A4b/mnist1d/noise: do not hold at seed 0, hold,
-# mostly fragilely, at seed 1; A4b/mnist1d/blur: the other way round) and A4b/mnist5k/saltpepper (holds fragilely at
-# seed 0).
 DO_NOT_HOLD = {
-    "A4a/mnist5k/noise",
-    "A4b/mnist5k",
     "A4b/mnist5k/rotate",
-    "A4c/mnist5k",
     "A4c/mnist5k/rotate",
-    "A4c/mnist5k/noise",
-    "A5/mnist5k",
-    "A5/mnist5k/noise",
     "A5/mnist5k/blur",
-    "A5/mnist5k/saltpepper",
-    *(f"{c}/mnist1d{s}" for c in ("A2", "A3") for s in ("", "/noise", "/saltpepper")),
-    *(f"{c}/mnist1d{s}" for c in ("A4a", "A4c") for s in ("", "/noise", "/saltpepper")),
-    "A4a/mnist1d/rotate",
-    "A4c/mnist1d/rotate",
-    *(f"{c}/mnist1d{s}" for c in ("A4b", "A5") for s in ("", "/rotate", "/saltpepper")),
-    "A5/mnist1d/noise",
-    "A5/mnist1d/blur",
 }
 
 
@@ -246,22 +230,23 @@ def cpu(tmp_path_factory):
 
 @pytest.mark.slow
 def test_cpu_verdicts(cpu):
-    """At the cpu profile the MNIST cross-entropy CNNs revert to the OCS under every shift (A2, A3 per shift), the
-    Gaussian NLL on the slant target only under blur, the reward models only under rotation; on mnist1d
-    salt-and-pepper noise moves every model away from the OCS, additive noise moves none towards it, and rotation and
-    blur move the classifier towards it.
-    Every prerequisite holds, so the evidence is judged."""
+    """At the cpu profile, on MNIST-5k's rotation and blur ladders (whose prerequisites hold firmly), the
+    cross-entropy CNN reverts to the label marginal (A2, A3) and the slant regressor's sigma widens (A4a); under blur
+    the regressor's mean and KL approach its OCS too (A4b, A4c), and under rotation the reward model's distance falls
+    (A5). Rotation, which changes the slant itself, moves the regressor away from its OCS (A4b, A4c), and blur turns
+    the reward model back after its first level (A5). The firm prerequisites hold."""
     _, claims = cpu
     held = {cid for cid, c in claims.items() if c.holds}
     assert HOLD <= held, sorted(HOLD - held)
     assert not DO_NOT_HOLD & held, sorted(DO_NOT_HOLD & held)
-    assert all(c.holds for c in claims.values() if c.kind == "prerequisite")
+    assert all(claims[cid].judged for cid in DO_NOT_HOLD)
 
 
 @pytest.mark.slow
 def test_cpu_salt_and_pepper_moves_mnist1d_away_from_the_ocs_while_blur_moves_it_towards(cpu):
     """rho(OOD score, distance to the OCS) per curve: > 0.5 for every loss under salt-and-pepper noise, < -0.5 for
-    the classifier and the regressor under blur."""
+    the classifier and the regressor under blur. Their claims' verdicts are fragile only through A0a/mnist1d: each
+    value is +1 or -1 with a zero-width interval at seed 0."""
     ex, _ = cpu
     rho = reversion.rank_table(ex.results.table).loc["mnist1d"]
     assert (rho["saltpepper"] > 0.5).all(), rho
