@@ -145,6 +145,7 @@ def statistics(results: Results) -> dict[str, Measured]:
     (:func:`~steerlib.measures.statistics.jackknife`), with the reward claims' threshold, :func:`tolerance` of the
     first table, as the measured side's."""
     out = jackknife(*replicate_statistic(results))
+    out["A6b"] = out["A6b"].clipped(-1.0, 1.0)  # a rank correlation
     tol = tolerance(next(iter(results.tables.values())))
     for cid, threshold in {**dict.fromkeys(TOLERANT, tol), "A7d": -tol}.items():
         out[cid] = dataclasses.replace(out[cid], threshold=threshold)
