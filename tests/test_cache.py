@@ -294,3 +294,28 @@ def test_temporary_files_of_killed_writers_go_when_their_entry_is_next_written(t
     os.utime(elsewhere, (time.time() - 2 * 86400,) * 2)  # untouched for two days: its writer is gone
     cache.save("x", {"a": 1}, 1)
     assert sorted(p.name for p in entry.iterdir()) == sorted(["config.json", "result.pt", writing.name])
+
+
+def _compute_once(root: str, marker: str) -> float:
+    """A worker process: the cached result of a slow computation that leaves a line in ``marker`` when it runs."""
+    import time as clock
+
+    from steerlib.core.cache import RunCache
+
+    def slow() -> float:
+        with open(marker, "a") as file:
+            file.write("computed\n")
+        clock.sleep(1.5)
+        return 42.0
+
+    return RunCache(root).cached("toy", {"run": 1}, slow)
+
+
+def test_two_processes_asking_for_one_run_compute_it_once(tmp_path):
+    """The second process waits on the first's claim, then loads its result (parallel chapters that share a model)."""
+    import multiprocessing
+
+    marker = tmp_path / "marker"
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        results = pool.starmap(_compute_once, [(str(tmp_path / "cache"), str(marker))] * 2)
+    assert results == [42.0, 42.0] and marker.read_text() == "computed\n"

@@ -50,8 +50,14 @@ import torch
 from steerlib import __version__
 from steerlib.core.checks import check_range, check_type
 
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks, so a parallel build may train a shared model twice
+    fcntl = None
+
 CACHE_ENV = "STEERLIB_CACHE"
 CACHE_VERSION = 2  # bump when a change in steerlib makes old cached results wrong (2: plain data only)
+LOCK = ".lock"  # an entry's lock file (RunCache.claim)
 QUARANTINE = "quarantine"  # the cache's folder of files moved aside (no kind may take the name)
 SETTLE_S = 10.0  # a file changed this recently may still be in writing: failing its check is a miss, not a fault
 TEMPORARY = ".tmp"  # the suffix of a file in writing
@@ -432,13 +438,33 @@ class RunCache:
             _save(result, entry / "result.pt", self.root)
             (entry / "checkpoint.pt").unlink(missing_ok=True)
 
+    @contextlib.contextmanager
+    def claim(self, kind: str, config: Any) -> Iterator[None]:
+        """Hold this run for this process while it computes it: another process that claims the same run waits here
+        until the first is done, then finds it in the cache, so the chapters of a parallel build never train one
+        model twice. An advisory lock (``fcntl.flock``) on the entry's ``.lock`` file, which the system releases if
+        the process dies; nothing where there is no ``fcntl`` (Windows) or the cache is off."""
+        if not self.enabled or fcntl is None:
+            yield
+            return
+        with open(self.entry(kind, config) / LOCK, "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
     def cached(self, kind: str, config: Any, compute: Callable[[], T], as_type: Any = None) -> T:
-        """Return the cached result of ``compute`` for ``config``, computing and storing it if absent."""
+        """Return the cached result of ``compute`` for ``config``, computing and storing it if absent (under
+        :meth:`claim`, so two processes asking at once compute it once)."""
         check_type("compute", compute, Callable, "a function of no arguments")
         result = self.load(kind, config, as_type)
         if result is None:
-            result = compute()
-            self.save(kind, config, result)
+            with self.claim(kind, config):
+                result = self._read(kind, config, "result.pt", as_type)  # done while this process waited?
+                if result is None:
+                    result = compute()
+                    self.save(kind, config, result)
         return result
 
     def load_checkpoint(self, kind: str, config: Any) -> Any | None:

@@ -49,7 +49,7 @@ from steerlib.core.runtime import in_phase, progress_bar
 from steerlib.core.seeds import substream
 from steerlib.lm.sampling import SAMPLER, sample
 from steerlib.lm.scoring import batch_logprobs
-from steerlib.lm.sft import load_finished, make_accelerator
+from steerlib.lm.sft import claim, load_finished, make_accelerator
 from steerlib.lm.tokenizer import collate, encode_prompts, join, pad_id
 
 RewardFn = Callable[[torch.Tensor, list[str]], torch.Tensor]  # (prompt indices, response texts) -> rewards
@@ -122,53 +122,56 @@ def train_reinforce(
     use_cache = cache is not None and key is not None
     if use_cache and (done := load_finished(model, cache, "rl", full_key)) is not None:
         return done["history"]
-    acc = make_accelerator(device)
-    if reference is None and not isinstance(model, PeftModel):
-        reference = copy.deepcopy(model).requires_grad_(False).eval()
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0)
-    wrapped, opt = acc.prepare(model, opt)
-    if reference is not None:
-        reference.to(acc.device)
-    all_prompt_ids = encode_prompts(tokenizer, prompts)
-    pad_token = pad_id(tokenizer)
-    history = []
-    for step in progress_bar(range(cfg.steps), desc=desc, leave=False, disable=not acc.is_main_process):
-        g = torch.Generator().manual_seed(substream(cfg.seed, step, 0))  # the step's prompts
-        chosen = torch.randint(len(prompts), (cfg.prompts_per_step,), generator=g)
-        chosen = chosen[acc.process_index :: acc.num_processes]
-        idx = chosen.repeat_interleave(cfg.samples_per_prompt)  # (P·K,), the K samples of a prompt adjacent
+    with claim(cache, "rl", full_key) if use_cache else nullcontext():
+        if use_cache and (done := load_finished(model, cache, "rl", full_key)) is not None:  # trained meanwhile
+            return done["history"]
+        acc = make_accelerator(device)
+        if reference is None and not isinstance(model, PeftModel):
+            reference = copy.deepcopy(model).requires_grad_(False).eval()
+        params = [p for p in model.parameters() if p.requires_grad]
+        opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0)
+        wrapped, opt = acc.prepare(model, opt)
+        if reference is not None:
+            reference.to(acc.device)
+        all_prompt_ids = encode_prompts(tokenizer, prompts)
+        pad_token = pad_id(tokenizer)
+        history = []
+        for step in progress_bar(range(cfg.steps), desc=desc, leave=False, disable=not acc.is_main_process):
+            g = torch.Generator().manual_seed(substream(cfg.seed, step, 0))  # the step's prompts
+            chosen = torch.randint(len(prompts), (cfg.prompts_per_step,), generator=g)
+            chosen = chosen[acc.process_index :: acc.num_processes]
+            idx = chosen.repeat_interleave(cfg.samples_per_prompt)  # (P·K,), the K samples of a prompt adjacent
+            wrapped.eval()
+            samples = sample(
+                acc.unwrap_model(wrapped),
+                tokenizer,
+                [prompts[i] for i in idx],
+                cfg.max_new_tokens,
+                cfg.temperature,
+                seed=substream(cfg.seed, step, 1),
+                batch_size=len(idx),
+            )
+            prompt_ids = [all_prompt_ids[i] for i in idx]
+            rewards = reward_fn(idx, samples.texts).float().to(acc.device)
+            wrapped.train()
+            logp = _sequence_logprobs(wrapped, prompt_ids, samples.ids, pad_token, acc.device)
+            with torch.no_grad():
+                ref_model = reference if reference is not None else acc.unwrap_model(wrapped)
+                with nullcontext() if reference is not None else ref_model.disable_adapter():
+                    ref_logp = _sequence_logprobs(ref_model, prompt_ids, samples.ids, pad_token, acc.device)
+            kl = logp.detach() - ref_logp
+            shaped = (rewards - cfg.kl_coef * kl).view(-1, cfg.samples_per_prompt)
+            advantage = leave_one_out_advantage(shaped).flatten()
+            loss = -(advantage * logp).mean()
+            acc.backward(loss)
+            acc.clip_grad_norm_(params, cfg.grad_clip)
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+            history.append(
+                {"reward": acc.reduce(rewards.mean(), "mean").item(), "kl": acc.reduce(kl.mean(), "mean").item()}
+            )
         wrapped.eval()
-        samples = sample(
-            acc.unwrap_model(wrapped),
-            tokenizer,
-            [prompts[i] for i in idx],
-            cfg.max_new_tokens,
-            cfg.temperature,
-            seed=substream(cfg.seed, step, 1),
-            batch_size=len(idx),
-        )
-        prompt_ids = [all_prompt_ids[i] for i in idx]
-        rewards = reward_fn(idx, samples.texts).float().to(acc.device)
-        wrapped.train()
-        logp = _sequence_logprobs(wrapped, prompt_ids, samples.ids, pad_token, acc.device)
-        with torch.no_grad():
-            ref_model = reference if reference is not None else acc.unwrap_model(wrapped)
-            with nullcontext() if reference is not None else ref_model.disable_adapter():
-                ref_logp = _sequence_logprobs(ref_model, prompt_ids, samples.ids, pad_token, acc.device)
-        kl = logp.detach() - ref_logp
-        shaped = (rewards - cfg.kl_coef * kl).view(-1, cfg.samples_per_prompt)
-        advantage = leave_one_out_advantage(shaped).flatten()
-        loss = -(advantage * logp).mean()
-        acc.backward(loss)
-        acc.clip_grad_norm_(params, cfg.grad_clip)
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        history.append(
-            {"reward": acc.reduce(rewards.mean(), "mean").item(), "kl": acc.reduce(kl.mean(), "mean").item()}
-        )
-    wrapped.eval()
-    if use_cache and acc.is_main_process:
-        cache.save("rl", full_key, {"model": model.state_dict(), "history": history})
-    acc.wait_for_everyone()
-    return history
+        if use_cache and acc.is_main_process:
+            cache.save("rl", full_key, {"model": model.state_dict(), "history": history})
+        acc.wait_for_everyone()
+        return history

@@ -11,7 +11,9 @@ data, and a run interrupted mid-way resumes exactly from its last checkpoint in 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -82,6 +84,13 @@ def batch_indices(seed: int, step: int, n: int, batch_size: int) -> torch.Tensor
     return order[j * batch_size : (j + 1) * batch_size]
 
 
+def claim(cache: RunCache, kind: str, key: Any):
+    """:meth:`RunCache.claim` of a training run in a single process: two chapters of a parallel build that want
+    the same run train it once. Not when several processes train one run together (``accelerate launch``:
+    ``$WORLD_SIZE`` > 1), where every process must enter the loop."""
+    return cache.claim(kind, key) if int(os.environ.get("WORLD_SIZE", "1")) == 1 else contextlib.nullcontext()
+
+
 def load_finished(model: PreTrainedModel, cache: RunCache, kind: str, key: Any) -> dict | None:
     """The cached record of a finished ``kind`` run, its weights loaded into ``model``; None if there is none."""
     check_type("cache", cache, RunCache, "a RunCache")
@@ -129,59 +138,62 @@ def train_sft(
     use_cache = cache is not None and key is not None
     if use_cache and (done := load_finished(model, cache, "sft", full_key)) is not None:
         return done["losses"]
-    if not isinstance(data, Dataset):
-        data = check_type("data", data(), Dataset, "a datasets.Dataset with input_ids and labels (tokenize_sft)")
-    check_nonempty("data", data)
-    check_columns("data", data.column_names, ("input_ids", "labels"), "tokenize it with tokenize_sft")
-    acc = make_accelerator(device)
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = SCHEDULES[cfg.schedule](opt, int(cfg.warmup * cfg.steps), cfg.steps)
-    start, losses = 0, []
-    if use_cache and (ckpt := cache.load_checkpoint("sft", full_key)) is not None:
-        model.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["opt"])
-        sched.load_state_dict(ckpt["sched"])
-        start, losses = ckpt["step"], ckpt["losses"]
-    wrapped, opt = acc.prepare(model, opt)
-    ids, labels = list(data["input_ids"]), list(data["labels"])
-    bar = progress_bar(
-        range(start, cfg.steps),
-        desc=desc,
-        initial=start,
-        total=cfg.steps,
-        leave=False,
-        disable=not (progress and acc.is_main_process),
-    )
-    for step in bar:
-        wrapped.train()
-        idx = batch_indices(cfg.seed, step, len(ids), cfg.batch_size)[acc.process_index :: acc.num_processes]
-        batch = collate([ids[i] for i in idx], [labels[i] for i in idx], pad_token_id)
-        loss = wrapped(**{k: v.to(acc.device) for k, v in batch.items()}).loss
-        acc.backward(loss)
-        acc.clip_grad_norm_(params, cfg.grad_clip)
-        opt.step()
-        sched.step()
-        opt.zero_grad(set_to_none=True)
-        losses.append(acc.reduce(loss.detach(), "mean").item())
-        bar.set_postfix(loss=f"{losses[-1]:.3f}", refresh=False)
-        if on_step is not None:
-            on_step(step + 1, acc.unwrap_model(wrapped))
+    with claim(cache, "sft", full_key) if use_cache else contextlib.nullcontext():
+        if use_cache and (done := load_finished(model, cache, "sft", full_key)) is not None:  # trained meanwhile
+            return done["losses"]
+        if not isinstance(data, Dataset):
+            data = check_type("data", data(), Dataset, "a datasets.Dataset with input_ids and labels (tokenize_sft)")
+        check_nonempty("data", data)
+        check_columns("data", data.column_names, ("input_ids", "labels"), "tokenize it with tokenize_sft")
+        acc = make_accelerator(device)
+        params = [p for p in model.parameters() if p.requires_grad]
+        opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        sched = SCHEDULES[cfg.schedule](opt, int(cfg.warmup * cfg.steps), cfg.steps)
+        start, losses = 0, []
+        if use_cache and (ckpt := cache.load_checkpoint("sft", full_key)) is not None:
+            model.load_state_dict(ckpt["model"])
+            opt.load_state_dict(ckpt["opt"])
+            sched.load_state_dict(ckpt["sched"])
+            start, losses = ckpt["step"], ckpt["losses"]
+        wrapped, opt = acc.prepare(model, opt)
+        ids, labels = list(data["input_ids"]), list(data["labels"])
+        bar = progress_bar(
+            range(start, cfg.steps),
+            desc=desc,
+            initial=start,
+            total=cfg.steps,
+            leave=False,
+            disable=not (progress and acc.is_main_process),
+        )
+        for step in bar:
+            wrapped.train()
+            idx = batch_indices(cfg.seed, step, len(ids), cfg.batch_size)[acc.process_index :: acc.num_processes]
+            batch = collate([ids[i] for i in idx], [labels[i] for i in idx], pad_token_id)
+            loss = wrapped(**{k: v.to(acc.device) for k, v in batch.items()}).loss
+            acc.backward(loss)
+            acc.clip_grad_norm_(params, cfg.grad_clip)
+            opt.step()
+            sched.step()
             opt.zero_grad(set_to_none=True)
-        if use_cache and acc.is_main_process and (step + 1) % cfg.checkpoint_every == 0 and step + 1 < cfg.steps:
-            cache.save_checkpoint(
-                "sft",
-                full_key,
-                {
-                    "model": model.state_dict(),
-                    "opt": opt.state_dict(),
-                    "sched": sched.state_dict(),
-                    "step": step + 1,
-                    "losses": losses,
-                },
-            )
-    wrapped.eval()
-    if use_cache and acc.is_main_process:
-        cache.save("sft", full_key, {"model": model.state_dict(), "losses": losses})
-    acc.wait_for_everyone()
-    return losses
+            losses.append(acc.reduce(loss.detach(), "mean").item())
+            bar.set_postfix(loss=f"{losses[-1]:.3f}", refresh=False)
+            if on_step is not None:
+                on_step(step + 1, acc.unwrap_model(wrapped))
+                opt.zero_grad(set_to_none=True)
+            if use_cache and acc.is_main_process and (step + 1) % cfg.checkpoint_every == 0 and step + 1 < cfg.steps:
+                cache.save_checkpoint(
+                    "sft",
+                    full_key,
+                    {
+                        "model": model.state_dict(),
+                        "opt": opt.state_dict(),
+                        "sched": sched.state_dict(),
+                        "step": step + 1,
+                        "losses": losses,
+                    },
+                )
+        wrapped.eval()
+        if use_cache and acc.is_main_process:
+            cache.save("sft", full_key, {"model": model.state_dict(), "losses": losses})
+        acc.wait_for_everyone()
+        return losses

@@ -84,12 +84,36 @@ def train_ensemble(
     ensemble = Ensemble(make, members).to(device)
     opt = torch.optim.Adam(ensemble.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     full_key = {"key": key, "members": members, "train": cfg, "format": FORMAT}
-    start = 0
     if cache is not None and key is not None:
         done = cache.load("ensemble", full_key)
         if done is not None:
             ensemble.load_state_dict(done)
             return ensemble.eval()
+        with cache.claim("ensemble", full_key):  # another chapter training it now: wait, then load it
+            done = cache.load("ensemble", full_key)
+            if done is not None:
+                ensemble.load_state_dict(done)
+                return ensemble.eval()
+            return _train(ensemble, opt, loss, x, y, cfg, device, cache, full_key, desc, members)
+    return _train(ensemble, opt, loss, x, y, cfg, device, cache, None, desc, members)
+
+
+def _train(
+    ensemble: Ensemble,
+    opt,
+    loss: Callable,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    cfg: TrainConfig,
+    device: torch.device,
+    cache: RunCache | None,
+    full_key: dict | None,
+    desc: str,
+    members: tuple[Replicate, ...],
+) -> Ensemble:
+    """The training loop of :func:`train_ensemble`, resuming from the run's checkpoint when the cache has one."""
+    start = 0
+    if cache is not None and full_key is not None:
         ckpt = cache.load_checkpoint("ensemble", full_key)
         if ckpt is not None:
             ensemble.load_state_dict(ckpt["model"])
@@ -114,11 +138,11 @@ def train_ensemble(
             opt.step()
             total += per_member.detach().mean().item()
         bar.set_postfix(loss=f"{total / max(steps, 1):.3f}")
-        if cache is not None and key is not None:
+        if cache is not None and full_key is not None:
             cache.save_checkpoint(
                 "ensemble", full_key, {"model": ensemble.state_dict(), "opt": opt.state_dict(), "epoch": epoch + 1}
             )
-    if cache is not None and key is not None:
+    if cache is not None and full_key is not None:
         cache.save("ensemble", full_key, ensemble.state_dict())
     return ensemble.eval()
 
