@@ -213,3 +213,13 @@ def test_a_killed_build_then_a_build_completes_reusing_what_finished(training_bo
     assert statuses(execute_all(build, jobs=jobs, root=root)) == {"a": "reused", "b": "reused"}
     assert not list((root / "cache").rglob("checkpoint.pt"))
     assert_clean(root / "cache")
+
+
+def test_on_a_fresh_clone_the_longest_chapter_starts_first(tmp_path, monkeypatch):
+    """With no metrics.json yet, the order comes from times.json: pre-memorization, the longest, is not left last."""
+    from run_book import last_wall_time, toc_notebooks
+
+    monkeypatch.setenv("STEERLIB_RESULTS", str(tmp_path))  # no results at all
+    chapters = [n for n in toc_notebooks() if n not in ("book/scorecard", "book/performance")]
+    assert sorted(chapters, key=last_wall_time, reverse=True)[0] == "book/reasoning/pre-memorization"
+    assert all(last_wall_time(n) > 0 for n in chapters)

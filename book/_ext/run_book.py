@@ -10,7 +10,9 @@
    threads), never exceed the cores. The threads depend on the machine and the book only, never on ``N`` or on how
    many chapters are stale: torch's sums split over threads, so a chapter's numbers change with its thread count
    (like another seed), and a serial build, a parallel build and a one-chapter rebuild must agree.
-   The longest chapters (by their last recorded wall time) start first.
+   The longest chapters (by their last recorded wall time, or on a fresh clone by ``times.json``) start first, and
+   two chapters that need one model (Part I's ensembles, Part III's pretraining) train it once: the run cache's
+   claim makes the second wait for the first (:meth:`steerlib.core.cache.RunCache.claim`).
 2. A chapter's executed notebook is reused when its key is unchanged: the SHA-256 of the notebook, every library
    file (``steerlib/**/*.py``, ``pyproject.toml``), this script and ``$STEERLIB_PROFILE``, and its ``metrics.json``
    is still there. Anything else re-executes it.
@@ -161,12 +163,16 @@ def execute(name: str, root: str, build: str, threads: int, timeout: int, parame
     }
 
 
+TIMES = Path(__file__).with_name("times.json")  # each chapter's wall time in a measured cold cpu build
+
+
 def last_wall_time(name: str) -> float:
-    """The chapter's last recorded wall time (0 if none): the longest start first."""
+    """The chapter's last recorded wall time (its metrics.json), else its time in :data:`TIMES` (a fresh clone),
+    else 0: the longest chapters start first, so the longest does not start last."""
     try:
         return json.loads((results_dir() / Path(name).name / "metrics.json").read_text())["wall_time_s"]
     except (OSError, ValueError, KeyError):
-        return 0.0
+        return float(json.loads(TIMES.read_text())["seconds"].get(name, 0.0)) if TIMES.is_file() else 0.0
 
 
 def execute_all(build: Path, jobs: int | None = None, root: Path = ROOT, seed: int | None = None) -> list[dict]:
