@@ -85,9 +85,9 @@ def batch_indices(seed: int, step: int, n: int, batch_size: int) -> torch.Tensor
 
 
 def claim(cache: RunCache, kind: str, key: Any):
-    """:meth:`RunCache.claim` of a training run in a single process: two chapters of a parallel build that want
-    the same run train it once. Not when several processes train one run together (``accelerate launch``:
-    ``$WORLD_SIZE`` > 1), where every process must enter the loop."""
+    """:meth:`~steerlib.core.cache.RunCache.claim` of a training run in a single process: two chapters of a
+    parallel build that want the same run train it once. Not when several processes train one run together
+    (``accelerate launch``: ``$WORLD_SIZE`` > 1), where every process must enter the loop."""
     return cache.claim(kind, key) if int(os.environ.get("WORLD_SIZE", "1")) == 1 else contextlib.nullcontext()
 
 
