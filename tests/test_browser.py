@@ -68,9 +68,11 @@ def test_the_check_reads_the_bibliography_and_every_api_page(book):
 
 
 def test_launch_and_repository_buttons_lead_to_the_books_home(book):
-    """The same home as every install cell (tests/test_book.py): _config.yml's repository url and branch."""
+    """The same home as every install cell (tests/test_book.py): _config.yml's repository url and branch. The
+    page's other links are in its text and bibliography (``class="reference external"``)."""
     url, branch = home()
-    links = set(re.findall(r'href="(https://[^"]+)"', (book / REVERSION).read_text()))
+    anchors = re.findall(r"<a\b[^>]*>", (book / REVERSION).read_text())
+    links = {m for a in anchors if "reference external" not in a for m in re.findall(r'href="(https://[^"]+)"', a)}
     colab = f"https://colab.research.google.com/github/{url.removeprefix('https://github.com/')}/blob/{branch}/"
     assert links == {url, f"{colab}{REVERSION.removesuffix('.html')}.ipynb"}
 

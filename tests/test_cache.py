@@ -319,3 +319,21 @@ def test_two_processes_asking_for_one_run_compute_it_once(tmp_path):
     with multiprocessing.get_context("spawn").Pool(2) as pool:
         results = pool.starmap(_compute_once, [(str(tmp_path / "cache"), str(marker))] * 2)
     assert results == [42.0, 42.0] and marker.read_text() == "computed\n"
+
+
+def test_a_claim_yields_what_another_process_stored_and_a_computed_run_counts_one_miss(tmp_path, monkeypatch):
+    """The check under the claim is not a second miss (the chapters count misses as models trained); what another
+    process stored while this one waited comes out of the claim as a hit. Under a multi-process launch
+    ($WORLD_SIZE > 1) nothing is claimed: every process enters the computation."""
+    cache = RunCache(tmp_path)
+    assert cache.cached("toy", {"run": 1}, lambda: 1.0) == 1.0
+    assert (cache.misses["toy"], cache.hits["toy"]) == (1, 0)
+    other = RunCache(tmp_path)  # as a process that waited while the first computed
+    with other.claim("toy", {"run": 1}) as found:
+        assert found == 1.0
+    assert (other.misses["toy"], other.hits["toy"]) == (0, 1)
+    with other.claim("toy", {"run": 2}) as found:
+        assert found is None
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with other.claim("toy", {"run": 1}) as found:
+        assert found is None

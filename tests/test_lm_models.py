@@ -105,7 +105,8 @@ def test_lora_start_depends_on_its_seed_alone(tok):
 def test_smollm2_tokenizer_alone_is_read_from_the_gguf_file_once(tmp_path):
     cache = RunCache(tmp_path)
     tok = load_tokenizer(SMOLLM2, cache)
-    assert list(tmp_path.glob("hf-tokenizer/*/tokenizer_config.json")) and not list(tmp_path.glob("hf-model/*"))
+    assert list(tmp_path.glob("hf-tokenizer/*/tokenizer/tokenizer_config.json"))
+    assert not list(tmp_path.glob("hf-model/*"))
     ids = tok(" Paris")["input_ids"]
     assert tok.decode(ids) == " Paris" and tok.pad_token_id is not None and len(tok) == 49152
     assert load_tokenizer(SMOLLM2, cache)(" Paris")["input_ids"] == ids  # read back from the cache

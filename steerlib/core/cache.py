@@ -439,18 +439,25 @@ class RunCache:
             (entry / "checkpoint.pt").unlink(missing_ok=True)
 
     @contextlib.contextmanager
-    def claim(self, kind: str, config: Any) -> Iterator[None]:
+    def claim(self, kind: str, config: Any, as_type: Any = None) -> Iterator[Any | None]:
         """Hold this run for this process while it computes it: another process that claims the same run waits here
-        until the first is done, then finds it in the cache, so the chapters of a parallel build never train one
-        model twice. An advisory lock (``fcntl.flock``) on the entry's ``.lock`` file, which the system releases if
-        the process dies; nothing where there is no ``fcntl`` (Windows) or the cache is off."""
-        if not self.enabled or fcntl is None:
-            yield
+        until the first is done. Yields the run's result if another process stored it while this one waited (a
+        hit; compute nothing then), else None, so the chapters of a parallel build never train one model twice.
+
+        An advisory lock (``fcntl.flock``) on the entry's ``.lock`` file, which the system releases if the process
+        dies. Nothing is held where there is no ``fcntl`` (Windows), when the cache is off, or for a run that
+        several processes compute together (torch.distributed's ``$WORLD_SIZE`` > 1, e.g. ``accelerate launch``),
+        where every process must enter the computation."""
+        if not self.enabled or fcntl is None or int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            yield None
             return
         with open(self.entry(kind, config) / LOCK, "a") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
-                yield
+                found = self._read(kind, config, "result.pt", as_type)
+                if found is not None:
+                    self.hits[kind] += 1
+                yield found
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
@@ -460,8 +467,7 @@ class RunCache:
         check_type("compute", compute, Callable, "a function of no arguments")
         result = self.load(kind, config, as_type)
         if result is None:
-            with self.claim(kind, config):
-                result = self._read(kind, config, "result.pt", as_type)  # done while this process waited?
+            with self.claim(kind, config, as_type) as result:
                 if result is None:
                     result = compute()
                     self.save(kind, config, result)

@@ -49,7 +49,7 @@ from steerlib.core.runtime import in_phase, progress_bar
 from steerlib.core.seeds import substream
 from steerlib.lm.sampling import SAMPLER, sample
 from steerlib.lm.scoring import batch_logprobs
-from steerlib.lm.sft import claim, load_finished, make_accelerator
+from steerlib.lm.sft import load_finished, make_accelerator
 from steerlib.lm.tokenizer import collate, encode_prompts, join, pad_id
 
 RewardFn = Callable[[torch.Tensor, list[str]], torch.Tensor]  # (prompt indices, response texts) -> rewards
@@ -122,8 +122,9 @@ def train_reinforce(
     use_cache = cache is not None and key is not None
     if use_cache and (done := load_finished(model, cache, "rl", full_key)) is not None:
         return done["history"]
-    with claim(cache, "rl", full_key) if use_cache else nullcontext():
-        if use_cache and (done := load_finished(model, cache, "rl", full_key)) is not None:  # trained meanwhile
+    with cache.claim("rl", full_key) if use_cache else nullcontext() as done:
+        if done is not None:  # another process trained it while this one waited
+            model.load_state_dict(done["model"])
             return done["history"]
         acc = make_accelerator(device)
         if reference is None and not isinstance(model, PeftModel):

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import os
 from collections.abc import Callable
 from typing import Any
 
@@ -84,13 +83,6 @@ def batch_indices(seed: int, step: int, n: int, batch_size: int) -> torch.Tensor
     return order[j * batch_size : (j + 1) * batch_size]
 
 
-def claim(cache: RunCache, kind: str, key: Any):
-    """:meth:`~steerlib.core.cache.RunCache.claim` of a training run in a single process: two chapters of a
-    parallel build that want the same run train it once. Not when several processes train one run together
-    (``accelerate launch``: ``$WORLD_SIZE`` > 1), where every process must enter the loop."""
-    return cache.claim(kind, key) if int(os.environ.get("WORLD_SIZE", "1")) == 1 else contextlib.nullcontext()
-
-
 def load_finished(model: PreTrainedModel, cache: RunCache, kind: str, key: Any) -> dict | None:
     """The cached record of a finished ``kind`` run, its weights loaded into ``model``; None if there is none."""
     check_type("cache", cache, RunCache, "a RunCache")
@@ -138,8 +130,9 @@ def train_sft(
     use_cache = cache is not None and key is not None
     if use_cache and (done := load_finished(model, cache, "sft", full_key)) is not None:
         return done["losses"]
-    with claim(cache, "sft", full_key) if use_cache else contextlib.nullcontext():
-        if use_cache and (done := load_finished(model, cache, "sft", full_key)) is not None:  # trained meanwhile
+    with cache.claim("sft", full_key) if use_cache else contextlib.nullcontext() as done:
+        if done is not None:  # another process trained it while this one waited
+            model.load_state_dict(done["model"])
             return done["losses"]
         if not isinstance(data, Dataset):
             data = check_type("data", data(), Dataset, "a datasets.Dataset with input_ids and labels (tokenize_sft)")

@@ -89,8 +89,7 @@ def train_ensemble(
         if done is not None:
             ensemble.load_state_dict(done)
             return ensemble.eval()
-        with cache.claim("ensemble", full_key):  # another chapter training it now: wait, then load it
-            done = cache.load("ensemble", full_key)
+        with cache.claim("ensemble", full_key) as done:  # another chapter training it now: wait, then load it
             if done is not None:
                 ensemble.load_state_dict(done)
                 return ensemble.eval()
