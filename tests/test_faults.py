@@ -29,7 +29,16 @@ import torch
 import steerlib
 from steerlib.book import execute
 from steerlib.core import cache as cache_mod
-from steerlib.core.cache import QUARANTINE, SETTLE_S, CacheWarning, CacheWriteError, RunCache, check_file, to_plain
+from steerlib.core.cache import (
+    CACHE_ENV,
+    QUARANTINE,
+    SETTLE_S,
+    CacheWarning,
+    CacheWriteError,
+    RunCache,
+    check_file,
+    to_plain,
+)
 
 KIND, CONFIG, STEPS = "toy", {"run": 1}, 6
 BIG = 1 << 20  # floats: a 4 MiB checkpoint, more than the 1 MiB the full-disk cases leave
@@ -361,10 +370,14 @@ def claims(ex) -> list:
     return [[c.id, repr(float(c.value)), c.verdict] for c in ex.claims]
 
 
-def test_a_chapter_killed_mid_training_resumes_to_the_claims_of_an_undisturbed_run(tmp_path):
+def test_a_chapter_killed_mid_training_resumes_to_the_claims_of_an_undisturbed_run(tmp_path, monkeypatch):
     """The reversion chapter at smoke, SIGKILLed while its first ensemble trains (a checkpoint there, no result),
     then run again on the same cache: it resumes, reports nothing, gives the undisturbed run's claims and leaves a
-    cache with no checkpoint, temporary file or quarantine."""
+    cache with no checkpoint, temporary file or quarantine. The claims are compared to the last bit, so both runs
+    train every model themselves (empty caches, not the session's, whose models may come from another thread count
+    or kernel set) on one thread."""
+    monkeypatch.setenv("STEERLIB_THREADS", "1")
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "undisturbed-cache"))
     undisturbed = claims(execute("reversion", "smoke", seed=0, device="cpu", out_dir=tmp_path / "undisturbed"))
     root = tmp_path / "cache"
     env = {**os.environ, "STEERLIB_CACHE": str(root)}

@@ -218,8 +218,10 @@ def test_calibration_runs_memorise_and_spread_in_test_accuracy():
 
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory):
-    assert torch.get_num_threads() == 1  # one thread (conftest): the runs go back to back
-    return execute("pre-memorization", "smoke", device="cpu", out_dir=tmp_path_factory.mktemp("out"))
+    """The smoke run back to back: one thread, hence no worker processes, whatever ``$STEERLIB_THREADS`` says."""
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("STEERLIB_THREADS", "1")
+        return execute("pre-memorization", "smoke", device="cpu", out_dir=tmp_path_factory.mktemp("out"))
 
 
 def test_smoke_run_logs_every_checkpoint(smoke):
