@@ -30,6 +30,7 @@ CHAPTERS = {  # notebook stem -> package, in the book's order
     "real-facts": "steerlib.chapters.hallucination.real_facts",
     "pre-memorization": "steerlib.chapters.reasoning.pre_memorization",
     "robustness-and-curation": "steerlib.chapters.reasoning.robustness_and_curation",
+    "simplicity-bias": "steerlib.chapters.related.simplicity_bias",
 }
 
 

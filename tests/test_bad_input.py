@@ -30,7 +30,18 @@ from steerlib.core import cache as cache_mod
 from steerlib.core import chapter, checks, claims, figures, jobs, ledger, profiles, record, runtime, seeds
 from steerlib.lm import base, models, reasoning, reward, rl, sampling, scoring, sft, tokenizer
 from steerlib.measures import curation, decisions, divergences, familiarity, homogeneous, ocs, ood, premem, statistics
-from steerlib.vision import adversarial, calibration, data, ensemble, ladders, losses, representations, shifts, train
+from steerlib.vision import (
+    adversarial,
+    calibration,
+    data,
+    ensemble,
+    ladders,
+    losses,
+    representations,
+    shifts,
+    slabs,
+    train,
+)
 from steerlib.vision import models as vmodels
 from steerlib.worlds import geography, hub_qa, knowledge, running_totals
 
@@ -560,6 +571,66 @@ TABLE: list[tuple[str, str, Callable, type, str]] = [
     # vision.train
     ("vision.train.TrainConfig", T, lambda: train.TrainConfig(epochs=2.5), TE, "epochs=2.5"),
     ("vision.train.TrainConfig", R, lambda: train.TrainConfig(lr=0), V, "lr=0"),
+    ("vision.train.TrainConfig", R, lambda: train.TrainConfig(optimizer="lbfgs"), V, "optimizer='lbfgs'"),
+    ("vision.train.TrainConfig", R, lambda: train.TrainConfig(momentum=0.9), V, "momentum=0.9"),
+    # vision.slabs
+    ("vision.slabs.SlabData", R, lambda: slabs.SlabData(centre_p=1.0), V, "centre_p=1"),
+    ("vision.slabs.SlabData", R, lambda: slabs.SlabData(margin=0.0), V, "margin=0"),
+    ("vision.slabs.SlabData", R, lambda: slabs.SlabData(dim=10), V, "dim=10 is below linear \\+ slabs = 50"),
+    ("vision.slabs.SlabData", T, lambda: slabs.SlabData(dim=50.0), TE, "dim=50.0"),
+    (
+        "vision.slabs.sample_slabs",
+        R,
+        lambda: slabs.sample_slabs(slabs.SlabData(), 0, np.random.default_rng(0)),
+        V,
+        "n=0",
+    ),
+    (
+        "vision.slabs.sample_slabs",
+        T,
+        lambda: slabs.sample_slabs({"dim": 50}, 10, np.random.default_rng(0)),
+        TE,
+        "data=",
+    ),
+    ("vision.slabs.random_rotation", R, lambda: slabs.random_rotation(0, np.random.default_rng(0)), V, "dim=0"),
+    ("vision.slabs.random_rotation", T, lambda: slabs.random_rotation(2.5, np.random.default_rng(0)), TE, "dim=2.5"),
+    (
+        "vision.slabs.permute_coordinates",
+        R,
+        lambda: slabs.permute_coordinates(np.ones((3, 2)), (2,), np.random.default_rng(0)),
+        V,
+        "coords=2",
+    ),
+    (
+        "vision.slabs.permute_coordinates",
+        S,
+        lambda: slabs.permute_coordinates(np.ones(3), (0,), np.random.default_rng(0)),
+        V,
+        "z",
+    ),
+    (
+        "vision.slabs.permute_coordinates",
+        T,
+        lambda: slabs.permute_coordinates("z", (0,), np.random.default_rng(0)),
+        TE,
+        "z holds",
+    ),
+    (
+        "vision.slabs.margin_band",
+        T,
+        lambda: slabs.margin_band(np.ones((3, 50)), None, np.random.default_rng(0)),
+        TE,
+        "data=None",
+    ),
+    (
+        "vision.slabs.margin_band",
+        S,
+        lambda: slabs.margin_band(np.ones(3), slabs.SlabData(), np.random.default_rng(0)),
+        V,
+        "z",
+    ),
+    ("vision.slabs.slab_rule", T, lambda: slabs.slab_rule(np.ones(3), None), TE, "data=None"),
+    ("vision.slabs.slab_rule", E, lambda: slabs.slab_rule(np.ones(0), slabs.SlabData()), V, "values"),
     ("vision.train.TrainConfig", R, lambda: train.TrainConfig(epochs=2, warmup_epochs=3), V, "warmup_epochs=3"),
     (
         "vision.train.train_ensemble",
@@ -1724,7 +1795,7 @@ TABLE: list[tuple[str, str, Callable, type, str]] = [
         "clusters",
     ),
     # measures.ood
-    ("measures.ood.random_relu_features", R, lambda: ood.random_relu_features(X, dim=0), V, "dim=0"),
+    ("measures.ood.random_relu_features", R, lambda: ood.random_relu_features(X, dim=-1), V, "dim=-1"),
     ("measures.ood.random_relu_features", E, lambda: ood.random_relu_features(X[:0]), V, "x is empty"),
     ("measures.ood.random_relu_features", T, lambda: ood.random_relu_features(X.numpy()), TE, "x="),
     ("measures.ood.ood_score", R, lambda: ood.ood_score(X, X, n_splits=0), V, "n_splits=0"),
@@ -2128,6 +2199,13 @@ def _settings_cases() -> list[tuple[str, str, Callable, type, str]]:
             (R, {"lrs": (1e-3,), "epochs": (2,), "fractions": ()}, None, V, "grid needs at least 2"),
             (R, "temperature", NAN, V, "temperature=nan"),
         ],
+        "simplicity-bias": [
+            (T, "data", "lms5", TE, "data='lms5'"),
+            (R, "n_train", 0, V, "n_train=0"),
+            (R, "replicates", 1, V, "replicates=1"),
+            (T, "train", None, TE, "train=None"),
+            (R, "n_test", 10, V, "n_test=10"),
+        ],
         "robustness-and-curation": [
             (T, "k", "4", TE, "k='4'"),
             (R, "t", 1.5, V, "t=1.5"),
@@ -2193,6 +2271,7 @@ MODULES = [
     "vision.representations",
     "vision.calibration",
     "vision.ladders",
+    "vision.slabs",
     "lm.tokenizer",
     "lm.models",
     "lm.base",

@@ -24,10 +24,19 @@ def make():
     return make_model("mlp", (1, 8, 8), 4, hidden=16)
 
 
-def test_ensemble_training_equals_separate_training(toy):
-    """Summed member losses + elementwise Adam = E independent runs with the same init and data order."""
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        TrainConfig(epochs=2, batch_size=16, lr=1e-2),
+        TrainConfig(epochs=2, batch_size=16, lr=0.1, weight_decay=5e-4, optimizer="sgd", momentum=0.9),
+    ],
+    ids=["adam", "sgd-momentum"],
+)
+def test_ensemble_training_equals_separate_training(toy, cfg):
+    """Summed member losses + an elementwise optimiser (Adam, or SGD with momentum and weight decay) = E
+    independent runs with the same init and data order."""
     x, y = toy
-    loss, cfg, seeds = make_loss("ce", 4), TrainConfig(epochs=2, batch_size=16, lr=1e-2), replicates(3, 2)
+    loss, seeds = make_loss("ce", 4), replicates(3, 2)
     ens = train_ensemble(make, seeds, loss, x, y, cfg, torch.device("cpu"))
     for i, model in enumerate(train_separately(make, seeds, loss, x, y, cfg)):
         for (name, p), q in zip(model.state_dict().items(), ens.member(i).state_dict().values()):
@@ -84,3 +93,31 @@ def test_interrupted_run_resumes_to_the_same_result(toy, tmp_path, monkeypatch):
     monkeypatch.setattr(torch.optim.Adam, "step", lambda *a, **k: pytest.fail("retrained a cached run"))
     again = train_ensemble(make, ONE, loss, x, y, cfg, torch.device("cpu"), cache, key)
     assert torch.allclose(again.predict(x), full.predict(x))
+
+
+def test_after_epoch_sees_every_epoch_in_evaluation_mode(toy):
+    x, y = toy
+    seen = []
+
+    def log(epoch, ensemble):
+        seen.append((epoch, ensemble.training, torch.is_grad_enabled()))
+
+    cfg = TrainConfig(epochs=3, batch_size=32)
+    logged = train_ensemble(make, ONE, make_loss("ce", 4), x, y, cfg, torch.device("cpu"), after_epoch=log)
+    assert seen == [(1, False, False), (2, False, False), (3, False, False)]
+    plain = train_ensemble(make, ONE, make_loss("ce", 4), x, y, cfg, torch.device("cpu"))
+    for p, q in zip(logged.parameters(), plain.parameters()):
+        assert torch.equal(p, q), "logging does not change the training"
+
+
+@pytest.mark.parametrize(
+    "fields, match",
+    [
+        ({"optimizer": "rmsprop"}, "optimizer='rmsprop'"),
+        ({"momentum": 0.9}, "momentum=0.9"),
+        ({"optimizer": "sgd", "momentum": 1.0}, "momentum"),
+    ],
+)
+def test_bad_optimiser_settings_are_refused(fields, match):
+    with pytest.raises(ValueError, match=match):
+        TrainConfig(**fields)

@@ -20,13 +20,16 @@ from steerlib.core.checks import check_range, check_seed, check_shape, check_ten
 
 
 def random_relu_features(x: torch.Tensor, dim: int = 256, seed: int = 0) -> np.ndarray:
-    """[vec(x), ReLU(W vec(x) + b)] with a fixed Gaussian W (dim x d) and b, both scaled by 1/sqrt(d)."""
+    """[vec(x), ReLU(W vec(x) + b)] with a fixed Gaussian W (dim x d) and b, both scaled by 1/sqrt(d); with
+    ``dim`` = 0, vec(x) alone (a discriminator on these features is then linear in the raw input)."""
     check_tensor("x", x)
     if x.dim() < 2:
         raise ValueError(f"x has shape {tuple(x.shape)}; it must be (N, ...) with one input per row")
-    check_range("dim", dim, 1, integer=True)
+    check_range("dim", dim, 0, integer=True)
     check_seed("seed", seed)
     flat = x.reshape(len(x), -1).to(torch.float32)
+    if dim == 0:
+        return flat.numpy()
     d = flat.shape[1]
     g = torch.Generator().manual_seed(seed)
     w = torch.randn(d, dim, generator=g) / d**0.5
@@ -43,7 +46,8 @@ def ood_score(
     seed: int = 0,
 ) -> float:
     """OOD score of ``x_eval`` relative to the training-distribution inputs ``x_ref`` (see the module docstring);
-    each set holds at least two inputs of the same shape."""
+    each set holds at least two inputs of the same shape. ``feature_dim`` = 0 scores with a linear discriminator
+    on the raw inputs."""
     for name, x in (("x_ref", x_ref), ("x_eval", x_eval)):
         if len(check_tensor(name, x)) < 2:
             raise ValueError(f"{name} holds {len(x)} input(s); the score needs at least 2")

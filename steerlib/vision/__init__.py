@@ -10,4 +10,5 @@
 - :mod:`~steerlib.vision.adversarial`: iterated FGSM
 - :mod:`~steerlib.vision.representations`: feature norms, projection ratios, accumulated constants
 - :mod:`~steerlib.vision.calibration`: temperature scaling
+- :mod:`~steerlib.vision.slabs`: linear + multi-slab (LMS) data with their S- and S^c-randomised shifts
 """

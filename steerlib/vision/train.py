@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from steerlib.core.cache import RunCache
-from steerlib.core.checks import check_nonempty, check_range, check_shape, check_tensor, check_type
+from steerlib.core.checks import check_choice, check_nonempty, check_range, check_shape, check_tensor, check_type
 from steerlib.core.runtime import in_phase, pick_device, progress_bar
 from steerlib.core.seeds import Replicate, epoch_order
 from steerlib.vision.data import ImageData
@@ -19,17 +19,22 @@ from steerlib.vision.ensemble import FORMAT, Ensemble
 from steerlib.vision.losses import targets
 from steerlib.vision.models import make_model
 
+OPTIMIZERS = ("adam", "sgd")
+
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    """One training recipe: epochs, batch size, Adam's learning rate, weight decay and decay, warm-up epochs."""
+    """One training recipe: epochs, batch size, the optimiser (Adam, or SGD with momentum) with its learning rate,
+    weight decay and decay, warm-up epochs."""
 
     epochs: int = 20
     batch_size: int = 64
     lr: float = 1e-3
-    weight_decay: float = 0.0  # Adam's L2 penalty
+    weight_decay: float = 0.0  # the optimiser's L2 penalty
     lr_decay: float = 1.0  # the learning rate of epoch e is lr * lr_decay**e (a per-epoch step schedule)
     warmup_epochs: int = 0  # epochs with the loss's warm-up form (the Gaussian NLL's MSE warm-up)
+    optimizer: str = "adam"  # "adam" or "sgd"
+    momentum: float = 0.0  # SGD's momentum
 
     def __post_init__(self):
         check_range("epochs", self.epochs, 1, integer=True)
@@ -38,6 +43,16 @@ class TrainConfig:
         check_range("weight_decay", self.weight_decay, 0)
         check_range("lr_decay", self.lr_decay, 0, 1, open_low=True)
         check_range("warmup_epochs", self.warmup_epochs, 0, self.epochs, integer=True)
+        check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        check_range("momentum", self.momentum, 0, 1, open_high=True)
+        if self.momentum and self.optimizer != "sgd":
+            raise ValueError(f"momentum={self.momentum} is SGD's; with optimizer={self.optimizer!r} leave it 0")
+
+    def optimiser(self, params) -> torch.optim.Optimizer:
+        """The recipe's optimiser over ``params`` (its weight decay an L2 penalty in the gradient, for both)."""
+        if self.optimizer == "sgd":
+            return torch.optim.SGD(params, lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay)
+        return torch.optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay)
 
 
 def _check_training(loss: Callable, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig) -> None:
@@ -67,13 +82,17 @@ def train_ensemble(
     cache: RunCache | None = None,
     key: dict | None = None,
     desc: str = "train",
+    after_epoch: Callable[[int, Ensemble], None] | None = None,
 ) -> Ensemble:
     """Train one model per replicate on (x, y), all at once. Each member sees its own data order.
 
     With a ``cache`` and a ``key`` (the run's full description; the replicates and ``cfg`` are added), a finished
-    run is loaded instead of retrained and an interrupted one resumes from its last epoch.
+    run is loaded instead of retrained and an interrupted one resumes from its last epoch. ``after_epoch(epoch,
+    ensemble)`` is called, in evaluation mode, after every epoch this call trains (epochs counted from 1; none for a
+    run loaded from the cache), e.g. to record a learning curve.
     """
     _check_training(loss, x, y, cfg)
+    check_type("after_epoch", after_epoch, (Callable, type(None)), "a function after_epoch(epoch, ensemble) or None")
     check_type("cache", cache, (RunCache, type(None)), "a RunCache or None")
     check_type("key", key, (dict, type(None)), "a dict describing the run or None")
     device = (
@@ -82,7 +101,7 @@ def train_ensemble(
         else check_type("device", device, torch.device, "a torch.device or its name")
     )
     ensemble = Ensemble(make, members).to(device)
-    opt = torch.optim.Adam(ensemble.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = cfg.optimiser(ensemble.parameters())
     full_key = {"key": key, "members": members, "train": cfg, "format": FORMAT}
     if cache is not None and key is not None:
         done = cache.load("ensemble", full_key)
@@ -93,8 +112,8 @@ def train_ensemble(
             if done is not None:
                 ensemble.load_state_dict(done)
                 return ensemble.eval()
-            return _train(ensemble, opt, loss, x, y, cfg, device, cache, full_key, desc, members)
-    return _train(ensemble, opt, loss, x, y, cfg, device, cache, None, desc, members)
+            return _train(ensemble, opt, loss, x, y, cfg, device, cache, full_key, desc, members, after_epoch)
+    return _train(ensemble, opt, loss, x, y, cfg, device, cache, None, desc, members, after_epoch)
 
 
 def _train(
@@ -109,6 +128,7 @@ def _train(
     full_key: dict | None,
     desc: str,
     members: tuple[Replicate, ...],
+    after_epoch: Callable[[int, Ensemble], None] | None = None,
 ) -> Ensemble:
     """The training loop of :func:`train_ensemble`, resuming from the run's checkpoint when the cache has one."""
     start = 0
@@ -137,6 +157,10 @@ def _train(
             opt.step()
             total += per_member.detach().mean().item()
         bar.set_postfix(loss=f"{total / max(steps, 1):.3f}")
+        if after_epoch is not None:
+            with torch.no_grad():
+                after_epoch(epoch + 1, ensemble.eval())
+            ensemble.train()
         if cache is not None and full_key is not None:
             cache.save_checkpoint(
                 "ensemble", full_key, {"model": ensemble.state_dict(), "opt": opt.state_dict(), "epoch": epoch + 1}
@@ -172,7 +196,7 @@ def train_separately(
     for member in members:
         torch.manual_seed(member.stream("init"))
         model = make().train()
-        opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        opt = cfg.optimiser(model.parameters())
         for epoch in range(cfg.epochs):
             for group in opt.param_groups:
                 group["lr"] = cfg.lr * cfg.lr_decay**epoch
