@@ -31,6 +31,7 @@ CHAPTERS = {  # notebook stem -> package, in the book's order
     "pre-memorization": "steerlib.chapters.reasoning.pre_memorization",
     "robustness-and-curation": "steerlib.chapters.reasoning.robustness_and_curation",
     "simplicity-bias": "steerlib.chapters.related.simplicity_bias",
+    "xor-grokking": "steerlib.chapters.related.xor_grokking",
 }
 
 

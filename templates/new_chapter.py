@@ -72,7 +72,7 @@ def register_in_book(text: str, part: str, name: str) -> tuple[str, list[str]]:
     line = f'    "{name}": "steerlib.chapters.{part}.{name.replace("-", "_")}",\n'
     same = [n for n, p in entries if p == part]
     if same:
-        anchor = re.search(rf'^    "{re.escape(same[-1])}": [^\n]*\n', text[start:end], re.M)
+        anchor = re.search(rf'^    "{re.escape(same[-1])}": [^\n]*\n', text[start : end + 1], re.M)  # its newline
         at = start + anchor.end()
         order = [n for n, _ in entries]
         order.insert(order.index(same[-1]) + 1, name)

@@ -41,6 +41,7 @@ from steerlib.vision import (
     shifts,
     slabs,
     train,
+    xor,
 )
 from steerlib.vision import models as vmodels
 from steerlib.worlds import geography, hub_qa, knowledge, running_totals
@@ -573,6 +574,21 @@ TABLE: list[tuple[str, str, Callable, type, str]] = [
     ("vision.train.TrainConfig", R, lambda: train.TrainConfig(lr=0), V, "lr=0"),
     ("vision.train.TrainConfig", R, lambda: train.TrainConfig(optimizer="lbfgs"), V, "optimizer='lbfgs'"),
     ("vision.train.TrainConfig", R, lambda: train.TrainConfig(momentum=0.9), V, "momentum=0.9"),
+    # vision.xor
+    ("vision.xor.XorClusters", R, lambda: xor.XorClusters(flip=0.5), V, "flip=0.5"),
+    ("vision.xor.XorClusters", T, lambda: xor.XorClusters(d=2.5), TE, "d=2.5"),
+    ("vision.xor.xor_means", T, lambda: xor.xor_means({"d": 3}, np.random.default_rng(0)), TE, "data="),
+    ("vision.xor.xor_means", T, lambda: xor.xor_means(None, np.random.default_rng(0)), TE, "data=None"),
+    ("vision.xor.XorClusters", E, lambda: xor.XorClusters(d=0), V, "d=0"),
+    ("vision.xor.check_means", S, lambda: xor.check_means(np.ones((3, 2))), V, "means"),
+    ("vision.xor.check_means", R, lambda: xor.check_means(np.array([[1.0, 1.0], [1.0, 0.0]])), V, "not orthogonal"),
+    ("vision.xor.check_means", T, lambda: xor.check_means("mu"), TE, "means holds"),
+    ("vision.xor.sample_xor", R, lambda: xor.sample_xor(np.eye(2), 0, 0.1, np.random.default_rng(0)), V, "n=0"),
+    ("vision.xor.sample_xor", T, lambda: xor.sample_xor(np.eye(2), 2.5, 0.1, np.random.default_rng(0)), TE, "n=2.5"),
+    ("vision.xor.TwoLayerReLU", R, lambda: xor.TwoLayerReLU(3, 1, 1.0), V, "width=1"),
+    ("vision.xor.TwoLayerReLU", T, lambda: xor.TwoLayerReLU(3.5, 4, 1.0), TE, "d=3.5"),
+    ("vision.xor.signal_share", S, lambda: xor.signal_share(torch.ones(4, 3), torch.ones(2, 5)), V, "means"),
+    ("vision.xor.signal_share", T, lambda: xor.signal_share(np.ones((4, 3)), torch.ones(2, 3)), TE, "w="),
     # vision.slabs
     ("vision.slabs.SlabData", R, lambda: slabs.SlabData(centre_p=1.0), V, "centre_p=1"),
     ("vision.slabs.SlabData", R, lambda: slabs.SlabData(margin=0.0), V, "margin=0"),
@@ -2206,6 +2222,12 @@ def _settings_cases() -> list[tuple[str, str, Callable, type, str]]:
             (T, "train", None, TE, "train=None"),
             (R, "n_test", 10, V, "n_test=10"),
         ],
+        "xor-grokking": [
+            (R, "flip", 0.5, V, "flip=0.5"),
+            (E, "dims", (), V, "dims=.*empty"),
+            (R, "step_sizes", (0.0,), V, r"step_sizes\[0\]=0"),
+            (T, "steps", 2.5, TE, "steps=2.5"),
+        ],
         "robustness-and-curation": [
             (T, "k", "4", TE, "k='4'"),
             (R, "t", 1.5, V, "t=1.5"),
@@ -2272,6 +2294,7 @@ MODULES = [
     "vision.calibration",
     "vision.ladders",
     "vision.slabs",
+    "vision.xor",
     "lm.tokenizer",
     "lm.models",
     "lm.base",
@@ -2353,6 +2376,7 @@ LEFT_OUT = {  # public names with no bad input to refuse, and why
 }
 
 ONE_KIND = {  # covered names whose inputs allow fewer than two kinds of bad input, or no wrong type, and why
+    "vision.xor.xor_means": "an XorClusters (checked when made) and a generator: only their types can be wrong",
     "core.claims.Measured": "a value and its context: only their types can be wrong",
     "core.ledger.read": "a path; a malformed file raises ValueError naming the claim and the field",
     "core.ledger.problems": "specs and a ledger: only their types can be wrong",

