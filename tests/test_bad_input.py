@@ -29,7 +29,18 @@ from steerlib.chapters.reasoning import common as reasoning_common
 from steerlib.core import cache as cache_mod
 from steerlib.core import chapter, checks, claims, figures, jobs, ledger, profiles, record, runtime, seeds
 from steerlib.lm import base, models, reasoning, reward, rl, sampling, scoring, sft, tokenizer
-from steerlib.measures import curation, decisions, divergences, familiarity, homogeneous, ocs, ood, premem, statistics
+from steerlib.measures import (
+    coverage,
+    curation,
+    decisions,
+    divergences,
+    familiarity,
+    homogeneous,
+    ocs,
+    ood,
+    premem,
+    statistics,
+)
 from steerlib.vision import (
     adversarial,
     calibration,
@@ -1179,6 +1190,22 @@ TABLE: list[tuple[str, str, Callable, type, str]] = [
     ("lm.sft.batch_indices", T, lambda: sft.batch_indices(0, "1", 10, 4), TE, "step='1'"),
     ("lm.sft.load_finished", T, lambda: sft.load_finished(lm(), None, "sft", {}), TE, "cache=None"),
     ("lm.sft.train_sft", T, lambda: sft.train_sft(lm(), sft_data(), {"steps": 1}, 0), TE, "cfg="),
+    ("lm.sft.train_sft", T, lambda: sft.train_sft(lm(), sft_data(), sft.SFTConfig(), 0, loss="dco"), TE, "loss='dco'"),
+    ("lm.sft.sequence_nll", S, lambda: sft.sequence_nll(torch.zeros(2, 3), torch.zeros(2, 3).long()), V, "logits"),
+    ("lm.sft.sequence_nll", T, lambda: sft.sequence_nll([[0.0]], torch.zeros(1, 1).long()), TE, "logits="),
+    ("lm.sft.sequence_nll", S, lambda: sft.sequence_nll(torch.zeros(2, 3, 4), torch.zeros(2, 4).long()), V, "labels"),
+    ("lm.sft.dco_weight", R, lambda: sft.dco_weight(torch.tensor([-1.0]), 4), V, "nll"),
+    ("lm.sft.dco_weight", R, lambda: sft.dco_weight(torch.tensor([1.0]), 0), V, "n=0"),
+    ("lm.sft.dco_weight", T, lambda: sft.dco_weight([1.0], 4), TE, "nll="),
+    ("lm.sft.DCOLoss", R, lambda: sft.DCOLoss(0), V, "n=0"),
+    ("lm.sft.DCOLoss", T, lambda: sft.DCOLoss(2.5), TE, "n=2.5"),
+    # measures.coverage
+    ("measures.coverage.pass_at_k", R, lambda: coverage.pass_at_k(4, 1, 5), V, "k=5"),
+    ("measures.coverage.pass_at_k", R, lambda: coverage.pass_at_k(4, 5, 2), V, "c"),
+    ("measures.coverage.pass_at_k", R, lambda: coverage.pass_at_k(4, -1, 2), V, "c"),
+    ("measures.coverage.pass_at_k", T, lambda: coverage.pass_at_k(4.5, 1, 2), TE, "n=4.5"),
+    ("measures.coverage.modal_share", E, lambda: coverage.modal_share([]), V, "answers"),
+    ("measures.coverage.modal_share", T, lambda: coverage.modal_share("3"), TE, "answers="),
     ("lm.sft.train_sft", E, lambda: sft.train_sft(lm(), sft_data().select([]), sft.SFTConfig(), 0), V, "data=.*empty"),
     ("lm.sft.train_sft", R, lambda: sft.train_sft(lm(), sft_data(), sft.SFTConfig(), -1), V, "pad_token_id=-1"),
     (
@@ -2312,6 +2339,7 @@ MODULES = [
     "measures.divergences",
     "measures.statistics",
     "measures.ood",
+    "measures.coverage",
     "measures.decisions",
     "measures.premem",
     "measures.familiarity",

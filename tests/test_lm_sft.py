@@ -148,3 +148,56 @@ def test_smoke_pretraining_resumes_after_a_kill(chapter, toy, tmp_path):
     )
     for a, b in zip(reference.state_dict().values(), resumed.state_dict().values()):
         torch.testing.assert_close(a, b)
+
+
+def test_dco_weight_limits_and_no_nan():
+    import math
+
+    from steerlib.lm.sft import dco_weight
+
+    nll = torch.tensor([60.0, 20.0, 1.0, 1e-3, 1e-12, 0.0])  # p from ~1e-26 to 1
+    f = dco_weight(nll, 16)
+    assert not torch.isnan(f).any()
+    assert f[0].item() == pytest.approx(1.0) and f[1].item() == pytest.approx(1.0, abs=1e-6)  # p -> 0: plain CE
+    assert f[-1].item() == 0.0 and f[-2].item() < 1e-100  # p -> 1: no gradient
+    p = math.exp(-1.0)
+    assert f[2].item() == pytest.approx(16 * p * (1 - p) ** 15 / (1 - (1 - p) ** 16))
+    assert torch.equal(dco_weight(nll, 1), torch.ones(6, dtype=torch.float64))
+
+
+def test_dco_gradient_is_the_weight_times_the_sequence_nll_gradient():
+    """By autograd on a tiny model: grad of DCO's loss = mean_i F(N, p_i) grad NLL_i."""
+    from steerlib.lm.sft import DCOLoss, dco_weight, sequence_nll
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Embedding(7, 5), torch.nn.Linear(5, 7))
+    ids = torch.tensor([[1, 2, 3, 4], [2, 5, 6, 0]])
+    labels = torch.tensor([[-100, -100, 3, 4], [-100, 5, 6, -100]])
+    loss = DCOLoss(4)(model(ids), labels)
+    grads = torch.autograd.grad(loss, list(model.parameters()))
+    nll = sequence_nll(model(ids), labels)
+    weight = dco_weight(nll.detach(), 4).float()
+    expected = torch.autograd.grad((weight * nll).mean(), list(model.parameters()))
+    for g, e in zip(grads, expected):
+        assert torch.allclose(g, e, atol=1e-6)
+    manual = -(torch.log_softmax(model(ids)[0, 1:3], -1).gather(-1, torch.tensor([[3], [4]]))).sum()
+    assert nll[0].item() == pytest.approx(manual.item(), rel=1e-5)
+
+
+def test_train_sft_with_dco_learns_and_is_cached_apart_from_cross_entropy(toy, tmp_path):
+    from steerlib.lm.sft import DCOLoss
+
+    model, tok, data = toy
+    cfg = SFTConfig(steps=60, batch_size=4, lr=1e-2, warmup=0.0)
+    cache = RunCache(tmp_path)
+    start = build_model(model.config, seed=0).state_dict()
+    losses = train_sft(model, data, cfg, pad_id(tok), "cpu", cache, key="toy", loss=DCOLoss(4))
+    assert losses[-1] < losses[0]
+    out = sample(model.eval(), tok, list(PAIRS), max_new_tokens=5, temperature=0.0)
+    assert out.texts == [r.strip() for r in PAIRS.values()]
+    ce = build_model(model.config, seed=0)
+    ce.load_state_dict(start)
+    assert train_sft(ce, data, cfg, pad_id(tok), "cpu", cache, key="toy") != losses, "cross-entropy is another run"
+    assert repr(DCOLoss(8)) == "DCOLoss(n=8)"
+    with pytest.raises(ValueError, match="n=0"):
+        DCOLoss(0)

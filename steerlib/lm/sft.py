@@ -1,7 +1,9 @@
 """Supervised finetuning of a causal LM with Hugging Face ``accelerate``: CPU, one GPU, or several processes.
 
 The loss is the mean next-token cross-entropy over response tokens (labels of prompt and padding tokens are -100):
-``L = -(1/|R|) Σ_{t∈R} log p(x_t | x_<t)``. Pretraining is the same loop with empty prompts.
+``L = -(1/|R|) Σ_{t∈R} log p(x_t | x_<t)``. Pretraining is the same loop with empty prompts. A per-sequence loss
+(``loss``, e.g. :class:`DCOLoss`) replaces it with the mean over a batch's sequences of a function of each
+sequence's summed response NLL (:func:`sequence_nll`).
 
 Each step's global batch is a function of (seed, step) only (:func:`batch_indices`), and every process trains on its
 share ``batch[rank::world]`` while ``accelerate`` averages the gradients, so one process and several give the same
@@ -16,6 +18,7 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import torch
 from accelerate import Accelerator
 from datasets import Dataset
@@ -29,6 +32,8 @@ from steerlib.core.checks import (
     check_nonempty,
     check_range,
     check_seed,
+    check_shape,
+    check_tensor,
     check_type,
 )
 from steerlib.core.runtime import in_phase, pick_device, progress_bar
@@ -61,6 +66,57 @@ class SFTConfig:
         check_choice("schedule", self.schedule, SCHEDULES)
         check_range("grad_clip", self.grad_clip, 0, open_low=True)
         check_seed("seed", self.seed, RUN_SEED_MAX)
+
+
+def sequence_nll(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Each sequence's summed next-token NLL over its labelled tokens, ``-log p(response | prompt)``: logits
+    (B, T, V) and labels (B, T) aligned with the inputs (-100 where ignored), as a causal LM's loss takes them."""
+    check_tensor("logits", logits, allow_inf=True)
+    if logits.dim() != 3:
+        raise ValueError(f"logits has shape {tuple(logits.shape)}; it must be (batch, tokens, vocabulary)")
+    check_shape(
+        "labels", check_tensor("labels", labels, integer=True), tuple(logits.shape[:2]), "logits' (batch, tokens)"
+    )
+    logp = torch.log_softmax(logits[:, :-1].float(), dim=-1)
+    target = labels[:, 1:]
+    mask = target != -100
+    picked = logp.gather(-1, target.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+    return -(picked * mask).sum(-1)
+
+
+def _log1mexp(x: torch.Tensor) -> torch.Tensor:
+    """log(1 - exp(-x)) for x >= 0, accurate at both ends (Mächler's log1mexp: expm1 below log 2, log1p above)."""
+    return torch.where(x < np.log(2), torch.log(-torch.expm1(-x)), torch.log1p(-torch.exp(-x)))
+
+
+def dco_weight(nll: torch.Tensor, n: int) -> torch.Tensor:
+    """DCO's weight F(N, p) = N p (1-p)^(N-1) / (1 - (1-p)^N) of a sequence whose probability is p = exp(-nll):
+    the factor by which DCO scales the sequence's cross-entropy gradient (1 as p -> 0, 0 as p -> 1 for N > 1;
+    identically 1 for N = 1). Computed in logs, with log(1-p) = log1mexp(nll), so no value is NaN."""
+    check_range("n", n, 1, integer=True)
+    nll = check_tensor("nll", nll, 0, allow_inf=True).double()
+    if n == 1:
+        return torch.ones_like(nll)
+    log_q = _log1mexp(nll)  # log(1 - p); -inf at p = 1
+    log_f = np.log(n) - nll + (n - 1) * log_q - _log1mexp(-n * log_q)
+    return torch.exp(log_f)
+
+
+@dataclasses.dataclass(frozen=True)
+class DCOLoss:
+    """Direct Coverage Optimization (Chen et al., 2025, arXiv:2502.07154): per sequence, ``-log(1 - (1 - p)^N)`` with
+    p the probability of its target response, the chance that N samples miss it; its gradient is
+    :func:`dco_weight` times the gradient of the sequence's NLL. p is at most 1 - 1e-9 (the loss's slope at p = 1
+    is 0 times infinity)."""
+
+    n: int = 16
+
+    def __post_init__(self):
+        check_range("n", self.n, 1, integer=True)
+
+    def __call__(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        nll = sequence_nll(logits, labels).clamp(min=1e-9)
+        return -_log1mexp(-self.n * _log1mexp(nll)).mean()  # -log(1 - (1 - p)^N)
 
 
 def make_accelerator(device: torch.device | str = "auto") -> Accelerator:
@@ -104,6 +160,7 @@ def train_sft(
     desc: str = "sft",
     on_step: Callable[[int, PreTrainedModel], None] | None = None,
     progress: bool = True,
+    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
 ) -> list[float]:
     """Finetune ``model`` in place on ``data`` (columns ``input_ids``, ``labels``); return the loss of every step.
     ``data`` may be a function that returns the dataset: it is called only when the run is not in the cache (so a
@@ -113,7 +170,8 @@ def train_sft(
     retrained and an unfinished one resumes from its last checkpoint. ``on_step(step, model)`` runs on every process
     after optimizer step ``step`` (1-based) with the unwrapped model, e.g. to evaluate checkpoints; it may switch the
     model to eval mode or compute gradients (the loop switches back and clears them). ``progress`` shows a bar on
-    the main process.
+    the main process. ``loss(logits, labels)``, if given, is the loss of a batch in place of the model's mean token
+    cross-entropy (e.g. :class:`DCOLoss`); its repr joins the cache key.
     """
     check_type("model", model, torch.nn.Module, "a causal LM (a torch module)")
     check_type("cfg", cfg, SFTConfig, "an SFTConfig")
@@ -126,7 +184,8 @@ def train_sft(
     check_range("pad_token_id", pad_token_id, 0, integer=True)
     check_type("cache", cache, (RunCache, type(None)), "a RunCache or None")
     check_type("on_step", on_step, (Callable, type(None)), "a function on_step(step, model) or None")
-    full_key = {"key": key, "sft": cfg}
+    check_type("loss", loss, (Callable, type(None)), "a function loss(logits, labels) -> a scalar, or None")
+    full_key = {"key": key, "sft": cfg, **({"loss": repr(loss)} if loss is not None else {})}
     use_cache = cache is not None and key is not None
     if use_cache and (done := load_finished(model, cache, "sft", full_key)) is not None:
         return done["losses"]
@@ -162,13 +221,18 @@ def train_sft(
             wrapped.train()
             idx = batch_indices(cfg.seed, step, len(ids), cfg.batch_size)[acc.process_index :: acc.num_processes]
             batch = collate([ids[i] for i in idx], [labels[i] for i in idx], pad_token_id)
-            loss = wrapped(**{k: v.to(acc.device) for k, v in batch.items()}).loss
-            acc.backward(loss)
+            batch = {k: v.to(acc.device) for k, v in batch.items()}
+            if loss is None:
+                step_loss = wrapped(**batch).loss
+            else:
+                logits = wrapped(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+                step_loss = loss(logits, batch["labels"])
+            acc.backward(step_loss)
             acc.clip_grad_norm_(params, cfg.grad_clip)
             opt.step()
             sched.step()
             opt.zero_grad(set_to_none=True)
-            losses.append(acc.reduce(loss.detach(), "mean").item())
+            losses.append(acc.reduce(step_loss.detach(), "mean").item())
             bar.set_postfix(loss=f"{losses[-1]:.3f}", refresh=False)
             if on_step is not None:
                 on_step(step + 1, acc.unwrap_model(wrapped))

@@ -9,5 +9,6 @@
 - :mod:`~steerlib.measures.premem`: pre-memorization accuracy, R², calibration of p, prior metrics
 - :mod:`~steerlib.measures.familiarity`: appendix B.1's familiarity metrics
 - :mod:`~steerlib.measures.homogeneous`: the theory's bias-free ReLU-net simulation
+- :mod:`~steerlib.measures.coverage`: the unbiased pass@k, the modal-answer share
 - :mod:`~steerlib.measures.curation`: IFD, bin means, shuffled noise floors, the sample-efficiency ratio
 """
