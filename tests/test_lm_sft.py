@@ -167,7 +167,8 @@ def test_dco_weight_limits_and_no_nan():
 
 def test_dco_gradient_is_the_weight_times_the_sequence_nll_gradient():
     """By autograd on a tiny model: grad of DCO's loss = mean_i F(N, p_i) grad NLL_i."""
-    from steerlib.lm.sft import DCOLoss, dco_weight, sequence_nll
+    from steerlib.lm.scoring import label_logprobs
+    from steerlib.lm.sft import DCOLoss, dco_weight
 
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Embedding(7, 5), torch.nn.Linear(5, 7))
@@ -175,7 +176,7 @@ def test_dco_gradient_is_the_weight_times_the_sequence_nll_gradient():
     labels = torch.tensor([[-100, -100, 3, 4], [-100, 5, 6, -100]])
     loss = DCOLoss(4)(model(ids), labels)
     grads = torch.autograd.grad(loss, list(model.parameters()))
-    nll = sequence_nll(model(ids), labels)
+    nll = -label_logprobs(model(ids), labels).sum(-1)
     weight = dco_weight(nll.detach(), 4).float()
     expected = torch.autograd.grad((weight * nll).mean(), list(model.parameters()))
     for g, e in zip(grads, expected):

@@ -3,7 +3,7 @@
 The loss is the mean next-token cross-entropy over response tokens (labels of prompt and padding tokens are -100):
 ``L = -(1/|R|) Σ_{t∈R} log p(x_t | x_<t)``. Pretraining is the same loop with empty prompts. A per-sequence loss
 (``loss``, e.g. :class:`DCOLoss`) replaces it with the mean over a batch's sequences of a function of each
-sequence's summed response NLL (:func:`sequence_nll`).
+sequence's summed response NLL (:func:`~steerlib.lm.scoring.label_logprobs`).
 
 Each step's global batch is a function of (seed, step) only (:func:`batch_indices`), and every process trains on its
 share ``batch[rank::world]`` while ``accelerate`` averages the gradients, so one process and several give the same
@@ -32,12 +32,12 @@ from steerlib.core.checks import (
     check_nonempty,
     check_range,
     check_seed,
-    check_shape,
     check_tensor,
     check_type,
 )
 from steerlib.core.runtime import in_phase, pick_device, progress_bar
 from steerlib.core.seeds import epoch_order
+from steerlib.lm.scoring import label_logprobs
 from steerlib.lm.tokenizer import collate
 
 SCHEDULES = {"cosine": get_cosine_schedule_with_warmup, "linear": get_linear_schedule_with_warmup}
@@ -66,22 +66,6 @@ class SFTConfig:
         check_choice("schedule", self.schedule, SCHEDULES)
         check_range("grad_clip", self.grad_clip, 0, open_low=True)
         check_seed("seed", self.seed, RUN_SEED_MAX)
-
-
-def sequence_nll(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Each sequence's summed next-token NLL over its labelled tokens, ``-log p(response | prompt)``: logits
-    (B, T, V) and labels (B, T) aligned with the inputs (-100 where ignored), as a causal LM's loss takes them."""
-    check_tensor("logits", logits, allow_inf=True)
-    if logits.dim() != 3:
-        raise ValueError(f"logits has shape {tuple(logits.shape)}; it must be (batch, tokens, vocabulary)")
-    check_shape(
-        "labels", check_tensor("labels", labels, integer=True), tuple(logits.shape[:2]), "logits' (batch, tokens)"
-    )
-    logp = torch.log_softmax(logits[:, :-1].float(), dim=-1)
-    target = labels[:, 1:]
-    mask = target != -100
-    picked = logp.gather(-1, target.clamp(min=0).unsqueeze(-1)).squeeze(-1)
-    return -(picked * mask).sum(-1)
 
 
 def _log1mexp(x: torch.Tensor) -> torch.Tensor:
@@ -115,7 +99,7 @@ class DCOLoss:
         check_range("n", self.n, 1, integer=True)
 
     def __call__(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        nll = sequence_nll(logits, labels).clamp(min=1e-9)
+        nll = (-label_logprobs(logits, labels).sum(-1)).clamp(min=1e-9)
         return -_log1mexp(-self.n * _log1mexp(nll)).mean()  # -log(1 - (1 - p)^N)
 
 
