@@ -32,6 +32,7 @@ CHAPTERS = {  # notebook stem -> package, in the book's order
     "robustness-and-curation": "steerlib.chapters.reasoning.robustness_and_curation",
     "simplicity-bias": "steerlib.chapters.related.simplicity_bias",
     "xor-grokking": "steerlib.chapters.related.xor_grokking",
+    "passn-overconfidence": "steerlib.chapters.related.passn_overconfidence",
 }
 
 

@@ -467,6 +467,20 @@ TABLE: list[tuple[str, str, Callable, type, str]] = [
         "settings.replicates=0",
     ),
     (
+        "core.jobs.per_replicate_runs",
+        T,
+        lambda: jobs.per_replicate_runs("a", print, Replicated(1), "run", lambda s: ()),
+        TE,
+        "run='run'",
+    ),
+    (
+        "core.jobs.per_replicate_runs",
+        R,
+        lambda: jobs.per_replicate_runs("a", print, Replicated(0), run(), lambda s: ()),
+        V,
+        "settings.replicates=0",
+    ),
+    (
         "core.jobs.results_stage",
         T,
         lambda: jobs.results_stage(Replicated(1), 5, "reversion", print, Replicated),
@@ -2245,6 +2259,12 @@ def _settings_cases() -> list[tuple[str, str, Callable, type, str]]:
             (R, "replicates", 1, V, "replicates=1"),
             (T, "train", None, TE, "train=None"),
             (R, "n_test", 10, V, "n_test=10"),
+        ],
+        "passn-overconfidence": [
+            (R, "k_max", 20, V, "k_max=20"),
+            (R, "dco_n", 0, V, "dco_n=0"),
+            (T, "samples", 2.5, TE, "samples=2.5"),
+            (R, "p", 1.0, V, "p=1.0"),
         ],
         "xor-grokking": [
             (R, "flip", 0.5, V, "flip=0.5"),

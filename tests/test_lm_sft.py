@@ -1,4 +1,5 @@
 import dataclasses
+import math
 
 import pytest
 import torch
@@ -200,5 +201,12 @@ def test_train_sft_with_dco_learns_and_is_cached_apart_from_cross_entropy(toy, t
     ce.load_state_dict(start)
     assert train_sft(ce, data, cfg, pad_id(tok), "cpu", cache, key="toy") != losses, "cross-entropy is another run"
     assert repr(DCOLoss(8)) == "DCOLoss(n=8)"
+    logits = torch.full((1, 3, 2), -200.0)  # a long, unlikely trace: two tokens of -200 nats, p = exp(-400)
+    logits[..., 0] = 0.0
+    value = DCOLoss(16)(logits, torch.tensor([[-100, 1, 1]]))
+    assert torch.isfinite(value) and value.item() == pytest.approx(400.0 - math.log(16), rel=1e-4)
+    logits.requires_grad_(True)
+    DCOLoss(16)(logits, torch.tensor([[-100, 1, 1]])).backward()
+    assert torch.isfinite(logits.grad).all(), "the branch of log1mexp not taken must not poison the gradient"
     with pytest.raises(ValueError, match="n=0"):
         DCOLoss(0)

@@ -18,7 +18,7 @@ import dataclasses
 import functools
 import multiprocessing
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, TypeVar
 
@@ -88,6 +88,21 @@ def at_replicates(settings: S, run: Run) -> list[tuple[S, Run]]:
 def per_replicate(name: str, fn: Callable[[S, Run], Any], settings: S, run: Run) -> Stage:
     """A stage of one job per replicate (:func:`at_replicates`), each ``fn(settings, run)`` (e.g. a pretraining)."""
     return Stage(name, tuple(Job(f"replicate {r.replicate}", fn, (s, r)) for s, r in at_replicates(settings, run)))
+
+
+def per_replicate_runs(
+    name: str, fn: Callable[[S, Run, Any], Any], settings: S, run: Run, specs: Callable[[S], Iterable[Any]]
+) -> Stage:
+    """A stage of one job per replicate and run: ``fn(settings, run, spec)`` for every ``spec`` of
+    ``specs(settings)`` at every replicate (:func:`at_replicates`), named "replicate r <spec.name>"."""
+    return Stage(
+        name,
+        tuple(
+            Job(f"replicate {r.replicate} {spec.name}", fn, (s, r, spec))
+            for s, r in at_replicates(settings, run)
+            for spec in specs(s)
+        ),
+    )
 
 
 def results_stage(

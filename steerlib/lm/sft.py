@@ -69,8 +69,11 @@ class SFTConfig:
 
 
 def _log1mexp(x: torch.Tensor) -> torch.Tensor:
-    """log(1 - exp(-x)) for x >= 0, accurate at both ends (Mächler's log1mexp: expm1 below log 2, log1p above)."""
-    return torch.where(x < np.log(2), torch.log(-torch.expm1(-x)), torch.log1p(-torch.exp(-x)))
+    """log(1 - exp(-x)) for x >= 0, accurate at both ends (Mächler's log1mexp: expm1 below log 2, log1p above).
+    Each branch sees only inputs of its own side, so the branch not taken adds no 0 * inf to the gradient."""
+    small = x < np.log(2)
+    below, above = torch.where(small, x, np.log(2)), torch.where(small, np.log(2), x)
+    return torch.where(small, torch.log(-torch.expm1(-below)), torch.log1p(-torch.exp(-above)))
 
 
 def dco_weight(nll: torch.Tensor, n: int) -> torch.Tensor:
@@ -90,8 +93,9 @@ def dco_weight(nll: torch.Tensor, n: int) -> torch.Tensor:
 class DCOLoss:
     """Direct Coverage Optimization (Chen et al., 2025, arXiv:2502.07154): per sequence, ``-log(1 - (1 - p)^N)`` with
     p the probability of its target response, the chance that N samples miss it; its gradient is
-    :func:`dco_weight` times the gradient of the sequence's NLL. p is at most 1 - 1e-9 (the loss's slope at p = 1
-    is 0 times infinity)."""
+    :func:`dco_weight` times the gradient of the sequence's NLL. Computed in float64: a long trace's p = exp(-nll)
+    underflows in float32 (nll above about 87 nats), where the loss is nll - log N. The NLL is clamped to
+    [1e-9, 700] (the slope at p = 1 is 0 times infinity; exp(-700) is near float64's smallest)."""
 
     n: int = 16
 
@@ -99,8 +103,8 @@ class DCOLoss:
         check_range("n", self.n, 1, integer=True)
 
     def __call__(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        nll = (-label_logprobs(logits, labels).sum(-1)).clamp(min=1e-9)
-        return -_log1mexp(-self.n * _log1mexp(nll)).mean()  # -log(1 - (1 - p)^N)
+        nll = (-label_logprobs(logits, labels).sum(-1)).double().clamp(1e-9, 700.0)
+        return -_log1mexp(-self.n * _log1mexp(nll)).mean().to(logits.dtype)  # -log(1 - (1 - p)^N)
 
 
 def make_accelerator(device: torch.device | str = "auto") -> Accelerator:

@@ -17,7 +17,7 @@ from steerlib.chapters.reasoning import common
 from steerlib.chapters.reasoning.common import N_PRETRAIN, PRETRAIN, PRETRAINING, TASK, TINY
 from steerlib.core.chapter import Run, check_run, replicated
 from steerlib.core.checks import check_range, check_ranges, check_type
-from steerlib.core.jobs import Job, Stage, at_replicates, per_replicate, results_stage, run_jobs
+from steerlib.core.jobs import Stage, per_replicate, per_replicate_runs, results_stage, run_jobs
 from steerlib.core.seeds import substream
 from steerlib.lm.base import BaseModelConfig
 from steerlib.lm.sampling import SAMPLER, sample
@@ -330,14 +330,7 @@ def jobs(settings: Settings, run: Run) -> list[Stage]:
     assembled results."""
     return [
         per_replicate("pretrain", Experiment, settings, run),
-        Stage(
-            "finetune",
-            tuple(
-                Job(f"replicate {r.replicate} {spec.name}", _train_spec, (s, r, spec))
-                for s, r in at_replicates(settings, run)
-                for spec in grid(s)
-            ),
-        ),
+        per_replicate_runs("finetune", _train_spec, settings, run, grid),
         results_stage(settings, run, "pre-memorization", _run_grid, Results, VERSIONS),
     ]
 
