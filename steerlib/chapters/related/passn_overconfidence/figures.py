@@ -10,9 +10,21 @@ from steerlib.chapters.related.passn_overconfidence.experiment import Results
 
 
 def _mean(results: Results, name: str, fn) -> tuple[np.ndarray, np.ndarray]:
-    """Steps and the mean over the replicates of ``fn(log)`` for run ``name``."""
+    """Steps and the mean over the replicates of ``fn(log)`` for run ``name`` (NaN where every replicate is NaN)."""
     logs = [r.logs[name] for r in [results, *results.others]]
-    return logs[0].step, np.mean([fn(g) for g in logs], axis=0)
+    values = np.array([fn(g) for g in logs], dtype=float)
+    mean = np.full(values.shape[1], np.nan)
+    seen = ~np.isnan(values).all(0)
+    mean[seen] = np.nanmean(values[:, seen], axis=0)
+    return logs[0].step, mean
+
+
+def _step_axis(ax, steps: np.ndarray) -> None:
+    """A log axis of optimizer steps labelled at the checkpoints."""
+    ax.set_xscale("log")
+    ax.set_xticks(steps, [str(int(s)) for s in steps])
+    ax.xaxis.set_minor_formatter(plt.NullFormatter())
+    ax.set_xlabel("optimizer step")
 
 
 def plot_pass_over_checkpoints(results: Results) -> plt.Figure:
@@ -31,7 +43,8 @@ def plot_pass_over_checkpoints(results: Results) -> plt.Figure:
                 lw=2 if k in (1, results.k_max) else 0.8,
                 label=f"k = {k}" if k in (1, results.k_max) else None,
             )
-        ax.set(xscale="log", xlabel="optimizer step", title=name)
+        _step_axis(ax, steps)
+        ax.set_title(name)
         ax.legend(frameon=False, fontsize=8)
     np.atleast_1d(axes)[0].set_ylabel("test pass@k")
     return fig
@@ -47,6 +60,8 @@ def plot_final_pass(results: Results) -> plt.Figure:
         )
         ax.plot(ks, finals.mean(0), marker="o", ms=3, label=name)
     ax.set(xscale="log", xlabel="k (samples)", ylabel="test pass@k at the last step")
+    ax.set_xticks(ks, [str(k) if k in (1, 2, 4, 8, 16, 32, 64) else "" for k in ks])
+    ax.xaxis.set_minor_formatter(plt.NullFormatter())
     ax.legend(frameon=False)
     return fig
 
@@ -65,6 +80,7 @@ def plot_modal_and_memorized(results: Results) -> plt.Figure:
         ax.plot(steps, share, color="tab:red", ls=style, label=f"modal-answer share, wrong problems ({name})")
         steps, memorized = _mean(results, name, lambda g: g.memorized)
         ax.plot(steps, memorized, color="tab:blue", ls=style, label=f"memorized training traces ({name})")
-    ax.set(xscale="log", xlabel="optimizer step", ylabel="share", ylim=(0, 1.02))
+    _step_axis(ax, steps)
+    ax.set(ylabel="share", ylim=(0, 1.02))
     ax.legend(frameon=False, fontsize=7)
     return fig
