@@ -5,6 +5,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 
 from steerlib.chapters.related.simplicity_bias.experiment import DISCRIMINATORS, LABELS, SETS, Results
+from steerlib.measures.decisions import DEFAULT_REWARDS, RewardTable
 
 COLOURS = dict(zip(SETS, ("black", "tab:green", "tab:red", "tab:blue")))
 STYLES = dict(zip(SETS, ("-", "--", "-", "-")))  # S^c-randomized dashed: it lies on the clean curve when S is all
@@ -48,13 +49,14 @@ def plot_ood_vs_ocs(results: Results) -> plt.Figure:
     return fig
 
 
-def plot_decisions(results: Results) -> plt.Figure:
+def plot_decisions(results: Results, rewards: RewardTable = DEFAULT_REWARDS) -> plt.Figure:
     """The reward model's greedy policy on every set: abstain ratio and mean reward (bars: the mean over the members;
-    points: each member), with the reward of answering at chance and of always abstaining marked."""
+    points: each member), with the reward of answering at chance on two balanced classes and of always abstaining
+    under ``rewards`` (the settings' table) marked."""
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.2), constrained_layout=True)
     reward = results.table[results.table["model"] == "reward"]
     positions = range(len(SETS))
-    for ax, column, label in zip(axes, ("abstain", "reward"), ("abstain ratio", "mean reward (+1/-4/0)")):
+    for ax, column, label in zip(axes, ("abstain", "reward"), ("abstain ratio", f"mean reward ({rewards.label})")):
         for i, name in enumerate(SETS):
             values = reward.loc[reward["set"] == name, column]
             ax.bar(i, values.mean(), color=COLOURS[name], alpha=0.7)
@@ -62,7 +64,8 @@ def plot_decisions(results: Results) -> plt.Figure:
         ax.set_xticks(list(positions), [LABELS[s] for s in SETS], rotation=15)
         ax.set_ylabel(label)
     axes[0].set_ylim(0, 1)
-    axes[1].axhline(0, color="grey", lw=0.8, ls=":", label="always abstain (0)")
-    axes[1].axhline(-1.5, color="tab:red", lw=0.8, ls="--", label="answer at chance (-1.5)")
+    chance = (rewards.correct + rewards.wrong) / 2
+    axes[1].axhline(rewards.abstain, color="grey", lw=0.8, ls=":", label=f"always abstain ({rewards.abstain:g})")
+    axes[1].axhline(chance, color="tab:red", lw=0.8, ls="--", label=f"answer at chance ({chance:g})")
     axes[1].legend(frameon=False, fontsize=8)
     return fig
