@@ -1,12 +1,12 @@
 """The claims of the chapter "Overconfidence or memorisation? pass@N under cross-entropy and DCO" (study R4 of
 ``shared/research/related-studies.md``).
 
-R4p/memorizes checks that the CE run memorizes (the rival accounts need one that does). R4a: under CE, pass@k
-peaks before pass@1 and falls further from its peak (relative, because memorization also lowers pass@1 in a tiny
-model). R4b: on test problems still wrong at the end, the modal answer's share rises across checkpoints. R4c: DCO
-ends with a higher pass@16 at no cost in pass@1. R4d: across CE checkpoints the memorized fraction and pass@16 move
-against each other, and DCO memorizes less. Each statistic is measured per replicate, then averaged with a
-prediction interval."""
+R4p/memorizes checks that the CE run memorizes (the rival accounts need one that does; it gates every evidence
+claim). R4a: under CE, pass@k peaks before pass@1 and falls further from its peak (relative, because memorization
+also lowers pass@1 in a tiny model). R4b: on test problems still wrong at the end, the modal answer's share rises
+across checkpoints. R4c: DCO ends with a higher pass@16 at no cost in pass@1. R4d: across CE checkpoints the
+memorized fraction and pass@16 move against each other, and DCO memorizes less. Each statistic is measured per
+replicate, then averaged with a prediction interval."""
 
 from __future__ import annotations
 
@@ -34,8 +34,8 @@ SPECS = (
         op=">=",
         threshold=0.5,
         why=">= 0.5: most traces memorized, as in the pre-memorization chapter's runs at this learning rate; both "
-        "accounts are about a run that memorizes",
-        gates=("R4a*", "R4b", "R4d*"),
+        "accounts are about a run that memorizes, and runs that learned nothing would tie on R4c",
+        gates=("R4a*", "R4b", "R4c*", "R4d*"),
         dissertation="section 4.3: memorization of the target traces ends generalization",
     ),
     Spec(

@@ -47,6 +47,18 @@ SPECS = (
         dissertation="section 2.5's reward model, trained on in-distribution data",
     ),
     Spec(
+        id="R1p/classifier",
+        kind="prerequisite",
+        statement="the classifier learned the task before its failures are read",
+        statistic="test accuracy of the single nets on the clean set (mean over the members)",
+        op=">=",
+        threshold=0.9,
+        why=">= 0.9: far above chance; an untrained net (about 0.5) would otherwise pass R1a and R1b on S-randomized "
+        "inputs and R1c",
+        gates=("R1a/S-randomized", "R1b/*", "R1c"),
+        dissertation="the set-up of the paper's experiment: a trained (100,2)-FCN",
+    ),
+    Spec(
         id="R1a/clean",
         statement="a single net classifies clean LMS-5 test data perfectly",
         statistic="test accuracy on the clean set (mean over the members)",
@@ -148,6 +160,7 @@ def member_statistics(results: Results) -> list[dict[str, float]]:
     return [
         {
             "R1p/reward": reward.loc[e, "clean"],
+            "R1p/classifier": acc.loc[e, "clean"],
             "R1a/clean": acc.loc[e, "clean"],
             "R1a/Sc-randomized": acc.loc[e, "Sc-randomized"],
             "R1a/S-randomized": acc.loc[e, "S-randomized"],
@@ -174,7 +187,14 @@ def claims(results: Results) -> list[Claim]:
     ensemble = jackknife(lambda draw: ensemble_accuracy(results, draw), n, unit="member")
     for name in ("Sc-randomized", "S-randomized"):
         measured[f"R1b/{name}"] = ensemble[name]
-    for cid in ("R1a/clean", "R1a/Sc-randomized", "R1a/S-randomized", "R1b/Sc-randomized", "R1b/S-randomized"):
+    for cid in (
+        "R1p/classifier",
+        "R1a/clean",
+        "R1a/Sc-randomized",
+        "R1a/S-randomized",
+        "R1b/Sc-randomized",
+        "R1b/S-randomized",
+    ):
         measured[cid] = measured[cid].clipped(0.0, 1.0)
     measured["R1p/data"] = Measured(
         float(results.rule_accuracy.min()),

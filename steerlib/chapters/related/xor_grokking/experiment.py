@@ -148,7 +148,7 @@ def bayes_accuracy(data: Data) -> torch.Tensor:
     return (torch.where(proj[..., 0] > proj[..., 1], 1.0, -1.0) == data.y_test).float().mean(1)
 
 
-def _record(step: int, ensemble: Ensemble, data: Data) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+def _record(ensemble: Ensemble, data: Data) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     """Per-replicate summaries and per-example (sampled, argmax, perplexity) at one checkpoint."""
     out = ensemble(data.x, per_member=True).double()  # (E, n): margins are tiny in the paper's regime
     margin = data.y * out
@@ -174,7 +174,7 @@ def train(s: Settings, run: Run, data: Data, d: int, alpha: float, desc: str) ->
     for step in progress_bar(range(s.steps + 1), desc=desc, leave=False):
         if step in marks:
             with torch.no_grad():
-                summary, per_example = _record(step, ensemble, data)
+                summary, per_example = _record(ensemble, data)
             records.append(per_example)
             rows += [
                 {"replicate": r, "step": step, **{k: float(v[r]) for k, v in summary.items()}}
