@@ -46,6 +46,7 @@ NBVAL := --nbval-lax book/extrapolation/reversion.ipynb book/extrapolation/mecha
          book/related/simplicity-bias.ipynb \
          book/related/xor-grokking.ipynb \
          book/related/passn-overconfidence.ipynb \
+         book/related/knowledge-overshadowing.ipynb \
          book/scorecard.ipynb book/performance.ipynb
 
 # The smoke book: every chapter at smoke, built into its own folders (results, run cache, HTML under _build/smoke;

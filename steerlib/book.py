@@ -33,6 +33,7 @@ CHAPTERS = {  # notebook stem -> package, in the book's order
     "simplicity-bias": "steerlib.chapters.related.simplicity_bias",
     "xor-grokking": "steerlib.chapters.related.xor_grokking",
     "passn-overconfidence": "steerlib.chapters.related.passn_overconfidence",
+    "knowledge-overshadowing": "steerlib.chapters.related.knowledge_overshadowing",
 }
 
 

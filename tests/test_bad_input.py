@@ -55,7 +55,7 @@ from steerlib.vision import (
     xor,
 )
 from steerlib.vision import models as vmodels
-from steerlib.worlds import geography, hub_qa, knowledge, running_totals
+from steerlib.worlds import geography, hub_qa, knowledge, overshadowing, running_totals
 
 # ------------------------------------------------------------------------------------------ small valid inputs
 
@@ -88,6 +88,11 @@ def members():
 @functools.cache
 def sft_data():
     return tokenizer.tokenize_sft(Dataset.from_dict({"prompt": ["a ?", "b ?"], "response": [" c", " d"]}), tok())
+
+
+@functools.cache
+def groups():
+    return overshadowing.make_groups(3, 2, np.random.default_rng(0))
 
 
 @functools.cache
@@ -1420,6 +1425,18 @@ TABLE: list[tuple[str, str, Callable, type, str]] = [
         V,
         "min_mentions=-1",
     ),
+    # worlds.overshadowing
+    ("worlds.overshadowing.max_groups", R, lambda: overshadowing.max_groups(0), V, "max_length=0"),
+    ("worlds.overshadowing.max_groups", T, lambda: overshadowing.max_groups(2.5), TE, "max_length=2.5"),
+    ("worlds.overshadowing.make_groups", R, lambda: overshadowing.make_groups(2_000, 8, RNG), V, "n=2000"),
+    ("worlds.overshadowing.make_groups", R, lambda: overshadowing.make_groups(2, 0, RNG), V, "max_length=0"),
+    ("worlds.overshadowing.make_groups", T, lambda: overshadowing.make_groups(2, 2, 0), TE, "rng=0"),
+    ("worlds.overshadowing.facts", R, lambda: overshadowing.facts(groups(), 2, 0.5, 2, 8), V, "ratio=0.5"),
+    ("worlds.overshadowing.facts", R, lambda: overshadowing.facts(groups(), 0, 1, 2, 8), V, "length=0"),
+    ("worlds.overshadowing.facts", R, lambda: overshadowing.facts(groups(), 2, 3, 2, 7), V, "slots=7"),
+    ("worlds.overshadowing.facts", T, lambda: overshadowing.facts(None, 2, 1, 2, 8), TE, "groups=None"),
+    ("worlds.overshadowing.Groups", R, lambda: groups().query("rare", 0, 3), V, "length=3"),
+    ("worlds.overshadowing.Groups", R, lambda: groups().query("common", 0, 1), V, "kind='common'"),
     # worlds.geography
     ("worlds.geography.GeographyConfig", R, lambda: geography.GeographyConfig(capitals=1), V, "capitals=1"),
     (
@@ -2266,6 +2283,13 @@ def _settings_cases() -> list[tuple[str, str, Callable, type, str]]:
             (T, "samples", 2.5, TE, "samples=2.5"),
             (R, "p", 1.0, V, "p=1.0"),
         ],
+        "knowledge-overshadowing": [
+            (R, "ratios", (0.5, 1), V, r"ratios\[0\]=0.5"),
+            (R, "length", 3, V, "length=3 must be one of"),
+            (E, "lengths", (), V, "lengths=.*empty"),
+            (R, "slots", 8, V, "slots=8"),
+            (T, "groups", 2.5, TE, "groups=2.5"),
+        ],
         "xor-grokking": [
             (R, "flip", 0.5, V, "flip=0.5"),
             (E, "dims", (), V, "dims=.*empty"),
@@ -2349,6 +2373,7 @@ MODULES = [
     "lm.reward",
     "lm.reasoning",
     "worlds.knowledge",
+    "worlds.overshadowing",
     "worlds.running_totals",
     "worlds.geography",
     "worlds.hub_qa",

@@ -1,0 +1,244 @@
+"""The claims of the chapter "Hedge or overshadowing? Where wrong answers about rare facts come from" (study R3 of
+``shared/research/related-studies.md``).
+
+H is the share of rare queries whose first-ranked answer is the group's own popular answer. R3-gate checks that the
+balanced control (r = 1) learns its rare facts; it gates every evidence claim. R3a: H rises with the imbalance
+ratio; R3b: with the shared-condition length; R3c: wrong rare answers are the group's own popular answer and spread
+over many answers (a hedge would put them on one); R3d: doubling the rare exposures lowers H. The trends (R3a/rho,
+R3b) are rank correlations of the replicates' mean H, with jackknife intervals; the rest are per-replicate values
+averaged with prediction intervals. Everything is read at the end of each run (the training budget)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+
+from steerlib.chapters.related.knowledge_overshadowing.experiment import Results, RunLog, RunSpec
+from steerlib.core.claims import Claim, Spec, make_claims
+from steerlib.measures.statistics import jackknife, over_replicates, spearman
+
+PAPER = "Zhang et al. (2024), arXiv:2407.08039"
+SPEC_OWN = "the spec's own threshold (related-studies.md), not the paper's"
+
+# The claims table, fixed before the cpu run: its ledger (ledger.json) records when each claim was registered and
+# every revision since (tests/test_ledger.py fails when a spec changes without a new entry).
+SPECS = (
+    Spec(
+        id="R3-gate",
+        kind="prerequisite",
+        statement="the balanced control (r = 1) learns its rare facts within the training budget",
+        statistic="rare-fact accuracy of the r = 1 run at its end",
+        op=">=",
+        threshold=0.9,
+        why=f">= 0.9: {SPEC_OWN}; a model that has not learned the rare facts when nothing overshadows them makes "
+        "every error look like overshadowing",
+        gates=("R3a*", "R3b", "R3c*", "R3d"),
+        dissertation=f"{PAPER}: the rare facts are trained, so their errors are not a lack of exposure",
+    ),
+    Spec(
+        id="R3a/rho",
+        statement="with rare exposures fixed, H rises with the imbalance ratio r",
+        statistic="Spearman rho(r, mean H over the replicates) over the ratio sweep",
+        op=">=",
+        threshold=0.8,
+        why="the spec's rule, at most one adjacent swap: rho >= 0.9 with its five ratios is rho >= 0.8 with the "
+        "four run on every replicate here (r = 100 is reported, not claimed)",
+        dissertation=f"{PAPER}, Table 3: hallucination 78.5 / 86.2 / 96.3 / 100 % at 10 / 25 / 50 / 100 : 1",
+    ),
+    Spec(
+        id="R3a/rise",
+        statement="and by a margin",
+        statistic="H at the largest claimed ratio less H at r = 1",
+        op=">=",
+        threshold=0.2,
+        why=f">= 0.2: {SPEC_OWN} (there H(100) - H(1); r = 100 is not claimed here)",
+        dissertation=f"{PAPER}: overshadowing grows with the popular fact's share",
+    ),
+    Spec(
+        id="R3b",
+        statement="at r = 10, H rises with the shared-condition length L",
+        statistic="Spearman rho(L, mean H over the replicates) over the length sweep",
+        op=">=",
+        threshold=0.8,
+        why=f">= 0.8: {SPEC_OWN}; at most one adjacent swap of four lengths",
+        dissertation=f"{PAPER}: a longer shared condition makes the rare fact's distinguishing word a smaller part",
+    ),
+    Spec(
+        id="R3c/own",
+        statement="wrong answers to rare queries are the group's own popular answer",
+        statistic="share of wrong rare answers (r = 10) that are the group's popular answer",
+        op=">=",
+        threshold=0.7,
+        why=f">= 0.7: {SPEC_OWN}; a hedge's errors would rarely be the group's own popular answer",
+        dissertation=f"{PAPER} against section 3.4: an input-dependent error, not an input-independent hedge",
+    ),
+    Spec(
+        id="R3c/spread",
+        statement="and no single answer takes many of the errors",
+        statistic="largest share of the wrong rare answers (r = 10) taken by one answer",
+        op="<=",
+        threshold=0.1,
+        why=f"<= 0.1: {SPEC_OWN}; a hedge puts its errors on one answer",
+        dissertation="section 3.4: the hedge is one prediction for every unfamiliar query",
+    ),
+    Spec(
+        id="R3d",
+        statement="at r = 10, doubling the rare exposures lowers H",
+        statistic="H with n rare copies less H with 2n (popular copies doubled too)",
+        op=">",
+        threshold=0.0,
+        why="> 0: the direction both accounts predict; the interval says whether it beats replicate noise",
+        dissertation=f"{PAPER} and section 3.4: more exposure makes a fact familiar",
+    ),
+)
+
+
+def overshadowed(log: RunLog, groups: int) -> np.ndarray:
+    """(C,) H at each checkpoint: the share of rare queries answered with the group's popular answer."""
+    return (log.rare == np.arange(groups)).mean(1)
+
+
+def rare_accuracy(log: RunLog, groups: int) -> np.ndarray:
+    """(C,) share of rare queries answered with the rare answer."""
+    return (log.rare == groups + np.arange(groups)).mean(1)
+
+
+def popular_accuracy(log: RunLog, groups: int) -> np.ndarray:
+    """(C,) share of popular queries answered with the popular answer."""
+    return (log.popular == np.arange(groups)).mean(1)
+
+
+def error_breakdown(log: RunLog, groups: int) -> dict[str, float]:
+    """At the end of ``log``, the wrong rare answers: how many, the shares that are the group's own popular answer,
+    the most frequent wrong answer (the global mode) when it is not that, and anything else, and the largest
+    share any one answer takes (NaN shares when there is no error)."""
+    final, g = log.rare[-1], np.arange(groups)
+    wrong = final != groups + g
+    n = int(wrong.sum())
+    if n == 0:
+        return {"errors": 0, "own popular": np.nan, "global mode": np.nan, "other": np.nan, "top answer": np.nan}
+    answers = final[wrong]
+    own = answers == g[wrong]
+    values, counts = np.unique(answers[~own], return_counts=True) if (~own).any() else (np.array([-1]), [0])
+    mode = (answers == values[np.argmax(counts)]) & ~own
+    return {
+        "errors": n,
+        "own popular": float(own.mean()),
+        "global mode": float(mode.mean()),
+        "other": float((~own & ~mode).mean()),
+        "top answer": float(np.unique(answers, return_counts=True)[1].max() / n),
+    }
+
+
+def statistics(results: Results) -> dict[str, float]:
+    """One replicate's value of every per-replicate claim statistic, by claim id."""
+    g = results.groups
+    h = {name: overshadowed(log, g)[-1] for name, log in results.logs.items()}
+    ratios, main = results.ratio_sweep, results.main.name
+    errors = error_breakdown(results.logs[main], g)
+    return {
+        "R3-gate": float(rare_accuracy(results.logs[ratios[0].name], g)[-1]),
+        "R3a/rise": float(h[ratios[-1].name] - h[ratios[0].name]),
+        "R3c/own": errors["own popular"],
+        "R3c/spread": errors["top answer"],
+        "R3d": float(h[main] - h[results.doubled.name]),
+    }
+
+
+def mean_h(replicates: list[Results], specs: list[RunSpec]) -> np.ndarray:
+    """H at the end of each run of ``specs``, averaged over ``replicates``."""
+    return np.array([np.mean([overshadowed(r.logs[p.name], r.groups)[-1] for r in replicates]) for p in specs])
+
+
+def claims(results: Results) -> list[Claim]:
+    """:data:`SPECS` judged over the replicates: the trends on the replicates' mean H (jackknife intervals), the
+    rest on per-replicate values (prediction intervals)."""
+    replicates = [results, *results.others]
+    measured = over_replicates([statistics(r) for r in replicates])
+    ratios, lengths = results.ratio_sweep, results.length_sweep
+
+    def trends(draw: np.ndarray) -> dict[str, float]:
+        chosen = [replicates[i] for i in draw]
+        return {
+            "R3a/rho": spearman([p.ratio for p in ratios], mean_h(chosen, ratios)),
+            "R3b": spearman([p.length for p in lengths], mean_h(chosen, lengths)),
+        }
+
+    measured |= {cid: m.clipped(-1.0, 1.0) for cid, m in jackknife(trends, len(replicates)).items()}
+    for cid in ("R3-gate", "R3c/own", "R3c/spread"):
+        measured[cid] = measured[cid].clipped(0.0, 1.0)
+    degenerate = {  # the book's rule for a statistic with nothing to measure: not judged, with the reason
+        "R3a/rho": "H is the same at every ratio: a rank correlation is undefined",
+        "R3b": "H is the same at every length: a rank correlation is undefined",
+        "R3c/own": f"no wrong rare answer at r = {results.main.ratio:g} in any replicate: no error to classify",
+        "R3c/spread": f"no wrong rare answer at r = {results.main.ratio:g} in any replicate: no error to classify",
+    }
+    for cid, reason in degenerate.items():
+        if np.isnan(measured[cid].value):
+            measured[cid] = dataclasses.replace(measured[cid], judged=False, note=reason)
+    return make_claims(SPECS, measured)
+
+
+def run_table(results: Results) -> pd.DataFrame:
+    """Per run, at its end (means over the replicates): steps, H, rare and popular accuracy."""
+    replicates = [results, *results.others]
+    rows = []
+    for name in results.logs:
+        logs = [r.logs[name] for r in replicates]
+        rows.append(
+            {
+                "run": name,
+                "steps": int(logs[0].step[-1]),
+                "H": np.mean([overshadowed(g, results.groups)[-1] for g in logs]),
+                "rare accuracy": np.mean([rare_accuracy(g, results.groups)[-1] for g in logs]),
+                "popular accuracy": np.mean([popular_accuracy(g, results.groups)[-1] for g in logs]),
+            }
+        )
+    return pd.DataFrame(rows).set_index("run")
+
+
+def extra(results: Results) -> dict:
+    """metrics.json's extra numbers: per replicate and run, H and rare accuracy at each checkpoint, and the error
+    breakdown at the end."""
+    return {
+        f"replicate {r.replicate}": {
+            name: {
+                "step": log.step.tolist(),
+                "H": overshadowed(log, r.groups).tolist(),
+                "rare accuracy": rare_accuracy(log, r.groups).tolist(),
+                "errors": error_breakdown(log, r.groups),
+            }
+            for name, log in r.logs.items()
+        }
+        for r in [results, *results.others]
+    }
+
+
+def pilot_table(results: Results) -> pd.DataFrame:
+    """The gate pilot (replicate 0): per budget, the steps and the balanced control's rare-fact accuracy at its end,
+    and whether that passes R3-gate's threshold."""
+    gate = next(s.threshold for s in SPECS if s.id == "R3-gate")
+    rows = [
+        {"budget": name, "steps": int(log.step[-1]), "rare accuracy": rare_accuracy(log, results.groups)[-1]}
+        for name, log in results.pilot.items()
+    ]
+    table = pd.DataFrame(rows).set_index("budget")
+    table["gate passes"] = table["rare accuracy"] >= gate
+    return table
+
+
+def peak_table(results: Results) -> pd.DataFrame:
+    """Per run of the ratio sweep (and the extra ratio): the replicates' mean H at each checkpoint's step, and its
+    largest value over the run. A description of the transient, not a claim."""
+    rows = {}
+    for spec in [*results.ratio_sweep, results.extra_run]:
+        logs = [r.logs[spec.name] for r in [results, *results.others]]
+        curve = np.mean([overshadowed(g, results.groups) for g in logs], 0)
+        rows[spec.name] = {
+            "steps": int(logs[0].step[-1]),
+            "peak H": curve.max(),
+            "at step": int(logs[0].step[curve.argmax()]),
+        }
+    return pd.DataFrame(rows).T
