@@ -1437,6 +1437,7 @@ TABLE: list[tuple[str, str, Callable, type, str]] = [
     ("worlds.overshadowing.facts", T, lambda: overshadowing.facts(None, 2, 1, 2, 8), TE, "groups=None"),
     ("worlds.overshadowing.Groups", R, lambda: groups().query("rare", 0, 3), V, "length=3"),
     ("worlds.overshadowing.Groups", R, lambda: groups().query("common", 0, 1), V, "kind='common'"),
+    ("worlds.overshadowing.Groups", T, lambda: groups().query("rare", 0.5, 1), TE, "g=0.5"),
     # worlds.geography
     ("worlds.geography.GeographyConfig", R, lambda: geography.GeographyConfig(capitals=1), V, "capitals=1"),
     (

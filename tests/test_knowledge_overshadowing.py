@@ -94,7 +94,7 @@ def test_claims_read_the_sweeps_of_the_results():
     one = _results({1: 0, 3: 1, 10: 2, 30: 4}, s)
     one.others = [_results({1: 0, 3: 1, 10: 3, 30: 4}, s, 1), _results({1: 0, 3: 2, 10: 2, 30: 4}, s, 2)]
     stats = analysis.statistics(one)
-    assert stats["R3-gate"] == 1.0 and stats["R3a/rise"] == 1.0
+    assert stats["R3p/gate"] == 1.0 and stats["R3a/rise"] == 1.0
     assert stats["R3c/own"] == 1.0 and stats["R3c/spread"] == 0.5  # two errors, each its own group's answer
     claims = {c.id: c for c in analysis.claims(one)}
     assert claims["R3a/rho"].value == pytest.approx(1.0) and claims["R3b"].value == pytest.approx(1.0)
@@ -133,7 +133,7 @@ def test_smoke_run_judges_every_claim_and_replicates_differ(tmp_path):
 def test_cpu_claims(tmp_path):
     """At cpu the balanced control learns its rare facts (the gate), so every evidence claim is judged."""
     ex = execute("knowledge-overshadowing", "cpu", seed=0, out_dir=tmp_path)
-    assert ex.claim("R3-gate").holds, ex.table()
+    assert ex.claim("R3p/gate").holds, ex.table()
 
 
 def test_claims_with_nothing_to_measure_are_not_judged():

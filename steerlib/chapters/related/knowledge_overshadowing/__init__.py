@@ -7,7 +7,7 @@ on popular and rare facts at several imbalance ratios and shared-condition lengt
 fixed; the claims ask whether the share of rare queries answered with the group's popular answer rises with the
 ratio (R3a) and the length (R3b), whether the errors are the group's own popular answer rather than one hedge
 (R3c), and whether more rare exposures lower it (R3d), once the balanced control has learned its rare facts
-(R3-gate).
+(R3p/gate).
 
 ``experiment`` trains and evaluates, ``analysis`` turns the logs into the claims, ``figures`` draws them.
 """

@@ -1,7 +1,7 @@
 """The claims of the chapter "Hedge or overshadowing? Where wrong answers about rare facts come from" (study R3 of
 ``shared/research/related-studies.md``).
 
-H is the share of rare queries whose first-ranked answer is the group's own popular answer. R3-gate checks that the
+H is the share of rare queries whose first-ranked answer is the group's own popular answer. R3p/gate checks that the
 balanced control (r = 1) learns its rare facts; it gates every evidence claim. R3a: H rises with the imbalance
 ratio; R3b: with the shared-condition length; R3c: wrong rare answers are the group's own popular answer and spread
 over many answers (a hedge would put them on one); R3d: doubling the rare exposures lowers H. The trends (R3a/rho,
@@ -26,7 +26,7 @@ SPEC_OWN = "the spec's own threshold (related-studies.md), not the paper's"
 # every revision since (tests/test_ledger.py fails when a spec changes without a new entry).
 SPECS = (
     Spec(
-        id="R3-gate",
+        id="R3p/gate",
         kind="prerequisite",
         statement="the balanced control (r = 1) learns its rare facts within the training budget",
         statistic="rare-fact accuracy of the r = 1 run at its end",
@@ -139,7 +139,7 @@ def statistics(results: Results) -> dict[str, float]:
     ratios, main = results.ratio_sweep, results.main.name
     errors = error_breakdown(results.logs[main], g)
     return {
-        "R3-gate": float(rare_accuracy(results.logs[ratios[0].name], g)[-1]),
+        "R3p/gate": float(rare_accuracy(results.logs[ratios[0].name], g)[-1]),
         "R3a/rise": float(h[ratios[-1].name] - h[ratios[0].name]),
         "R3c/own": errors["own popular"],
         "R3c/spread": errors["top answer"],
@@ -167,7 +167,7 @@ def claims(results: Results) -> list[Claim]:
         }
 
     measured |= {cid: m.clipped(-1.0, 1.0) for cid, m in jackknife(trends, len(replicates)).items()}
-    for cid in ("R3-gate", "R3c/own", "R3c/spread"):
+    for cid in ("R3p/gate", "R3c/own", "R3c/spread"):
         measured[cid] = measured[cid].clipped(0.0, 1.0)
     degenerate = {  # the book's rule for a statistic with nothing to measure: not judged, with the reason
         "R3a/rho": "H is the same at every ratio: a rank correlation is undefined",
@@ -218,8 +218,8 @@ def extra(results: Results) -> dict:
 
 def pilot_table(results: Results) -> pd.DataFrame:
     """The gate pilot (replicate 0): per budget, the steps and the balanced control's rare-fact accuracy at its end,
-    and whether that passes R3-gate's threshold."""
-    gate = next(s.threshold for s in SPECS if s.id == "R3-gate")
+    and whether that passes R3p/gate's threshold."""
+    gate = next(s.threshold for s in SPECS if s.id == "R3p/gate")
     rows = [
         {"budget": name, "steps": int(log.step[-1]), "rare accuracy": rare_accuracy(log, results.groups)[-1]}
         for name, log in results.pilot.items()
