@@ -6,6 +6,11 @@ Training: tokens/s of :func:`steerlib.lm.sft.train_sft` and the achieved GFLOP/s
 the second term is attention's score and value products, forward and backward), as a fraction of the dense fp32
 matmul peak measured in the same run (1024 x 1024 products).
 
+Batching ceiling: for each language-model chapter's training shapes, the time of K optimizer steps at its batch b
+on one model against one step at batch K·b. K runs trained as one batched model (stacked weights, ``vmap``, batched
+matrix products) do the FLOPs of the K·b step with the overhead of one, so the ratio bounds what any such trainer
+could gain over a loop of separate runs (K: the runs of one replicate that could share a step).
+
 Sampling: response tokens/s of one checkpoint evaluation of the pre-memorization chapter (its pretrained base model
 from the run cache, its prompts, k samples each, its batch, token budget and temperature), through
 ``transformers``' ``generate`` as steerlib called it before its own sampler (dynamic cache), ``generate`` with a
@@ -25,20 +30,22 @@ import statistics
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 from datasets import Dataset
 from transformers import CompileConfig, GenerationConfig
 
 from steerlib.chapters.hallucination.unfamiliar_examples import PROFILES as UNFAMILIAR
 from steerlib.chapters.reasoning.pre_memorization import PROFILES as PREMEM
+from steerlib.chapters.related.knowledge_overshadowing import PROFILES as OVERSHADOWING
 from steerlib.core.cache import RunCache
 from steerlib.core.runtime import set_threads
 from steerlib.lm.base import pretrained_base
 from steerlib.lm.models import build_model, tiny_config
 from steerlib.lm.sampling import sample
 from steerlib.lm.sft import SFTConfig, train_sft
-from steerlib.lm.tokenizer import encode_prompts, pad, pad_id, word_tokenizer
-from steerlib.worlds import knowledge, running_totals
+from steerlib.lm.tokenizer import encode_prompts, encode_responses, join, pad, pad_id, word_tokenizer
+from steerlib.worlds import knowledge, overshadowing, running_totals
 
 
 def matmul_peak(n: int = 1024, repeats: int = 20) -> float:
@@ -103,6 +110,85 @@ def bench_training(args) -> dict:
         "matmul_peak_gflops": peak,
         "fraction_of_peak": gflops / peak,
     }
+
+
+def _step_ms(model, opt, batch: int, seq: int, vocab: int, repeats: int) -> float:
+    """Milliseconds of one SFT step (forward, backward, clipping, AdamW) at ``batch`` x ``seq`` random tokens."""
+    ids = torch.randint(4, vocab, (batch, seq), generator=torch.Generator().manual_seed(0))
+    times = []
+    for _ in range(repeats + 2):  # two warm-up steps
+        start = time.perf_counter()
+        model(input_ids=ids, labels=ids).loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        times.append(time.perf_counter() - start)
+    return 1e3 * statistics.median(times[2:])
+
+
+def batching_shapes() -> list[dict]:
+    """The training shapes of the language-model chapters at cpu: model width, batch, mean sequence length, and K,
+    the runs of one replicate a batched trainer could merge."""
+    premem, over = PREMEM["cpu"], OVERSHADOWING["cpu"]
+    task_tok = word_tokenizer(running_totals.vocabulary(premem.task))
+    _, train, _, _, _ = running_totals.splits(premem.task, 8, premem.n_train, 8, 0)
+    ids, labels = join(encode_prompts(task_tok, train["prompt"]), encode_responses(task_tok, train["response"]))
+    groups = overshadowing.make_groups(over.groups, max(over.lengths), np.random.default_rng(0))
+    facts = overshadowing.facts(groups, over.length, over.ratio, over.rare, over.slots)
+    world_tok = word_tokenizer(groups.vocabulary())
+    fact_ids, _ = join(encode_prompts(world_tok, facts["prompt"]), encode_responses(world_tok, facts["response"]))
+    grid = len(premem.lrs) * (len(premem.epochs) + len(premem.fractions))
+    return [
+        {
+            "chapter": "pre-memorization (finetuning grid)",
+            "base": premem.base,
+            "batch": premem.batch_size,
+            "seq": round(np.mean([len(i) for i in ids])),
+            "vocab": len(task_tok),
+            "k": grid,
+        },
+        {
+            "chapter": "pre-memorization (pretraining)",
+            "base": premem.base,
+            "batch": premem.pretrain.batch_size,
+            "seq": round(np.mean([len(i) for i in ids])),
+            "vocab": len(task_tok),
+            "k": premem.replicates,
+        },
+        {
+            "chapter": "knowledge overshadowing",
+            "base": over.base,
+            "batch": over.batch_size,
+            "seq": round(np.mean([len(i) for i in fact_ids])),
+            "vocab": len(world_tok),
+            "k": len(over.runs),
+        },
+    ]
+
+
+def bench_batching(args) -> list[dict]:
+    """Per chapter shape: ms per step at batch b, at batch K·b, and the ceiling K·t(b) / t(K·b)."""
+    rows = []
+    for shape in batching_shapes():
+        b = shape["base"]
+        tok = word_tokenizer([f"w{i}" for i in range(shape["vocab"] - 4)])  # the vocabulary's size only
+        model = build_model(tiny_config(tok, b.arch, b.d_model, b.n_layers, b.n_heads, b.max_len), seed=0)
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+        one = _step_ms(model, opt, shape["batch"], shape["seq"], len(tok), args.repeats * 5)
+        merged = _step_ms(model, opt, shape["k"] * shape["batch"], shape["seq"], len(tok), args.repeats)
+        rows.append(
+            {
+                "chapter": shape["chapter"],
+                "model": f"{b.arch}, {b.n_layers} layers x {b.d_model}",
+                "batch": shape["batch"],
+                "seq": shape["seq"],
+                "k": shape["k"],
+                "ms_per_step": one,
+                "ms_per_merged_step": merged,
+                "ceiling": shape["k"] * one / merged,
+            }
+        )
+    return rows
 
 
 def generate(model, tokenizer, prompts, max_new_tokens, temperature, seed, batch_size, **options) -> list[list[int]]:
@@ -205,7 +291,12 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None, help="also write the numbers to this file")
     args = parser.parse_args()
     threads = set_threads(args.threads)
-    record = {"threads": threads, "training": bench_training(args), "sampling": bench_sampling(args)}
+    record = {
+        "threads": threads,
+        "training": bench_training(args),
+        "batching": bench_batching(args),
+        "sampling": bench_sampling(args),
+    }
     t, s = record["training"], record["sampling"]
     print(f"threads  : {threads}")
     print(
@@ -213,6 +304,12 @@ def main() -> None:
         f"{t['tokens_per_s']:,.0f} tokens/s, {t['gflops']:.1f} GFLOP/s = {100 * t['fraction_of_peak']:.0f}% of the "
         f"dense matmul peak measured now ({t['matmul_peak_gflops']:.0f} GFLOP/s)"
     )
+    for row in record["batching"]:
+        print(
+            f"batching : {row['chapter']} ({row['model']}, batch {row['batch']} x {row['seq']} tokens): "
+            f"{row['ms_per_step']:.1f} ms/step; {row['k']} runs in one step {row['ms_per_merged_step']:.1f} ms, "
+            f"a ceiling of {row['ceiling']:.2f}x over a loop"
+        )
     print(
         f"sampling : pre-memorization at {s['profile']} ({s['model']}), {s['prompts']} prompts in batches of "
         f"{s['batch']}, up to {s['max_new_tokens']} new tokens at T={s['temperature']}; median of {s['repeats']} "

@@ -93,6 +93,17 @@ def benchmark(root: str | os.PathLike | None = None) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
+def batching_table(record: dict) -> pd.DataFrame | None:
+    """Per language-model chapter's training shape: ms per step at its batch b, K runs merged into one step of
+    batch K·b, and the ceiling K·t(b) / t(K·b) of any batched trainer over a loop (None if the record has none)."""
+    if not record.get("batching"):
+        return None
+    table = pd.DataFrame(record["batching"]).set_index("chapter")
+    return table[["model", "batch", "seq", "k", "ms_per_step", "ms_per_merged_step", "ceiling"]].rename(
+        columns={"k": "K runs", "ms_per_step": "ms/step", "ms_per_merged_step": "ms/step of K·b", "ceiling": "ceiling"}
+    )
+
+
 def sampling_table(record: dict) -> pd.DataFrame:
     """Tokens/s of each sampler and its ratio to ``generate`` (medians over interleaved repeats)."""
     s = record["sampling"]

@@ -195,6 +195,18 @@ def test_performance_page_shows_each_chapters_cost_and_the_benchmark(tmp_path):
                     "matmul_peak_gflops": 50.0,
                     "fraction_of_peak": 0.04,
                 },
+                "batching": [
+                    {
+                        "chapter": "toy",
+                        "model": "toy",
+                        "batch": 8,
+                        "seq": 4,
+                        "k": 4,
+                        "ms_per_step": 2.0,
+                        "ms_per_merged_step": 4.0,
+                        "ceiling": 2.0,
+                    }
+                ],
                 "sampling": {
                     "profile": "cpu",
                     "model": "toy",
@@ -218,7 +230,7 @@ def test_performance_page_shows_each_chapters_cost_and_the_benchmark(tmp_path):
         progress_bar=False,
     )
     text = card.read_text()
-    assert "**4%**" in text and "1.70" in text and "steerlib" in text
+    assert "**4%**" in text and "1.70" in text and "steerlib" in text and "2.00x" in text
 
 
 def test_unglued_numbers_are_found_and_marked_ones_are_not():
