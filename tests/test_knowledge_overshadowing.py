@@ -147,3 +147,15 @@ def test_claims_with_nothing_to_measure_are_not_judged():
     for cid in ("R3a/rho", "R3b", "R3c/own", "R3c/spread"):
         assert claims[cid].verdict == "not judged" and claims[cid].note, cid
     assert claims["R3a/rise"].verdict == "does not hold" and claims["R3d"].verdict == "does not hold"
+
+
+def test_early_claims_read_the_first_checkpoint():
+    s = experiment.PROFILES["cpu"]
+    results = _results({1: 0, 3: 1, 10: 2, 30: 4}, s)
+    for name, log in results.logs.items():  # a first checkpoint where every group answers its popular answer
+        results.logs[name] = experiment.RunLog(
+            np.array([1, 10]), np.vstack([np.arange(4), log.rare[0]]), np.vstack([log.popular] * 2), np.zeros(2)
+        )
+    stats = analysis.statistics(results)
+    assert stats["R3a/early-rise"] == 0.0 and stats["R3c/early-own"] == 1.0 and stats["R3c/early-spread"] == 0.25
+    assert stats["R3a/rise"] == 1.0 and stats["R3c/own"] == 1.0, "the end-of-training claims read the last one"

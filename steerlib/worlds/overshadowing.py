@@ -34,6 +34,7 @@ class Groups:
 
     @property
     def n(self) -> int:
+        """The number of groups G."""
         return len(self.condition)
 
     @property

@@ -21,6 +21,10 @@ from steerlib.measures.statistics import jackknife, over_replicates, spearman
 
 PAPER = "Zhang et al. (2024), arXiv:2407.08039"
 SPEC_OWN = "the spec's own threshold (related-studies.md), not the paper's"
+AFTER = (
+    "added after the cpu results at seeds 0, 271828 and 314159 showed H high early and gone at the end; judged out "
+    "of sample at seeds 161803 and 141421 (the closing note of issue 36)"
+)
 
 # The claims table, fixed before the cpu run: its ledger (ledger.json) records when each claim was registered and
 # every revision since (tests/test_ledger.py fails when a spec changes without a new entry).
@@ -34,7 +38,7 @@ SPECS = (
         threshold=0.9,
         why=f">= 0.9: {SPEC_OWN}; a model that has not learned the rare facts when nothing overshadows them makes "
         "every error look like overshadowing",
-        gates=("R3a*", "R3b", "R3c*", "R3d"),
+        gates=("R3a*", "R3b*", "R3c*", "R3d"),
         dissertation=f"{PAPER}: the rare facts are trained, so their errors are not a lack of exposure",
     ),
     Spec(
@@ -92,6 +96,51 @@ SPECS = (
         why="> 0: the direction both accounts predict; the interval says whether it beats replicate noise",
         dissertation=f"{PAPER} and section 3.4: more exposure makes a fact familiar",
     ),
+    Spec(
+        id="R3a/early-rho",
+        statement="early in training (the first checkpoint, 1/8 of the budget), H rises with the ratio r",
+        statistic="Spearman rho(r, mean H over the replicates) at the first checkpoint",
+        op=">=",
+        threshold=0.8,
+        why=f"R3a/rho's threshold, unchanged; {AFTER}",
+        dissertation=f"{PAPER}: overshadowing grows with the imbalance ratio",
+    ),
+    Spec(
+        id="R3a/early-rise",
+        statement="and by a margin",
+        statistic="H at the largest claimed ratio less H at r = 1, at the first checkpoint",
+        op=">=",
+        threshold=0.2,
+        why=f"R3a/rise's threshold, unchanged; {AFTER}",
+        dissertation=f"{PAPER}: overshadowing grows with the popular fact's share",
+    ),
+    Spec(
+        id="R3b/early",
+        statement="early in training, at r = 10, H rises with the shared-condition length L",
+        statistic="Spearman rho(L, mean H over the replicates) at the first checkpoint",
+        op=">=",
+        threshold=0.8,
+        why=f"R3b's threshold, unchanged; {AFTER}",
+        dissertation=f"{PAPER}: a longer shared condition makes the distinguishing word a smaller part",
+    ),
+    Spec(
+        id="R3c/early-own",
+        statement="early in training, wrong rare answers at r = 10 are the group's own popular answer",
+        statistic="share of wrong rare answers (r = 10) that are the group's popular answer, first checkpoint",
+        op=">=",
+        threshold=0.7,
+        why=f"R3c/own's threshold, unchanged; {AFTER}",
+        dissertation=f"{PAPER} against section 3.4: an input-dependent error, not an input-independent hedge",
+    ),
+    Spec(
+        id="R3c/early-spread",
+        statement="and no single answer takes many of them",
+        statistic="largest share of the wrong rare answers (r = 10) taken by one answer, first checkpoint",
+        op="<=",
+        threshold=0.1,
+        why=f"R3c/spread's threshold, unchanged; {AFTER}",
+        dissertation="section 3.4: the hedge is one prediction for every unfamiliar query",
+    ),
 )
 
 
@@ -110,11 +159,11 @@ def popular_accuracy(log: RunLog, groups: int) -> np.ndarray:
     return (log.popular == np.arange(groups)).mean(1)
 
 
-def error_breakdown(log: RunLog, groups: int) -> dict[str, float]:
-    """At the end of ``log``, the wrong rare answers: how many, the shares that are the group's own popular answer,
-    the most frequent wrong answer (the global mode) when it is not that, and anything else, and the largest
-    share any one answer takes (NaN shares when there is no error)."""
-    final, g = log.rare[-1], np.arange(groups)
+def error_breakdown(log: RunLog, groups: int, at: int = -1) -> dict[str, float]:
+    """At checkpoint ``at`` of ``log`` (default the end), the wrong rare answers: how many, the shares that are the
+    group's own popular answer, the most frequent wrong answer (the global mode) when it is not that, and anything
+    else, and the largest share any one answer takes (NaN shares when there is no error)."""
+    final, g = log.rare[at], np.arange(groups)
     wrong = final != groups + g
     n = int(wrong.sum())
     if n == 0:
@@ -133,23 +182,24 @@ def error_breakdown(log: RunLog, groups: int) -> dict[str, float]:
 
 
 def statistics(results: Results) -> dict[str, float]:
-    """One replicate's value of every per-replicate claim statistic, by claim id."""
-    g = results.groups
-    h = {name: overshadowed(log, g)[-1] for name, log in results.logs.items()}
-    ratios, main = results.ratio_sweep, results.main.name
-    errors = error_breakdown(results.logs[main], g)
-    return {
-        "R3p/gate": float(rare_accuracy(results.logs[ratios[0].name], g)[-1]),
-        "R3a/rise": float(h[ratios[-1].name] - h[ratios[0].name]),
-        "R3c/own": errors["own popular"],
-        "R3c/spread": errors["top answer"],
-        "R3d": float(h[main] - h[results.doubled.name]),
-    }
+    """One replicate's value of every per-replicate claim statistic, by claim id: at the end of the runs, and the
+    early claims at their first checkpoint."""
+    g, ratios, main = results.groups, results.ratio_sweep, results.main.name
+    out = {"R3p/gate": float(rare_accuracy(results.logs[ratios[0].name], g)[-1])}
+    for at, suffix in ((-1, ""), (0, "early-")):
+        h = {name: overshadowed(log, g)[at] for name, log in results.logs.items()}
+        errors = error_breakdown(results.logs[main], g, at)
+        out[f"R3a/{suffix}rise"] = float(h[ratios[-1].name] - h[ratios[0].name])
+        out[f"R3c/{suffix}own"] = errors["own popular"]
+        out[f"R3c/{suffix}spread"] = errors["top answer"]
+        if not suffix:
+            out["R3d"] = float(h[main] - h[results.doubled.name])
+    return out
 
 
-def mean_h(replicates: list[Results], specs: list[RunSpec]) -> np.ndarray:
-    """H at the end of each run of ``specs``, averaged over ``replicates``."""
-    return np.array([np.mean([overshadowed(r.logs[p.name], r.groups)[-1] for r in replicates]) for p in specs])
+def mean_h(replicates: list[Results], specs: list[RunSpec], at: int = -1) -> np.ndarray:
+    """H at checkpoint ``at`` (default the end) of each run of ``specs``, averaged over ``replicates``."""
+    return np.array([np.mean([overshadowed(r.logs[p.name], r.groups)[at] for r in replicates]) for p in specs])
 
 
 def claims(results: Results) -> list[Claim]:
@@ -159,21 +209,29 @@ def claims(results: Results) -> list[Claim]:
     measured = over_replicates([statistics(r) for r in replicates])
     ratios, lengths = results.ratio_sweep, results.length_sweep
 
+    def rho(x: list[float], specs: list[RunSpec], draw: np.ndarray, at: int) -> float:
+        # A rank correlation of four points is a ratio of integers (one adjacent swap: exactly 0.8); rounding off
+        # scipy's last-bit error keeps a verdict at the threshold from turning on floating-point summation.
+        return round(spearman(x, mean_h([replicates[i] for i in draw], specs, at)), 12)
+
     def trends(draw: np.ndarray) -> dict[str, float]:
-        chosen = [replicates[i] for i in draw]
+        r, n = [p.ratio for p in ratios], [p.length for p in lengths]
         return {
-            "R3a/rho": spearman([p.ratio for p in ratios], mean_h(chosen, ratios)),
-            "R3b": spearman([p.length for p in lengths], mean_h(chosen, lengths)),
+            "R3a/rho": rho(r, ratios, draw, -1),
+            "R3b": rho(n, lengths, draw, -1),
+            "R3a/early-rho": rho(r, ratios, draw, 0),
+            "R3b/early": rho(n, lengths, draw, 0),
         }
 
     measured |= {cid: m.clipped(-1.0, 1.0) for cid, m in jackknife(trends, len(replicates)).items()}
-    for cid in ("R3p/gate", "R3c/own", "R3c/spread"):
+    for cid in ("R3p/gate", "R3c/own", "R3c/spread", "R3c/early-own", "R3c/early-spread"):
         measured[cid] = measured[cid].clipped(0.0, 1.0)
+    flat = "H is the same at every {}: a rank correlation is undefined"
+    none = f"no wrong rare answer at r = {results.main.ratio:g} in any replicate: no error to classify"
     degenerate = {  # the book's rule for a statistic with nothing to measure: not judged, with the reason
-        "R3a/rho": "H is the same at every ratio: a rank correlation is undefined",
-        "R3b": "H is the same at every length: a rank correlation is undefined",
-        "R3c/own": f"no wrong rare answer at r = {results.main.ratio:g} in any replicate: no error to classify",
-        "R3c/spread": f"no wrong rare answer at r = {results.main.ratio:g} in any replicate: no error to classify",
+        **{cid: flat.format("ratio") for cid in ("R3a/rho", "R3a/early-rho")},
+        **{cid: flat.format("length") for cid in ("R3b", "R3b/early")},
+        **{cid: none for cid in ("R3c/own", "R3c/spread", "R3c/early-own", "R3c/early-spread")},
     }
     for cid, reason in degenerate.items():
         if np.isnan(measured[cid].value):

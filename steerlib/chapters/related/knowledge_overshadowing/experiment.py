@@ -44,6 +44,7 @@ class RunSpec:
 
     @property
     def name(self) -> str:
+        """The run's name, e.g. ``"r=10 L=4 n=2"`` (its key in :attr:`Results.logs`)."""
         return f"r={self.ratio:g} L={self.length} n={self.rare}"
 
 

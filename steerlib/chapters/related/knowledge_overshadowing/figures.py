@@ -41,6 +41,7 @@ def plot_sweeps(results: Results) -> plt.Figure:
     _sweep(right, [p.length for p in lengths], _finals(results, lengths, overshadowed), "mean")
     right.set(xscale="log", xlabel="shared-condition length L (words)", title=f"r = {lengths[0].ratio:g}")
     right.set_xticks([p.length for p in lengths], [str(p.length) for p in lengths])
+    right.xaxis.set_minor_formatter(plt.NullFormatter())
     left.set_ylim(-0.05, 1.05)
     return fig
 
@@ -70,22 +71,25 @@ def plot_over_training(results: Results) -> plt.Figure:
 
 
 def plot_errors(results: Results) -> plt.Figure:
-    """Where the wrong rare answers go at the end of each run of the ratio sweep: the group's own popular answer,
-    the most frequent wrong answer (the global mode) or another answer, pooled over the replicates (bar labels: the
-    number of errors)."""
-    fig, ax = plt.subplots(figsize=(5.5, 3.2), constrained_layout=True)
+    """Where the wrong rare answers go, at the first checkpoint and at the end of each run of the ratio sweep: the
+    group's own popular answer, the most frequent wrong answer (the global mode: what a hedge gives) or another
+    answer, pooled over the replicates (above each bar: the number of errors)."""
+    fig, axes = plt.subplots(1, 2, figsize=(9.5, 3.3), sharey=True, constrained_layout=True)
     parts = ("own popular", "global mode", "other")
     specs = [*results.ratio_sweep, results.extra_run]
-    for i, spec in enumerate(specs):
-        rows = [error_breakdown(r.logs[spec.name], r.groups) for r in [results, *results.others]]
-        n = sum(row["errors"] for row in rows)
-        shares = [sum(row[p] * row["errors"] for row in rows if row["errors"]) / n if n else 0.0 for p in parts]
-        bottom = 0.0
-        for part, share, colour in zip(parts, shares, ("C3", "C0", "0.7")):
-            ax.bar(i, share, bottom=bottom, color=colour, label=part if i == 0 else None)
-            bottom += share
-        ax.text(i, 1.02, f"{n}", ha="center", fontsize=8)
-    ax.set_xticks(range(len(specs)), [f"r = {p.ratio:g}" for p in specs])
-    ax.set(ylabel="share of wrong rare answers", ylim=(0, 1.12))
-    ax.legend(frameon=False, fontsize=8, loc="center left", bbox_to_anchor=(1, 0.5))
+    replicates = [results, *results.others]
+    for ax, at in zip(axes, (0, -1)):
+        for i, spec in enumerate(specs):
+            rows = [error_breakdown(r.logs[spec.name], r.groups, at) for r in replicates]
+            n = sum(row["errors"] for row in rows)
+            shares = [sum(row[p] * row["errors"] for row in rows if row["errors"]) / n if n else 0.0 for p in parts]
+            bottom = 0.0
+            for part, share, colour in zip(parts, shares, ("C3", "C0", "0.7")):
+                ax.bar(i, share, bottom=bottom, color=colour, label=part if i == 0 else None)
+                bottom += share
+            ax.text(i, 1.02, f"{n}", ha="center", fontsize=8)
+        ax.set_xticks(range(len(specs)), [f"r = {p.ratio:g}" for p in specs])
+        ax.set_title("first checkpoint" if at == 0 else "end of training")
+    axes[0].set(ylabel="share of wrong rare answers", ylim=(0, 1.12))
+    axes[1].legend(frameon=False, fontsize=8, loc="center left", bbox_to_anchor=(1, 0.5))
     return fig
