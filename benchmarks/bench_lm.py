@@ -37,6 +37,7 @@ from transformers import CompileConfig, GenerationConfig
 
 from steerlib.chapters.hallucination.unfamiliar_examples import PROFILES as UNFAMILIAR
 from steerlib.chapters.reasoning.pre_memorization import PROFILES as PREMEM
+from steerlib.chapters.reasoning.pre_memorization.experiment import grid as premem_grid
 from steerlib.chapters.related.knowledge_overshadowing import PROFILES as OVERSHADOWING
 from steerlib.core.cache import RunCache
 from steerlib.core.runtime import set_threads
@@ -127,17 +128,17 @@ def _step_ms(model, opt, batch: int, seq: int, vocab: int, repeats: int) -> floa
 
 
 def batching_shapes() -> list[dict]:
-    """The training shapes of the language-model chapters at cpu: model width, batch, mean sequence length, and K,
-    the runs of one replicate a batched trainer could merge."""
+    """The training shapes of the language-model chapters at cpu: model width, batch, mean sequence length (the
+    finetuning problems' for the pretraining too: the same task), and K, the runs a batched trainer could merge (a
+    replicate's runs; the replicates for the pretraining)."""
     premem, over = PREMEM["cpu"], OVERSHADOWING["cpu"]
     task_tok = word_tokenizer(running_totals.vocabulary(premem.task))
     _, train, _, _, _ = running_totals.splits(premem.task, 8, premem.n_train, 8, 0)
-    ids, labels = join(encode_prompts(task_tok, train["prompt"]), encode_responses(task_tok, train["response"]))
+    ids, _ = join(encode_prompts(task_tok, train["prompt"]), encode_responses(task_tok, train["response"]))
     groups = overshadowing.make_groups(over.groups, max(over.lengths), np.random.default_rng(0))
     facts = overshadowing.facts(groups, over.length, over.ratio, over.rare, over.slots)
     world_tok = word_tokenizer(groups.vocabulary())
     fact_ids, _ = join(encode_prompts(world_tok, facts["prompt"]), encode_responses(world_tok, facts["response"]))
-    grid = len(premem.lrs) * (len(premem.epochs) + len(premem.fractions))
     return [
         {
             "chapter": "pre-memorization (finetuning grid)",
@@ -145,7 +146,7 @@ def batching_shapes() -> list[dict]:
             "batch": premem.batch_size,
             "seq": round(np.mean([len(i) for i in ids])),
             "vocab": len(task_tok),
-            "k": grid,
+            "k": len(premem_grid(premem)),  # the grid's runs (their step counts differ: a ceiling)
         },
         {
             "chapter": "pre-memorization (pretraining)",
@@ -161,7 +162,7 @@ def batching_shapes() -> list[dict]:
             "batch": over.batch_size,
             "seq": round(np.mean([len(i) for i in fact_ids])),
             "vocab": len(world_tok),
-            "k": len(over.runs),
+            "k": len(over.runs) - 1,  # the claimed runs, which share their step count
         },
     ]
 

@@ -100,7 +100,7 @@ def batching_table(record: dict) -> pd.DataFrame | None:
         return None
     table = pd.DataFrame(record["batching"]).set_index("chapter")
     return table[["model", "batch", "seq", "k", "ms_per_step", "ms_per_merged_step", "ceiling"]].rename(
-        columns={"k": "K runs", "ms_per_step": "ms/step", "ms_per_merged_step": "ms/step of K·b", "ceiling": "ceiling"}
+        columns={"k": "K runs", "ms_per_step": "ms/step", "ms_per_merged_step": "ms/step of K·b"}
     )
 
 

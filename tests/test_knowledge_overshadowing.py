@@ -65,15 +65,16 @@ def _log(rare: list[int], popular: list[int] | None = None) -> experiment.RunLog
 
 
 def test_h_accuracy_and_the_error_breakdown_by_hand():
-    # 4 groups: answers 0-3 popular, 4-7 rare, 8-11 filler. Group 0 right (4); 1 and 2 their own popular (1, 2);
-    # group 3 the filler answer 8.
-    log = _log([4, 1, 2, 8])
-    assert analysis.overshadowed(log, 4)[-1] == 0.5 and analysis.rare_accuracy(log, 4)[-1] == 0.25
-    assert analysis.popular_accuracy(log, 4)[-1] == 1.0
-    errors = analysis.error_breakdown(log, 4)
-    assert errors["errors"] == 3 and errors["own popular"] == pytest.approx(2 / 3)
-    assert errors["global mode"] == pytest.approx(1 / 3) and errors["other"] == 0.0
-    assert errors["top answer"] == pytest.approx(1 / 3)
+    # 5 groups: answers 0-4 popular, 5-9 rare, 10-14 filler. Group 0 right (5); 1 and 2 their own popular (1, 2);
+    # groups 3 and 4 the same answer, group 0's filler answer 10: the global mode.
+    log = _log([5, 1, 2, 10, 10])
+    assert analysis.overshadowed(log, 5)[-1] == 0.4 and analysis.rare_accuracy(log, 5)[-1] == 0.2
+    assert analysis.popular_accuracy(log, 5)[-1] == 1.0
+    errors = analysis.error_breakdown(log, 5)
+    assert errors["errors"] == 4 and errors["own popular"] == 0.5 and errors["global mode"] == 0.5
+    assert errors["other"] == 0.0 and errors["top answer"] == 0.5
+    once = analysis.error_breakdown(_log([5, 1, 2, 10, 11]), 5)  # no other answer given twice: no global mode
+    assert once["global mode"] == 0.0 and once["other"] == 0.5 and once["top answer"] == 0.25
     hedge = analysis.error_breakdown(_log([9, 9, 9, 9]), 4)  # one answer for every rare query: a hedge
     assert hedge["own popular"] == 0.0 and hedge["top answer"] == 1.0 and hedge["global mode"] == 1.0
     assert np.isnan(analysis.error_breakdown(_log([4, 5, 6, 7]), 4)["own popular"]), "no error, no breakdown"
@@ -95,7 +96,8 @@ def test_claims_read_the_sweeps_of_the_results():
     one.others = [_results({1: 0, 3: 1, 10: 3, 30: 4}, s, 1), _results({1: 0, 3: 2, 10: 2, 30: 4}, s, 2)]
     stats = analysis.statistics(one)
     assert stats["R3p/gate"] == 1.0 and stats["R3a/rise"] == 1.0
-    assert stats["R3c/own"] == 1.0 and stats["R3c/spread"] == 0.5  # two errors, each its own group's answer
+    assert stats["R3c/own"] == 1.0, "two errors, each its own group's answer"
+    assert np.isnan(stats["R3c/spread"]), "two errors cannot spread below one answer in ten"
     claims = {c.id: c for c in analysis.claims(one)}
     assert claims["R3a/rho"].value == pytest.approx(1.0) and claims["R3b"].value == pytest.approx(1.0)
     assert claims["R3d"].value == pytest.approx(np.mean([2 - 3, 3 - 3, 2 - 3]) / 4), "H(n) - H(2n): 3 of 4 at 2n"
@@ -146,7 +148,8 @@ def test_claims_with_nothing_to_measure_are_not_judged():
     claims = {c.id: c for c in analysis.claims(flat)}
     for cid in ("R3a/rho", "R3b", "R3c/own", "R3c/spread"):
         assert claims[cid].verdict == "not judged" and claims[cid].note, cid
-    assert claims["R3a/rise"].verdict == "does not hold" and claims["R3d"].verdict == "does not hold"
+    assert claims["R3d"].verdict == "not judged", "H = 0 with n and 2n copies: nothing to lower"
+    assert claims["R3a/rise"].verdict == "does not hold"
 
 
 def test_early_claims_read_the_first_checkpoint():
@@ -157,5 +160,15 @@ def test_early_claims_read_the_first_checkpoint():
             np.array([1, 10]), np.vstack([np.arange(4), log.rare[0]]), np.vstack([log.popular] * 2), np.zeros(2)
         )
     stats = analysis.statistics(results)
-    assert stats["R3a/early-rise"] == 0.0 and stats["R3c/early-own"] == 1.0 and stats["R3c/early-spread"] == 0.25
+    assert stats["R3a/early-rise"] == 0.0 and stats["R3c/early-own"] == 1.0
     assert stats["R3a/rise"] == 1.0 and stats["R3c/own"] == 1.0, "the end-of-training claims read the last one"
+
+
+def test_r3d_reads_the_end_of_the_runs():
+    s = experiment.PROFILES["cpu"]
+    results = _results({10: 2}, s)  # at the end: H = 2/4 with n copies, 3/4 with 2n (L = 4 gives 3)
+    for name, log in results.logs.items():  # a first checkpoint where no rare query is overshadowed
+        results.logs[name] = experiment.RunLog(
+            np.array([1, 10]), np.vstack([4 + np.arange(4), log.rare[0]]), np.vstack([log.popular] * 2), np.zeros(2)
+        )
+    assert analysis.statistics(results)["R3d"] == pytest.approx(-0.25)

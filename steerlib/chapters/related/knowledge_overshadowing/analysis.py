@@ -6,11 +6,14 @@ balanced control (r = 1) learns its rare facts; it gates every evidence claim. R
 ratio; R3b: with the shared-condition length; R3c: wrong rare answers are the group's own popular answer and spread
 over many answers (a hedge would put them on one); R3d: doubling the rare exposures lowers H. The trends (R3a/rho,
 R3b) are rank correlations of the replicates' mean H, with jackknife intervals; the rest are per-replicate values
-averaged with prediction intervals. Everything is read at the end of each run (the training budget)."""
+averaged with prediction intervals. The claims are read at the end of each run (the training budget); the ``early``
+claims, added after results, read the same statistics at the first checkpoint, when the rare facts have been seen
+but not yet learned."""
 
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 import pandas as pd
@@ -98,7 +101,7 @@ SPECS = (
     ),
     Spec(
         id="R3a/early-rho",
-        statement="early in training (the first checkpoint, 1/8 of the budget), H rises with the ratio r",
+        statement="early in training (at the first checkpoint), H rises with the ratio r",
         statistic="Spearman rho(r, mean H over the replicates) at the first checkpoint",
         op=">=",
         threshold=0.8,
@@ -161,17 +164,20 @@ def popular_accuracy(log: RunLog, groups: int) -> np.ndarray:
 
 def error_breakdown(log: RunLog, groups: int, at: int = -1) -> dict[str, float]:
     """At checkpoint ``at`` of ``log`` (default the end), the wrong rare answers: how many, the shares that are the
-    group's own popular answer, the most frequent wrong answer (the global mode) when it is not that, and anything
-    else, and the largest share any one answer takes (NaN shares when there is no error)."""
-    final, g = log.rare[at], np.arange(groups)
-    wrong = final != groups + g
+    group's own popular answer, the global mode (the most frequent other wrong answer, when it is given at least
+    twice) and anything else, and the largest share any one answer takes (NaN shares when there is no error)."""
+    answered, g = log.rare[at], np.arange(groups)
+    wrong = answered != groups + g
     n = int(wrong.sum())
     if n == 0:
         return {"errors": 0, "own popular": np.nan, "global mode": np.nan, "other": np.nan, "top answer": np.nan}
-    answers = final[wrong]
+    answers = answered[wrong]
     own = answers == g[wrong]
-    values, counts = np.unique(answers[~own], return_counts=True) if (~own).any() else (np.array([-1]), [0])
-    mode = (answers == values[np.argmax(counts)]) & ~own
+    mode = np.zeros_like(own)
+    if (~own).any():
+        values, counts = np.unique(answers[~own], return_counts=True)
+        if counts.max() >= 2:
+            mode = (answers == values[np.argmax(counts)]) & ~own
     return {
         "errors": n,
         "own popular": float(own.mean()),
@@ -181,19 +187,25 @@ def error_breakdown(log: RunLog, groups: int, at: int = -1) -> dict[str, float]:
     }
 
 
+def _threshold(cid: str) -> float:
+    return next(s.threshold for s in SPECS if s.id == cid)
+
+
 def statistics(results: Results) -> dict[str, float]:
     """One replicate's value of every per-replicate claim statistic, by claim id: at the end of the runs, and the
     early claims at their first checkpoint."""
     g, ratios, main = results.groups, results.ratio_sweep, results.main.name
     out = {"R3p/gate": float(rare_accuracy(results.logs[ratios[0].name], g)[-1])}
+    fewest = math.ceil(1 / _threshold("R3c/spread"))  # fewer errors cannot spread below the threshold
     for at, suffix in ((-1, ""), (0, "early-")):
         h = {name: overshadowed(log, g)[at] for name, log in results.logs.items()}
         errors = error_breakdown(results.logs[main], g, at)
         out[f"R3a/{suffix}rise"] = float(h[ratios[-1].name] - h[ratios[0].name])
         out[f"R3c/{suffix}own"] = errors["own popular"]
-        out[f"R3c/{suffix}spread"] = errors["top answer"]
-        if not suffix:
-            out["R3d"] = float(h[main] - h[results.doubled.name])
+        out[f"R3c/{suffix}spread"] = errors["top answer"] if errors["errors"] >= fewest else np.nan
+    end = {name: overshadowed(log, g)[-1] for name, log in results.logs.items()}
+    both = (end[main], end[results.doubled.name])
+    out["R3d"] = float(both[0] - both[1]) if max(both) > 0 else np.nan  # H = 0 in both has nothing to lower
     return out
 
 
@@ -228,10 +240,16 @@ def claims(results: Results) -> list[Claim]:
         measured[cid] = measured[cid].clipped(0.0, 1.0)
     flat = "H is the same at every {}: a rank correlation is undefined"
     none = f"no wrong rare answer at r = {results.main.ratio:g} in any replicate: no error to classify"
+    few = (
+        f"fewer than {math.ceil(1 / _threshold('R3c/spread'))} wrong rare answers at r = {results.main.ratio:g} in "
+        "every replicate: one answer takes more than the threshold's share whatever the errors are"
+    )
     degenerate = {  # the book's rule for a statistic with nothing to measure: not judged, with the reason
         **{cid: flat.format("ratio") for cid in ("R3a/rho", "R3a/early-rho")},
         **{cid: flat.format("length") for cid in ("R3b", "R3b/early")},
-        **{cid: none for cid in ("R3c/own", "R3c/spread", "R3c/early-own", "R3c/early-spread")},
+        **{cid: none for cid in ("R3c/own", "R3c/early-own")},
+        **{cid: few for cid in ("R3c/spread", "R3c/early-spread")},
+        "R3d": "H is 0 with n and with 2n rare copies in every replicate: nothing to lower",
     }
     for cid, reason in degenerate.items():
         if np.isnan(measured[cid].value):

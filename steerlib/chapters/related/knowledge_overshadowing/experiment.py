@@ -59,7 +59,7 @@ class Settings:
     ratio: float = 10  # r of the length sweep, of the error breakdown and of the doubled rare exposures
     rare: int = 2  # n: copies of each rare fact
     slots: int = 64  # sequences per group in every claimed run: popular, rare and filler copies
-    extra_ratio: float = 100  # one more ratio, reported and not claimed (its run has no fillers, so more steps)
+    extra_ratio: float = 100  # one more ratio, reported and not claimed (its run has no fillers: its own steps)
     epochs: float = 8  # chosen by the gate pilot (the chapter's first table)
     pilot_epochs: tuple[float, ...] = (3, 4, 5, 6, 8, 10)  # the gate pilot's budgets: r = 1 runs, replicate 0
     batch_size: int = 64
@@ -79,6 +79,15 @@ class Settings:
         check_ranges("pilot_epochs", self.pilot_epochs, 0, open_low=True)
         check_range("lr", self.lr, 0, open_low=True)
         check_ranges("checkpoints", self.checkpoints, 0, 1, open_low=True)
+        for name in ("ratios", "lengths"):
+            if list(getattr(self, name)) != sorted(set(getattr(self, name))):
+                raise ValueError(f"{name}={getattr(self, name)} must be increasing: the claims read its ends")
+        if self.ratios[0] != 1:
+            raise ValueError(f"ratios={self.ratios} must start at 1: the balanced control (the gate and R3a's rise)")
+        if self.extra_ratio in self.ratios:
+            raise ValueError(
+                f"extra_ratio={self.extra_ratio} is one of ratios={self.ratios}: it is the run not claimed"
+            )
         if self.length not in self.lengths or self.ratio not in self.ratios:
             raise ValueError(
                 f"length={self.length} must be one of lengths={self.lengths} and ratio={self.ratio} one of "
@@ -112,9 +121,8 @@ class Settings:
 
     @property
     def extra_run(self) -> RunSpec:
-        """r = ``extra_ratio`` with no fillers (more sequences, so more steps, if they do not fit in ``slots``)."""
-        popular = round(self.extra_ratio * self.rare)
-        return RunSpec(self.extra_ratio, self.length, self.rare, max(popular + self.rare, self.slots))
+        """r = ``extra_ratio`` with no fillers: the popular and rare copies alone, so its own number of steps."""
+        return RunSpec(self.extra_ratio, self.length, self.rare, round(self.extra_ratio * self.rare) + self.rare)
 
     @property
     def runs(self) -> tuple[RunSpec, ...]:
@@ -126,8 +134,8 @@ class Settings:
         return math.ceil((epochs or self.epochs) * self.groups * spec.slots / self.batch_size)
 
 
-# smoke: seconds; cpu: 32 groups, 3 replicates, every run 256 steps (r = 100: 808); paper: the hub model, 64 groups
-# and the spec's 15 epochs with r = 100 on every replicate.
+# smoke: seconds; cpu: 32 groups, 3 replicates, every claimed run 256 steps (r = 100: 808); paper: the hub model,
+# 64 groups and the spec's 15 epochs.
 PROFILES = {
     "smoke": Settings(
         groups=6,
@@ -145,8 +153,6 @@ PROFILES = {
     "cpu": Settings(),
     "paper": Settings(
         groups=64,
-        ratios=(1, 3, 10, 30, 100),
-        slots=208,
         epochs=15,
         pilot_epochs=(3, 5, 10, 15),
         lr=1e-5,
@@ -212,7 +218,7 @@ class Experiment:
         del settings["pilot_epochs"]
         return {"settings": settings, "spec": spec, "streams": streams, **({"epochs": epochs} if epochs else {})}
 
-    def first_answers(self, model, kind: str, length: int) -> np.ndarray:
+    def first_answers(self, model: PreTrainedModel, kind: str, length: int) -> np.ndarray:
         """(G,) index of the answer ``model`` ranks first for each group's ``kind`` query with ``length`` words."""
         prompts = [self.world.query(kind, g, length) for g in range(self.world.n)]
         if all(len(ids) == 1 for ids in encode_responses(self.tok, self.answers, eos=False)):
@@ -222,7 +228,7 @@ class Experiment:
         return logp.argmax(1).numpy()
 
 
-def _finetune(ex: Experiment, spec: RunSpec, epochs: float | None, progress: bool = True) -> RunLog:
+def _finetune(ex: Experiment, spec: RunSpec, epochs: float | None) -> RunLog:
     s = ex.s
     steps = s.steps(spec, epochs)
     marks = sorted({max(1, round(f * steps)) for f in s.checkpoints})
@@ -245,7 +251,6 @@ def _finetune(ex: Experiment, spec: RunSpec, epochs: float | None, progress: boo
         ex.run.device,
         desc=spec.name,
         on_step=log,
-        progress=progress,
     )
     return RunLog(
         step=np.array(marks),
@@ -255,11 +260,11 @@ def _finetune(ex: Experiment, spec: RunSpec, epochs: float | None, progress: boo
     )
 
 
-def train_run(ex: Experiment, spec: RunSpec, epochs: float | None = None, progress: bool = True) -> RunLog:
-    """One run from the replicate's initial weights (for ``epochs``, default the settings'), evaluated at the
-    checkpoints and cached as a whole."""
-    key = ex.run_key(spec, epochs)
-    return ex.run.cache.cached(RUN_KIND, key, lambda: _finetune(ex, spec, epochs, progress), as_type=RunLog)
+def train_run(ex: Experiment, spec: RunSpec, epochs: float | None = None) -> RunLog:
+    """One run from the replicate's initial weights (for ``epochs``, default the settings': a pilot budget equal to
+    them is the same run), evaluated at the checkpoints and cached as a whole."""
+    epochs = None if epochs == ex.s.epochs else epochs
+    return ex.run.cache.cached(RUN_KIND, ex.run_key(spec, epochs), lambda: _finetune(ex, spec, epochs), as_type=RunLog)
 
 
 def pilot_spec(s: Settings) -> RunSpec:

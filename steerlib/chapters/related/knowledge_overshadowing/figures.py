@@ -5,7 +5,12 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from steerlib.chapters.related.knowledge_overshadowing.analysis import error_breakdown, overshadowed, rare_accuracy
+from steerlib.chapters.related.knowledge_overshadowing.analysis import (
+    SPECS,
+    error_breakdown,
+    overshadowed,
+    rare_accuracy,
+)
 from steerlib.chapters.related.knowledge_overshadowing.experiment import Results, RunSpec
 
 PAPER_H = {10: 0.785, 25: 0.862, 50: 0.963, 100: 1.0}  # the paper's Table 3 (Llama-2-7B), as the spec quotes it
@@ -62,7 +67,8 @@ def plot_over_training(results: Results) -> plt.Figure:
             )
     axes[0].set_ylabel("H")
     axes[1].set_ylabel("rare-fact accuracy")
-    axes[1].axhline(0.9, color="k", ls=":", lw=1, label="gate (r = 1)")
+    gate = next(s.threshold for s in SPECS if s.id == "R3p/gate")
+    axes[1].axhline(gate, color="k", ls=":", lw=1, label="gate (r = 1)")
     for ax in axes:
         ax.set_xlabel("optimizer step")
         ax.set_ylim(-0.05, 1.05)
