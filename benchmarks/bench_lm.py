@@ -41,7 +41,7 @@ from steerlib.chapters.reasoning.pre_memorization.experiment import grid as prem
 from steerlib.chapters.related.knowledge_overshadowing import PROFILES as OVERSHADOWING
 from steerlib.core.cache import RunCache
 from steerlib.core.runtime import set_threads
-from steerlib.lm.base import pretrained_base
+from steerlib.lm.base import build_base, pretrained_base
 from steerlib.lm.models import build_model, tiny_config
 from steerlib.lm.sampling import sample
 from steerlib.lm.sft import SFTConfig, train_sft
@@ -172,8 +172,7 @@ def bench_batching(args) -> list[dict]:
     rows = []
     for shape in batching_shapes():
         b = shape["base"]
-        tok = word_tokenizer([f"w{i}" for i in range(shape["vocab"] - 4)])  # the vocabulary's size only
-        model = build_model(tiny_config(tok, b.arch, b.d_model, b.n_layers, b.n_heads, b.max_len), seed=0)
+        model, tok = build_base(b, [f"w{i}" for i in range(shape["vocab"] - 4)], 0)  # the vocabulary's size only
         opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
         one = _step_ms(model, opt, shape["batch"], shape["seq"], len(tok), args.repeats * 5)
         merged = _step_ms(model, opt, shape["k"] * shape["batch"], shape["seq"], len(tok), args.repeats)

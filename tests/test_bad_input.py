@@ -851,6 +851,20 @@ TABLE: list[tuple[str, str, Callable, type, str]] = [
         "steps=1.5",
     ),
     (
+        "chapters.reasoning.common.finetune_config",
+        R,
+        lambda: reasoning_common.finetune_config(book.chapter("pre-memorization").profiles["smoke"], run(), 0, 1e-3),
+        V,
+        "steps=0",
+    ),
+    (
+        "chapters.reasoning.common.finetune_config",
+        T,
+        lambda: reasoning_common.finetune_config(book.chapter("pre-memorization").profiles["smoke"], None, 5, 1e-3),
+        TE,
+        "run=None",
+    ),
+    (
         "chapters.reasoning.common.pretrained_on_task",
         T,
         lambda: reasoning_common.pretrained_on_task(
@@ -1156,6 +1170,9 @@ TABLE: list[tuple[str, str, Callable, type, str]] = [
     ("lm.base.BaseModelConfig", R, lambda: base.BaseModelConfig(n_layers=0), V, "n_layers=0"),
     ("lm.base.BaseModelConfig", R, lambda: base.BaseModelConfig(arch="rnn"), V, "arch='rnn'"),
     ("lm.base.BaseModelConfig", E, lambda: base.BaseModelConfig(model=""), V, "model=''"),
+    ("lm.base.build_base", T, lambda: base.build_base({"model": "tiny"}, ["a"], 0), TE, "cfg="),
+    ("lm.base.build_base", R, lambda: base.build_base(base.BaseModelConfig(), ["a"], -1), V, "seed=-1"),
+    ("lm.base.build_base", E, lambda: base.build_base(base.BaseModelConfig(), [], 0), V, "vocabulary=.*empty"),
     ("lm.base.corpus_digest", T, lambda: base.corpus_digest("text"), TE, "texts='text'"),
     ("lm.base.corpus_digest", E, lambda: base.corpus_digest([]), V, "texts=.*empty"),
     (

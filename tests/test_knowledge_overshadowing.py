@@ -172,3 +172,16 @@ def test_r3d_reads_the_end_of_the_runs():
             np.array([1, 10]), np.vstack([4 + np.arange(4), log.rare[0]]), np.vstack([log.popular] * 2), np.zeros(2)
         )
     assert analysis.statistics(results)["R3d"] == pytest.approx(-0.25)
+
+
+def test_pooled_errors_weigh_each_replicate_by_its_errors():
+    s = experiment.PROFILES["cpu"]
+    one = _results({10: 2}, s)  # r = 10: two errors, both the group's own popular answer
+    other = _results({10: 0}, s, 1)
+    other.logs[s.main.name] = _log([8, 5, 6, 7])  # one error: group 0 gives group 0's filler answer
+    one.others = [other]
+    pooled = analysis.pooled_errors(one, s.main.name)
+    assert pooled["errors"] == 3 and pooled["own popular"] == pytest.approx(2 / 3)
+    assert pooled["other"] == pytest.approx(1 / 3)
+    assert pooled["top answer"] == pytest.approx((2 * 0.5 + 1 * 1.0) / 3), "each replicate's share, weighted"
+    assert analysis.mean_curve(one, s.main.name, analysis.overshadowed) == pytest.approx([0.25])

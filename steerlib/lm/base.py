@@ -71,6 +71,19 @@ def corpus_digest(texts: Sequence[str]) -> str:
     return hashlib.sha256("\n".join(texts).encode()).hexdigest()[:16]
 
 
+def build_base(
+    cfg: BaseModelConfig, vocabulary: Sequence[str], seed: int, cache: RunCache | None = None
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """The base model of ``cfg`` before any training on the world, and its tokenizer: a tiny model on a word
+    tokenizer of ``vocabulary`` (initial weights from ``seed``), or the pretrained causal LM ``cfg.model`` and its
+    own tokenizer (``vocabulary`` and ``seed`` unused)."""
+    check_type("cfg", cfg, BaseModelConfig, "a BaseModelConfig")
+    if cfg.model != "tiny":
+        return load_causal_lm(cfg.model, cache)
+    tok = word_tokenizer(check_nonempty("vocabulary", check_strings("vocabulary", vocabulary)))
+    return build_model(tiny_config(tok, cfg.arch, cfg.d_model, cfg.n_layers, cfg.n_heads, cfg.max_len), seed), tok
+
+
 def pretrained_base(
     cfg: BaseModelConfig,
     vocabulary: Sequence[str],
@@ -94,11 +107,7 @@ def pretrained_base(
     check_seed("seed", seed, RUN_SEED_MAX)
     check_type("cache", cache, RunCache, "a RunCache")
     check_type("key", key, dict, "a dict describing the world")
-    if cfg.model == "tiny":
-        tok = word_tokenizer(vocabulary)
-        model = build_model(tiny_config(tok, cfg.arch, cfg.d_model, cfg.n_layers, cfg.n_heads, cfg.max_len), seed)
-    else:
-        model, tok = load_causal_lm(cfg.model, cache)
+    model, tok = build_base(cfg, vocabulary, seed, cache)
     full_key = {**key, "base": cfg, "pretrain": pretrain, "seed": seed, "stage": "pretrain"}
     losses = train_sft(
         model, lambda: tokenize_sft(corpus, tok), pretrain, pad_id(tok), device, cache, full_key, desc="pretrain"

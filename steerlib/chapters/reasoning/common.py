@@ -75,6 +75,23 @@ def finetune_order(run: Run) -> int:
     return substream(run.stream("order"), "finetune")
 
 
+def finetune_config(settings, run: Run, steps: int, lr: float, **extra) -> SFTConfig:
+    """The finetuning recipe of every Part III-style run: ``steps`` at peak rate ``lr`` with the settings' batch,
+    warm-up and clipping, linear warm-up and decay, and the replicate's :func:`finetune_order` (``extra``: other
+    :class:`~steerlib.lm.sft.SFTConfig` fields, e.g. ``checkpoint_every``)."""
+    check_type("run", run, Run, "the Run from chapter.start")
+    return SFTConfig(
+        steps=steps,
+        batch_size=settings.batch_size,
+        lr=lr,
+        warmup=settings.warmup,
+        schedule="linear",
+        grad_clip=settings.grad_clip,
+        seed=finetune_order(run),
+        **extra,
+    )
+
+
 def checkpoint_sampling(run: Run, step: int) -> int:
     """The seed of the responses sampled at checkpoint ``step`` of a finetuning run: the ``sampling`` stream's
     sub-stream ("checkpoint", step); every run of a replicate samples its step ``step`` with it."""

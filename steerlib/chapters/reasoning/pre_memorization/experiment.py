@@ -270,16 +270,7 @@ def _finetune(ex: Experiment, spec: RunSpec, progress: bool) -> RunLog:
         }
         ex.cache.save_checkpoint(RUN_KIND, key, rows)
 
-    cfg = SFTConfig(
-        steps=steps,
-        batch_size=s.batch_size,
-        lr=spec.lr,
-        warmup=s.warmup,
-        schedule="linear",
-        grad_clip=s.grad_clip,
-        seed=common.finetune_order(ex.run),
-        checkpoint_every=max(steps // SAVES_PER_RUN, 1),
-    )
+    cfg = common.finetune_config(s, ex.run, steps, spec.lr, checkpoint_every=max(steps // SAVES_PER_RUN, 1))
     sft_key = {"run": key}  # train_sft's checkpoints (weights, optimizer, schedule, losses), so a killed run resumes
     losses = train_sft(
         model,

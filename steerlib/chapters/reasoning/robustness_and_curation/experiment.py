@@ -264,15 +264,7 @@ def _finetune(
             m.eval()
             on_checkpoint(m, step)
 
-    cfg = SFTConfig(
-        steps=steps,
-        batch_size=s.batch_size,
-        lr=lr,
-        warmup=s.warmup,
-        schedule="linear",
-        grad_clip=s.grad_clip,
-        seed=common.finetune_order(ex.run),
-    )
+    cfg = common.finetune_config(s, ex.run, steps, lr)
     train_sft(
         model,
         tokenize_sft(as_dataset(examples), ex.tok),
@@ -390,15 +382,7 @@ def ifd_scorer(ex: Experiment):
     """The IFD scorer: the pretrained model finetuned on the split disjoint from D (its weights cached)."""
     s = ex.s
     model = copy.deepcopy(ex.base.model).to(ex.device)
-    cfg = SFTConfig(
-        steps=math.ceil(s.epochs * len(ex.scorer_set) / s.batch_size),
-        batch_size=s.batch_size,
-        lr=s.lr,
-        warmup=s.warmup,
-        schedule="linear",
-        grad_clip=s.grad_clip,
-        seed=common.finetune_order(ex.run),
-    )
+    cfg = common.finetune_config(s, ex.run, math.ceil(s.epochs * len(ex.scorer_set) / s.batch_size), s.lr)
     key = {"pretrain": ex.base.key, "ifd-scorer": corpus_digest([e.response for e in ex.scorer_set])}
     train_sft(
         model,

@@ -17,9 +17,11 @@ from steerlib.chapters.related.knowledge_overshadowing.analysis import (
     claims,
     error_breakdown,
     extra,
+    mean_curve,
     overshadowed,
     peak_table,
     pilot_table,
+    pooled_errors,
     rare_accuracy,
     run_table,
 )

@@ -22,8 +22,8 @@ from transformers import PreTrainedModel
 from steerlib.core.chapter import Run, check_run, replicated
 from steerlib.core.checks import check_range, check_ranges
 from steerlib.core.jobs import Job, Stage, per_replicate_runs, results_stage
-from steerlib.lm.base import BaseModelConfig
-from steerlib.lm.models import build_model, load_causal_lm, load_tokenizer, tiny_config
+from steerlib.lm.base import BaseModelConfig, build_base
+from steerlib.lm.models import load_tokenizer
 from steerlib.lm.scoring import choice_logprobs, next_token_choice
 from steerlib.lm.sft import SFTConfig, train_sft
 from steerlib.lm.tokenizer import encode_responses, pad_id, tokenize_sft, word_tokenizer
@@ -204,11 +204,7 @@ class Experiment:
 
     def fresh_model(self) -> PreTrainedModel:
         """The initial model: a tiny one from the ``init`` stream, or the pretrained one loaded afresh."""
-        b = self.s.base
-        if b.model != "tiny":
-            return load_causal_lm(b.model, self.run.cache)[0]
-        config = tiny_config(self.tok, b.arch, b.d_model, b.n_layers, b.n_heads, b.max_len)
-        return build_model(config, self.run.stream("init"))
+        return build_base(self.s.base, self.world.vocabulary(), self.run.stream("init"), self.run.cache)[0]
 
     def run_key(self, spec: RunSpec, epochs: float | None = None) -> dict:
         """What a run's log depends on: the settings but the replicate count and the pilot's budgets, the spec,

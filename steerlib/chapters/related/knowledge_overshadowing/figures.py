@@ -7,8 +7,9 @@ import numpy as np
 
 from steerlib.chapters.related.knowledge_overshadowing.analysis import (
     SPECS,
-    error_breakdown,
+    mean_curve,
     overshadowed,
+    pooled_errors,
     rare_accuracy,
 )
 from steerlib.chapters.related.knowledge_overshadowing.experiment import Results, RunSpec
@@ -56,11 +57,10 @@ def plot_over_training(results: Results) -> plt.Figure:
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), sharex=True, constrained_layout=True)
     colours = plt.cm.viridis(np.linspace(0, 0.85, len(results.ratio_sweep)))
     for spec, colour in zip(results.ratio_sweep, colours):
-        logs = [r.logs[spec.name] for r in [results, *results.others]]
         for ax, fn in zip(axes, (overshadowed, rare_accuracy)):
             ax.plot(
-                logs[0].step,
-                np.mean([fn(g, results.groups) for g in logs], 0),
+                results.logs[spec.name].step,
+                mean_curve(results, spec.name, fn),
                 "o-",
                 color=colour,
                 label=f"r = {spec.ratio:g}",
@@ -83,17 +83,14 @@ def plot_errors(results: Results) -> plt.Figure:
     fig, axes = plt.subplots(1, 2, figsize=(9.5, 3.3), sharey=True, constrained_layout=True)
     parts = ("own popular", "global mode", "other")
     specs = [*results.ratio_sweep, results.extra_run]
-    replicates = [results, *results.others]
     for ax, at in zip(axes, (0, -1)):
         for i, spec in enumerate(specs):
-            rows = [error_breakdown(r.logs[spec.name], r.groups, at) for r in replicates]
-            n = sum(row["errors"] for row in rows)
-            shares = [sum(row[p] * row["errors"] for row in rows if row["errors"]) / n if n else 0.0 for p in parts]
+            pooled = pooled_errors(results, spec.name, at)
             bottom = 0.0
-            for part, share, colour in zip(parts, shares, ("C3", "C0", "0.7")):
-                ax.bar(i, share, bottom=bottom, color=colour, label=part if i == 0 else None)
-                bottom += share
-            ax.text(i, 1.02, f"{n}", ha="center", fontsize=8)
+            for part, colour in zip(parts, ("C3", "C0", "0.7")):
+                ax.bar(i, pooled[part], bottom=bottom, color=colour, label=part if i == 0 else None)
+                bottom += pooled[part]
+            ax.text(i, 1.02, f"{pooled['errors']}", ha="center", fontsize=8)
         ax.set_xticks(range(len(specs)), [f"r = {p.ratio:g}" for p in specs])
         ax.set_title("first checkpoint" if at == 0 else "end of training")
     axes[0].set(ylabel="share of wrong rare answers", ylim=(0, 1.12))

@@ -189,15 +189,7 @@ def _finetune(ex: Experiment, spec: RunSpec, progress: bool = True) -> RunLog:
             model.eval()
             rows[step] = evaluate(model, ex, common.checkpoint_sampling(ex.run, step))
 
-    cfg = SFTConfig(
-        steps=s.steps,
-        batch_size=s.batch_size,
-        lr=spec.lr,
-        warmup=s.warmup,
-        schedule="linear",
-        grad_clip=s.grad_clip,
-        seed=common.finetune_order(ex.run),
-    )
+    cfg = common.finetune_config(s, ex.run, s.steps, spec.lr)
     loss = DCOLoss(s.dco_n) if spec.loss == "dco" else None
     losses = train_sft(
         model, data, cfg, pad_id(ex.tok), ex.run.device, desc=spec.name, on_step=log, progress=progress, loss=loss
