@@ -1,16 +1,19 @@
-"""The book's performance page: what each chapter cost (from its ``metrics.json``) and how fast the language-model
-stack runs (from ``benchmarks/bench_lm.py``'s ``--json`` record, ``<results>/benchmarks/lm.json``)."""
+"""The book's performance page: what each chapter cost (from its ``metrics.json``), how fast the language-model
+stack runs (from ``benchmarks/bench_lm.py``'s ``--json`` record, ``<results>/benchmarks/lm.json``), and the budget
+of the book's planned additions, priced from a cold build's measured costs (:func:`cold_costs`, :func:`budget`)."""
 
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 
 import pandas as pd
 
+from steerlib import book
 from steerlib.core.chapter import results_root
-from steerlib.core.checks import check_type
+from steerlib.core.checks import check_range, check_type
 from steerlib.core.profiles import resolve_profile
 from steerlib.core.record import read_metrics
 
@@ -108,3 +111,105 @@ def sampling_table(record: dict) -> pd.DataFrame:
     """Tokens/s of each sampler and its ratio to ``generate`` (medians over interleaved repeats)."""
     s = record["sampling"]
     return pd.DataFrame({"tokens/s": s["tokens_per_s"], "x generate": s["ratio_to_generate"]}).rename_axis("sampler")
+
+
+# The scale axis planned for every chapter with claims that fail at cpu: points below the cpu profile as fractions of
+# its training compute. With the cpu point (the chapter itself) that is 5 points spanning 16x, the least the scale
+# issue accepts; points above cpu run as jobs outside the book.
+SWEEP = (1 / 16, 1 / 8, 1 / 4, 1 / 2)
+SWEEPS = {
+    name: SWEEP
+    for name in (
+        "reversion",
+        "mechanism",
+        "cautious-decisions",
+        "conservative-rewards",
+        "pre-memorization",
+        "robustness-and-curation",
+    )
+}
+
+
+def cold_costs(folder: str | os.PathLike) -> pd.DataFrame:
+    """Per chapter, from the ``<chapter>/metrics.json`` of a build at the cpu profile from an empty run cache: its
+    part, CPU seconds, wall seconds and replicates (1 for a chapter without them), in the book's order."""
+    check_type("folder", folder, (str, os.PathLike), "the folder of a cold build's <chapter>/metrics.json")
+    if not Path(folder).is_dir():
+        raise FileNotFoundError(f"folder={str(folder)!r} does not exist; it should hold <chapter>/metrics.json")
+    rows = []
+    for name in book.CHAPTERS:
+        path = Path(folder) / name / "metrics.json"
+        if not path.is_file():
+            continue
+        record = read_metrics(path)
+        rows.append(
+            {
+                "chapter": name,
+                "part": book.part_of(name),
+                "cpu_s": record["resources"]["cpu_s"],
+                "wall_s": record["wall_time_s"],
+                "replicates": record["config"].get("settings", {}).get("replicates", 1),
+            }
+        )
+    return pd.DataFrame(rows, columns=["chapter", "part", "cpu_s", "wall_s", "replicates"]).set_index("chapter")
+
+
+def budget(
+    costs: pd.DataFrame,
+    sweeps: dict[str, tuple[float, ...]] | None = None,
+    cap_s: float = 7200.0,
+    replicates: int = 5,
+) -> pd.DataFrame:
+    """Price the planned additions from measured costs (:func:`cold_costs`). A chapter measured at C CPU seconds with
+    R replicates costs C / R a replicate (every stage scales with the replicates: an upper bound where a model load
+    is shared); a sweep of points f_1..f_n (fractions of the cpu profile's compute, each at R replicates) costs
+    C · Σ f_i (cost proportional to compute). Then, cheapest first, each chapter goes up to ``replicates`` replicates
+    ((replicates - R) · C / R more) while the whole, C + sweep + replicates summed over the chapters, stays within
+    ``cap_s``. Columns: measured, sweep, more replicates, replicates and the chapter's total."""
+    check_type("costs", costs, pd.DataFrame, "the table of cold_costs")
+    sweeps = SWEEPS if sweeps is None else check_type("sweeps", sweeps, dict, "a dict chapter -> compute fractions")
+    check_range("cap_s", cap_s, 0, open_low=True)
+    check_range("replicates", replicates, 1, integer=True)
+    missing = {"cpu_s", "replicates"} - set(costs.columns)
+    if missing:
+        raise ValueError(f"costs lacks columns {sorted(missing)}; build it with cold_costs")
+    for name, points in sweeps.items():
+        check_type(f"sweeps[{name!r}]", points, tuple, "a tuple of compute fractions")
+        for i, f in enumerate(points):
+            check_range(f"sweeps[{name!r}][{i}]", f, 0, 1, open_low=True)
+    table = pd.DataFrame(index=costs.index)
+    table["measured (s)"] = costs["cpu_s"]
+    table["sweep (s)"] = [c * sum(sweeps.get(name, ())) for name, c in costs["cpu_s"].items()]
+    per_replicate = costs["cpu_s"] / costs["replicates"]
+    more = (replicates - costs["replicates"]).clip(lower=0) * per_replicate
+    spent = table["measured (s)"].sum() + table["sweep (s)"].sum()
+    table["more replicates (s)"] = 0.0
+    table["replicates"] = costs["replicates"]
+    for name in more[more > 0].sort_values().index:
+        if spent + more[name] <= cap_s:
+            spent += more[name]
+            table.loc[name, "more replicates (s)"] = more[name]
+            table.loc[name, "replicates"] = replicates
+    table["total (s)"] = table["measured (s)"] + table["sweep (s)"] + table["more replicates (s)"]
+    return table
+
+
+def wall_bound(table: pd.DataFrame, cores: int) -> float:
+    """The least wall time of a build that runs ``table``'s chapters on ``cores`` cores, one core a chapter:
+    max(Σ total / cores, the longest chapter's total), in seconds (chapters never split across cores)."""
+    check_type("table", table, pd.DataFrame, "the table of budget")
+    check_range("cores", cores, 1, integer=True)
+    if "total (s)" not in table.columns:
+        raise ValueError("table lacks the column 'total (s)'; build it with budget")
+    totals = table["total (s)"]
+    return max(totals.sum() / cores, totals.max()) if len(totals) else 0.0
+
+
+def shrink_needed(costs: pd.DataFrame, target_s: float, parts: tuple[str, ...]) -> float:
+    """The factor by which the chapters of ``parts`` must shrink for their measured CPU seconds to meet ``target_s``
+    (Σ cpu_s / target_s; at most 1 means they already fit)."""
+    check_type("costs", costs, pd.DataFrame, "the table of cold_costs")
+    check_range("target_s", target_s, 0, open_low=True)
+    check_type("parts", parts, tuple, "a tuple of part names, e.g. ('extrapolation',)")
+    chosen = costs[costs["part"].isin(parts)]["cpu_s"].sum()
+    return chosen / target_s if chosen else math.nan

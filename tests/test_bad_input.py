@@ -19,7 +19,7 @@ import pytest
 import torch
 from datasets import Dataset
 
-from steerlib import book, scorecard
+from steerlib import book, performance, scorecard
 from steerlib import cache as cache_command
 from steerlib import jobs as job_command
 from steerlib.book import CHAPTERS
@@ -117,6 +117,11 @@ SUMMARY = {"seed": 0}
 
 def card():
     return pd.DataFrame(columns=scorecard.COLUMNS)
+
+
+def _costs() -> pd.DataFrame:
+    """A cold build's costs (performance.cold_costs) of one chapter."""
+    return pd.DataFrame({"part": ["a"], "cpu_s": [30.0], "wall_s": [30.0], "replicates": [3]}, index=["a"])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -542,6 +547,25 @@ TABLE: list[tuple[str, str, Callable, type, str]] = [
     ("scorecard.to_html", T, lambda: scorecard.to_html("card"), TE, "card="),
     ("scorecard.sources", T, lambda: scorecard.sources({}), TE, "card="),
     ("scorecard.chapter_link", T, lambda: scorecard.chapter_link(5), TE, "chapter=5"),
+    # performance
+    ("performance.chapter_costs", T, lambda: performance.chapter_costs(5), TE, "results_dir=5"),
+    ("performance.chapter_costs", R, lambda: performance.chapter_costs("/no/such"), FileNotFoundError, "results_dir="),
+    ("performance.benchmark", T, lambda: performance.benchmark(5), TE, "results_dir=5"),
+    ("performance.benchmark", R, lambda: performance.benchmark("/no/such"), FileNotFoundError, "results_dir="),
+    ("performance.cold_costs", T, lambda: performance.cold_costs(5), TE, "folder=5"),
+    ("performance.cold_costs", R, lambda: performance.cold_costs("/no/such"), FileNotFoundError, "folder="),
+    ("performance.budget", T, lambda: performance.budget({}), TE, "costs="),
+    ("performance.budget", E, lambda: performance.budget(pd.DataFrame()), V, "costs lacks"),
+    ("performance.budget", R, lambda: performance.budget(_costs(), cap_s=0), V, "cap_s=0"),
+    ("performance.budget", R, lambda: performance.budget(_costs(), replicates=0), V, "replicates=0"),
+    ("performance.budget", R, lambda: performance.budget(_costs(), {"a": (2.0,)}), V, "sweeps\\['a'\\]\\[0\\]=2"),
+    ("performance.budget", T, lambda: performance.budget(_costs(), {"a": [0.5]}), TE, "sweeps\\['a'\\]="),
+    ("performance.wall_bound", T, lambda: performance.wall_bound({}, 2), TE, "table="),
+    ("performance.wall_bound", E, lambda: performance.wall_bound(pd.DataFrame(), 2), V, "lacks the column"),
+    ("performance.wall_bound", R, lambda: performance.wall_bound(performance.budget(_costs()), 0), V, "cores=0"),
+    ("performance.shrink_needed", T, lambda: performance.shrink_needed({}, 1.0, ("a",)), TE, "costs="),
+    ("performance.shrink_needed", R, lambda: performance.shrink_needed(_costs(), 0, ("a",)), V, "target_s=0"),
+    ("performance.shrink_needed", T, lambda: performance.shrink_needed(_costs(), 1.0, "a"), TE, "parts='a'"),
     # vision.data
     ("vision.data.load_dataset", R, lambda: data.load_dataset("svhn"), V, "dataset='svhn'"),
     ("vision.data.load_dataset", E, lambda: data.load_dataset(""), V, "dataset=''"),
@@ -2411,6 +2435,7 @@ MODULES = [
     "book",
     "jobs",
     "scorecard",
+    "performance",
     "cache",
 ]
 
@@ -2461,6 +2486,8 @@ LEFT_OUT = {  # public names with no bad input to refuse, and why
     "vision.shifts.EvalSet": "a record that evaluation_sets builds",
     "measures.homogeneous.BiasRuns": "a record that simulate builds",
     "measures.homogeneous.Simulation": "a record that simulate builds",
+    "performance.batching_table": "the benchmark's record, which performance.benchmark reads (covered)",
+    "performance.sampling_table": "the benchmark's record, which performance.benchmark reads (covered)",
 }
 
 ONE_KIND = {  # covered names whose inputs allow fewer than two kinds of bad input, or no wrong type, and why

@@ -216,7 +216,8 @@ def test_a_killed_build_then_a_build_completes_reusing_what_finished(training_bo
 
 
 def test_on_a_fresh_clone_the_longest_chapter_starts_first(tmp_path, monkeypatch):
-    """With no metrics.json yet, the order comes from times.json: pre-memorization, the longest, is not left last."""
+    """With no metrics.json yet, the order comes from the cold build's record: pre-memorization, the longest, is not
+    left last."""
     from run_book import last_wall_time, toc_notebooks
 
     monkeypatch.setenv("STEERLIB_RESULTS", str(tmp_path))  # no results at all

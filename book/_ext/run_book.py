@@ -10,9 +10,10 @@
    threads), never exceed the cores. The threads depend on the machine and the book only, never on ``N`` or on how
    many chapters are stale: torch's sums split over threads, so a chapter's numbers change with its thread count
    (like another seed), and a serial build, a parallel build and a one-chapter rebuild must agree.
-   The longest chapters (by their last recorded wall time, or on a fresh clone by ``times.json``) start first, and
-   two chapters that need one model (Part I's ensembles, Part III's pretraining) train it once: the run cache's
-   claim makes the second wait for the first (:meth:`steerlib.core.cache.RunCache.claim`).
+   The longest chapters (by their last recorded wall time, or on a fresh clone by their wall time in the cold
+   build kept in ``benchmarks/cold-build/``) start first, and two chapters that need one model (Part I's ensembles,
+   Part III's pretraining) train it once: the run cache's claim makes the second wait for the first
+   (:meth:`steerlib.core.cache.RunCache.claim`).
 2. A chapter's executed notebook is reused when its key is unchanged: the SHA-256 of the notebook, every library
    file (``steerlib/**/*.py``, ``pyproject.toml``), this script and ``$STEERLIB_PROFILE``, and its ``metrics.json``
    is still there. Anything else re-executes it.
@@ -163,16 +164,18 @@ def execute(name: str, root: str, build: str, threads: int, timeout: int, parame
     }
 
 
-TIMES = Path(__file__).with_name("times.json")  # each chapter's wall time in a measured cold cpu build
+COLD_BUILD = ROOT / "benchmarks" / "cold-build"  # <chapter>/metrics.json of a cold cpu build (the Performance page's)
 
 
 def last_wall_time(name: str) -> float:
-    """The chapter's last recorded wall time (its metrics.json), else its time in :data:`TIMES` (a fresh clone),
-    else 0: the longest chapters start first, so the longest does not start last."""
-    try:
-        return json.loads((results_dir() / Path(name).name / "metrics.json").read_text())["wall_time_s"]
-    except (OSError, ValueError, KeyError):
-        return float(json.loads(TIMES.read_text())["seconds"].get(name, 0.0)) if TIMES.is_file() else 0.0
+    """The chapter's last recorded wall time (its metrics.json), else its wall time in :data:`COLD_BUILD` (a fresh
+    clone), else 0: the longest chapters start first, so the longest does not start last."""
+    for folder in (results_dir(), COLD_BUILD):
+        try:
+            return json.loads((folder / Path(name).name / "metrics.json").read_text())["wall_time_s"]
+        except (OSError, ValueError, KeyError):
+            continue
+    return 0.0
 
 
 def execute_all(build: Path, jobs: int | None = None, root: Path = ROOT, seed: int | None = None) -> list[dict]:
