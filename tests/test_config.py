@@ -39,3 +39,24 @@ def test_get_profile_overrides():
     assert get_profile(PROFILES, "paper", lr=0.5, epochs=None) == S(100, 0.5)
     with pytest.raises(ValueError, match="setting='epoch'.*'epochs', 'lr'"):
         get_profile(PROFILES, "cpu", epoch=2)
+
+
+def test_set_threads_limits_every_blas_and_openmp_pool_not_only_torchs(monkeypatch):
+    """numpy's and scipy's OpenBLAS and scikit-learn's OpenMP follow the torch thread count, now and when loaded
+    later (the environment); otherwise two chapters built side by side oversubscribe the cores."""
+    import threadpoolctl
+    import torch
+
+    from steerlib.core import runtime
+
+    for name in runtime.BLAS_ENV:
+        monkeypatch.delenv(name, raising=False)
+    before = torch.get_num_threads()
+    with threadpoolctl.threadpool_limits(2):  # every pool at 2 (restored when the test ends)
+        try:
+            assert runtime.set_threads(1) == 1
+            assert torch.get_num_threads() == 1
+            assert {pool["num_threads"] for pool in threadpoolctl.threadpool_info()} == {1}
+            assert all(runtime.os.environ[name] == "1" for name in runtime.BLAS_ENV)
+        finally:
+            torch.set_num_threads(before)

@@ -22,11 +22,9 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, TypeVar
 
-import torch
-
 from steerlib.core.chapter import Run, replicate_results
 from steerlib.core.checks import check_nonempty, check_range, check_type
-from steerlib.core.runtime import progress_bar
+from steerlib.core.runtime import progress_bar, set_threads
 
 S = TypeVar("S")  # the state every job starts from, e.g. a pretrained model and its data
 T = TypeVar("T")  # a job's item
@@ -134,7 +132,7 @@ def _timed(job: JobFn, state: S, item: T, progress: bool) -> tuple[R, float]:
 
 
 def _start_worker(make_state: Callable[[], S]) -> None:
-    torch.set_num_threads(1)
+    set_threads(1)
     _WORKER["state"] = make_state()
 
 
