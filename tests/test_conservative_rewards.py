@@ -396,20 +396,24 @@ def test_smoke_run(smoke, tmp_path):
 @pytest.mark.slow
 def test_cpu_verdicts(tmp_path):
     """The cpu profile's firm verdicts at seed 0 (three replicates), as the notebook's prose describes them: the
-    conservative RM's prerequisite fails with its whole interval below 0.75, so no evidence claim is judged."""
+    conservative RM's prerequisite fails (fragilely: its interval reaches across 0.75), so no evidence claim is
+    judged."""
     claims = {c.id: c for c in execute("conservative-rewards", "cpu", device="cpu", out_dir=tmp_path).claims}
     for cid, verdict in FIRM_CPU_VERDICTS.items():
         assert claims[cid].verdict == verdict, (cid, claims[cid].value, claims[cid].interval)
-    # follows from the firm failure of gate/rm-conservative, whatever the fragile prerequisites read
-    assert all(c.verdict == "not judged" for c in claims.values() if c.kind == "evidence")
+    # a failed reward-model prerequisite leaves every evidence claim unjudged (fragilely so at seed 0)
+    if not claims["gate/rm-conservative"].verdict.startswith("holds"):
+        assert all(c.verdict == "not judged" for c in claims.values() if c.kind == "evidence")
 
 
 # Seed 0, three replicates. Only firm verdicts are pinned (a fragile one can flip with the machine's floating-point
-# order): gate/sft (0.588, interval 0.47-0.71 against > 0.6) and gate/rm-standard (0.694, interval 0.59-0.80 against
-# > 0.75) fail only fragilely and are left out; gate/rm-conservative (0.636, interval 0.61-0.67) fails firmly.
+# order). When this was written gate/sft (0.588, interval 0.47-0.71 against > 0.6) and gate/rm-standard failed
+# fragilely and gate/rm-conservative (0.636, interval 0.61-0.67) firmly; the cold builds of 2026-12-07
+# read gate/sft 0.657 [0.61, 0.70], a firm hold, and gate/rm-conservative 0.634 [0.47, 0.80], a fragile
+# failure, so gate/sft is pinned and gate/rm-conservative is not.
 FIRM_CPU_VERDICTS = {
     "gate/lengths": "holds",
-    "gate/rm-conservative": "does not hold",
+    "gate/sft": "holds",
     "gate/generator": "holds",
     "gate/rl-standard": "holds",
     "gate/rl-conservative": "holds",

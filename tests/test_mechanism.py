@@ -513,9 +513,11 @@ def test_the_chapters_own_draws_share_no_stream(smoke):
 # the text is out of date: rerun the chapter, read the new numbers and update these lists and the prose around the
 # verdict (most of its sentences are glued or generated from the run).
 # A13e is not judged at cpu: its normalised margin still moves by more than 1% over the last tenth of training.
-REPRODUCE = {"A8a", "A12a", "A12e", "A13a", "A13c"}
-DO_NOT_REPRODUCE = {"A10a", "A10b", "A10c", "A11a", "A12b", "A12d", "A13b"}
-FRAGILE = {"A8b", "A8c", "A8d", "A9", "A11b", "A12c", "A13d"}  # holds (fragile) or does not hold (fragile) at seed 0
+# A12d and A12e were firm when these lists were written; the cold builds of 2026-12-07 read them as fragile (A12d
+# -0.943 with interval [-1, 1], A12e 1.0 with [0.325, 1]), on the same side, so they moved to FRAGILE.
+REPRODUCE = {"A8a", "A12a", "A13a", "A13c"}
+DO_NOT_REPRODUCE = {"A10a", "A10b", "A10c", "A11a", "A12b", "A13b"}
+FRAGILE = {"A8b", "A8c", "A8d", "A9", "A11b", "A12c", "A12d", "A12e", "A13d"}  # fragile at seed 0, either side
 NOT_JUDGED = {"A13e"}
 
 
