@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.steerlib-installed
 
-.PHONY: book smoke-book test test-all bench clean lock
+.PHONY: book smoke-book sweeps test test-all bench clean lock
 
 # constraints.txt pins every package to the version the book's numbers were computed with (make lock renews it).
 $(STAMP): pyproject.toml constraints.txt
@@ -34,6 +34,15 @@ book: $(STAMP)
 	rm -rf _build/html _build/jupyter_execute
 	STEERLIB_PROFILE=cpu OMP_WAIT_POLICY=PASSIVE $(BIN)/python book/_ext/run_book.py -- -W -n --keep-going
 	@echo "Book: _build/html/index.html"
+
+# The scale axes past the book's points (steerlib.core.scale): for every chapter with an axis, the sweep stage with
+# the factors above the cpu profile (2, 4 and 8 times its training compute), in 2 worker processes, into the run
+# cache that make book reads; a chapter then shows them beside its own points. Cost: the chapters' cpu runs about 13
+# times over (2 + 4 + 8 times their training; evaluation does not grow), so hours on 2 cores: a cluster or a GPU runs
+# the same jobs (python -m steerlib.jobs <chapter> --stage sweep --beyond --launch slurm ...).
+sweeps: $(STAMP)
+	for c in $$($(BIN)/python -c "from steerlib.book import CHAPTERS, chapter; print(*(n for n in CHAPTERS if chapter(n).scale))"); do \
+	  STEERLIB_PROFILE=cpu $(BIN)/python -m steerlib.jobs $$c --stage sweep --beyond --workers 2 || exit 1; done
 
 # nbval runs the notebooks as stored (it cannot inject parameters), at the smoke profile from the environment.
 # make test leaves it out: the smoke book executes the same notebooks the same way (a failing cell fails the build);

@@ -16,15 +16,26 @@ from typing import Any
 from steerlib.book import CHAPTERS, chapter
 from steerlib.core.chapter import prepare
 from steerlib.core.checks import check_choice, check_nonempty, check_range, check_type
-from steerlib.core.jobs import Stage, run_stages
+from steerlib.core.jobs import Job, Stage, run_stages
 from steerlib.core.profiles import resolve_profile
+from steerlib.core.scale import point
 
 
-def stages(name: str, profile: str | None = None, seed: int = 0, device: str = "auto", **overrides: Any) -> list[Stage]:
-    """The stages of chapter ``name`` at ``profile`` and ``seed`` (nothing runs)."""
+def stages(
+    name: str, profile: str | None = None, seed: int = 0, device: str = "auto", beyond: bool = False, **overrides: Any
+) -> list[Stage]:
+    """The stages of chapter ``name`` at ``profile`` and ``seed`` (nothing runs); where the chapter has a scale axis
+    (:mod:`steerlib.core.scale`), last the stage "sweep": a job per factor of its ladder other than 1 (the
+    notebook's own run), and with ``beyond`` the larger factors too."""
+    check_type("beyond", beyond, bool, "True or False")
     ch = chapter(name)
     run, settings = prepare(ch, profile, seed, device=device, **overrides)
-    return ch.jobs(settings, run)
+    listed = ch.jobs(settings, run)
+    if ch.scale is None:
+        return listed
+    factors = [f for f in ch.scale.factors.get(run.profile, ()) if f != 1.0] + list(ch.scale.beyond if beyond else ())
+    jobs = (Job(f"scale {f:g}", point, (ch.package, run.profile, run.seed, f, settings)) for f in factors)
+    return [*listed, Stage("sweep", tuple(jobs))]
 
 
 def call_main(argv: list[str]) -> None:
@@ -80,6 +91,7 @@ def main(argv: list[str] | None = None) -> None:
         f"{prog} reversion --profile cpu --stage ensembles --job 2   # one job ($SLURM_ARRAY_TASK_ID)\n"
         f"{prog} reversion --profile cpu --stage ensembles   # one stage's jobs\n"
         f"{prog} reversion --profile cpu --workers 2         # every stage, 2 worker processes\n"
+        f"{prog} mechanism --stage sweep --beyond            # the scale axis, past the book's points\n"
         f"{prog} pre-memorization --profile paper --launch slurm --partition gpu --gpus 1 --hours 4\n"
         f"{' ' * len(prog)}                   # every stage as Slurm array tasks (submitit)",
     )
@@ -96,6 +108,9 @@ def main(argv: list[str] | None = None) -> None:
         help="submit every stage's jobs through submitit, stage after stage, and wait for them",
     )
     parser.add_argument("--stage", default=None, help="run only this stage (see --list)")
+    parser.add_argument(
+        "--beyond", action="store_true", help="the sweep stage also runs the scale factors above the book's"
+    )
     parser.add_argument("--job", type=int, default=None, help="with --stage: run only this job of it (see --list)")
     parser.add_argument("--workers", type=int, default=1, help="worker processes of one thread each (default 1)")
     parser.add_argument("--folder", default="submitit-logs", help="--launch: where the tasks' logs go")
@@ -105,7 +120,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     try:  # every argument is checked before anything runs (prepare writes nothing)
         check_range("workers", args.workers, 1, integer=True)
-        listed = stages(args.chapter, args.profile, args.seed, args.device)
+        listed = stages(args.chapter, args.profile, args.seed, args.device, args.beyond)
     except (TypeError, ValueError) as err:
         parser.error(str(err))
     if args.list:
@@ -125,6 +140,7 @@ def main(argv: list[str] | None = None) -> None:
             str(args.seed),
             "--device",
             args.device,
+            *(["--beyond"] if args.beyond else []),
         ]
         n = launch(base, listed, args.launch, args.folder, resources)
         print(f"{n} jobs done ({args.launch}); logs in {args.folder}")

@@ -6,7 +6,8 @@ profiles (e.g. smoke runs left by tests) are left out, and of several runs of on
 evidence claims by verdict, apart for claims registered before any result and claims revised after results (the
 claims ledger, :mod:`steerlib.core.ledger`). :func:`margins` puts every evidence claim on one scale (its signed
 distance from the threshold in units of its interval) for the card's picture. Every claim is listed, grouped by
-chapter, and links to its chapter's claims section.
+chapter, and links to its chapter's claims section; "with scale" is its trend along the chapter's scale axis where
+the run recorded a sweep (:mod:`steerlib.core.scale`: towards holding, away, flat or not judged).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ COLUMNS = [
     "threshold",
     "why",
     "verdict",
+    "with scale",
     "ledger",
     "note",
 ]
@@ -92,6 +94,7 @@ def collect(root: str | Path | None = None, profile: str | None = None) -> pd.Da
     rows = []
     order = {name: i for i, name in enumerate(CHAPTERS)}  # the book's order; other chapters after, by folder
     for _, _, record in sorted(newest.values(), key=lambda r: (order.get(r[2]["chapter"], len(order)), str(r[1]))):
+        trends = record.get("sweep", {}).get("trends", {})  # the chapter's scale sweep (steerlib.core.scale)
         for c in record["claims"]:
             interval = c.get("interval")
             rows.append(
@@ -110,6 +113,7 @@ def collect(root: str | Path | None = None, profile: str | None = None) -> pd.Da
                     "threshold": c["threshold"],
                     "why": c.get("why", ""),
                     "verdict": _verdict(c),
+                    "with scale": trends.get(c["id"], {}).get("verdict", ""),
                     "ledger": c.get("ledger") or "not in the ledger",
                     "note": c.get("note", ""),
                 }
@@ -266,7 +270,7 @@ def _fmt(x: float) -> str:
 def to_html(card: pd.DataFrame) -> str:
     """Every claim in one HTML table, grouped by chapter (a heading row each, linked to the chapter's claims)."""
     check_card(card)
-    head = ["id", "kind", "claim", "dissertation", "ours", "threshold (why)", "verdict", "ledger"]
+    head = ["id", "kind", "claim", "dissertation", "ours", "threshold (why)", "verdict", "with scale", "ledger"]
     out = [
         '<table class="scorecard">',
         "<thead><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr></thead>",
@@ -277,13 +281,13 @@ def to_html(card: pd.DataFrame) -> str:
         name = f'<a href="{link}">{html.escape(chapter)}</a>' if link else html.escape(chapter)
         profile = ", ".join(sorted(set(rows["profile"].astype(str))))
         out.append(f'<tr class="chapter"><th colspan="{len(head)}">{name} ({profile} profile)</th></tr>')
-        for r in rows.itertuples():
+        for _, r in rows.iterrows():
             ours = f"{r.statistic} = {_fmt(r.value)}"
             if r.interval:
                 ours += f" [{_fmt(r.interval[0])}, {_fmt(r.interval[1])}]"
             verdict = r.verdict + (f" ({r.note})" if r.note else "")
             threshold = f"{r.op} {r.threshold:g}" + (f" ({r.why})" if r.why else "")
-            cells = [r.id, r.kind, r.claim, r.dissertation, ours, threshold, verdict, r.ledger]
+            cells = [r.id, r.kind, r.claim, r.dissertation, ours, threshold, verdict, r["with scale"], r.ledger]
             out.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
     out.append("</tbody></table>")
     return "\n".join(out)

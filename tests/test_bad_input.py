@@ -27,7 +27,7 @@ from steerlib.chapters.extrapolation import common as part_one
 from steerlib.chapters.hallucination import common as part_two
 from steerlib.chapters.reasoning import common as reasoning_common
 from steerlib.core import cache as cache_mod
-from steerlib.core import chapter, checks, claims, figures, jobs, ledger, profiles, record, runtime, seeds
+from steerlib.core import chapter, checks, claims, figures, jobs, ledger, profiles, record, runtime, scale, seeds
 from steerlib.lm import base, models, reasoning, reward, rl, sampling, scoring, sft, tokenizer
 from steerlib.measures import (
     coverage,
@@ -142,6 +142,19 @@ def run() -> chapter.Run:
     """The reversion chapter's run at smoke, with no cache (as the one call prepares it)."""
     return chapter.prepare(book.chapter("reversion"), "smoke", device="cpu", cache=False)[0]
 
+
+SWEEP_AXIS = scale.Scale("width", max, max, ("A*",), {"cpu": (1.0,)})
+SWEEP = scale.Sweep(
+    "toy",
+    "width",
+    (
+        scale.Point(
+            1.0, 1e9, ({"id": "A1", "value": 0.1, "interval": None, "judged": True, "op": ">", "threshold": 0},)
+        ),
+    ),
+    {"A1": scale.Trend("A1", "not judged", 1, 1.0)},
+)
+CPU_PART_ONE = book.chapter("mechanism").settings("cpu")
 
 # --------------------------------------------------------------------------------------------------- the table
 # target: "module.name" of the public function or class; kind: type | range | empty | shape; the call; the error
@@ -355,6 +368,31 @@ TABLE: list[tuple[str, str, Callable, type, str]] = [
     ("core.record.write_metrics", E, lambda: record.write_metrics("/tmp/x", "toy", {}, [], 0), V, "claims="),
     ("core.record.write_metrics", R, lambda: record.write_metrics("/tmp/x", "toy", {}, [CLAIM], -1), V, "started=-1"),
     ("core.record.read_metrics", T, lambda: record.read_metrics(5), TE, "path=5"),
+    ("core.record.add_to_metrics", T, lambda: record.add_to_metrics(5, "sweep", {}), TE, "out_dir=5"),
+    ("core.record.add_to_metrics", E, lambda: record.add_to_metrics("/tmp", "", {}), V, "name=''"),
+    (
+        "core.record.add_to_metrics",
+        R,
+        lambda: record.add_to_metrics("/no/such", "sweep", {}),
+        FileNotFoundError,
+        "out_dir=",
+    ),
+    # core.scale
+    ("core.scale.Scale", T, lambda: scale.Scale(5, max, max, ("A*",), {"cpu": (1.0,)}), TE, "knob=5"),
+    ("core.scale.Scale", E, lambda: scale.Scale("w", max, max, (), {"cpu": (1.0,)}), V, "claims="),
+    ("core.scale.Scale", R, lambda: scale.Scale("w", max, max, ("A*",), {"cpu": (0.5,)}), V, "factors"),
+    ("core.scale.fit_trend", T, lambda: scale.fit_trend(5, [1.0], [0.0], [0.0], 0.5, ">"), TE, "claim=5"),
+    ("core.scale.fit_trend", S, lambda: scale.fit_trend("A", [1.0], [0.0, 1.0], [0.0], 0.5, ">"), V, "one length"),
+    ("core.scale.fit_trend", R, lambda: scale.fit_trend("A", [1.0], [0.0], [0.0], 0.5, ">", level=2), V, "level=2"),
+    ("core.scale.fit_trend", E, lambda: scale.fit_trend("", [1.0], [0.0], [0.0], 0.5, ">"), V, "claim=''"),
+    ("core.scale.trends", T, lambda: scale.trends(5, SWEEP_AXIS), TE, "points=5"),
+    ("core.scale.trends", E, lambda: scale.trends([], SWEEP_AXIS), V, "points="),
+    ("core.scale.point", T, lambda: scale.point(5, "cpu", 0, 1.0), TE, "package=5"),
+    ("core.scale.point", R, lambda: scale.point(book.CHAPTERS["mechanism"], "cpu", 0, -1.0), V, "factor=-1"),
+    ("core.scale.source_hash", T, lambda: scale.source_hash(5), TE, "folder=5"),
+    ("core.scale.sweep", T, lambda: scale.sweep(5), TE, "ex=5"),
+    ("core.scale.table", T, lambda: scale.table(5), TE, "sweep=5"),
+    ("core.scale.summary", T, lambda: scale.summary(5), TE, "sweep=5"),
     # core.chapter
     ("core.chapter.start", T, lambda: chapter.start("reversion", "smoke", "abc"), TE, "seed='abc'"),
     ("core.chapter.start", T, lambda: chapter.start("reversion", "smoke", 1.5), TE, "seed=1.5"),
@@ -451,6 +489,9 @@ TABLE: list[tuple[str, str, Callable, type, str]] = [
         V,
         "margins lacks",
     ),
+    ("core.figures.plot_sweep", T, lambda: figures.plot_sweep(5), TE, "sweep=5"),
+    ("core.figures.plot_sweep", E, lambda: figures.plot_sweep(SWEEP, ids=[]), V, "ids="),
+    ("core.figures.plot_sweep", R, lambda: figures.plot_sweep(SWEEP, ids=["Z9"]), V, "ids holds 'Z9'"),
     ("core.figures.show", T, lambda: figures.show(None, run(), 5), TE, "name=5"),
     ("core.figures.show", E, lambda: figures.show(None, run(), ""), V, "name=''"),
     # core.jobs
@@ -849,6 +890,26 @@ TABLE: list[tuple[str, str, Callable, type, str]] = [
         lambda: part_one.ood_score(run(), "", X, "none", 0.0, X, 2),
         V,
         "dataset=''",
+    ),
+    ("chapters.extrapolation.common.scaled", T, lambda: part_one.scaled(CPU_PART_ONE, "2"), TE, "factor='2'"),
+    ("chapters.extrapolation.common.scaled", R, lambda: part_one.scaled(CPU_PART_ONE, 0), V, "factor=0"),
+    ("chapters.extrapolation.common.cube_root_times", T, lambda: part_one.cube_root_times("4", 2.0), TE, "n='4'"),
+    ("chapters.extrapolation.common.cube_root_times", R, lambda: part_one.cube_root_times(4, -1), V, "factor=-1"),
+    ("chapters.extrapolation.common.scale", T, lambda: part_one.scale("A*", len), TE, "claims='A\\*'"),
+    ("chapters.extrapolation.common.scale", E, lambda: part_one.scale((), len), V, "claims="),
+    (
+        "chapters.extrapolation.common.training_flops",
+        T,
+        lambda: part_one.training_flops("digits", "cnn", "8", 1, 1),
+        TE,
+        "width='8'",
+    ),
+    (
+        "chapters.extrapolation.common.training_flops",
+        R,
+        lambda: part_one.training_flops("digits", "cnn", 0, 1, 1),
+        V,
+        "width=0",
     ),
     ("chapters.hallucination.common.replay", R, lambda: part_two.replay(["a"], -1, 0), V, "n=-1"),
     ("chapters.hallucination.common.replay", T, lambda: part_two.replay(["a"], 1, "0"), TE, "seed='0'"),
@@ -2390,6 +2451,7 @@ MODULES = [
     "core.claims",
     "core.ledger",
     "core.record",
+    "core.scale",
     "core.chapter",
     "core.figures",
     "core.jobs",
@@ -2440,6 +2502,9 @@ MODULES = [
 ]
 
 LEFT_OUT = {  # public names with no bad input to refuse, and why
+    "core.scale.Trend": "a record that fit_trend builds",
+    "core.scale.Point": "a record that point builds",
+    "core.scale.Sweep": "a record that sweep builds; plot_sweep and table check it",
     "core.cache.jsonable": "total: any object has a JSON form (its repr at worst)",
     "core.cache.config_key": "total: hashes jsonable(config)",
     "core.cache.to_plain": "total: anything not plain data is kept as it is",
@@ -2501,6 +2566,10 @@ ONE_KIND = {  # covered names whose inputs allow fewer than two kinds of bad inp
     "core.runtime.phase": "a name, checked against PHASES (a wrong type is a wrong name)",
     "core.runtime.in_phase": "a name, checked against PHASES (a wrong type is a wrong name)",
     "core.chapter.Run": "a record that start builds; its methods check replicates",
+    "core.scale.source_hash": "a folder; one without modules hashes nothing",
+    "core.scale.sweep": "an Execution and a flag: only their types can be wrong",
+    "core.scale.table": "one Sweep",
+    "core.scale.summary": "one Sweep",
     "book.chapter": "a name, checked against the registry (a wrong type is a wrong name)",
     "book.part_of": "a name, checked against the registry (a wrong type is a wrong name)",
     "book.notebook": "a name, checked against the registry",

@@ -3,7 +3,8 @@
 A chapter package exports ``CHAPTER``, a :class:`Chapter`: its name and part, its profiles (``smoke``, ``cpu``,
 ``paper``; each a frozen ``Settings``), and four functions: ``run(settings, run) -> Results`` (the experiment),
 ``claims(results)``, ``extra(results)`` (the numbers kept in ``metrics.json``) and ``jobs(settings, run)`` (its
-training runs as cached jobs, :mod:`steerlib.core.jobs`); its figures load on demand, so importing a chapter never
+training runs as cached jobs, :mod:`steerlib.core.jobs`), and where its claims are followed along a scale axis, that
+axis (``SCALE``, :mod:`steerlib.core.scale`); its figures load on demand, so importing a chapter never
 imports matplotlib.
 
 :func:`execute` runs a chapter for every caller (notebooks, tests, the job command, sweeps): it checks the
@@ -31,8 +32,9 @@ from steerlib.core.cache import RunCache, schema
 from steerlib.core.checks import RUN_SEED_MAX, check_nonempty, check_range, check_seed, check_type
 from steerlib.core.claims import HOLDING, VERDICTS, Claim, Spec, check_claims, judge, unexplained
 from steerlib.core.profiles import get_profile, resolve_profile
-from steerlib.core.record import write_metrics
+from steerlib.core.record import add_to_metrics, write_metrics
 from steerlib.core.runtime import pick_device, quiet_libraries, set_threads
+from steerlib.core.scale import Scale, Sweep, sweep
 from steerlib.core.seeds import Replicate, rng, seed_everything, stream_seed
 
 RESULTS_ENV = "STEERLIB_RESULTS"
@@ -110,6 +112,7 @@ class Chapter:
     jobs: Callable[[Any, Run], list]
     results_type: type
     specs: tuple[Spec, ...]  # the claims table (analysis.SPECS)
+    scale: Scale | None = None  # its scale axis (experiment.SCALE, a steerlib.core.scale.Scale), where it has one
 
     def __post_init__(self):
         for name in ("name", "title", "package"):
@@ -120,6 +123,7 @@ class Chapter:
             check_type(name, getattr(self, name), Callable, "a function")
         for spec in check_nonempty("specs", check_type("specs", self.specs, tuple, "a tuple of Specs")):
             check_type("specs", spec, Spec, "a tuple of Specs")
+        check_type("scale", self.scale, (Scale, type(None)), "a Scale (steerlib.core.scale) or None")
 
     @classmethod
     def define(cls, package: str, *, name: str, part: str, title: str) -> Chapter:
@@ -141,6 +145,7 @@ class Chapter:
             jobs=experiment.jobs,
             results_type=experiment.Results,
             specs=tuple(analysis.SPECS),
+            scale=getattr(experiment, "SCALE", None),
         )
 
     @property
@@ -153,10 +158,21 @@ class Chapter:
         """The chapter's ``figures`` module (imported now: the only module of a chapter that loads matplotlib)."""
         return importlib.import_module(f"{self.package}.figures")
 
+    @classmethod
+    def of(cls, package: str) -> Chapter:
+        """The ``CHAPTER`` of the chapter package ``package`` (its ``__name__``), imported now."""
+        check_nonempty("package", check_type("package", package, str, "a chapter package's __name__"))
+        return check_type("CHAPTER", importlib.import_module(package).CHAPTER, cls, "a Chapter")
+
+    @property
+    def folder(self) -> Path:
+        """The folder of the chapter's modules."""
+        return Path(importlib.import_module(self.package).__file__).parent
+
     @property
     def ledger_path(self) -> Path:
         """The chapter's claims ledger (:mod:`steerlib.core.ledger`), ``ledger.json`` beside its modules."""
-        return Path(importlib.import_module(self.package).__file__).parent / "ledger.json"
+        return self.folder / "ledger.json"
 
     @property
     def notebook(self) -> str:
@@ -227,6 +243,7 @@ class Execution:
     claims: list[Claim]
     extra: dict
     glued: set[str] = dataclasses.field(default_factory=set)  # the names :meth:`glue` has kept
+    recorded: bool = False  # whether the run wrote its metrics.json
 
     @property
     def figures(self) -> ModuleType:
@@ -285,6 +302,15 @@ class Execution:
         """The claims' verdicts as Markdown (:func:`verdict`)."""
         return verdict(self.claims)
 
+    def sweep(self, beyond: bool = True) -> Sweep:
+        """The chapter's claims along its scale axis (:func:`steerlib.core.scale.sweep`: this run at factor 1, the
+        rest of the profile's ladder computed or read from the run cache, and with ``beyond`` the larger factors the
+        cache holds), added to this run's ``metrics.json`` as ``sweep`` when the run was recorded."""
+        found = sweep(self, beyond=beyond)
+        if self.recorded:
+            add_to_metrics(self.run.out_dir, "sweep", found.as_dict())
+        return found
+
 
 def execute(
     chapter: Chapter,
@@ -322,7 +348,7 @@ def execute(
             run.started,
             extra,
         )
-    return Execution(chapter, run, settings, results, claims, extra)
+    return Execution(chapter, run, settings, results, claims, extra, recorded=record)
 
 
 def replicate_results(

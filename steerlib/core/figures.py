@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import NullFormatter
 
 from steerlib.core.chapter import Run
 from steerlib.core.checks import check_columns, check_nonempty, check_range, check_type
@@ -136,5 +137,58 @@ def plot_scorecard(margins, clip: float = 4.0) -> plt.Figure:
     ]
     ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=3, fontsize=8, frameon=False)
     ax.set_title("Evidence claims: where each value sits against its threshold")
+    fig.tight_layout()
+    return fig
+
+
+def plot_sweep(sweep, ids: Sequence[str] | None = None, columns: int = 4) -> plt.Figure:
+    """A chapter's claims along its scale axis (:class:`~steerlib.core.scale.Sweep`), one panel per claim of ``ids``
+    (default: every tracked claim): the value at each point with its interval against training FLOPs (log axis;
+    open markers where the claim is not judged), the threshold (dashed), the least-squares line where the trend is
+    judged, and the trend's verdict in the title; the dissertation's value is quoted under it."""
+    from steerlib.core.scale import Sweep
+
+    check_type("sweep", sweep, Sweep, "a Sweep (steerlib.core.scale.sweep)")
+    ids = list(sweep.trends) if ids is None else list(check_type("ids", ids, (list, tuple), "a list of claim ids"))
+    for cid in check_nonempty("ids", ids):
+        if cid not in sweep.trends:
+            raise ValueError(f"ids holds {cid!r}, which the sweep does not track; it tracks {sorted(sweep.trends)}")
+    check_range("columns", columns, 1, integer=True)
+    columns = min(columns, len(ids))
+    rows = -(-len(ids) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(3.3 * columns, 2.9 * rows), squeeze=False)
+    first = {c["id"]: c for p in sweep.points for c in p.claims}
+    for ax, cid in zip(axes.flat, ids):
+        series, trend, claim = sweep.series(cid), sweep.trends[cid], first[cid]
+        for compute, value, interval, judged in series:
+            low, high = interval if interval else (value, value)
+            ax.errorbar(
+                compute,
+                value,
+                yerr=[[value - low], [high - value]],
+                fmt="o",
+                color="C0",
+                mfc="C0" if judged else "white",
+                capsize=2,
+            )
+        ax.axhline(
+            claim["threshold"], color="C3", ls="--", lw=1, label=f"threshold {claim['op']} {claim['threshold']:g}"
+        )
+        judged = [(c, v) for c, v, _, j in series if j and np.isfinite(v)]
+        if trend.verdict != "not judged" and judged:
+            x = np.log10([c for c, _ in judged])
+            mean_y = np.mean([v for _, v in judged])
+            grid = np.linspace(x.min(), x.max(), 20)
+            ax.plot(10**grid, mean_y + trend.slope * (grid - x.mean()), color="C1", lw=1, label="least squares")
+        ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())  # decades only: minor labels collide
+        ax.set_xlabel("training FLOPs")
+        ax.set_ylabel("statistic")
+        quote = claim.get("dissertation", "")
+        quote = f"\ndissertation: {quote[:42]}{'...' if len(quote) > 42 else ''}" if quote else ""
+        ax.set_title(f"{cid}: {trend.verdict}{quote}", fontsize=8)
+    for ax in list(axes.flat)[len(ids) :]:
+        ax.set_visible(False)
+    axes.flat[0].legend(fontsize=7, loc="best")
     fig.tight_layout()
     return fig

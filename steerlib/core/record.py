@@ -120,7 +120,10 @@ def write_metrics(
         "claims": [c.as_dict() for c in claims],
         "extra": jsonable(extra or {}),
     }
-    path = out_dir / "metrics.json"
+    return _write(out_dir / "metrics.json", record)
+
+
+def _write(path: Path, record: dict) -> Path:
     tmp = path.with_name(f"metrics.json.{os.getpid()}.tmp")  # readers (the scorecard, tests) never see half a file
     tmp.write_text(json.dumps(record, indent=1))
     os.replace(tmp, path)
@@ -131,3 +134,18 @@ def read_metrics(path: str | Path) -> dict:
     """The record written by :func:`write_metrics` at ``path``."""
     check_type("path", path, (str, os.PathLike), "the path of a metrics.json")
     return json.loads(Path(path).read_text())
+
+
+def add_to_metrics(out_dir: str | Path, name: str, value: Any) -> Path:
+    """Add ``value`` (made plain, :func:`~steerlib.core.cache.jsonable`) under ``name`` to ``<out_dir>/metrics.json``
+    (written by :func:`write_metrics` first), e.g. a chapter's scale sweep; return its path."""
+    check_type("out_dir", out_dir, (str, os.PathLike), "a folder path")
+    check_nonempty("name", check_type("name", name, str, "the record's new field, e.g. 'sweep'"))
+    path = Path(out_dir) / "metrics.json"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"out_dir={str(out_dir)!r} holds no metrics.json; run the chapter with record=True first"
+        )
+    record = read_metrics(path)
+    record[name] = jsonable(value)
+    return _write(path, record)

@@ -16,20 +16,25 @@ MNIST-5k. The dissertation's MNIST recipe (lr decayed by 0.7 per epoch, weight d
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import torch
 
 from steerlib.core.chapter import Run
 from steerlib.core.checks import check_nonempty, check_range, check_type
+from steerlib.core.scale import Scale
 from steerlib.core.seeds import substream
 from steerlib.measures import ood
 from steerlib.vision.data import ImageData, held_out, load_dataset
 from steerlib.vision.ensemble import FORMAT, Ensemble
 from steerlib.vision.ladders import GRID_POINTS, LOSS_FRACTIONS, severity_ladders
 from steerlib.vision.losses import make_loss
+from steerlib.vision.models import make_model
 from steerlib.vision.shifts import SHIFTS, EvalSet, evaluation_sets, focus_sets
 from steerlib.vision.train import TrainConfig, fit
 
+S = TypeVar("S")  # a Part I chapter's Settings (with ``width`` and ``train``)
 LADDERS, TEST_SETS, FOCUS_SETS = 0, 1, 2  # the substreams of the run's shift stream (steerlib.core.seeds.substream)
 RECIPES = {
     "smoke": TrainConfig(epochs=15, batch_size=64, lr=3e-3, warmup_epochs=2),
@@ -122,3 +127,64 @@ def ood_score(
     seed = run.stream("eval")
     key = {"data": dataset, "shift": shift, "severity": severity, "splits": n_splits, "seed": seed}
     return run.cache.cached("ood_score", key, lambda: ood.ood_score(x_ref, x_eval, n_splits, seed=seed))
+
+
+# ------------------------------------------------------------------------------------------- the scale axis
+
+
+def scaled(settings: S, factor: float) -> S:
+    """Part I's scale knob: the CNN's ``width`` and the recipe's epochs each times ``factor``^(1/3) (rounded; at least
+    2 channels and the recipe's warm-up epochs), so that training compute, which grows as width^2 x epochs, grows
+    about ``factor``-fold."""
+    check_range("factor", factor, 0.0, open_low=True)
+    train = settings.train
+    epochs = max(train.warmup_epochs, cube_root_times(train.epochs, factor))
+    width = max(2, cube_root_times(settings.width, factor))
+    return dataclasses.replace(settings, width=width, train=dataclasses.replace(train, epochs=epochs))
+
+
+def cube_root_times(n: int, factor: float) -> int:
+    """``n`` x ``factor``^(1/3), rounded, at least 1: one of three knobs (e.g. width, width, steps) whose product
+    grows ``factor``-fold."""
+    check_range("n", n, 1, integer=True)
+    check_range("factor", factor, 0.0, open_low=True)
+    return max(1, round(n * factor ** (1 / 3)))
+
+
+def scale(
+    claims: tuple[str, ...], dataset: Callable[[Any], str], also: str = "", **extra: Callable[[Any, float], Any]
+) -> Scale:
+    """Part I's scale axis (:mod:`steerlib.core.scale`) tracking ``claims``: the knob :func:`scaled`, then each of
+    ``extra``'s functions setting the field it names (e.g. the mechanism's simulation; ``also`` says what they
+    scale, in words); compute: the training FLOPs
+    of one member of the cross-entropy CNN on ``dataset(settings)`` (:func:`training_flops`). The book runs factors
+    1/32 to 1 at cpu (about 22x in compute: width and epochs round to integers) and 1/4, 1 at smoke;
+    ``make sweeps`` adds 2, 4 and 8."""
+
+    def apply(settings: Any, factor: float) -> Any:
+        out = scaled(settings, factor)
+        return dataclasses.replace(out, **{name: fn(out, factor) for name, fn in extra.items()})
+
+    def compute(settings: Any) -> float:
+        return training_flops(dataset(settings), "cnn", settings.width, settings.train.epochs, settings.held_out)
+
+    return Scale(
+        knob="the CNN's width and every model's epochs, each x factor^(1/3)" + (f"; {also}" if also else ""),
+        apply=apply,
+        compute=compute,
+        claims=claims,
+        factors={"smoke": (0.25, 1.0), "cpu": (1 / 32, 1 / 8, 1 / 4, 1 / 2, 1.0), "paper": (1.0,)},
+    )
+
+
+def training_flops(dataset: str, arch: str, width: int, epochs: int, held_out_n: int) -> float:
+    """FLOPs of training one member of the cross-entropy ``arch`` on ``dataset`` less ``held_out_n`` examples: 3 x
+    its forward FLOPs per example (its convolutions and matrix products, torch's FlopCounterMode) x examples x
+    epochs."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    data = load_dataset(dataset)
+    model = make_model(arch, data.input_shape, data.num_classes, width=width)
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model(data.x_train[:1])
+    return 3.0 * counter.get_total_flops() * (len(data.x_train) - held_out_n) * epochs

@@ -73,6 +73,9 @@ PROFILES = {
     ),
 }
 
+# Every evidence claim along Part I's scale axis: the models at each point are the reversion chapter's sweep's.
+SCALE = common.scale(("A6a", "A6c", "A6d", "A7a", "A7b", "A7c", "A7e", "A7f"), lambda s: s.datasets[0])
+
 
 class FocusKey(NamedTuple):
     dataset: str

@@ -105,6 +105,22 @@ PROFILES = {
 }
 
 
+def _theory(settings: Settings, factor: float) -> SimConfig:
+    th = settings.theory
+    return dataclasses.replace(
+        th,
+        width=common.cube_root_times(th.width, factor),
+        steps=common.cube_root_times(th.steps, factor),
+        bias_steps=common.cube_root_times(th.bias_steps, factor),
+    )
+
+
+# Every claim along Part I's scale axis; the simulation's width and steps (the theory's nets) move with the same knob.
+SCALE = common.scale(
+    ("A*",), lambda s: s.dataset, also="the simulation's width and steps x factor^(1/3)", theory=_theory
+)
+
+
 @dataclasses.dataclass(frozen=True)
 class ModelSpec:
     arch: str

@@ -66,6 +66,9 @@ PROFILES = {
     ),
 }
 
+# The claims of the reversion ladder (A2-A5, every dataset and shift) along Part I's scale axis.
+SCALE = common.scale(("A2*", "A3*", "A4*", "A5*"), lambda s: s.datasets[0])
+
 
 class FocusKey(NamedTuple):
     dataset: str

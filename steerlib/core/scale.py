@@ -1,0 +1,414 @@
+"""The scale axis: a chapter's claims measured at several training-compute scales, and which way each one moves.
+
+A chapter whose claims fail at cpu declares a :class:`Scale` (``SCALE`` in its experiment module): one knob,
+``apply(settings, factor)``, that makes the profile's training ``factor`` times as costly (e.g. model width and
+epochs together), and ``compute(settings)``, the training compute in FLOPs that the figures and fits put on their
+axis. A *sweep* runs the chapter (:func:`~steerlib.core.chapter.execute`, its replicates as at the profile) at every
+factor of the profile's ladder (:attr:`Scale.factors`) and keeps each claim's value and interval per point; each
+point is a cached job (:func:`point`; the ``sweep`` stage of ``python -m steerlib.jobs``), so a cluster or a GPU
+extends the same axis with the same command (``--beyond``: the factors above the book's, :attr:`Scale.beyond`).
+
+:func:`fit_trend` turns one claim's points into a verdict on its direction: the least-squares slope of the statistic
+on log10 compute with a ``level`` interval, whose standard error is the larger of two estimates, the scatter about
+the line (the residuals, n - 2 degrees of freedom) and the points' own noise (each claim's interval read as
++/- 1.96 sd of a rerun), so that neither a straight run of noisy points nor a line through a few exact ones looks
+firmer than it is. The trend is *towards* holding when the interval excludes 0 on the threshold's side, *away* when
+on the other side, *flat* otherwise, and *not judged* with fewer than ``min_points`` judged points or a span under
+``min_span`` in compute. Where it is towards, the compute at which the line reaches the threshold, with the inverse
+regression (Fieller) interval, is an extrapolation and labelled so.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import hashlib
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from steerlib.core.checks import check_choice, check_nonempty, check_range, check_type
+from steerlib.core.claims import OPS
+
+TRENDS = ("towards", "away", "flat", "not judged")
+Z95 = 1.959963984540054  # a claim's 95% interval spans +/- this many sds of a rerun
+MIN_POINTS, MIN_SPAN = 5, 16.0  # the least a trend is judged on: 5 judged points spanning 16x in compute
+POINT_VERSION = 1  # bump when a point's record changes shape
+
+
+@dataclasses.dataclass(frozen=True)
+class Scale:
+    """A chapter's scale axis: ``knob`` says in words what a factor multiplies; ``apply(settings, factor)`` returns
+    the settings at ``factor`` times the training compute; ``compute(settings)`` their training FLOPs; ``claims``
+    the ids (or shell-style patterns) of the claims tracked; ``factors[profile]`` the ladder the book runs at each
+    profile (1 is the profile itself) and ``beyond`` the larger factors ``make sweeps`` adds."""
+
+    knob: str
+    apply: Callable[[Any, float], Any]
+    compute: Callable[[Any], float]
+    claims: tuple[str, ...]
+    factors: Mapping[str, tuple[float, ...]]
+    beyond: tuple[float, ...] = (2.0, 4.0, 8.0)
+
+    def __post_init__(self):
+        check_nonempty("knob", check_type("knob", self.knob, str, "what the factor multiplies, in words"))
+        for name in ("apply", "compute"):
+            check_type(name, getattr(self, name), Callable, "a function")
+        check_nonempty("claims", check_type("claims", self.claims, tuple, "a tuple of claim ids or patterns"))
+        check_type("factors", self.factors, Mapping, "a dict: profile -> tuple of factors")
+        for profile, ladder in self.factors.items():
+            check_nonempty(f"factors[{profile!r}]", check_type(f"factors[{profile!r}]", ladder, tuple, "a tuple"))
+            for f in (*ladder, *self.beyond):
+                check_range("factor", f, 0.0, open_low=True)
+            if 1.0 not in ladder:
+                raise ValueError(f"factors[{profile!r}]={ladder} must hold 1 (the profile's own run)")
+
+    def tracks(self, cid: str) -> bool:
+        """Whether the claim ``cid`` is on this axis."""
+        return any(fnmatch.fnmatchcase(cid, pattern) for pattern in self.claims)
+
+
+# ------------------------------------------------------------------------------------------- the trend
+
+
+@dataclasses.dataclass(frozen=True)
+class Trend:
+    """One claim's direction with scale (see the module docstring): the slope of the statistic per decade of
+    compute with its interval, the verdict, and where the line reaches the threshold (FLOPs; an extrapolation)."""
+
+    claim: str
+    verdict: str
+    points: int  # judged points fitted
+    span: float  # largest / smallest compute among them
+    slope: float = math.nan  # statistic per decade of compute
+    interval: tuple[float, float] | None = None
+    crossing: float = math.nan  # compute where the line reaches the threshold (towards only)
+    crossing_interval: tuple[float, float] | None = None
+    note: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        """The trend as plain data (``metrics.json``)."""
+        return dataclasses.asdict(self)
+
+
+def _direction(op: str) -> int:
+    """+1 when larger values hold (``>``, ``>=``), -1 when smaller ones do."""
+    return 1 if check_choice("op", op, OPS) in (">", ">=") else -1
+
+
+def fit_trend(
+    claim: str,
+    compute: Sequence[float],
+    values: Sequence[float],
+    half_widths: Sequence[float],
+    threshold: float,
+    op: str,
+    level: float = 0.95,
+    min_points: int = MIN_POINTS,
+    min_span: float = MIN_SPAN,
+) -> Trend:
+    """The trend of one claim over judged points (compute in FLOPs, the statistic's value, its interval's
+    half-width): slope b of value on x = log10(compute) by least squares, se(b) = max(sqrt(s^2 / Sxx),
+    sqrt(sum((x_i - xbar)^2 sd_i^2)) / Sxx) with s^2 = RSS / (n - 2) and sd_i = half_width_i / 1.96, interval
+    b +/- t(n - 2) se(b); the verdict and the crossing as the module docstring says."""
+    check_nonempty("claim", check_type("claim", claim, str, "a claim id"))
+    x, y, h = (np.asarray(v, dtype=float) for v in (compute, values, half_widths))
+    if not (x.ndim == 1 and x.shape == y.shape == h.shape):
+        raise ValueError(
+            f"compute, values and half_widths must be 1-D of one length; got {x.shape}, {y.shape}, {h.shape}"
+        )
+    if not (np.isfinite(x).all() and (x > 0).all() and np.isfinite(y).all() and (h >= 0).all()):
+        raise ValueError("compute must be positive, values finite and half_widths >= 0 (drop unjudged points first)")
+    check_range("threshold", threshold)
+    direction = _direction(op)
+    check_range("level", level, 0.0, 1.0, open_low=True, open_high=True)
+    check_range("min_points", min_points, 3, integer=True)
+    check_range("min_span", min_span, 1.0)
+    n, span = len(x), float(x.max() / x.min()) if len(x) else 0.0
+    if n < min_points or span < min_span:
+        return Trend(
+            claim,
+            "not judged",
+            n,
+            span,
+            note=f"{n} judged points spanning {span:.3g}x; a trend needs {min_points} spanning {min_span:g}x",
+        )
+    lx = np.log10(x)
+    d = lx - lx.mean()
+    sxx = float(d @ d)
+    b = float(d @ y / sxx)
+    a = float(y.mean())  # the line's value at the mean log compute
+    resid = y - a - b * d
+    s2 = float(resid @ resid) / (n - 2)
+    sd = h / Z95
+    se_b = max(math.sqrt(s2 / sxx), math.sqrt(float((d**2) @ (sd**2))) / sxx)
+    se_a = max(math.sqrt(s2 / n), math.sqrt(float(sd @ sd)) / n)
+    t = float(stats.t.ppf(0.5 + level / 2, n - 2))
+    low, high = b - t * se_b, b + t * se_b
+    verdict = "towards" if direction * low > 0 and direction * high > 0 else "flat"
+    if verdict == "flat" and low * high > 0:
+        verdict = "away"
+    trend = Trend(claim, verdict, n, span, b, (low, high))
+    if verdict != "towards":
+        return trend
+    crossing, interval = _crossing(a, b, se_a, se_b, t, threshold)
+    base = lx.mean()
+    return dataclasses.replace(
+        trend,
+        crossing=10 ** (base + crossing),
+        crossing_interval=None if interval is None else (10 ** (base + interval[0]), 10 ** (base + interval[1])),
+    )
+
+
+def _crossing(a: float, b: float, se_a: float, se_b: float, t: float, threshold: float):
+    """Where a + b d reaches ``threshold`` (d from the mean log compute), with the Fieller interval: the d where
+    (a + b d - threshold)^2 <= t^2 (se_a^2 + d^2 se_b^2); None when the slope is not clear of 0 at this level."""
+    d0 = (threshold - a) / b
+    qa = b * b - t * t * se_b * se_b
+    if qa <= 0:
+        return d0, None
+    qb = 2 * b * (a - threshold)
+    qc = (a - threshold) ** 2 - t * t * se_a * se_a
+    root = math.sqrt(max(qb * qb - 4 * qa * qc, 0.0))
+    return d0, ((-qb - root) / (2 * qa), (-qb + root) / (2 * qa))
+
+
+# ------------------------------------------------------------------------------------------- the sweep
+
+
+@dataclasses.dataclass(frozen=True)
+class Point:
+    """A chapter run at one factor of its scale: its training FLOPs and its claims (``Claim.as_dict`` records)."""
+
+    factor: float
+    compute: float
+    claims: tuple[dict, ...]
+
+
+def source_hash(folder: str | Path) -> str:
+    """First 12 hex digits of the SHA-256 of the modules in ``folder`` (a chapter package's): a cached point is
+    recomputed when the chapter's code changes (its trained runs stay cached)."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(check_type("folder", folder, (str, Path), "a folder path")).glob("*.py")):
+        digest.update(path.name.encode() + path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def _key(chapter, settings: Any, seed: int) -> dict:
+    return {
+        "chapter": chapter.name,
+        "settings": settings,
+        "seed": seed,
+        "specs": [s.fingerprint() for s in chapter.specs],
+        "source": source_hash(chapter.folder),
+        "version": POINT_VERSION,
+    }
+
+
+def point(
+    package: str, profile: str, seed: int, factor: float, base: Any = None, compute_missing: bool = True
+) -> Point | None:
+    """The chapter of ``package`` at ``profile`` and ``seed`` with its scale's knob at ``factor`` of ``base`` (its
+    settings; default the profile's): run (its claims judged, nothing recorded) and cached, or read from the run
+    cache; None when missing and not ``compute_missing`` (a point ``make sweeps`` has not run). A module-level
+    function, so that a job or a cluster task can run it."""
+    from steerlib.core.chapter import Chapter, execute
+
+    chapter = Chapter.of(package)
+    if chapter.scale is None:
+        raise ValueError(f"chapter {chapter.name!r} has no scale axis (SCALE in its experiment module)")
+    check_range("factor", factor, 0.0, open_low=True)
+    profile_settings = chapter.settings(profile)
+    base = (
+        profile_settings if base is None else check_type("base", base, chapter.settings_type, "the chapter's Settings")
+    )
+    settings = chapter.scale.apply(base, factor)
+    changed = {
+        f.name: getattr(settings, f.name)
+        for f in dataclasses.fields(settings)
+        if getattr(settings, f.name) != getattr(profile_settings, f.name)
+    }
+
+    def run() -> Point:
+        ex = execute(chapter, profile, seed, record=False, **changed)
+        return Point(factor, float(chapter.scale.compute(settings)), tuple(c.as_dict() for c in ex.claims))
+
+    from steerlib.core.cache import RunCache
+
+    cache, key = RunCache(), _key(chapter, settings, seed)
+    if not compute_missing:
+        return cache.load("sweep-point", key, as_type=Point)
+    return cache.cached("sweep-point", key, run, as_type=Point)
+
+
+@dataclasses.dataclass(frozen=True)
+class Sweep:
+    """A chapter's points along its scale and each tracked claim's :class:`Trend`; ``missing`` lists the factors
+    beyond the book's that the run cache does not hold yet."""
+
+    chapter: str
+    knob: str
+    points: tuple[Point, ...]
+    trends: dict[str, Trend]
+    missing: tuple[float, ...] = ()
+
+    def series(self, cid: str) -> list[tuple[float, float, tuple[float, float] | None, bool]]:
+        """Claim ``cid`` at every point: (compute, value, interval, judged), in order of compute."""
+        rows = []
+        for p in self.points:
+            for c in p.claims:
+                if c["id"] == cid:
+                    interval = tuple(c["interval"]) if c["interval"] is not None else None
+                    rows.append((p.compute, float(c["value"]), interval, bool(c["judged"])))
+        return sorted(rows, key=lambda r: r[0])
+
+    def as_dict(self) -> dict[str, Any]:
+        """The sweep as plain data (``metrics.json``'s ``sweep``): the knob, each point's factor, compute and the
+        tracked claims' value, interval and verdict, and every trend."""
+        return {
+            "knob": self.knob,
+            "points": [
+                {
+                    "factor": p.factor,
+                    "compute": p.compute,
+                    "claims": {
+                        c["id"]: {"value": c["value"], "interval": c["interval"], "verdict": c["verdict"]}
+                        for c in p.claims
+                        if c["id"] in self.trends
+                    },
+                }
+                for p in self.points
+            ],
+            "missing": list(self.missing),
+            "trends": {cid: t.as_dict() for cid, t in self.trends.items()},
+        }
+
+
+def trends(points: Sequence[Point], scale: Scale) -> dict[str, Trend]:
+    """:func:`fit_trend` of every tracked claim over the points where it is judged with a finite value."""
+    for p in check_nonempty("points", check_type("points", points, (list, tuple), "a list of Points")):
+        check_type("points", p, Point, "a list of Points")
+    check_type("scale", scale, Scale, "the chapter's Scale")
+    claims: dict[str, dict] = {}
+    for p in points:
+        for c in p.claims:
+            if scale.tracks(c["id"]):
+                claims.setdefault(c["id"], c)
+    out = {}
+    for cid, first in claims.items():
+        rows = [
+            (p.compute, c["value"], (c["interval"][1] - c["interval"][0]) / 2 if c["interval"] else 0.0)
+            for p in points
+            for c in p.claims
+            if c["id"] == cid and c["judged"] and math.isfinite(c["value"])
+        ]
+        compute, values, half = (list(col) for col in zip(*rows)) if rows else ([], [], [])
+        out[cid] = fit_trend(cid, compute, values, half, first["threshold"], first["op"])
+    return out
+
+
+def sweep(ex, *, beyond: bool = True) -> Sweep:
+    """The scale sweep of the chapter run ``ex`` (an :class:`~steerlib.core.chapter.Execution`): ``ex`` itself at
+    factor 1, every other factor of its profile's ladder (computed, or read from the run cache), and when ``beyond``
+    the larger factors (:attr:`Scale.beyond`) that the run cache holds; every tracked claim's trend."""
+    from steerlib.core.chapter import Execution
+
+    check_type("ex", ex, Execution, "the Execution of a chapter (steerlib.book.execute)")
+    check_type("beyond", beyond, bool, "True or False")
+    chapter, run = ex.chapter, ex.run
+    if chapter.scale is None:
+        raise ValueError(f"chapter {chapter.name!r} has no scale axis (SCALE in its experiment module)")
+    scale = chapter.scale
+    here = Point(1.0, float(scale.compute(ex.settings)), tuple(c.as_dict() for c in ex.claims))
+    ladder = [f for f in scale.factors.get(run.profile, (1.0,)) if f != 1.0]
+    points = [here, *(point(chapter.package, run.profile, run.seed, f, ex.settings) for f in ladder)]
+    missing = []
+    for f in scale.beyond if beyond else ():
+        found = point(chapter.package, run.profile, run.seed, f, ex.settings, compute_missing=False)
+        if found is None:
+            missing.append(f)
+        else:
+            points.append(found)
+    points.sort(key=lambda p: p.compute)
+    return Sweep(chapter.name, scale.knob, tuple(points), trends(points, scale), tuple(missing))
+
+
+def _sci(x: float) -> str:
+    return f"{x:.2g}" if math.isfinite(x) else ""
+
+
+def table(sweep: Sweep):
+    """The trends as a pandas DataFrame, one row per claim: judged points, their span, the slope per decade of
+    compute with its interval, the trend, and where the line reaches the threshold (an extrapolation)."""
+    import pandas as pd
+
+    check_type("sweep", sweep, Sweep, "a Sweep (steerlib.core.scale.sweep)")
+    rows = []
+    for cid, t in sweep.trends.items():
+        slope = f"{t.slope:+.3g} [{t.interval[0]:+.3g}, {t.interval[1]:+.3g}]" if t.interval else ""
+        reach = ""
+        if t.verdict == "towards":
+            around = f" [{_sci(t.crossing_interval[0])}, {_sci(t.crossing_interval[1])}]" if t.crossing_interval else ""
+            reach = f"{_sci(t.crossing)}{around} (extrapolated)"
+        rows.append(
+            {
+                "claim": cid,
+                "judged points": t.points,
+                "span": f"{t.span:.3g}x" if t.points else "",
+                "slope per decade [interval]": slope,
+                "with scale": t.verdict,
+                "threshold reached at FLOPs": reach,
+            }
+        )
+    return pd.DataFrame(rows).set_index("claim")
+
+
+def summary(sweep: Sweep, claims: Iterable[Any] = ()):
+    """A Markdown paragraph, generated from the sweep: how many points at which compute, and how many claims trend
+    towards holding, away, flat or are not judged; then, for each evidence claim of ``claims`` (the run's) that does
+    not hold or trends away, its trend in a sentence; the factors the run cache does not hold yet."""
+    from IPython.display import Markdown
+
+    check_type("sweep", sweep, Sweep, "a Sweep (steerlib.core.scale.sweep)")
+    counts = {v: [c for c, t in sweep.trends.items() if t.verdict == v] for v in TRENDS}
+    computes = [p.compute for p in sweep.points]
+    names = {
+        "towards": "trend towards holding",
+        "away": "trend away",
+        "flat": "are flat",
+        "not judged": "are not judged",
+    }
+    head = [
+        f"**{len(sweep.points)} points from {min(computes):.2g} to {max(computes):.2g} training FLOPs "
+        f"({max(computes) / min(computes):.3g}x; knob: {sweep.knob}).** Of {len(sweep.trends)} claims, "
+        + "; ".join(
+            f"{len(ids)} {names[v]}" + (f" ({', '.join(ids)})" if 0 < len(ids) <= 12 else "")
+            for v, ids in counts.items()
+        )
+        + "."
+    ]
+    bullets = []
+    here = next((p.compute for p in sweep.points if p.factor == 1.0), 0.0)  # this run's compute
+    for c in claims:
+        t = sweep.trends.get(c.id)
+        if t is None or c.kind != "evidence" or (c.holds and t.verdict != "away"):
+            continue
+        slope = f", slope {t.slope:+.3g} [{t.interval[0]:+.3g}, {t.interval[1]:+.3g}] per decade" if t.interval else ""
+        reach = ""
+        if t.verdict == "towards" and here:
+            reach = (
+                f"; the line reaches the threshold at {_sci(t.crossing)} FLOPs, {t.crossing / here:.2g}x this run's "
+                "compute (an extrapolation)"
+            )
+        bullets.append(f"- **{c.id}** ({c.verdict} here): {t.verdict} with scale{slope}{reach}.")
+    tail = []
+    if sweep.missing:
+        tail.append(
+            f"Factors {', '.join(f'{f:g}' for f in sweep.missing)} of the axis are not in the run cache; "
+            f"`make sweeps` computes them (`python -m steerlib.jobs {sweep.chapter} --stage sweep --beyond`)."
+        )
+    return Markdown("\n\n".join(part for part in (head[0], "\n".join(bullets), *tail) if part))

@@ -1,0 +1,163 @@
+"""The scale axis: the trend statistic against closed forms and hand-worked cases, the sweep's bookkeeping on fixed
+points, Part I's knob, and the sweep stage of the job command."""
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from steerlib.core import scale
+from steerlib.core.scale import Point, Scale, Trend, fit_trend
+
+COMPUTE = [1e9, 1e10, 1e11, 1e12, 1e13]  # five points, one decade apart (log10: 9 .. 13)
+
+
+def test_an_exact_line_gives_its_slope_with_no_width_and_its_crossing():
+    values = [0.1 * (math.log10(c) - 9) for c in COMPUTE]  # 0, 0.1, ..., 0.4
+    t = fit_trend("X", COMPUTE, values, [0.0] * 5, 0.7, ">")
+    assert t.verdict == "towards" and t.points == 5 and t.span == pytest.approx(1e4)
+    assert t.slope == pytest.approx(0.1) and t.interval == pytest.approx((0.1, 0.1))
+    assert t.crossing == pytest.approx(1e16)  # 0.1 per decade from 0 at 1e9 reaches 0.7 seven decades on
+    assert t.crossing_interval == pytest.approx((1e16, 1e16))
+
+
+def test_without_point_noise_the_interval_is_the_textbook_regression_interval():
+    values = [0.02, 0.15, 0.1, 0.33, 0.41]
+    t = fit_trend("X", COMPUTE, values, [0.0] * 5, 0.7, ">")
+    fit = stats.linregress(np.log10(COMPUTE), values)
+    half = stats.t.ppf(0.975, 3) * fit.stderr
+    assert t.slope == pytest.approx(fit.slope)
+    assert t.interval == pytest.approx((fit.slope - half, fit.slope + half))
+
+
+def test_noisy_points_on_a_line_take_their_own_noise_as_the_standard_error():
+    values = [0.1 * i for i in range(5)]
+    sd = 0.3
+    t = fit_trend("X", COMPUTE, values, [sd * scale.Z95] * 5, 0.7, ">")
+    se = sd / math.sqrt(10.0)  # Sxx of log10 compute 9..13 is 10
+    half = stats.t.ppf(0.975, 3) * se
+    assert t.interval == pytest.approx((0.1 - half, 0.1 + half))
+    assert t.verdict == "flat"  # 0.1 +/- 0.30: the points' noise swamps the slope
+
+
+def test_the_direction_follows_the_threshold_side():
+    falling = [-0.1 * i for i in range(5)]
+    assert fit_trend("X", COMPUTE, falling, [0.0] * 5, -0.5, "<").verdict == "towards"
+    assert fit_trend("X", COMPUTE, falling, [0.0] * 5, 0.5, ">=").verdict == "away"
+    assert math.isnan(fit_trend("X", COMPUTE, falling, [0.0] * 5, 0.5, ">").crossing)  # away: no crossing
+
+
+def test_a_zigzag_is_flat():
+    t = fit_trend("X", COMPUTE, [0.0, 1.0, 0.0, 1.0, 0.0], [0.0] * 5, 0.5, ">")
+    assert t.verdict == "flat" and t.slope == pytest.approx(0.0)
+
+
+def test_too_few_points_or_too_short_a_span_is_not_judged():
+    four = fit_trend("X", COMPUTE[:4], [0.0, 0.1, 0.2, 0.3], [0.0] * 4, 0.5, ">")
+    assert four.verdict == "not judged" and "4 judged points" in four.note
+    short = fit_trend("X", [1.0, 2.0, 4.0, 8.0, 15.0], [0.0, 0.1, 0.2, 0.3, 0.4], [0.0] * 5, 0.5, ">")
+    assert short.verdict == "not judged" and short.span == pytest.approx(15.0)
+
+
+def test_the_crossing_interval_is_where_the_lines_band_meets_the_threshold():
+    values = [0.02, 0.1, 0.22, 0.29, 0.41]
+    t = fit_trend("X", COMPUTE, values, [0.05] * 5, 0.7, ">")
+    assert t.verdict == "towards"
+    low, high = (math.log10(c) for c in t.crossing_interval)
+    assert low < math.log10(t.crossing) < high
+    x = np.log10(COMPUTE)
+    a, d = np.mean(values), x - x.mean()
+    n = 5
+    resid = np.asarray(values) - a - t.slope * d
+    s2 = float(resid @ resid) / 3
+    se_a = max(math.sqrt(s2 / n), 0.05 / scale.Z95 / math.sqrt(n))
+    se_b = (t.interval[1] - t.slope) / stats.t.ppf(0.975, 3)
+    tq = stats.t.ppf(0.975, 3)
+    for end in (low, high):  # on the band's edge: |line - threshold| = t * se(line)
+        e = end - x.mean()
+        assert abs(a + t.slope * e - 0.7) == pytest.approx(tq * math.sqrt(se_a**2 + e**2 * se_b**2))
+
+
+def test_fit_trend_rejects_bad_points():
+    with pytest.raises(ValueError, match="one length"):
+        fit_trend("X", COMPUTE, [0.0] * 4, [0.0] * 5, 0.5, ">")
+    with pytest.raises(ValueError, match="positive"):
+        fit_trend("X", [0.0, *COMPUTE[1:]], [0.0] * 5, [0.0] * 5, 0.5, ">")
+    with pytest.raises(ValueError, match="op"):
+        fit_trend("X", COMPUTE, [0.0] * 5, [0.0] * 5, 0.5, "=")
+
+
+def _claim(cid, value, interval, judged=True, op=">", threshold=0.5):
+    return {
+        "id": cid,
+        "value": value,
+        "interval": interval,
+        "judged": judged,
+        "op": op,
+        "threshold": threshold,
+        "verdict": "holds" if value > threshold else "does not hold",
+        "dissertation": "",
+    }
+
+
+def test_trends_drop_unjudged_points_and_untracked_claims():
+    axis = Scale("width", lambda s, f: s, lambda s: 1.0, ("A*",), {"cpu": (1.0,)})
+    points = [
+        Point(1.0, c, (_claim("A1", 0.1 * i, [0.1 * i - 0.01, 0.1 * i + 0.01], judged=i != 2), _claim("B1", 0.0, None)))
+        for i, c in enumerate(COMPUTE)
+    ]
+    found = scale.trends(points, axis)
+    assert set(found) == {"A1"} and found["A1"].points == 4 and found["A1"].verdict == "not judged"
+    sweep = scale.Sweep("x", "width", tuple(points), found)
+    assert [row[3] for row in sweep.series("A1")] == [True, True, False, True, True]
+    record = sweep.as_dict()
+    assert record["trends"]["A1"]["verdict"] == "not judged" and set(record["points"][0]["claims"]) == {"A1"}
+
+
+def test_a_scale_needs_its_profile_point():
+    with pytest.raises(ValueError, match="must hold 1"):
+        Scale("width", lambda s, f: s, lambda s: 1.0, ("A*",), {"cpu": (0.5,)})
+
+
+def test_part_one_knob_multiplies_compute_about_as_asked():
+    from steerlib.book import chapter
+
+    mechanism = chapter("mechanism")
+    cpu = mechanism.settings("cpu")
+    assert mechanism.scale.apply(cpu, 1.0) == cpu
+    flops = {f: mechanism.scale.compute(mechanism.scale.apply(cpu, f)) for f in mechanism.scale.factors["cpu"]}
+    assert list(flops.values()) == sorted(flops.values())
+    assert flops[1.0] / flops[1 / 32] >= scale.MIN_SPAN  # the book's ladder spans enough to judge a trend
+    assert 0.5 < flops[1.0] / flops[1 / 2] / 2 < 2  # each factor about as asked
+
+
+def test_the_sweep_stage_lists_the_ladder_and_beyond():
+    from steerlib.jobs import stages
+
+    listed = stages("mechanism", "cpu")
+    assert listed[-1].name == "sweep"
+    assert [job.label for job in listed[-1].jobs] == ["scale 0.03125", "scale 0.125", "scale 0.25", "scale 0.5"]
+    wide = stages("mechanism", "cpu", beyond=True)[-1]
+    assert [job.label for job in wide.jobs][-3:] == ["scale 2", "scale 4", "scale 8"]
+
+
+def test_a_trend_record_is_plain_data():
+    t = Trend("A1", "flat", 5, 16.0, 0.0, (-1.0, 1.0))
+    assert t.as_dict()["interval"] == (-1.0, 1.0) and t.as_dict()["verdict"] == "flat"
+
+
+def test_a_smoke_sweep_records_its_points_and_caches_them(tmp_path):
+    from steerlib.book import CHAPTERS, execute
+    from steerlib.core.record import read_metrics
+
+    ex = execute("cautious-decisions", "smoke", out_dir=tmp_path)
+    sweep = ex.sweep()
+    assert [p.factor for p in sweep.points] == [0.25, 1.0] and sweep.points[0].compute < sweep.points[1].compute
+    assert sweep.missing == (2.0, 4.0, 8.0)  # make sweeps has not run in this cache
+    assert {c["id"] for c in sweep.points[1].claims} == {c.id for c in ex.claims}
+    assert all(t.verdict == "not judged" for t in sweep.trends.values())  # two points cannot make a trend
+    record = read_metrics(tmp_path / "metrics.json")["sweep"]
+    assert [p["factor"] for p in record["points"]] == [0.25, 1.0] and set(record["trends"]) == set(sweep.trends)
+    cached = scale.point(CHAPTERS["cautious-decisions"], "smoke", 0, 0.25, compute_missing=False)
+    assert cached is not None and cached.compute == sweep.points[0].compute
