@@ -26,7 +26,7 @@ def stages(
 ) -> list[Stage]:
     """The stages of chapter ``name`` at ``profile`` and ``seed`` (nothing runs); where the chapter has a scale axis
     (:mod:`steerlib.core.scale`), last the stage "sweep": a job per factor of its ladder other than 1 (the
-    notebook's own run), and with ``beyond`` the larger factors too."""
+    notebook's own run), and with ``beyond`` the factors past the ladder too (Scale.beyond)."""
     check_type("beyond", beyond, bool, "True or False")
     ch = chapter(name)
     run, settings = prepare(ch, profile, seed, device=device, **overrides)
@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--stage", default=None, help="run only this stage (see --list)")
     parser.add_argument(
-        "--beyond", action="store_true", help="the sweep stage also runs the scale factors above the book's"
+        "--beyond", action="store_true", help="the sweep stage also runs the scale factors past the book's ladder"
     )
     parser.add_argument("--job", type=int, default=None, help="with --stage: run only this job of it (see --list)")
     parser.add_argument("--workers", type=int, default=1, help="worker processes of one thread each (default 1)")

@@ -73,7 +73,8 @@ def test_command_line_lists_the_jobs(capsys):
     lines = [line.split("\t") for line in capsys.readouterr().out.splitlines()]
     specs = R.grid(R.PROFILES["smoke"])
     assert [label for stage, _, label in lines if stage == "finetune"] == [f"replicate 0 {s.name}" for s in specs]
-    assert [stage for stage, _, _ in lines] == ["pretrain"] + ["finetune"] * len(specs) + ["results"]
+    assert [stage for stage, _, _ in lines] == ["pretrain"] + ["finetune"] * len(specs) + ["results", "sweep"]
+    assert lines[-1][2] == "scale 0.25"  # the smoke ladder's other point (steerlib.core.scale)
     with pytest.raises(SystemExit):
         jobs.main(["pre-memorization", "--profile", "smoke", "--stage", "finetune", "--job", str(len(specs))])
 
@@ -354,8 +355,9 @@ def test_jobs_launched_through_submitit_leave_the_chapter_nothing_to_train(tmp_p
         ]
     )
     runs = cache / experiment.RUN_KIND
-    assert len(list(runs.iterdir())) == len(R.grid(R.PROFILES["smoke"]))
-    assert not (cache / "sft").exists() or len(list((cache / "sft").iterdir())) == 1  # the pretraining alone
+    scales = len(R.CHAPTER.scale.factors["smoke"])  # the sweep stage runs the chapter at its other scale too
+    assert len(list(runs.iterdir())) == scales * len(R.grid(R.PROFILES["smoke"]))
+    assert not (cache / "sft").exists() or len(list((cache / "sft").iterdir())) == scales  # the pretrainings alone
     notebook = execute("pre-memorization", "smoke", device="cpu", out_dir=tmp_path / "out").run.cache
     assert notebook.hits["pre-memorization"] == 1 and not notebook.misses
 

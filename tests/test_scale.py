@@ -22,6 +22,12 @@ def test_an_exact_line_gives_its_slope_with_no_width_and_its_crossing():
     assert t.crossing_interval == pytest.approx((1e16, 1e16))
 
 
+def test_a_line_past_the_threshold_within_the_points_has_no_crossing():
+    values = [0.1 * (math.log10(c) - 9) for c in COMPUTE]  # reaches 0.2 at the third point
+    t = fit_trend("X", COMPUTE, values, [0.0] * 5, 0.2, ">")
+    assert t.verdict == "towards" and math.isnan(t.crossing) and "within the points" in t.note
+
+
 def test_without_point_noise_the_interval_is_the_textbook_regression_interval():
     values = [0.02, 0.15, 0.1, 0.33, 0.41]
     t = fit_trend("X", COMPUTE, values, [0.0] * 5, 0.7, ">")
@@ -130,6 +136,20 @@ def test_part_one_knob_multiplies_compute_about_as_asked():
     assert list(flops.values()) == sorted(flops.values())
     assert flops[1.0] / flops[1 / 32] >= scale.MIN_SPAN  # the book's ladder spans enough to judge a trend
     assert 0.5 < flops[1.0] / flops[1 / 2] / 2 < 2  # each factor about as asked
+
+
+def test_part_three_knob_shares_one_pretraining_per_factor():
+    from steerlib.book import chapter
+
+    premem, robust = chapter("pre-memorization"), chapter("robustness-and-curation")
+    cpu = premem.settings("cpu")
+    ladder = sorted({*premem.scale.factors["cpu"], *premem.scale.beyond})  # the book's point and make sweeps'
+    flops = {f: premem.scale.compute(premem.scale.apply(cpu, f)) for f in ladder}
+    assert list(flops.values()) == sorted(flops.values()) and flops[1.0] / flops[1 / 32] >= scale.MIN_SPAN
+    for f in ladder:  # the same pretraining settings, so one cache entry for both chapters
+        a, b = premem.scale.apply(cpu, f), robust.scale.apply(robust.settings("cpu"), f)
+        assert (a.base, a.pretrain, a.n_pretrain, a.task) == (b.base, b.pretrain, b.n_pretrain, b.task)
+        assert a.base.d_model % a.base.n_heads == 0
 
 
 def test_the_sweep_stage_lists_the_ladder_and_beyond():

@@ -304,8 +304,8 @@ class Execution:
 
     def sweep(self, beyond: bool = True) -> Sweep:
         """The chapter's claims along its scale axis (:func:`steerlib.core.scale.sweep`: this run at factor 1, the
-        rest of the profile's ladder computed or read from the run cache, and with ``beyond`` the larger factors the
-        cache holds), added to this run's ``metrics.json`` as ``sweep`` when the run was recorded."""
+        rest of the profile's ladder computed or read from the run cache, and with ``beyond`` the factors past the
+        ladder that the cache holds), added to this run's ``metrics.json`` as ``sweep`` when the run was recorded."""
         found = sweep(self, beyond=beyond)
         if self.recorded:
             add_to_metrics(self.run.out_dir, "sweep", found.as_dict())

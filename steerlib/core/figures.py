@@ -158,9 +158,12 @@ def plot_sweep(sweep, ids: Sequence[str] | None = None, columns: int = 4) -> plt
     rows = -(-len(ids) // columns)
     fig, axes = plt.subplots(rows, columns, figsize=(3.3 * columns, 2.9 * rows), squeeze=False)
     first = {c["id"]: c for p in sweep.points for c in p.claims}
+    lowest, highest = min(p.compute for p in sweep.points), max(p.compute for p in sweep.points)
     for ax, cid in zip(axes.flat, ids):
         series, trend, claim = sweep.series(cid), sweep.trends[cid], first[cid]
         for compute, value, interval, judged in series:
+            if not np.isfinite(value):  # undefined at this point (listed in the table)
+                continue
             low, high = interval if interval else (value, value)
             ax.errorbar(
                 compute,
@@ -181,6 +184,7 @@ def plot_sweep(sweep, ids: Sequence[str] | None = None, columns: int = 4) -> plt
             grid = np.linspace(x.min(), x.max(), 20)
             ax.plot(10**grid, mean_y + trend.slope * (grid - x.mean()), color="C1", lw=1, label="least squares")
         ax.set_xscale("log")
+        ax.set_xlim(lowest / 1.5, highest * 1.5)  # every panel spans the sweep, points or none
         ax.xaxis.set_minor_formatter(NullFormatter())  # decades only: minor labels collide
         ax.set_xlabel("training FLOPs")
         ax.set_ylabel("statistic")

@@ -6,7 +6,8 @@ epochs together), and ``compute(settings)``, the training compute in FLOPs that 
 axis. A *sweep* runs the chapter (:func:`~steerlib.core.chapter.execute`, its replicates as at the profile) at every
 factor of the profile's ladder (:attr:`Scale.factors`) and keeps each claim's value and interval per point; each
 point is a cached job (:func:`point`; the ``sweep`` stage of ``python -m steerlib.jobs``), so a cluster or a GPU
-extends the same axis with the same command (``--beyond``: the factors above the book's, :attr:`Scale.beyond`).
+extends the same axis with the same command (``--beyond``: the factors past the book's ladder, :attr:`Scale.beyond`,
+which the book shows once the run cache holds them).
 
 :func:`fit_trend` turns one claim's points into a verdict on its direction: the least-squares slope of the statistic
 on log10 compute with a ``level`` interval, whose standard error is the larger of two estimates, the scatter about
@@ -14,8 +15,8 @@ the line (the residuals, n - 2 degrees of freedom) and the points' own noise (ea
 +/- 1.96 sd of a rerun), so that neither a straight run of noisy points nor a line through a few exact ones looks
 firmer than it is. The trend is *towards* holding when the interval excludes 0 on the threshold's side, *away* when
 on the other side, *flat* otherwise, and *not judged* with fewer than ``min_points`` judged points or a span under
-``min_span`` in compute. Where it is towards, the compute at which the line reaches the threshold, with the inverse
-regression (Fieller) interval, is an extrapolation and labelled so.
+``min_span`` in compute. Where it is towards and the line reaches the threshold beyond the largest point, that
+compute, with the inverse regression (Fieller) interval, is an extrapolation and labelled so.
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ class Scale:
     """A chapter's scale axis: ``knob`` says in words what a factor multiplies; ``apply(settings, factor)`` returns
     the settings at ``factor`` times the training compute; ``compute(settings)`` their training FLOPs; ``claims``
     the ids (or shell-style patterns) of the claims tracked; ``factors[profile]`` the ladder the book runs at each
-    profile (1 is the profile itself) and ``beyond`` the larger factors ``make sweeps`` adds."""
+    profile (1 is the profile itself) and ``beyond`` the factors ``make sweeps`` adds (larger ones, and smaller ones
+    where a point costs too much for the book)."""
 
     knob: str
     apply: Callable[[Any, float], Any]
@@ -70,6 +72,15 @@ class Scale:
     def tracks(self, cid: str) -> bool:
         """Whether the claim ``cid`` is on this axis."""
         return any(fnmatch.fnmatchcase(cid, pattern) for pattern in self.claims)
+
+
+def cube_root_times(n: int, factor: float, multiple: int = 1) -> int:
+    """``n`` x ``factor``^(1/3), rounded to a multiple of ``multiple`` (at least ``multiple``): one of three knobs
+    (e.g. width, width again through the weights' square, and steps) whose product grows ``factor``-fold."""
+    check_range("n", n, 1, integer=True)
+    check_range("factor", factor, 0.0, open_low=True)
+    check_range("multiple", multiple, 1, integer=True)
+    return max(multiple, multiple * round(n * factor ** (1 / 3) / multiple))
 
 
 # ------------------------------------------------------------------------------------------- the trend
@@ -140,8 +151,8 @@ def fit_trend(
     lx = np.log10(x)
     d = lx - lx.mean()
     sxx = float(d @ d)
-    b = float(d @ y / sxx)
     a = float(y.mean())  # the line's value at the mean log compute
+    b = float(d @ y / sxx) if np.ptp(y) > 0 else 0.0  # a constant statistic (e.g. a rank correlation at -1): flat
     resid = y - a - b * d
     s2 = float(resid @ resid) / (n - 2)
     sd = h / Z95
@@ -157,6 +168,8 @@ def fit_trend(
         return trend
     crossing, interval = _crossing(a, b, se_a, se_b, t, threshold)
     base = lx.mean()
+    if base + crossing <= lx.max():  # the line is past the threshold within the points: nothing to extrapolate
+        return dataclasses.replace(trend, note="the line reaches the threshold within the points")
     return dataclasses.replace(
         trend,
         crossing=10 ** (base + crossing),
@@ -314,7 +327,7 @@ def trends(points: Sequence[Point], scale: Scale) -> dict[str, Trend]:
 def sweep(ex, *, beyond: bool = True) -> Sweep:
     """The scale sweep of the chapter run ``ex`` (an :class:`~steerlib.core.chapter.Execution`): ``ex`` itself at
     factor 1, every other factor of its profile's ladder (computed, or read from the run cache), and when ``beyond``
-    the larger factors (:attr:`Scale.beyond`) that the run cache holds; every tracked claim's trend."""
+    the factors of :attr:`Scale.beyond` that the run cache holds; every tracked claim's trend."""
     from steerlib.core.chapter import Execution
 
     check_type("ex", ex, Execution, "the Execution of a chapter (steerlib.book.execute)")
@@ -351,7 +364,9 @@ def table(sweep: Sweep):
     for cid, t in sweep.trends.items():
         slope = f"{t.slope:+.3g} [{t.interval[0]:+.3g}, {t.interval[1]:+.3g}]" if t.interval else ""
         reach = ""
-        if t.verdict == "towards":
+        if t.verdict == "towards" and math.isnan(t.crossing):
+            reach = t.note
+        elif t.verdict == "towards":
             around = f" [{_sci(t.crossing_interval[0])}, {_sci(t.crossing_interval[1])}]" if t.crossing_interval else ""
             reach = f"{_sci(t.crossing)}{around} (extrapolated)"
         rows.append(
@@ -391,20 +406,28 @@ def summary(sweep: Sweep, claims: Iterable[Any] = ()):
         )
         + "."
     ]
-    bullets = []
+    bullets, unjudged = [], []
     here = next((p.compute for p in sweep.points if p.factor == 1.0), 0.0)  # this run's compute
     for c in claims:
         t = sweep.trends.get(c.id)
         if t is None or c.kind != "evidence" or (c.holds and t.verdict != "away"):
             continue
+        if t.verdict == "not judged":
+            unjudged.append(c.id)
+            continue
         slope = f", slope {t.slope:+.3g} [{t.interval[0]:+.3g}, {t.interval[1]:+.3g}] per decade" if t.interval else ""
         reach = ""
-        if t.verdict == "towards" and here:
+        if t.verdict == "towards" and here and not math.isnan(t.crossing):
             reach = (
                 f"; the line reaches the threshold at {_sci(t.crossing)} FLOPs, {t.crossing / here:.2g}x this run's "
                 "compute (an extrapolation)"
             )
         bullets.append(f"- **{c.id}** ({c.verdict} here): {t.verdict} with scale{slope}{reach}.")
+    if unjudged:
+        bullets.append(
+            f"- Not judged with scale, for want of {MIN_POINTS} judged points spanning {MIN_SPAN:g}x (a prerequisite "
+            f"fails at the smaller points, or the statistic is undefined there): {', '.join(unjudged)}."
+        )
     tail = []
     if sweep.missing:
         tail.append(

@@ -29,6 +29,7 @@ from steerlib.core.checks import (
     check_strings,
     check_type,
 )
+from steerlib.core.scale import cube_root_times
 from steerlib.lm.models import ARCHS, build_model, load_causal_lm, tiny_config
 from steerlib.lm.sft import SFTConfig, train_sft
 from steerlib.lm.tokenizer import pad_id, tokenize_sft, word_tokenizer
@@ -63,6 +64,27 @@ class BaseModel:
     tokenizer: PreTrainedTokenizerBase
     losses: list[float]
     key: dict[str, Any]
+
+
+def scaled_base(cfg: BaseModelConfig, factor: float) -> BaseModelConfig:
+    """The tiny model of ``cfg`` with ``d_model`` x ``factor``^(1/3), rounded to a multiple of twice its heads (rotary
+    embeddings need an even head width): with the steps times the same, the training compute
+    (:func:`training_flops`) grows about ``factor``-fold."""
+    check_type("cfg", cfg, BaseModelConfig, "a BaseModelConfig")
+    if cfg.model != "tiny":
+        raise ValueError(f"cfg.model={cfg.model!r} is a pretrained model, whose width is fixed; scale the tiny model")
+    return dataclasses.replace(cfg, d_model=cube_root_times(cfg.d_model, factor, 2 * cfg.n_heads))
+
+
+def training_flops(cfg: BaseModelConfig, steps: int, batch_size: int, seq_len: int) -> float:
+    """6 N T of training the tiny model of ``cfg``: N = 16 n_layers d_model^2 (a block's attention 4 d^2 and its
+    MLP of width 4 d, 12 d^2 for SwiGLU; embeddings left out), T = steps x batch_size x seq_len tokens."""
+    check_type("cfg", cfg, BaseModelConfig, "a BaseModelConfig")
+    if cfg.model != "tiny":
+        raise ValueError(f"cfg.model={cfg.model!r} is a pretrained model; training_flops counts the tiny model")
+    for name, n in (("steps", steps), ("batch_size", batch_size), ("seq_len", seq_len)):
+        check_range(name, n, 1, integer=True)
+    return 6.0 * 16 * cfg.n_layers * cfg.d_model**2 * steps * batch_size * seq_len
 
 
 def corpus_digest(texts: Sequence[str]) -> str:

@@ -23,7 +23,7 @@ import torch
 
 from steerlib.core.chapter import Run
 from steerlib.core.checks import check_nonempty, check_range, check_type
-from steerlib.core.scale import Scale
+from steerlib.core.scale import Scale, cube_root_times
 from steerlib.core.seeds import substream
 from steerlib.measures import ood
 from steerlib.vision.data import ImageData, held_out, load_dataset
@@ -141,14 +141,6 @@ def scaled(settings: S, factor: float) -> S:
     epochs = max(train.warmup_epochs, cube_root_times(train.epochs, factor))
     width = max(2, cube_root_times(settings.width, factor))
     return dataclasses.replace(settings, width=width, train=dataclasses.replace(train, epochs=epochs))
-
-
-def cube_root_times(n: int, factor: float) -> int:
-    """``n`` x ``factor``^(1/3), rounded, at least 1: one of three knobs (e.g. width, width, steps) whose product
-    grows ``factor``-fold."""
-    check_range("n", n, 1, integer=True)
-    check_range("factor", factor, 0.0, open_low=True)
-    return max(1, round(n * factor ** (1 / 3)))
 
 
 def scale(

@@ -22,13 +22,15 @@ the stream, a purpose and indices, e.g. the sampling at checkpoint ``step`` is `
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 from datasets import Dataset
 
 from steerlib.core.chapter import Run
 from steerlib.core.checks import check_range, check_ranges, check_type
+from steerlib.core.scale import Scale, cube_root_times
 from steerlib.core.seeds import substream
-from steerlib.lm.base import BaseModel, BaseModelConfig, corpus_digest, pretrained_base
+from steerlib.lm.base import BaseModel, BaseModelConfig, corpus_digest, pretrained_base, scaled_base, training_flops
 from steerlib.lm.models import SMOLLM2
 from steerlib.lm.sft import SFTConfig
 from steerlib.worlds.running_totals import Problem, TaskConfig, splits, vocabulary
@@ -50,6 +52,37 @@ PRETRAINING = {  # profile -> the Settings fields of the pretraining, the same i
         "pretrain": SFTConfig(steps=2000, batch_size=64, lr=1e-4),
     },
 }
+
+
+PRETRAIN_TOKENS = 53  # words of a pretraining example (prompt and trace), as the language-model benchmark measures
+
+
+def scale(claims: tuple[str, ...]) -> Scale:
+    """Part III's scale axis (:mod:`steerlib.core.scale`) tracking ``claims``: the tiny model's width and the
+    pretraining's steps each times ``factor``^(1/3) (:func:`~steerlib.lm.base.scaled_base`), the finetuning runs as
+    they are; compute: the pretraining's FLOPs (:func:`~steerlib.lm.base.training_flops`, :data:`PRETRAIN_TOKENS`
+    a sequence). Both chapters at one factor share its pretraining. A point costs about as much as the chapter even
+    at 1/32 of its compute (pre-memorization: 506 CPU s against 1,138 at cpu, measured 2026-12-07), since sampling
+    and the finetuning grid do not shrink with the model; so the book runs the profile's point alone at cpu (1/4 and
+    1 at smoke, to exercise the path), and ``make sweeps`` runs 1/32 to 1/2 and 2, 4 and 8."""
+
+    def apply(settings: Any, factor: float) -> Any:
+        steps = cube_root_times(settings.pretrain.steps, factor)
+        pretrain = dataclasses.replace(settings.pretrain, steps=steps)
+        return dataclasses.replace(settings, base=scaled_base(settings.base, factor), pretrain=pretrain)
+
+    def compute(settings: Any) -> float:
+        p = settings.pretrain
+        return training_flops(settings.base, p.steps, p.batch_size, PRETRAIN_TOKENS)
+
+    return Scale(
+        knob="the tiny model's width and its pretraining steps, each x factor^(1/3)",
+        apply=apply,
+        compute=compute,
+        claims=claims,
+        factors={"smoke": (0.25, 1.0), "cpu": (1.0,), "paper": (1.0,)},
+        beyond=(1 / 32, 1 / 8, 1 / 4, 1 / 2, 2.0, 4.0, 8.0),
+    )
 
 
 SHARED_COUNTS = ("n_pretrain", "n_test", "batch_size", "max_new_tokens", "sample_batch", "replicates")

@@ -118,6 +118,9 @@ PROFILES = {
     ),
 }
 
+# Every claim along Part III's scale axis (the pretraining's model and steps; both chapters share it at each factor).
+SCALE = common.scale(("H*",))
+
 
 @dataclasses.dataclass
 class RunLog:

@@ -27,7 +27,7 @@ from datasets import Dataset
 from steerlib.chapters.reasoning import common
 from steerlib.chapters.reasoning.common import N_PRETRAIN, PRETRAIN, PRETRAINING, TASK, TINY
 from steerlib.core.chapter import Run, check_run, replicated
-from steerlib.core.checks import check_choices, check_range, check_ranges
+from steerlib.core.checks import check_choices, check_range, check_ranges, check_type
 from steerlib.core.jobs import Job, Stage, at_replicates, per_replicate, results_stage, run_jobs
 from steerlib.core.seeds import substream
 from steerlib.lm.base import BaseModelConfig, corpus_digest
@@ -81,6 +81,12 @@ class Settings:
     rounds: int = 5  # n
     per_round: int = 32  # examples every method adds per round
     t: float = 0.75  # Algorithm 1's threshold on pre-memorization accuracy
+    # The curation problems (D, the IFD scorer's split, every method's additions and the curation test set) tell gains
+    # and losses with the pretraining pool's verbs, so the pretrained model solves some of them before it memorises
+    # them and D straddles t (H7pre), as a pretrained LLM already solves some GSM8K problems. With the finetuning
+    # verbs (True, as the robustness runs), 92-98% of D fell below t at every seed of the 2026-12-07 cold build: no
+    # problem could be solved before the new verbs were learnt, by which time its target was memorised (ledger).
+    curation_new_verbs: bool = False
     methods: tuple[str, ...] = METHODS
     lr: float = 1e-3  # every curation run (and the IFD scorer) trains from the pretrained model
     epochs: float = 24
@@ -97,6 +103,7 @@ class Settings:
         check_ranges("robust_lrs", self.robust_lrs, 0, open_low=True)
         check_range("robust_epochs", self.robust_epochs, 0, open_low=True)
         check_range("t", self.t, 0, 1, open_low=True)
+        check_type("curation_new_verbs", self.curation_new_verbs, bool, "True or False")
         check_choices("methods", self.methods, METHODS)
         if "iid" not in self.methods:
             raise ValueError(f"methods={self.methods} must include 'iid', the baseline of the efficiency ratio")
@@ -142,6 +149,9 @@ PROFILES = {
         replicates=3,
     ),
 }
+
+# Every claim along Part III's scale axis (the pretraining's model and steps; both chapters share it at each factor).
+SCALE = common.scale(("H*",))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -213,10 +223,19 @@ class Experiment:
         s, self.run = settings, run
         self.s, self.device, self.cache = s, run.device, run.cache
         part = common.setup(s, run)
-        self.base, self.test = part.base, part.test
+        self.base = part.base
         self.tok = self.base.tokenizer
         examples = [Example(p, r) for p, r in zip(part.train_problems, part.train["response"])]
         self.robust_set = examples[: s.n_robust]
+        self.curation_test = part.test
+        if not s.curation_new_verbs:  # D, the scorer's split and the test set drawn again with the pool's verbs
+            rng = np.random.default_rng(substream(run.stream("data"), "curation-set"))
+            drawn = problems(2 * s.n_initial + s.n_test, s.task.events, s.task, rng, curation_verbs(s))
+            examples = [Example(q, " " + random_trace(q, s.task.max_value, rng)) for q in drawn]
+            tests = drawn[2 * s.n_initial :]
+            self.curation_test = Dataset.from_dict(
+                {"prompt": [q.prompt for q in tests], "answer": [q.answer for q in tests]}
+            )
         self.initial = examples[: s.n_initial]
         self.scorer_set = examples[s.n_initial : 2 * s.n_initial]
 
@@ -350,8 +369,8 @@ def _curation(ex: Experiment, job: CurationJob, progress: bool) -> RoundLog:
     test = sampled_correct(
         model,
         ex.tok,
-        list(ex.test["prompt"]),
-        list(ex.test["answer"]),
+        list(ex.curation_test["prompt"]),
+        list(ex.curation_test["answer"]),
         s.k,
         s.max_new_tokens,
         s.temperature,
@@ -410,6 +429,12 @@ def ifd_scores(model, ex: Experiment, examples: list[Example]) -> np.ndarray:
     return curation.ifd(cond, uncond)
 
 
+def curation_verbs(s: Settings) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The (gain, loss) verbs of the curation problems: the finetuning verbs with ``curation_new_verbs`` (and the
+    task's ``new_verbs``), else the pretraining pool's."""
+    return (NEW_GAINS, NEW_LOSSES) if s.curation_new_verbs and s.task.new_verbs else (GAINS, LOSSES)
+
+
 def _pick(candidates: np.ndarray, m: int, rng: np.random.Generator) -> np.ndarray:
     """``m`` of the candidate indices: without replacement while they last, then again from all of them."""
     return np.concatenate([rng.permutation(candidates) for _ in range(math.ceil(m / len(candidates)))])[:m]
@@ -438,8 +463,7 @@ def select(
     s, examples = ex.s, ex.initial + list(job.added)
     m, share = s.per_round, float("nan")
     if method == "iid":
-        verbs = (NEW_GAINS, NEW_LOSSES) if s.task.new_verbs else (GAINS, LOSSES)
-        fresh = problems(m, s.task.events, s.task, rng, verbs)
+        fresh = problems(m, s.task.events, s.task, rng, curation_verbs(s))
         return tuple(Example(q, " " + random_trace(q, s.task.max_value, rng)) for q in fresh), share
     if method == "premem":
         low = log.premem < s.t
