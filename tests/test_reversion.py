@@ -4,6 +4,7 @@ import matplotlib
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from steerlib.book import execute
 from steerlib.chapters.extrapolation import reversion
@@ -50,6 +51,21 @@ def test_claims_read_the_direction_of_the_trend():
     assert a2.value == pytest.approx(-1.0) and a2.holds
     a2 = {c.id: c for c in reversion.claims(reversion.Results(rising, {}))}["A2/toy"]
     assert a2.value == pytest.approx(1.0) and not a2.holds
+
+
+def test_the_spread_of_predictions_is_their_mean_kl_to_their_mean_and_a2b_reads_its_fall():
+    from steerlib.chapters.extrapolation.reversion.experiment import _summaries
+    from steerlib.vision.losses import make_loss
+
+    ce = make_loss("ce", 2)
+    apart = torch.tensor([[[20.0, -20.0], [-20.0, 20.0]]])  # one member, two inputs: opposite certain predictions
+    alike = torch.zeros(1, 2, 2)
+    assert _summaries(ce, apart, torch.tensor([0.5, 0.5]))["spread"] == pytest.approx([np.log(2)], abs=1e-6)
+    assert _summaries(ce, alike, torch.tensor([0.5, 0.5]))["spread"] == pytest.approx([0.0])
+    t = _table(2.0, rotate=[1.5, 1.0], noise=[1.9, 1.8])
+    t["spread"] = t["distance"]  # falling along both shifts
+    a2b = {c.id: c for c in reversion.claims(reversion.Results(t, {}))}["A2b/toy"]
+    assert a2b.value == pytest.approx(-1.0) and a2b.holds
 
 
 def _replicated_table(spread: float, n: int = 5) -> pd.DataFrame:

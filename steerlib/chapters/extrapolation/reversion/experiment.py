@@ -14,7 +14,7 @@ from steerlib.chapters.extrapolation import common
 from steerlib.core.chapter import Run, check_run
 from steerlib.core.checks import check_choice, check_choices, check_range, check_type
 from steerlib.core.jobs import Job, Stage
-from steerlib.measures.divergences import entropy
+from steerlib.measures.divergences import entropy, kl_categorical
 from steerlib.vision.data import DATASETS
 from steerlib.vision.ensemble import Ensemble
 from steerlib.vision.losses import LOSSES, GaussianNLL, make_loss, targets
@@ -99,7 +99,10 @@ def _summaries(loss, out: torch.Tensor, ocs) -> dict[str, np.ndarray]:
     """Per-replicate averages over an evaluation set of the quantities the claims use; ``out`` is (E, N, out_dim)."""
     stats = {"distance": loss.distance(out, ocs).mean(-1)}
     if loss.name == "ce":
-        stats["entropy"] = entropy(loss.predict(out)).mean(-1)
+        pred = loss.predict(out)
+        stats["entropy"] = entropy(pred).mean(-1)
+        # how alike the predictions are (section 2.3): mean KL from each to the set's mean prediction, per member
+        stats["spread"] = kl_categorical(pred, pred.mean(-2, keepdim=True)).mean(-1)
     if isinstance(loss, GaussianNLL):
         pred = loss.predict(out)
         stats["sigma"] = pred[..., 1].sqrt().mean(-1)

@@ -74,7 +74,7 @@ def h7_stats(added: np.ndarray, acc: dict[str, np.ndarray]) -> tuple[float, floa
 
 
 def statistics(r: Results) -> dict[str, float]:
-    """H6pre, H6, H6b, H6c on this replicate's robustness runs and H7pre, H7, H7b on its curation curves (see
+    """H6pre, H6, H6b, H6c, H6d on this replicate's robustness runs and H7pre, H7, H7b on its curation curves (see
     :data:`SPECS`), and the share of D below t in round 0."""
     t = robust_table(r)
     ratio, ahead = h7_stats(r.added, r.test_acc)
@@ -84,6 +84,7 @@ def statistics(r: Results) -> dict[str, float]:
         "H6": spearman(t["premem"], t["drop"]),
         "H6b": low_minus_high(t["premem"], t["drop"]),
         "H6c": _h6c(t["premem"], t["train_acc"], t["drop"]),
+        "H6d": float(t["drop"].mean()),
         "H7pre": min(share, 1 - share),
         "H7": ratio,
         "H7b": ahead,
@@ -108,7 +109,7 @@ SPECS = (  # each prerequisite gates its own experiment's claims
         op=">=",
         threshold=NEAR_ONE,
         why="the dissertation perturbs models whose unperturbed train accuracy is near-perfect (Fig 4.6)",
-        gates=("H6", "H6b", "H6c"),
+        gates=("H6", "H6b", "H6c", "H6d"),
         dissertation="Fig 4.6",
     ),
     Spec(
@@ -140,6 +141,17 @@ SPECS = (  # each prerequisite gates its own experiment's claims
         threshold=0.0,
         why="the rival (plain train accuracy explains the drop as well) predicts at most 0",
         dissertation="section 4.5",
+    ),
+    Spec(
+        id="H6d",
+        statement="a forced valid opening lowers the train accuracy of near-perfect models overall",
+        statistic="mean drop (unperturbed - perturbed accuracy) over the train examples with an opening",
+        op=">",
+        threshold=0.1,
+        why="the spec's own bar for 'significantly degrades': a tenth of accuracy, against the rival that a model "
+        "which solves its training problems does not mind a valid opening (a drop of 0); the mean over hundreds of "
+        "examples has a sampling noise of a few hundredths",
+        dissertation="Fig 4.7: near-perfect on the original prompts, much lower with perturbations",
     ),
     Spec(
         id="H7pre",
