@@ -188,7 +188,11 @@ def test_smoke_run_claims(smoke, tmp_path):
     floating-point order, not the science; the cpu verdicts are the slow test below)."""
     results, claims = smoke.results, {c.id: c for c in smoke.claims}
     main = ["C1", "C2", "C2b", "C3", "C4", "C4b", "C5", "C5b"]
-    assert list(claims) == ["gate", "gate-0", *main, "C3c", "C5c", *(f"{c}/nll" for c in main)]
+    assert list(claims) == ["gate", "gate-0", *main, "C3c", "C5c", *(f"{c}/nll" for c in main), "B1a", "B1b"]
+    f = results.familiarity  # B1a, B1b: the rank correlation of the mention counts with metrics (b) and (c)
+    agree = dataclasses.replace(f, option_nll=-f.mentions.astype(float), answer_nll=f.qa_mentions.astype(float))
+    stats = analysis.statistics(dataclasses.replace(results, familiarity=agree))
+    assert stats["B1a"] == pytest.approx(-1.0) and stats["B1b"] == pytest.approx(1.0)
     assert all(np.isfinite(c.value) for c in claims.values())
     for c in claims.values():  # the schema: a kind, a justified threshold, an account of the uncertainty
         assert c.kind in ("evidence", "prerequisite") and c.why and c.uncertainty and c.fingerprint

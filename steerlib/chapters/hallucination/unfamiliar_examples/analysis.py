@@ -14,7 +14,7 @@ import numpy as np
 from steerlib.chapters.hallucination.common import selective_accuracy, selective_floor
 from steerlib.chapters.hallucination.unfamiliar_examples.experiment import E1, E2, E3, REWARDS, Results
 from steerlib.core.claims import Claim, Measured, Spec, make_claims
-from steerlib.measures.statistics import over_replicates
+from steerlib.measures.statistics import over_replicates, spearman
 from steerlib.worlds.knowledge import ATTRIBUTES
 
 GRADES = ("false", "correct", "I don't know")  # the codes 0, 1, 2 of steerlib.worlds.knowledge.grade
@@ -176,10 +176,13 @@ BINNED = ("C1", "C2", "C2b", "C3", "C4", "C4b", "C5", "C5b")  # the evidence jud
 
 def statistics(r: Results) -> dict[str, float]:
     """Every claim's statistic at one replicate, by claim id: :func:`level_statistics` binned by exact mention
-    counts, and the evidence of :data:`BINNED` again binned by metric (b) (ids ``<id>/nll``)."""
+    counts, the evidence of :data:`BINNED` again binned by metric (b) (ids ``<id>/nll``), and B1a, B1b: Spearman's
+    rho of the mention count with metric (b) on the MC finetuning questions and with metric (c) on E3's."""
     by = binnings(r)
     out, nll = level_statistics(r, by["mentions"].level), level_statistics(r, by["nll"].level)
-    return {**out, **{f"{cid}/nll": nll[cid] for cid in BINNED}}
+    f = r.familiarity  # App. B.1: do the familiarity metrics agree with the mention counts?
+    agree = {"B1a": spearman(f.mentions, f.option_nll), "B1b": spearman(f.qa_mentions, f.answer_nll)}
+    return {**out, **{f"{cid}/nll": nll[cid] for cid in BINNED}, **agree}
 
 
 def _evidence() -> tuple[Spec, ...]:
@@ -311,6 +314,27 @@ SPECS = (
         dissertation="Fig 3.1",
     ),
     *(dataclasses.replace(spec, id=f"{spec.id}/nll") for spec in _evidence()),
+    Spec(
+        id="B1a",
+        statement="App. B.1: the pretrained model's uncertainty (metric b) agrees with the mention counts (metric a): "
+        "the more a subject is mentioned, the lower the NLL",
+        statistic="Spearman ρ(mention count, metric (b)) over the MC finetuning questions",
+        op="<",
+        threshold=-0.3,
+        why="the spec's own bar for agreement: a rank correlation well clear of the rival that the metrics are "
+        "unrelated (0), whose sampling noise over hundreds of questions is about 0.1",
+        dissertation="App. B.1: metrics (a) and (b) measure the same unfamiliarity",
+    ),
+    Spec(
+        id="B1b",
+        statement="App. B.1: the SFT model's uncertainty (metric c) agrees with the mention counts (metric a)",
+        statistic="Spearman ρ(mention count, metric (c)) over E3's QA finetuning questions",
+        op="<",
+        threshold=-0.3,
+        why="the spec's own bar for agreement: a rank correlation well clear of the rival that the metrics are "
+        "unrelated (0), whose sampling noise over hundreds of questions is about 0.1",
+        dissertation="App. B.1: 'unfamiliar finetuning examples tend to be associated with higher NLL predictions'",
+    ),
 )
 
 
