@@ -271,6 +271,7 @@ def test_statistics_by_hand():
     assert s["C10"] == pytest.approx(0.25) and s["C10b"] == pytest.approx(1 / 5)
     assert s["C11"] == pytest.approx(min(7 / 8 - 8 / 13, 8 / 13 - 7 / 13))
     assert s["C12"] == pytest.approx(3.5 - 0.5) and s["C13"] == pytest.approx(1 / 8)
+    assert s["C14"] == pytest.approx(3.0 - 0.5)  # at 0 mentions: standard RL states 3 facts, conservative RL 0.5
     assert s["gate/rm-standard"] == 1.0 and s["gate/rm-conservative"] == 0.0
     assert s["gate/lengths"] == pytest.approx(np.std([3, 3, 3, 4]))
     assert s["gate/generator"] == 0.0  # every labelled fact is true, in every bin
@@ -325,7 +326,7 @@ def test_claims_are_explained_and_judged():
     counts = {k: [1, 1, 1, 1] for k in experiment.POLICIES}
     claims = analysis.claims(_toy(counts, counts, mentions))
     ids = [c.id for c in claims]
-    assert {"C6", "C7", "C7b", "C8", "C8b", "C8c", "C9", "C9b", "C10", "C10b", "C11", "C12", "C13"} <= set(ids)
+    assert {"C6", "C7", "C7b", "C8", "C8b", "C8c", "C9", "C9b", "C10", "C10b", "C11", "C12", "C13", "C14"} <= set(ids)
     assert {"gate/sft", "gate/lengths", "gate/generator", "gate/rl-oracle"} <= set(ids)
     assert len(ids) == len(set(ids)) and all(c.why and c.uncertainty for c in claims)
     assert not [c for c in claims if c.id == "C8"][0].holds  # no familiarity effect: C8 cannot hold

@@ -175,6 +175,7 @@ def statistics(r: Results) -> dict[str, float]:
                 else float("nan"),
                 "C11": min(frac["conservative"] - frac["standard"], frac["standard"] - frac["sft"]),
                 "C12": at("conservative", "length", hi) - at("conservative", "length", lo),
+                "C14": at("standard", "length", lo) - at("conservative", "length", lo),
             }
         )
     if {"oracle", "count"} <= {k[0] for k in pp.values}:
@@ -346,6 +347,15 @@ SPECS = (
         threshold=1.0,
         why="a whole fact; SFT's flat length (C8c) gives about 0",
         dissertation="Fig 3.9",
+    ),
+    Spec(
+        id="C14",
+        statement="on unfamiliar people conservative RL is generic where standard RL states facts: it says less",
+        statistic="facts per response at {lo}, standard RL minus conservative RL",
+        op=">",
+        threshold=1.0,
+        why="a whole fact, as C12; the rival (the two reward models teach the same length) gives 0",
+        dissertation="Fig 3.9: generic answers instead of wrong ones on unfamiliar subjects",
     ),
     Spec(
         id="C13",
