@@ -113,21 +113,17 @@ def sampling_table(record: dict) -> pd.DataFrame:
     return pd.DataFrame({"tokens/s": s["tokens_per_s"], "x generate": s["ratio_to_generate"]}).rename_axis("sampler")
 
 
-# The scale axis planned for every chapter with claims that fail at cpu: points below the cpu profile as fractions of
-# its training compute. With the cpu point (the chapter itself) that is 5 points spanning 16x, the least the scale
-# issue accepts; points above cpu run as jobs outside the book.
-SWEEP = (1 / 16, 1 / 8, 1 / 4, 1 / 2)
-SWEEPS = {
-    name: SWEEP
-    for name in (
-        "reversion",
-        "mechanism",
-        "cautious-decisions",
-        "conservative-rewards",
-        "pre-memorization",
-        "robustness-and-curation",
-    )
-}
+def book_sweeps() -> dict[str, tuple[float, ...]]:
+    """The points below 1 that the book runs on each chapter's scale axis at cpu (``SCALE``,
+    :mod:`steerlib.core.scale`), as fractions of the cpu profile's training compute; chapters whose points run as
+    jobs outside the book (``make sweeps``) have none here. Imports every chapter."""
+    out = {}
+    for name in book.CHAPTERS:
+        scale = book.chapter(name).scale
+        ladder = tuple(f for f in scale.factors.get("cpu", ()) if f < 1) if scale else ()
+        if ladder:
+            out[name] = ladder
+    return out
 
 
 def cold_costs(folder: str | os.PathLike) -> pd.DataFrame:
@@ -167,7 +163,9 @@ def budget(
     ((replicates - R) · C / R more) while the whole, C + sweep + replicates summed over the chapters, stays within
     ``cap_s``. Columns: measured, sweep, more replicates, replicates and the chapter's total."""
     check_type("costs", costs, pd.DataFrame, "the table of cold_costs")
-    sweeps = SWEEPS if sweeps is None else check_type("sweeps", sweeps, dict, "a dict chapter -> compute fractions")
+    sweeps = (
+        book_sweeps() if sweeps is None else check_type("sweeps", sweeps, dict, "a dict chapter -> compute fractions")
+    )
     check_range("cap_s", cap_s, 0, open_low=True)
     check_range("replicates", replicates, 1, integer=True)
     missing = {"cpu_s", "replicates"} - set(costs.columns)

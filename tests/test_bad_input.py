@@ -2510,6 +2510,7 @@ MODULES = [
 
 LEFT_OUT = {  # public names with no bad input to refuse, and why
     "core.scale.Trend": "a record that fit_trend builds",
+    "performance.book_sweeps": "no arguments: it reads the chapters",
     "core.scale.Point": "a record that point builds",
     "core.scale.Sweep": "a record that sweep builds; plot_sweep and table check it",
     "core.cache.jsonable": "total: any object has a JSON form (its repr at worst)",

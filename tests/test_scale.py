@@ -179,5 +179,6 @@ def test_a_smoke_sweep_records_its_points_and_caches_them(tmp_path):
     assert all(t.verdict == "not judged" for t in sweep.trends.values())  # two points cannot make a trend
     record = read_metrics(tmp_path / "metrics.json")["sweep"]
     assert [p["factor"] for p in record["points"]] == [0.25, 1.0] and set(record["trends"]) == set(sweep.trends)
+    assert record["cpu_s"] > 0  # what the point cost, for the performance page
     cached = scale.point(CHAPTERS["cautious-decisions"], "smoke", 0, 0.25, compute_missing=False)
     assert cached is not None and cached.compute == sweep.points[0].compute

@@ -305,10 +305,13 @@ class Execution:
     def sweep(self, beyond: bool = True) -> Sweep:
         """The chapter's claims along its scale axis (:func:`steerlib.core.scale.sweep`: this run at factor 1, the
         rest of the profile's ladder computed or read from the run cache, and with ``beyond`` the factors past the
-        ladder that the cache holds), added to this run's ``metrics.json`` as ``sweep`` when the run was recorded."""
+        ladder that the cache holds), added to this run's ``metrics.json`` as ``sweep`` (with ``cpu_s``, the CPU seconds
+        the points took here) when the run was recorded."""
+        before = os.times()
         found = sweep(self, beyond=beyond)
         if self.recorded:
-            add_to_metrics(self.run.out_dir, "sweep", found.as_dict())
+            cpu_s = sum(os.times()[:4]) - sum(before[:4])  # this process and its workers: what the points cost
+            add_to_metrics(self.run.out_dir, "sweep", {**found.as_dict(), "cpu_s": round(cpu_s, 2)})
         return found
 
 
