@@ -29,7 +29,7 @@ from steerlib.core.checks import (
     check_strings,
     check_type,
 )
-from steerlib.core.scale import cube_root_times
+from steerlib.core.scale import Scale, cube_root_times
 from steerlib.lm.models import ARCHS, build_model, load_causal_lm, tiny_config
 from steerlib.lm.sft import SFTConfig, train_sft
 from steerlib.lm.tokenizer import pad_id, tokenize_sft, word_tokenizer
@@ -85,6 +85,33 @@ def training_flops(cfg: BaseModelConfig, steps: int, batch_size: int, seq_len: i
     for name, n in (("steps", steps), ("batch_size", batch_size), ("seq_len", seq_len)):
         check_range(name, n, 1, integer=True)
     return 6.0 * 16 * cfg.n_layers * cfg.d_model**2 * steps * batch_size * seq_len
+
+
+def pretraining_scale(claims: tuple[str, ...], seq_len: int, knob: str = "") -> Scale:
+    """A language-model chapter's scale axis (:mod:`steerlib.core.scale`) tracking ``claims``: the tiny model's width
+    (:func:`scaled_base`) and its pretraining's steps each x ``factor``^(1/3), the finetuning as it is (the chapter's
+    Settings have ``base`` and ``pretrain``); compute: the pretraining's FLOPs (:func:`training_flops`, ``seq_len``
+    tokens a sequence). ``knob`` adds to the knob's description. A point costs about half the chapter even at 1/32 of
+    its compute, since sampling and finetuning do not shrink with the model (pre-memorization at 1/32: 506 CPU s
+    against 1,138 at cpu, measured 2026-12-07), so the book runs the profile's point alone at cpu (1/4 and 1 at
+    smoke, to exercise the path) and ``make sweeps`` runs 1/32 to 1/2 and 2, 4 and 8."""
+    check_range("seq_len", seq_len, 1, integer=True)
+
+    def apply(settings: Any, factor: float) -> Any:
+        pretrain = dataclasses.replace(settings.pretrain, steps=cube_root_times(settings.pretrain.steps, factor))
+        return dataclasses.replace(settings, base=scaled_base(settings.base, factor), pretrain=pretrain)
+
+    def compute(settings: Any) -> float:
+        return training_flops(settings.base, settings.pretrain.steps, settings.pretrain.batch_size, seq_len)
+
+    return Scale(
+        knob="the tiny model's width and its pretraining steps, each x factor^(1/3)" + (f"; {knob}" if knob else ""),
+        apply=apply,
+        compute=compute,
+        claims=claims,
+        factors={"smoke": (0.25, 1.0), "cpu": (1.0,), "paper": (1.0,)},
+        beyond=(1 / 32, 1 / 8, 1 / 4, 1 / 2, 2.0, 4.0, 8.0),
+    )
 
 
 def corpus_digest(texts: Sequence[str]) -> str:

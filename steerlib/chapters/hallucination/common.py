@@ -24,6 +24,8 @@ from steerlib.lm.base import BaseModel, BaseModelConfig, corpus_digest, pretrain
 from steerlib.lm.sft import SFTConfig
 from steerlib.worlds.knowledge import ATTRIBUTES, KnowledgeWorld, WorldConfig, make_world, vocabulary
 
+DOCUMENT_WORDS = 21  # words of a pretraining document of the cpu world (its mean, measured 2026-12-07)
+
 
 def rows(prompts: Sequence[str], responses: Sequence[str]) -> Dataset:
     """SFT examples: columns ``prompt`` and ``response``."""

@@ -22,15 +22,14 @@ the stream, a purpose and indices, e.g. the sampling at checkpoint ``step`` is `
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
 from datasets import Dataset
 
 from steerlib.core.chapter import Run
 from steerlib.core.checks import check_range, check_ranges, check_type
-from steerlib.core.scale import Scale, cube_root_times
+from steerlib.core.scale import Scale
 from steerlib.core.seeds import substream
-from steerlib.lm.base import BaseModel, BaseModelConfig, corpus_digest, pretrained_base, scaled_base, training_flops
+from steerlib.lm.base import BaseModel, BaseModelConfig, corpus_digest, pretrained_base, pretraining_scale
 from steerlib.lm.models import SMOLLM2
 from steerlib.lm.sft import SFTConfig
 from steerlib.worlds.running_totals import Problem, TaskConfig, splits, vocabulary
@@ -58,31 +57,9 @@ PRETRAIN_TOKENS = 53  # words of a pretraining example (prompt and trace), as th
 
 
 def scale(claims: tuple[str, ...]) -> Scale:
-    """Part III's scale axis (:mod:`steerlib.core.scale`) tracking ``claims``: the tiny model's width and the
-    pretraining's steps each times ``factor``^(1/3) (:func:`~steerlib.lm.base.scaled_base`), the finetuning runs as
-    they are; compute: the pretraining's FLOPs (:func:`~steerlib.lm.base.training_flops`, :data:`PRETRAIN_TOKENS`
-    a sequence). Both chapters at one factor share its pretraining. A point costs about as much as the chapter even
-    at 1/32 of its compute (pre-memorization: 506 CPU s against 1,138 at cpu, measured 2026-12-07), since sampling
-    and the finetuning grid do not shrink with the model; so the book runs the profile's point alone at cpu (1/4 and
-    1 at smoke, to exercise the path), and ``make sweeps`` runs 1/32 to 1/2 and 2, 4 and 8."""
-
-    def apply(settings: Any, factor: float) -> Any:
-        steps = cube_root_times(settings.pretrain.steps, factor)
-        pretrain = dataclasses.replace(settings.pretrain, steps=steps)
-        return dataclasses.replace(settings, base=scaled_base(settings.base, factor), pretrain=pretrain)
-
-    def compute(settings: Any) -> float:
-        p = settings.pretrain
-        return training_flops(settings.base, p.steps, p.batch_size, PRETRAIN_TOKENS)
-
-    return Scale(
-        knob="the tiny model's width and its pretraining steps, each x factor^(1/3)",
-        apply=apply,
-        compute=compute,
-        claims=claims,
-        factors={"smoke": (0.25, 1.0), "cpu": (1.0,), "paper": (1.0,)},
-        beyond=(1 / 32, 1 / 8, 1 / 4, 1 / 2, 2.0, 4.0, 8.0),
-    )
+    """Part III's scale axis tracking ``claims``: :func:`~steerlib.lm.base.pretraining_scale` of the shared
+    pretraining (:data:`PRETRAIN_TOKENS` a sequence); both chapters at one factor share its pretraining."""
+    return pretraining_scale(claims, PRETRAIN_TOKENS, "the pretraining shared by both chapters")
 
 
 SHARED_COUNTS = ("n_pretrain", "n_test", "batch_size", "max_new_tokens", "sample_batch", "replicates")

@@ -35,7 +35,7 @@ from steerlib.core.checks import (
 )
 from steerlib.core.jobs import Job, Stage, at_replicates, per_replicate, results_stage
 from steerlib.core.seeds import substream
-from steerlib.lm.base import BaseModelConfig
+from steerlib.lm.base import BaseModelConfig, pretraining_scale
 from steerlib.lm.models import SMOLLM2
 from steerlib.lm.reward import FactHead, encode_facts, fact_probs
 from steerlib.lm.rl import RLConfig, train_reinforce
@@ -149,6 +149,9 @@ PROFILES = {
         eval_samples=8,
     ),
 }
+
+# The claims and the reward-model gates along the pretraining's scale axis (points past cpu's run as jobs).
+SCALE = pretraining_scale(("C*", "gate/rm-*"), common.DOCUMENT_WORDS)
 
 
 # ----------------------------------------------------------------------------------------------- the results
