@@ -36,16 +36,18 @@ book: $(STAMP)
 	@echo "Book: _build/html/index.html"
 
 # The scale axes past the book's points (steerlib.core.scale): for every chapter with an axis, the sweep stage with
-# its factors past the book's ladder (Part I: 2, 4 and 8 times the cpu profile's training compute; the language-model
-# chapters: 1/32 to 1/2 and 2 to 8 times), in 2 worker processes, into the run cache that make book reads; a chapter then shows them
-# beside its own points. Measured on 2 cores (one process each, 2026-12-07): Part I's 2, 4 and 8 took 1,414 CPU s
-# (reversion 481, cautious decisions 183, mechanism 750); a language-model point below cpu costs about half the chapter
-# (pre-memorization at 1/32: 506 CPU s), and the larger ones grow with their pretraining, so the whole target takes
-# many hours here: a cluster or a GPU runs the same jobs (python -m steerlib.jobs <chapter> --stage sweep --beyond
-# --launch slurm ...).
+# its factors past the book's ladder (Part I: 2, 4 and 8 times the cpu profile's training compute; the
+# language-model chapters: 1/32 to 1/2 and 2 to 8 times), in 2 worker processes, into the run cache that make book
+# reads; a chapter then shows them beside its own points. Measured on 2 cores (one process each, 2026-12-07): Part
+# I's 2, 4 and 8 took 1,414 CPU s (reversion 481, cautious decisions 183, mechanism 750); a language-model point
+# below cpu costs about half the chapter (pre-memorization at 1/32: 506 CPU s), and the larger ones grow with their
+# pretraining, so the whole target takes many hours here: a cluster or a GPU runs the same jobs
+# (python -m steerlib.jobs <chapter> --stage sweep --beyond --launch slurm ...).
+SCALED := import steerlib.book as b; print(*[n for n in b.CHAPTERS if b.chapter(n).scale])
 sweeps: $(STAMP)
-	for c in $$($(BIN)/python -c "from steerlib.book import CHAPTERS, chapter; print(*(n for n in CHAPTERS if chapter(n).scale))"); do \
-	  STEERLIB_PROFILE=cpu $(BIN)/python -m steerlib.jobs $$c --stage sweep --beyond --workers 2 || exit 1; done
+	for c in $$($(BIN)/python -c "$(SCALED)"); do \
+	  STEERLIB_PROFILE=cpu $(BIN)/python -m steerlib.jobs $$c --stage sweep --beyond --workers 2 || exit 1; \
+	done
 
 # nbval runs the notebooks as stored (it cannot inject parameters), at the smoke profile from the environment.
 # make test leaves it out: the smoke book executes the same notebooks the same way (a failing cell fails the build);

@@ -33,8 +33,10 @@ def stages(
     listed = ch.jobs(settings, run)
     if ch.scale is None:
         return listed
-    factors = [f for f in ch.scale.factors.get(run.profile, ()) if f != 1.0] + list(ch.scale.beyond if beyond else ())
-    jobs = (Job(f"scale {f:g}", point, (ch.package, run.profile, run.seed, f, settings)) for f in factors)
+    ladder = [f for f in ch.scale.factors.get(run.profile, ()) if f != 1.0]
+    factors = ladder + list(ch.scale.past_ladder(run.profile) if beyond else ())
+    where = (settings, True, device, run.cache.enabled)  # base, compute_missing, device, cache
+    jobs = (Job(f"scale {f:g}", point, (ch.package, run.profile, run.seed, f, *where)) for f in factors)
     return [*listed, Stage("sweep", tuple(jobs))]
 
 

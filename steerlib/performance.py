@@ -128,7 +128,8 @@ def book_sweeps() -> dict[str, tuple[float, ...]]:
 
 def cold_costs(folder: str | os.PathLike) -> pd.DataFrame:
     """Per chapter, from the ``<chapter>/metrics.json`` of a build at the cpu profile from an empty run cache: its
-    part, CPU seconds, wall seconds and replicates (1 for a chapter without them), in the book's order."""
+    part, CPU seconds, wall seconds, replicates (1 for a chapter without them) and the CPU seconds of its scale sweep
+    (0 where the build recorded none), in the book's order."""
     check_type("folder", folder, (str, os.PathLike), "the folder of a cold build's <chapter>/metrics.json")
     if not Path(folder).is_dir():
         raise FileNotFoundError(f"folder={str(folder)!r} does not exist; it should hold <chapter>/metrics.json")
@@ -145,9 +146,11 @@ def cold_costs(folder: str | os.PathLike) -> pd.DataFrame:
                 "cpu_s": record["resources"]["cpu_s"],
                 "wall_s": record["wall_time_s"],
                 "replicates": record["config"].get("settings", {}).get("replicates", 1),
+                "sweep_cpu_s": record.get("sweep", {}).get("cpu_s", 0.0),
             }
         )
-    return pd.DataFrame(rows, columns=["chapter", "part", "cpu_s", "wall_s", "replicates"]).set_index("chapter")
+    columns = ["chapter", "part", "cpu_s", "wall_s", "replicates", "sweep_cpu_s"]
+    return pd.DataFrame(rows, columns=columns).set_index("chapter")
 
 
 def budget(
@@ -156,12 +159,14 @@ def budget(
     cap_s: float = 7200.0,
     replicates: int = 5,
 ) -> pd.DataFrame:
-    """Price the planned additions from measured costs (:func:`cold_costs`). A chapter measured at C CPU seconds with
-    R replicates costs C / R a replicate (every stage scales with the replicates: an upper bound where a model load
-    is shared); a sweep of points f_1..f_n (fractions of the cpu profile's compute, each at R replicates) costs
-    C · Σ f_i (cost proportional to compute). Then, cheapest first, each chapter goes up to ``replicates`` replicates
-    ((replicates - R) · C / R more) while the whole, C + sweep + replicates summed over the chapters, stays within
-    ``cap_s``. Columns: measured, sweep, more replicates, replicates and the chapter's total."""
+    """Price the planned additions from measured costs (:func:`cold_costs`). A chapter measured at C CPU seconds with R
+    replicates costs C / R a replicate (every stage scales with the replicates: an upper bound where a model
+    load is shared); its sweep costs what the build recorded (``sweep_cpu_s``), else, for points f_1..f_n
+    (fractions of the cpu profile's compute, each at R replicates), C · Σ f_i (cost proportional to compute: an
+    underestimate where evaluation does not shrink with the model). Then, cheapest first, each chapter goes up
+    to ``replicates`` replicates ((replicates - R) · C / R more) while the whole, C + sweep + replicates summed
+    over the chapters, stays within ``cap_s``. Columns: measured, sweep, more replicates, replicates and the
+    chapter's total."""
     check_type("costs", costs, pd.DataFrame, "the table of cold_costs")
     sweeps = (
         book_sweeps() if sweeps is None else check_type("sweeps", sweeps, dict, "a dict chapter -> compute fractions")
@@ -177,7 +182,10 @@ def budget(
             check_range(f"sweeps[{name!r}][{i}]", f, 0, 1, open_low=True)
     table = pd.DataFrame(index=costs.index)
     table["measured (s)"] = costs["cpu_s"]
-    table["sweep (s)"] = [c * sum(sweeps.get(name, ())) for name, c in costs["cpu_s"].items()]
+    recorded = costs["sweep_cpu_s"] if "sweep_cpu_s" in costs else pd.Series(0.0, index=costs.index)
+    table["sweep (s)"] = [
+        recorded[name] if recorded[name] > 0 else c * sum(sweeps.get(name, ())) for name, c in costs["cpu_s"].items()
+    ]
     per_replicate = costs["cpu_s"] / costs["replicates"]
     more = (replicates - costs["replicates"]).clip(lower=0) * per_replicate
     spent = table["measured (s)"].sum() + table["sweep (s)"].sum()

@@ -34,6 +34,12 @@ def test_budget_prices_sweeps_by_compute_and_adds_replicates_cheapest_first_with
     assert roomy["replicates"].tolist() == [5, 5, 5] and roomy["total (s)"].sum() == 635 + 240
 
 
+def test_budget_takes_a_recorded_sweep_cost_over_the_compute_model():
+    recorded = costs().assign(sweep_cpu_s=[400.0, 0.0, 0.0])  # A's points cost more than their compute
+    table = performance.budget(recorded, {"A": (0.5, 0.25), "B": (0.5,)}, cap_s=1e4)
+    assert table["sweep (s)"].tolist() == [400.0, 30.0, 0.0]  # A: as recorded; B: 60 s x 0.5
+
+
 def test_shrink_needed_is_the_measured_cost_of_the_parts_over_the_target():
     assert performance.shrink_needed(costs(), 120.0, ("x",)) == 3.0
     assert performance.shrink_needed(costs(), 100.0, ("y",)) == 0.5

@@ -15,11 +15,10 @@ from steerlib.worlds import running_totals as task
 
 # The cpu verdicts at seed 0, pinned only where they are firm (a fragile verdict's interval reaches across its
 # threshold, so floating-point order alone can flip it). H6, H6b and H6c do not reproduce (the forced opening breaks
-# nearly every example whatever its pre-memorization accuracy); H7's prerequisite fails (nearly all of D falls below
-# t = 0.75), so H7 and H7b are not judged. When these were written H6, H6b and H7pre failed firmly and H6c held
-# fragilely; the cold builds of 2026-12-07 read all four as "does not hold (fragile)", so only H6pre stays pinned.
-# H7pre holds firmly since the curation problems tell the pool's verbs (ledger, 2026-12-07: 0.333 [0.24, 0.43]), so
-# H7 and H7b are judged; both hold only fragilely there (the curves barely rise).
+# nearly every example whatever its pre-memorization accuracy) and read "does not hold (fragile)" in the cold builds
+# of 2026-12-07, so they are not pinned; H6d, the overall drop, holds firmly. Since the curation problems tell the
+# pool's verbs (ledger, 2026-12-07), H7pre holds firmly (0.333 [0.24, 0.43]) and H7 and H7b are judged; both hold
+# only fragilely (the curves barely rise).
 FIRM_CPU_VERDICTS = {"H6pre": "holds", "H6d": "holds", "H7pre": "holds"}
 FRAGILE_AT_CPU = ("H6", "H6b", "H6c", "H7", "H7b")
 IDS = ["H6pre", "H6", "H6b", "H6c", "H6d", "H7pre", "H7", "H7b"]

@@ -39,12 +39,22 @@ def test_without_point_noise_the_interval_is_the_textbook_regression_interval():
 
 def test_noisy_points_on_a_line_take_their_own_noise_as_the_standard_error():
     values = [0.1 * i for i in range(5)]
-    sd = 0.3
-    t = fit_trend("X", COMPUTE, values, [sd * scale.Z95] * 5, 0.7, ">")
-    se = sd / math.sqrt(10.0)  # Sxx of log10 compute 9..13 is 10
-    half = stats.t.ppf(0.975, 3) * se
+    se = 0.3
+    t = fit_trend("X", COMPUTE, values, [se] * 5, 0.7, ">")
+    half = stats.t.ppf(0.975, 3) * se / math.sqrt(10.0)  # Sxx of log10 compute 9..13 is 10
     assert t.interval == pytest.approx((0.1 - half, 0.1 + half))
     assert t.verdict == "flat"  # 0.1 +/- 0.30: the points' noise swamps the slope
+
+
+def test_a_points_standard_error_inverts_the_claims_prediction_interval():
+    from steerlib.measures import statistics
+
+    assert scale.WIDEN == statistics.WIDEN
+    for values in ([0.2, 0.5, 0.3], [1.0, 4.0, 2.0, 8.0, 5.0]):
+        half = statistics.prediction_half_width(values)
+        se = np.std(values, ddof=1) / math.sqrt(len(values))  # the standard error of their mean
+        assert scale.standard_error(half, len(values)) == pytest.approx(se)
+    assert scale.standard_error(0.5, 1) == 0.0 and scale.standard_error(0.0, 3) == 0.0
 
 
 def test_the_direction_follows_the_threshold_side():
@@ -68,7 +78,7 @@ def test_too_few_points_or_too_short_a_span_is_not_judged():
 
 def test_the_crossing_interval_is_where_the_lines_band_meets_the_threshold():
     values = [0.02, 0.1, 0.22, 0.29, 0.41]
-    t = fit_trend("X", COMPUTE, values, [0.05] * 5, 0.7, ">")
+    t = fit_trend("X", COMPUTE, values, [0.02] * 5, 0.7, ">")
     assert t.verdict == "towards"
     low, high = (math.log10(c) for c in t.crossing_interval)
     assert low < math.log10(t.crossing) < high
@@ -77,7 +87,7 @@ def test_the_crossing_interval_is_where_the_lines_band_meets_the_threshold():
     n = 5
     resid = np.asarray(values) - a - t.slope * d
     s2 = float(resid @ resid) / 3
-    se_a = max(math.sqrt(s2 / n), 0.05 / scale.Z95 / math.sqrt(n))
+    se_a = max(math.sqrt(s2 / n), 0.02 / math.sqrt(n))
     se_b = (t.interval[1] - t.slope) / stats.t.ppf(0.975, 3)
     tq = stats.t.ppf(0.975, 3)
     for end in (low, high):  # on the band's edge: |line - threshold| = t * se(line)
@@ -110,7 +120,9 @@ def _claim(cid, value, interval, judged=True, op=">", threshold=0.5):
 def test_trends_drop_unjudged_points_and_untracked_claims():
     axis = Scale("width", lambda s, f: s, lambda s: 1.0, ("A*",), {"cpu": (1.0,)})
     points = [
-        Point(1.0, c, (_claim("A1", 0.1 * i, [0.1 * i - 0.01, 0.1 * i + 0.01], judged=i != 2), _claim("B1", 0.0, None)))
+        Point(
+            2.0**i, c, (_claim("A1", 0.1 * i, [0.1 * i - 0.01, 0.1 * i + 0.01], judged=i != 2), _claim("B1", 0, None))
+        )
         for i, c in enumerate(COMPUTE)
     ]
     found = scale.trends(points, axis)
@@ -119,6 +131,18 @@ def test_trends_drop_unjudged_points_and_untracked_claims():
     assert [row[3] for row in sweep.series("A1")] == [True, True, False, True, True]
     record = sweep.as_dict()
     assert record["trends"]["A1"]["verdict"] == "not judged" and set(record["points"][0]["claims"]) == {"A1"}
+
+
+def test_a_trend_reads_the_threshold_of_the_profiles_own_point():
+    axis = Scale("width", lambda s, f: s, lambda s: 1.0, ("A*",), {"cpu": (1.0,)})
+    points = [Point(f, 10.0**f, (_claim("A1", 0.1 * f, None, threshold=0.1 * f),)) for f in (0.5, 1.0, 2.0)]
+    assert scale.reference_claims(points, axis)["A1"]["threshold"] == pytest.approx(0.1)  # factor 1's, not the last
+
+
+def test_the_factors_past_the_ladder_skip_its_own():
+    axis = Scale("width", lambda s, f: s, lambda s: 1.0, ("A*",), {"smoke": (0.25, 1.0), "cpu": (1.0,)}, (0.25, 2.0))
+    assert axis.past_ladder("smoke") == (2.0,) and axis.past_ladder("cpu") == (0.25, 2.0)
+    assert axis.past_ladder("paper") == ()  # no ladder at paper: nothing to add to
 
 
 def test_a_scale_needs_its_profile_point():
@@ -149,7 +173,7 @@ def test_part_three_knob_shares_one_pretraining_per_factor():
     for f in ladder:  # the same pretraining settings, so one cache entry for both chapters
         a, b = premem.scale.apply(cpu, f), robust.scale.apply(robust.settings("cpu"), f)
         assert (a.base, a.pretrain, a.n_pretrain, a.task) == (b.base, b.pretrain, b.n_pretrain, b.task)
-        assert a.base.d_model % a.base.n_heads == 0
+        assert a.base.d_model % (2 * a.base.n_heads) == 0  # heads of even width (rotary embeddings)
 
 
 def test_the_sweep_stage_lists_the_ladder_and_beyond():
@@ -182,3 +206,11 @@ def test_a_smoke_sweep_records_its_points_and_caches_them(tmp_path):
     assert record["cpu_s"] > 0  # what the point cost, for the performance page
     cached = scale.point(CHAPTERS["cautious-decisions"], "smoke", 0, 0.25, compute_missing=False)
     assert cached is not None and cached.compute == sweep.points[0].compute
+
+
+def test_a_profile_without_a_ladder_gets_an_empty_sweep_that_every_view_shows():
+    from steerlib.core.figures import plot_sweep
+
+    empty = scale.Sweep("toy", "width", (), {})
+    assert scale.table(empty).empty and "no scale axis" in scale.summary(empty).data
+    assert plot_sweep(empty).axes  # a figure saying so, not an error

@@ -149,6 +149,11 @@ def plot_sweep(sweep, ids: Sequence[str] | None = None, columns: int = 4) -> plt
     from steerlib.core.scale import Sweep
 
     check_type("sweep", sweep, Sweep, "a Sweep (steerlib.core.scale.sweep)")
+    if not sweep.points:  # a profile without a ladder (paper: other models and data)
+        fig, ax = plt.subplots(figsize=(6, 1))
+        ax.axis("off")
+        ax.text(0.5, 0.5, "no scale sweep at this profile", ha="center", va="center")
+        return fig
     ids = list(sweep.trends) if ids is None else list(check_type("ids", ids, (list, tuple), "a list of claim ids"))
     for cid in check_nonempty("ids", ids):
         if cid not in sweep.trends:
@@ -157,10 +162,10 @@ def plot_sweep(sweep, ids: Sequence[str] | None = None, columns: int = 4) -> plt
     columns = min(columns, len(ids))
     rows = -(-len(ids) // columns)
     fig, axes = plt.subplots(rows, columns, figsize=(3.3 * columns, 2.9 * rows), squeeze=False)
-    first = {c["id"]: c for p in sweep.points for c in p.claims}
+    reference = {c["id"]: c for p in sorted(sweep.points, key=lambda p: p.factor == 1.0) for c in p.claims}
     lowest, highest = min(p.compute for p in sweep.points), max(p.compute for p in sweep.points)
     for ax, cid in zip(axes.flat, ids):
-        series, trend, claim = sweep.series(cid), sweep.trends[cid], first[cid]
+        series, trend, claim = sweep.series(cid), sweep.trends[cid], reference[cid]  # the profile's threshold
         for compute, value, interval, judged in series:
             if not np.isfinite(value):  # undefined at this point (listed in the table)
                 continue

@@ -11,18 +11,20 @@ which the book shows once the run cache holds them).
 
 :func:`fit_trend` turns one claim's points into a verdict on its direction: the least-squares slope of the statistic
 on log10 compute with a ``level`` interval, whose standard error is the larger of two estimates, the scatter about
-the line (the residuals, n - 2 degrees of freedom) and the points' own noise (each claim's interval read as
-+/- 1.96 sd of a rerun), so that neither a straight run of noisy points nor a line through a few exact ones looks
-firmer than it is. The trend is *towards* holding when the interval excludes 0 on the threshold's side, *away* when
-on the other side, *flat* otherwise, and *not judged* with fewer than ``min_points`` judged points or a span under
-``min_span`` in compute. Where it is towards and the line reaches the threshold beyond the largest point, that
-compute, with the inverse regression (Fieller) interval, is an extrapolation and labelled so.
+the line (the residuals, n - 2 degrees of freedom) and the points' own noise (each value's standard error over its
+replicates, read back from its claim's prediction interval: :func:`standard_error`), so that neither a straight run
+of noisy points nor a line through a few exact ones looks firmer than it is. The trend is *towards* holding when the
+interval excludes 0 on the threshold's side, *away* when on the other side, *flat* otherwise, and *not judged* with
+fewer than ``min_points`` judged points or a span under ``min_span`` in compute. Where it is towards and the line
+reaches the threshold beyond the largest point, that compute, with the inverse regression (Fieller) interval, is an
+extrapolation and labelled so.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import functools
 import hashlib
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -36,9 +38,9 @@ from steerlib.core.checks import check_choice, check_nonempty, check_range, chec
 from steerlib.core.claims import OPS
 
 TRENDS = ("towards", "away", "flat", "not judged")
-Z95 = 1.959963984540054  # a claim's 95% interval spans +/- this many sds of a rerun
+WIDEN = 1.1  # the widening of every claim's prediction interval (steerlib.measures.statistics.WIDEN; tested equal)
 MIN_POINTS, MIN_SPAN = 5, 16.0  # the least a trend is judged on: 5 judged points spanning 16x in compute
-POINT_VERSION = 1  # bump when a point's record changes shape
+POINT_VERSION = 2  # bump when a point's record changes shape (2: the replicates behind its values)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,6 +75,11 @@ class Scale:
         """Whether the claim ``cid`` is on this axis."""
         return any(fnmatch.fnmatchcase(cid, pattern) for pattern in self.claims)
 
+    def past_ladder(self, profile: str) -> tuple[float, ...]:
+        """The factors of :attr:`beyond` that ``profile``'s ladder lacks (none for a profile without a ladder)."""
+        ladder = self.factors.get(profile)
+        return tuple(f for f in self.beyond if f not in ladder) if ladder else ()
+
 
 def cube_root_times(n: int, factor: float, multiple: int = 1) -> int:
     """``n`` x ``factor``^(1/3), rounded to a multiple of ``multiple`` (at least ``multiple``): one of three knobs
@@ -81,6 +88,18 @@ def cube_root_times(n: int, factor: float, multiple: int = 1) -> int:
     check_range("factor", factor, 0.0, open_low=True)
     check_range("multiple", multiple, 1, integer=True)
     return max(multiple, multiple * round(n * factor ** (1 / 3) / multiple))
+
+
+def standard_error(half_width: float, replicates: int, level: float = 0.95) -> float:
+    """The standard error of a value that is a mean over ``replicates``, from the half-width of its claim's ``level``
+    prediction interval for a rerun's mean (:func:`steerlib.measures.statistics.prediction_half_width`: WIDEN ·
+    t(n - 1) · s · sqrt(2/n), and se = s / sqrt(n)): half_width / (WIDEN · t(n - 1) · sqrt(2)); 0 without one."""
+    check_range("half_width", half_width, 0.0)
+    check_range("replicates", replicates, 1, integer=True)
+    check_range("level", level, 0.0, 1.0, open_low=True, open_high=True)
+    if replicates < 2 or half_width == 0:
+        return 0.0
+    return float(half_width / (WIDEN * stats.t.ppf(0.5 + level / 2, replicates - 1) * math.sqrt(2)))
 
 
 # ------------------------------------------------------------------------------------------- the trend
@@ -115,25 +134,27 @@ def fit_trend(
     claim: str,
     compute: Sequence[float],
     values: Sequence[float],
-    half_widths: Sequence[float],
+    standard_errors: Sequence[float],
     threshold: float,
     op: str,
     level: float = 0.95,
     min_points: int = MIN_POINTS,
     min_span: float = MIN_SPAN,
 ) -> Trend:
-    """The trend of one claim over judged points (compute in FLOPs, the statistic's value, its interval's
-    half-width): slope b of value on x = log10(compute) by least squares, se(b) = max(sqrt(s^2 / Sxx),
-    sqrt(sum((x_i - xbar)^2 sd_i^2)) / Sxx) with s^2 = RSS / (n - 2) and sd_i = half_width_i / 1.96, interval
-    b +/- t(n - 2) se(b); the verdict and the crossing as the module docstring says."""
+    """The trend of one claim over judged points (compute in FLOPs, the statistic's value, its standard error
+    se_i): slope b of value on x = log10(compute) by least squares, se(b) = max(sqrt(s^2 / Sxx),
+    sqrt(sum((x_i - xbar)^2 se_i^2)) / Sxx) with s^2 = RSS / (n - 2), interval b +/- t(n - 2) se(b); the verdict and
+    the crossing as the module docstring says."""
     check_nonempty("claim", check_type("claim", claim, str, "a claim id"))
-    x, y, h = (np.asarray(v, dtype=float) for v in (compute, values, half_widths))
-    if not (x.ndim == 1 and x.shape == y.shape == h.shape):
+    x, y, se = (np.asarray(v, dtype=float) for v in (compute, values, standard_errors))
+    if not (x.ndim == 1 and x.shape == y.shape == se.shape):
         raise ValueError(
-            f"compute, values and half_widths must be 1-D of one length; got {x.shape}, {y.shape}, {h.shape}"
+            f"compute, values and standard_errors must be 1-D of one length; got {x.shape}, {y.shape}, {se.shape}"
         )
-    if not (np.isfinite(x).all() and (x > 0).all() and np.isfinite(y).all() and (h >= 0).all()):
-        raise ValueError("compute must be positive, values finite and half_widths >= 0 (drop unjudged points first)")
+    if not (np.isfinite(x).all() and (x > 0).all() and np.isfinite(y).all() and (se >= 0).all()):
+        raise ValueError(
+            "compute must be positive, values finite and standard_errors >= 0 (drop unjudged points first)"
+        )
     check_range("threshold", threshold)
     direction = _direction(op)
     check_range("level", level, 0.0, 1.0, open_low=True, open_high=True)
@@ -155,9 +176,8 @@ def fit_trend(
     b = float(d @ y / sxx) if np.ptp(y) > 0 else 0.0  # a constant statistic (e.g. a rank correlation at -1): flat
     resid = y - a - b * d
     s2 = float(resid @ resid) / (n - 2)
-    sd = h / Z95
-    se_b = max(math.sqrt(s2 / sxx), math.sqrt(float((d**2) @ (sd**2))) / sxx)
-    se_a = max(math.sqrt(s2 / n), math.sqrt(float(sd @ sd)) / n)
+    se_b = max(math.sqrt(s2 / sxx), math.sqrt(float((d**2) @ (se**2))) / sxx)
+    se_a = max(math.sqrt(s2 / n), math.sqrt(float(se @ se)) / n)
     t = float(stats.t.ppf(0.5 + level / 2, n - 2))
     low, high = b - t * se_b, b + t * se_b
     verdict = "towards" if direction * low > 0 and direction * high > 0 else "flat"
@@ -195,40 +215,54 @@ def _crossing(a: float, b: float, se_a: float, se_b: float, t: float, threshold:
 
 @dataclasses.dataclass(frozen=True)
 class Point:
-    """A chapter run at one factor of its scale: its training FLOPs and its claims (``Claim.as_dict`` records)."""
+    """A chapter run at one factor of its scale: its training FLOPs, its claims (``Claim.as_dict`` records) and the
+    replicates their values are means over (its settings' ``replicates``)."""
 
     factor: float
     compute: float
     claims: tuple[dict, ...]
+    replicates: int = 1
 
 
-def source_hash(folder: str | Path) -> str:
-    """First 12 hex digits of the SHA-256 of the modules in ``folder`` (a chapter package's): a cached point is
-    recomputed when the chapter's code changes (its trained runs stay cached)."""
+@functools.cache
+def library_hash() -> str:
+    """First 12 hex digits of the SHA-256 of every module of steerlib: a point's claims depend on the chapter, its
+    part's common module, the measures and the claims machinery, so any change to the library recomputes the cached
+    points' claims (their trained runs stay cached, and language-model chapters cache their results whole)."""
+    root = Path(__file__).resolve().parents[1]
     digest = hashlib.sha256()
-    for path in sorted(Path(check_type("folder", folder, (str, Path), "a folder path")).glob("*.py")):
-        digest.update(path.name.encode() + path.read_bytes())
+    for path in sorted(root.rglob("*.py")):
+        digest.update(str(path.relative_to(root)).encode() + path.read_bytes())
     return digest.hexdigest()[:12]
 
 
 def _key(chapter, settings: Any, seed: int) -> dict:
+    """A point's run-cache key: the chapter, its settings at the factor, the seed, its claims' specifications and the
+    library's source."""
     return {
         "chapter": chapter.name,
         "settings": settings,
         "seed": seed,
         "specs": [s.fingerprint() for s in chapter.specs],
-        "source": source_hash(chapter.folder),
+        "source": library_hash(),
         "version": POINT_VERSION,
     }
 
 
 def point(
-    package: str, profile: str, seed: int, factor: float, base: Any = None, compute_missing: bool = True
+    package: str,
+    profile: str,
+    seed: int,
+    factor: float,
+    base: Any = None,
+    compute_missing: bool = True,
+    device: str = "auto",
+    cache: bool = True,
 ) -> Point | None:
     """The chapter of ``package`` at ``profile`` and ``seed`` with its scale's knob at ``factor`` of ``base`` (its
-    settings; default the profile's): run (its claims judged, nothing recorded) and cached, or read from the run
-    cache; None when missing and not ``compute_missing`` (a point ``make sweeps`` has not run). A module-level
-    function, so that a job or a cluster task can run it."""
+    settings; default the profile's): run on ``device`` (its claims judged, nothing recorded) and kept in the run
+    cache unless ``cache`` is False, or read from it; None when missing and not ``compute_missing`` (a point ``make
+    sweeps`` has not run). A module-level function, so that a job or a cluster task can run it."""
     from steerlib.core.chapter import Chapter, execute
 
     chapter = Chapter.of(package)
@@ -247,15 +281,18 @@ def point(
     }
 
     def run() -> Point:
-        ex = execute(chapter, profile, seed, record=False, **changed)
-        return Point(factor, float(chapter.scale.compute(settings)), tuple(c.as_dict() for c in ex.claims))
+        ex = execute(chapter, profile, seed, device=device, cache=cache, record=False, **changed)
+        if ex.settings != settings:
+            raise RuntimeError(f"the point at factor {factor:g} ran other settings than its cache key holds")
+        claims = tuple(c.as_dict() for c in ex.claims)
+        return Point(factor, float(chapter.scale.compute(settings)), claims, getattr(settings, "replicates", 1))
 
     from steerlib.core.cache import RunCache
 
-    cache, key = RunCache(), _key(chapter, settings, seed)
+    store, key = RunCache(enabled=check_type("cache", cache, bool, "True or False")), _key(chapter, settings, seed)
     if not compute_missing:
-        return cache.load("sweep-point", key, as_type=Point)
-    return cache.cached("sweep-point", key, run, as_type=Point)
+        return store.load("sweep-point", key, as_type=Point)
+    return store.cached("sweep-point", key, run, as_type=Point)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -306,22 +343,35 @@ def trends(points: Sequence[Point], scale: Scale) -> dict[str, Trend]:
     for p in check_nonempty("points", check_type("points", points, (list, tuple), "a list of Points")):
         check_type("points", p, Point, "a list of Points")
     check_type("scale", scale, Scale, "the chapter's Scale")
-    claims: dict[str, dict] = {}
-    for p in points:
-        for c in p.claims:
-            if scale.tracks(c["id"]):
-                claims.setdefault(c["id"], c)
     out = {}
-    for cid, first in claims.items():
+    for cid, ref in reference_claims(points, scale).items():
         rows = [
-            (p.compute, c["value"], (c["interval"][1] - c["interval"][0]) / 2 if c["interval"] else 0.0)
+            (p.compute, c["value"], _point_se(c, p.replicates))
             for p in points
             for c in p.claims
             if c["id"] == cid and c["judged"] and math.isfinite(c["value"])
         ]
-        compute, values, half = (list(col) for col in zip(*rows)) if rows else ([], [], [])
-        out[cid] = fit_trend(cid, compute, values, half, first["threshold"], first["op"])
+        compute, values, se = (list(col) for col in zip(*rows)) if rows else ([], [], [])
+        out[cid] = fit_trend(cid, compute, values, se, ref["threshold"], ref["op"])
     return out
+
+
+def reference_claims(points: Sequence[Point], scale: Scale) -> dict[str, dict]:
+    """Each tracked claim's record at the profile's own point (factor 1), else at the last point holding it: the
+    threshold a trend is read against (a measured threshold, such as a noise floor, moves from point to point)."""
+    for p in check_nonempty("points", check_type("points", points, (list, tuple), "a list of Points")):
+        check_type("points", p, Point, "a list of Points")
+    check_type("scale", scale, Scale, "the chapter's Scale")
+    out: dict[str, dict] = {}
+    for p in sorted(points, key=lambda p: p.factor == 1.0):  # the profile's point last, so that it wins
+        out.update({c["id"]: c for c in p.claims if scale.tracks(c["id"])})
+    return out
+
+
+def _point_se(claim: dict, replicates: int) -> float:
+    """:func:`standard_error` of a claim record's value (0 without an interval)."""
+    low_high = claim["interval"]
+    return standard_error((low_high[1] - low_high[0]) / 2, replicates) if low_high else 0.0
 
 
 def sweep(ex, *, beyond: bool = True) -> Sweep:
@@ -336,12 +386,16 @@ def sweep(ex, *, beyond: bool = True) -> Sweep:
     if chapter.scale is None:
         raise ValueError(f"chapter {chapter.name!r} has no scale axis (SCALE in its experiment module)")
     scale = chapter.scale
-    here = Point(1.0, float(scale.compute(ex.settings)), tuple(c.as_dict() for c in ex.claims))
-    ladder = [f for f in scale.factors.get(run.profile, (1.0,)) if f != 1.0]
-    points = [here, *(point(chapter.package, run.profile, run.seed, f, ex.settings) for f in ladder)]
+    if run.profile not in scale.factors:  # e.g. paper: other models and data, shown beside the sweep, not on it
+        return Sweep(chapter.name, scale.knob, (), {})
+    claims = tuple(c.as_dict() for c in ex.claims)
+    here = Point(1.0, float(scale.compute(ex.settings)), claims, getattr(ex.settings, "replicates", 1))
+    ladder = [f for f in scale.factors[run.profile] if f != 1.0]
+    where = {"base": ex.settings, "device": str(run.device), "cache": run.cache.enabled}
+    points = [here, *(point(chapter.package, run.profile, run.seed, f, **where) for f in ladder)]
     missing = []
-    for f in scale.beyond if beyond else ():
-        found = point(chapter.package, run.profile, run.seed, f, ex.settings, compute_missing=False)
+    for f in scale.past_ladder(run.profile) if beyond else ():
+        found = point(chapter.package, run.profile, run.seed, f, compute_missing=False, **where)
         if found is None:
             missing.append(f)
         else:
@@ -351,6 +405,7 @@ def sweep(ex, *, beyond: bool = True) -> Sweep:
 
 
 def _sci(x: float) -> str:
+    """``x`` in two significant digits ('' for NaN)."""
     return f"{x:.2g}" if math.isfinite(x) else ""
 
 
@@ -361,6 +416,8 @@ def table(sweep: Sweep):
 
     check_type("sweep", sweep, Sweep, "a Sweep (steerlib.core.scale.sweep)")
     rows = []
+    if not sweep.trends:
+        return pd.DataFrame(rows, columns=["claim", "with scale"]).set_index("claim")
     for cid, t in sweep.trends.items():
         slope = f"{t.slope:+.3g} [{t.interval[0]:+.3g}, {t.interval[1]:+.3g}]" if t.interval else ""
         reach = ""
@@ -383,14 +440,22 @@ def table(sweep: Sweep):
 
 
 def summary(sweep: Sweep, claims: Iterable[Any] = ()):
-    """A Markdown paragraph, generated from the sweep: how many points at which compute, and how many claims trend
-    towards holding, away, flat or are not judged; then, for each evidence claim of ``claims`` (the run's) that does
-    not hold or trends away, its trend in a sentence; the factors the run cache does not hold yet."""
+    """A Markdown paragraph, generated from the sweep: how many points at which compute, how many claims trend
+    towards holding, away, flat or are not judged, and the range a flat trend speaks for; then, for each evidence
+    claim of ``claims`` (the run's) that does not hold or trends away, its trend in a sentence; the factors the run
+    cache does not hold yet."""
     from IPython.display import Markdown
 
     check_type("sweep", sweep, Sweep, "a Sweep (steerlib.core.scale.sweep)")
+    if not sweep.points:
+        return Markdown(
+            "This profile has no scale axis: its models and data are the dissertation's kind, not points on the "
+            "knob, so it is shown beside the sweep of the `cpu` profile, not fitted with it."
+        )
     counts = {v: [c for c, t in sweep.trends.items() if t.verdict == v] for v in TRENDS}
     computes = [p.compute for p in sweep.points]
+    decades = math.log10(max(computes) / min(computes))
+    replicates = sorted({p.replicates for p in sweep.points})
     names = {
         "towards": "trend towards holding",
         "away": "trend away",
@@ -404,7 +469,9 @@ def summary(sweep: Sweep, claims: Iterable[Any] = ()):
             f"{len(ids)} {names[v]}" + (f" ({', '.join(ids)})" if 0 < len(ids) <= 12 else "")
             for v, ids in counts.items()
         )
-        + "."
+        + f". The points span {decades:.2g} decades of compute at {'-'.join(map(str, replicates))} replicates a "
+        "point: a flat trend says the statistic does not move measurably over that range, not that the claim fails "
+        "further up."
     ]
     bullets, unjudged = [], []
     here = next((p.compute for p in sweep.points if p.factor == 1.0), 0.0)  # this run's compute

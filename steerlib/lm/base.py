@@ -77,14 +77,16 @@ def scaled_base(cfg: BaseModelConfig, factor: float) -> BaseModelConfig:
 
 
 def training_flops(cfg: BaseModelConfig, steps: int, batch_size: int, seq_len: int) -> float:
-    """6 N T of training the tiny model of ``cfg``: N = 16 n_layers d_model^2 (a block's attention 4 d^2 and its
-    MLP of width 4 d, 12 d^2 for SwiGLU; embeddings left out), T = steps x batch_size x seq_len tokens."""
+    """6 N T of training the tiny model of ``cfg``: N = n_layers d_model^2 times 16 for a llama block (attention
+    4 d^2, a SwiGLU MLP of width 4 d 12 d^2) or 12 for a gpt2 block (a plain MLP, 8 d^2); embeddings left out;
+    T = steps x batch_size x seq_len tokens."""
     check_type("cfg", cfg, BaseModelConfig, "a BaseModelConfig")
     if cfg.model != "tiny":
         raise ValueError(f"cfg.model={cfg.model!r} is a pretrained model; training_flops counts the tiny model")
     for name, n in (("steps", steps), ("batch_size", batch_size), ("seq_len", seq_len)):
         check_range(name, n, 1, integer=True)
-    return 6.0 * 16 * cfg.n_layers * cfg.d_model**2 * steps * batch_size * seq_len
+    per_block = 16 if cfg.arch == "llama" else 12
+    return 6.0 * per_block * cfg.n_layers * cfg.d_model**2 * steps * batch_size * seq_len
 
 
 def pretraining_scale(claims: tuple[str, ...], seq_len: int, knob: str = "") -> Scale:
@@ -109,7 +111,7 @@ def pretraining_scale(claims: tuple[str, ...], seq_len: int, knob: str = "") -> 
         apply=apply,
         compute=compute,
         claims=claims,
-        factors={"smoke": (0.25, 1.0), "cpu": (1.0,), "paper": (1.0,)},
+        factors={"smoke": (0.25, 1.0), "cpu": (1.0,)},  # paper: a pretrained model, whose width is fixed
         beyond=(1 / 32, 1 / 8, 1 / 4, 1 / 2, 2.0, 4.0, 8.0),
     )
 

@@ -14,6 +14,7 @@ from steerlib.chapters.extrapolation.mechanism.counterexamples import fgsm_exper
 from steerlib.core.chapter import Run, check_run
 from steerlib.core.checks import check_choice, check_choices, check_range, check_ranges, check_type
 from steerlib.core.jobs import Job, Stage, run_stages
+from steerlib.core.scale import cube_root_times
 from steerlib.core.seeds import substream
 from steerlib.measures.divergences import kl_categorical
 from steerlib.measures.homogeneous import SimConfig, Simulation, simulate
@@ -109,9 +110,9 @@ def _theory(settings: Settings, factor: float) -> SimConfig:
     th = settings.theory
     return dataclasses.replace(
         th,
-        width=common.cube_root_times(th.width, factor),
-        steps=common.cube_root_times(th.steps, factor),
-        bias_steps=common.cube_root_times(th.bias_steps, factor),
+        width=cube_root_times(th.width, factor),
+        steps=cube_root_times(th.steps, factor),
+        bias_steps=cube_root_times(th.bias_steps, factor),
     )
 
 

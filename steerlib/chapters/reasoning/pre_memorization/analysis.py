@@ -82,14 +82,11 @@ def states(acc: np.ndarray, perp: np.ndarray, p: float) -> np.ndarray:
 
 def correct_first_share(acc: np.ndarray, perp: np.ndarray, p: float) -> tuple[float, int]:
     """Among examples memorized at the last checkpoint, the share that were correct but not memorized at an
-    earlier checkpoint (the path "correct with another trace → memorized"), and how many examples were memorized."""
-    st = states(acc, perp, p)
-    done = st[:, -1] == 2
-    if not done.any():
-        return 0.0, 0
-    first_memo = np.argmax(st == 2, axis=1)
-    before = np.array([(row[:m] == 1).any() for row, m in zip(st, first_memo)])
-    return float(before[done].mean()), int(done.sum())
+    earlier checkpoint (the path "correct with another trace → memorized", :func:`progressions`), and how many
+    examples were memorized."""
+    _, direct, solved_first = progressions(acc, perp, p).T
+    done = direct | solved_first
+    return (float(solved_first[done].mean()), int(done.sum())) if done.any() else (0.0, 0)
 
 
 def progressions(acc: np.ndarray, perp: np.ndarray, p: float) -> np.ndarray:
