@@ -4,9 +4,9 @@ A chapter whose claims fail at cpu declares a :class:`Scale` (``SCALE`` in its e
 ``apply(settings, factor)``, that makes the profile's training ``factor`` times as costly (e.g. model width and
 epochs together), and ``compute(settings)``, the training compute in FLOPs that the figures and fits put on their
 axis. A *sweep* runs the chapter (:func:`~steerlib.core.chapter.execute`, its replicates as at the profile) at every
-factor of the profile's ladder (:attr:`Scale.factors`) and keeps each claim's value and interval per point; each
+factor of the profile's ladder (``Scale.factors``) and keeps each claim's value and interval per point; each
 point is a cached job (:func:`point`; the ``sweep`` stage of ``python -m steerlib.jobs``), so a cluster or a GPU
-extends the same axis with the same command (``--beyond``: the factors past the book's ladder, :attr:`Scale.beyond`,
+extends the same axis with the same command (``--beyond``: the factors past the book's ladder, ``Scale.beyond``,
 which the book shows once the run cache holds them).
 
 :func:`fit_trend` turns one claim's points into a verdict on its direction: the least-squares slope of the statistic
@@ -22,6 +22,7 @@ extrapolation and labelled so.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import fnmatch
 import functools
@@ -76,7 +77,7 @@ class Scale:
         return any(fnmatch.fnmatchcase(cid, pattern) for pattern in self.claims)
 
     def past_ladder(self, profile: str) -> tuple[float, ...]:
-        """The factors of :attr:`beyond` that ``profile``'s ladder lacks (none for a profile without a ladder)."""
+        """The factors of ``beyond`` that ``profile``'s ladder lacks (none for a profile without a ladder)."""
         ladder = self.factors.get(profile)
         return tuple(f for f in self.beyond if f not in ladder) if ladder else ()
 
@@ -226,13 +227,20 @@ class Point:
 
 @functools.cache
 def library_hash() -> str:
-    """First 12 hex digits of the SHA-256 of every module of steerlib: a point's claims depend on the chapter, its
-    part's common module, the measures and the claims machinery, so any change to the library recomputes the cached
-    points' claims (their trained runs stay cached, and language-model chapters cache their results whole)."""
+    """First 12 hex digits of the SHA-256 of the code of every module of steerlib (its syntax tree, without
+    docstrings or comments): a point's claims depend on the chapter, its part's common module, the measures and the
+    claims machinery, so any change to the library's code recomputes the cached points' claims (their trained runs
+    stay cached, and language-model chapters cache their results whole); a change to its prose does not."""
     root = Path(__file__).resolve().parents[1]
     digest = hashlib.sha256()
     for path in sorted(root.rglob("*.py")):
-        digest.update(str(path.relative_to(root)).encode() + path.read_bytes())
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            body = getattr(node, "body", None)
+            if isinstance(body, list) and body and isinstance(body[0], ast.Expr):
+                if isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
+                    node.body = body[1:] or [ast.Pass()]  # the docstring
+        digest.update(str(path.relative_to(root)).encode() + ast.dump(tree).encode())
     return digest.hexdigest()[:12]
 
 
@@ -377,7 +385,7 @@ def _point_se(claim: dict, replicates: int) -> float:
 def sweep(ex, *, beyond: bool = True) -> Sweep:
     """The scale sweep of the chapter run ``ex`` (an :class:`~steerlib.core.chapter.Execution`): ``ex`` itself at
     factor 1, every other factor of its profile's ladder (computed, or read from the run cache), and when ``beyond``
-    the factors of :attr:`Scale.beyond` that the run cache holds; every tracked claim's trend."""
+    the factors of ``Scale.beyond`` that the run cache holds; every tracked claim's trend."""
     from steerlib.core.chapter import Execution
 
     check_type("ex", ex, Execution, "the Execution of a chapter (steerlib.book.execute)")
