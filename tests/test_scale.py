@@ -1,6 +1,7 @@
 """The scale axis: the trend statistic against closed forms and hand-worked cases, the sweep's bookkeeping on fixed
 points, Part I's knob, and the sweep stage of the job command."""
 
+import dataclasses
 import math
 
 import numpy as np
@@ -22,10 +23,12 @@ def test_an_exact_line_gives_its_slope_with_no_width_and_its_crossing():
     assert t.crossing_interval == pytest.approx((1e16, 1e16))
 
 
-def test_a_line_past_the_threshold_within_the_points_has_no_crossing():
+def test_a_line_past_the_threshold_within_the_points_is_an_interpolation():
     values = [0.1 * (math.log10(c) - 9) for c in COMPUTE]  # reaches 0.2 at the third point
     t = fit_trend("X", COMPUTE, values, [0.0] * 5, 0.2, ">")
-    assert t.verdict == "towards" and math.isnan(t.crossing) and "within the points" in t.note
+    assert t.verdict == "towards" and t.crossing == pytest.approx(COMPUTE[2]) and not t.extrapolated
+    assert "within the points" in t.note
+    assert fit_trend("X", COMPUTE, values, [0.0] * 5, 0.7, ">").extrapolated
 
 
 def test_without_point_noise_the_interval_is_the_textbook_regression_interval():
@@ -176,6 +179,16 @@ def test_part_three_knob_shares_one_pretraining_per_factor():
         assert a.base.d_model % (2 * a.base.n_heads) == 0  # heads of even width (rotary embeddings)
 
 
+def test_language_model_compute_counts_six_n_t_and_a_pretrained_models_own_pretraining():
+    from steerlib.lm.base import BaseModelConfig, training_flops
+    from steerlib.lm.models import SMOLLM2
+
+    tiny = BaseModelConfig(d_model=64, n_layers=2, arch="llama")
+    assert training_flops(tiny, 10, 4, 5) == 6 * 16 * 2 * 64**2 * 200  # 16 d^2 a llama block, 200 tokens
+    assert training_flops(BaseModelConfig(model=SMOLLM2), 10, 4, 5) == pytest.approx(6 * 135e6 * (2e12 + 200))
+    assert math.isnan(training_flops(BaseModelConfig(model="someone/model"), 10, 4, 5))  # its pretraining unknown
+
+
 def test_the_sweep_stage_lists_the_ladder_and_beyond():
     from steerlib.jobs import stages
 
@@ -206,6 +219,39 @@ def test_a_smoke_sweep_records_its_points_and_caches_them(tmp_path):
     assert record["cpu_s"] > 0  # what the point cost, for the performance page
     cached = scale.point(CHAPTERS["cautious-decisions"], "smoke", 0, 0.25, compute_missing=False)
     assert cached is not None and cached.compute == sweep.points[0].compute
+    assert sweep.beside == {"paper": None} and record["beside"] == {"paper": None}  # no paper run in this cache
+
+
+def test_a_run_of_a_profile_without_a_ladder_is_kept_and_shown_beside_the_sweep(tmp_path):
+    from steerlib.book import CHAPTERS, execute
+    from steerlib.core.cache import RunCache
+    from steerlib.core.figures import plot_sweep
+
+    ex = execute("cautious-decisions", "smoke", out_dir=tmp_path)
+    axis = ex.chapter.scale
+    # smoke as a profile without a ladder, as paper is: its run keeps its point and gets an empty sweep
+    alone = dataclasses.replace(
+        ex, chapter=dataclasses.replace(ex.chapter, scale=dataclasses.replace(axis, factors={}))
+    )
+    assert scale.sweep(alone).points == ()
+    kept = scale.point(CHAPTERS["cautious-decisions"], "smoke", 0, 1.0, compute_missing=False)
+    assert kept is not None and {c["id"] for c in kept.claims} == {c.id for c in ex.claims}
+    # ... where the sweep of a profile with a ladder finds it: here the paper run's place holds it
+    RunCache().save("sweep-point", scale._key(ex.chapter, ex.chapter.settings("paper"), 0), kept)
+    shown = scale.sweep(ex, beyond=False)
+    assert shown.beside["paper"] == kept and shown.as_dict()["beside"]["paper"]["compute"] == kept.compute
+    assert "at paper (not fitted)" in scale.table(shown).columns
+    assert "`paper` profile's run is shown beside" in scale.summary(shown, ex.claims).data
+    assert plot_sweep(shown).axes
+
+
+def test_every_knob_leaves_each_ladder_profile_as_it_is_at_factor_one():
+    from steerlib.book import CHAPTERS, chapter
+
+    for name in CHAPTERS:  # a sweep's own run stands for factor 1 of its ladder
+        ch = chapter(name)
+        for profile in ch.scale.factors if ch.scale else ():
+            assert ch.scale.apply(ch.settings(profile), 1.0) == ch.settings(profile), (name, profile)
 
 
 def test_a_profile_without_a_ladder_gets_an_empty_sweep_that_every_view_shows():

@@ -145,7 +145,8 @@ def plot_sweep(sweep, ids: Sequence[str] | None = None, columns: int = 4) -> plt
     """A chapter's claims along its scale axis (:class:`~steerlib.core.scale.Sweep`), one panel per claim of ``ids``
     (default: every tracked claim): the value at each point with its interval against training FLOPs (log axis;
     open markers where the claim is not judged), the threshold (dashed), the least-squares line where the trend is
-    judged, and the trend's verdict in the title; the dissertation's value is quoted under it."""
+    judged, and the trend's verdict in the title; the dissertation's value is quoted under it. The runs beside the
+    sweep (``Sweep.beside``: the paper profile, when the run cache holds it) are green stars, not fitted."""
     from steerlib.core.scale import Sweep
 
     check_type("sweep", sweep, Sweep, "a Sweep (steerlib.core.scale.sweep)")
@@ -163,7 +164,9 @@ def plot_sweep(sweep, ids: Sequence[str] | None = None, columns: int = 4) -> plt
     rows = -(-len(ids) // columns)
     fig, axes = plt.subplots(rows, columns, figsize=(3.3 * columns, 2.9 * rows), squeeze=False)
     reference = {c["id"]: c for p in sorted(sweep.points, key=lambda p: p.factor == 1.0) for c in p.claims}
-    lowest, highest = min(p.compute for p in sweep.points), max(p.compute for p in sweep.points)
+    beside = {name: p for name, p in sweep.beside.items() if p and np.isfinite(p.compute)}
+    computes = [p.compute for p in (*sweep.points, *beside.values())]
+    lowest, highest = min(computes), max(computes)
     for ax, cid in zip(axes.flat, ids):
         series, trend, claim = sweep.series(cid), sweep.trends[cid], reference[cid]  # the profile's threshold
         for compute, value, interval, judged in series:
@@ -179,6 +182,20 @@ def plot_sweep(sweep, ids: Sequence[str] | None = None, columns: int = 4) -> plt
                 mfc="C0" if judged else "white",
                 capsize=2,
             )
+        for marker, (name, p) in zip("*Ds", beside.items()):  # another profile's run: shown, not fitted
+            for c in (c for c in p.claims if c["id"] == cid and np.isfinite(c["value"])):
+                low, high = c["interval"] or (c["value"], c["value"])
+                ax.errorbar(
+                    p.compute,
+                    c["value"],
+                    yerr=[[c["value"] - low], [high - c["value"]]],
+                    fmt=marker,
+                    ms=9,
+                    color="C2",
+                    mfc="C2" if c["judged"] else "white",
+                    capsize=2,
+                    label=f"{name} profile (not fitted)",
+                )
         ax.axhline(
             claim["threshold"], color="C3", ls="--", lw=1, label=f"threshold {claim['op']} {claim['threshold']:g}"
         )

@@ -7,7 +7,9 @@ axis. A *sweep* runs the chapter (:func:`~steerlib.core.chapter.execute`, its re
 factor of the profile's ladder (``Scale.factors``) and keeps each claim's value and interval per point; each
 point is a cached job (:func:`point`; the ``sweep`` stage of ``python -m steerlib.jobs``), so a cluster or a GPU
 extends the same axis with the same command (``--beyond``: the factors past the book's ladder, ``Scale.beyond``,
-which the book shows once the run cache holds them).
+which the book shows once the run cache holds them). A run of a profile without a ladder (paper: other models and
+data) keeps its claims in the run cache too, and the sweeps of the other profiles show it beside their points, not
+fitted with them.
 
 :func:`fit_trend` turns one claim's points into a verdict on its direction: the least-squares slope of the statistic
 on log10 compute with a ``level`` interval, whose standard error is the larger of two estimates, the scatter about
@@ -15,9 +17,9 @@ the line (the residuals, n - 2 degrees of freedom) and the points' own noise (ea
 replicates, read back from its claim's prediction interval: :func:`standard_error`), so that neither a straight run
 of noisy points nor a line through a few exact ones looks firmer than it is. The trend is *towards* holding when the
 interval excludes 0 on the threshold's side, *away* when on the other side, *flat* otherwise, and *not judged* with
-fewer than ``min_points`` judged points or a span under ``min_span`` in compute. Where it is towards and the line
-reaches the threshold beyond the largest point, that compute, with the inverse regression (Fieller) interval, is an
-extrapolation and labelled so.
+fewer than ``min_points`` judged points or a span under ``min_span`` in compute. Where it is towards, the compute at
+which the line reaches the threshold, with the inverse regression (Fieller) interval: an extrapolation where it lies
+beyond the largest point, and labelled so.
 """
 
 from __future__ import annotations
@@ -109,7 +111,8 @@ def standard_error(half_width: float, replicates: int, level: float = 0.95) -> f
 @dataclasses.dataclass(frozen=True)
 class Trend:
     """One claim's direction with scale (see the module docstring): the slope of the statistic per decade of
-    compute with its interval, the verdict, and where the line reaches the threshold (FLOPs; an extrapolation)."""
+    compute with its interval, the verdict, and where the line reaches the threshold (FLOPs; an extrapolation
+    beyond the largest point, else an interpolation)."""
 
     claim: str
     verdict: str
@@ -119,6 +122,7 @@ class Trend:
     interval: tuple[float, float] | None = None
     crossing: float = math.nan  # compute where the line reaches the threshold (towards only)
     crossing_interval: tuple[float, float] | None = None
+    extrapolated: bool = False  # the crossing lies beyond the largest point (else the line reaches it within them)
     note: str = ""
 
     def as_dict(self) -> dict[str, Any]:
@@ -189,12 +193,13 @@ def fit_trend(
         return trend
     crossing, interval = _crossing(a, b, se_a, se_b, t, threshold)
     base = lx.mean()
-    if base + crossing <= lx.max():  # the line is past the threshold within the points: nothing to extrapolate
-        return dataclasses.replace(trend, note="the line reaches the threshold within the points")
+    beyond = base + crossing > lx.max()
     return dataclasses.replace(
         trend,
         crossing=10 ** (base + crossing),
         crossing_interval=None if interval is None else (10 ** (base + interval[0]), 10 ** (base + interval[1])),
+        extrapolated=beyond,
+        note="" if beyond else "the line reaches the threshold within the points",
     )
 
 
@@ -281,7 +286,7 @@ def point(
     base = (
         profile_settings if base is None else check_type("base", base, chapter.settings_type, "the chapter's Settings")
     )
-    settings = chapter.scale.apply(base, factor)
+    settings = base if factor == 1.0 else chapter.scale.apply(base, factor)  # 1: the profile's own run (paper's too)
     changed = {
         f.name: getattr(settings, f.name)
         for f in dataclasses.fields(settings)
@@ -306,13 +311,16 @@ def point(
 @dataclasses.dataclass(frozen=True)
 class Sweep:
     """A chapter's points along its scale and each tracked claim's :class:`Trend`; ``missing`` lists the factors
-    beyond the book's that the run cache does not hold yet."""
+    beyond the book's that the run cache does not hold yet; ``beside`` the run of each profile without a ladder
+    (paper: other models and data) at the same seed, shown beside the points and not fitted (None where the run
+    cache does not hold it)."""
 
     chapter: str
     knob: str
     points: tuple[Point, ...]
     trends: dict[str, Trend]
     missing: tuple[float, ...] = ()
+    beside: Mapping[str, Point | None] = dataclasses.field(default_factory=dict)
 
     def series(self, cid: str) -> list[tuple[float, float, tuple[float, float] | None, bool]]:
         """Claim ``cid`` at every point: (compute, value, interval, judged), in order of compute."""
@@ -326,23 +334,25 @@ class Sweep:
 
     def as_dict(self) -> dict[str, Any]:
         """The sweep as plain data (``metrics.json``'s ``sweep``): the knob, each point's factor, compute and the
-        tracked claims' value, interval and verdict, and every trend."""
+        tracked claims' value, interval and verdict, every trend, and the runs beside the sweep likewise."""
+
+        def record(p: Point) -> dict[str, Any]:
+            return {
+                "factor": p.factor,
+                "compute": p.compute,
+                "claims": {
+                    c["id"]: {"value": c["value"], "interval": c["interval"], "verdict": c["verdict"]}
+                    for c in p.claims
+                    if c["id"] in self.trends
+                },
+            }
+
         return {
             "knob": self.knob,
-            "points": [
-                {
-                    "factor": p.factor,
-                    "compute": p.compute,
-                    "claims": {
-                        c["id"]: {"value": c["value"], "interval": c["interval"], "verdict": c["verdict"]}
-                        for c in p.claims
-                        if c["id"] in self.trends
-                    },
-                }
-                for p in self.points
-            ],
+            "points": [record(p) for p in self.points],
             "missing": list(self.missing),
             "trends": {cid: t.as_dict() for cid, t in self.trends.items()},
+            "beside": {profile: record(p) if p else None for profile, p in self.beside.items()},
         }
 
 
@@ -385,7 +395,9 @@ def _point_se(claim: dict, replicates: int) -> float:
 def sweep(ex, *, beyond: bool = True) -> Sweep:
     """The scale sweep of the chapter run ``ex`` (an :class:`~steerlib.core.chapter.Execution`): ``ex`` itself at
     factor 1, every other factor of its profile's ladder (computed, or read from the run cache), and when ``beyond``
-    the factors of ``Scale.beyond`` that the run cache holds; every tracked claim's trend."""
+    the factors of ``Scale.beyond`` that the run cache holds; every tracked claim's trend; and the run at the same seed
+    of each profile without a ladder, read from the run cache. A run of such a profile (paper) keeps its own point
+    there for that, and gets an empty sweep."""
     from steerlib.core.chapter import Execution
 
     check_type("ex", ex, Execution, "the Execution of a chapter (steerlib.book.execute)")
@@ -394,12 +406,21 @@ def sweep(ex, *, beyond: bool = True) -> Sweep:
     if chapter.scale is None:
         raise ValueError(f"chapter {chapter.name!r} has no scale axis (SCALE in its experiment module)")
     scale = chapter.scale
-    if run.profile not in scale.factors:  # e.g. paper: other models and data, shown beside the sweep, not on it
-        return Sweep(chapter.name, scale.knob, (), {})
     claims = tuple(c.as_dict() for c in ex.claims)
     here = Point(1.0, float(scale.compute(ex.settings)), claims, getattr(ex.settings, "replicates", 1))
+    if run.profile not in scale.factors:  # e.g. paper: other models and data, kept to be shown beside a sweep
+        if run.cache.enabled:
+            from steerlib.core.cache import RunCache
+
+            RunCache().save("sweep-point", _key(chapter, ex.settings, run.seed), here)
+        return Sweep(chapter.name, scale.knob, (), {})
     ladder = [f for f in scale.factors[run.profile] if f != 1.0]
     where = {"base": ex.settings, "device": str(run.device), "cache": run.cache.enabled}
+    beside = {
+        other: point(chapter.package, other, run.seed, 1.0, compute_missing=False, cache=run.cache.enabled)
+        for other in chapter.profiles
+        if other not in scale.factors
+    }
     points = [here, *(point(chapter.package, run.profile, run.seed, f, **where) for f in ladder)]
     missing = []
     for f in scale.past_ladder(run.profile) if beyond else ():
@@ -409,7 +430,7 @@ def sweep(ex, *, beyond: bool = True) -> Sweep:
         else:
             points.append(found)
     points.sort(key=lambda p: p.compute)
-    return Sweep(chapter.name, scale.knob, tuple(points), trends(points, scale), tuple(missing))
+    return Sweep(chapter.name, scale.knob, tuple(points), trends(points, scale), tuple(missing), beside)
 
 
 def _sci(x: float) -> str:
@@ -419,21 +440,21 @@ def _sci(x: float) -> str:
 
 def table(sweep: Sweep):
     """The trends as a pandas DataFrame, one row per claim: judged points, their span, the slope per decade of
-    compute with its interval, the trend, and where the line reaches the threshold (an extrapolation)."""
+    compute with its interval, the trend, where the line reaches the threshold (an extrapolation), and the value
+    and verdict of each run beside the sweep that the run cache holds."""
     import pandas as pd
 
     check_type("sweep", sweep, Sweep, "a Sweep (steerlib.core.scale.sweep)")
     rows = []
     if not sweep.trends:
         return pd.DataFrame(rows, columns=["claim", "with scale"]).set_index("claim")
+    beside = {profile: {c["id"]: c for c in p.claims} for profile, p in sweep.beside.items() if p}
     for cid, t in sweep.trends.items():
         slope = f"{t.slope:+.3g} [{t.interval[0]:+.3g}, {t.interval[1]:+.3g}]" if t.interval else ""
         reach = ""
-        if t.verdict == "towards" and math.isnan(t.crossing):
-            reach = t.note
-        elif t.verdict == "towards":
+        if t.verdict == "towards":
             around = f" [{_sci(t.crossing_interval[0])}, {_sci(t.crossing_interval[1])}]" if t.crossing_interval else ""
-            reach = f"{_sci(t.crossing)}{around} (extrapolated)"
+            reach = f"{_sci(t.crossing)}{around} ({'extrapolated' if t.extrapolated else 'within the points'})"
         rows.append(
             {
                 "claim": cid,
@@ -442,16 +463,38 @@ def table(sweep: Sweep):
                 "slope per decade [interval]": slope,
                 "with scale": t.verdict,
                 "threshold reached at FLOPs": reach,
+                **{
+                    f"at {profile} (not fitted)": f"{c[cid]['value']:.3g} ({c[cid]['verdict']})" if cid in c else ""
+                    for profile, c in beside.items()
+                },
             }
         )
     return pd.DataFrame(rows).set_index("claim")
 
 
+def _beside_sentence(profile: str, found: Point | None, here: float, tracked: Iterable[str]) -> str:
+    """What the run of ``profile`` beside the sweep shows of the ``tracked`` claims, or how to make it (``here``:
+    this run's compute)."""
+    if found is None:
+        return (
+            f"The `{profile}` profile (its own models and data) has not run at this seed with this version of the "
+            f"library in this run cache; once it has (`profile='{profile}'`, on a GPU), it is shown beside the points, "
+            "not fitted with them."
+        )
+    tracked = set(tracked)
+    judged = [c for c in found.claims if c["id"] in tracked and c["judged"] and c["kind"] == "evidence"]
+    where = f"at {found.compute:.2g} training FLOPs, {found.compute / here:.2g}x this run's, " if here else ""
+    return (
+        f"The `{profile}` profile's run is shown beside the points ({where}its own models and data, so not fitted): "
+        f"{sum(c['holds'] for c in judged)} of the {len(judged)} tracked evidence claims judged there hold."
+    )
+
+
 def summary(sweep: Sweep, claims: Iterable[Any] = ()):
     """A Markdown paragraph, generated from the sweep: how many points at which compute, how many claims trend
     towards holding, away, flat or are not judged, and the range a flat trend speaks for; then, for each evidence
-    claim of ``claims`` (the run's) that does not hold or trends away, its trend in a sentence; the factors the run
-    cache does not hold yet."""
+    claim of ``claims`` (the run's) that does not hold or trends away, its trend in a sentence; the runs beside the
+    sweep (or how to make them); the factors the run cache does not hold yet."""
     from IPython.display import Markdown
 
     check_type("sweep", sweep, Sweep, "a Sweep (steerlib.core.scale.sweep)")
@@ -470,16 +513,25 @@ def summary(sweep: Sweep, claims: Iterable[Any] = ()):
         "flat": "are flat",
         "not judged": "are not judged",
     }
+    where = (
+        f"{len(sweep.points)} points from {min(computes):.2g} to {max(computes):.2g} training FLOPs "
+        f"({max(computes) / min(computes):.3g}x"
+        if len(sweep.points) > 1
+        else f"1 point, at {computes[0]:.2g} training FLOPs (this run"
+    )
     head = [
-        f"**{len(sweep.points)} points from {min(computes):.2g} to {max(computes):.2g} training FLOPs "
-        f"({max(computes) / min(computes):.3g}x; knob: {sweep.knob}).** Of {len(sweep.trends)} claims, "
+        f"**{where}; knob: {sweep.knob}).** Of {len(sweep.trends)} claims, "
         + "; ".join(
             f"{len(ids)} {names[v]}" + (f" ({', '.join(ids)})" if 0 < len(ids) <= 12 else "")
             for v, ids in counts.items()
         )
-        + f". The points span {decades:.2g} decades of compute at {'-'.join(map(str, replicates))} replicates a "
-        "point: a flat trend says the statistic does not move measurably over that range, not that the claim fails "
-        "further up."
+        + (
+            f". The points span {decades:.2g} decades of compute at {'-'.join(map(str, replicates))} replicates a "
+            "point: a flat trend says the statistic does not move measurably over that range, not that the claim "
+            "fails further up."
+            if len(sweep.points) > 1
+            else f". A trend needs {MIN_POINTS} judged points spanning {MIN_SPAN:g}x."
+        )
     ]
     bullets, unjudged = [], []
     here = next((p.compute for p in sweep.points if p.factor == 1.0), 0.0)  # this run's compute
@@ -495,7 +547,7 @@ def summary(sweep: Sweep, claims: Iterable[Any] = ()):
         if t.verdict == "towards" and here and not math.isnan(t.crossing):
             reach = (
                 f"; the line reaches the threshold at {_sci(t.crossing)} FLOPs, {t.crossing / here:.2g}x this run's "
-                "compute (an extrapolation)"
+                f"compute ({'an extrapolation' if t.extrapolated else 'within the points'})"
             )
         bullets.append(f"- **{c.id}** ({c.verdict} here): {t.verdict} with scale{slope}{reach}.")
     if unjudged:
@@ -503,7 +555,7 @@ def summary(sweep: Sweep, claims: Iterable[Any] = ()):
             f"- Not judged with scale, for want of {MIN_POINTS} judged points spanning {MIN_SPAN:g}x (a prerequisite "
             f"fails at the smaller points, or the statistic is undefined there): {', '.join(unjudged)}."
         )
-    tail = []
+    tail = [_beside_sentence(profile, p, here, sweep.trends) for profile, p in sweep.beside.items()]
     if sweep.missing:
         tail.append(
             f"Factors {', '.join(f'{f:g}' for f in sweep.missing)} of the axis are not in the run cache; "

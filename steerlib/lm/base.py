@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -30,7 +31,7 @@ from steerlib.core.checks import (
     check_type,
 )
 from steerlib.core.scale import Scale, cube_root_times
-from steerlib.lm.models import ARCHS, build_model, load_causal_lm, tiny_config
+from steerlib.lm.models import ARCHS, PRETRAINED, build_model, load_causal_lm, tiny_config
 from steerlib.lm.sft import SFTConfig, train_sft
 from steerlib.lm.tokenizer import pad_id, tokenize_sft, word_tokenizer
 
@@ -77,16 +78,20 @@ def scaled_base(cfg: BaseModelConfig, factor: float) -> BaseModelConfig:
 
 
 def training_flops(cfg: BaseModelConfig, steps: int, batch_size: int, seq_len: int) -> float:
-    """6 N T of training the tiny model of ``cfg``: N = n_layers d_model^2 times 16 for a llama block (attention
-    4 d^2, a SwiGLU MLP of width 4 d 12 d^2) or 12 for a gpt2 block (a plain MLP, 8 d^2); embeddings left out;
-    T = steps x batch_size x seq_len tokens."""
+    """6 N T of training the model of ``cfg``, T = steps x batch_size x seq_len tokens. The tiny model: N =
+    n_layers d_model^2 times 16 for a llama block (attention 4 d^2, a SwiGLU MLP of width 4 d 12 d^2) or 12 for a
+    gpt2 block (a plain MLP, 8 d^2), embeddings left out. A pretrained model of
+    :data:`~steerlib.lm.models.PRETRAINED`: N its parameters, and its own pretraining's tokens added to T; NaN for
+    another hub model, whose pretraining is not known here."""
     check_type("cfg", cfg, BaseModelConfig, "a BaseModelConfig")
-    if cfg.model != "tiny":
-        raise ValueError(f"cfg.model={cfg.model!r} is a pretrained model; training_flops counts the tiny model")
     for name, n in (("steps", steps), ("batch_size", batch_size), ("seq_len", seq_len)):
         check_range(name, n, 1, integer=True)
+    tokens = steps * batch_size * seq_len
+    if cfg.model != "tiny":
+        parameters, pretraining = PRETRAINED.get(cfg.model, (math.nan, math.nan))
+        return 6.0 * parameters * (pretraining + tokens)
     per_block = 16 if cfg.arch == "llama" else 12
-    return 6.0 * per_block * cfg.n_layers * cfg.d_model**2 * steps * batch_size * seq_len
+    return 6.0 * per_block * cfg.n_layers * cfg.d_model**2 * tokens
 
 
 def pretraining_scale(claims: tuple[str, ...], seq_len: int, knob: str = "") -> Scale:

@@ -144,14 +144,18 @@ def scaled(settings: S, factor: float) -> S:
 
 
 def scale(
-    claims: tuple[str, ...], dataset: Callable[[Any], str], also: str = "", **extra: Callable[[Any, float], Any]
+    claims: tuple[str, ...],
+    dataset: Callable[[Any], str],
+    also: str = "",
+    beyond: tuple[float, ...] = (2.0, 4.0, 8.0),
+    **extra: Callable[[Any, float], Any],
 ) -> Scale:
     """Part I's scale axis (:mod:`steerlib.core.scale`) tracking ``claims``: the knob :func:`scaled`, then each of
     ``extra``'s functions setting the field it names (e.g. the mechanism's simulation; ``also`` says what they
     scale, in words); compute: the training FLOPs
     of one member of the cross-entropy CNN on ``dataset(settings)`` (:func:`training_flops`). The book runs factors
     1/32 to 1 at cpu (about 22x in compute: width and epochs round to integers) and 1/4, 1 at smoke;
-    ``make sweeps`` adds 2, 4 and 8."""
+    ``make sweeps`` adds ``beyond``."""
 
     def apply(settings: Any, factor: float) -> Any:
         out = scaled(settings, factor)
@@ -165,7 +169,8 @@ def scale(
         apply=apply,
         compute=compute,
         claims=claims,
-        factors={"smoke": (0.25, 1.0), "cpu": (1 / 32, 1 / 8, 1 / 4, 1 / 2, 1.0), "paper": (1.0,)},
+        factors={"smoke": (0.25, 1.0), "cpu": (1 / 32, 1 / 8, 1 / 4, 1 / 2, 1.0)},  # paper: shown beside them
+        beyond=beyond,
     )
 
 
