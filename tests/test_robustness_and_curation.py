@@ -275,19 +275,21 @@ def test_cpu_verdicts():
     assert all(verdicts[cid] != "not judged" for cid in ("H7", "H7b")), verdicts  # the straddle judges curation
 
 
-def test_the_curation_problems_tell_the_pools_verbs_unless_asked(smoke):
-    """H7pre's set-up (ledger): D, the scorer's split, the additions and the curation test set use the pretraining
-    pool's verbs; ``curation_new_verbs`` restores the finetuning verbs and the robustness runs' test set."""
+def test_both_experiments_tell_the_pools_verbs_unless_asked(smoke):
+    """The set-up of H6 and H7 (ledger): the robustness set, D, the scorer's split, the additions and the curation
+    test set use the pretraining pool's verbs; ``new_verbs`` restores the finetuning verbs (the pre-memorization
+    chapter's problems and test set)."""
     from steerlib.worlds.running_totals import GAINS, LOSSES, NEW_GAINS, NEW_LOSSES
 
     ex0 = smoke[0]
     ours = experiment.Experiment(ex0.settings, ex0.run)
-    told = {v for e in ours.initial + ours.scorer_set for v in e.problem.verbs}
+    told = {v for e in ours.robust_set + ours.initial + ours.scorer_set for v in e.problem.verbs}
     assert told <= {*GAINS, *LOSSES} and len(ours.curation_test) == ex0.settings.n_test
+    assert len(ours.robust_set) == ex0.settings.n_robust and ours.initial == ours.robust_set[: len(ours.initial)]
     assert set(ours.curation_test["prompt"]).isdisjoint({e.problem.prompt for e in ours.initial})
     iid, _ = experiment.select(ours, "iid", C.CurationJob("", 0, ()), None, None, np.random.default_rng(0))
     assert {v for e in iid for v in e.problem.verbs} <= {*GAINS, *LOSSES}
-    new = experiment.Experiment(dataclasses.replace(ex0.settings, curation_new_verbs=True), ex0.run)
-    assert {v for e in new.initial for v in e.problem.verbs} <= {*NEW_GAINS, *NEW_LOSSES}
+    new = experiment.Experiment(dataclasses.replace(ex0.settings, new_verbs=True), ex0.run)
+    assert {v for e in new.robust_set + new.initial for v in e.problem.verbs} <= {*NEW_GAINS, *NEW_LOSSES}
     words = {w for prompt in new.curation_test["prompt"] for w in prompt.split()}
-    assert words & {*NEW_GAINS, *NEW_LOSSES} and not words & {*GAINS, *LOSSES}  # the robustness runs' test set
+    assert words & {*NEW_GAINS, *NEW_LOSSES} and not words & {*GAINS, *LOSSES}  # the pre-memorization test set

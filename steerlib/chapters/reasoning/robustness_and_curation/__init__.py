@@ -1,7 +1,8 @@
 """Chapter 4, section 4.5: pre-memorization accuracy as a tool, for per-example robustness and for data curation.
 
 On the pre-memorization chapter's task and pretrained model (the same cache entry at the same seed and replicate,
-:mod:`steerlib.chapters.reasoning.common`), two experiments, each at ``settings.replicates`` independent replicates:
+:mod:`steerlib.chapters.reasoning.common`), two experiments on problems that tell the pretraining pool's verbs
+(:func:`~.experiment.verbs`), each at ``settings.replicates`` independent replicates:
 
 - **Robustness** (Figs 4.6-4.7): runs trained until train accuracy is near 1 are made to open each training
   problem's response with a valid first line that is not the target's, and sample the rest; the accuracy drop of an
@@ -42,6 +43,7 @@ from steerlib.chapters.reasoning.robustness_and_curation.experiment import (
     run,
     run_job,
     stage_jobs,
+    verbs,
 )
 from steerlib.core.chapter import Chapter
 
