@@ -410,9 +410,7 @@ def sweep(ex, *, beyond: bool = True) -> Sweep:
     here = Point(1.0, float(scale.compute(ex.settings)), claims, getattr(ex.settings, "replicates", 1))
     if run.profile not in scale.factors:  # e.g. paper: other models and data, kept to be shown beside a sweep
         if run.cache.enabled:
-            from steerlib.core.cache import RunCache
-
-            RunCache().save("sweep-point", _key(chapter, ex.settings, run.seed), here)
+            run.cache.save("sweep-point", _key(chapter, ex.settings, run.seed), here)
         return Sweep(chapter.name, scale.knob, (), {})
     ladder = [f for f in scale.factors[run.profile] if f != 1.0]
     where = {"base": ex.settings, "device": str(run.device), "cache": run.cache.enabled}
@@ -440,8 +438,8 @@ def _sci(x: float) -> str:
 
 def table(sweep: Sweep):
     """The trends as a pandas DataFrame, one row per claim: judged points, their span, the slope per decade of
-    compute with its interval, the trend, where the line reaches the threshold (an extrapolation), and the value
-    and verdict of each run beside the sweep that the run cache holds."""
+    compute with its interval, the trend, where the line reaches the threshold (extrapolated, or within the
+    points), and the value and verdict of each run beside the sweep that the run cache holds."""
     import pandas as pd
 
     check_type("sweep", sweep, Sweep, "a Sweep (steerlib.core.scale.sweep)")
@@ -483,7 +481,8 @@ def _beside_sentence(profile: str, found: Point | None, here: float, tracked: It
         )
     tracked = set(tracked)
     judged = [c for c in found.claims if c["id"] in tracked and c["judged"] and c["kind"] == "evidence"]
-    where = f"at {found.compute:.2g} training FLOPs, {found.compute / here:.2g}x this run's, " if here else ""
+    known = here and math.isfinite(found.compute)  # a hub model's pretraining may be unknown (NaN)
+    where = f"at {found.compute:.2g} training FLOPs, {found.compute / here:.2g}x this run's, " if known else ""
     return (
         f"The `{profile}` profile's run is shown beside the points ({where}its own models and data, so not fitted): "
         f"{sum(c['holds'] for c in judged)} of the {len(judged)} tracked evidence claims judged there hold."
