@@ -26,15 +26,19 @@ def stages(
 ) -> list[Stage]:
     """The stages of chapter ``name`` at ``profile`` and ``seed`` (nothing runs); where the chapter has a scale axis
     (:mod:`steerlib.core.scale`), last the stage "sweep": a job per factor of its ladder other than 1 (the
-    notebook's own run), and with ``beyond`` the factors past the ladder too (Scale.beyond)."""
+    notebook's own run), and with ``beyond`` the factors past the ladder too (Scale.beyond); at a profile without a
+    ladder (paper), one job, its own run's point, which the other profiles' sweeps show beside theirs."""
     check_type("beyond", beyond, bool, "True or False")
     ch = chapter(name)
     run, settings = prepare(ch, profile, seed, device=device, **overrides)
     listed = ch.jobs(settings, run)
     if ch.scale is None:
         return listed
-    ladder = [f for f in ch.scale.factors.get(run.profile, ()) if f != 1.0]
-    factors = ladder + list(ch.scale.past_ladder(run.profile) if beyond else ())
+    if run.profile in ch.scale.factors:
+        ladder = [f for f in ch.scale.factors[run.profile] if f != 1.0]
+        factors = ladder + list(ch.scale.past_ladder(run.profile) if beyond else ())
+    else:  # a profile without a ladder (paper): its own run, kept for the other profiles' sweeps to show beside
+        factors = [1.0]
     where = (settings, True, device, run.cache.enabled)  # base, compute_missing, device, cache
     jobs = (Job(f"scale {f:g}", point, (ch.package, run.profile, run.seed, f, *where)) for f in factors)
     return [*listed, Stage("sweep", tuple(jobs))]

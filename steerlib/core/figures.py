@@ -215,6 +215,11 @@ def plot_sweep(sweep, ids: Sequence[str] | None = None, columns: int = 4) -> plt
         ax.set_title(f"{cid}: {trend.verdict}{quote}", fontsize=8)
     for ax in list(axes.flat)[len(ids) :]:
         ax.set_visible(False)
-    axes.flat[0].legend(fontsize=7, loc="best")
+    labelled = dict(zip(*reversed(axes.flat[0].get_legend_handles_labels())))  # the first panel's, then a run
+    for ax in axes.flat[1:]:  # beside the sweep drawn in other panels only
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            if label.endswith("(not fitted)"):
+                labelled.setdefault(label, handle)
+    axes.flat[0].legend(labelled.values(), labelled.keys(), fontsize=7, loc="best")
     fig.tight_layout()
     return fig

@@ -18,8 +18,8 @@ replicates, read back from its claim's prediction interval: :func:`standard_erro
 of noisy points nor a line through a few exact ones looks firmer than it is. The trend is *towards* holding when the
 interval excludes 0 on the threshold's side, *away* when on the other side, *flat* otherwise, and *not judged* with
 fewer than ``min_points`` judged points or a span under ``min_span`` in compute. Where it is towards, the compute at
-which the line reaches the threshold, with the inverse regression (Fieller) interval: an extrapolation where it lies
-beyond the largest point, and labelled so.
+which the line reaches the threshold, with the inverse regression (Fieller) interval, labelled by where it lies: an
+extrapolation beyond the largest point, within the points, or below the smallest.
 """
 
 from __future__ import annotations
@@ -111,8 +111,8 @@ def standard_error(half_width: float, replicates: int, level: float = 0.95) -> f
 @dataclasses.dataclass(frozen=True)
 class Trend:
     """One claim's direction with scale (see the module docstring): the slope of the statistic per decade of
-    compute with its interval, the verdict, and where the line reaches the threshold (FLOPs; an extrapolation
-    beyond the largest point, else an interpolation)."""
+    compute with its interval, the verdict, and where the line reaches the threshold (FLOPs; ``crossing_at`` says
+    whether that lies beyond the largest point, an extrapolation, within the points or below the smallest)."""
 
     claim: str
     verdict: str
@@ -122,7 +122,7 @@ class Trend:
     interval: tuple[float, float] | None = None
     crossing: float = math.nan  # compute where the line reaches the threshold (towards only)
     crossing_interval: tuple[float, float] | None = None
-    extrapolated: bool = False  # the crossing lies beyond the largest point (else the line reaches it within them)
+    crossing_at: str = ""  # where the crossing lies: "below the points", "within the points" or "extrapolated"
     note: str = ""
 
     def as_dict(self) -> dict[str, Any]:
@@ -193,13 +193,12 @@ def fit_trend(
         return trend
     crossing, interval = _crossing(a, b, se_a, se_b, t, threshold)
     base = lx.mean()
-    beyond = base + crossing > lx.max()
+    at = base + crossing
     return dataclasses.replace(
         trend,
-        crossing=10 ** (base + crossing),
+        crossing=10**at,
         crossing_interval=None if interval is None else (10 ** (base + interval[0]), 10 ** (base + interval[1])),
-        extrapolated=beyond,
-        note="" if beyond else "the line reaches the threshold within the points",
+        crossing_at="extrapolated" if at > lx.max() else "below the points" if at < lx.min() else "within the points",
     )
 
 
@@ -438,8 +437,8 @@ def _sci(x: float) -> str:
 
 def table(sweep: Sweep):
     """The trends as a pandas DataFrame, one row per claim: judged points, their span, the slope per decade of
-    compute with its interval, the trend, where the line reaches the threshold (extrapolated, or within the
-    points), and the value and verdict of each run beside the sweep that the run cache holds."""
+    compute with its interval, the trend, where the line reaches the threshold (and whether that is extrapolated,
+    within or below the points), and the value and verdict of each run beside the sweep that the run cache holds."""
     import pandas as pd
 
     check_type("sweep", sweep, Sweep, "a Sweep (steerlib.core.scale.sweep)")
@@ -452,7 +451,7 @@ def table(sweep: Sweep):
         reach = ""
         if t.verdict == "towards":
             around = f" [{_sci(t.crossing_interval[0])}, {_sci(t.crossing_interval[1])}]" if t.crossing_interval else ""
-            reach = f"{_sci(t.crossing)}{around} ({'extrapolated' if t.extrapolated else 'within the points'})"
+            reach = f"{_sci(t.crossing)}{around} ({t.crossing_at})"
         rows.append(
             {
                 "claim": cid,
@@ -480,6 +479,10 @@ def _beside_sentence(profile: str, found: Point | None, here: float, tracked: It
             "not fitted with them."
         )
     tracked = set(tracked)
+    if not tracked & {c["id"] for c in found.claims}:
+        return (
+            f"The `{profile}` profile's run shares none of these claims (its claims name other datasets or settings)."
+        )
     judged = [c for c in found.claims if c["id"] in tracked and c["judged"] and c["kind"] == "evidence"]
     known = here and math.isfinite(found.compute)  # a hub model's pretraining may be unknown (NaN)
     where = f"at {found.compute:.2g} training FLOPs, {found.compute / here:.2g}x this run's, " if known else ""
@@ -546,7 +549,7 @@ def summary(sweep: Sweep, claims: Iterable[Any] = ()):
         if t.verdict == "towards" and here and not math.isnan(t.crossing):
             reach = (
                 f"; the line reaches the threshold at {_sci(t.crossing)} FLOPs, {t.crossing / here:.2g}x this run's "
-                f"compute ({'an extrapolation' if t.extrapolated else 'within the points'})"
+                f"compute ({'an extrapolation' if t.crossing_at == 'extrapolated' else t.crossing_at})"
             )
         bullets.append(f"- **{c.id}** ({c.verdict} here): {t.verdict} with scale{slope}{reach}.")
     if unjudged:

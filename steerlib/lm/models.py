@@ -38,9 +38,10 @@ from steerlib.lm.tokenizer import pad_id
 
 SMOLLM2 = "smollm2-135m-instruct"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-# (parameters, pretraining tokens) of the pretrained models the paper profiles load, from their model cards: where a
-# paper run sits on a scale sweep's compute axis (SmolLM2-135M: 135M parameters, 2 trillion tokens).
-PRETRAINED = {SMOLLM2: (135e6, 2e12)}
+# (non-embedding parameters, pretraining tokens) of the pretrained models the paper profiles load, from their model
+# cards: where a paper run sits on a scale sweep's compute axis, counted as the tiny model is (embeddings left out).
+# SmolLM2-135M: 135M parameters less its 49,152 x 576 tied embedding, 2 trillion tokens.
+PRETRAINED = {SMOLLM2: (135e6 - 49_152 * 576, 2e12)}
 ARCHS = ("gpt2", "llama")
 
 

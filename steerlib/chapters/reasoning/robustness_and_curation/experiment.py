@@ -251,7 +251,15 @@ class Experiment:
         }
         streams = {name: self.run.stream(name) for name in ("order", "sampling", "eval")}
         if isinstance(job, RobustSpec):
-            return {"pretrain": self.base.key, "settings": shared, "spec": job, "streams": streams, **VERSIONS}
+            data = corpus_digest([f"{e.problem.prompt}{e.response}" for e in self.robust_set])
+            return {
+                "pretrain": self.base.key,
+                "settings": shared,
+                "spec": job,
+                "data": data,
+                "streams": streams,
+                **VERSIONS,
+            }
         data = corpus_digest([f"{e.problem.prompt}{e.response}" for e in self.initial + list(job.added)])
         return {
             "pretrain": self.base.key,
