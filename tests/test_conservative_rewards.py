@@ -280,6 +280,17 @@ def test_statistics_by_hand():
     )
 
 
+def test_balanced_auroc_ranks_without_a_threshold():
+    """Hand-worked: at 9 mentions the true clauses get 0.9 and 0.6, the false ones 0.7 and 0.55, so 3 of the 4
+    (true, false) pairs are ordered right (AUROC 0.75) while every clause reads "true" at p = 0.5 (accuracy 0.5); at 0
+    mentions every probability ties (0.5 both)."""
+    r = _toy({k: [1] * 4 for k in ("sft", "standard")}, {k: [0] * 4 for k in ("sft", "standard")}, [0, 0, 9, 9])
+    r.reward_models["standard"].balanced_prob = np.array([0.6] * 4 + [0.9, 0.7, 0.6, 0.55])
+    assert analysis.balanced_auroc(r, "standard").tolist() == [0.5, 0.75]
+    assert analysis.bin_means(analysis.per_person(r), ("rm-standard", "balanced"), r.bins).tolist() == [0.5, 0.5]
+    assert analysis.statistics(r)["gate/rm-standard"] == 0.75
+
+
 def test_rl_moved_separates_a_moving_run_from_noise():
     rng = np.random.default_rng(0)
     person = np.repeat(np.arange(50), 4)
@@ -396,28 +407,34 @@ def test_smoke_run(smoke, tmp_path):
 
 @pytest.mark.slow
 def test_cpu_verdicts(tmp_path):
-    """The cpu profile's firm verdicts at seed 0 (three replicates), as the notebook's prose describes them: the
-    conservative RM's prerequisite fails (fragilely: its interval reaches across 0.75), so no evidence claim is
-    judged."""
+    """The cpu profile's firm verdicts at seed 0 (three replicates), as the notebook's prose describes them: every
+    prerequisite holds, so the evidence is judged."""
     claims = {c.id: c for c in execute("conservative-rewards", "cpu", device="cpu", out_dir=tmp_path).claims}
     for cid, verdict in FIRM_CPU_VERDICTS.items():
         assert claims[cid].verdict == verdict, (cid, claims[cid].value, claims[cid].interval)
-    # a failed reward-model prerequisite leaves every evidence claim unjudged (fragilely so at seed 0)
-    if not claims["gate/rm-conservative"].verdict.startswith("holds"):
-        assert all(c.verdict == "not judged" for c in claims.values() if c.kind == "evidence")
 
 
 # Seed 0, three replicates. Only firm verdicts are pinned (a fragile one can flip with the machine's floating-point
-# order). When this was written gate/sft (0.588, interval 0.47-0.71 against > 0.6) and gate/rm-standard failed
-# fragilely and gate/rm-conservative (0.636, interval 0.61-0.67) firmly; the cold builds of 2026-12-07
-# read gate/sft 0.657 [0.61, 0.70], a firm hold, and gate/rm-conservative 0.634 [0.47, 0.80], a fragile
-# failure, so gate/sft is pinned and gate/rm-conservative is not.
+# order). The reward-model gates first asked for accuracy at p = 0.5 and failed (0.719 and 0.634); since they ask for
+# the AUROC (2026-12-07) they read 0.879 [0.76, 1.00] and 0.897 [0.79, 1.01], and the evidence is judged. Fragile
+# then: C7b, C8c, C9, C11 and C13.
 FIRM_CPU_VERDICTS = {
     "gate/lengths": "holds",
     "gate/sft": "holds",
+    "gate/rm-standard": "holds",
+    "gate/rm-conservative": "holds",
     "gate/generator": "holds",
     "gate/rl-standard": "holds",
     "gate/rl-conservative": "holds",
     "gate/rl-oracle": "holds",
     "gate/rl-count": "holds",
+    "C6": "holds",
+    "C7": "holds",
+    "C8": "holds",
+    "C8b": "holds",
+    "C9b": "holds",
+    "C10": "does not hold",
+    "C10b": "holds",
+    "C12": "does not hold",
+    "C14": "holds",
 }

@@ -15,6 +15,7 @@ import dataclasses
 
 import numpy as np
 import pandas as pd
+from sklearn.metrics import roc_auc_score
 
 from steerlib.chapters.hallucination.conservative_rewards.experiment import (
     FACT_REWARD,
@@ -83,6 +84,15 @@ def fraction_true(pp: PerPerson, policy: str, idx: np.ndarray | None = None) -> 
     idx = np.arange(len(pp.mentions)) if idx is None else idx
     true, false = pp.values[policy, "true"][idx].sum(), pp.values[policy, "false"][idx].sum()
     return float(true / (true + false)) if true + false else float("nan")
+
+
+def balanced_auroc(r: Results, name: str) -> np.ndarray:
+    """(B,) reward model ``name``'s AUROC on the balanced per-fact test, per mention bin: the probability that it
+    gives a true clause a higher probability than a false one, ``P(p_true > p_false) + P(p_true = p_false) / 2``
+    (chance 0.5, perfect 1). Unlike accuracy at p = 0.5 it does not depend on the RM's prior for "true", the
+    bias C7 and C7b measure."""
+    p, y = r.reward_models[name].balanced_prob, r.balanced_truth
+    return np.array([roc_auc_score(y[r.balanced_mentions == b], p[r.balanced_mentions == b]) for b in r.bins])
 
 
 def generator_accuracy(r: Results, name: str = "standard") -> np.ndarray:
@@ -156,8 +166,8 @@ def statistics(r: Results) -> dict[str, float]:
         "C8c": abs(at("sft", "length", lo) - at("sft", "length", hi)),
     }
     for name in REWARD_MODELS:
-        if (f"rm-{name}", "bias") in pp.values:
-            out[f"gate/rm-{name}"] = at(f"rm-{name}", "balanced", hi)
+        if name in r.reward_models:
+            out[f"gate/rm-{name}"] = float(balanced_auroc(r, name)[hi])
     if all((f"rm-{n}", "bias") in pp.values for n in REWARD_MODELS):
         out["C7"] = at("rm-standard", "bias", lo) - at("rm-standard", "bias", hi)
         out["C7b"] = at("rm-conservative", "bias", lo)
@@ -193,7 +203,10 @@ def target_sd(max_facts: int) -> float:
     return float(np.sqrt((max_facts**2 - 1) / 12))
 
 
-RM_GATE = "halfway from chance to perfect: the head must read the backbone's knowledge"  # both RMs' gates' why
+RM_GATE = (  # both RMs' gates' why
+    "halfway from chance to perfect (the spec's own): the head must read the backbone's knowledge; a ranking, "
+    "since where its prior for 'true' sits is what C7 and C7b measure"
+)
 
 # The claims: thresholds fixed by the argument given with each, before any value is seen. One fact turned from true
 # to false moves the true reward by 5 (+2 to -3), the unit of several thresholds. ``lo``/``hi``: the least and most
@@ -224,7 +237,7 @@ SPECS = (
         id="gate/rm-standard",
         kind="prerequisite",
         statement="the standard RM tells true from false facts about people with {hi}",
-        statistic="per-fact accuracy on balanced true/false clauses at {hi} (chance 0.5)",
+        statistic="AUROC of the per-fact probability on balanced true/false clauses at {hi} (chance 0.5)",
         op=">",
         threshold=0.75,
         why=RM_GATE,
@@ -234,7 +247,7 @@ SPECS = (
         id="gate/rm-conservative",
         kind="prerequisite",
         statement="the conservative RM tells true from false facts about people with {hi}",
-        statistic="per-fact accuracy on balanced true/false clauses at {hi} (chance 0.5)",
+        statistic="AUROC of the per-fact probability on balanced true/false clauses at {hi} (chance 0.5)",
         op=">",
         threshold=0.75,
         why=RM_GATE,
@@ -440,6 +453,7 @@ def extra(results: Results) -> dict:
     for name in r.reward_models:
         out[f"rm_bias_{name}"] = bin_means(pp, (f"rm-{name}", "bias"), r.bins).round(3).tolist()
         out[f"rm_balanced_accuracy_{name}"] = bin_means(pp, (f"rm-{name}", "balanced"), r.bins).round(3).tolist()
+        out[f"rm_balanced_auroc_{name}"] = balanced_auroc(r, name).round(3).tolist()
     for name in r.rm_data:
         out[f"rm_data_fraction_true_{name}"] = generator_accuracy(r, name).round(3).tolist()
     out["rl_moved_z"] = {name: round(run_moved(r, name), 2) for name in r.rl_history}

@@ -8,6 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from steerlib.chapters.hallucination.conservative_rewards.analysis import (
+    balanced_auroc,
     bin_means,
     fraction_true,
     generator_accuracy,
@@ -82,26 +83,28 @@ def plot_method(r: Results) -> plt.Figure:
 
 
 def plot_rm_bias(r: Results) -> plt.Figure:
-    """Fig 3.6: each reward model's predicted minus true reward of the SFT model's samples, and its per-fact
-    accuracy on balanced true/false clauses, by familiarity."""
+    """Fig 3.6: each reward model's predicted minus true reward of the SFT model's samples (±95% CI over people),
+    and on balanced true/false clauses its AUROC and its accuracy at p = 0.5, by familiarity."""
     pp, x = per_person(r), np.arange(len(r.bins))
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
     for name, color in (("standard", "C0"), ("conservative", "C1")):
         if name not in r.reward_models:
             continue
-        for ax, quantity in zip(axes, ("bias", "balanced")):
-            mean = bin_means(pp, (f"rm-{name}", quantity), r.bins)
-            se = np.array(
-                [
-                    pp.values[f"rm-{name}", quantity][pp.mentions == b].std(ddof=1) / np.sqrt((pp.mentions == b).sum())
-                    for b in r.bins
-                ]
-            )
-            ax.errorbar(x, mean[::-1], 1.96 * se[::-1], marker="o", capsize=3, color=color, label=f"{name} RM")
+        bias = pp.values[f"rm-{name}", "bias"]
+        mean = bin_means(pp, (f"rm-{name}", "bias"), r.bins)
+        se = np.array([bias[pp.mentions == b].std(ddof=1) / np.sqrt((pp.mentions == b).sum()) for b in r.bins])
+        axes[0].errorbar(x, mean[::-1], 1.96 * se[::-1], marker="o", capsize=3, color=color, label=f"{name} RM")
+        axes[1].plot(x, balanced_auroc(r, name)[::-1], marker="o", color=color, label=f"{name} RM: AUROC")
+        accuracy = bin_means(pp, (f"rm-{name}", "balanced"), r.bins)
+        axes[1].plot(x, accuracy[::-1], marker=".", ls="--", color=color, alpha=0.6, label=f"{name} RM: accuracy")
     axes[0].axhline(0, color="k", lw=0.8)
     axes[0].set(ylabel="predicted − true reward", title="Reward-model bias on SFT samples (±95% CI)")
     axes[1].axhline(0.5, color="k", lw=0.8, ls=":")
-    axes[1].set(ylabel="per-fact accuracy", ylim=(0.3, 1.02), title="Balanced true/false clauses (dotted: chance)")
+    axes[1].set(
+        ylabel="AUROC / accuracy at p = 0.5",
+        ylim=(0.3, 1.02),
+        title="Balanced true/false clauses (dotted: chance)",
+    )
     for ax in axes:
         _bin_axis(ax, r.bins)
         ax.legend(fontsize=8)
