@@ -94,14 +94,19 @@ def training_flops(cfg: BaseModelConfig, steps: int, batch_size: int, seq_len: i
     return 6.0 * per_block * cfg.n_layers * cfg.d_model**2 * tokens
 
 
-def pretraining_scale(claims: tuple[str, ...], seq_len: int, knob: str = "") -> Scale:
+def pretraining_scale(
+    claims: tuple[str, ...],
+    seq_len: int,
+    knob: str = "",
+    beyond: tuple[float, ...] = (1 / 32, 1 / 8, 1 / 4, 1 / 2, 2.0, 4.0, 8.0),
+) -> Scale:
     """A language-model chapter's scale axis (:mod:`steerlib.core.scale`) tracking ``claims``: the tiny model's width
     (:func:`scaled_base`) and its pretraining's steps each x ``factor``^(1/3), the finetuning as it is (the chapter's
     Settings have ``base`` and ``pretrain``); compute: the pretraining's FLOPs (:func:`training_flops`, ``seq_len``
     tokens a sequence). ``knob`` adds to the knob's description. A point costs about half the chapter even at 1/32 of
     its compute, since sampling and finetuning do not shrink with the model (pre-memorization at 1/32: 506 CPU s
     against 1,138 at cpu, measured 2026-12-07), so the book runs the profile's point alone at cpu (1/4 and 1 at
-    smoke, to exercise the path) and ``make sweeps`` runs 1/32 to 1/2 and 2, 4 and 8."""
+    smoke, to exercise the path) and ``make sweeps`` runs ``beyond`` (by default 1/32 to 1/2 and 2, 4 and 8)."""
     check_range("seq_len", seq_len, 1, integer=True)
 
     def apply(settings: Any, factor: float) -> Any:
@@ -117,7 +122,7 @@ def pretraining_scale(claims: tuple[str, ...], seq_len: int, knob: str = "") -> 
         compute=compute,
         claims=claims,
         factors={"smoke": (0.25, 1.0), "cpu": (1.0,)},  # paper: a pretrained model, whose width is fixed
-        beyond=(1 / 32, 1 / 8, 1 / 4, 1 / 2, 2.0, 4.0, 8.0),
+        beyond=beyond,
     )
 
 
