@@ -151,9 +151,10 @@ PROFILES = {
 }
 
 # The claims and the reward-model gates along the pretraining's scale axis (points past cpu's run as jobs). It goes on
-# to 16: the SFT model's gate (gate/sft) holds only from factor 1 up, and a trend needs five judged points.
+# to 32: the SFT model's gate (gate/sft) holds only from factor 1 up, a trend needs five judged points spanning 16x in
+# compute, and widths rounded to a multiple of eight make factor 16 only 15.8x.
 SCALE = pretraining_scale(
-    ("C*", "gate/rm-*"), common.DOCUMENT_WORDS, beyond=(1 / 32, 1 / 8, 1 / 4, 1 / 2, 2.0, 4.0, 8.0, 16.0)
+    ("C*", "gate/rm-*"), common.DOCUMENT_WORDS, beyond=(1 / 32, 1 / 8, 1 / 4, 1 / 2, 2.0, 4.0, 8.0, 16.0, 32.0)
 )
 
 
