@@ -412,6 +412,9 @@ def test_cpu_verdicts(tmp_path):
     claims = {c.id: c for c in execute("conservative-rewards", "cpu", device="cpu", out_dir=tmp_path).claims}
     for cid, verdict in FIRM_CPU_VERDICTS.items():
         assert claims[cid].verdict == verdict, (cid, claims[cid].value, claims[cid].interval)
+    # a failed reward-model prerequisite leaves every evidence claim unjudged
+    if not claims["gate/rm-conservative"].verdict.startswith("holds"):
+        assert all(c.verdict == "not judged" for c in claims.values() if c.kind == "evidence")
 
 
 # Seed 0, three replicates. Only firm verdicts are pinned (a fragile one can flip with the machine's floating-point

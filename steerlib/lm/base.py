@@ -94,11 +94,11 @@ def training_flops(cfg: BaseModelConfig, steps: int, batch_size: int, seq_len: i
     return 6.0 * per_block * cfg.n_layers * cfg.d_model**2 * tokens
 
 
+BEYOND = (1 / 32, 1 / 8, 1 / 4, 1 / 2, 2.0, 4.0, 8.0)  # make sweeps' factors of a language-model axis by default
+
+
 def pretraining_scale(
-    claims: tuple[str, ...],
-    seq_len: int,
-    knob: str = "",
-    beyond: tuple[float, ...] = (1 / 32, 1 / 8, 1 / 4, 1 / 2, 2.0, 4.0, 8.0),
+    claims: tuple[str, ...], seq_len: int, knob: str = "", beyond: tuple[float, ...] = BEYOND
 ) -> Scale:
     """A language-model chapter's scale axis (:mod:`steerlib.core.scale`) tracking ``claims``: the tiny model's width
     (:func:`scaled_base`) and its pretraining's steps each x ``factor``^(1/3), the finetuning as it is (the chapter's
@@ -106,7 +106,8 @@ def pretraining_scale(
     tokens a sequence). ``knob`` adds to the knob's description. A point costs about half the chapter even at 1/32 of
     its compute, since sampling and finetuning do not shrink with the model (pre-memorization at 1/32: 506 CPU s
     against 1,138 at cpu, measured 2026-12-07), so the book runs the profile's point alone at cpu (1/4 and 1 at
-    smoke, to exercise the path) and ``make sweeps`` runs ``beyond`` (by default 1/32 to 1/2 and 2, 4 and 8)."""
+    smoke, to exercise the path) and ``make sweeps`` runs ``beyond`` (by default ``BEYOND``: 1/32 to 1/2 and 2, 4
+    and 8)."""
     check_range("seq_len", seq_len, 1, integer=True)
 
     def apply(settings: Any, factor: float) -> Any:

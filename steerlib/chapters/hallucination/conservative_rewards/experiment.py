@@ -35,7 +35,7 @@ from steerlib.core.checks import (
 )
 from steerlib.core.jobs import Job, Stage, at_replicates, per_replicate, results_stage
 from steerlib.core.seeds import substream
-from steerlib.lm.base import BaseModelConfig, pretraining_scale
+from steerlib.lm.base import BEYOND, BaseModelConfig, pretraining_scale
 from steerlib.lm.models import SMOLLM2
 from steerlib.lm.reward import FactHead, encode_facts, fact_probs
 from steerlib.lm.rl import RLConfig, train_reinforce
@@ -153,9 +153,7 @@ PROFILES = {
 # The claims and the reward-model gates along the pretraining's scale axis (points past cpu's run as jobs). It goes on
 # to 32: the SFT model's gate (gate/sft) holds only from factor 1 up, a trend needs five judged points spanning 16x in
 # compute, and widths rounded to a multiple of eight make factor 16 only 15.8x.
-SCALE = pretraining_scale(
-    ("C*", "gate/rm-*"), common.DOCUMENT_WORDS, beyond=(1 / 32, 1 / 8, 1 / 4, 1 / 2, 2.0, 4.0, 8.0, 16.0, 32.0)
-)
+SCALE = pretraining_scale(("C*", "gate/rm-*"), common.DOCUMENT_WORDS, beyond=(*BEYOND, 16.0, 32.0))
 
 
 # ----------------------------------------------------------------------------------------------- the results
