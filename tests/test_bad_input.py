@@ -394,6 +394,8 @@ TABLE: list[tuple[str, str, Callable, type, str]] = [
     ("core.scale.reference_claims", T, lambda: scale.reference_claims(SWEEP.points, 5), TE, "scale=5"),
     ("core.scale.reference_claims", E, lambda: scale.reference_claims([], SWEEP_AXIS), V, "points="),
     ("core.scale.sweep", T, lambda: scale.sweep(5), TE, "ex=5"),
+    ("core.scale.recorded", T, lambda: scale.recorded(5, "cpu", 0), TE, "chapter=5"),
+    ("core.scale.recorded", R, lambda: scale.recorded("mechanism", "cpu", -1), V, "seed=-1"),
     ("core.scale.table", T, lambda: scale.table(5), TE, "sweep=5"),
     ("core.scale.summary", T, lambda: scale.summary(5), TE, "sweep=5"),
     # core.chapter

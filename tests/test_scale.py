@@ -224,6 +224,7 @@ def test_a_smoke_sweep_records_its_points_and_caches_them(tmp_path):
     cached = scale.point(CHAPTERS["cautious-decisions"], "smoke", 0, 0.25, compute_missing=False)
     assert cached is not None and cached.compute == sweep.points[0].compute
     assert set(sweep.beside) == set(record["beside"]) == {"paper"}  # looked for (none unless paper has run here)
+    assert sweep.recorded is None  # the axis kept in the repository ran at cpu, not smoke
 
 
 def test_a_run_of_a_profile_without_a_ladder_is_kept_and_shown_beside_the_sweep(tmp_path, tmp_cache):
@@ -248,6 +249,46 @@ def test_a_run_of_a_profile_without_a_ladder_is_kept_and_shown_beside_the_sweep(
     assert "`paper` profile's run is shown beside" in scale.summary(shown, ex.claims).data
     stars = [line for ax in plot_sweep(shown).axes for line in ax.lines if line.get_marker() == "*"]
     assert stars and {line.get_xdata()[0] for line in stars} == {kept.compute}  # at its own compute, green
+
+
+def test_the_axis_kept_in_the_repository_is_read_at_its_own_profile_and_seed_and_summarised(tmp_path):
+    import json
+
+    kept = {
+        "knob": "width",
+        "points": [{"factor": f, "compute": c, "claims": {}} for f, c in ((1.0, 1e9), (32.0, 3.2e10))],
+        "trends": {"A1": {"verdict": "flat"}, "A2": {"verdict": "towards"}, "A3": {"verdict": "flat"}},
+    }
+    (tmp_path / "toy").mkdir()
+    record = {"config": {"profile": "cpu", "seed": 0}, "finished": "2026-12-07T18:41:57+00:00", "sweep": kept}
+    (tmp_path / "toy" / "metrics.json").write_text(json.dumps(record))
+    found = scale.recorded("toy", "cpu", 0, root=tmp_path)
+    assert found["trends"] == kept["trends"] and found["path"] == tmp_path / "toy" / "metrics.json"
+    assert (
+        scale.recorded("toy", "cpu", 1, root=tmp_path) is None
+        and scale.recorded("toy", "smoke", 0, root=tmp_path) is None
+    )
+    assert scale.recorded("other", "cpu", 0, root=tmp_path) is None
+    point = Point(1.0, 1e9, (_claim("A1", 0.0, None),))
+    text = scale.summary(scale.Sweep("toy", "width", (point,), {}, (32.0,), recorded=found)).data
+    assert "as `make sweeps` ran it on 2026-12-07" in text and "`benchmarks/sweeps/toy/metrics.json`" in text
+    assert "2 points from 1e+09 to 3.2e+10 training FLOPs (32x)" in text
+    assert "Of its 3 claims, 1 trend towards holding (A2); 0 trend away; 2 are flat (A1, A3); 0 are not judged." in text
+    assert "kept in" not in scale.summary(scale.Sweep("toy", "width", (point,), {}, (32.0,))).data
+
+
+def test_every_scaled_chapters_whole_axis_is_kept_with_a_trend_for_each_claim_it_tracks():
+    from steerlib.book import CHAPTERS, chapter
+
+    for name in CHAPTERS:
+        ch = chapter(name)
+        if ch.scale is None:
+            continue
+        kept = scale.recorded(name, "cpu", 0)
+        assert kept is not None, name
+        assert all(ch.scale.tracks(cid) for cid in kept["trends"]) and kept["trends"], name
+        computes = [p["compute"] for p in kept["points"]]
+        assert max(computes) / min(computes) >= scale.MIN_SPAN, name
 
 
 def test_every_knob_leaves_each_ladder_profile_as_it_is_at_factor_one():

@@ -7,7 +7,8 @@ axis. A *sweep* runs the chapter (:func:`~steerlib.core.chapter.execute`, its re
 factor of the profile's ladder (``Scale.factors``) and keeps each claim's value and interval per point; each
 point is a cached job (:func:`point`; the ``sweep`` stage of ``python -m steerlib.jobs``), so a cluster or a GPU
 extends the same axis with the same command (``--beyond``: the factors past the book's ladder, ``Scale.beyond``,
-which the book shows once the run cache holds them). A run of a profile without a ladder (paper: other models and
+which the book shows once the run cache holds them; until then it reads what ``make sweeps`` gave, kept in the
+repository: :func:`recorded`). A run of a profile without a ladder (paper: other models and
 data) keeps its claims in the run cache too, and the sweeps of the other profiles show it beside their points, not
 fitted with them.
 
@@ -29,6 +30,7 @@ import dataclasses
 import fnmatch
 import functools
 import hashlib
+import json
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -41,9 +43,11 @@ from steerlib.core.checks import check_choice, check_nonempty, check_range, chec
 from steerlib.core.claims import OPS
 
 TRENDS = ("towards", "away", "flat", "not judged")
+_NAMES = {"towards": "trend towards holding", "away": "trend away", "flat": "are flat", "not judged": "are not judged"}
 WIDEN = 1.1  # the widening of every claim's prediction interval (steerlib.measures.statistics.WIDEN; tested equal)
 MIN_POINTS, MIN_SPAN = 5, 16.0  # the least a trend is judged on: 5 judged points spanning 16x in compute
 POINT_VERSION = 2  # bump when a point's record changes shape (2: the replicates behind its values)
+RECORDED = Path(__file__).resolve().parents[2] / "benchmarks" / "sweeps"  # make sweeps' axes, kept in the repository
 
 
 @dataclasses.dataclass(frozen=True)
@@ -312,7 +316,8 @@ class Sweep:
     """A chapter's points along its scale and each tracked claim's :class:`Trend`; ``missing`` lists the factors
     beyond the book's that the run cache does not hold yet; ``beside`` the run of each profile without a ladder
     (paper: other models and data) at the same seed, shown beside the points and not fitted (None where the run
-    cache does not hold it)."""
+    cache does not hold it); ``recorded`` the whole axis kept in the repository (:func:`recorded`) where the run
+    cache lacks some of its factors."""
 
     chapter: str
     knob: str
@@ -320,6 +325,7 @@ class Sweep:
     trends: dict[str, Trend]
     missing: tuple[float, ...] = ()
     beside: Mapping[str, Point | None] = dataclasses.field(default_factory=dict)
+    recorded: Mapping[str, Any] | None = None
 
     def series(self, cid: str) -> list[tuple[float, float, tuple[float, float] | None, bool]]:
         """Claim ``cid`` at every point: (compute, value, interval, judged), in order of compute."""
@@ -391,6 +397,22 @@ def _point_se(claim: dict, replicates: int) -> float:
     return standard_error((low_high[1] - low_high[0]) / 2, replicates) if low_high else 0.0
 
 
+def recorded(chapter: str, profile: str, seed: int, root: Path = RECORDED) -> dict[str, Any] | None:
+    """The sweep of ``chapter`` kept at ``root/<chapter>/metrics.json`` (its ``metrics.json`` once the run cache held
+    every factor of its axis), with ``finished`` (when it ran) and ``path``, if it ran at ``profile`` and ``seed``;
+    None where none is kept (an installed package has no ``benchmarks``) or it ran at another profile or seed."""
+    check_type("chapter", chapter, str, "a chapter's name, e.g. 'mechanism'")
+    check_type("profile", profile, str, "a profile's name, e.g. 'cpu'")
+    check_range("seed", seed, 0, integer=True)
+    path = root / chapter / "metrics.json"
+    if not path.is_file():
+        return None
+    record = json.loads(path.read_text())
+    if (record["config"]["profile"], record["config"]["seed"]) != (profile, seed):
+        return None
+    return {**record["sweep"], "finished": record["finished"], "path": path}
+
+
 def sweep(ex, *, beyond: bool = True) -> Sweep:
     """The scale sweep of the chapter run ``ex`` (an :class:`~steerlib.core.chapter.Execution`): ``ex`` itself at
     factor 1, every other factor of its profile's ladder (computed, or read from the run cache), and when ``beyond``
@@ -427,7 +449,8 @@ def sweep(ex, *, beyond: bool = True) -> Sweep:
         else:
             points.append(found)
     points.sort(key=lambda p: p.compute)
-    return Sweep(chapter.name, scale.knob, tuple(points), trends(points, scale), tuple(missing), beside)
+    kept = recorded(chapter.name, run.profile, run.seed) if missing else None
+    return Sweep(chapter.name, scale.knob, tuple(points), trends(points, scale), tuple(missing), beside, kept)
 
 
 def _sci(x: float) -> str:
@@ -492,11 +515,33 @@ def _beside_sentence(profile: str, found: Point | None, here: float, tracked: It
     )
 
 
+def _verdict_counts(trends: Mapping[str, str]) -> str:
+    """How many claims have each trend verdict, in words: 'n trend towards holding (ids); n are flat; ...' (the ids
+    where 1 to 12 share one)."""
+    by = {v: [cid for cid, verdict in trends.items() if verdict == v] for v in TRENDS}
+    return "; ".join(
+        f"{len(ids)} {_NAMES[v]}" + (f" ({', '.join(ids)})" if 0 < len(ids) <= 12 else "") for v, ids in by.items()
+    )
+
+
+def _recorded_sentence(kept: Mapping[str, Any]) -> str:
+    """What the whole axis kept in the repository (:func:`recorded`) shows: its points and each trend verdict."""
+    computes = [p["compute"] for p in kept["points"]]
+    return (
+        f"The whole axis, as `make sweeps` ran it on {kept['finished'][:10]} with that day's library, is kept in "
+        f"`benchmarks/sweeps/{Path(kept['path']).parent.name}/metrics.json` (read here, not recomputed): "
+        f"{len(computes)} points from {min(computes):.2g} to {max(computes):.2g} training FLOPs "
+        f"({max(computes) / min(computes):.3g}x). Of its {len(kept['trends'])} claims, "
+        f"{_verdict_counts({cid: t['verdict'] for cid, t in kept['trends'].items()})}."
+    )
+
+
 def summary(sweep: Sweep, claims: Iterable[Any] = ()):
     """A Markdown paragraph, generated from the sweep: how many points at which compute, how many claims trend
     towards holding, away, flat or are not judged, and the range a flat trend speaks for; then, for each evidence
     claim of ``claims`` (the run's) that does not hold or trends away, its trend in a sentence; the runs beside the
-    sweep (or how to make them); the factors the run cache does not hold yet."""
+    sweep (or how to make them); the factors the run cache does not hold yet, and what the axis kept in the repository
+    shows (:func:`recorded`)."""
     from IPython.display import Markdown
 
     check_type("sweep", sweep, Sweep, "a Sweep (steerlib.core.scale.sweep)")
@@ -505,16 +550,9 @@ def summary(sweep: Sweep, claims: Iterable[Any] = ()):
             "This profile has no scale axis: its models and data are the dissertation's kind, not points on the "
             "knob, so it is shown beside the sweep of the `cpu` profile, not fitted with it."
         )
-    counts = {v: [c for c, t in sweep.trends.items() if t.verdict == v] for v in TRENDS}
     computes = [p.compute for p in sweep.points]
     decades = math.log10(max(computes) / min(computes))
     replicates = sorted({p.replicates for p in sweep.points})
-    names = {
-        "towards": "trend towards holding",
-        "away": "trend away",
-        "flat": "are flat",
-        "not judged": "are not judged",
-    }
     where = (
         f"{len(sweep.points)} points from {min(computes):.2g} to {max(computes):.2g} training FLOPs "
         f"({max(computes) / min(computes):.3g}x"
@@ -523,10 +561,7 @@ def summary(sweep: Sweep, claims: Iterable[Any] = ()):
     )
     head = [
         f"**{where}; knob: {sweep.knob}).** Of {len(sweep.trends)} claims, "
-        + "; ".join(
-            f"{len(ids)} {names[v]}" + (f" ({', '.join(ids)})" if 0 < len(ids) <= 12 else "")
-            for v, ids in counts.items()
-        )
+        + _verdict_counts({cid: t.verdict for cid, t in sweep.trends.items()})
         + (
             f". The points span {decades:.2g} decades of compute at {'-'.join(map(str, replicates))} replicates a "
             "point: a flat trend says the statistic does not move measurably over that range, not that the claim "
@@ -563,4 +598,6 @@ def summary(sweep: Sweep, claims: Iterable[Any] = ()):
             f"Factors {', '.join(f'{f:g}' for f in sweep.missing)} of the axis are not in the run cache; "
             f"`make sweeps` computes them (`python -m steerlib.jobs {sweep.chapter} --stage sweep --beyond`)."
         )
+    if sweep.recorded:
+        tail.append(_recorded_sentence(sweep.recorded))
     return Markdown("\n\n".join(part for part in (head[0], "\n".join(bullets), *tail) if part))
