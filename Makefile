@@ -42,7 +42,9 @@ book: $(STAMP)
 # I's 2, 4 and 8 took 1,414 CPU s (reversion 481, cautious decisions 183, mechanism 750); a language-model point
 # below cpu costs about half the chapter (pre-memorization at 1/32: 506 CPU s), and the larger ones grow with their
 # pretraining (conservative rewards at 8: 3,201 s for its one job; at 16: 1,311-1,628 s of pretraining a replicate,
-# then 1,628 s for the job; at 32: about 11,000 CPU s for its three replicates), so the whole target takes many hours here: a cluster or a GPU runs the same jobs
+# then 1,628 s for the job; at 32: its three replicates at once, 80 minutes on the 2 cores, about 9,600 CPU s, after
+# two had run 500 of their 2,857 pretraining steps), so the whole target takes many hours here: a cluster or a GPU runs
+# the same jobs
 # (python -m steerlib.jobs <chapter> --stage sweep --beyond --launch slurm ...).
 SCALED := import steerlib.book as b; print(*[n for n in b.CHAPTERS if b.chapter(n).scale])
 sweeps: $(STAMP)

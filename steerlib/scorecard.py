@@ -7,7 +7,9 @@ evidence claims by verdict, apart for claims registered before any result and cl
 claims ledger, :mod:`steerlib.core.ledger`). :func:`margins` puts every evidence claim on one scale (its signed
 distance from the threshold in units of its interval) for the card's picture. Every claim is listed, grouped by
 chapter, and links to its chapter's claims section; "with scale" is its trend along the chapter's scale axis where
-the run recorded a sweep (:mod:`steerlib.core.scale`: towards holding, away, flat or not judged).
+the run recorded a sweep (:mod:`steerlib.core.scale`: towards holding, away, flat or not judged), and where the run's
+cache lacked points of that axis, the trend over the whole axis kept in the repository too
+(:func:`steerlib.core.scale.recorded`).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from steerlib.core.checks import check_columns, check_range, check_type
 from steerlib.core.claims import HOLDING, VERDICTS
 from steerlib.core.profiles import resolve_profile
 from steerlib.core.record import read_metrics
+from steerlib.core.scale import recorded
 
 COLUMNS = [
     "chapter",
@@ -58,6 +61,12 @@ def _finished(path: Path, record: dict) -> str:
     """When the run finished (records written before they said so: the file's modification time), ISO 8601."""
     when = datetime.datetime.fromtimestamp(path.stat().st_mtime, datetime.timezone.utc).isoformat()
     return record.get("finished") or when
+
+
+def _with_scale(own: str, kept: str) -> str:
+    """A claim's "with scale" cell: its trend over the run's own points, then over the whole axis kept in the
+    repository where the run lacked some of them, e.g. 'not judged; flat over the kept axis'."""
+    return "; ".join(part for part in (own, kept and f"{kept} over the kept axis") if part)
 
 
 def collect(root: str | Path | None = None, profile: str | None = None) -> pd.DataFrame:
@@ -94,7 +103,10 @@ def collect(root: str | Path | None = None, profile: str | None = None) -> pd.Da
     rows = []
     order = {name: i for i, name in enumerate(CHAPTERS)}  # the book's order; other chapters after, by folder
     for _, _, record in sorted(newest.values(), key=lambda r: (order.get(r[2]["chapter"], len(order)), str(r[1]))):
-        trends = record.get("sweep", {}).get("trends", {})  # the chapter's scale sweep (steerlib.core.scale)
+        sweep = record.get("sweep", {})  # the chapter's scale sweep (steerlib.core.scale)
+        config = record["config"]
+        kept = recorded(record["chapter"], profile, config.get("seed", 0)) if sweep.get("missing") else None
+        trends, kept_trends = sweep.get("trends", {}), (kept or {}).get("trends", {})
         for c in record["claims"]:
             interval = c.get("interval")
             rows.append(
@@ -113,7 +125,9 @@ def collect(root: str | Path | None = None, profile: str | None = None) -> pd.Da
                     "threshold": c["threshold"],
                     "why": c.get("why", ""),
                     "verdict": _verdict(c),
-                    "with scale": trends.get(c["id"], {}).get("verdict", ""),
+                    "with scale": _with_scale(
+                        trends.get(c["id"], {}).get("verdict", ""), kept_trends.get(c["id"], {}).get("verdict", "")
+                    ),
                     "ledger": c.get("ledger") or "not in the ledger",
                     "note": c.get("note", ""),
                 }

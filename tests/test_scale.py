@@ -269,26 +269,64 @@ def test_the_axis_kept_in_the_repository_is_read_at_its_own_profile_and_seed_and
         and scale.recorded("toy", "smoke", 0, root=tmp_path) is None
     )
     assert scale.recorded("other", "cpu", 0, root=tmp_path) is None
+    (tmp_path / "part").mkdir()  # a file written while the run cache lacked factors is not a whole axis
+    (tmp_path / "part" / "metrics.json").write_text(json.dumps({**record, "sweep": {**kept, "missing": [64.0]}}))
+    assert scale.recorded("part", "cpu", 0, root=tmp_path) is None
     point = Point(1.0, 1e9, (_claim("A1", 0.0, None),))
     text = scale.summary(scale.Sweep("toy", "width", (point,), {}, (32.0,), recorded=found)).data
-    assert "as `make sweeps` ran it on 2026-12-07" in text and "`benchmarks/sweeps/toy/metrics.json`" in text
-    assert "2 points from 1e+09 to 3.2e+10 training FLOPs (32x)" in text
-    assert "Of its 3 claims, 1 trend towards holding (A2); 0 trend away; 2 are flat (A1, A3); 0 are not judged." in text
+    assert "as written to `benchmarks/sweeps/toy/metrics.json` on 2026-12-07 (read here, not recomputed)" in text
+    assert "2 points from 1e+09 to 3.2e+10 training FLOPs (32x)" in text and "1 point, at 1e+09" in text
+    assert "Of its 3 claims, 1 trends towards holding (A2); 2 are flat (A1, A3)." in text
     assert "kept in" not in scale.summary(scale.Sweep("toy", "width", (point,), {}, (32.0,))).data
 
 
+def test_the_scorecard_gives_the_kept_axis_trend_where_a_run_lacked_points(tmp_path, monkeypatch):
+    import json
+
+    from steerlib import scorecard
+    from steerlib.core.claims import Claim
+    from steerlib.core.record import write_metrics
+
+    kept = {"points": [], "trends": {"T1": {"verdict": "flat"}}}
+    (tmp_path / "kept" / "toy").mkdir(parents=True)
+    record = {"config": {"profile": "cpu", "seed": 0}, "finished": "2026-12-07", "sweep": kept}
+    (tmp_path / "kept" / "toy" / "metrics.json").write_text(json.dumps(record))
+    monkeypatch.setattr(scale, "RECORDED", tmp_path / "kept")
+
+    def card(missing):
+        path = write_metrics(
+            tmp_path / "results" / "toy",
+            "toy",
+            {"profile": "cpu", "seed": 0},
+            [Claim("T1", "toy", "x", 1.0, ">", 0.5)],
+            0,
+        )
+        run = json.loads(path.read_text())
+        run["sweep"] = {"trends": {"T1": {"verdict": "not judged"}}, "missing": missing}
+        path.write_text(json.dumps(run))
+        return scorecard.collect(tmp_path / "results", "cpu").set_index("id").loc["T1", "with scale"]
+
+    assert card([2.0]) == "not judged; flat over the kept axis"
+    assert card([]) == "not judged"  # the run had every point: its own trend only
+
+
 def test_every_scaled_chapters_whole_axis_is_kept_with_a_trend_for_each_claim_it_tracks():
+    import json
+    from pathlib import Path
+
     from steerlib.book import CHAPTERS, chapter
 
+    root = Path(__file__).resolve().parents[1] / "benchmarks" / "sweeps"  # the repository's, however it is installed
     for name in CHAPTERS:
         ch = chapter(name)
         if ch.scale is None:
             continue
-        kept = scale.recorded(name, "cpu", 0)
+        kept = scale.recorded(name, "cpu", 0, root=root)
         assert kept is not None, name
-        assert all(ch.scale.tracks(cid) for cid in kept["trends"]) and kept["trends"], name
+        claims = json.loads((root / name / "metrics.json").read_text())["claims"]
+        assert set(kept["trends"]) == {c["id"] for c in claims if ch.scale.tracks(c["id"])}, name
         computes = [p["compute"] for p in kept["points"]]
-        assert max(computes) / min(computes) >= scale.MIN_SPAN, name
+        assert len(computes) >= scale.MIN_POINTS and max(computes) / min(computes) >= scale.MIN_SPAN, name
 
 
 def test_every_knob_leaves_each_ladder_profile_as_it_is_at_factor_one():

@@ -43,7 +43,12 @@ from steerlib.core.checks import check_choice, check_nonempty, check_range, chec
 from steerlib.core.claims import OPS
 
 TRENDS = ("towards", "away", "flat", "not judged")
-_NAMES = {"towards": "trend towards holding", "away": "trend away", "flat": "are flat", "not judged": "are not judged"}
+_NAMES = {  # the words after a count of claims: (one, several)
+    "towards": ("trends towards holding", "trend towards holding"),
+    "away": ("trends away", "trend away"),
+    "flat": ("is flat", "are flat"),
+    "not judged": ("is not judged", "are not judged"),
+}
 WIDEN = 1.1  # the widening of every claim's prediction interval (steerlib.measures.statistics.WIDEN; tested equal)
 MIN_POINTS, MIN_SPAN = 5, 16.0  # the least a trend is judged on: 5 judged points spanning 16x in compute
 POINT_VERSION = 2  # bump when a point's record changes shape (2: the replicates behind its values)
@@ -397,20 +402,22 @@ def _point_se(claim: dict, replicates: int) -> float:
     return standard_error((low_high[1] - low_high[0]) / 2, replicates) if low_high else 0.0
 
 
-def recorded(chapter: str, profile: str, seed: int, root: Path = RECORDED) -> dict[str, Any] | None:
-    """The sweep of ``chapter`` kept at ``root/<chapter>/metrics.json`` (its ``metrics.json`` once the run cache held
-    every factor of its axis), with ``finished`` (when it ran) and ``path``, if it ran at ``profile`` and ``seed``;
-    None where none is kept (an installed package has no ``benchmarks``) or it ran at another profile or seed."""
+def recorded(chapter: str, profile: str, seed: int, root: Path | None = None) -> dict[str, Any] | None:
+    """The sweep of ``chapter`` kept at ``root/<chapter>/metrics.json`` (``root`` by default ``RECORDED``; the
+    chapter's ``metrics.json`` once the run cache held every factor of its axis), with ``finished`` (when it was
+    written) and ``path``, if it ran at ``profile`` and ``seed`` with no factor missing; None where none is kept (an
+    installed package has no ``benchmarks``), it ran at another profile or seed, or it is not a whole axis."""
     check_type("chapter", chapter, str, "a chapter's name, e.g. 'mechanism'")
     check_type("profile", profile, str, "a profile's name, e.g. 'cpu'")
     check_range("seed", seed, 0, integer=True)
-    path = root / chapter / "metrics.json"
+    path = (RECORDED if root is None else Path(root)) / chapter / "metrics.json"
     if not path.is_file():
         return None
     record = json.loads(path.read_text())
-    if (record["config"]["profile"], record["config"]["seed"]) != (profile, seed):
+    config, kept = record.get("config", {}), record.get("sweep")
+    if (config.get("profile"), config.get("seed")) != (profile, seed) or not kept or kept.get("missing"):
         return None
-    return {**record["sweep"], "finished": record["finished"], "path": path}
+    return {**kept, "finished": record.get("finished", "?"), "path": path}
 
 
 def sweep(ex, *, beyond: bool = True) -> Sweep:
@@ -516,22 +523,29 @@ def _beside_sentence(profile: str, found: Point | None, here: float, tracked: It
 
 
 def _verdict_counts(trends: Mapping[str, str]) -> str:
-    """How many claims have each trend verdict, in words: 'n trend towards holding (ids); n are flat; ...' (the ids
-    where 1 to 12 share one)."""
+    """How many claims have each trend verdict, in words: 'n trend towards holding (ids); n are flat; ...' (the
+    verdicts no claim has left out, the ids where at most 12 share one)."""
     by = {v: [cid for cid, verdict in trends.items() if verdict == v] for v in TRENDS}
     return "; ".join(
-        f"{len(ids)} {_NAMES[v]}" + (f" ({', '.join(ids)})" if 0 < len(ids) <= 12 else "") for v, ids in by.items()
+        f"{len(ids)} {_NAMES[v][len(ids) > 1]}" + (f" ({', '.join(ids)})" if len(ids) <= 12 else "")
+        for v, ids in by.items()
+        if ids
     )
+
+
+def _times(ratio: float) -> str:
+    """A ratio of computes as '21.7x' or '1,050x'."""
+    return f"{ratio:,.0f}x" if ratio >= 100 else f"{ratio:.3g}x"
 
 
 def _recorded_sentence(kept: Mapping[str, Any]) -> str:
     """What the whole axis kept in the repository (:func:`recorded`) shows: its points and each trend verdict."""
     computes = [p["compute"] for p in kept["points"]]
     return (
-        f"The whole axis, as `make sweeps` ran it on {kept['finished'][:10]} with that day's library, is kept in "
-        f"`benchmarks/sweeps/{Path(kept['path']).parent.name}/metrics.json` (read here, not recomputed): "
-        f"{len(computes)} points from {min(computes):.2g} to {max(computes):.2g} training FLOPs "
-        f"({max(computes) / min(computes):.3g}x). Of its {len(kept['trends'])} claims, "
+        f"The whole axis, the book's points with those of `make sweeps`, as written to "
+        f"`benchmarks/sweeps/{Path(kept['path']).parent.name}/metrics.json` on {kept['finished'][:10]} (read here, "
+        f"not recomputed): {len(computes)} points from {min(computes):.2g} to {max(computes):.2g} training FLOPs "
+        f"({_times(max(computes) / min(computes))}). Of its {len(kept['trends'])} claims, "
         f"{_verdict_counts({cid: t['verdict'] for cid, t in kept['trends'].items()})}."
     )
 
@@ -555,7 +569,7 @@ def summary(sweep: Sweep, claims: Iterable[Any] = ()):
     replicates = sorted({p.replicates for p in sweep.points})
     where = (
         f"{len(sweep.points)} points from {min(computes):.2g} to {max(computes):.2g} training FLOPs "
-        f"({max(computes) / min(computes):.3g}x"
+        f"({_times(max(computes) / min(computes))}"
         if len(sweep.points) > 1
         else f"1 point, at {computes[0]:.2g} training FLOPs (this run"
     )
@@ -590,7 +604,8 @@ def summary(sweep: Sweep, claims: Iterable[Any] = ()):
     if unjudged:
         bullets.append(
             f"- Not judged with scale, for want of {MIN_POINTS} judged points spanning {MIN_SPAN:g}x (a prerequisite "
-            f"fails at the smaller points, or the statistic is undefined there): {', '.join(unjudged)}."
+            "fails at the smaller points, the statistic is undefined there, or the run cache lacks them): "
+            f"{', '.join(unjudged)}."
         )
     tail = [_beside_sentence(profile, p, here, sweep.trends) for profile, p in sweep.beside.items()]
     if sweep.missing:
