@@ -250,8 +250,9 @@ class Experiment:
             if k not in ("robust_lrs", "rounds", "methods", "replicates", "per_round")
         }
         streams = {name: self.run.stream(name) for name in ("order", "sampling", "eval")}
+        examples = self.robust_set if isinstance(job, RobustSpec) else self.initial + list(job.added)
+        data = corpus_digest([f"{e.problem.prompt}{e.response}" for e in examples])
         if isinstance(job, RobustSpec):
-            data = corpus_digest([f"{e.problem.prompt}{e.response}" for e in self.robust_set])
             return {
                 "pretrain": self.base.key,
                 "settings": shared,
@@ -260,7 +261,6 @@ class Experiment:
                 "streams": streams,
                 **VERSIONS,
             }
-        data = corpus_digest([f"{e.problem.prompt}{e.response}" for e in self.initial + list(job.added)])
         return {
             "pretrain": self.base.key,
             "settings": shared,
