@@ -36,16 +36,16 @@ book: $(STAMP)
 	@echo "Book: _build/html/index.html"
 
 # The scale axes past the book's points (steerlib.core.scale): for every chapter with an axis, the sweep stage with
-# its factors past the book's ladder (Part I: 2, 4 and 8 times the cpu profile's training compute; the
-# language-model chapters: 1/32 to 1/2 and 2 to 8 times, conservative rewards' to 32), in 2 worker processes, into the run cache that make book
-# reads; a chapter then shows them beside its own points. Measured on 2 cores (one process each, 2026-12-07): Part
-# I's 2, 4 and 8 took 1,414 CPU s (reversion 481, cautious decisions 183, mechanism 750); a language-model point
-# below cpu costs about half the chapter (pre-memorization at 1/32: 506 CPU s), and the larger ones grow with their
-# pretraining (conservative rewards at 8: 3,201 s for its one job; at 16: 1,311-1,628 s of pretraining a replicate,
-# then 1,628 s for the job; at 32: its three replicates at once, 80 minutes on the 2 cores, about 9,600 CPU s, after
-# two had run 500 of their 2,857 pretraining steps), so the whole target takes many hours here: a cluster or a GPU runs
-# the same jobs
-# (python -m steerlib.jobs <chapter> --stage sweep --beyond --launch slurm ...).
+# its factors past the book's ladder (Part I: 2, 4 and 8 times the cpu profile's training compute; the language-model
+# chapters: 1/32 to 1/2 and 2 to 8 times, conservative rewards' to 32), in 2 worker processes, into the run cache that
+# make book reads; a chapter then shows them beside its own points. Measured on 2 cores (one process each,
+# 2026-12-07): Part I's 2, 4 and 8 took 1,414 CPU s (reversion 481, cautious decisions 183, mechanism 750); a
+# language-model point below cpu costs about half the chapter (pre-memorization at 1/32: 506 CPU s), and the larger
+# ones grow with their pretraining (conservative rewards at 8: 3,201 s for its one job; at 16: 1,311-1,628 s of
+# pretraining a replicate, then 1,628 s for the job; at 32: its three replicates at once, 80 minutes on the 2 cores,
+# about 9,600 CPU s, after two had run 500 of their 2,857 pretraining steps), so the whole target takes many hours
+# here: a cluster or a GPU runs the same jobs (python -m steerlib.jobs <chapter> --stage sweep --beyond --launch slurm
+# ...).
 SCALED := import steerlib.book as b; print(*[n for n in b.CHAPTERS if b.chapter(n).scale])
 sweeps: $(STAMP)
 	for c in $$($(BIN)/python -c "$(SCALED)"); do \

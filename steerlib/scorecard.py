@@ -104,8 +104,8 @@ def collect(root: str | Path | None = None, profile: str | None = None) -> pd.Da
     order = {name: i for i, name in enumerate(CHAPTERS)}  # the book's order; other chapters after, by folder
     for _, _, record in sorted(newest.values(), key=lambda r: (order.get(r[2]["chapter"], len(order)), str(r[1]))):
         sweep = record.get("sweep", {})  # the chapter's scale sweep (steerlib.core.scale)
-        config = record["config"]
-        kept = recorded(record["chapter"], profile, config.get("seed", 0)) if sweep.get("missing") else None
+        seed = record["config"].get("seed")
+        kept = recorded(record["chapter"], profile, seed) if sweep.get("missing") and seed is not None else None
         trends, kept_trends = sweep.get("trends", {}), (kept or {}).get("trends", {})
         for c in record["claims"]:
             interval = c.get("interval")
